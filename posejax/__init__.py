@@ -1,0 +1,16 @@
+"""posejax: ProsePose in JAX.
+
+Fits SMPL-X bodies of people in contact to 2D keypoints, with contact constraints that a large
+multimodal model read off the image ("Pose Priors from Language Models", CVPR 2025).
+The public API is re-exported here, one name per line; never import a private module.
+"""
+
+from posejax import body
+from posejax import losses
+from posejax.errors import ConstraintError
+from posejax.errors import FileFormatError
+from posejax.errors import InvalidInputError
+from posejax.errors import LMMError
+from posejax.errors import PoseJaxError
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Results people can look at: mesh export, software rendering and PNG overlays."""

@@ -1,0 +1,13 @@
+"""Shared test set-up: strict broadcasting, a float64 switch, and generated model files."""
+
+import jax
+import pytest
+
+# Silent broadcasting hides shape bugs; every test runs with it forbidden.
+jax.config.update("jax_numpy_rank_promotion", "raise")
+
+@pytest.fixture
+def x64():
+  """Runs the test body with 64-bit floats (parity and gradient checks)."""
+  with jax.enable_x64(True):
+    yield
