@@ -1,0 +1,257 @@
+"""Fit configuration: stages, optimised parameter groups, learning rates, early stop and loss weights.
+
+A ``FitConfig`` is static: it decides the shape of the compiled program (how many stages, which
+parameter groups move, how many iterations at most, which loss terms exist at all). The loss weights
+are the exception: they travel into the compiled loop as traced floats, one set per scene, so that a
+batch can mix presets (a scene that falls back to the heuristic baseline runs beside scenes that use the
+language model's constraints) and an ablation that changes a weight does not recompile.
+
+Presets reproduce the published settings (METHOD.md, "Optimization"):
+
+* ``FitConfig.two_person()``: ProsePose for two people.
+* ``FitConfig.one_person()``: ProsePose for one person in self-contact (MOYO settings).
+* ``FitConfig.heuristic()``: the heuristic baseline (closest points of the two meshes pulled together).
+* ``FitConfig.no_contact(people)``: optimisation without any contact term ("HMR2+opt").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Mapping
+
+from posejax.errors import InvalidInputError
+
+OPTIMIZABLE_GROUPS = ("body_pose", "betas", "transl", "global_orient")
+"""BodyParams fields a stage may optimise; every other field stays at the initial estimate."""
+
+
+@dataclasses.dataclass(frozen=True)
+class LossWeights:
+  """Weights of the loss terms of one stage (dimensionless multipliers).
+
+  A weight of exactly zero in every stage and preset of a fit removes the term from the compiled
+  program; any other value is a traced float.
+
+  Attributes:
+    keypoints: 2D reprojection term (pixels^2 after the 512-pixel box normalisation).
+    contact: the language-model contact term (metres of region distance).
+    pose_prior: GMM (or default) body-pose prior energy.
+    init_pose: squared distance of body_pose to the stage's anchor pose (radians^2).
+    shape: squared norm of betas.
+    penetration: interpenetration penalty between the two bodies.
+    proximity: the heuristic baseline's minimum squared distance between the two meshes (metres^2).
+  """
+
+  keypoints: float = 0.0
+  contact: float = 0.0
+  pose_prior: float = 0.0
+  init_pose: float = 0.0
+  shape: float = 0.0
+  penetration: float = 0.0
+  proximity: float = 0.0
+
+  def replace(self, **changes: float) -> "LossWeights":
+    return dataclasses.replace(self, **changes)
+
+  def as_dict(self) -> dict[str, float]:
+    return dataclasses.asdict(self)
+
+
+TERMS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(LossWeights))
+"""Loss term names, in a fixed order (the order of FitResult's per-term loss arrays)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class StageConfig:
+  """One Adam stage.
+
+  Attributes:
+    optimize: BodyParams fields optimised in this stage (subset of ``OPTIMIZABLE_GROUPS``).
+    learning_rate: Adam step size.
+    max_iters: iteration cap.
+    weights: loss weights of the stage.
+    early_stop_window: number of most recent total-loss values the slope is fitted to.
+    early_stop_slope: a scene stops when the least-squares slope of that window has an absolute value
+      below this (loss units per iteration); ``0`` disables early stopping.
+  """
+
+  optimize: tuple[str, ...]
+  learning_rate: float
+  max_iters: int
+  weights: LossWeights
+  early_stop_window: int = 20
+  early_stop_slope: float = 1e-4
+
+  def __post_init__(self):
+    unknown = [g for g in self.optimize if g not in OPTIMIZABLE_GROUPS]
+    if unknown or not self.optimize:
+      raise InvalidInputError(
+          f"StageConfig.optimize must name some of {OPTIMIZABLE_GROUPS}, got {self.optimize!r}")
+    if self.max_iters < 0 or self.early_stop_window < 2:
+      raise InvalidInputError("StageConfig needs max_iters >= 0 and early_stop_window >= 2")
+
+
+@dataclasses.dataclass(frozen=True)
+class FitConfig:
+  """Everything static about a fit.
+
+  Attributes:
+    people: 1 or 2 people per scene.
+    stages: the Adam stages, run in order, each with a fresh optimiser state; at the start of every
+      stage after the first, the init-pose anchor becomes the previous stage's result.
+    fallback: the preset used for scenes whose constraints call for the fallback (all samples empty,
+      or at least ``fallback_min_empty`` empty); it must have the same stage structure (groups, rates,
+      caps) and differ only in weights. ``None`` keeps such scenes on this config's weights.
+    fallback_min_empty: the t of the CHI3D rule; ``None`` means only all-empty answers fall back.
+    region_samples: vertices per region in the fixed, deterministic contact subsample.
+    contact_softmin: ``None`` for the exact min over assignments and roles (the reference), or a
+      temperature in metres for a soft-min.
+    penetration_every: recompute the (gradient-free) inside mask of the penetration term every this
+      many iterations; 1 is exact.
+    count_empty_samples: the contact term divides by all N samples (as published) rather than by the
+      non-empty ones.
+    name: a label recorded in results.
+  """
+
+  people: int
+  stages: tuple[StageConfig, ...]
+  fallback: "FitConfig | None" = None
+  fallback_min_empty: int | None = None
+  region_samples: int = 64
+  contact_softmin: float | None = None
+  penetration_every: int = 1
+  count_empty_samples: bool = True
+  name: str = "custom"
+
+  def __post_init__(self):
+    if self.people not in (1, 2):
+      raise InvalidInputError(f"FitConfig.people must be 1 or 2, got {self.people}")
+    if not self.stages:
+      raise InvalidInputError("FitConfig needs at least one stage")
+    if self.fallback is not None:
+      mine = [(s.optimize, s.learning_rate, s.max_iters) for s in self.stages]
+      theirs = [(s.optimize, s.learning_rate, s.max_iters) for s in self.fallback.stages]
+      if mine != theirs or self.fallback.people != self.people:
+        raise InvalidInputError(
+            "FitConfig.fallback must share the stage structure (groups, learning rates, caps) and "
+            f"people count of the main config; {self.name!r} and {self.fallback.name!r} differ")
+
+  def replace(self, **changes) -> "FitConfig":
+    return dataclasses.replace(self, **changes)
+
+  def with_weights(self, **per_term: float | tuple[float, ...]) -> "FitConfig":
+    """The same config with some weights changed in every stage (a float) or per stage (a tuple).
+
+    ``config.with_weights(contact=0)`` is the "without L_LMM" ablation.
+    """
+    stages = []
+    for i, stage in enumerate(self.stages):
+      changes = {}
+      for term, value in per_term.items():
+        if term not in TERMS:
+          raise InvalidInputError(f"unknown loss term {term!r}; terms are {TERMS}")
+        changes[term] = value[i] if isinstance(value, (tuple, list)) else value
+      stages.append(dataclasses.replace(stage, weights=stage.weights.replace(**changes)))
+    return dataclasses.replace(self, stages=tuple(stages))
+
+  def with_max_iters(self, *caps: int) -> "FitConfig":
+    """The same config (and fallback) with new iteration caps, one per stage or one for all."""
+    if len(caps) == 1:
+      caps = caps * len(self.stages)
+    if len(caps) != len(self.stages):
+      raise InvalidInputError(f"with_max_iters needs 1 or {len(self.stages)} caps, got {len(caps)}")
+    stages = tuple(dataclasses.replace(s, max_iters=int(c)) for s, c in zip(self.stages, caps))
+    fallback = None if self.fallback is None else self.fallback.with_max_iters(*caps)
+    return dataclasses.replace(self, stages=stages, fallback=fallback)
+
+  def stage_weights(self, stage: int) -> LossWeights:
+    return self.stages[stage].weights
+
+  def active_terms(self) -> tuple[str, ...]:
+    """Terms with a non-zero weight in some stage of this config or its fallback (compiled in)."""
+    configs = [self] + ([self.fallback] if self.fallback is not None else [])
+    return tuple(
+        t for t in TERMS
+        if any(getattr(s.weights, t) != 0 for c in configs for s in c.stages))
+
+  def to_dict(self) -> dict:
+    """A JSON-friendly description (recorded with every result)."""
+    return dataclasses.asdict(self)
+
+  @classmethod
+  def from_dict(cls, data: Mapping) -> "FitConfig":
+    data = dict(data)
+    data["stages"] = tuple(
+        StageConfig(**{**s, "optimize": tuple(s["optimize"]), "weights": LossWeights(**s["weights"])})
+        for s in data["stages"])
+    if data.get("fallback") is not None:
+      data["fallback"] = cls.from_dict(data["fallback"])
+    return cls(**data)
+
+  # Presets: the published settings (METHOD.md).
+
+  @classmethod
+  def two_person(cls, *, max_iters: int = 1000) -> "FitConfig":
+    """ProsePose for two people; scenes with all answers empty fall back to the heuristic."""
+    return cls(
+        people=2,
+        stages=_two_stages(
+            max_iters,
+            LossWeights(keypoints=0.04, contact=1000, pose_prior=4, init_pose=200, shape=40),
+            LossWeights(keypoints=0.1, contact=1000, pose_prior=4, init_pose=200, penetration=1000),
+        ),
+        fallback=cls.heuristic(max_iters=max_iters),
+        name="prosepose-two-person",
+    )
+
+  @classmethod
+  def heuristic(cls, *, max_iters: int = 1000) -> "FitConfig":
+    """The heuristic baseline: no language model; the two meshes' closest points pulled together."""
+    return cls(
+        people=2,
+        stages=_two_stages(
+            max_iters,
+            LossWeights(keypoints=0.04, proximity=1e4, pose_prior=4, init_pose=200, shape=40),
+            LossWeights(keypoints=0.1, proximity=1e4, pose_prior=4, init_pose=200, penetration=1000),
+        ),
+        name="heuristic",
+    )
+
+  @classmethod
+  def one_person(cls, *, max_iters: int = 1000) -> "FitConfig":
+    """ProsePose for one person in self-contact (MOYO weights); all-empty scenes fall back to
+    optimisation without contact."""
+    return cls(
+        people=1,
+        stages=_two_stages(
+            max_iters,
+            LossWeights(keypoints=0.04, contact=1e4, init_pose=400, shape=40),
+            LossWeights(keypoints=0.1, contact=1e4, init_pose=400),
+        ),
+        fallback=cls.no_contact(1, max_iters=max_iters),
+        name="prosepose-one-person",
+    )
+
+  @classmethod
+  def no_contact(cls, people: int = 2, *, max_iters: int = 1000) -> "FitConfig":
+    """Optimisation without contact ("HMR2+opt"): keypoints and priors only (plus interpenetration
+    for two people)."""
+    init = 200 if people == 2 else 400
+    prior = 4 if people == 2 else 0
+    return cls(
+        people=people,
+        stages=_two_stages(
+            max_iters,
+            LossWeights(keypoints=0.04, pose_prior=prior, init_pose=init, shape=40),
+            LossWeights(keypoints=0.1, pose_prior=prior, init_pose=init,
+                        penetration=1000 if people == 2 else 0),
+        ),
+        name=f"no-contact-{people}",
+    )
+
+
+def _two_stages(max_iters: int, first: LossWeights, second: LossWeights) -> tuple[StageConfig, ...]:
+  return (
+      StageConfig(("body_pose", "betas", "transl"), 0.01, max_iters, first),
+      StageConfig(("body_pose", "transl"), 0.001, max_iters, second),
+  )

@@ -1,0 +1,59 @@
+"""FitConfig presets carry the published settings; edits and serialisation keep them intact."""
+
+import pytest
+
+from posejax.config import FitConfig
+from posejax.config import LossWeights
+from posejax.errors import InvalidInputError
+
+
+def test_two_person_preset_is_the_published_setting():
+  config = FitConfig.two_person()
+  first, second = config.stages
+  assert first.optimize == ("body_pose", "betas", "transl")
+  assert second.optimize == ("body_pose", "transl")
+  assert (first.learning_rate, second.learning_rate) == (0.01, 0.001)
+  assert first.max_iters == second.max_iters == 1000
+  assert first.weights == LossWeights(keypoints=0.04, contact=1000, pose_prior=4, init_pose=200,
+                                      shape=40)
+  assert second.weights == LossWeights(keypoints=0.1, contact=1000, pose_prior=4, init_pose=200,
+                                       penetration=1000)
+  assert first.early_stop_window == 20 and first.early_stop_slope == 1e-4
+  assert config.fallback.name == "heuristic"
+  assert config.fallback.stages[0].weights.proximity == 1e4
+  assert config.fallback.stages[0].weights.contact == 0
+
+
+def test_one_person_preset_uses_the_moyo_weights():
+  first, second = FitConfig.one_person().stages
+  assert first.weights.contact == second.weights.contact == 1e4
+  assert first.weights.init_pose == 400 and first.weights.pose_prior == 0
+  assert first.weights.keypoints == 0.04 and second.weights.keypoints == 0.1
+
+
+def test_ablation_zeroes_a_term_in_every_stage_and_drops_it_from_the_program():
+  config = FitConfig.two_person().with_weights(contact=0.0)
+  assert all(s.weights.contact == 0 for s in config.stages)
+  assert "contact" not in config.active_terms()
+  assert "proximity" in config.active_terms()  # the fallback preset still needs it
+
+
+def test_per_stage_weights_and_caps():
+  config = FitConfig.two_person().with_weights(penetration=(0.0, 50.0)).with_max_iters(10, 20)
+  assert [s.weights.penetration for s in config.stages] == [0.0, 50.0]
+  assert [s.max_iters for s in config.stages] == [10, 20]
+  assert [s.max_iters for s in config.fallback.stages] == [10, 20]
+
+
+def test_round_trip_through_dict():
+  config = FitConfig.two_person().with_max_iters(7)
+  assert FitConfig.from_dict(config.to_dict()) == config
+
+
+def test_bad_configs_are_refused_with_a_clear_message():
+  with pytest.raises(InvalidInputError, match="people"):
+    FitConfig(people=3, stages=FitConfig.two_person().stages)
+  with pytest.raises(InvalidInputError, match="stage structure"):
+    FitConfig.two_person().replace(fallback=FitConfig.heuristic(max_iters=5))
+  with pytest.raises(InvalidInputError, match="unknown loss term"):
+    FitConfig.two_person().with_weights(lmm=0.0)
