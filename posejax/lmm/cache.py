@@ -1,0 +1,232 @@
+"""A persistent cache of model answers: one JSON Lines file, one line per answer, appended as it arrives.
+
+Paid answers must never be lost or paid for twice. Every answer is written (and flushed) the moment it
+arrives, as one line::
+
+  {"key": ..., "index": 3, "answer": "...", "image_id": ..., "prompt_version": ..., "model": ...,
+   "settings": {...}, "usage": {"prompt_tokens": ..., "completion_tokens": ...}, "finish_reason": ...,
+   "created": 1700000000.0}
+
+``key`` is ``cache_key(content_hash, prompt_version, settings)``: the image's (or description's)
+content hash, the prompt version, the model and the sampling settings. The number of samples is not
+part of the key: answers are independent draws, so asking for 30 samples after 20 were cached pays
+for 10 more. ``index`` numbers the answers of one key 0, 1, 2, ... in arrival order.
+
+A run killed halfway leaves at most one half-written last line. Opening the cache drops that line
+(it can never become valid) and keeps every complete one, so a restarted run finds each finished
+answer exactly once and asks only for the missing ones. Any other malformed line means the file was
+edited or is not a cache, and is an error. A request's token usage is recorded on the first answer it
+produced, so summing the lines gives the true total.
+
+One process writes a cache file at a time; threads of that process may share one ``AnswerCache``.
+The API key is never part of a line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import threading
+import time
+
+from posejax.errors import FileFormatError
+
+
+@dataclasses.dataclass(frozen=True)
+class SamplingSettings:
+  """Everything besides the prompt and the image that decides the distribution of answers.
+
+  Attributes:
+    model: the model name the server knows, e.g. ``"gpt-4o"``.
+    temperature: sampling temperature (the reference: 0.7).
+    max_tokens: the cap on each answer's length in tokens (the reference: 500).
+    detail: the image detail level requested ("high" in the reference).
+  """
+
+  model: str = "gpt-4o"
+  temperature: float = 0.7
+  max_tokens: int = 500
+  detail: str = "high"
+
+  def as_dict(self) -> dict:
+    return dataclasses.asdict(self)
+
+
+def content_hash_of_text(text: str) -> str:
+  """The content hash of a text-only query's description (sha256 hex)."""
+  return hashlib.sha256(("text:" + text).encode("utf-8")).hexdigest()
+
+
+def cache_key(content_hash: str, prompt_version: str, settings: SamplingSettings) -> str:
+  """The key of one image's answers: a sha256 hex digest of content, prompt and sampling settings."""
+  blob = json.dumps({"content": content_hash, "prompt": prompt_version, **settings.as_dict()},
+                    sort_keys=True)
+  return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+@dataclasses.dataclass(frozen=True)
+class CachedAnswer:
+  """One answer as stored.
+
+  Attributes:
+    key: the cache key it belongs to.
+    index: its position among the key's answers (0-based).
+    answer: the model's text, verbatim (refusals and garbage included).
+    record: the whole stored line as a dict (image_id, usage, finish_reason, ...).
+  """
+
+  key: str
+  index: int
+  answer: str
+  record: dict
+
+
+class AnswerCache:
+  """The JSON Lines answer cache (see the module docstring for the format and guarantees).
+
+  Args:
+    path: the cache file; created (with its folder) when missing.
+    durable: also ``os.fsync`` after every line (survives power loss, not just a killed process).
+
+  Attributes:
+    path: the file.
+    dropped_tail: True when opening found and removed a half-written last line.
+  """
+
+  def __init__(self, path: str | os.PathLike, *, durable: bool = False):
+    self.path = os.fspath(path)
+    self.durable = durable
+    self._lock = threading.Lock()
+    self._answers: dict[str, dict[int, CachedAnswer]] = {}
+    self.dropped_tail = False
+    if os.path.isdir(self.path):
+      raise FileFormatError(self.path, "the answer cache must be a file, but this is a folder")
+    folder = os.path.dirname(os.path.abspath(self.path))
+    os.makedirs(folder, exist_ok=True)
+    if os.path.exists(self.path):
+      self._load()
+    self._file = open(self.path, "a", encoding="utf-8")
+
+  def _load(self) -> None:
+    with open(self.path, "rb") as handle:
+      data = handle.read()
+    good_end = 0
+    position = 0
+    line_number = 0
+    while position < len(data):
+      newline = data.find(b"\n", position)
+      last = newline < 0
+      end = len(data) if last else newline + 1
+      line = data[position:end]
+      line_number += 1
+      if line.strip():
+        record = None
+        try:
+          record = json.loads(line.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+          pass
+        valid = (isinstance(record, dict) and isinstance(record.get("key"), str)
+                 and isinstance(record.get("index"), int) and isinstance(record.get("answer"), str))
+        if not valid:
+          if last:  # only a killed write leaves an unterminated last line; it cannot be completed
+            self.dropped_tail = True
+            break
+          raise FileFormatError(
+              self.path, f"line {line_number} is not a cached answer (expected a JSON object with "
+              "'key', 'index' and 'answer'); fix or remove the line, or use another cache file")
+        by_index = self._answers.setdefault(record["key"], {})
+        by_index.setdefault(record["index"], CachedAnswer(record["key"], record["index"],
+                                                          record["answer"], record))
+      good_end = end
+      position = end
+    if self.dropped_tail:
+      with open(self.path, "r+b") as handle:
+        handle.truncate(good_end)
+    elif data and not data.endswith(b"\n"):  # a complete last record without its newline
+      with open(self.path, "ab") as handle:
+        handle.write(b"\n")
+
+  def close(self) -> None:
+    """Closes the file; the object must not be used afterwards."""
+    with self._lock:
+      if not self._file.closed:
+        self._file.close()
+
+  def __enter__(self) -> AnswerCache:
+    return self
+
+  def __exit__(self, *exc) -> None:
+    self.close()
+
+  def __len__(self) -> int:
+    with self._lock:
+      return sum(len(v) for v in self._answers.values())
+
+  def __contains__(self, key: str) -> bool:
+    with self._lock:
+      return key in self._answers
+
+  def keys(self) -> list[str]:
+    """Every key with at least one answer."""
+    with self._lock:
+      return list(self._answers)
+
+  def count(self, key: str) -> int:
+    """How many answers are stored under ``key``."""
+    with self._lock:
+      return len(self._answers.get(key, {}))
+
+  def entries(self, key: str) -> list[CachedAnswer]:
+    """The stored answers of ``key`` in index order."""
+    with self._lock:
+      by_index = self._answers.get(key, {})
+      return [by_index[i] for i in sorted(by_index)]
+
+  def answers(self, key: str) -> list[str]:
+    """The stored answer texts of ``key`` in index order."""
+    return [entry.answer for entry in self.entries(key)]
+
+  def append(self, key: str, answer: str, **fields) -> int:
+    """Stores one answer under the next free index and flushes it to disk.
+
+    Args:
+      key: the cache key.
+      answer: the answer text, verbatim.
+      **fields: JSON-serialisable extras (image_id, prompt_version, model, settings, usage,
+        finish_reason).
+
+    Returns:
+      The index the answer was stored under.
+    """
+    with self._lock:
+      by_index = self._answers.setdefault(key, {})
+      index = max(by_index) + 1 if by_index else 0
+      record = {"key": key, "index": index, "answer": answer, **fields,
+                "created": round(time.time(), 3)}
+      line = json.dumps(record, ensure_ascii=False)
+      self._file.write(line + "\n")
+      self._file.flush()
+      if self.durable:
+        os.fsync(self._file.fileno())
+      by_index[index] = CachedAnswer(key, index, answer, record)
+      return index
+
+  def usage_totals(self, keys=None) -> dict[str, int]:
+    """Summed token usage of the stored answers (all keys, or the given ones).
+
+    Returns:
+      ``{"prompt_tokens": ..., "completion_tokens": ..., "answers": ...}``.
+    """
+    with self._lock:
+      chosen = self._answers.keys() if keys is None else [k for k in keys if k in self._answers]
+      totals = {"prompt_tokens": 0, "completion_tokens": 0, "answers": 0}
+      for key in chosen:
+        for entry in self._answers[key].values():
+          usage = entry.record.get("usage")
+          usage = usage if isinstance(usage, dict) else {}
+          totals["prompt_tokens"] += int(usage.get("prompt_tokens") or 0)
+          totals["completion_tokens"] += int(usage.get("completion_tokens") or 0)
+          totals["answers"] += 1
+      return totals

@@ -1,0 +1,167 @@
+"""Image preparation for the language model: crop to the people, paint others out, resize, encode.
+
+The model sees only the people of interest: the image is cropped to the box around their confident 2D
+keypoints plus a margin, pixels of other people can be painted over with a flat colour, the crop is
+shrunk so its longer side is at most ``max_side`` pixels, and the result is encoded as a base64 JPEG.
+
+The content hash that keys the answer cache is taken over the prepared RGB pixels (what the model is
+shown) and the JPEG quality, not over the JPEG bytes, so that a different JPEG encoder build does not
+invalidate a cache of paid answers.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import hashlib
+import io
+import os
+
+import numpy as np
+
+from posejax.errors import FileFormatError
+from posejax.errors import InvalidInputError
+
+
+@dataclasses.dataclass(frozen=True)
+class PreparedImage:
+  """An image ready to send.
+
+  Attributes:
+    jpeg: the encoded JPEG bytes.
+    content_hash: sha256 hex digest of the prepared pixels and the JPEG quality (cache key part).
+    crop_box: ``(x0, y0, x1, y1)`` of the crop in the original image, pixels, right/bottom exclusive.
+    scale: prepared size divided by crop size (<= 1; 1 means no resize).
+    size: ``(width, height)`` of the prepared image in pixels.
+  """
+
+  jpeg: bytes
+  content_hash: str
+  crop_box: tuple[int, int, int, int]
+  scale: float
+  size: tuple[int, int]
+
+  @property
+  def base64(self) -> str:
+    """The JPEG as base64 text, as it goes into a ``data:image/jpeg;base64,`` URL."""
+    return base64.b64encode(self.jpeg).decode("ascii")
+
+
+def _load_rgb(image) -> np.ndarray:
+  from PIL import Image  # pillow is only needed here; keep `import posejax` light.
+
+  if isinstance(image, (str, os.PathLike)):
+    try:
+      with Image.open(image) as opened:
+        return np.asarray(opened.convert("RGB"))
+    except FileNotFoundError:
+      raise FileFormatError(image, "image file not found") from None
+    except OSError as error:
+      raise FileFormatError(image, f"cannot read the image ({error}); expected a JPEG or PNG file") from None
+  if isinstance(image, Image.Image):
+    return np.asarray(image.convert("RGB"))
+  array = np.asarray(image)
+  if array.ndim == 2:
+    array = np.repeat(array[:, :, None], 3, axis=2)
+  if array.ndim != 3 or array.shape[2] not in (3, 4) or array.shape[0] < 1 or array.shape[1] < 1:
+    raise InvalidInputError(
+        f"image must be a path, a PIL image or an (H, W, 3) array, got an array of shape {array.shape}")
+  if array.dtype != np.uint8:
+    if np.issubdtype(array.dtype, np.floating) and array.size and float(np.nanmax(array)) <= 1.0:
+      array = np.clip(np.nan_to_num(array) * 255.0 + 0.5, 0, 255)
+    array = np.clip(array, 0, 255).astype(np.uint8)
+  return np.ascontiguousarray(array[:, :, :3])
+
+
+def keypoint_box(keypoints, *, min_confidence: float = 0.1) -> tuple[float, float, float, float] | None:
+  """The box around the confident keypoints of all the given people.
+
+  Args:
+    keypoints: ``(K, 2|3)`` or ``(P, K, 2|3)`` pixels ``(x, y[, confidence])``.
+    min_confidence: keypoints with a lower confidence (third column) are ignored.
+
+  Returns:
+    ``(x0, y0, x1, y1)`` in pixels, or None when no keypoint is confident.
+
+  Raises:
+    InvalidInputError: when the array does not end in 2 or 3 columns.
+  """
+  points = np.asarray(keypoints, dtype=np.float64)
+  if points.ndim < 2 or points.shape[-1] not in (2, 3):
+    raise InvalidInputError(
+        f"keypoints must have shape (K, 2|3) or (P, K, 2|3) in pixels, got {points.shape}")
+  points = points.reshape(-1, points.shape[-1])
+  good = np.all(np.isfinite(points[:, :2]), axis=1)
+  if points.shape[1] == 3:
+    good &= points[:, 2] >= min_confidence
+  if not np.any(good):
+    return None
+  xy = points[good, :2]
+  return (float(xy[:, 0].min()), float(xy[:, 1].min()), float(xy[:, 0].max()), float(xy[:, 1].max()))
+
+
+def prepare_image(image, *, keypoints=None, paint_out=None, margin: float = 0.2,
+                  max_side: int = 1024, quality: int = 90, fill=(128, 128, 128),
+                  min_confidence: float = 0.1) -> PreparedImage:
+  """Crops, masks, resizes and encodes one image for the model.
+
+  Args:
+    image: a file path, a PIL image, or an ``(H, W, 3)`` uint8 array.
+    keypoints: optional ``(K, 2|3)`` or ``(P, K, 2|3)`` keypoints in pixels of the people to keep;
+      the crop is their box grown by ``margin`` on every side. None keeps the whole image.
+    paint_out: optional ``(H, W)`` boolean mask, True on pixels of people the question is not about;
+      those pixels are filled with ``fill`` before cropping.
+    margin: the crop margin as a fraction of the box's longer side.
+    max_side: the prepared image's longer side at most, pixels (only shrinks, never enlarges).
+    quality: JPEG quality, 1..95.
+    fill: RGB colour painted over ``paint_out``.
+    min_confidence: keypoints below this confidence do not count for the box.
+
+  Returns:
+    The ``PreparedImage``.
+
+  Raises:
+    FileFormatError: when the file cannot be read as an image.
+    InvalidInputError: on arrays or masks of the wrong shape, or settings out of range.
+  """
+  from PIL import Image
+
+  if not 1 <= int(quality) <= 95:
+    raise InvalidInputError(f"quality must be in 1..95, got {quality}")
+  if int(max_side) < 16:
+    raise InvalidInputError(f"max_side must be at least 16 pixels, got {max_side}")
+  if not margin >= 0:
+    raise InvalidInputError(f"margin must be >= 0, got {margin}")
+  rgb = _load_rgb(image)
+  height, width = rgb.shape[:2]
+  if paint_out is not None:
+    mask = np.asarray(paint_out).astype(bool)
+    if mask.shape != (height, width):
+      raise InvalidInputError(
+          f"paint_out must be an (H, W) = ({height}, {width}) mask, got shape {mask.shape}")
+    rgb = rgb.copy()
+    rgb[mask] = np.asarray(fill, dtype=np.uint8)
+  box = (0, 0, width, height)
+  if keypoints is not None:
+    found = keypoint_box(keypoints, min_confidence=min_confidence)
+    if found is not None:
+      x0, y0, x1, y1 = found
+      grow = margin * max(x1 - x0, y1 - y0, 1.0)
+      box = (max(0, int(np.floor(x0 - grow))), max(0, int(np.floor(y0 - grow))),
+             min(width, int(np.ceil(x1 + grow)) + 1), min(height, int(np.ceil(y1 + grow)) + 1))
+      if box[2] <= box[0] or box[3] <= box[1]:  # keypoints entirely outside the image
+        box = (0, 0, width, height)
+  crop = Image.fromarray(rgb[box[1]:box[3], box[0]:box[2]])
+  longer = max(crop.size)
+  scale = min(1.0, int(max_side) / longer)
+  if scale < 1.0:
+    new_size = (max(1, round(crop.size[0] * scale)), max(1, round(crop.size[1] * scale)))
+    crop = crop.resize(new_size, Image.Resampling.LANCZOS)
+  pixels = np.asarray(crop)
+  hasher = hashlib.sha256()
+  hasher.update(f"{pixels.shape}|q{int(quality)}|".encode("ascii"))
+  hasher.update(pixels.tobytes())
+  buffer = io.BytesIO()
+  crop.save(buffer, format="JPEG", quality=int(quality))
+  return PreparedImage(jpeg=buffer.getvalue(), content_hash=hasher.hexdigest(), crop_box=box,
+                       scale=float(scale), size=crop.size)
