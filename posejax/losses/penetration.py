@@ -1,0 +1,600 @@
+"""Interpenetration between two people: generalized winding numbers against a closed proxy mesh.
+
+A vertex of body A is inside body B when its generalized winding number with respect to B's closed
+low-resolution proxy mesh is at least 0.99 (Jacobson et al. 2013: the sum over triangles of the
+signed solid angle, Van Oosterom-Strackee formula, divided by 4 pi; 1 inside a closed outward
+surface, 0 outside). Each inside vertex is pushed out by ``(100 d^2)^2``, ``d`` its distance (metres)
+to the nearest vertex of B (METHOD.md; BUDDI's ``GeneralContactLoss``). The inside mask carries no
+gradient, so the fit may refresh it only every few steps: :func:`inside_mask` computes it,
+:func:`penetration_penalty` applies it, :func:`pair_penetration` does both in both directions.
+
+posejax differs from the reference on purpose: each direction counts on its own (the reference
+applies the penalty only when both bodies penetrate each other at once), the search is exact and
+deterministic, and only points that can be inside (in the proxy's bounding box) are tested.
+
+The proxy (:func:`build_proxy`, once per model) is a closed, consistently outward-oriented mesh of
+about 1,000 vertices whose vertices are a SUBSET of the model's vertices, so that the posed proxy is
+a gather of the posed vertices. It is made by (1) closing every hole of the model's mesh (SMPL-X's
+open mouth) with a fan of triangles between the hole's own vertices, (2) flipping any part whose
+volume is negative, and (3) quadric-error half-edge collapses (Garland-Heckbert quadrics; a vertex
+merges into a neighbour, so no new vertex is made) that keep each part a closed 2-manifold (link
+condition, no flipped triangles). Separate closed parts (SMPL-X's eyeballs, the default body's
+limbs) stay separate closed parts: winding numbers add up over parts, so a point inside any part,
+or inside two overlapping parts, still counts as inside.
+
+Self-penetration of one person is not supported (see :func:`self_penetration_penalty`).
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from posejax.errors import InvalidInputError
+from posejax.losses.proximity import nearest_ids
+
+INSIDE_THRESHOLD = 0.99
+"""Winding number at or above which a point counts as inside (the reference's value)."""
+
+PENALTY_SCALE = 100.0
+"""The 100 in ``(100 d^2)^2``: with d in metres, a 1 cm deep vertex costs 1e-4."""
+
+DEFAULT_PROXY_VERTICES = 1000
+DEFAULT_WINDING_CHUNK = 256
+"""Query points per chunk of the winding-number sum (memory ~ chunk x triangles x a few floats)."""
+DEFAULT_NEAREST_CHUNK = 256
+"""Inside points per chunk of the nearest-vertex search (memory ~ chunk x vertices floats)."""
+
+
+# ----------------------------------------------------------------------------------------------
+# Winding numbers
+# ----------------------------------------------------------------------------------------------
+
+
+def _safe_norm(v: jax.Array) -> jax.Array:
+  sq = jnp.sum(v * v, axis=-1)
+  positive = sq > 0
+  return jnp.where(positive, jnp.sqrt(jnp.where(positive, sq, 1.0)), 0.0)
+
+
+def _winding_numbers_dense(points: jax.Array, triangles: jax.Array) -> jax.Array:
+  """(C,) winding numbers of (C, 3) points against (T, 3, 3) triangles, all pairs at once."""
+  a = triangles[None, :, 0, :] - points[:, None, :]
+  b = triangles[None, :, 1, :] - points[:, None, :]
+  c = triangles[None, :, 2, :] - points[:, None, :]
+  la, lb, lc = _safe_norm(a), _safe_norm(b), _safe_norm(c)
+  triple = jnp.sum(a * jnp.cross(b, c), axis=-1)
+  denominator = (la * lb * lc + jnp.sum(a * b, axis=-1) * lc + jnp.sum(b * c, axis=-1) * la
+                 + jnp.sum(c * a, axis=-1) * lb)
+  # A point on a triangle's vertex makes both arguments 0, where atan2's gradient is 0/0.
+  defined = (triple * triple + denominator * denominator) > 0
+  solid_angles = 2.0 * jnp.arctan2(jnp.where(defined, triple, 0.0),
+                                   jnp.where(defined, denominator, 1.0))
+  solid_angles = jnp.where(defined, solid_angles, 0.0)
+  return jnp.sum(solid_angles, axis=-1) / (4.0 * math.pi)
+
+
+def _check_triangles(triangles: jax.Array) -> None:
+  if triangles.ndim != 3 or triangles.shape[1:] != (3, 3) or triangles.shape[0] == 0:
+    raise InvalidInputError(f"triangles has shape {triangles.shape}; expected (T, 3, 3) corner "
+                            "positions in metres.")
+
+
+def _check_points(name: str, points: jax.Array) -> None:
+  if points.ndim != 2 or points.shape[-1] != 3 or points.shape[0] == 0:
+    raise InvalidInputError(f"{name} has shape {points.shape}; expected a non-empty (N, 3) set of "
+                            "points in metres for one person (vmap for batches).")
+
+
+def winding_numbers(
+    points: jax.Array,
+    triangles: jax.Array,
+    *,
+    chunk_size: int | None = DEFAULT_WINDING_CHUNK,
+) -> jax.Array:
+  """Generalized winding numbers of points with respect to a triangle mesh.
+
+  ``w(p) = sum_t Omega_t(p) / (4 pi)`` with ``Omega_t`` the signed solid angle of triangle ``t``
+  seen from ``p`` (Van Oosterom-Strackee). For a closed, outward-oriented surface it is 1 inside and
+  0 outside (an integer for every closed surface; fractional near holes). NaN-safe: a point on a
+  corner contributes 0 for that triangle and a finite gradient.
+
+  Args:
+    points: (N, 3) query points, metres.
+    triangles: (T, 3, 3) triangle corners, metres, counter-clockwise seen from outside.
+    chunk_size: query points per chunk (``lax.map``), bounding memory at about
+      ``chunk_size * T * 10`` floats; ``None`` evaluates all pairs at once.
+
+  Returns:
+    (N,) winding numbers (unitless).
+  """
+  _check_points("points", points)
+  _check_triangles(triangles)
+  if chunk_size is None or chunk_size >= points.shape[0]:
+    return _winding_numbers_dense(points, triangles)
+  return jax.lax.map(lambda p: _winding_numbers_dense(p[None], triangles)[0], points,
+                     batch_size=int(chunk_size))
+
+
+def _chunked_over_selected(fn, points: jax.Array, selected: jax.Array, chunk_size: int, fill):
+  """``fn`` on the selected points only, ``chunk_size`` at a time; ``fill`` elsewhere.
+
+  A while loop over chunks of the selected indices: the cost follows how many points are selected
+  (none: nothing is computed), memory stays at one chunk, and under ``vmap`` it runs as many chunks
+  as the busiest batch element needs. Forward only: call it on values without gradient.
+  """
+  n = points.shape[0]
+  chunk_size = max(1, min(int(chunk_size), n))
+  num_chunks = -(-n // chunk_size)
+  count = jnp.sum(selected.astype(jnp.int32))
+  order = jnp.nonzero(selected, size=n, fill_value=0)[0].astype(jnp.int32)
+  # Unused slots point one past the end: gathers clip them, scatters drop them.
+  order = jnp.where(jnp.arange(n) < count, order, n)
+  order = jnp.pad(order, (0, num_chunks * chunk_size - n), constant_values=n)
+  probe = fn(points[:1])
+  out = jnp.full((n,) + probe.shape[1:], fill, probe.dtype)
+
+  def more(state):
+    chunk, _ = state
+    return chunk * chunk_size < count
+
+  def step(state):
+    chunk, out = state
+    ids = jax.lax.dynamic_slice(order, (chunk * chunk_size,), (chunk_size,))
+    values = fn(jnp.take(points, ids, axis=0, mode="clip"))
+    return chunk + 1, out.at[ids].set(values, mode="drop")
+
+  _, out = jax.lax.while_loop(more, step, (jnp.zeros((), jnp.int32), out))
+  return out
+
+
+# ----------------------------------------------------------------------------------------------
+# The proxy mesh
+# ----------------------------------------------------------------------------------------------
+
+
+@flax.struct.dataclass
+class PenetrationProxy:
+  """A closed low-resolution mesh over a subset of a body model's vertices (build once per model).
+
+  Pass it to jitted code as an argument or close over it; under ``vmap`` over people sharing one
+  model, give it ``in_axes=None``.
+  """
+
+  vertex_ids: jax.Array
+  """(P,) int32 model vertex ids of the proxy's vertices (sorted)."""
+  triangle_ids: jax.Array
+  """(T, 3) int32 model vertex ids of each proxy triangle, counter-clockwise seen from outside."""
+
+  @property
+  def num_vertices(self) -> int:
+    """P, the proxy's vertex count."""
+    return self.vertex_ids.shape[0]
+
+  @property
+  def num_triangles(self) -> int:
+    """T, the proxy's triangle count."""
+    return self.triangle_ids.shape[0]
+
+  def faces(self) -> np.ndarray:
+    """(T, 3) the triangles as indices into ``vertex_ids`` (for export and inspection), numpy."""
+    vertex_ids = np.asarray(self.vertex_ids)
+    return np.searchsorted(vertex_ids, np.asarray(self.triangle_ids)).astype(np.int32)
+
+
+def proxy_triangles(proxy: PenetrationProxy, vertices: jax.Array) -> jax.Array:
+  """The posed proxy's triangles: a gather of the body's posed vertices.
+
+  Args:
+    proxy: the model's proxy.
+    vertices: (V, 3) posed vertices of one body, metres (the full mesh the proxy was built on).
+
+  Returns:
+    (T, 3, 3) triangle corners, metres.
+  """
+  return vertices[proxy.triangle_ids]
+
+
+def _orient_and_close(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+  """Faces with every hole capped by a fan and every part oriented outwards (numpy, once)."""
+  faces = np.asarray(faces, dtype=np.int64)
+  if faces.ndim != 2 or faces.shape[1] != 3 or len(faces) == 0:
+    raise InvalidInputError(f"faces has shape {faces.shape}; expected (F, 3) vertex ids.")
+  if faces.min() < 0 or faces.max() >= len(vertices):
+    raise InvalidInputError(f"faces index vertices 0..{faces.max()} but there are "
+                            f"{len(vertices)} vertices.")
+  faces = faces[(faces[:, 0] != faces[:, 1]) & (faces[:, 1] != faces[:, 2])
+                & (faces[:, 2] != faces[:, 0])]
+  _, first = np.unique(np.sort(faces, axis=1), axis=0, return_index=True)
+  faces = faces[np.sort(first)]
+
+  half_edges: dict[tuple[int, int], int] = {}
+  for f, (i, j, k) in enumerate(faces.tolist()):
+    for edge in ((i, j), (j, k), (k, i)):
+      if edge in half_edges:
+        raise InvalidInputError(
+            f"the mesh is not an oriented 2-manifold: edge {edge} is used twice in the same "
+            "direction (inconsistent winding or a non-manifold edge); repair it first.")
+      half_edges[edge] = f
+  undirected = {tuple(sorted(e)) for e in half_edges}
+
+  # Each boundary half-edge (a, b) has no twin (b, a); following them traces the holes.
+  next_on_boundary: dict[int, int] = {}
+  for a, b in half_edges:
+    if (b, a) not in half_edges:
+      if a in next_on_boundary:
+        raise InvalidInputError(f"vertex {a} lies on two holes at once (a non-manifold vertex); "
+                                "the mesh cannot be closed automatically.")
+      next_on_boundary[a] = b
+  caps = []
+  while next_on_boundary:
+    start = next(iter(next_on_boundary))
+    loop = [start]
+    while True:
+      following = next_on_boundary.pop(loop[-1])
+      if following == start:
+        break
+      loop.append(following)
+    caps.extend(_fan_cap(loop, undirected))
+  if caps:
+    faces = np.concatenate([faces, np.asarray(caps, dtype=np.int64)])
+
+  # Outward orientation, part by part: a closed part's signed volume is positive when outward.
+  labels = _connected_parts(len(vertices), faces)
+  corners = vertices[faces]
+  signed = np.einsum("ij,ij->i", corners[:, 0], np.cross(corners[:, 1], corners[:, 2])) / 6.0
+  volume = np.zeros(labels.max() + 1)
+  np.add.at(volume, labels[faces[:, 0]], signed)
+  inverted = volume[labels[faces[:, 0]]] < 0
+  faces[inverted] = faces[inverted][:, ::-1]
+  return faces
+
+
+def _fan_cap(loop: list[int], existing_edges: set) -> list[tuple[int, int, int]]:
+  """Triangles closing one hole, fanned from one of its own vertices (no vertex added)."""
+  n = len(loop)
+  if n < 3:
+    raise InvalidInputError(f"a hole with {n} vertices cannot be closed.")
+  for shift in range(n):
+    ring = loop[shift:] + loop[:shift]
+    apex = ring[0]
+    # A fan edge that already exists elsewhere would make that edge non-manifold.
+    if all(tuple(sorted((apex, ring[i]))) not in existing_edges for i in range(2, n - 1)):
+      return [(apex, ring[i + 1], ring[i]) for i in range(1, n - 1)]
+  raise InvalidInputError(f"cannot close a hole of {n} vertices with a fan without duplicating "
+                          "an edge; repair the mesh first.")
+
+
+def _connected_parts(num_vertices: int, faces: np.ndarray) -> np.ndarray:
+  """(V,) part label of every vertex (unused vertices get their own labels)."""
+  parent = np.arange(num_vertices)
+
+  def root(i):
+    while parent[i] != i:
+      parent[i] = parent[parent[i]]
+      i = parent[i]
+    return i
+
+  for i, j, k in faces.tolist():
+    ri, rj, rk = root(i), root(j), root(k)
+    parent[rj] = ri
+    parent[root(rk)] = ri
+  roots = np.array([root(i) for i in range(num_vertices)])
+  _, labels = np.unique(roots, return_inverse=True)
+  return labels
+
+
+def _face_quadrics(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+  """(F, 4, 4) area-weighted plane quadrics (Garland-Heckbert)."""
+  corners = vertices[faces]
+  normals = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
+  double_area = np.linalg.norm(normals, axis=-1)
+  unit = normals / np.maximum(double_area, 1e-30)[:, None]
+  planes = np.concatenate([unit, -np.einsum("ij,ij->i", unit, corners[:, 0])[:, None]], axis=-1)
+  return 0.5 * double_area[:, None, None] * planes[:, :, None] * planes[:, None, :]
+
+
+def _decimate(vertices: np.ndarray, faces: np.ndarray, target: int) -> np.ndarray:
+  """Half-edge collapses down to about ``target`` vertices; returns the surviving faces."""
+  num_vertices = len(vertices)
+  face_list = [list(f) for f in faces.tolist()]
+  face_alive = [True] * len(face_list)
+  vertex_faces: list[set[int]] = [set() for _ in range(num_vertices)]
+  for f, corners in enumerate(face_list):
+    for v in corners:
+      vertex_faces[v].add(f)
+  used = np.array([bool(s) for s in vertex_faces])
+  quadrics = np.zeros((num_vertices, 4, 4))
+  np.add.at(quadrics, faces.reshape(-1), np.repeat(_face_quadrics(vertices, faces), 3, axis=0))
+  homogeneous = np.concatenate([vertices, np.ones((num_vertices, 1))], axis=-1)
+
+  labels = _connected_parts(num_vertices, faces)
+  part_sizes = np.bincount(labels[used], minlength=labels.max() + 1)
+  total = int(used.sum())
+  # Every part keeps at least a tetrahedron and about half its fair share, so small closed parts
+  # (eyeballs, fingers of the default body) are simplified but never erased.
+  part_floor = np.maximum(4, np.floor(0.5 * target * part_sizes / max(total, 1))).astype(int)
+  part_count = part_sizes.copy()
+  version = np.zeros(num_vertices, dtype=np.int64)
+  alive_count = total
+
+  def ring(v):
+    return {w for f in vertex_faces[v] for w in face_list[f]} - {v}
+
+  def cost(u, v):
+    p = homogeneous[v]
+    return float(p @ (quadrics[u] + quadrics[v]) @ p)
+
+  def can_collapse(u, v):
+    if part_count[labels[u]] <= part_floor[labels[u]]:
+      return False
+    shared_faces = vertex_faces[u] & vertex_faces[v]
+    if len(shared_faces) != 2:
+      return False
+    opposite = {w for f in shared_faces for w in face_list[f]} - {u, v}
+    if ring(u) & ring(v) != opposite:
+      return False
+    moved = [f for f in vertex_faces[u] if f not in shared_faces]
+    if not moved:
+      return False
+    old = vertices[np.array([face_list[f] for f in moved])]
+    new_corners = np.array([[v if w == u else w for w in face_list[f]] for f in moved])
+    new = vertices[new_corners]
+    old_n = np.cross(old[:, 1] - old[:, 0], old[:, 2] - old[:, 0])
+    new_n = np.cross(new[:, 1] - new[:, 0], new[:, 2] - new[:, 0])
+    agreement = np.einsum("ij,ij->i", old_n, new_n)
+    scale = np.linalg.norm(old_n, axis=-1) * np.linalg.norm(new_n, axis=-1)
+    return bool(np.all(agreement > 0.05 * scale) and np.all(scale > 0))
+
+  def collapse(u, v):
+    nonlocal alive_count
+    for f in list(vertex_faces[u]):
+      corners = face_list[f]
+      if v in corners:
+        face_alive[f] = False
+        for w in corners:
+          vertex_faces[w].discard(f)
+      else:
+        corners[corners.index(u)] = v
+        vertex_faces[v].add(f)
+    vertex_faces[u] = set()
+    quadrics[v] += quadrics[u]
+    version[u] += 1
+    version[v] += 1
+    part_count[labels[u]] -= 1
+    alive_count -= 1
+
+  def candidates(vs, both_directions):
+    entries = []
+    for u in vs:
+      for w in ring(u):
+        entries.append((cost(u, w), u, w, version[u], version[w]))
+        if both_directions:
+          entries.append((cost(w, u), w, u, version[w], version[u]))
+    return entries
+
+  while alive_count > target:
+    heap = candidates([v for v in range(num_vertices) if vertex_faces[v]], False)
+    heapq.heapify(heap)
+    collapsed_any = False
+    while heap and alive_count > target:
+      _, u, v, version_u, version_v = heapq.heappop(heap)
+      if version[u] != version_u or version[v] != version_v or not vertex_faces[u]:
+        continue
+      if not can_collapse(u, v):
+        continue
+      collapse(u, v)
+      collapsed_any = True
+      for entry in candidates([v], True):
+        heapq.heappush(heap, entry)
+    if not collapsed_any:
+      break
+  return np.array([corners for f, corners in enumerate(face_list) if face_alive[f]],
+                  dtype=np.int64)
+
+
+def _check_closed(faces: np.ndarray) -> None:
+  directed = {}
+  for i, j, k in faces.tolist():
+    for edge in ((i, j), (j, k), (k, i)):
+      directed[edge] = directed.get(edge, 0) + 1
+  for (a, b), count in directed.items():
+    if count != 1 or directed.get((b, a), 0) != 1:
+      raise InvalidInputError(f"proxy construction failed: edge ({a}, {b}) is not shared by "
+                              "exactly two consistently oriented triangles.")
+
+
+def build_proxy(
+    vertices: np.ndarray,
+    faces: np.ndarray,
+    *,
+    target_vertices: int = DEFAULT_PROXY_VERTICES,
+) -> PenetrationProxy:
+  """Builds a body model's closed low-resolution proxy mesh (numpy, once per model).
+
+  See the module docstring for how. Runs in pure Python/numpy: about a second per 10,000 vertices.
+
+  Args:
+    vertices: (V, 3) rest-pose vertices of the model, metres (e.g. the template).
+    faces: (F, 3) the model's triangles (vertex ids); holes are closed, separate parts kept.
+    target_vertices: about how many vertices the proxy keeps (the reference uses about 1,000).
+      Parts never shrink below a tetrahedron, and collapses that would break the surface are
+      skipped, so the count can end a little above the target.
+
+  Returns:
+    The proxy: a closed, outward-oriented 2-manifold (per part) over model vertex ids.
+
+  Raises:
+    InvalidInputError: the mesh is not an oriented manifold with simple holes, or the arguments
+      have the wrong shape.
+  """
+  vertices = np.asarray(vertices, dtype=np.float64)
+  if vertices.ndim != 2 or vertices.shape[1] != 3 or not np.all(np.isfinite(vertices)):
+    raise InvalidInputError(f"vertices has shape {vertices.shape} or non-finite values; expected "
+                            "(V, 3) finite rest-pose positions in metres.")
+  if target_vertices < 4:
+    raise InvalidInputError(f"target_vertices={target_vertices}; a closed mesh needs at least 4.")
+  closed = _orient_and_close(vertices, faces)
+  reduced = _decimate(vertices, closed, int(target_vertices))
+  _check_closed(reduced)
+  vertex_ids = np.unique(reduced)
+  return PenetrationProxy(vertex_ids=jnp.asarray(vertex_ids, dtype=jnp.int32),
+                          triangle_ids=jnp.asarray(reduced, dtype=jnp.int32))
+
+
+def build_model_proxy(model, *, target_vertices: int = DEFAULT_PROXY_VERTICES) -> PenetrationProxy:
+  """:func:`build_proxy` on a body model's template mesh (``model.v_template``, ``model.faces``).
+
+  Args:
+    model: a ``posejax.body.BodyModel`` (SMPL-X file or the default body).
+    target_vertices: about how many vertices the proxy keeps.
+
+  Returns:
+    The model's proxy; its vertex ids index the model's full vertex array.
+  """
+  return build_proxy(np.asarray(model.v_template), np.asarray(model.faces),
+                     target_vertices=target_vertices)
+
+
+# ----------------------------------------------------------------------------------------------
+# The penalty
+# ----------------------------------------------------------------------------------------------
+
+
+def inside_mask(
+    points: jax.Array,
+    other_vertices: jax.Array,
+    other_proxy: PenetrationProxy,
+    *,
+    threshold: float = INSIDE_THRESHOLD,
+    chunk_size: int = DEFAULT_WINDING_CHUNK,
+) -> jax.Array:
+  """Which points lie inside the other body (no gradient; may be refreshed only every k steps).
+
+  Only points inside the proxy's bounding box are tested (outside it the winding number of a
+  closed surface is exactly 0), a chunk at a time: separated people cost next to nothing.
+
+  Args:
+    points: (N, 3) vertices of body A, metres (non-finite ones are never inside).
+    other_vertices: (V, 3) posed vertices of body B, metres, the mesh ``other_proxy`` was built on.
+    other_proxy: body B's proxy.
+    threshold: winding number at or above which a point is inside (0.99).
+    chunk_size: points per chunk of the winding-number sum.
+
+  Returns:
+    (N,) bool, True where the point is inside body B.
+  """
+  _check_points("points", points)
+  _check_points("other_vertices", other_vertices)
+  points = jax.lax.stop_gradient(points)
+  triangles = jax.lax.stop_gradient(proxy_triangles(other_proxy, other_vertices))
+  corners = triangles.reshape(-1, 3)
+  low, high = jnp.min(corners, axis=0), jnp.max(corners, axis=0)
+  finite = jnp.all(jnp.isfinite(points), axis=-1)
+  in_box = finite & jnp.all((points >= low) & (points <= high), axis=-1)
+  numbers = _chunked_over_selected(lambda p: _winding_numbers_dense(p, triangles),
+                                   jnp.where(finite[:, None], points, 0.0), in_box, chunk_size,
+                                   0.0)
+  return in_box & (numbers >= threshold)
+
+
+def penetration_penalty(
+    points: jax.Array,
+    other_vertices: jax.Array,
+    inside: jax.Array,
+    *,
+    scale: float = PENALTY_SCALE,
+    chunk_size: int = DEFAULT_NEAREST_CHUNK,
+) -> jax.Array:
+  """``sum_{i inside} (scale d_i^2)^2``, ``d_i`` the distance to the nearest vertex of the other body.
+
+  The nearest vertex is found (exactly, without gradient) only for inside points; the distance is
+  then differentiated on the nearest pair, which is the gradient of the minimum. NaN-safe: points
+  or vertices that are not finite are ignored.
+
+  Args:
+    points: (N, 3) vertices of body A, metres.
+    other_vertices: (M, 3) vertices of body B, metres (the reference: all of B's vertices).
+    inside: (N,) bool from :func:`inside_mask` (treated as constant).
+    scale: the 100 of ``(100 d^2)^2``.
+    chunk_size: inside points per chunk of the nearest-vertex search.
+
+  Returns:
+    () penalty (not weighted; 1000 in stage 2 of the reference). 0 when nothing is inside.
+  """
+  _check_points("points", points)
+  _check_points("other_vertices", other_vertices)
+  if inside.shape != points.shape[:1]:
+    raise InvalidInputError(f"inside has shape {inside.shape}; expected ({points.shape[0]},), one "
+                            "flag per point.")
+  finite = jnp.all(jnp.isfinite(points), axis=-1)
+  inside = jax.lax.stop_gradient(inside.astype(bool)) & finite
+  points = jnp.where(finite[:, None], points, 0.0)
+  others_finite = jnp.all(jnp.isfinite(other_vertices), axis=-1)
+  safe_others = jnp.where(others_finite[:, None], other_vertices, 0.0)
+  frozen_others = jax.lax.stop_gradient(safe_others)
+
+  def search(chunk):
+    return nearest_ids(chunk, frozen_others, others_valid=others_finite,
+                       chunk_size=chunk.shape[0])[0]
+
+  nearest = _chunked_over_selected(search, jax.lax.stop_gradient(points), inside, chunk_size, 0)
+  difference = points - safe_others[nearest]
+  squared = jnp.sum(difference * difference, axis=-1)
+  return jnp.sum(jnp.where(inside, jnp.square(scale * squared), 0.0))
+
+
+def pair_penetration(
+    vertices_a: jax.Array,
+    vertices_b: jax.Array,
+    proxy_a: PenetrationProxy,
+    proxy_b: PenetrationProxy,
+    *,
+    inside_a: jax.Array | None = None,
+    inside_b: jax.Array | None = None,
+    scale: float = PENALTY_SCALE,
+) -> jax.Array:
+  """Interpenetration of two people, both directions, each on its own.
+
+  ``penalty(A's vertices inside B) + penalty(B's vertices inside A)``; unlike the reference, one
+  direction counts even when the other is empty.
+
+  Args:
+    vertices_a: (V, 3) posed vertices of person A, metres (the mesh ``proxy_a`` was built on).
+    vertices_b: (V', 3) posed vertices of person B, metres.
+    proxy_a: A's proxy.
+    proxy_b: B's proxy.
+    inside_a: optional (V,) precomputed mask of A's vertices inside B (computed here if None).
+    inside_b: optional (V',) precomputed mask of B's vertices inside A.
+    scale: the 100 of ``(100 d^2)^2``.
+
+  Returns:
+    () penalty (not weighted).
+  """
+  if inside_a is None:
+    inside_a = inside_mask(vertices_a, vertices_b, proxy_b)
+  if inside_b is None:
+    inside_b = inside_mask(vertices_b, vertices_a, proxy_a)
+  return (penetration_penalty(vertices_a, vertices_b, inside_a, scale=scale)
+          + penetration_penalty(vertices_b, vertices_a, inside_b, scale=scale))
+
+
+def self_penetration_penalty(*args, **kwargs):
+  """Self-penetration of one person: NOT SUPPORTED; always raises.
+
+  A body's own vertices lie on its own proxy, where winding numbers are about 1/2 and meaningless,
+  and parts that legitimately touch (upper and lower arm at a bent elbow) cannot be told from
+  intersecting ones without a segmentation into separately closed parts. posejax does not fake it.
+
+  Raises:
+    InvalidInputError: always.
+  """
+  del args, kwargs
+  raise InvalidInputError("self-penetration for one person is not supported by posejax; leave "
+                          "the interpenetration term off for one-person fits (the reference uses "
+                          "it only between two people).")
