@@ -6,6 +6,7 @@ The public API is re-exported here, one name per line; never import a private mo
 """
 
 from posejax import body
+from posejax import camera
 from posejax import losses
 from posejax.errors import ConstraintError
 from posejax.errors import FileFormatError
