@@ -38,11 +38,11 @@ def test_vertex_joint_table_matches_the_smplx_package():
       "right_heel": "RHeel",
   }
   for name, vertex in zip(kp.SMPLX_VERTEX_JOINT_NAMES, kp.SMPLX_VERTEX_JOINT_IDS):
-    key = smplx_key.get(name) or name[0] + name.split("_")[1]  # left_thumb_tip -> lthumb
+    key = smplx_key.get(name) or name[0] + name.split("_")[1]  # left_thumb -> lthumb
     assert ids[key] == vertex, name
   for offset, name in enumerate(kp.SMPLX_VERTEX_JOINT_NAMES):
     output_name = SMPLX_OUTPUT_NAMES[kp.FIRST_VERTEX_JOINT + offset]
-    assert output_name == name.removesuffix("_tip"), (output_name, name)
+    assert output_name == name, (output_name, name)
 
 
 def test_smplx_maps_gather_batched_joints():

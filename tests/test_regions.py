@@ -386,13 +386,14 @@ def test_default_body_regions_mirror_each_other(default_body):
 
 
 def test_default_body_landmarks_fall_in_their_regions(default_body):
-  _, region_map = default_body
-  landmark = dict(zip(keypoints.SMPLX_VERTEX_JOINT_NAMES, keypoints.SMPLX_VERTEX_JOINT_IDS))
+  model, region_map = default_body
+  ids = getattr(model, "vertex_joint_ids", keypoints.SMPLX_VERTEX_JOINT_IDS)
+  landmark = dict(zip(keypoints.SMPLX_VERTEX_JOINT_NAMES, ids))
   masks = np.asarray(region_map.masks)
   expected = {"head": ("nose", "left_ear", "right_ear", "left_eye", "right_eye")}
   for side in vocabulary.SIDES:
     expected[f"{side} hand"] = tuple(
-        f"{side}_{finger}_tip" for finger in ("thumb", "index", "middle", "ring", "pinky"))
+        f"{side}_{finger}" for finger in ("thumb", "index", "middle", "ring", "pinky"))
     expected[f"{side} foot"] = tuple(f"{side}_{p}" for p in ("big_toe", "small_toe", "heel"))
   for region, names in expected.items():
     for name in names:

@@ -92,18 +92,19 @@ SMPLX_VERTEX_JOINT_NAMES: tuple[str, ...] = (
     "right_big_toe",
     "right_small_toe",
     "right_heel",
-    "left_thumb_tip",
-    "left_index_tip",
-    "left_middle_tip",
-    "left_ring_tip",
-    "left_pinky_tip",
-    "right_thumb_tip",
-    "right_index_tip",
-    "right_middle_tip",
-    "right_ring_tip",
-    "right_pinky_tip",
+    "left_thumb",
+    "left_index",
+    "left_middle",
+    "left_ring",
+    "left_pinky",
+    "right_thumb",
+    "right_index",
+    "right_middle",
+    "right_ring",
+    "right_pinky",
 )
-"""The 21 vertex joints of the SMPL-X output, at joint indices 55..75, in the smplx package's order."""
+"""The 21 vertex joints of the SMPL-X output (finger names mean the tips), at joint indices 55..75,
+in the smplx package's order and with its names."""
 
 SMPLX_VERTEX_JOINT_IDS: tuple[int, ...] = (
     9120, 9929, 9448, 616, 6,  # nose, right eye, left eye, right ear, left ear
