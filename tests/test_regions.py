@@ -139,6 +139,9 @@ def _check_region_map_invariants(region_map, rest_vertices):
     assert not (front & back).any()
     assert not (back & ~masks[r("back")]).any(), "back must hold the back of the shoulders"
   assert (masks[r("waist (front)")] & masks[r("stomach")]).any(), "waist and stomach overlap"
+  for a, b in [("butt", "back"), ("chest", "stomach"), ("head", "neck")] + [
+      (f, b) for f in FRONT_REGIONS for b in BACK_REGIONS]:
+    assert not (masks[r(a)] & masks[r(b)]).any(), f"{a} and {b} overlap"
   # Left and right never share a vertex; hands, feet, head are disjoint from everything lateral.
   for part in vocabulary.LATERAL_PARTS:
     assert not (masks[r(f"left {part}")] & masks[r(f"right {part}")]).any()
