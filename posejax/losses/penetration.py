@@ -496,7 +496,7 @@ def inside_mask(
   corners = triangles.reshape(-1, 3)
   low, high = jnp.min(corners, axis=0), jnp.max(corners, axis=0)
   finite = jnp.all(jnp.isfinite(points), axis=-1)
-  in_box = finite & jnp.all((points >= low) & (points <= high), axis=-1)
+  in_box = finite & jnp.all((points >= low[None, :]) & (points <= high[None, :]), axis=-1)
   numbers = _chunked_over_selected(lambda p: _winding_numbers_dense(p, triangles),
                                    jnp.where(finite[:, None], points, 0.0), in_box, chunk_size,
                                    0.0)

@@ -216,6 +216,7 @@ class _ArraysOnlyUnpickler(pickle.Unpickler):
       ("numpy", "ndarray"),
       ("numpy", "dtype"),
       ("copyreg", "_reconstructor"),
+      ("_codecs", "encode"),  # how Python 3 writes bytes into protocol-2 pickles
       ("builtins", "object"),
   }
 
