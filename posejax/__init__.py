@@ -8,6 +8,8 @@ The public API is re-exported here, one name per line; never import a private mo
 from posejax import body
 from posejax import camera
 from posejax import losses
+from posejax.constraints import Constraints
+from posejax.constraints import needs_fallback
 from posejax.errors import ConstraintError
 from posejax.errors import FileFormatError
 from posejax.errors import InvalidInputError

@@ -1,0 +1,680 @@
+"""Contact constraints as arrays: the language model's N sampled answers for one image (or a stack).
+
+An answer is a list of rows; a row pairs two cells; a cell names one body part or several
+alternatives. ``Constraints.from_pairs`` turns the answers into padded integer tables so that the
+contact loss (``posejax.losses.contact``) evaluates every sample, person-role swap and left/right
+assignment with gathers and masked reductions, exactly and deterministically.
+
+How the answers are read (METHOD.md, "Parsing and aggregation"):
+
+* Names are resolved regions (``"left hand"``, ``"back"``), side-free lateral parts (``"hand"``),
+  or ``"ground"`` (one person only). Case and repeated spaces are ignored.
+* Alternatives in one cell are an OR: the row costs the smallest distance over them. (The reference
+  implementation reads them as AND; posejax deliberately differs.)
+* Two people: every side-free lateral occurrence in a sample is a side variable. A left/right
+  assignment is invalid when a lateral part occurs side-free two or more times in one column (one
+  person's column of the table) without those occurrences using both the left and the right side:
+  "hand" named twice for Person 1 means both hands. Occurrences inside alternatives count; parts
+  given with an explicit side (e.g. from a plural the parser expanded) are fixed and do not count.
+  The sample costs the minimum over valid assignments of the sum over rows, then the minimum over
+  the two ways to map Person 1 / Person 2 onto the bodies.
+* One person: the side of every lateral occurrence is chosen per row (no rule across rows); a
+  combination whose two cells resolve to the same region is excluded ("hand | hand" means left hand
+  against right hand) and a row with no other combination is dropped. The frequency filter keeps a
+  row only when its pair occurs in at least ``min_frequency`` of the N samples (see ``from_pairs``).
+  Rows naming the ground are dropped and counted in ``ground_rows``, as the reference does: the
+  ground plane is not known in camera coordinates, so posejax does not guess one.
+
+Exact reduction of the assignment count: a side variable that the validity rule does not constrain
+(its part occurs side-free only once in its column) appears in a single cell, so minimising over it
+can move inside its row. Such variables become two alternatives (left, right) of their cell, and only
+the constrained variables are enumerated. The result equals the minimum over all 2^S assignments,
+and the number of enumerated variables is capped by ``max_side_variables`` with a clear error.
+
+Array layout (unbatched; ``Constraints.stack`` adds a leading image axis to every field):
+  N samples, O person roles (2 for two people, 1 for one), A assignments, R rows, C combinations of
+  one alternative per cell, P distinct region pairs, M names per cell.
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import json
+import math
+import os
+from typing import Any, Sequence
+
+import flax.struct
+import jax.numpy as jnp
+import numpy as np
+
+from posejax.body import vocabulary
+from posejax.errors import ConstraintError
+from posejax.errors import FileFormatError
+
+NUM_REGIONS = len(vocabulary.RESOLVED_REGIONS)
+
+NAMES: tuple[str, ...] = vocabulary.RESOLVED_REGIONS + vocabulary.LATERAL_PARTS
+"""Codes of ``Constraints.row_names``: the 23 resolved regions, then the side-free lateral parts."""
+
+NAME_CODE: dict[str, int] = {name: i for i, name in enumerate(NAMES)}
+
+DEFAULT_MAX_SIDE_VARIABLES = 10
+"""At most 2^10 = 1024 enumerated left/right assignments per sample."""
+
+MAX_COMBINATIONS = 1024
+"""At most this many (alternative, side) combinations in one row."""
+
+FORMAT = "posejax.constraints"
+FORMAT_VERSION = 1
+
+# Minimum padded sizes; every padded size is a power of two at or above these, so that images with
+# similar answers share array shapes and hence compiled code.
+_MIN_BUCKET = {"rows": 4, "assignments": 1, "combinations": 1, "pairs": 8, "alternatives": 1}
+
+# For each field: the name of each axis after the image axes (None: never padded) and the fill.
+_FIELD_AXES: dict[str, tuple[tuple[str | None, ...], Any]] = {
+    "pair_regions": (("pairs", None), 0),
+    "pair_valid": (("pairs",), False),
+    "pair_index": (("samples", None, "assignments", "rows", "combinations"), 0),
+    "combo_valid": (("samples", "rows", "combinations"), False),
+    "row_valid": (("samples", "rows"), False),
+    "row_count": (("samples", "rows"), 0),
+    "row_names": (("samples", "rows", None, "alternatives"), -1),
+    "assignment_valid": (("samples", "assignments"), False),
+    "sample_valid": (("samples",), False),
+    "sample_nonempty": (("samples",), False),
+    "ground_rows": (("samples",), 0),
+    "min_frequency": ((), 0),
+}
+_INT_FIELDS = ("pair_regions", "pair_index", "row_count", "row_names", "ground_rows",
+               "min_frequency")
+
+
+@flax.struct.dataclass
+class Constraints:
+  """The N sampled answers of one image (or a stack of images) as padded arrays.
+
+  Build with ``Constraints.from_pairs``; every field gains leading image axes after
+  ``Constraints.stack``. Padding entries are masked out by the ``*_valid`` fields; padding indices
+  point at entry 0 so that gathers stay in range.
+  """
+
+  pair_regions: np.ndarray
+  """(P, 2) int32: region indices (``vocabulary.RESOLVED_REGIONS`` order) on body 0 and body 1 of
+  each distinct region pair a sample names; for one person both are on the same body."""
+  pair_valid: np.ndarray
+  """(P,) bool: real pairs (False for padding)."""
+  pair_index: np.ndarray
+  """(N, O, A, R, C) int32: for each sample, person role, assignment, row and combination, the
+  entry of the pair-distance vector it costs."""
+  combo_valid: np.ndarray
+  """(N, R, C) bool: real combinations of one alternative per cell (one person: also not the
+  same region twice)."""
+  row_valid: np.ndarray
+  """(N, R) bool: rows that enter the loss (real rows; one person: frequent enough and with at
+  least one combination of two different regions)."""
+  row_count: np.ndarray
+  """(N, R) int32: in how many samples of the image the row's side-free, unordered pair occurs
+  (the frequency filter's count; informative only for two people)."""
+  row_names: np.ndarray
+  """(N, R, 2, M) int32: the source rows as codes into ``NAMES`` (-1 pads), ground rows excluded."""
+  assignment_valid: np.ndarray
+  """(N, A) bool: valid left/right assignments; entry 0 is always valid."""
+  sample_valid: np.ndarray
+  """(N,) bool: real samples (False for samples added to stack images with different N)."""
+  sample_nonempty: np.ndarray
+  """(N,) bool: samples with at least one row after ground rows were dropped."""
+  ground_rows: np.ndarray
+  """(N,) int32: rows naming the ground that were dropped from each sample."""
+  min_frequency: np.ndarray
+  """() int32: the frequency-filter threshold the rows were filtered with (0 for two people)."""
+  people: int = flax.struct.field(pytree_node=False, default=2)
+  """1 (self-contact) or 2 (contact between two people)."""
+
+  # ----------------------------------------------------------------------------------------------
+  # Construction
+
+  @classmethod
+  def from_pairs(
+      cls,
+      samples: Sequence[Sequence[Sequence[str | Sequence[str]]]],
+      people: int,
+      *,
+      min_frequency: int | None = None,
+      max_side_variables: int = DEFAULT_MAX_SIDE_VARIABLES,
+  ) -> Constraints:
+    """Builds the constraints of one image from its N parsed answers.
+
+    Args:
+      samples: one entry per sampled answer, empty answers included as ``[]``; each entry a list of
+        rows ``(cell_1, cell_2)``. A cell is a name or a tuple of alternative names. For two people
+        ``cell_1`` is Person 1's part and ``cell_2`` Person 2's.
+      people: 1 or 2.
+      min_frequency: one person only: keep a row when its pair occurs in at least this many samples.
+        A pair is counted once per sample in which it occurs; it is the unordered pair of the two
+        cells with sides removed, each cell being the set of its alternatives ("left hand | foot"
+        and "hand | foot" count together; "hand, arm | foot" is a pair of its own). Default: half
+        the number of samples, rounded up (10 for the published N = 20).
+      max_side_variables: the most side variables the validity rule constrains in one sample (the
+        enumeration costs 2 to that power). More raise ``ConstraintError``.
+
+    Returns:
+      Unbatched ``Constraints``, padded to power-of-two sizes.
+
+    Raises:
+      ConstraintError: unknown names, malformed rows, "ground" for two people, too many side
+        variables or combinations, a bad ``people`` or ``min_frequency``.
+    """
+    if people not in (1, 2):
+      raise ConstraintError(f"people must be 1 or 2, got {people!r}")
+    if isinstance(samples, (str, bytes)) or not isinstance(samples, Sequence):
+      raise ConstraintError(
+          f"samples must be a list of answers (each a list of (cell_1, cell_2) rows), got "
+          f"{type(samples).__name__}")
+    parsed, ground_rows = [], []
+    for i, sample in enumerate(samples):
+      rows, dropped = _parse_sample(sample, i, people)
+      parsed.append(rows)
+      ground_rows.append(dropped)
+    n = len(parsed)
+    if people == 1:
+      if min_frequency is None:
+        min_frequency = math.ceil(n / 2)
+      if isinstance(min_frequency, bool) or not isinstance(min_frequency, (int, np.integer)) \
+          or min_frequency < 0:
+        raise ConstraintError(f"min_frequency must be a non-negative integer, got {min_frequency!r}")
+    else:
+      min_frequency = 0
+
+    counts = _pair_counts(parsed)
+    compiled = []
+    for i, rows in enumerate(parsed):
+      if people == 2:
+        compiled.append(_compile_two_person(rows, i, max_side_variables))
+      else:
+        compiled.append(_compile_one_person(rows, i, counts, int(min_frequency)))
+    return _assemble(parsed, compiled, counts, ground_rows, people, int(min_frequency))
+
+  # ----------------------------------------------------------------------------------------------
+  # Shapes, padding, stacking
+
+  @property
+  def batch_shape(self) -> tuple[int, ...]:
+    """The leading image axes: ``()`` for one image, ``(B,)`` after ``stack``."""
+    return tuple(np.shape(self.pair_valid)[:-1])
+
+  def sizes(self) -> dict[str, int]:
+    """The padded sizes: samples, assignments, rows, combinations, pairs, alternatives."""
+    b = len(self.batch_shape)
+    shape = np.shape(self.pair_index)[b:]
+    return {"samples": shape[0], "assignments": shape[2], "rows": shape[3],
+            "combinations": shape[4], "pairs": np.shape(self.pair_valid)[-1],
+            "alternatives": np.shape(self.row_names)[-1]}
+
+  def pad(self, **sizes: int) -> Constraints:
+    """Pads to at least the given sizes (keys as in ``sizes()``); never shrinks.
+
+    Added samples are not real (``sample_valid`` False) and cost nothing; they do not count in
+    the mean over samples.
+    """
+    unknown = set(sizes) - set(_MIN_BUCKET) - {"samples"}
+    if unknown:
+      raise ConstraintError(f"unknown padding sizes {sorted(unknown)}; use {sorted(self.sizes())}")
+    current = self.sizes()
+    target = {k: max(v, int(sizes.get(k, v))) for k, v in current.items()}
+    if target == current:
+      return self
+    b = len(self.batch_shape)
+    fields = {}
+    for name, (axes, fill) in _FIELD_AXES.items():
+      value = np.asarray(getattr(self, name))
+      widths = [(0, 0)] * b + [
+          (0, 0) if axis is None else (0, target[axis] - value.shape[b + k])
+          for k, axis in enumerate(axes)]
+      if any(after for _, after in widths):
+        value = np.pad(value, widths, constant_values=fill)
+      fields[name] = value
+    fields["assignment_valid"] = fields["assignment_valid"].copy()
+    fields["assignment_valid"][..., 0] = True
+    return self.replace(**fields)
+
+  @classmethod
+  def stack(cls, items: Sequence[Constraints], **sizes: int) -> Constraints:
+    """Stacks unbatched constraints of several images along a new leading axis, for ``jax.vmap``.
+
+    Every item is padded to the common (largest) sizes, or to ``sizes`` where larger.
+
+    Raises:
+      ConstraintError: no items, batched items, or items with different ``people``.
+    """
+    items = list(items)
+    if not items:
+      raise ConstraintError("stack needs at least one Constraints")
+    if any(c.batch_shape for c in items):
+      raise ConstraintError("stack takes unbatched Constraints (one image each)")
+    people = {c.people for c in items}
+    if len(people) != 1:
+      raise ConstraintError(f"cannot stack one-person and two-person constraints: people={people}")
+    target = {k: max([c.sizes()[k] for c in items] + [int(sizes.get(k, 0))])
+              for k in items[0].sizes()}
+    padded = [c.pad(**target) for c in items]
+    fields = {name: np.stack([np.asarray(getattr(c, name)) for c in padded])
+              for name in _FIELD_AXES}
+    return cls(people=items[0].people, **fields)
+
+  # ----------------------------------------------------------------------------------------------
+  # Reading back
+
+  def to_pairs(self) -> list[list[tuple[str | tuple[str, ...], str | tuple[str, ...]]]]:
+    """The source rows of the real samples (ground rows excluded), as ``from_pairs`` takes them."""
+    if self.batch_shape:
+      raise ConstraintError("to_pairs reads one image; index a stacked Constraints first")
+    names = np.asarray(self.row_names)
+    samples = []
+    for i in np.flatnonzero(np.asarray(self.sample_valid)):
+      rows = []
+      for r in range(names.shape[1]):
+        cells = [tuple(NAMES[c] for c in names[i, r, col] if c >= 0) for col in (0, 1)]
+        if cells[0]:
+          rows.append(tuple(cell[0] if len(cell) == 1 else cell for cell in cells))
+      samples.append(rows)
+    return samples
+
+  def needs_fallback(self, min_empty: int | None = None):
+    """See ``needs_fallback``."""
+    return needs_fallback(self, min_empty)
+
+  # ----------------------------------------------------------------------------------------------
+  # Files
+
+  def to_json(self) -> str:
+    """A readable JSON text of one image's answers (names, options, padding) for ``from_json``."""
+    if self.batch_shape:
+      raise ConstraintError("to_json writes one image; save a stack with save_npz")
+    valid = np.asarray(self.sample_valid)
+    return json.dumps({
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "people": self.people,
+        "min_frequency": int(self.min_frequency),
+        "samples": [[[c if isinstance(c, str) else list(c) for c in row] for row in sample]
+                    for sample in self.to_pairs()],
+        "ground_rows": [int(g) for g in np.asarray(self.ground_rows)[valid]],
+        "padding": self.sizes(),
+    }, indent=1)
+
+  @classmethod
+  def from_json(cls, text: str, *, max_side_variables: int = DEFAULT_MAX_SIDE_VARIABLES,
+                path: str | os.PathLike | None = None) -> Constraints:
+    """Rebuilds constraints written by ``to_json``.
+
+    Args:
+      text: the JSON text.
+      max_side_variables: as in ``from_pairs``; pass the value the constraints were built with.
+      path: where the text came from, named in errors.
+
+    Raises:
+      FileFormatError: not a posejax constraints JSON, or malformed.
+    """
+    try:
+      data = json.loads(text)
+    except json.JSONDecodeError as e:
+      raise FileFormatError(path, f"not valid JSON ({e})") from e
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+      raise FileFormatError(path, f"not a {FORMAT} JSON file (missing 'format': '{FORMAT}')")
+    if data.get("version") != FORMAT_VERSION:
+      raise FileFormatError(path, f"unsupported version {data.get('version')!r}; this posejax "
+                            f"reads version {FORMAT_VERSION}")
+    try:
+      samples = [[tuple(c if isinstance(c, str) else tuple(c) for c in row) for row in sample]
+                 for sample in data["samples"]]
+      ground = np.asarray(data["ground_rows"], dtype=np.int32)
+      people = int(data["people"])
+      cons = cls.from_pairs(samples, people,
+                            min_frequency=int(data["min_frequency"]) if people == 1 else None,
+                            max_side_variables=max_side_variables)
+      if ground.shape != (len(samples),):
+        raise FileFormatError(path, "'ground_rows' must hold one count per sample")
+      padded_ground = np.zeros_like(np.asarray(cons.ground_rows))
+      padded_ground[:len(samples)] = ground
+      cons = cons.replace(ground_rows=padded_ground)
+      return cons.pad(**{k: int(v) for k, v in data.get("padding", {}).items()})
+    except (KeyError, TypeError, ValueError) as e:
+      if isinstance(e, FileFormatError):
+        raise
+      raise FileFormatError(path, f"malformed constraints JSON: {e}") from e
+
+  def save_json(self, path: str | os.PathLike) -> None:
+    """Writes ``to_json()`` to ``path`` atomically."""
+    _write_atomic(path, self.to_json().encode())
+
+  @classmethod
+  def load_json(cls, path: str | os.PathLike, **kwargs) -> Constraints:
+    """Reads a file written by ``save_json`` (keyword arguments as in ``from_json``)."""
+    try:
+      with open(path, encoding="utf-8") as f:
+        text = f.read()
+    except OSError as e:
+      raise FileFormatError(path, f"cannot read constraints JSON ({e})") from e
+    return cls.from_json(text, path=path, **kwargs)
+
+  def save_npz(self, path: str | os.PathLike) -> None:
+    """Writes every array (stacked or not) to a ``.npz`` file, atomically."""
+    import io
+    buffer = io.BytesIO()
+    np.savez(buffer, format=np.asarray(FORMAT), version=np.asarray(FORMAT_VERSION),
+             people=np.asarray(self.people),
+             **{name: np.asarray(getattr(self, name)) for name in _FIELD_AXES})
+    _write_atomic(path, buffer.getvalue())
+
+  @classmethod
+  def load_npz(cls, path: str | os.PathLike) -> Constraints:
+    """Reads a file written by ``save_npz``, checking names, dtypes, shapes and index ranges.
+
+    Raises:
+      FileFormatError: missing or unreadable file, or arrays that do not form valid constraints.
+    """
+    try:
+      with np.load(path, allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    except (OSError, ValueError) as e:
+      raise FileFormatError(path, f"cannot read constraints .npz ({e})") from e
+    if str(arrays.get("format", "")) != FORMAT:
+      raise FileFormatError(path, f"not a {FORMAT} .npz file")
+    if int(arrays.get("version", -1)) != FORMAT_VERSION:
+      raise FileFormatError(path, f"unsupported version; this posejax reads {FORMAT_VERSION}")
+    missing = [name for name in _FIELD_AXES if name not in arrays]
+    if missing:
+      raise FileFormatError(path, f"missing arrays {missing}")
+    people = int(arrays["people"])
+    fields = {}
+    for name in _FIELD_AXES:
+      value = arrays[name]
+      kind = "integer" if name in _INT_FIELDS else "bool"
+      ok = np.issubdtype(value.dtype, np.integer) if kind == "integer" else value.dtype == bool
+      if not ok:
+        raise FileFormatError(path, f"array {name!r} must be {kind}, got {value.dtype}")
+      fields[name] = value.astype(np.int32) if kind == "integer" else value
+    problem = _check_arrays(fields, people)
+    if problem:
+      raise FileFormatError(path, problem)
+    return cls(people=people, **fields)
+
+
+def needs_fallback(constraints: Constraints, min_empty: int | None = None):
+  """Whether an image should keep its baseline fit instead of the contact-driven one.
+
+  The rule of the published method: every sample is empty; or, when ``min_empty`` is given (CHI3D
+  uses 2), at least ``min_empty`` samples are empty. "Empty" means no rows once ground rows are
+  dropped; a one-person set whose rows all fail the frequency filter is not empty, it merely costs
+  nothing.
+
+  Args:
+    constraints: one image, or a stack.
+    min_empty: optional threshold on the number of empty samples.
+
+  Returns:
+    A bool array of the batch shape (a scalar for one image); usable inside ``jit``.
+  """
+  valid = jnp.asarray(constraints.sample_valid)
+  empty = jnp.sum(valid & ~jnp.asarray(constraints.sample_nonempty), axis=-1)
+  result = empty == jnp.sum(valid, axis=-1)
+  if min_empty is not None:
+    result = result | (empty >= min_empty)
+  return result
+
+
+# --------------------------------------------------------------------------------------------------
+# Parsing names
+
+
+def _normalise(name: str) -> str:
+  return " ".join(name.lower().split())
+
+
+_ACCEPTED = set(NAMES) | {vocabulary.GROUND}
+
+
+def _parse_cell(cell: Any, sample: int, row: int) -> tuple[str, ...]:
+  where = f"sample {sample}, row {row}"
+  if isinstance(cell, str):
+    names = [cell]
+  elif isinstance(cell, (tuple, list)) and all(isinstance(c, str) for c in cell):
+    names = list(cell)
+  else:
+    raise ConstraintError(f"{where}: a cell must be a name or a tuple of names, got {cell!r}")
+  if not names:
+    raise ConstraintError(f"{where}: empty cell; drop the row or name a body part")
+  result = []
+  for raw in names:
+    name = _normalise(raw)
+    if name not in _ACCEPTED:
+      raise ConstraintError(
+          f"{where}: unknown body part {raw!r}; use a region of "
+          f"posejax.body.vocabulary.RESOLVED_REGIONS, a side-free part of LATERAL_PARTS, "
+          f"or 'ground' (one person)")
+    if name not in result:
+      result.append(name)
+  return tuple(result)
+
+
+def _parse_sample(sample: Any, index: int, people: int):
+  if isinstance(sample, (str, bytes)) or not isinstance(sample, Sequence):
+    raise ConstraintError(f"sample {index}: expected a list of (cell_1, cell_2) rows, got {sample!r}")
+  rows, dropped = [], 0
+  for r, row in enumerate(sample):
+    if isinstance(row, (str, bytes)) or not isinstance(row, Sequence) or len(row) != 2:
+      raise ConstraintError(f"sample {index}, row {r}: expected two cells, got {row!r}")
+    cells = tuple(_parse_cell(c, index, r) for c in row)
+    if any(vocabulary.GROUND in c for c in cells):
+      if people == 2:
+        raise ConstraintError(
+            f"sample {index}, row {r}: 'ground' is not a part of the two-person vocabulary; "
+            f"drop the row")
+      dropped += 1
+      continue
+    rows.append(cells)
+  return rows, dropped
+
+
+def _strip_side(name: str) -> str:
+  return vocabulary.split_side(name)[1]
+
+
+def _row_key(row) -> tuple:
+  cells = sorted(tuple(sorted({_strip_side(n) for n in cell})) for cell in row)
+  return tuple(cells)
+
+
+def _pair_counts(parsed) -> collections.Counter:
+  counts = collections.Counter()
+  for rows in parsed:
+    counts.update({_row_key(row) for row in rows})
+  return counts
+
+
+# --------------------------------------------------------------------------------------------------
+# Compiling one sample: per assignment, per row, the list of (region, region) combinations
+
+
+def _options(name: str, side: str | None) -> list[int]:
+  """Resolved regions a name may stand for: one if central, sided or given a side, else both."""
+  if vocabulary.is_lateral(name):
+    sides = vocabulary.SIDES if side is None else (side,)
+    return [vocabulary.REGION_INDEX[vocabulary.sided(name, s)] for s in sides]
+  return [vocabulary.REGION_INDEX[name]]
+
+
+def _check_combinations(count: int, sample: int, row: int) -> None:
+  if count > MAX_COMBINATIONS:
+    raise ConstraintError(
+        f"sample {sample}, row {row}: {count} combinations of alternatives and sides exceed "
+        f"{MAX_COMBINATIONS}; name fewer alternatives in the cells")
+
+
+def _compile_two_person(rows, sample: int, max_side_variables: int):
+  """Returns (assignments: list over A of list over R of [(region_1, region_2)], rows_valid)."""
+  occurrences = collections.defaultdict(list)  # (column, part) -> [(row, name position)]
+  for r, row in enumerate(rows):
+    for col, cell in enumerate(row):
+      for k, name in enumerate(cell):
+        if vocabulary.is_lateral(name):
+          occurrences[(col, name)].append((r, col, k))
+  groups = [occ for occ in occurrences.values() if len(occ) >= 2]
+  variables = [o for occ in groups for o in occ]
+  if len(variables) > max_side_variables:
+    raise ConstraintError(
+        f"sample {sample}: {len(variables)} constrained left/right variables (2^{len(variables)} "
+        f"assignments) exceed max_side_variables={max_side_variables}; raise the limit or check "
+        f"the answer for repeated parts")
+  position = {o: j for j, o in enumerate(variables)}
+  assignments = []
+  for sides in itertools.product(vocabulary.SIDES, repeat=len(variables)):
+    if not all({sides[position[o]] for o in occ} == set(vocabulary.SIDES) for occ in groups):
+      continue
+    table = []
+    for r, row in enumerate(rows):
+      cell_options = []
+      for col, cell in enumerate(row):
+        options = []
+        for k, name in enumerate(cell):
+          j = position.get((r, col, k))
+          options += _options(name, None if j is None else sides[j])
+        cell_options.append(options)
+      _check_combinations(len(cell_options[0]) * len(cell_options[1]), sample, r)
+      table.append(list(itertools.product(*cell_options)))
+    assignments.append(table)
+  return assignments, [True] * len(rows)
+
+
+def _compile_one_person(rows, sample: int, counts, min_frequency: int):
+  table, valid = [], []
+  for r, row in enumerate(rows):
+    cell_options = [[o for name in cell for o in _options(name, None)] for cell in row]
+    _check_combinations(len(cell_options[0]) * len(cell_options[1]), sample, r)
+    combos = list(dict.fromkeys(
+        (min(a, b), max(a, b)) for a, b in itertools.product(*cell_options) if a != b))
+    table.append(combos)
+    valid.append(bool(combos) and counts[_row_key(row)] >= min_frequency)
+  return [table], valid
+
+
+def _bucket(n: int, minimum: int) -> int:
+  return max(minimum, 1 << max(n - 1, 0).bit_length())
+
+
+def _assemble(parsed, compiled, counts, ground_rows, people, min_frequency) -> Constraints:
+  n = max(len(parsed), 1)
+  roles = 2 if people == 2 else 1
+  pairs: dict[tuple[int, int], int] = {}
+  for (assignments, rows_valid) in compiled:
+    for table in assignments:
+      for r, combos in enumerate(table):
+        if not rows_valid[r]:
+          continue
+        for a, b in combos:
+          pairs.setdefault((a, b), len(pairs))
+          if roles == 2:
+            pairs.setdefault((b, a), len(pairs))
+  size = {
+      "rows": _bucket(max([len(rows) for rows in parsed] + [0]), _MIN_BUCKET["rows"]),
+      "assignments": _bucket(max([len(a) for a, _ in compiled] + [0]),
+                             _MIN_BUCKET["assignments"]),
+      "combinations": _bucket(max([len(c) for a, _ in compiled for t in a for c in t] + [0]),
+                              _MIN_BUCKET["combinations"]),
+      "pairs": _bucket(len(pairs), _MIN_BUCKET["pairs"]),
+      "alternatives": _bucket(max([len(c) for rows in parsed for row in rows for c in row] + [0]),
+                              _MIN_BUCKET["alternatives"]),
+  }
+  big_r, big_a, big_c = size["rows"], size["assignments"], size["combinations"]
+  pair_regions = np.zeros((size["pairs"], 2), np.int32)
+  pair_valid = np.zeros(size["pairs"], bool)
+  for (a, b), p in pairs.items():
+    pair_regions[p] = (a, b)
+    pair_valid[p] = True
+  pair_index = np.zeros((n, roles, big_a, big_r, big_c), np.int32)
+  combo_valid = np.zeros((n, big_r, big_c), bool)
+  row_valid = np.zeros((n, big_r), bool)
+  row_count = np.zeros((n, big_r), np.int32)
+  row_names = np.full((n, big_r, 2, size["alternatives"]), -1, np.int32)
+  assignment_valid = np.zeros((n, big_a), bool)
+  assignment_valid[:, 0] = True
+  sample_valid = np.zeros(n, bool)
+  sample_valid[:len(parsed)] = True
+  sample_nonempty = np.zeros(n, bool)
+  ground = np.zeros(n, np.int32)
+  ground[:len(parsed)] = ground_rows
+  for i, (rows, (assignments, rows_valid)) in enumerate(zip(parsed, compiled)):
+    sample_nonempty[i] = bool(rows)
+    assignment_valid[i, :len(assignments)] = True
+    for r, row in enumerate(rows):
+      row_valid[i, r] = rows_valid[r]
+      row_count[i, r] = counts[_row_key(row)]
+      for col, cell in enumerate(row):
+        row_names[i, r, col, :len(cell)] = [NAME_CODE[name] for name in cell]
+      if not rows_valid[r]:
+        continue
+      combo_valid[i, r, :len(assignments[0][r])] = True
+      for a, table in enumerate(assignments):
+        for c, (x, y) in enumerate(table[r]):
+          pair_index[i, 0, a, r, c] = pairs[(x, y)]
+          if roles == 2:
+            pair_index[i, 1, a, r, c] = pairs[(y, x)]
+  return Constraints(
+      pair_regions=pair_regions, pair_valid=pair_valid, pair_index=pair_index,
+      combo_valid=combo_valid, row_valid=row_valid, row_count=row_count, row_names=row_names,
+      assignment_valid=assignment_valid, sample_valid=sample_valid,
+      sample_nonempty=sample_nonempty, ground_rows=ground,
+      min_frequency=np.asarray(min_frequency, np.int32), people=people)
+
+
+# --------------------------------------------------------------------------------------------------
+# Files
+
+
+def _check_arrays(fields: dict[str, np.ndarray], people: int) -> str | None:
+  """A description of what is inconsistent in loaded arrays, or None."""
+  if people not in (1, 2):
+    return f"people must be 1 or 2, got {people}"
+  b = fields["min_frequency"].ndim
+  batch = fields["min_frequency"].shape
+  sizes: dict[str, int] = {}
+  for name, (axes, _) in _FIELD_AXES.items():
+    value = fields[name]
+    if value.ndim != b + len(axes) or value.shape[:b] != batch:
+      return f"array {name!r} has shape {value.shape}; expected {b} image axes {batch} and " \
+             f"{len(axes)} more"
+    for k, axis in enumerate(axes):
+      if axis is None:
+        continue
+      if sizes.setdefault(axis, value.shape[b + k]) != value.shape[b + k]:
+        return f"array {name!r} disagrees with the others on the {axis} size"
+  roles = 2 if people == 2 else 1
+  if fields["pair_regions"].shape[-1] != 2 or fields["pair_index"].shape[b + 1] != roles \
+      or fields["row_names"].shape[b + 2] != 2:
+    return "arrays do not match the number of people"
+  if fields["pair_regions"].size and not (0 <= fields["pair_regions"].min()
+                                          and fields["pair_regions"].max() < NUM_REGIONS):
+    return "pair_regions holds region indices out of range"
+  if fields["pair_index"].size and not (0 <= fields["pair_index"].min()
+                                        and fields["pair_index"].max() < sizes["pairs"]):
+    return "pair_index points outside the pair table"
+  if fields["row_names"].size and not (-1 <= fields["row_names"].min()
+                                       and fields["row_names"].max() < len(NAMES)):
+    return "row_names holds name codes out of range"
+  if not np.all(fields["assignment_valid"][..., 0]):
+    return "assignment 0 of every sample must be valid"
+  return None
+
+
+def _write_atomic(path: str | os.PathLike, data: bytes) -> None:
+  path = os.fspath(path)
+  temporary = f"{path}.tmp{os.getpid()}"
+  try:
+    with open(temporary, "wb") as f:
+      f.write(data)
+    os.replace(temporary, path)
+  except OSError as e:
+    raise FileFormatError(path, f"cannot write ({e})") from e

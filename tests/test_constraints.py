@@ -1,0 +1,214 @@
+"""Building, padding, stacking, saving and loading contact constraints; the fallback rule."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import posejax
+from posejax.body import vocabulary
+from posejax.constraints import Constraints
+from posejax.constraints import needs_fallback
+from posejax.errors import ConstraintError
+from posejax.errors import FileFormatError
+
+R = vocabulary.REGION_INDEX
+
+
+def _pairs(cons, sample=0, role=0, assignment=0, row=0):
+  """The (region, region) combinations a row costs under one assignment and role."""
+  valid = cons.combo_valid[sample, row]
+  index = cons.pair_index[sample, role, assignment, row][valid]
+  return [tuple(int(x) for x in cons.pair_regions[p]) for p in index]
+
+
+def assert_same(a: Constraints, b: Constraints):
+  assert a.people == b.people
+  for name in ("pair_regions", "pair_valid", "pair_index", "combo_valid", "row_valid", "row_count",
+               "row_names", "assignment_valid", "sample_valid", "sample_nonempty", "ground_rows",
+               "min_frequency"):
+    np.testing.assert_array_equal(np.asarray(getattr(a, name)), np.asarray(getattr(b, name)),
+                                  err_msg=name)
+
+
+def test_exported_at_top_level():
+  assert posejax.Constraints is Constraints
+
+
+def test_shapes_are_power_of_two_buckets_and_samples_keep_their_count():
+  samples = [[("hand", "back")] * 5, [], [(("arm", "hand", "leg"), "head")]]
+  cons = Constraints.from_pairs(samples, 2)
+  sizes = cons.sizes()
+  assert sizes["samples"] == 3
+  assert sizes["rows"] == 8
+  assert sizes["alternatives"] == 4
+  for key in ("assignments", "combinations", "pairs"):
+    assert sizes[key] & (sizes[key] - 1) == 0
+  n, o, a, r, c = cons.pair_index.shape
+  assert (n, o, a, r, c) == (3, 2, sizes["assignments"], 8, sizes["combinations"])
+  np.testing.assert_array_equal(cons.sample_nonempty, [True, False, True])
+  np.testing.assert_array_equal(cons.row_valid.sum(axis=1), [5, 0, 1])
+  assert cons.to_pairs() == samples
+
+
+def test_free_sides_become_alternatives_and_repeated_parts_are_enumerated():
+  # "hand" once per column: free, so both hands are alternatives of one row; one assignment.
+  cons = Constraints.from_pairs([[("hand", "back"), ("arm", "hand")]], 2)
+  assert cons.assignment_valid.sum() == 1
+  assert sorted(_pairs(cons)) == sorted([(R["left hand"], R["back"]), (R["right hand"], R["back"])])
+  assert len(_pairs(cons, row=1)) == 4
+  # Role 1 swaps which body each column lands on.
+  assert sorted(_pairs(cons, role=1)) == sorted(
+      [(R["back"], R["left hand"]), (R["back"], R["right hand"])])
+  # "hand" twice in Person 1's column: two valid assignments (left, right) and (right, left).
+  cons = Constraints.from_pairs([[("hand", "back"), ("hand", "head")]], 2)
+  assert cons.assignment_valid.sum() == 2
+  first = {a: _pairs(cons, assignment=a, row=0)[0][0] for a in range(2)}
+  second = {a: _pairs(cons, assignment=a, row=1)[0][0] for a in range(2)}
+  for a in range(2):
+    assert {first[a], second[a]} == {R["left hand"], R["right hand"]}
+  # Three times: 2^3 - 2 assignments use both sides.
+  cons = Constraints.from_pairs([[("hand", "back")] * 3], 2)
+  assert cons.assignment_valid.sum() == 6
+  # Explicit sides are fixed and do not make the side-free "hand" a constrained variable.
+  cons = Constraints.from_pairs([[("left hand", "back"), ("hand", "head")]], 2)
+  assert cons.assignment_valid.sum() == 1
+  assert _pairs(cons) == [(R["left hand"], R["back"])]
+  assert len(_pairs(cons, row=1)) == 2
+
+
+def test_one_person_rules():
+  samples = [[("hand", "hand"), ("head", "head"), ("foot", "ground"), ("Left  Hand", "leg")]] * 2 \
+      + [[("arm", "back")], []]
+  cons = Constraints.from_pairs(samples, 1)
+  assert cons.pair_index.shape[1] == 1
+  assert int(cons.min_frequency) == 2  # half of four samples
+  np.testing.assert_array_equal(cons.ground_rows, [1, 1, 0, 0])
+  # hand | hand: left against right only; head | head: nothing left, the row drops out.
+  assert _pairs(cons) == [(R["left hand"], R["right hand"])]
+  np.testing.assert_array_equal(cons.row_valid[0, :3], [True, False, True])
+  assert sorted(_pairs(cons, row=2)) == [(R["left hand"], R["left leg"]),
+                                         (R["left hand"], R["right leg"])]
+  # "arm | back" occurs once, below the threshold of two; counting is per sample.
+  assert not cons.row_valid[2, 0] and cons.row_count[2, 0] == 1 and cons.row_count[0, 0] == 2
+  assert cons.to_pairs()[0] == [("hand", "hand"), ("head", "head"), ("left hand", "leg")]
+  # Sides are ignored when counting: "left hand | foot" and "foot | hand" are one pair.
+  cons = Constraints.from_pairs([[("left hand", "foot")], [("foot", "hand")], []], 1,
+                                min_frequency=2)
+  np.testing.assert_array_equal(cons.row_count[:2, 0], [2, 2])
+  assert cons.row_valid[:2, 0].all()
+  assert int(Constraints.from_pairs([[]] * 20, 1).min_frequency) == 10
+
+
+@pytest.mark.parametrize("samples, people, match", [
+    ([[("hand", "elbow")]], 2, r"sample 0, row 0: unknown body part 'elbow'"),
+    ([[], [("hand", ("arm", "tail"))]], 2, r"sample 1, row 0: unknown body part 'tail'"),
+    ([[("hand", "ground")]], 2, "two-person"),
+    ([[("hand",)]], 2, "two cells"),
+    ([[("hand", ())]], 2, "empty cell"),
+    ([[("hand", 3)]], 2, "a cell must be"),
+    (["hand | back"], 2, "list of"),
+    ("hand", 2, "list of answers"),
+    ([[("hand", "back")]], 3, "people must be 1 or 2"),
+])
+def test_malformed_answers_raise_constraint_errors(samples, people, match):
+  with pytest.raises(ConstraintError, match=match):
+    Constraints.from_pairs(samples, people)
+
+
+def test_assignment_cap_is_an_error_not_a_truncation():
+  sample = [("hand", "back")] * 6 + [("foot", "head")] * 5
+  with pytest.raises(ConstraintError, match="max_side_variables=10"):
+    Constraints.from_pairs([sample], 2)
+  cons = Constraints.from_pairs([sample], 2, max_side_variables=11)
+  assert cons.assignment_valid.sum() == (2 ** 6 - 2) * (2 ** 5 - 2)
+  with pytest.raises(ConstraintError, match="min_frequency"):
+    Constraints.from_pairs([[]], 1, min_frequency=-1)
+
+
+def test_json_round_trip(tmp_path):
+  samples = [[("hand", ("back", "waist (front)")), ("left foot", "leg")], [],
+             [("shoulder (back)", "chest")]]
+  for people, extra in ((2, []), (1, [("foot", "ground")])):
+    source = [s + extra for s in samples]
+    cons = Constraints.from_pairs(source, people, **({"min_frequency": 1} if people == 1 else {}))
+    path = tmp_path / f"c{people}.json"
+    cons.save_json(path)
+    data = json.loads(path.read_text())
+    assert data["samples"][0][0] == ["hand", ["back", "waist (front)"]]
+    assert_same(Constraints.load_json(path), cons)
+    padded = cons.pad(rows=16, samples=5)
+    again = Constraints.from_json(padded.to_json())
+    assert_same(again, padded)
+  with pytest.raises(FileFormatError, match="not valid JSON"):
+    Constraints.from_json("{")
+  with pytest.raises(FileFormatError, match="format"):
+    Constraints.from_json(json.dumps({"samples": []}))
+  with pytest.raises(FileFormatError, match="unknown body part"):
+    Constraints.from_json(json.dumps({"format": "posejax.constraints", "version": 1, "people": 2,
+                                      "min_frequency": 0, "samples": [[["hand", "wing"]]],
+                                      "ground_rows": [0]}))
+  with pytest.raises(FileFormatError, match="cannot read"):
+    Constraints.load_json(tmp_path / "missing.json")
+
+
+def test_npz_round_trip_and_validation(tmp_path):
+  a = Constraints.from_pairs([[("hand", "back"), ("hand", "head")], []], 2)
+  b = Constraints.from_pairs([[(("arm", "leg"), "foot")]] * 3, 2)
+  stacked = Constraints.stack([a, b])
+  for cons in (a, stacked):
+    path = tmp_path / "c.npz"
+    cons.save_npz(path)
+    assert_same(Constraints.load_npz(path), cons)
+  arrays = dict(np.load(tmp_path / "c.npz"))
+  broken = dict(arrays, pair_index=arrays["pair_index"] + 1000)
+  np.savez(tmp_path / "bad.npz", **broken)
+  with pytest.raises(FileFormatError, match="outside the pair table"):
+    Constraints.load_npz(tmp_path / "bad.npz")
+  np.savez(tmp_path / "bad.npz", **{k: v for k, v in arrays.items() if k != "row_valid"})
+  with pytest.raises(FileFormatError, match="missing arrays"):
+    Constraints.load_npz(tmp_path / "bad.npz")
+  np.savez(tmp_path / "bad.npz", **dict(arrays, row_valid=arrays["row_valid"].astype(float)))
+  with pytest.raises(FileFormatError, match="must be bool"):
+    Constraints.load_npz(tmp_path / "bad.npz")
+  np.savez(tmp_path / "bad.npz", **dict(arrays, row_valid=arrays["row_valid"][..., :1]))
+  with pytest.raises(FileFormatError, match="rows size"):
+    Constraints.load_npz(tmp_path / "bad.npz")
+  with pytest.raises(FileFormatError, match="cannot read"):
+    Constraints.load_npz(tmp_path / "missing.npz")
+
+
+def test_pad_and_stack():
+  a = Constraints.from_pairs([[("hand", "back")]], 2)
+  b = Constraints.from_pairs([[("hand", "back"), ("hand", ("arm", "head"))]] * 3, 2)
+  stacked = Constraints.stack([a, b])
+  assert stacked.batch_shape == (2,)
+  sizes = stacked.sizes()
+  assert sizes == {k: max(a.sizes()[k], b.sizes()[k]) for k in sizes}
+  np.testing.assert_array_equal(stacked.sample_valid[0], [True, False, False])
+  assert stacked.assignment_valid[:, :, 0].all()
+  np.testing.assert_array_equal(stacked.min_frequency, [0, 0])
+  with pytest.raises(ConstraintError, match="people"):
+    Constraints.stack([a, Constraints.from_pairs([[]], 1)])
+  with pytest.raises(ConstraintError, match="unbatched"):
+    Constraints.stack([stacked])
+  with pytest.raises(ConstraintError, match="unknown padding"):
+    a.pad(row=3)
+  assert a.pad(rows=2) is a
+
+
+def test_fallback_rule():
+  all_empty = Constraints.from_pairs([[], [], []], 2)
+  two_empty = Constraints.from_pairs([[("hand", "back")], [], []], 2)
+  one_empty = Constraints.from_pairs([[("hand", "back")], [("hand", "back")], []], 2)
+  assert bool(needs_fallback(all_empty))
+  assert not bool(needs_fallback(two_empty))
+  assert bool(needs_fallback(two_empty, min_empty=2))
+  assert not bool(one_empty.needs_fallback(min_empty=2))
+  ground_only = Constraints.from_pairs([[("foot", "ground")], []], 1)
+  assert bool(needs_fallback(ground_only))
+  stacked = Constraints.stack([all_empty, two_empty, one_empty])
+  np.testing.assert_array_equal(needs_fallback(stacked), [True, False, False])
+  np.testing.assert_array_equal(needs_fallback(stacked, min_empty=2), [True, True, False])

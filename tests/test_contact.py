@@ -1,0 +1,359 @@
+"""The contact loss against a brute-force evaluation of the published formula, and its properties."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from posejax.body import vocabulary
+from posejax.constraints import Constraints
+from posejax.errors import InvalidInputError
+from posejax.losses import contact
+
+REGIONS = len(vocabulary.RESOLVED_REGIONS)
+K = 5
+
+# A small pool so that parts repeat within a sample (the case the validity rule is about).
+POOL = ("hand", "hand", "arm", "foot", "shoulder (front)", "left hand", "right arm", "back",
+        "head", "waist", "left shoulder (back)")
+ONE_PERSON_POOL = ("hand", "hand", "arm", "leg", "foot", "head", "back", "stomach", "butt",
+                   "left hand", "right foot")
+
+
+# --------------------------------------------------------------------------------------------------
+# Independent brute force: loops over samples, roles, every 2^S assignment, rows, alternatives.
+
+
+def _cells(row):
+  return [(c,) if isinstance(c, str) else tuple(dict.fromkeys(c)) for c in row]
+
+
+def _resolve(name, side):
+  if name in vocabulary.LATERAL_PARTS:
+    return vocabulary.REGION_INDEX[f"{side} {name}"]
+  return vocabulary.REGION_INDEX[name]
+
+
+def _region_distance(points_x, points_y, valid, rx, ry):
+  best = math.inf
+  for k in range(points_x.shape[1]):
+    for m in range(points_y.shape[1]):
+      if valid[rx, k] and valid[ry, m]:
+        best = min(best, float(np.sqrt(np.sum((points_x[rx, k] - points_y[ry, m]) ** 2))))
+  return best
+
+
+def brute_two_person(samples, pa, pb, valid, count_empty=True):
+  cache = {}
+
+  def d(on_a, ra, rb):  # region ra on body A (role 0) or B, region rb on the other body
+    key = (on_a, ra, rb)
+    if key not in cache:
+      cache[key] = (_region_distance(pa, pb, valid, ra, rb) if on_a
+                    else _region_distance(pb, pa, valid, ra, rb))
+    return cache[key]
+
+  total, nonempty = 0.0, 0
+  for sample in samples:
+    rows = [_cells(row) for row in sample]
+    if not rows:
+      continue
+    nonempty += 1
+    occurrences = [(r, col, k) for r, row in enumerate(rows) for col in (0, 1)
+                   for k, name in enumerate(row[col]) if name in vocabulary.LATERAL_PARTS]
+    best = math.inf
+    for sides in itertools.product(vocabulary.SIDES, repeat=len(occurrences)):
+      side = dict(zip(occurrences, sides))
+      used = {}
+      for (r, col, k), s in side.items():
+        used.setdefault((col, rows[r][col][k]), []).append(s)
+      if any(len(v) >= 2 and set(v) != {"left", "right"} for v in used.values()):
+        continue
+      for on_a in (True, False):
+        cost = 0.0
+        for r, row in enumerate(rows):
+          cost += min(
+              d(on_a, _resolve(a, side.get((r, 0, ka))), _resolve(b, side.get((r, 1, kb))))
+              for ka, a in enumerate(row[0]) for kb, b in enumerate(row[1]))
+        best = min(best, cost)
+    total += best
+  n = len(samples) if count_empty else max(nonempty, 1)
+  return total / n
+
+
+def _side_free_key(row):
+  return tuple(sorted(tuple(sorted({vocabulary.split_side(n)[1] for n in cell}))
+                      for cell in _cells(row)))
+
+
+def brute_one_person(samples, points, valid, min_frequency):
+  counts = {}
+  for sample in samples:
+    for key in {_side_free_key(row) for row in sample}:
+      counts[key] = counts.get(key, 0) + 1
+  total = 0.0
+  for sample in samples:
+    for row in sample:
+      if counts[_side_free_key(row)] < min_frequency:
+        continue
+      options = []
+      for a, b in itertools.product(*_cells(row)):
+        for sa, sb in itertools.product(vocabulary.SIDES, repeat=2):
+          ra, rb = _resolve(a, sa), _resolve(b, sb)
+          if ra != rb:
+            options.append(_region_distance(points, points, valid, ra, rb))
+      if options:
+        total += min(options)
+  return total / len(samples)
+
+
+# --------------------------------------------------------------------------------------------------
+# Random problems
+
+
+def random_samples(rng, pool, n_samples, max_rows=3, max_alternatives=2):
+  samples = []
+  for _ in range(n_samples):
+    rows = []
+    for _ in range(rng.integers(0, max_rows + 1)):
+      row = []
+      for _ in range(2):
+        count = 1 if rng.random() < 0.7 else int(rng.integers(2, max_alternatives + 1))
+        names = tuple(str(x) for x in rng.choice(pool, size=count))
+        row.append(names[0] if count == 1 else names)
+      rows.append(tuple(row))
+    samples.append(rows)
+  return samples
+
+
+def side_free_count(sample):
+  return sum(name in vocabulary.LATERAL_PARTS for row in sample for cell in _cells(row)
+             for name in cell)
+
+
+def random_points(rng, dtype=np.float64):
+  points = rng.normal(scale=0.3, size=(2, REGIONS, K, 3)).astype(dtype)
+  valid = rng.random((REGIONS, K)) < 0.7
+  valid[:, 0] = True
+  return points[0], points[1], valid
+
+
+def loss(pa, pb, valid, cons, **kwargs):
+  return float(contact.contact_loss(jnp.asarray(pa), None if pb is None else jnp.asarray(pb),
+                                    jnp.asarray(valid), cons, **kwargs))
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_two_person_loss_equals_brute_force(x64, seed):
+  rng = np.random.default_rng(seed)
+  samples = random_samples(rng, POOL, n_samples=int(rng.integers(1, 6)))
+  samples = [s if side_free_count(s) <= 8 else [] for s in samples]
+  pa, pb, valid = random_points(rng)
+  cons = Constraints.from_pairs(samples, 2)
+  for count_empty in (True, False):
+    expected = brute_two_person(samples, pa, pb, valid, count_empty)
+    assert loss(pa, pb, valid, cons, count_empty=count_empty) == pytest.approx(expected, abs=1e-9)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_one_person_loss_equals_brute_force(x64, seed):
+  rng = np.random.default_rng(100 + seed)
+  base = random_samples(rng, ONE_PERSON_POOL, n_samples=3)
+  # Repeat some answers so that rows pass the frequency filter.
+  samples = [base[int(rng.integers(0, 3))] for _ in range(6)] + [[]]
+  points, _, valid = random_points(rng)
+  for min_frequency in (1, 3):
+    cons = Constraints.from_pairs(samples, 1, min_frequency=min_frequency)
+    expected = brute_one_person(samples, points, valid, min_frequency)
+    assert loss(points, None, valid, cons) == pytest.approx(expected, abs=1e-9)
+
+
+def test_hand_hand_means_left_against_right_for_one_person(x64):
+  rng = np.random.default_rng(3)
+  points, _, valid = random_points(rng)
+  cons = Constraints.from_pairs([[("hand", "hand")]], 1, min_frequency=1)
+  left, right = vocabulary.REGION_INDEX["left hand"], vocabulary.REGION_INDEX["right hand"]
+  expected = _region_distance(points, points, valid, left, right)
+  assert expected > 0
+  assert loss(points, None, valid, cons) == pytest.approx(expected, abs=1e-12)
+
+
+def test_repeated_part_in_one_column_uses_both_sides(x64):
+  """Person 1 touches with "hand" twice: one row per hand, never the same hand twice."""
+  pa = np.zeros((REGIONS, 1, 3))
+  pb = np.zeros((REGIONS, 1, 3))
+  valid = np.ones((REGIONS, 1), bool)
+  pa[vocabulary.REGION_INDEX["left hand"], 0] = [0.0, 0.0, 0.0]
+  pa[vocabulary.REGION_INDEX["right hand"], 0] = [5.0, 0.0, 0.0]
+  pb[:, 0] = [10.0, 0.0, 0.0]  # every region of body B far away ...
+  pb[vocabulary.REGION_INDEX["head"], 0] = [0.0, 1.0, 0.0]  # ... but head and back near the
+  pb[vocabulary.REGION_INDEX["back"], 0] = [0.0, 2.0, 0.0]  # left hand
+  # With free sides both rows would take the left hand: 1 + 2 = 3.
+  cons = Constraints.from_pairs([[("hand", "head"), ("hand", "back")]], 2)
+  expected = min(1 + np.hypot(5, 2), np.hypot(5, 1) + 2)
+  # Role swap: body B's hands are at x=10, farther than the left hand of A to head/back of B.
+  assert loss(pa, pb, valid, cons) == pytest.approx(expected, abs=1e-9)
+
+
+# --------------------------------------------------------------------------------------------------
+# Properties
+
+
+def _mirror_points(points, valid):
+  index = np.asarray(vocabulary.MIRROR_INDEX)
+  return points[index] * np.array([-1.0, 1.0, 1.0]), valid[index]
+
+
+def _mirror_samples(samples):
+  return [[tuple(vocabulary.mirror(c) if isinstance(c, str) else tuple(map(vocabulary.mirror, c))
+                 for c in row) for row in sample] for sample in samples]
+
+
+@pytest.mark.parametrize("people", [1, 2])
+def test_mirror_symmetry(x64, people):
+  rng = np.random.default_rng(7 + people)
+  pool = POOL if people == 2 else ONE_PERSON_POOL
+  samples = random_samples(rng, pool, n_samples=4)
+  samples = [s if side_free_count(s) <= 8 else [] for s in samples]
+  pa, pb, valid = random_points(rng)
+  ma, valid_m = _mirror_points(pa, valid)
+  mb, _ = _mirror_points(pb, valid)
+  kwargs = {"min_frequency": 1} if people == 1 else {}
+  cons = Constraints.from_pairs(samples, people, **kwargs)
+  mirrored = Constraints.from_pairs(_mirror_samples(samples), people, **kwargs)
+  if people == 1:
+    pb = mb = None
+  original = loss(pa, pb, valid, cons)
+  assert original > 0
+  assert loss(ma, mb, valid_m, mirrored) == pytest.approx(original, abs=1e-9)
+  # Side-free answers are their own mirror image.
+  side_free = [[tuple(c if isinstance(c, str) else c[0] for c in row) for row in s]
+               for s in random_samples(rng, ("hand", "arm", "foot", "head", "back"), 4)]
+  free = Constraints.from_pairs(side_free, people, **kwargs)
+  assert loss(ma, mb, valid_m, free) == pytest.approx(loss(pa, pb, valid, free), abs=1e-9)
+
+
+def test_swapping_bodies_leaves_two_person_loss_unchanged(x64):
+  rng = np.random.default_rng(11)
+  samples = random_samples(rng, POOL, n_samples=5)
+  samples = [s if side_free_count(s) <= 8 else [] for s in samples]
+  pa, pb, valid = random_points(rng)
+  cons = Constraints.from_pairs(samples, 2)
+  assert loss(pb, pa, valid, cons) == pytest.approx(loss(pa, pb, valid, cons), abs=1e-12)
+
+
+def _sphere(centre, radius, count=200):
+  """Fibonacci points on a sphere plus its two poles on the x axis."""
+  i = np.arange(count) + 0.5
+  polar = np.arccos(1 - 2 * i / count)
+  azimuth = np.pi * (1 + 5 ** 0.5) * i
+  points = np.stack([np.cos(polar), np.sin(polar) * np.cos(azimuth),
+                     np.sin(polar) * np.sin(azimuth)], -1)
+  points = np.concatenate([points, [[1.0, 0, 0], [-1.0, 0, 0]]])
+  return centre + radius * points
+
+
+def test_two_spheres_at_a_known_gap(x64):
+  radius, gap = 0.1, 0.037
+  a = np.broadcast_to(_sphere(np.zeros(3), radius), (REGIONS, 202, 3))
+  b = np.broadcast_to(_sphere(np.array([2 * radius + gap, 0, 0]), radius), (REGIONS, 202, 3))
+  valid = np.ones((REGIONS, 202), bool)
+  cons = Constraints.from_pairs([[("hand", "back")], [("head", ("arm", "leg")), ("foot", "butt")],
+                                 []], 2)
+  assert loss(a, b, valid, cons) == pytest.approx(3 * gap / 3, abs=1e-12)
+  assert loss(a, b, valid, cons, count_empty=False) == pytest.approx(3 * gap / 2, abs=1e-12)
+
+
+def test_soft_min_is_below_and_close_to_the_exact_min(x64):
+  rng = np.random.default_rng(5)
+  samples = [[("hand", ("arm", "back")), ("hand", "head")], [("foot", "leg")]]
+  pa, pb, valid = random_points(rng)
+  cons = Constraints.from_pairs(samples, 2)
+  exact = loss(pa, pb, valid, cons)
+  for temperature in (1e-2, 1e-4):
+    soft = loss(pa, pb, valid, cons, temperature=temperature)
+    # Three nested soft minima, each at most t * log(count) below the exact one.
+    assert exact - 3 * temperature * np.log(64) - 1e-12 <= soft <= exact + 1e-12
+  assert soft == pytest.approx(exact, abs=1e-3)
+
+
+@pytest.mark.parametrize("temperature", [None, 0.01])
+def test_gradients_are_finite_at_contact_and_when_empty(temperature):
+  rng = np.random.default_rng(0)
+  pa, _, valid = random_points(rng, np.float32)
+  pa[:, 1] = pa[:, 0]  # coincident vertices within a region
+  cases = [
+      (Constraints.from_pairs([[("hand", "hand"), ("back", "head")], []], 2), pa, pa),
+      (Constraints.from_pairs([[], []], 2), pa, pa + 1),
+      (Constraints.from_pairs([[("back", "shoulder")]] * 2, 1), pa, None),
+      (Constraints.from_pairs([[], []], 1), pa, None),
+  ]
+  for cons, a, b in cases:
+    def f(a, b, cons=cons):
+      return contact.contact_loss(a, b, jnp.asarray(valid), cons, temperature=temperature)
+    grads = jax.grad(f, argnums=(0, 1))(jnp.asarray(a), jnp.asarray(a if b is None else b))
+    for g in grads:
+      assert np.all(np.isfinite(np.asarray(g)))
+    assert np.isfinite(float(f(jnp.asarray(a), jnp.asarray(a if b is None else b))))
+
+
+def test_gradient_matches_finite_differences(x64):
+  rng = np.random.default_rng(9)
+  pa, pb, valid = random_points(rng)
+  cons = Constraints.from_pairs([[("hand", "back"), (("arm", "head"), "hand")], []], 2)
+  f = lambda a: contact.contact_loss(a, jnp.asarray(pb), jnp.asarray(valid), cons)
+  grad = np.asarray(jax.grad(f)(jnp.asarray(pa)))
+  direction = rng.normal(size=pa.shape)
+  eps = 1e-6
+  numeric = (float(f(jnp.asarray(pa + eps * direction)))
+             - float(f(jnp.asarray(pa - eps * direction)))) / (2 * eps)
+  assert np.sum(grad * direction) == pytest.approx(numeric, rel=1e-5, abs=1e-8)
+
+
+def test_vmap_over_a_stack_matches_each_image_and_compiles_once():
+  rng = np.random.default_rng(4)
+  sets = [Constraints.from_pairs(random_samples(rng, POOL, 3, max_rows=2), 2) for _ in range(3)]
+  sets = [c for c in sets] + [Constraints.from_pairs([[("hand", "back")]] * 5, 2)]
+  stacked = Constraints.stack(sets)
+  points = rng.normal(scale=0.3, size=(len(sets), 2, REGIONS, K, 3)).astype(np.float32)
+  valid = jnp.ones((REGIONS, K), bool)
+
+  @jax.jit
+  @chex.assert_max_traces(n=1)
+  def batched(points, cons):
+    return jax.vmap(lambda p, c: contact.contact_loss(p[0], p[1], valid, c))(points, cons)
+
+  result = np.asarray(batched(jnp.asarray(points), stacked))
+  expected = [loss(p[0], p[1], valid, c) for p, c in zip(points, sets)]
+  np.testing.assert_allclose(result, expected, rtol=1e-5, atol=1e-6)
+  # Another stack padded to the same sizes reuses the compiled function.
+  again = Constraints.stack(sets[::-1], **stacked.sizes())
+  np.testing.assert_allclose(np.asarray(batched(jnp.asarray(points[::-1]), again)),
+                             expected[::-1], rtol=1e-5, atol=1e-6)
+
+
+def test_region_without_valid_vertices_is_far_and_unused_regions_do_not_matter():
+  rng = np.random.default_rng(1)
+  pa, pb, valid = random_points(rng, np.float32)
+  valid[vocabulary.REGION_INDEX["head"]] = False
+  cons = Constraints.from_pairs([[("back", "chest")]], 2)
+  assert np.isfinite(loss(pa, pb, valid, cons))
+  far = Constraints.from_pairs([[("head", "chest")]], 2)
+  assert loss(pa, pb, valid, far) >= contact.FAR
+
+
+def test_bad_shapes_raise_clear_errors():
+  cons = Constraints.from_pairs([[("hand", "back")]], 2)
+  points = jnp.zeros((REGIONS, K, 3))
+  with pytest.raises(InvalidInputError, match="points_a"):
+    contact.contact_loss(jnp.zeros((10, K, 3)), points, None, cons)
+  with pytest.raises(InvalidInputError, match="valid"):
+    contact.contact_loss(points, points, jnp.ones((REGIONS, K + 1), bool), cons)
+  with pytest.raises(InvalidInputError, match="vmap"):
+    contact.contact_loss(points, points, None, Constraints.stack([cons, cons]))
