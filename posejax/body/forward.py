@@ -1,0 +1,244 @@
+"""The SMPL-X forward pass: shape and pose blend shapes, kinematic chain, skinning, landmarks.
+
+One pure function, ``forward(model, params)``, serves the full model and reduced models alike:
+a ``BodyModel`` is evaluated through its ``kernel`` (all vertices, nothing folded). It is written
+for one body and mapped over any leading batch shape with ``jax.vmap``.
+
+The numbers follow the smplx package (``smplx.SMPLX.forward``) with two deliberate differences,
+both of rounding size: rotations use the exact Rodrigues formula (smplx perturbs the angle by
+1e-8), and rest joints come from the regressor applied to the template and to the shape
+directions separately (precomputed in float64), which is the same linear map.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from posejax.body.model import HAND_FIELDS
+from posejax.body.model import NECK_JOINT
+from posejax.body.model import POSE_FIELDS
+from posejax.body.model import BodyModel
+from posejax.body.model import BodyOutput
+from posejax.body.model import BodyParams
+from posejax.body.model import ReducedModel
+from posejax.body.model import field_width
+from posejax.body.rotations import axis_angle_to_matrix
+from posejax.errors import InvalidInputError
+
+
+def forward(model: BodyModel | ReducedModel, params: BodyParams) -> BodyOutput:
+  """Poses the body: vertices, joints (smplx order) and world joint frames.
+
+  Pure and differentiable; fields of ``params`` may carry any common (broadcastable) leading
+  batch shape ``(...)``. With a reduced model, folded fields of ``params`` are ignored (their
+  folded values are used) and only the reduced model's output vertices are returned.
+
+  Args:
+    model: a ``BodyModel`` or a ``ReducedModel`` from ``reduce_model``.
+    params: the parameters (``BodyParams.create(model, ...)`` checks their shapes).
+
+  Returns:
+    BodyOutput with ``vertices`` (..., V, 3), ``joints`` (..., 127 or 144, 3) and
+    ``joint_transforms`` (..., 55, 4, 4), metres, ``transl`` included.
+
+  Raises:
+    InvalidInputError: ``model`` or ``params`` has the wrong type, or a field the wrong width.
+  """
+  kernel = _kernel_of(model)
+  if not isinstance(params, BodyParams):
+    raise InvalidInputError(
+        f"forward: params must be a posejax.body.BodyParams, got {type(params).__name__}; "
+        "build one with BodyParams.create(model, body_pose=..., ...).")
+  for name in kernel.free_fields:
+    width = field_width(kernel, name)
+    shape = getattr(params, name).shape
+    if len(shape) == 0 or shape[-1] != width:
+      raise InvalidInputError(
+          f"forward: params.{name} has shape {tuple(shape)}, expected (..., {width}) for this "
+          "model; build params with BodyParams.create(model, ...).")
+  try:
+    batch_shape = tuple(np.broadcast_shapes(
+        *(getattr(params, name).shape[:-1] for name in kernel.free_fields)))
+  except ValueError:
+    shapes = {n: tuple(getattr(params, n).shape) for n in kernel.free_fields}
+    raise InvalidInputError(
+        f"forward: the parameters' batch shapes do not broadcast: {shapes}.") from None
+  count = int(np.prod(batch_shape, dtype=np.int64))
+  flat = {}
+  for name in kernel.free_fields:
+    value = jnp.asarray(getattr(params, name), kernel.dtype)
+    value = jnp.broadcast_to(value, batch_shape + value.shape[-1:])
+    flat[name] = value.reshape((count,) + value.shape[-1:])
+  vertices, joints, transforms = jax.vmap(functools.partial(_forward_one, kernel))(flat)
+  unflatten = lambda x: x.reshape(batch_shape + x.shape[1:])  # noqa: E731
+  return BodyOutput(vertices=unflatten(vertices), joints=unflatten(joints),
+                    joint_transforms=unflatten(transforms), synthetic=kernel.synthetic)
+
+
+def _kernel_of(model: BodyModel | ReducedModel) -> ReducedModel:
+  if isinstance(model, BodyModel):
+    return model.kernel
+  if isinstance(model, ReducedModel):
+    return model
+  raise InvalidInputError(
+      f"forward: model must be a posejax.body.BodyModel or ReducedModel, got "
+      f"{type(model).__name__}; load one with posejax.body.load_model(path).")
+
+
+def joint_rotations(kernel: ReducedModel, params: dict[str, jax.Array]) -> jax.Array:
+  """Local rotation matrices of the 55 skeleton joints for one body.
+
+  Args:
+    kernel: the (reduced) model.
+    params: free field name -> unbatched value, as in ``BodyParams``.
+
+  Returns:
+    (55, 3, 3) rotations relative to each parent (the root's relative to the world).
+  """
+  pieces = []
+  for name, _, count in POSE_FIELDS:
+    if name in kernel.frozen_rotations:
+      pieces.append(kernel.frozen_rotations[name])
+    else:
+      pieces.append(axis_angle_to_matrix(pose_field_axis_angle(kernel, name, params[name])))
+  return jnp.concatenate(pieces, axis=0)
+
+
+def pose_field_axis_angle(kernel: ReducedModel, name: str, value: jax.Array) -> jax.Array:
+  """(k, 3) axis-angle of a pose field's joints, hands mapped through PCA and mean."""
+  if name in HAND_FIELDS:
+    if kernel.use_pca:
+      value = value @ kernel.hand_components[name]
+    value = value + kernel.hand_mean[name]
+  return value.reshape(-1, 3)
+
+
+@functools.lru_cache(maxsize=None)
+def chain_levels(parents: tuple[int, ...]) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+  """Splits a kinematic tree into depth levels (root level first).
+
+  Args:
+    parents: parent of each joint, -1 for the root; parents precede children.
+
+  Returns:
+    Per level ``(joints, parent_slots)``: the level's joint ids and, for levels after the
+    first, the position of each joint's parent within the previous level's ``joints``.
+  """
+  depth = []
+  for joint, parent in enumerate(parents):
+    depth.append(0 if parent < 0 else depth[parent] + 1)
+  depth = np.asarray(depth)
+  levels = []
+  previous = None
+  for level in range(int(depth.max()) + 1):
+    joints = np.flatnonzero(depth == level)
+    if previous is None:
+      slots = np.zeros(0, np.int64)
+    else:
+      slot_of = {int(j): i for i, j in enumerate(previous)}
+      slots = np.asarray([slot_of[parents[j]] for j in joints], np.int64)
+    levels.append((joints, slots))
+    previous = joints
+  return tuple(levels)
+
+
+def posed_frames(rotations: jax.Array, rest_joints: jax.Array,
+                 parents: tuple[int, ...]) -> tuple[jax.Array, jax.Array]:
+  """World rotations and positions of the joint frames, walking the tree level by level.
+
+  Args:
+    rotations: (J, 3, 3) local rotations.
+    rest_joints: (J, 3) rest-pose joint positions, metres.
+    parents: static parent table.
+
+  Returns:
+    ``(world_rotations (J, 3, 3), world_positions (J, 3))``, before translation.
+  """
+  levels = chain_levels(parents)
+  parent_index = np.asarray([max(p, 0) for p in parents])
+  offsets = rest_joints - rest_joints[parent_index] * (np.asarray(parents) >= 0)[:, None]
+  level_rot, level_pos = [], []
+  prev_rot = prev_pos = None
+  for joints, slots in levels:
+    local_rot, local_off = rotations[joints], offsets[joints]
+    if prev_rot is None:
+      rot, pos = local_rot, local_off
+    else:
+      parent_rot, parent_pos = prev_rot[slots], prev_pos[slots]
+      rot = parent_rot @ local_rot
+      pos = jnp.einsum("jab,jb->ja", parent_rot, local_off) + parent_pos
+    level_rot.append(rot)
+    level_pos.append(pos)
+    prev_rot, prev_pos = rot, pos
+  order = np.concatenate([joints for joints, _ in levels])
+  inverse = np.argsort(order)
+  return jnp.concatenate(level_rot)[inverse], jnp.concatenate(level_pos)[inverse]
+
+
+def contour_bin(neck_world_rotation: jax.Array) -> jax.Array:
+  """Row of the face-contour table for a head yaw, as smplx computes it.
+
+  The yaw is the rotation about the vertical axis of the neck's accumulated rotation, in
+  degrees, rounded and clipped; rows 0..39 hold yaw 0..39 and rows 40..78 yaw -1..-39.
+
+  Args:
+    neck_world_rotation: (3, 3) world rotation of the neck joint's frame.
+
+  Returns:
+    () int32 row index in [0, 78].
+  """
+  r = jax.lax.stop_gradient(neck_world_rotation)
+  pitch = jnp.arctan2(-r[2, 0], jnp.sqrt(r[0, 0] * r[0, 0] + r[1, 0] * r[1, 0]))
+  yaw = jnp.round(jnp.minimum(-pitch * (180.0 / np.pi), 39.0)).astype(jnp.int32)
+  negative_row = jnp.where(yaw < -39, 78, 39 - yaw)
+  return jnp.where(yaw < 0, negative_row, yaw)
+
+
+def _forward_one(kernel: ReducedModel, params: dict[str, jax.Array]
+                 ) -> tuple[jax.Array, jax.Array, jax.Array]:
+  """One body: (vertices (V, 3), joints (J_out, 3), transforms (55, 4, 4))."""
+  dtype = kernel.dtype
+  rotations = joint_rotations(kernel, params)
+
+  vertices = kernel.template
+  rest_joints = kernel.joint_template
+  for name, dirs, joint_dirs in (("betas", kernel.shapedirs, kernel.joint_shapedirs),
+                                 ("expression", kernel.exprdirs, kernel.joint_exprdirs)):
+    if name in kernel.free_fields and dirs.shape[-1] > 0:
+      vertices = vertices + jnp.einsum("vcb,b->vc", dirs, params[name])
+      rest_joints = rest_joints + jnp.einsum("jcb,b->jc", joint_dirs, params[name])
+
+  # Pose correctives per field, so that gradients for fields nobody asks about are pruned.
+  eye = jnp.eye(3, dtype=dtype)
+  for name, first, count in POSE_FIELDS:
+    if name in kernel.posedirs:
+      feature = (rotations[first:first + count] - eye).reshape(-1)
+      vertices = vertices + jnp.einsum("p,pvc->vc", feature, kernel.posedirs[name])
+
+  world_rot, world_pos = posed_frames(rotations, rest_joints, kernel.parents)
+  # Skinning transforms map rest-pose points: x -> R x + (p - R j_rest).
+  skin_shift = world_pos - jnp.einsum("jab,jb->ja", world_rot, rest_joints)
+  joint_affine = jnp.concatenate([world_rot.reshape(-1, 9), skin_shift], axis=1)
+  blended = kernel.lbs_weights @ joint_affine
+  posed = (jnp.einsum("vab,vb->va", blended[:, :9].reshape(-1, 3, 3), vertices)
+           + blended[:, 9:])
+
+  transl = params["transl"] if "transl" in kernel.free_fields else kernel.frozen_transl
+  pieces = [world_pos, posed[kernel.joint_vertices],
+            jnp.einsum("lka,lk->la", posed[kernel.landmark_vertices], kernel.landmark_bary)]
+  if kernel.use_face_contour:
+    row = contour_bin(world_rot[NECK_JOINT])
+    pieces.append(jnp.einsum("lka,lk->la", posed[kernel.contour_vertices[row]],
+                             kernel.contour_bary[row]))
+  joints = jnp.concatenate(pieces, axis=0) + transl
+  out_vertices = posed[:kernel.num_vertices] + transl
+
+  top = jnp.concatenate([world_rot, (world_pos + transl)[:, :, None]], axis=2)
+  bottom = jnp.broadcast_to(jnp.asarray([0, 0, 0, 1], dtype), (top.shape[0], 1, 4))
+  transforms = jnp.concatenate([top, bottom], axis=1)
+  return out_vertices, joints, transforms
+

@@ -1,0 +1,276 @@
+"""Reduced models: the forward tables for chosen vertices, with fixed parameters folded in.
+
+A fit evaluates a few thousand of SMPL-X's 10,475 vertices (region subsamples, a proxy mesh)
+plus the joints, and never optimises hands, jaw, eyes or expression. ``reduce_model`` turns a
+``BodyModel`` into a ``ReducedModel`` that ``forward`` evaluates exactly as the full model at
+the chosen vertices, while touching only those rows:
+
+* per-vertex tables (template, shape, expression and pose directions, skinning weights) keep
+  the chosen rows plus the few the landmark joints need;
+* folded shape coefficients and folded joints' pose correctives are added to the template once;
+  their pose directions are dropped, so the pose-corrective product shrinks to the free joints;
+* rest joints come from the regressor applied to template and shape directions beforehand
+  (``ReducedModel.joint_template``/``joint_shapedirs``), never from the vertices.
+
+The full model's own ``kernel`` is built here too: all rows, nothing folded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from posejax.body.forward import pose_field_axis_angle
+from posejax.body.model import PARAM_FIELDS
+from posejax.body.model import POSE_FIELDS
+from posejax.body.model import BodyModel
+from posejax.body.model import BodyParams
+from posejax.body.model import ReducedModel
+from posejax.body.model import field_width
+from posejax.body.rotations import axis_angle_to_matrix
+from posejax.errors import InvalidInputError
+
+DEFAULT_FROZEN_FIELDS: tuple[str, ...] = (
+    "expression", "jaw_pose", "leye_pose", "reye_pose", "left_hand_pose", "right_hand_pose",
+)
+"""What a ProsePose fit never optimises (global_orient is fixed too but costs nothing to keep)."""
+
+
+def build_full_kernel(
+    *,
+    v_template: jax.Array,
+    shapedirs: jax.Array,
+    exprdirs: jax.Array,
+    lbs_weights: jax.Array,
+    posedirs: np.ndarray,
+    j_regressor: np.ndarray,
+    template64: np.ndarray,
+    shapedirs64: np.ndarray,
+    exprdirs64: np.ndarray,
+    hand_components: dict[str, np.ndarray],
+    hand_mean: dict[str, np.ndarray],
+    landmark_vertices: np.ndarray,
+    landmark_bary: np.ndarray,
+    contour_vertices: np.ndarray | None,
+    contour_bary: np.ndarray | None,
+    joint_vertices: np.ndarray,
+    parents: tuple[int, ...],
+    joint_names: tuple[str, ...],
+    num_betas: int,
+    num_expression_coeffs: int,
+    use_pca: bool,
+    num_pca_comps: int,
+    flat_hand_mean: bool,
+    use_face_contour: bool,
+    synthetic: bool,
+    source: str,
+) -> ReducedModel:
+  """The forward tables of a full model (every vertex, nothing folded).
+
+  Device arrays passed in (``v_template``, ``shapedirs``, ...) are shared with the
+  ``BodyModel``, not copied. The joint tables are computed in float64 from the ``*64`` copies.
+  Vertex index tables here are model vertex ids.
+  """
+  dtype = v_template.dtype
+  as_float = lambda a: jnp.asarray(a, dtype)  # noqa: E731
+  as_index = lambda a: jnp.asarray(np.asarray(a, np.int32))  # noqa: E731
+  # (V, 3, 486) -> (486, V, 3): contiguous rows per joint group.
+  pose_rows = np.ascontiguousarray(np.moveaxis(posedirs, 2, 0))
+  grouped = {}
+  for name, first, count in POSE_FIELDS[1:]:
+    grouped[name] = as_float(pose_rows[9 * (first - 1):9 * (first - 1 + count)])
+  return ReducedModel(
+      template=v_template,
+      shapedirs=shapedirs,
+      exprdirs=exprdirs,
+      posedirs=grouped,
+      lbs_weights=lbs_weights,
+      joint_template=as_float(j_regressor @ template64),
+      joint_shapedirs=as_float(np.einsum("jv,vcb->jcb", j_regressor, shapedirs64)),
+      joint_exprdirs=as_float(np.einsum("jv,vcb->jcb", j_regressor, exprdirs64)),
+      frozen_rotations={},
+      frozen_transl=jnp.zeros(3, dtype),
+      hand_components=({n: as_float(c) for n, c in hand_components.items()} if use_pca else {}),
+      hand_mean={n: as_float(m) for n, m in hand_mean.items()},
+      landmark_vertices=as_index(landmark_vertices),
+      landmark_bary=as_float(landmark_bary),
+      contour_vertices=None if contour_vertices is None else as_index(contour_vertices),
+      contour_bary=None if contour_bary is None else as_float(contour_bary),
+      joint_vertices=as_index(joint_vertices),
+      vertex_ids=as_index(np.arange(v_template.shape[0])),
+      num_vertices=int(v_template.shape[0]),
+      free_fields=PARAM_FIELDS,
+      parents=parents,
+      joint_names=joint_names,
+      num_betas=num_betas,
+      num_expression_coeffs=num_expression_coeffs,
+      use_pca=use_pca,
+      num_pca_comps=num_pca_comps,
+      flat_hand_mean=flat_hand_mean,
+      use_face_contour=use_face_contour,
+      synthetic=synthetic,
+      source=source,
+      num_model_vertices=int(v_template.shape[0]),
+  )
+
+
+def reduce_model(
+    model: BodyModel,
+    vertex_ids: Sequence[int] | np.ndarray | None = None,
+    frozen: BodyParams | None = None,
+    frozen_fields: Sequence[str] = DEFAULT_FROZEN_FIELDS,
+) -> ReducedModel:
+  """A model that evaluates only ``vertex_ids`` and holds ``frozen_fields`` fixed.
+
+  ``forward(reduced, params)`` returns the vertices at ``vertex_ids`` (in that order) and the
+  complete joint output, equal to the full forward pass with the folded fields set to their
+  ``frozen`` values (up to float rounding). Its ``params`` fields in ``frozen_fields`` are
+  ignored.
+
+  Traceable in ``frozen``: per-scene folded values work with
+  ``jax.vmap(lambda f: reduce_model(model, ids, f))(frozen_batch)``, and the batched reduced
+  model then goes through ``jax.vmap(forward)`` together with the batched parameters. The
+  model and ``vertex_ids`` must be concrete.
+
+  Args:
+    model: the full model.
+    vertex_ids: (n,) model vertex ids to output (repeats allowed); None keeps all vertices.
+    frozen: unbatched parameters holding the folded values (only ``frozen_fields`` are read);
+      None folds zeros (the template pose with hands at the model's mean hand pose).
+    frozen_fields: ``BodyParams`` field names to fold.
+
+  Returns:
+    The reduced model.
+
+  Raises:
+    InvalidInputError: a bad vertex id, an unknown field name, or a misshaped frozen value.
+  """
+  if not isinstance(model, BodyModel):
+    raise InvalidInputError(
+        f"reduce_model: model must be a full posejax.body.BodyModel (from load_model), got "
+        f"{type(model).__name__}; reduce the full model again rather than a reduced one.")
+  frozen_fields = _check_fields(frozen_fields)
+  kernel = model.kernel
+  out_ids = _check_vertex_ids(vertex_ids, model.num_vertices)
+  values = _frozen_values(model, frozen, frozen_fields)
+
+  # Model vertex ids the joint output reads: landmark faces, vertex joints, contour faces.
+  needed = [np.asarray(kernel.landmark_vertices).ravel(), np.asarray(kernel.joint_vertices)]
+  if kernel.use_face_contour:
+    needed.append(np.asarray(kernel.contour_vertices).ravel())
+  needed = np.unique(np.concatenate(needed))
+  everything = vertex_ids is None
+  if everything:
+    rows = out_ids
+  else:
+    rows = np.concatenate([out_ids, np.setdiff1d(needed, out_ids)])
+  row_of = np.full(model.num_vertices, -1, np.int64)
+  row_of[rows[::-1]] = np.arange(len(rows))[::-1]  # first occurrence wins
+  take = (lambda a, axis: a) if everything else (  # noqa: E731
+      lambda a, axis: jnp.take(a, jnp.asarray(rows), axis=axis))
+
+  dtype = kernel.dtype
+  template = take(kernel.template, 0)
+  joint_template = kernel.joint_template
+  shape_tables = {}
+  for name, dirs, joint_dirs in (("betas", kernel.shapedirs, kernel.joint_shapedirs),
+                                 ("expression", kernel.exprdirs, kernel.joint_exprdirs)):
+    dirs = take(dirs, 0)
+    if name in values:
+      template = template + jnp.einsum("vcb,b->vc", dirs, values[name])
+      joint_template = joint_template + jnp.einsum("jcb,b->jc", joint_dirs, values[name])
+      dirs, joint_dirs = dirs[..., :0], joint_dirs[..., :0]
+    shape_tables[name] = (dirs, joint_dirs)
+
+  posedirs, frozen_rotations = {}, {}
+  eye = jnp.eye(3, dtype=dtype)
+  for name, _, _ in POSE_FIELDS:
+    if name not in values:
+      if name in kernel.posedirs:
+        posedirs[name] = take(kernel.posedirs[name], 1)
+      continue
+    rotation = axis_angle_to_matrix(pose_field_axis_angle(kernel, name, values[name]))
+    frozen_rotations[name] = rotation
+    if name in kernel.posedirs:
+      feature = (rotation - eye).reshape(-1)
+      template = template + jnp.einsum("p,pvc->vc", feature, take(kernel.posedirs[name], 1))
+
+  remap = lambda a: None if a is None else jnp.asarray(  # noqa: E731
+      row_of[np.asarray(a)].astype(np.int32))
+  return kernel.replace(
+      template=template,
+      shapedirs=shape_tables["betas"][0],
+      exprdirs=shape_tables["expression"][0],
+      posedirs=posedirs,
+      lbs_weights=take(kernel.lbs_weights, 0),
+      joint_template=joint_template,
+      joint_shapedirs=shape_tables["betas"][1],
+      joint_exprdirs=shape_tables["expression"][1],
+      frozen_rotations=frozen_rotations,
+      frozen_transl=values.get("transl", kernel.frozen_transl),
+      hand_components={n: c for n, c in kernel.hand_components.items() if n not in values},
+      hand_mean={n: m for n, m in kernel.hand_mean.items() if n not in values},
+      landmark_vertices=remap(kernel.landmark_vertices),
+      contour_vertices=remap(kernel.contour_vertices),
+      joint_vertices=remap(kernel.joint_vertices),
+      vertex_ids=jnp.asarray(out_ids.astype(np.int32)),
+      num_vertices=int(len(out_ids)),
+      free_fields=tuple(n for n in PARAM_FIELDS if n not in values),
+  )
+
+
+def _check_fields(frozen_fields: Sequence[str]) -> tuple[str, ...]:
+  if isinstance(frozen_fields, str):
+    frozen_fields = (frozen_fields,)
+  fields = tuple(frozen_fields)
+  unknown = [f for f in fields if f not in PARAM_FIELDS]
+  if unknown:
+    raise InvalidInputError(
+        f"reduce_model: unknown frozen field(s) {unknown}; choose from {list(PARAM_FIELDS)}.")
+  return tuple(f for f in PARAM_FIELDS if f in fields)
+
+
+def _check_vertex_ids(vertex_ids, num_vertices: int) -> np.ndarray:
+  if vertex_ids is None:
+    return np.arange(num_vertices)
+  try:
+    ids = np.asarray(vertex_ids)
+  except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError):
+    raise InvalidInputError(
+        "reduce_model: vertex_ids must be concrete (numpy or a list), not traced; they fix "
+        "array shapes. Choose them outside jit/vmap.") from None
+  if ids.ndim != 1 or not (np.issubdtype(ids.dtype, np.integer) or ids.size == 0):
+    raise InvalidInputError(
+        f"reduce_model: vertex_ids must be a 1-D sequence of integer vertex ids, got shape "
+        f"{ids.shape} and dtype {ids.dtype}.")
+  if ids.size and (ids.min() < 0 or ids.max() >= num_vertices):
+    raise InvalidInputError(
+        f"reduce_model: vertex_ids must lie in [0, {num_vertices}), got values from "
+        f"{ids.min()} to {ids.max()}.")
+  return ids.astype(np.int64)
+
+
+def _frozen_values(model: BodyModel, frozen: BodyParams | None,
+                   fields: tuple[str, ...]) -> dict[str, jax.Array]:
+  if frozen is not None and not isinstance(frozen, BodyParams):
+    raise InvalidInputError(
+        f"reduce_model: frozen must be a BodyParams or None, got {type(frozen).__name__}.")
+  values = {}
+  for name in fields:
+    width = field_width(model, name)
+    if frozen is None:
+      values[name] = jnp.zeros(width, model.dtype)
+      continue
+    value = getattr(frozen, name)
+    if tuple(value.shape) != (width,):
+      hint = (" Fold per-scene values by vmapping reduce_model over them."
+              if value.ndim > 1 else "")
+      raise InvalidInputError(
+          f"reduce_model: frozen.{name} has shape {tuple(value.shape)}, expected ({width},) "
+          f"(one unbatched body).{hint}")
+    values[name] = jnp.asarray(value, model.dtype)
+  return values
+
