@@ -68,6 +68,7 @@ import re
 from typing import Iterable, Sequence, Union
 
 from posejax.body import vocabulary
+from posejax.errors import InvalidInputError
 
 Cell = Union[str, tuple[str, ...]]
 Row = tuple[Cell, Cell]
@@ -351,6 +352,14 @@ _CORRECTABLE: tuple[str, ...] = tuple(sorted(
        _SHOULDER_FRONT + "s", _SHOULDER_BACK + "s", _WAIST_FRONT + "s", _WAIST_BACK + "s"}))
 
 
+_PHRASE_WORDS = frozenset("""
+    front back rear anterior posterior fore behind blade blades small lower upper lumbar of side
+    bottom top inside outside cheek cheeks
+    """.split())
+_KNOWN_WORDS = frozenset(_CORRECTABLE) | _FILLER_WORDS | _EMPTY_WORDS | _PHRASE_WORDS | _BOTH_WORDS
+_PLAIN_WORD = re.compile(r"[a-z]{4,}")
+
+
 @functools.lru_cache(maxsize=8192)
 def _correct(word: str) -> str | None:
   """The one known word within the allowed distance of ``word``, else None."""
@@ -370,7 +379,13 @@ def _correct(word: str) -> str | None:
       best, found = distance, {known}
     elif distance == best:
       found.add(known)
-  return next(iter(found)) if best <= limit and len(found) == 1 else None
+  if best > limit:
+    return None
+  if len(found) > 1:
+    # "stomache" is as close to "stomach" as to "stomachs": one word in two numbers is no ambiguity.
+    bases = {_PLURALS.get(w, _SUB_PART_PLURALS.get(w, w)) for w in found}
+    return next(iter(bases)) if len(bases) == 1 and next(iter(bases)) in found else None
+  return next(iter(found))
 
 
 @functools.lru_cache(maxsize=1024)
@@ -412,14 +427,32 @@ def _clean(text: str) -> str:
   return text.replace("-", " ").replace("\u2019", "'")
 
 
+def _fix_spelling(text: str, corrected: list[tuple[str, str]]) -> str:
+  """Replaces misspelt words before the phrase rules, so "sholder (back)" still reads as one part."""
+
+  def replace(match: re.Match) -> str:
+    word = match.group(0)
+    if word in _KNOWN_WORDS:
+      return word
+    fixed = _correct(word)
+    if fixed is None:
+      return word
+    corrected.append((word, fixed))
+    return fixed
+
+  return _PLAIN_WORD.sub(replace, text)
+
+
 @functools.lru_cache(maxsize=65536)
 def _read_cell(raw: str, people: int, fuzzy: bool) -> _CellWords:
+  corrected: list[tuple[str, str]] = []
   text = _clean(raw)
+  if fuzzy:
+    text = _fix_spelling(text, corrected)
   for pattern, replacement in _PHRASE_RULES:
     text = pattern.sub(replacement, text)
   mentions: list[_Mention] = []
   unknown: list[str] = []
-  corrected: list[tuple[str, str]] = []
   stray_sides = 0
   any_word = False
   only_empty_words = True
@@ -438,14 +471,9 @@ def _read_cell(raw: str, people: int, fuzzy: bool) -> _CellWords:
       known = word
       if (word not in SYNONYMS and word not in _PLURALS and word not in _SUB_PART_PLURALS
           and word not in _SIDE_WORDS and word not in _BOTH_WORDS):
-        if word in _FILLER_WORDS or word in _EMPTY_WORDS or len(word) < 2:
-          continue
-        fixed = _correct(word) if fuzzy else None
-        if fixed is None:
+        if word not in _FILLER_WORDS and word not in _EMPTY_WORDS and len(word) >= 2:
           unknown.append(word)
-          continue
-        corrected.append((word, fixed))
-        known = fixed
+        continue
       if known in _SIDE_WORDS:
         if side is not None:
           stray_sides += 1
@@ -620,10 +648,14 @@ def parse_answer(text: str, people: int, *, trust_sides: bool = False,
 
   Returns:
     The ``ParsedAnswer``; ``rows`` is empty for refusals, empty tables and answers without a table.
+
+  Raises:
+    InvalidInputError: only for a ``people`` other than 1 or 2; never because of the text.
   """
+  if people not in (1, 2):
+    raise InvalidInputError(f"people must be 1 or 2, got {people!r}")
   if not isinstance(text, str):
     text = "" if text is None else str(text)
-  people = 1 if people == 1 else 2
   tables = _find_tables(_strip_fences(text))
   if not tables:
     return ParsedAnswer(refusal=bool(_REFUSAL.search(text)))
@@ -716,5 +748,9 @@ def parse_answers(answers: Sequence[str], people: int, *, trust_sides: bool = Fa
     empty answers), in the form ``Constraints.from_pairs`` takes; ``report`` sums the diagnostics;
     ``parsed`` holds each answer's own diagnostics.
   """
+  if people not in (1, 2):
+    raise InvalidInputError(f"people must be 1 or 2, got {people!r}")
+  if isinstance(answers, str):
+    raise InvalidInputError("answers must be a list of answer texts, not one string")
   parsed = [parse_answer(text, people, trust_sides=trust_sides, fuzzy=fuzzy) for text in answers]
   return [list(p.rows) for p in parsed], ParseReport.of(parsed), parsed

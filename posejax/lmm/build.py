@@ -1,0 +1,134 @@
+"""Answers to ``Constraints``: parse every answer, keep within the enumeration limits, build.
+
+``parse(answers, people)`` is the one call most users need::
+
+  cons = posejax.lmm.parsing(answers, people=2)
+  cons, report = posejax.lmm.parsing(answers, people=1, return_report=True)
+
+The frequency filter (one person) and the fallback decision belong to ``Constraints``; the options
+are passed through. ``Constraints.from_pairs`` refuses a sample whose left/right enumeration or a row
+whose alternatives would grow past its limits; one odd answer must not stop a dataset, so such rows
+are left out here first (the last rows of the sample go first) and counted in the report.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+from typing import Sequence
+
+from posejax.body import vocabulary
+from posejax.lmm.parsing import ParseReport
+from posejax.lmm.parsing import Row
+from posejax.lmm.parsing import parse_answers
+
+TOO_MANY_SIDES = "too many left/right variables"
+TOO_MANY_ALTERNATIVES = "too many alternatives"
+
+
+def _names(cell) -> tuple[str, ...]:
+  return (cell,) if isinstance(cell, str) else tuple(cell)
+
+
+def _options(cell) -> int:
+  return sum(2 if vocabulary.is_lateral(name) else 1 for name in _names(cell))
+
+
+def fit_to_limits(rows: Sequence[Row], people: int, *, max_side_variables: int,
+                  max_combinations: int) -> tuple[list[Row], list[str]]:
+  """Keeps the leading rows of one sample that ``Constraints.from_pairs`` can enumerate.
+
+  Args:
+    rows: one sample's rows.
+    people: 1 or 2.
+    max_side_variables: the limit on left/right variables the two-person validity rule constrains
+      (side-free lateral parts occurring two or more times in one column).
+    max_combinations: the limit on (alternative, side) combinations of one row.
+
+  Returns:
+    ``(kept rows, reasons)``: one reason per row left out.
+  """
+  kept: list[Row] = []
+  reasons: list[str] = []
+  occurrences: collections.Counter = collections.Counter()
+  for row in rows:
+    if _options(row[0]) * _options(row[1]) > max_combinations:
+      reasons.append(TOO_MANY_ALTERNATIVES)
+      continue
+    if people == 2:
+      trial = occurrences.copy()
+      for column, cell in enumerate(row):
+        for name in _names(cell):
+          if vocabulary.is_lateral(name):
+            trial[(column, name)] += 1
+      if sum(count for count in trial.values() if count >= 2) > max_side_variables:
+        reasons.append(TOO_MANY_SIDES)
+        continue
+      occurrences = trial
+    kept.append(row)
+  return kept, reasons
+
+
+def parse_samples(answers: Sequence[str], people: int, *, trust_sides: bool = False,
+                  fuzzy: bool = True, max_side_variables: int | None = None
+                  ) -> tuple[list[list[Row]], ParseReport]:
+  """The N answers of one image as name rows that ``Constraints.from_pairs`` accepts, and a report.
+
+  Args:
+    answers: the answers, verbatim; every one is a sample, empty ones included.
+    people: 1 or 2.
+    trust_sides: keep left/right written in the answers (see ``parse_answer``).
+    fuzzy: correct misspellings.
+    max_side_variables: the limit of ``Constraints.from_pairs`` (its default when None).
+
+  Returns:
+    ``(samples, report)``: one list of rows per answer, and the diagnostics summed over answers.
+  """
+  from posejax import constraints  # the array layer; imported late to keep parsing light
+
+  if max_side_variables is None:
+    max_side_variables = constraints.DEFAULT_MAX_SIDE_VARIABLES
+  samples, report, _ = parse_answers(answers, people, trust_sides=trust_sides, fuzzy=fuzzy)
+  extra = collections.Counter()
+  fitted = []
+  for rows in samples:
+    kept, reasons = fit_to_limits(rows, people, max_side_variables=max_side_variables,
+                                  max_combinations=constraints.MAX_COMBINATIONS)
+    extra.update(reasons)
+    fitted.append(kept)
+  if extra:
+    dropped = collections.Counter(report.rows_dropped)
+    dropped.update(extra)
+    report = dataclasses.replace(
+        report, rows_kept=report.rows_kept - sum(extra.values()),
+        rows_dropped=dict(dropped.most_common()),
+        empty_answers=sum(not rows for rows in fitted))
+  return fitted, report
+
+
+def parse(answers: Sequence[str], people: int, *, trust_sides: bool = False, fuzzy: bool = True,
+          min_frequency: int | None = None, max_side_variables: int | None = None,
+          return_report: bool = False):
+  """The N answers of one image as ``Constraints``.
+
+  Args:
+    answers: the model's answers, verbatim (refusals and empty answers included: each is a sample,
+      and the mean over samples counts them).
+    people: 2 (contact between two people) or 1 (self-contact).
+    trust_sides: keep left/right written in the answers instead of dropping them.
+    fuzzy: correct misspellings within a small edit distance.
+    min_frequency: one person: the frequency filter's threshold (``Constraints.from_pairs``
+      default when None: half the samples, rounded up).
+    max_side_variables: the enumeration limit of ``Constraints.from_pairs`` (its default when None).
+    return_report: also return the ``ParseReport``.
+
+  Returns:
+    ``Constraints``, or ``(Constraints, ParseReport)`` with ``return_report``.
+  """
+  from posejax.constraints import Constraints
+
+  samples, report = parse_samples(answers, people, trust_sides=trust_sides, fuzzy=fuzzy,
+                                  max_side_variables=max_side_variables)
+  options = {} if max_side_variables is None else {"max_side_variables": max_side_variables}
+  constraints = Constraints.from_pairs(samples, people, min_frequency=min_frequency, **options)
+  return (constraints, report) if return_report else constraints

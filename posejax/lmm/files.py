@@ -1,0 +1,137 @@
+"""The constraints file: every image's parsed answers, diagnostics and provenance in one JSON file.
+
+Written by ``experiments/query_lmm.py`` and read by ``fit`` and the experiment scripts::
+
+  {"format": "posejax.lmm_constraints", "version": 1,
+   "images": {"<image id>": {
+       "people": 2, "prompt_version": "two_person-1a2b3c4d5e6f", "model": "gpt-4o",
+       "cache_key": "...", "answers": 20,
+       "samples": [[["hand", "back"], [["back", "waist"], "arm"]], [], ...],
+       "report": {... ParseReport.as_dict() ...},
+       "fallback": false,
+       "constraints": {... Constraints.to_json() ...}}}}
+
+``samples`` are the parser's rows (a cell is a name or a list of alternatives; ground rows
+included); ``constraints`` is what ``Constraints.from_json`` rebuilds. The file is written atomically
+(a temporary file renamed over the old one).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from typing import Mapping
+
+from posejax.errors import FileFormatError
+
+FORMAT = "posejax.lmm_constraints"
+VERSION = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageConstraints:
+  """One image's entry of a constraints file.
+
+  Attributes:
+    image_id: the image's id.
+    constraints: the rebuilt ``Constraints``.
+    people: 1 or 2.
+    prompt_version: the prompt that produced the answers.
+    model: the model that wrote them.
+    fallback: whether the image should keep its baseline fit (``Constraints.needs_fallback``).
+    report: the parse diagnostics (``ParseReport.as_dict()``).
+    samples: the parsed rows per answer, as written.
+  """
+
+  image_id: str
+  constraints: object
+  people: int
+  prompt_version: str
+  model: str
+  fallback: bool
+  report: dict
+  samples: list
+
+
+def image_entry(constraints, report, *, samples, prompt_version: str, model: str,
+                cache_key: str = "", answers: int | None = None) -> dict:
+  """The JSON-ready entry of one image.
+
+  Args:
+    constraints: the image's ``Constraints``.
+    report: its ``ParseReport``.
+    samples: the parsed rows per answer.
+    prompt_version, model, cache_key: provenance.
+    answers: how many answers were parsed (default: ``len(samples)``).
+  """
+  return {
+      "people": int(constraints.people),
+      "prompt_version": prompt_version,
+      "model": model,
+      "cache_key": cache_key,
+      "answers": len(samples) if answers is None else int(answers),
+      "samples": [[[c if isinstance(c, str) else list(c) for c in row] for row in rows]
+                  for rows in samples],
+      "report": report.as_dict(),
+      "fallback": bool(constraints.needs_fallback()),
+      "constraints": json.loads(constraints.to_json()),
+  }
+
+
+def save_constraints_file(path: str | os.PathLike, entries: Mapping[str, dict]) -> None:
+  """Writes the entries (image id -> ``image_entry``) atomically."""
+  path = os.fspath(path)
+  folder = os.path.dirname(os.path.abspath(path))
+  os.makedirs(folder, exist_ok=True)
+  data = {"format": FORMAT, "version": VERSION, "images": dict(entries)}
+  temporary = f"{path}.tmp{os.getpid()}"
+  try:
+    with open(temporary, "w", encoding="utf-8") as handle:
+      json.dump(data, handle, indent=1)
+    os.replace(temporary, path)
+  except OSError as error:
+    raise FileFormatError(path, f"cannot write the constraints file ({error})") from None
+
+
+def load_constraints_file(path: str | os.PathLike) -> dict[str, ImageConstraints]:
+  """Reads a constraints file.
+
+  Returns:
+    Image id -> ``ImageConstraints``, in the file's order.
+
+  Raises:
+    FileFormatError: missing, unreadable or malformed file.
+  """
+  from posejax.constraints import Constraints
+
+  try:
+    with open(path, encoding="utf-8") as handle:
+      data = json.load(handle)
+  except FileNotFoundError:
+    raise FileFormatError(path, "constraints file not found; write one with "
+                          "experiments/query_lmm.py") from None
+  except (OSError, ValueError) as error:
+    raise FileFormatError(path, f"cannot read the constraints file as JSON ({error})") from None
+  if not isinstance(data, dict) or data.get("format") != FORMAT:
+    raise FileFormatError(path, f"not a constraints file (expected 'format': '{FORMAT}')")
+  if data.get("version") != VERSION:
+    raise FileFormatError(path, f"unsupported version {data.get('version')!r}; this posejax reads "
+                          f"version {VERSION}")
+  images = data.get("images")
+  if not isinstance(images, dict):
+    raise FileFormatError(path, "'images' must map image ids to entries")
+  result = {}
+  for image_id, entry in images.items():
+    try:
+      constraints = Constraints.from_json(json.dumps(entry["constraints"]), path=path)
+      result[image_id] = ImageConstraints(
+          image_id=image_id, constraints=constraints, people=int(entry["people"]),
+          prompt_version=str(entry["prompt_version"]), model=str(entry["model"]),
+          fallback=bool(entry["fallback"]), report=dict(entry.get("report") or {}),
+          samples=list(entry.get("samples") or []))
+    except (KeyError, TypeError, ValueError) as error:
+      if isinstance(error, FileFormatError):
+        raise
+      raise FileFormatError(path, f"image {image_id!r}: malformed entry ({error!r})") from None
+  return result

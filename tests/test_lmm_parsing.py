@@ -1,0 +1,175 @@
+"""Tests of posejax.lmm.parsing: the answer corpus, the decisions, and never raising on any text."""
+
+from __future__ import annotations
+
+import hypothesis
+import hypothesis.strategies as st
+import pytest
+
+from lmm_answers import CORPUS
+from lmm_answers import TRUST_SIDES
+from posejax.body import vocabulary
+from posejax.errors import InvalidInputError
+from posejax.lmm import parsing as parse_module
+from posejax.lmm.parsing import SYNONYMS
+from posejax.lmm.parsing import ParseReport
+from posejax.lmm.parsing import parse_answer
+from posejax.lmm.parsing import parse_answers
+
+ACCEPTED = set(vocabulary.RESOLVED_REGIONS) | set(vocabulary.LATERAL_PARTS)
+
+
+def _check_diagnostics(parsed, expected):
+  for field, value in expected.items():
+    if field == "dropped_reasons":
+      assert tuple(d.reason for d in parsed.dropped) == value
+    else:
+      assert getattr(parsed, field) == value, field
+
+
+@pytest.mark.parametrize("name, people, text, rows, diagnostics", CORPUS, ids=[c[0] for c in CORPUS])
+def test_corpus(name, people, text, rows, diagnostics):
+  parsed = parse_answer(text, people)
+  assert list(parsed.rows) == rows
+  _check_diagnostics(parsed, diagnostics)
+
+
+@pytest.mark.parametrize("name, people, text, rows, diagnostics", TRUST_SIDES,
+                         ids=[c[0] for c in TRUST_SIDES])
+def test_corpus_trusting_sides(name, people, text, rows, diagnostics):
+  parsed = parse_answer(text, people, trust_sides=True)
+  assert list(parsed.rows) == rows
+  _check_diagnostics(parsed, diagnostics)
+
+
+def _names(cell):
+  return (cell,) if isinstance(cell, str) else cell
+
+
+@pytest.mark.parametrize("people", [1, 2])
+def test_every_emitted_name_is_accepted_by_constraints(people):
+  allowed = ACCEPTED | ({vocabulary.GROUND} if people == 1 else set())
+  for _, corpus_people, text, _, _ in CORPUS:
+    for row in parse_answer(text, people).rows:
+      for cell in row:
+        assert set(_names(cell)) <= allowed
+
+
+@pytest.mark.parametrize("people", [1, 2])
+def test_synonym_table_maps_only_to_vocabulary(people):
+  allowed = ACCEPTED | {vocabulary.GROUND}
+  for word in SYNONYMS:
+    names = parse_module._expand(word, people)
+    assert names and set(names) <= allowed, word
+  # One person: names folded onto the one-person prompt where it has a part for them.
+  assert parse_module._expand("shoulderfront", 1) == ("shoulder",)
+  assert parse_module._expand("lowerback", 1) == ("back",)
+  assert parse_module._expand("lowerback", 2) == ("waist (back)",)
+  assert parse_module._expand("groin", 2) == ("waist (front)",)
+
+
+def test_every_prompt_part_reads_as_itself():
+  for part in vocabulary.TWO_PERSON_PARTS:
+    text = f"| Person 1 Body Part | Person 2 Body Part |\n|---|---|\n| {part} | head |\n"
+    assert parse_answer(text, 2).rows == ((part, "head"),)
+  for part in vocabulary.ONE_PERSON_PARTS:
+    other = "stomach" if part == "head" else "head"
+    text = f"| Body Part A | Body Part B |\n|---|---|\n| {part} | {other} |\n"
+    assert parse_answer(text, 1).rows == ((part, other),)
+
+
+def test_sides_kept_only_when_trusted():
+  text = "| Person 1 Body Part | Person 2 Body Part |\n|---|---|\n| left hand | right foot |\n"
+  assert parse_answer(text, 2).rows == (("hand", "foot"),)
+  assert parse_answer(text, 2).sides_dropped == 2
+  trusted = parse_answer(text, 2, trust_sides=True)
+  assert trusted.rows == (("left hand", "right foot"),)
+  assert trusted.sides_dropped == 0
+
+
+def test_plural_with_alternatives_expands_per_side():
+  text = "| Person 1 Body Part | Person 2 Body Part |\n|---|---|\n| hands/arms | back |\n"
+  assert parse_answer(text, 2).rows == ((("left hand", "left arm"), "back"),
+                                        (("right hand", "right arm"), "back"))
+
+
+def test_sub_part_plural_is_one_side():
+  text = "| Person 1 Body Part | Person 2 Body Part |\n|---|---|\n| fingers | toes |\n"
+  assert parse_answer(text, 2).rows == (("hand", "foot"),)
+
+
+def test_short_and_ambiguous_words_are_not_corrected():
+  # "hard" is one edit from "hand" but four letters: only neighbour swaps are corrected there.
+  text = "| Person 1 Body Part | Person 2 Body Part |\n|---|---|\n| hard | back |\n"
+  parsed = parse_answer(text, 2)
+  assert parsed.rows == ()
+  assert parsed.unknown_words == ("hard",)
+  assert parse_answer(text, 2, fuzzy=False).corrected_words == ()
+
+
+def test_header_only_at_start_without_separator():
+  text = "Person 1 Body Part | Person 2 Body Part\nhand | back\nhead | chest\n"
+  assert parse_answer(text, 2).rows == (("hand", "back"), ("head", "chest"))
+
+
+def test_headerless_piped_rows_choose_columns_by_content():
+  text = "| 1 | hand | back | sure |\n| 2 | arm | neck | maybe |\n"
+  assert parse_answer(text, 2).rows == (("hand", "back"), ("arm", "neck"))
+
+
+def test_report_sums_answers():
+  answers = [CORPUS[0][2], CORPUS[6][2], CORPUS[7][2], CORPUS[14][2]]
+  samples, report, parsed = parse_answers(answers, 2)
+  assert [len(s) for s in samples] == [4, 0, 0, 1]
+  assert report == ParseReport.of(parsed)
+  assert report.answers == 4
+  assert report.empty_answers == 2
+  assert report.refusals == 1
+  assert report.declared_empty == 1
+  assert report.no_table == 1
+  assert report.rows_kept == 5
+  assert report.rows_dropped == {"no known part in cell 1": 2}
+  assert report.unknown_words == {"aura": 1, "spleen": 1}
+  assert "4 answers" in report.summary()
+  assert report.as_dict()["rows_kept"] == 5
+
+
+def test_bad_people_is_an_input_error():
+  with pytest.raises(InvalidInputError, match="people"):
+    parse_answer("| hand | back |", 3)
+  with pytest.raises(InvalidInputError, match="list"):
+    parse_answers("| hand | back |", 2)
+
+
+def test_not_a_string_is_an_empty_answer():
+  assert parse_answer(None, 2).rows == ()
+  assert parse_answer(12, 1).rows == ()
+
+
+_TABLE_BITS = st.sampled_from([
+    "|", "||", "---", "|---|---|", ":--", "\n", " ", "hand", "hands", "left", "right", "both",
+    "shoulder (back)", "(", ")", "/", ",", " or ", " and ", "none", "n/a", "**", "_", "`", "```",
+    "ground", "head", "lower back", "back of the", "Person 1 Body Part", "Body Part A", "<br>", "-",
+    "sholder", "wrist", "fingers", "'s", "\u00e9", "\t", "\r\n", "|\n|", "hips", "shoulders (front)",
+])
+
+
+@hypothesis.settings(max_examples=300, deadline=None)
+@hypothesis.given(st.lists(st.one_of(_TABLE_BITS, st.text(max_size=8)), max_size=40),
+                  st.sampled_from([1, 2]), st.booleans(), st.booleans())
+def test_never_raises_and_emits_only_vocabulary(pieces, people, trust_sides, fuzzy):
+  parsed = parse_answer("".join(pieces), people, trust_sides=trust_sides, fuzzy=fuzzy)
+  allowed = ACCEPTED | ({vocabulary.GROUND} if people == 1 else set())
+  for row in parsed.rows:
+    assert len(row) == 2
+    for cell in row:
+      names = _names(cell)
+      assert names and set(names) <= allowed
+      assert len(set(names)) == len(names)
+  assert len(set(parsed.rows)) == len(parsed.rows)
+
+
+@hypothesis.settings(max_examples=150, deadline=None)
+@hypothesis.given(st.text(max_size=300), st.sampled_from([1, 2]))
+def test_never_raises_on_arbitrary_text(text, people):
+  parse_answer(text, people)
