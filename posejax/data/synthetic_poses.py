@@ -116,6 +116,9 @@ class SceneDesign:
     pose_name: one person: the pose's name as an answer would give it.
     moving_person: two people: which person the generator may move and turn as a whole to make the
       contacts (the other stays where it was designed).
+    view_yaw: radians: the camera's direction about the vertical, 0 in front of body 0, pi/2 from
+      the side (the generator picks either side at random): people who face each other are best
+      seen from the side.
   """
 
   kind: str
@@ -125,6 +128,7 @@ class SceneDesign:
   description: str
   pose_name: str = ""
   moving_person: int = 1
+  view_yaw: float = 0.0
 
 
 _RELAXED_ARMS = {
@@ -201,12 +205,14 @@ def _two_person_designs() -> list[SceneDesign]:
       {"left_shoulder": turn(("z", -1.05))},
   )
   pi = float(np.pi)
+  half_pi = pi / 2
   return [
       SceneDesign(
           kind="hug", people=2,
           persons=(PersonDesign(hug_high), PersonDesign(hug_low, yaw=pi, offset=(0.0, -0.02, 0.30))),
           contacts=(("left hand", "back"), ("right hand", "back"), ("waist (back)", "left hand"),
                     ("waist (back)", "right hand"), ("chest", "chest")),
+          view_yaw=half_pi,
           description=("The two people are hugging. One has both arms around the other's upper back; "
                        "the other's arms are wrapped around the first one's lower back, and their "
                        "chests press together."),
@@ -215,12 +221,14 @@ def _two_person_designs() -> list[SceneDesign]:
           kind="handshake", people=2,
           persons=(PersonDesign(shake), PersonDesign(shake, yaw=pi, offset=(-0.05, 0.0, 0.85))),
           contacts=(("right hand", "right hand"),),
+          view_yaw=half_pi,
           description="The two people stand facing each other and shake hands.",
       ),
       SceneDesign(
           kind="hand_on_shoulder", people=2,
           persons=(PersonDesign(reach_shoulder), PersonDesign(_STAND, yaw=pi, offset=(0.0, 0.0, 0.62))),
           contacts=(("right hand", "left shoulder (front)"),),
+          view_yaw=half_pi,
           description=("The two people face each other; one reaches out and rests a hand on the "
                        "other's shoulder."),
       ),
@@ -237,6 +245,7 @@ def _two_person_designs() -> list[SceneDesign]:
           persons=(PersonDesign(back_to_back), PersonDesign(back_to_back, yaw=pi,
                                                             offset=(0.0, 0.0, -0.26))),
           contacts=(("back", "back"), ("butt", "butt")),
+          view_yaw=half_pi,
           description="The two people stand back to back, leaning against each other.",
       ),
       SceneDesign(
@@ -244,6 +253,7 @@ def _two_person_designs() -> list[SceneDesign]:
           persons=(PersonDesign(high_five_p1),
                    PersonDesign(high_five_p2, yaw=pi, offset=(0.0, 0.0, 0.75))),
           contacts=(("right hand", "left hand"),),
+          view_yaw=half_pi,
           description=("The two people face each other and give a high five, their raised palms "
                        "meeting above their heads."),
       ),
@@ -251,6 +261,7 @@ def _two_person_designs() -> list[SceneDesign]:
           kind="piggyback", people=2,
           persons=(PersonDesign(carrier), PersonDesign(rider, offset=(0.0, 0.32, -0.30))),
           contacts=(("back", "chest"), ("left hand", "left leg"), ("right hand", "right leg")),
+          view_yaw=1.0,
           description=("One person carries the other piggyback: the rider's chest lies against the "
                        "carrier's back and the carrier holds the rider's legs."),
       ),

@@ -1,0 +1,796 @@
+"""The synthetic contact benchmark: posed scenes with true contacts, keypoints, initial estimates, answers.
+
+The real benchmarks (Hi4D, FlickrCI3D, CHI3D, MOYO) are licensed downloads. posejax brings its own
+SYNTHETIC benchmark that runs anywhere: every scene is generated on a body model (by default
+posejax's procedural default body, itself synthetic), so its ground truth is exact and its contacts
+are geometric facts rather than annotations. Numbers measured on it are synthetic numbers; they say
+whether the method works as designed, not how it does on photographs.
+
+A scene is made in six seeded steps:
+
+1. Design: a scene kind from ``synthetic_poses`` (a hug, a handshake, hands on knees, ...) gives
+   each person a sketched body pose and placement; the generator adds Gaussian variation to every
+   body joint, the moving person's yaw and position, and draws each person's shape.
+2. Contact: ``ContactRefiner`` moves joints (anchored to the design) and the moving person until
+   the true region pairs touch, with interpenetration pushed out for two people.
+3. Check: on the full meshes, every true pair must be closer than ``contact_tolerance`` and the
+   deepest interpenetration shallower than ``max_penetration``; scenes that fail are reported and
+   dropped (``generate_benchmark``), never silently kept.
+4. Camera: the scene is turned to a viewing direction typical of the kind (side views of people
+   facing each other, so that both are seen), rotated into the reference camera's convention
+   (``posejax.camera``: x right, y down, z forward) and pushed back along the optical axis until
+   it fills ``frame_fill`` of the image.
+5. Observations: BODY_25 keypoints projected with pixel noise; occluded keypoints (see
+   ``synthetic_geometry.visible_keypoints``) get lower confidence, larger noise, or none.
+6. Initial estimate and answers: the ground truth degraded as a monocular regressor degrades (pose
+   noise largest on joints whose keypoints are hidden, shape noise, depth and relative-placement
+   error between people), and simulated language-model answers (``synthetic_answers``).
+
+Everything follows from ``SyntheticSettings`` (a frozen dataclass recorded with every scene) and
+the scene's index: the same settings and index give the same scene, whatever else is generated.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import io
+import json
+import os
+import tempfile
+import zlib
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+from scipy.spatial.transform import Rotation
+
+from posejax.body import keypoints as body_keypoints
+from posejax.body import vocabulary
+from posejax.body.model import PARAM_FIELDS
+from posejax.data import synthetic_geometry as geometry
+from posejax.data import synthetic_poses as poses
+from posejax.data.synthetic_answers import AnswerSettings
+from posejax.data.synthetic_answers import prompt_parts
+from posejax.data.synthetic_answers import simulate_answers
+from posejax.errors import FileFormatError
+from posejax.errors import InvalidInputError
+
+FORMAT = "posejax.synthetic_benchmark"
+FORMAT_VERSION = 1
+
+BUNDLED_NAME = "synthetic_demo"
+"""Stem of the small scene set shipped in ``posejax/assets/`` (``.npz`` + ``.json``)."""
+
+_SAVED_FIELDS = ("betas", "global_orient", "body_pose", "transl")
+"""``BodyParams`` fields the generator sets; the others are zero and stored too for completeness."""
+
+_CAMERA_FLIP = np.diag([1.0, -1.0, -1.0])
+"""Half a turn about x: the body frame (y up, facing +z) into camera space (y down, z forward),
+so a person facing +z faces the camera."""
+
+
+@dataclasses.dataclass(frozen=True)
+class SyntheticSettings:
+  """Every knob of the synthetic generator (recorded with each scene and result).
+
+  Attributes:
+    seed: master seed; scene ``i`` draws from ``(seed, i)`` alone.
+    image_size: (width, height) pixels of the virtual image.
+    num_betas: shape coefficients per person.
+    shape_std: standard deviation of the ground-truth betas.
+    pose_jitter: radians, per-axis standard deviation of the variation added to every designed
+      body joint rotation.
+    yaw_jitter: radians, standard deviation of the moving person's extra turn about the vertical.
+    placement_jitter: metres, per-axis standard deviation of the moving person's extra offset.
+    view_jitter: radians, standard deviation of the viewing direction about the design's.
+    frame_fill: share of the image's width and height the scene's bounding box may fill.
+    contact_tolerance: metres; a true pair touches when its full-mesh distance is below this.
+    max_penetration: metres; deepest interpenetration a kept scene may have.
+    refine: weights and schedule of the contact refinement.
+    keypoint_noise: pixels, per-axis noise of visible keypoints.
+    occluded_keypoint_noise: pixels, per-axis noise of occluded keypoints that are kept.
+    visible_confidence: (low, high) uniform range of visible keypoints' confidence.
+    occluded_confidence: (low, high) uniform range of kept occluded keypoints' confidence.
+    occluded_drop_rate: probability that an occluded keypoint is missing (confidence 0).
+    init_pose_noise: radians, per-axis noise of body joints whose keypoints are visible.
+    init_occluded_pose_noise: radians, per-axis noise of body joints whose keypoints are hidden.
+    init_orient_noise: radians, per-axis noise of each person's root rotation.
+    init_shape_noise: standard deviation of the noise added to the betas.
+    init_depth_noise: relative standard deviation of each person's distance from the camera (the
+      pelvis slides along its viewing ray, so it still projects near the right pixel).
+    init_relative_noise: metres, per-axis standard deviation of an extra offset of each person (the
+      error in where the people are relative to each other).
+    answers: the simulated answers' error model.
+  """
+
+  seed: int = 0
+  image_size: tuple[int, int] = (640, 480)
+  num_betas: int = 10
+  shape_std: float = 0.6
+  pose_jitter: float = 0.06
+  yaw_jitter: float = 0.1
+  placement_jitter: float = 0.02
+  view_jitter: float = 0.3
+  frame_fill: float = 0.75
+  contact_tolerance: float = 0.01
+  max_penetration: float = 0.025
+  refine: geometry.RefineWeights = geometry.RefineWeights()
+  keypoint_noise: float = 2.0
+  occluded_keypoint_noise: float = 8.0
+  visible_confidence: tuple[float, float] = (0.65, 0.95)
+  occluded_confidence: tuple[float, float] = (0.05, 0.35)
+  occluded_drop_rate: float = 0.5
+  init_pose_noise: float = 0.08
+  init_occluded_pose_noise: float = 0.25
+  init_orient_noise: float = 0.08
+  init_shape_noise: float = 0.5
+  init_depth_noise: float = 0.1
+  init_relative_noise: float = 0.08
+  answers: AnswerSettings = AnswerSettings()
+
+  def __post_init__(self):
+    if len(self.image_size) != 2 or min(self.image_size) <= 0:
+      raise InvalidInputError(f"image_size must be (width, height) > 0 pixels, got {self.image_size}")
+    if not 0 < self.frame_fill <= 1:
+      raise InvalidInputError(f"frame_fill must be in (0, 1], got {self.frame_fill}")
+    if self.contact_tolerance <= 0 or self.max_penetration < 0:
+      raise InvalidInputError("contact_tolerance must be > 0 and max_penetration >= 0 metres")
+    for name in ("visible_confidence", "occluded_confidence"):
+      low, high = getattr(self, name)
+      if not 0 <= low <= high <= 1:
+        raise InvalidInputError(f"{name} must be (low, high) with 0 <= low <= high <= 1")
+
+  def to_dict(self) -> dict:
+    """The settings as a JSON-ready nested dict."""
+    values = dataclasses.asdict(self)
+    values["image_size"] = list(self.image_size)
+    values["visible_confidence"] = list(self.visible_confidence)
+    values["occluded_confidence"] = list(self.occluded_confidence)
+    return values
+
+  @classmethod
+  def from_dict(cls, values: dict) -> SyntheticSettings:
+    """Inverse of ``to_dict``.
+
+    Raises:
+      InvalidInputError: unknown keys or bad values.
+    """
+    values = dict(values)
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+      raise InvalidInputError(f"unknown SyntheticSettings keys {unknown}; known: {sorted(known)}")
+    if "refine" in values:
+      values["refine"] = geometry.RefineWeights(**values["refine"])
+    if "answers" in values:
+      values["answers"] = AnswerSettings.from_dict(values["answers"])
+    for name in ("image_size", "visible_confidence", "occluded_confidence"):
+      if name in values:
+        values[name] = tuple(values[name])
+    return cls(**values)
+
+
+@dataclasses.dataclass(frozen=True)
+class SyntheticScene:
+  """One synthetic scene with its ground truth and observations (numpy; camera space).
+
+  Parameters are dicts of every ``BodyParams`` field as float arrays with a leading person axis
+  (``(P, width)``), in the reference camera's space (x right, y down, z forward, metres); use
+  ``gt_params(model)`` / ``init_params(model)`` for ``BodyParams``.
+
+  Attributes:
+    scene_id: unique name, e.g. ``"synthetic-hug-0003"``.
+    kind: the scene kind (``synthetic_poses.SCENE_DESIGNS``).
+    people: 1 or 2.
+    gt: ground-truth parameters.
+    init: the degraded initial estimate.
+    keypoints: (P, 25, 3) BODY_25 keypoints: x, y pixels and confidence in [0, 1].
+    occluded: (P, 25) bool: keypoints the camera does not see.
+    contact_pairs: the true contacts as resolved region names, ``(body 0 region, body 1 region)``
+      (two people; body 0 is "Person 1") or ``(region, region)`` on one body.
+    also_touching: further region pairs closer than the tolerance (not annotated, never hallucinated).
+    contact_distances: (C,) metres: each true pair's full-mesh distance (all below the tolerance).
+    penetration_depth: metres: deepest interpenetration found.
+    focal_length: (2,) pixels.
+    principal_point: (2,) pixels.
+    image_size: (width, height) pixels.
+    answers: simulated language-model answers (Markdown tables).
+    description: the scene in words (used in the answers' reasoning).
+    settings: ``SyntheticSettings.to_dict()`` of the generator.
+    index: the scene's index in the seeded sequence.
+    model_source: the body model the scene was posed on.
+    synthetic: always True: this is generated data.
+  """
+
+  scene_id: str
+  kind: str
+  people: int
+  gt: dict[str, np.ndarray]
+  init: dict[str, np.ndarray]
+  keypoints: np.ndarray
+  occluded: np.ndarray
+  contact_pairs: tuple[tuple[str, str], ...]
+  also_touching: tuple[tuple[str, str], ...]
+  contact_distances: np.ndarray
+  penetration_depth: float
+  focal_length: np.ndarray
+  principal_point: np.ndarray
+  image_size: tuple[int, int]
+  answers: tuple[str, ...]
+  description: str
+  settings: dict
+  index: int
+  model_source: str
+  synthetic: bool = True
+
+  def camera(self):
+    """The scene's ``posejax.camera.Camera``."""
+    from posejax.camera import Camera
+    return Camera.from_intrinsics(self.focal_length, self.principal_point, self.image_size)
+
+  def gt_params(self, model):
+    """Ground truth as ``BodyParams`` with batch shape ``(people,)`` for ``model``."""
+    return geometry.body_params(model, self.gt)
+
+  def init_params(self, model):
+    """The initial estimate as ``BodyParams`` with batch shape ``(people,)`` for ``model``."""
+    return geometry.body_params(model, self.init)
+
+  def to_dict(self) -> dict:
+    """The JSON-ready metadata (everything but the arrays)."""
+    return {
+        "scene_id": self.scene_id, "kind": self.kind, "people": self.people,
+        "contact_pairs": [list(p) for p in self.contact_pairs],
+        "also_touching": [list(p) for p in self.also_touching],
+        "contact_distances": [float(d) for d in self.contact_distances],
+        "penetration_depth": float(self.penetration_depth),
+        "focal_length": [float(f) for f in self.focal_length],
+        "principal_point": [float(c) for c in self.principal_point],
+        "image_size": list(self.image_size), "answers": list(self.answers),
+        "description": self.description, "settings": self.settings, "index": self.index,
+        "model_source": self.model_source, "synthetic": True,
+    }
+
+
+@dataclasses.dataclass(frozen=True)
+class SyntheticFailure:
+  """A generated scene that did not pass the check (and was dropped).
+
+  Attributes:
+    kind: the scene kind.
+    index: its index in the seeded sequence.
+    reason: what failed, with the numbers.
+  """
+
+  kind: str
+  index: int
+  reason: str
+
+
+@dataclasses.dataclass(frozen=True)
+class SyntheticBenchmark:
+  """A set of synthetic scenes with the settings that made them and the scenes that failed.
+
+  Attributes:
+    scenes: the kept scenes.
+    settings: ``SyntheticSettings.to_dict()``.
+    failures: the dropped scenes and why.
+  """
+
+  scenes: tuple[SyntheticScene, ...]
+  settings: dict
+  failures: tuple[SyntheticFailure, ...] = ()
+
+  def __len__(self) -> int:
+    return len(self.scenes)
+
+  def __iter__(self):
+    return iter(self.scenes)
+
+  def __getitem__(self, i: int) -> SyntheticScene:
+    return self.scenes[i]
+
+
+class SceneCheckFailed(InvalidInputError):
+  """A generated scene did not pass the contact or interpenetration check."""
+
+
+# ---------------------------------------------------------------------------------------------
+# The model-dependent set-up, built once per model
+
+
+class _Workshop:
+  """Region map, proxy, refiner and static tables of one model (cached per model object)."""
+
+  def __init__(self, model):
+    from posejax.body import regions
+    from posejax.losses import penetration
+    self.model = model
+    self.region_map = regions.derive_regions(model)
+    self.proxy = penetration.build_proxy(np.asarray(model.v_template), np.asarray(model.faces))
+    self.refiner = geometry.ContactRefiner(model, self.region_map, self.proxy)
+    self.vertex_joint = np.argmax(np.asarray(model.lbs_weights), axis=1)
+    self.owners = geometry.keypoint_owner_joints(model.kernel.joint_names)
+    self.faces = np.asarray(model.faces)
+    self._rest: dict[int, np.ndarray] = {}
+
+  def rest_distances(self, people: int) -> np.ndarray:
+    if people not in self._rest:
+      names = _answerable_regions(people)
+      rest = np.asarray(self.model.v_template, np.float64)
+      self._rest[people] = geometry.region_distance_table(
+          rest, rest, np.asarray(self.region_map.masks), names, names)
+    return self._rest[people]
+
+
+_WORKSHOPS: dict[int, tuple[Any, _Workshop]] = {}
+
+
+def _workshop(model) -> _Workshop:
+  entry = _WORKSHOPS.get(id(model))
+  if entry is None or entry[0] is not model:
+    entry = (model, _Workshop(model))
+    _WORKSHOPS[id(model)] = entry
+  return entry[1]
+
+
+@functools.lru_cache(maxsize=1)
+def _default_model():
+  from posejax.body import default_model
+  return default_model()
+
+
+def _answerable_regions(people: int) -> list[str]:
+  parts = [p for p in prompt_parts(people) if p != vocabulary.GROUND]
+  return [n for n in vocabulary.RESOLVED_REGIONS if vocabulary.split_side(n)[1] in parts]
+
+
+# ---------------------------------------------------------------------------------------------
+# Generation
+
+
+def _rng(settings: SyntheticSettings, index: int, stream: str) -> np.random.Generator:
+  # Each step draws from its own stream, so changing e.g. the answer settings leaves poses alone.
+  return np.random.default_rng([settings.seed, index, zlib.crc32(stream.encode())])
+
+
+def _kind_for(index: int, kinds: Sequence[str]) -> str:
+  return kinds[index % len(kinds)]
+
+
+def design_params(model, design: poses.SceneDesign, settings: SyntheticSettings,
+                  index: int) -> dict[str, np.ndarray]:
+  """The designed scene with seeded variation, in the scene frame (y up), before contact refinement.
+
+  Returns:
+    numpy ``betas (P, B), global_orient (P, 3), body_pose (P, 63), transl (P, 3)``.
+  """
+  rng = _rng(settings, index, "design")
+  people = design.people
+  betas = rng.normal(0.0, settings.shape_std, (people, model.num_betas))
+  if settings.num_betas < model.num_betas:
+    betas[:, settings.num_betas:] = 0.0
+  body_pose = np.stack([p.body_pose() for p in design.persons])
+  body_pose = body_pose + rng.normal(0.0, settings.pose_jitter, body_pose.shape)
+  orient = np.zeros((people, 3))
+  pelvis = np.zeros((people, 3))
+  for i, person in enumerate(design.persons):
+    yaw, offset = person.yaw, np.asarray(person.offset, np.float64)
+    if people == 2 and i == design.moving_person:
+      yaw += rng.normal(0.0, settings.yaw_jitter)
+      offset = offset + rng.normal(0.0, settings.placement_jitter, 3)
+    orient[i] = (Rotation.from_euler("y", yaw) * Rotation.from_euler("x", person.pitch)).as_rotvec()
+    pelvis[i] = offset
+  transl = pelvis - geometry.pelvis_rest_position(model, betas)
+  return {"betas": betas, "global_orient": orient, "body_pose": body_pose.reshape(people, -1),
+          "transl": transl}
+
+
+def _full_params(model, params: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+  people = params["body_pose"].shape[0]
+  zeros = geometry.body_params(model, {"body_pose": np.zeros((people, 63))})
+  out = {name: np.zeros(np.shape(getattr(zeros, name)), np.float64) for name in PARAM_FIELDS}
+  out.update({k: np.asarray(v, np.float64) for k, v in params.items()})
+  return out
+
+
+def _posed(model, params: dict[str, np.ndarray]):
+  from posejax.body import forward
+  out = forward(model, geometry.body_params(model, params))
+  return np.asarray(out.vertices, np.float64), np.asarray(out.joints, np.float64)
+
+
+def _place_camera(model, params, design, settings, index):
+  """Turns the scene to its view, flips it into camera space and frames it. Returns new params."""
+  rng = _rng(settings, index, "camera")
+  vertices, _ = _posed(model, params)
+  centre = vertices.reshape(-1, 3).mean(axis=0)
+  view = design.view_yaw * (1.0 if rng.random() < 0.5 else -1.0)
+  view += rng.normal(0.0, settings.view_jitter)
+  rotation = _CAMERA_FLIP @ Rotation.from_euler("y", view).as_matrix()
+  turned = (vertices.reshape(-1, 3) - centre) @ rotation.T
+  width, height = settings.image_size
+  focal = _focal(settings)
+  low, high = turned.min(axis=0), turned.max(axis=0)
+  mid = 0.5 * (low + high)
+  half_w, half_h = 0.5 * settings.frame_fill * width, 0.5 * settings.frame_fill * height
+  # Smallest camera distance at which every vertex projects inside the framed part of the image.
+  depth = max(np.max(focal * np.abs(turned[:, 0] - mid[0]) / half_w - turned[:, 2]),
+              np.max(focal * np.abs(turned[:, 1] - mid[1]) / half_h - turned[:, 2]))
+  translation = np.array([-mid[0], -mid[1], depth]) - rotation @ centre
+  return geometry.move_rigidly(model, params, rotation, translation)
+
+
+def _focal(settings: SyntheticSettings) -> float:
+  from posejax.camera import reference_focal_length
+  return reference_focal_length(*settings.image_size)
+
+
+def _project(points: np.ndarray, settings: SyntheticSettings) -> np.ndarray:
+  width, height = settings.image_size
+  focal = _focal(settings)
+  return np.array([width / 2.0, height / 2.0]) + focal * points[..., :2] / points[..., 2:]
+
+
+# Which keypoints each body joint's rotation moves (its child end): hidden ones mean a hidden limb.
+_JOINT_MOVES: dict[str, tuple[str, ...]] = {
+    "spine1": ("neck",), "spine2": ("neck",), "spine3": ("neck",),
+    "neck": ("nose", "left_eye", "right_eye"), "head": ("nose", "left_ear", "right_ear"),
+}
+for _side in ("left", "right"):
+  _JOINT_MOVES.update({
+      f"{_side}_hip": (f"{_side}_knee",), f"{_side}_knee": (f"{_side}_ankle",),
+      f"{_side}_ankle": (f"{_side}_big_toe", f"{_side}_heel"),
+      f"{_side}_foot": (f"{_side}_big_toe", f"{_side}_small_toe"),
+      f"{_side}_collar": (f"{_side}_shoulder",), f"{_side}_shoulder": (f"{_side}_elbow",),
+      f"{_side}_elbow": (f"{_side}_wrist",), f"{_side}_wrist": (f"{_side}_wrist",),
+  })
+del _side
+
+
+def hidden_joints(occluded: np.ndarray) -> np.ndarray:
+  """(P, 21) bool: body joints whose rotation moves a keypoint the camera does not see.
+
+  Args:
+    occluded: (P, 25) bool per BODY_25 keypoint.
+  """
+  names = body_keypoints.BODY_25_NAMES
+  out = np.zeros((occluded.shape[0], len(poses.BODY_JOINTS)), bool)
+  for j, joint in enumerate(poses.BODY_JOINTS):
+    ids = [names.index(n) for n in _JOINT_MOVES[joint]]
+    out[:, j] = occluded[:, ids].any(axis=1)
+  return out
+
+
+def _noisy_rotations(rotvecs: np.ndarray, sigma: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+  """Each axis-angle composed with a random rotation whose vector has per-axis std ``sigma``."""
+  noise = rng.normal(0.0, 1.0, rotvecs.shape) * sigma[..., None]
+  flat = (Rotation.from_rotvec(noise.reshape(-1, 3)) * Rotation.from_rotvec(rotvecs.reshape(-1, 3)))
+  return flat.as_rotvec().reshape(rotvecs.shape)
+
+
+def degrade(model, gt: dict[str, np.ndarray], occluded: np.ndarray, settings: SyntheticSettings,
+            rng: np.random.Generator) -> dict[str, np.ndarray]:
+  """A monocular regressor's kind of estimate of the ground truth (camera space).
+
+  Body joints get rotation noise of ``init_pose_noise`` per axis, or ``init_occluded_pose_noise``
+  where they move a hidden keypoint; roots ``init_orient_noise``; betas ``init_shape_noise``. Each
+  person's pelvis slides along its viewing ray by a relative ``init_depth_noise`` and moves by an
+  extra ``init_relative_noise`` per axis.
+
+  Args:
+    model: the body model.
+    gt: ground-truth parameters (``(P, width)`` numpy fields), camera space.
+    occluded: (P, 25) hidden keypoints.
+    settings: the noise levels.
+    rng: random generator (consumed).
+
+  Returns:
+    The degraded parameters (same fields).
+  """
+  people = gt["body_pose"].shape[0]
+  hidden = hidden_joints(occluded)
+  sigma = np.where(hidden, settings.init_occluded_pose_noise, settings.init_pose_noise)
+  body_pose = _noisy_rotations(gt["body_pose"].reshape(people, -1, 3), sigma, rng)
+  orient = _noisy_rotations(gt["global_orient"][:, None, :],
+                            np.full((people, 1), settings.init_orient_noise), rng)[:, 0]
+  betas = gt["betas"] + rng.normal(0.0, settings.init_shape_noise, gt["betas"].shape)
+  pelvis = geometry.pelvis_rest_position(model, gt["betas"]) + gt["transl"]
+  scale = 1.0 + rng.normal(0.0, settings.init_depth_noise, (people, 1))
+  pelvis = pelvis * np.maximum(scale, 0.2) + rng.normal(0.0, settings.init_relative_noise, (people, 3))
+  init = dict(gt)
+  init.update(body_pose=body_pose.reshape(people, -1), global_orient=orient, betas=betas,
+              transl=pelvis - geometry.pelvis_rest_position(model, betas))
+  return init
+
+
+def observe(model, params: dict[str, np.ndarray], settings: SyntheticSettings, index: int
+            ) -> tuple[np.ndarray, np.ndarray]:
+  """Noisy BODY_25 keypoints of posed people and which of them are hidden.
+
+  Returns:
+    ``(keypoints (P, 25, 3) x, y pixels and confidence; occluded (P, 25) bool)``.
+  """
+  shop = _workshop(model)
+  rng = _rng(settings, index, "keypoints")
+  vertices, joints = _posed(model, params)
+  body25 = np.asarray(body_keypoints.smplx_to_body25(joints), np.float64)
+  pixels = _project(body25, settings)
+  visible = geometry.visible_keypoints(body25, pixels, vertices, _project(vertices, settings),
+                                       shop.vertex_joint, shop.faces, shop.owners,
+                                       settings.image_size)
+  occluded = ~visible
+  noise = np.where(occluded, settings.occluded_keypoint_noise, settings.keypoint_noise)
+  noisy = pixels + rng.normal(0.0, 1.0, pixels.shape) * noise[..., None]
+  confidence = np.where(occluded, rng.uniform(*settings.occluded_confidence, occluded.shape),
+                        rng.uniform(*settings.visible_confidence, occluded.shape))
+  dropped = occluded & (rng.random(occluded.shape) < settings.occluded_drop_rate)
+  width, height = settings.image_size
+  outside = ((noisy[..., 0] < 0) | (noisy[..., 0] >= width) | (noisy[..., 1] < 0)
+             | (noisy[..., 1] >= height))
+  confidence = np.where(dropped | outside, 0.0, confidence)
+  return np.concatenate([noisy, confidence[..., None]], axis=-1), occluded
+
+
+def generate_scene(kind: str, index: int = 0, settings: SyntheticSettings = SyntheticSettings(),
+                   model=None, *, check: bool = True) -> SyntheticScene:
+  """One synthetic scene.
+
+  Args:
+    kind: a scene kind (``synthetic_poses.SCENE_DESIGNS``).
+    index: the scene's index in the seeded sequence (decides all its random draws).
+    settings: the generator's settings.
+    model: the body model; None uses ``posejax.body.default_model()`` (synthetic).
+    check: raise ``SceneCheckFailed`` when the contacts or interpenetration fail the check.
+
+  Returns:
+    The ``SyntheticScene``.
+
+  Raises:
+    InvalidInputError: an unknown kind.
+    SceneCheckFailed: (with ``check``) a true pair farther than ``contact_tolerance`` or an
+      interpenetration deeper than ``max_penetration``.
+  """
+  design = poses.scene_design(kind)
+  model = _default_model() if model is None else model
+  shop = _workshop(model)
+  params = design_params(model, design, settings, index)
+  moving = design.moving_person if design.people == 2 else None
+  params, _ = shop.refiner.refine(params, design.contacts, moving, settings.refine)
+
+  vertices, _ = _posed(model, params)
+  answerable = _answerable_regions(design.people)
+  measured = geometry.measure_scene(
+      model, shop.region_map, shop.proxy, vertices, design.contacts, answerable,
+      settings.contact_tolerance, None if design.people == 2 else shop.rest_distances(1))
+  if check:
+    problems = []
+    for (a, b), d in zip(design.contacts, measured.contact_distances):
+      if d > settings.contact_tolerance:
+        problems.append(f"{a} | {b} {100 * d:.1f} cm apart")
+    if measured.penetration_depth > settings.max_penetration:
+      problems.append(f"interpenetration {100 * measured.penetration_depth:.1f} cm deep")
+    if problems:
+      raise SceneCheckFailed(f"synthetic scene {kind!r} #{index}: " + "; ".join(problems)
+                             + f" (tolerance {100 * settings.contact_tolerance:.1f} cm, "
+                             f"max penetration {100 * settings.max_penetration:.1f} cm)")
+
+  params = _place_camera(model, params, design, settings, index)
+  keypoints, occluded = observe(model, params, settings, index)
+  gt = _full_params(model, params)
+  init = degrade(model, gt, occluded, settings, _rng(settings, index, "init"))
+  answers = simulate_answers(
+      design.contacts, design.people, settings.answers,
+      seed=(settings.seed, index, zlib.crc32(b"answers")), description=design.description,
+      pose_name=design.pose_name, also_touching=measured.also_touching)
+  width, height = settings.image_size
+  return SyntheticScene(
+      scene_id=f"synthetic-{kind}-{index:04d}", kind=kind, people=design.people, gt=gt,
+      init=init, keypoints=keypoints, occluded=occluded, contact_pairs=tuple(design.contacts),
+      also_touching=measured.also_touching, contact_distances=measured.contact_distances,
+      penetration_depth=measured.penetration_depth,
+      focal_length=np.full(2, _focal(settings)), principal_point=np.array([width / 2, height / 2]),
+      image_size=(int(width), int(height)), answers=tuple(answers),
+      description=design.description, settings=settings.to_dict(), index=int(index),
+      model_source=str(getattr(model, "source", "")))
+
+
+def generate_benchmark(num_scenes: int, people: int = 2,
+                       settings: SyntheticSettings = SyntheticSettings(), model=None, *,
+                       kinds: Sequence[str] | None = None, max_attempts: int | None = None,
+                       progress=None) -> SyntheticBenchmark:
+  """A set of ``num_scenes`` checked scenes, cycling through the scene kinds.
+
+  Scene ``i`` of the sequence has kind ``kinds[i % len(kinds)]``; scenes that fail the check are
+  recorded in ``failures`` and skipped, and the sequence continues until enough scenes pass.
+
+  Args:
+    num_scenes: how many scenes to keep.
+    people: 1 or 2 (selects the default kinds).
+    settings: the generator's settings.
+    model: the body model; None uses the default body.
+    kinds: scene kinds to cycle through (default: every kind for ``people``).
+    max_attempts: give up after this many generated scenes (default ``3 * num_scenes + 10``).
+    progress: optional callable ``progress(done, attempted, scene_or_failure)``.
+
+  Returns:
+    The ``SyntheticBenchmark``.
+
+  Raises:
+    InvalidInputError: bad ``people`` or kinds; fewer than ``num_scenes`` passed within
+      ``max_attempts`` (the message lists the failures).
+  """
+  if people not in (1, 2):
+    raise InvalidInputError(f"people must be 1 or 2, got {people!r}")
+  kinds = tuple(kinds) if kinds else (poses.TWO_PERSON_KINDS if people == 2 else
+                                      poses.ONE_PERSON_KINDS)
+  for kind in kinds:
+    if poses.scene_design(kind).people != people:
+      raise InvalidInputError(f"scene kind {kind!r} is not a {people}-person kind")
+  model = _default_model() if model is None else model
+  max_attempts = 3 * num_scenes + 10 if max_attempts is None else max_attempts
+  scenes, failures = [], []
+  index = 0
+  while len(scenes) < num_scenes and index < max_attempts:
+    kind = _kind_for(index, kinds)
+    try:
+      scene = generate_scene(kind, index, settings, model)
+      scenes.append(scene)
+      item = scene
+    except SceneCheckFailed as error:
+      item = SyntheticFailure(kind=kind, index=index, reason=str(error))
+      failures.append(item)
+    index += 1
+    if progress is not None:
+      progress(len(scenes), index, item)
+  if len(scenes) < num_scenes:
+    reasons = "\n".join(f.reason for f in failures[:10])
+    raise InvalidInputError(f"only {len(scenes)} of {num_scenes} synthetic scenes passed the check "
+                            f"in {index} attempts; first failures:\n{reasons}")
+  return SyntheticBenchmark(scenes=tuple(scenes), settings=settings.to_dict(),
+                            failures=tuple(failures))
+
+
+# ---------------------------------------------------------------------------------------------
+# Files
+
+
+def _paths(path: str | os.PathLike) -> tuple[str, str]:
+  stem = os.fspath(path)
+  for suffix in (".npz", ".json"):
+    if stem.endswith(suffix):
+      stem = stem[: -len(suffix)]
+  return stem + ".npz", stem + ".json"
+
+
+def _write_atomic(path: str, data: bytes) -> None:
+  folder = os.path.dirname(os.path.abspath(path))
+  os.makedirs(folder, exist_ok=True)
+  handle, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path))
+  try:
+    with os.fdopen(handle, "wb") as f:
+      f.write(data)
+      f.flush()
+      os.fsync(f.fileno())
+    os.replace(temporary, path)
+  except BaseException:
+    if os.path.exists(temporary):
+      os.remove(temporary)
+    raise
+
+
+def save_benchmark(benchmark: SyntheticBenchmark | Iterable[SyntheticScene],
+                   path: str | os.PathLike) -> tuple[str, str]:
+  """Writes scenes to ``<path>.npz`` (arrays) and ``<path>.json`` (everything else), atomically.
+
+  Args:
+    benchmark: a ``SyntheticBenchmark`` or any iterable of scenes.
+    path: file stem (a ``.npz``/``.json`` suffix is ignored).
+
+  Returns:
+    The two paths written.
+  """
+  if not isinstance(benchmark, SyntheticBenchmark):
+    scenes = tuple(benchmark)
+    benchmark = SyntheticBenchmark(scenes=scenes,
+                                   settings=scenes[0].settings if scenes else {}, failures=())
+  npz_path, json_path = _paths(path)
+  arrays = {}
+  for i, scene in enumerate(benchmark.scenes):
+    for group in ("gt", "init"):
+      for name, value in getattr(scene, group).items():
+        arrays[f"{i}/{group}/{name}"] = np.asarray(value, np.float64)
+    arrays[f"{i}/keypoints"] = np.asarray(scene.keypoints, np.float64)
+    arrays[f"{i}/occluded"] = np.asarray(scene.occluded, bool)
+  buffer = io.BytesIO()
+  np.savez_compressed(buffer, **arrays)
+  meta = {"format": FORMAT, "version": FORMAT_VERSION, "synthetic": True,
+          "settings": benchmark.settings,
+          "failures": [dataclasses.asdict(f) for f in benchmark.failures],
+          "scenes": [s.to_dict() for s in benchmark.scenes]}
+  _write_atomic(npz_path, buffer.getvalue())
+  _write_atomic(json_path, json.dumps(meta, indent=1).encode("utf-8"))
+  return npz_path, json_path
+
+
+def load_benchmark(path: str | os.PathLike) -> SyntheticBenchmark:
+  """Reads scenes written by ``save_benchmark``.
+
+  Args:
+    path: file stem, or either of the two files.
+
+  Returns:
+    The ``SyntheticBenchmark``.
+
+  Raises:
+    FileFormatError: a file is missing, unreadable, of another format or version, or lacks a
+      field (the message names the file and the field).
+  """
+  npz_path, json_path = _paths(path)
+  for p in (npz_path, json_path):
+    if not os.path.isfile(p):
+      raise FileFormatError(p, "synthetic benchmark file not found; write one with "
+                               "posejax.data.save_benchmark (both .npz and .json are needed)")
+  try:
+    with open(json_path, "rb") as f:
+      meta = json.loads(f.read().decode("utf-8"))
+  except (OSError, ValueError) as error:
+    raise FileFormatError(json_path, f"not readable as JSON: {error}") from None
+  if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+    raise FileFormatError(json_path, f"not a synthetic benchmark file (format should be {FORMAT!r})")
+  if meta.get("version") != FORMAT_VERSION:
+    raise FileFormatError(json_path, f"format version {meta.get('version')!r}; this posejax reads "
+                                     f"version {FORMAT_VERSION}")
+  try:
+    with np.load(npz_path, allow_pickle=False) as data:
+      arrays = {k: data[k] for k in data.files}
+  except (OSError, ValueError) as error:
+    raise FileFormatError(npz_path, f"not readable as .npz: {error}") from None
+
+  def array(i: int, key: str, source: str = npz_path) -> np.ndarray:
+    name = f"{i}/{key}"
+    if name not in arrays:
+      raise FileFormatError(source, f"scene {i} has no array {name!r}")
+    return arrays[name]
+
+  scenes = []
+  for i, entry in enumerate(meta.get("scenes", [])):
+    try:
+      gt = {n: array(i, f"gt/{n}") for n in PARAM_FIELDS if f"{i}/gt/{n}" in arrays}
+      init = {n: array(i, f"init/{n}") for n in PARAM_FIELDS if f"{i}/init/{n}" in arrays}
+      for group, values in (("gt", gt), ("init", init)):
+        missing = [n for n in _SAVED_FIELDS if n not in values]
+        if missing:
+          raise FileFormatError(npz_path, f"scene {i} lacks {group} fields {missing}")
+      scenes.append(SyntheticScene(
+          scene_id=entry["scene_id"], kind=entry["kind"], people=int(entry["people"]), gt=gt,
+          init=init, keypoints=array(i, "keypoints"), occluded=array(i, "occluded").astype(bool),
+          contact_pairs=tuple(tuple(p) for p in entry["contact_pairs"]),
+          also_touching=tuple(tuple(p) for p in entry["also_touching"]),
+          contact_distances=np.asarray(entry["contact_distances"], np.float64),
+          penetration_depth=float(entry["penetration_depth"]),
+          focal_length=np.asarray(entry["focal_length"], np.float64),
+          principal_point=np.asarray(entry["principal_point"], np.float64),
+          image_size=tuple(int(v) for v in entry["image_size"]), answers=tuple(entry["answers"]),
+          description=entry["description"], settings=entry["settings"], index=int(entry["index"]),
+          model_source=entry.get("model_source", "")))
+    except (KeyError, TypeError, ValueError) as error:
+      raise FileFormatError(json_path, f"scene {i} is malformed ({error!r}); regenerate the file")
+  failures = tuple(SyntheticFailure(**f) for f in meta.get("failures", []))
+  return SyntheticBenchmark(scenes=tuple(scenes), settings=meta.get("settings", {}),
+                            failures=failures)
+
+
+def bundled_path() -> str:
+  """Path stem of the small synthetic scene set shipped with posejax (``posejax/assets/``)."""
+  return os.path.join(os.path.dirname(os.path.dirname(__file__)), "assets", BUNDLED_NAME)
+
+
+def load_bundled() -> SyntheticBenchmark:
+  """The synthetic scene set shipped with posejax (one two-person scene with cached answers).
+
+  Raises:
+    FileFormatError: when the files are missing (rebuild them with
+      ``experiments/make_synthetic_assets.py``).
+  """
+  return load_benchmark(bundled_path())

@@ -1,0 +1,501 @@
+"""Geometry of the synthetic contact benchmark: making designed contacts true, checking them, occlusion.
+
+Three steps of ``posejax.data.synthetic`` that need the body model:
+
+* ``ContactRefiner``: a small jitted Adam optimisation that moves a designed scene until the named
+  region pairs touch. It changes every person's body pose (anchored to the designed pose) and the
+  placement of the one person allowed to move, against the sum of the pairs' minimum vertex
+  distances (hinged at a fraction of the tolerance), and, for two people, the winding-number
+  interpenetration penalty of ``posejax.losses.penetration``. It evaluates a reduced body (the
+  regions' fixed vertex subsamples plus the penetration proxy's vertices), so every scene shares one
+  compiled program per people count.
+* ``measure_scene``: the check on the full mesh: each true pair's minimum distance over the full
+  region vertex sets (k-d trees), interpenetration depth (two people: vertices inside the other
+  body's closed proxy by winding number, depth = distance to the other body's nearest vertex; one
+  person: for each pair, how far the vertices of one region lie behind the surface of the other,
+  measured along the other region's vertex normals), and the other region pairs that touch without
+  being annotated.
+* ``visible_keypoints``: which BODY_25 keypoints a camera sees, by a point-splat z-buffer of every
+  body's vertices labelled with their person and dominant skinning joint (documented below).
+
+These functions build synthetic data; nothing here is used when fitting real images.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from scipy.spatial import cKDTree
+
+from posejax.body import keypoints as body_keypoints
+from posejax.body import regions as body_regions
+from posejax.body import vocabulary
+from posejax.body.forward import forward
+from posejax.body.model import BodyModel
+from posejax.body.model import BodyParams
+from posejax.body.reduce import reduce_model
+from posejax.losses import penetration
+
+_FIT_FIELDS = ("betas", "global_orient", "body_pose", "transl")
+_SKELETON = (
+    "pelvis", "left_hip", "right_hip", "spine1", "left_knee", "right_knee", "spine2",
+    "left_ankle", "right_ankle", "spine3", "left_foot", "right_foot", "neck", "left_collar",
+    "right_collar", "head", "left_shoulder", "right_shoulder", "left_elbow", "right_elbow",
+    "left_wrist", "right_wrist", "jaw", "left_eye_smplhf", "right_eye_smplhf")
+
+
+@dataclasses.dataclass(frozen=True)
+class RefineWeights:
+  """Weights and schedule of the contact refinement (all dimensionless unless stated).
+
+  Attributes:
+    contact: per metre of a true pair's distance beyond ``contact_margin``.
+    contact_margin: metres; pairs closer than this pull no further (keeps surfaces from being
+      pushed through each other).
+    penetration: multiplies the ``(100 d^2)^2`` interpenetration penalty (two people).
+    pose_anchor: per radian^2 of body-pose change from the designed pose.
+    placement_anchor: per metre^2 of translation and radian^2 of root rotation change of the
+      moving person.
+    learning_rate: Adam's initial step (cosine-decayed to zero).
+    steps: Adam iterations.
+  """
+
+  contact: float = 1.0
+  contact_margin: float = 0.002
+  penetration: float = 300.0
+  pose_anchor: float = 0.05
+  placement_anchor: float = 0.5
+  learning_rate: float = 0.02
+  steps: int = 250
+
+
+@dataclasses.dataclass(frozen=True)
+class SceneMeasurement:
+  """What the full-mesh check found in a posed scene.
+
+  Attributes:
+    contact_distances: (C,) metres: minimum distance between the full vertex sets of each true pair.
+    penetration_depth: metres: the deepest interpenetration found (0 when none).
+    penetrating_vertices: number of vertices found inside the other body (two people) or behind
+      the touching region's surface by more than 5 mm (one person).
+    also_touching: region pairs, other than the true ones, closer than the tolerance, as
+      ``(region of body 0, region of body 1)`` (or ``(region, region)`` for one person).
+  """
+
+  contact_distances: np.ndarray
+  penetration_depth: float
+  penetrating_vertices: int
+  also_touching: tuple[tuple[str, str], ...]
+
+
+def pelvis_rest_position(model: BodyModel, betas: np.ndarray) -> np.ndarray:
+  """Rest-pose pelvis joint for shape ``betas``: ``global_orient`` turns the body about it.
+
+  Args:
+    model: the body model.
+    betas: (..., B) shape coefficients.
+
+  Returns:
+    (..., 3) metres.
+  """
+  regressor = np.asarray(model.J_regressor[0], dtype=np.float64)
+  template = regressor @ np.asarray(model.v_template, dtype=np.float64)
+  directions = np.einsum("v,vkb->kb", regressor, np.asarray(model.shapedirs, dtype=np.float64))
+  betas = np.asarray(betas, dtype=np.float64)
+  return template + np.einsum("kb,...b->...k", directions, betas)
+
+
+def move_rigidly(model: BodyModel, params: dict[str, np.ndarray], rotation: np.ndarray,
+                 translation: np.ndarray) -> dict[str, np.ndarray]:
+  """Parameters of the same posed bodies after the rigid motion ``x -> rotation @ x + translation``.
+
+  Args:
+    model: the body model.
+    params: numpy fields with a leading person axis: ``betas (P, B)``, ``global_orient (P, 3)``,
+      ``transl (P, 3)`` (others are copied).
+    rotation: (3, 3) rotation matrix.
+    translation: (3,) metres.
+
+  Returns:
+    New parameter dict: ``global_orient`` and ``transl`` changed.
+  """
+  from scipy.spatial.transform import Rotation
+  pelvis = pelvis_rest_position(model, params["betas"])
+  orient = Rotation.from_matrix(rotation) * Rotation.from_rotvec(params["global_orient"])
+  moved = dict(params)
+  moved["global_orient"] = orient.as_rotvec()
+  moved["transl"] = (pelvis + params["transl"]) @ rotation.T + translation - pelvis
+  return moved
+
+
+def body_params(model, params: dict[str, np.ndarray]) -> BodyParams:
+  """``BodyParams`` of a numpy parameter dict with a leading person axis (other fields zero)."""
+  people = int(np.shape(params["body_pose"])[0])
+  return BodyParams.create(model, batch_shape=(people,), **{
+      k: np.asarray(v, np.float32) for k, v in params.items()})
+
+
+def _nearest_pair_distance(points_a: jax.Array, points_b: jax.Array, valid_a: jax.Array,
+                           valid_b: jax.Array) -> jax.Array:
+  """Minimum distance between two point sets; the gradient reaches only the closest pair."""
+  squared = jnp.sum(jnp.square(points_a[:, None, :] - points_b[None, :, :]), axis=-1)
+  squared = jnp.where(valid_a[:, None] & valid_b[None, :], squared, jnp.inf)
+  flat = jnp.argmin(jax.lax.stop_gradient(squared))
+  i, j = flat // points_b.shape[0], flat % points_b.shape[0]
+  difference = points_a[i] - points_b[j]
+  length_sq = jnp.sum(jnp.square(difference))
+  positive = length_sq > 0
+  return jnp.where(positive, jnp.sqrt(jnp.where(positive, length_sq, 1.0)), 0.0)
+
+
+class ContactRefiner:
+  """Moves designed scenes until their true region pairs touch (one compiled program per shape).
+
+  Build once per model; call ``refine`` per scene. Pairs are padded to ``max_pairs`` so that scenes
+  with different numbers of contacts share a compilation.
+  """
+
+  def __init__(self, model: BodyModel, region_map: body_regions.RegionMap,
+               proxy: penetration.PenetrationProxy, max_pairs: int = 6):
+    self.model = model
+    self.region_map = region_map
+    self.max_pairs = int(max_pairs)
+    sample_ids = np.asarray(region_map.sample_ids)
+    proxy_ids = np.asarray(proxy.vertex_ids)
+    vertex_ids = np.unique(np.concatenate([sample_ids.ravel(), proxy_ids]))
+    local = np.full(model.v_template.shape[0], -1, np.int64)
+    local[vertex_ids] = np.arange(len(vertex_ids))
+    self.kernel = reduce_model(model, vertex_ids)
+    self.local_samples = jnp.asarray(local[sample_ids], jnp.int32)
+    self.sample_valid = jnp.asarray(region_map.sample_valid)
+    self.local_proxy = penetration.PenetrationProxy(
+        vertex_ids=jnp.asarray(local[proxy_ids], jnp.int32),
+        triangle_ids=jnp.asarray(local[np.asarray(proxy.triangle_ids)], jnp.int32))
+    self._compiled = {}
+
+  def _pairs(self, pairs: Sequence[tuple[str, str]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    if len(pairs) > self.max_pairs:
+      raise ValueError(f"at most {self.max_pairs} contact pairs per scene, got {len(pairs)}")
+    index_a = np.zeros(self.max_pairs, np.int32)
+    index_b = np.zeros(self.max_pairs, np.int32)
+    valid = np.zeros(self.max_pairs, bool)
+    for c, (a, b) in enumerate(pairs):
+      index_a[c], index_b[c], valid[c] = vocabulary.REGION_INDEX[a], vocabulary.REGION_INDEX[b], True
+    return index_a, index_b, valid
+
+  def refine(self, params: dict[str, np.ndarray], pairs: Sequence[tuple[str, str]],
+             moving_person: int | None, weights: RefineWeights = RefineWeights()
+             ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Refines one scene.
+
+    Args:
+      params: numpy ``betas, global_orient, body_pose, transl`` with a leading person axis (1 or 2
+        people), in the scene frame (y up).
+      pairs: true contact pairs (resolved region names), ``(body 0 region, body 1 region)``; for one
+        person both on body 0.
+      moving_person: the person whose placement may change, or None.
+      weights: loss weights and schedule.
+
+    Returns:
+      ``(refined params, loss history (steps,))``.
+    """
+    people = int(np.shape(params["body_pose"])[0])
+    index_a, index_b, valid = self._pairs(pairs)
+    rigid = np.zeros((people, 1), np.float32)
+    if moving_person is not None:
+      rigid[moving_person] = 1.0
+    key = (people, weights.steps)
+    if key not in self._compiled:
+      self._compiled[key] = jax.jit(functools.partial(
+          _refine_scene, steps=weights.steps, two_people=people == 2))
+    start = {k: jnp.asarray(params[k], jnp.float32) for k in _FIT_FIELDS}
+    numbers = jnp.asarray([weights.contact, weights.contact_margin, weights.penetration,
+                           weights.pose_anchor, weights.placement_anchor, weights.learning_rate],
+                          jnp.float32)
+    refined, history = self._compiled[key](
+        self.kernel, self.local_samples, self.sample_valid, self.local_proxy, start,
+        jnp.asarray(index_a), jnp.asarray(index_b), jnp.asarray(valid), jnp.asarray(rigid),
+        numbers)
+    out = dict(params)
+    out.update({k: np.asarray(v, np.float64) for k, v in refined.items()})
+    return out, np.asarray(history)
+
+
+def _refine_scene(kernel, local_samples, sample_valid, local_proxy, start, index_a, index_b,
+                  pair_valid, rigid, numbers, *, steps: int, two_people: bool):
+  w_contact, margin, w_penetration, w_pose, w_place, learning_rate = (numbers[i] for i in range(6))
+  betas = start["betas"]
+  people = start["body_pose"].shape[0]
+
+  def posed(free):
+    params = BodyParams.create(kernel, batch_shape=(people,), betas=betas, **free)
+    return forward(kernel, params).vertices  # (P, N, 3)
+
+  def loss_fn(free):
+    vertices = posed(free)
+    points = vertices[:, local_samples]  # (P, R, K, 3)
+    other = 1 if two_people else 0
+    distances = jax.vmap(_nearest_pair_distance)(
+        points[0, index_a], points[other, index_b], sample_valid[index_a], sample_valid[index_b])
+    contact = jnp.sum(jnp.where(pair_valid, jax.nn.relu(distances - margin), 0.0))
+    pose_change = jnp.sum(jnp.square(free["body_pose"] - start["body_pose"]))
+    place_change = jnp.sum(rigid * (jnp.square(free["transl"] - start["transl"])
+                                    + jnp.square(free["global_orient"] - start["global_orient"])))
+    total = w_contact * contact + w_pose * pose_change + w_place * place_change
+    if two_people:
+      total = total + w_penetration * penetration.pair_penetration(
+          vertices[0], vertices[1], local_proxy, local_proxy)
+    return total
+
+  schedule = optax.cosine_decay_schedule(1.0, steps)
+  optimizer = optax.chain(optax.scale_by_adam(), optax.scale_by_schedule(schedule))
+  free = {"body_pose": start["body_pose"], "global_orient": start["global_orient"],
+          "transl": start["transl"]}
+  masks = {"body_pose": jnp.ones_like(rigid), "global_orient": rigid, "transl": rigid}
+
+  def step(carry, _):
+    free, state = carry
+    loss, grads = jax.value_and_grad(loss_fn)(free)
+    updates, state = optimizer.update(grads, state)
+    free = {k: free[k] - learning_rate * masks[k] * updates[k] for k in free}
+    return (free, state), loss
+
+  (free, _), history = jax.lax.scan(step, (free, optimizer.init(free)), None, length=steps)
+  return free, history
+
+
+def _region_trees(vertices: np.ndarray, masks: np.ndarray, names: Sequence[str]) -> dict:
+  return {name: cKDTree(vertices[masks[vocabulary.REGION_INDEX[name]]]) for name in names}
+
+
+def region_distance_table(vertices_a: np.ndarray, vertices_b: np.ndarray, masks: np.ndarray,
+                          names_a: Sequence[str], names_b: Sequence[str]) -> np.ndarray:
+  """Minimum distance between the full vertex sets of every region pair (numpy, k-d trees).
+
+  Args:
+    vertices_a: (V, 3) posed vertices of the first body, metres.
+    vertices_b: (V, 3) posed vertices of the second body (the same array for one person).
+    masks: (23, V) region masks (``RegionMap.masks``).
+    names_a: regions of the first body (rows).
+    names_b: regions of the second body (columns).
+
+  Returns:
+    (len(names_a), len(names_b)) metres.
+  """
+  table = np.empty((len(names_a), len(names_b)))
+  for j, name_b in enumerate(names_b):
+    tree = cKDTree(vertices_b[masks[vocabulary.REGION_INDEX[name_b]]])
+    nearest, _ = tree.query(vertices_a)
+    for i, name_a in enumerate(names_a):
+      table[i, j] = nearest[masks[vocabulary.REGION_INDEX[name_a]]].min()
+  return table
+
+
+def measure_scene(model: BodyModel, region_map: body_regions.RegionMap,
+                  proxy: penetration.PenetrationProxy, vertices: np.ndarray,
+                  pairs: Sequence[tuple[str, str]], answerable: Sequence[str],
+                  tolerance: float, rest_distances: np.ndarray | None = None
+                  ) -> SceneMeasurement:
+  """Checks a posed scene on the full meshes.
+
+  Args:
+    model: the body model.
+    region_map: its regions (full masks are used).
+    proxy: its penetration proxy (two people).
+    vertices: (P, V, 3) posed vertices, metres.
+    pairs: the true contact pairs.
+    answerable: region names a simulated answer can name (for ``also_touching``).
+    tolerance: metres: pairs closer than this touch.
+    rest_distances: one person: (A, A) region distances of ``answerable`` in the rest pose; pairs
+      already touching at rest (neighbours such as hand and arm) are never reported as touching.
+
+  Returns:
+    The ``SceneMeasurement``.
+  """
+  masks = np.asarray(region_map.masks)
+  vertices = np.asarray(vertices, np.float64)
+  two_people = vertices.shape[0] == 2
+  other = vertices[1] if two_people else vertices[0]
+  distances = np.array([
+      region_distance_table(vertices[0], other, masks, [a], [b])[0, 0] for a, b in pairs])
+
+  names = list(answerable)
+  table = region_distance_table(vertices[0], other, masks, names, names)
+  true = {tuple(p) for p in pairs}
+  touching = []
+  for i, a in enumerate(names):
+    for j, b in enumerate(names):
+      if table[i, j] >= tolerance or (a, b) in true:
+        continue
+      if not two_people:
+        if j <= i or (b, a) in true or rest_distances is None or rest_distances[i, j] < 0.1:
+          continue
+      touching.append((a, b))
+
+  if two_people:
+    depth, count = _pair_penetration_depth(vertices[0], vertices[1], proxy)
+  else:
+    depth, count = _self_contact_depth(vertices[0], np.asarray(model.faces), masks, pairs)
+  return SceneMeasurement(contact_distances=distances, penetration_depth=depth,
+                          penetrating_vertices=count, also_touching=tuple(touching))
+
+
+def _pair_penetration_depth(vertices_a: np.ndarray, vertices_b: np.ndarray,
+                            proxy: penetration.PenetrationProxy) -> tuple[float, int]:
+  depth, count = 0.0, 0
+  for points, others in ((vertices_a, vertices_b), (vertices_b, vertices_a)):
+    inside = np.asarray(penetration.inside_mask(jnp.asarray(points, jnp.float32),
+                                                jnp.asarray(others, jnp.float32), proxy))
+    if inside.any():
+      nearest, _ = cKDTree(others).query(points[inside])
+      depth = max(depth, float(nearest.max()))
+      count += int(inside.sum())
+  return depth, count
+
+
+def _self_contact_depth(vertices: np.ndarray, faces: np.ndarray, masks: np.ndarray,
+                        pairs: Sequence[tuple[str, str]]) -> tuple[float, int]:
+  """Deepest point of one region behind the other region's surface, over the true pairs.
+
+  For each vertex of region a within 5 cm of region b, the signed distance along the normal of its
+  nearest vertex of b (negative = behind b's surface); and the same with a and b exchanged.
+  """
+  normals = body_regions.vertex_normals(vertices, faces)
+  depth, count = 0.0, 0
+  for a, b in pairs:
+    for first, second in ((a, b), (b, a)):
+      ids_a = np.flatnonzero(masks[vocabulary.REGION_INDEX[first]])
+      ids_b = np.flatnonzero(masks[vocabulary.REGION_INDEX[second]])
+      ids_a = np.setdiff1d(ids_a, ids_b)
+      distance, nearest = cKDTree(vertices[ids_b]).query(vertices[ids_a])
+      close = distance < 0.05
+      if not close.any():
+        continue
+      q = ids_b[nearest[close]]
+      signed = np.einsum("ij,ij->i", vertices[ids_a[close]] - vertices[q], normals[q])
+      depth = max(depth, float(max(0.0, -signed.min())))
+      count += int(np.sum(signed < -0.005))
+  return depth, count
+
+
+# ---------------------------------------------------------------------------------------------
+# Occlusion
+
+_KEYPOINT_OWNERS: dict[str, tuple[str, ...]] = {
+    "nose": ("head", "jaw", "left_eye_smplhf", "right_eye_smplhf"),
+    "neck": ("neck", "spine3", "left_collar", "right_collar", "head"),
+    "mid_hip": ("pelvis", "left_hip", "right_hip", "spine1"),
+}
+for _side in ("left", "right"):
+  _KEYPOINT_OWNERS.update({
+      f"{_side}_shoulder": (f"{_side}_collar", f"{_side}_shoulder", "spine3", "neck"),
+      f"{_side}_elbow": (f"{_side}_shoulder", f"{_side}_elbow"),
+      f"{_side}_wrist": (f"{_side}_elbow", f"{_side}_wrist"),
+      f"{_side}_hip": ("pelvis", f"{_side}_hip", "spine1"),
+      f"{_side}_knee": (f"{_side}_hip", f"{_side}_knee"),
+      f"{_side}_ankle": (f"{_side}_knee", f"{_side}_ankle", f"{_side}_foot"),
+      f"{_side}_eye": ("head", "jaw", "left_eye_smplhf", "right_eye_smplhf"),
+      f"{_side}_ear": ("head", "jaw", "left_eye_smplhf", "right_eye_smplhf"),
+      f"{_side}_big_toe": (f"{_side}_ankle", f"{_side}_foot"),
+      f"{_side}_small_toe": (f"{_side}_ankle", f"{_side}_foot"),
+      f"{_side}_heel": (f"{_side}_ankle", f"{_side}_foot"),
+  })
+del _side
+
+_SURFACE_KEYPOINTS = frozenset(
+    n for n in body_keypoints.BODY_25_NAMES
+    if n == "nose" or n.endswith(("_eye", "_ear", "_toe", "_heel")))
+"""BODY_25 points that lie on the skin (vertex landmarks) rather than inside a limb."""
+
+SURFACE_DEPTH_ALLOWANCE = 0.03
+"""Metres: a skin keypoint is visible when the nearest surface in front of it is at most this much
+closer to the camera than the keypoint itself."""
+
+
+def keypoint_owner_joints(joint_names: Sequence[str]) -> list[np.ndarray]:
+  """For each BODY_25 keypoint, the skeleton joints whose dominant skin belongs to it (int arrays)."""
+  index = {name: i for i, name in enumerate(joint_names)}
+  owners = []
+  for name in body_keypoints.BODY_25_NAMES:
+    joints = [index[j] for j in _KEYPOINT_OWNERS[name] if j in index]
+    if name.endswith("_wrist"):
+      side = name.split("_")[0]
+      joints += [i for n, i in index.items() if n.startswith(side + "_") and n[len(side) + 1:] in
+                 {f"{f}{k}" for f in ("index", "middle", "pinky", "ring", "thumb") for k in "123"}]
+    owners.append(np.asarray(sorted(joints), np.int64))
+  return owners
+
+
+def visible_keypoints(keypoints_camera: np.ndarray, pixels: np.ndarray, vertices_camera: np.ndarray,
+                      vertex_pixels: np.ndarray, vertex_joint: np.ndarray, faces: np.ndarray,
+                      owners: Sequence[np.ndarray], image_size: tuple[int, int]) -> np.ndarray:
+  """Which keypoints the camera sees (a documented heuristic, not a renderer).
+
+  Every vertex of every body is splatted into a depth buffer whose cells are about two projected
+  edge lengths wide (so that the surface has no holes), keeping the nearest vertex per cell with its
+  person and dominant skinning joint. A keypoint inside a limb (shoulders, elbows, hips, ...) is
+  visible when, in its cell and the eight around it, the nearest surface belongs to its own person
+  and to one of its own joints (``keypoint_owner_joints``: a wrist is seen when the forearm or hand
+  is in front of everything else there). A keypoint on the skin (nose, eyes, ears, toes, heels) is
+  visible when no surface lies more than ``SURFACE_DEPTH_ALLOWANCE`` in front of it. Keypoints
+  outside the image are not visible.
+
+  Args:
+    keypoints_camera: (P, 25, 3) keypoints in camera space, metres.
+    pixels: (P, 25, 2) their projections, pixels.
+    vertices_camera: (P, V, 3) vertices in camera space, metres.
+    vertex_pixels: (P, V, 2) their projections, pixels.
+    vertex_joint: (V,) dominant skinning joint of each vertex.
+    faces: (F, 3) the mesh's triangles (for the projected edge length).
+    owners: per keypoint, its own joints.
+    image_size: (width, height) pixels.
+
+  Returns:
+    (P, 25) bool.
+  """
+  people, num_vertices = vertices_camera.shape[:2]
+  width, height = image_size
+  edges = vertex_pixels[:, faces[:, 0]] - vertex_pixels[:, faces[:, 1]]
+  cell = max(1.0, 2.0 * float(np.median(np.linalg.norm(edges, axis=-1))))
+  columns, rows = int(np.ceil(width / cell)) + 2, int(np.ceil(height / cell)) + 2
+
+  depth = np.full(rows * columns, np.inf)
+  owner = np.full(rows * columns, -1, np.int64)
+  flat_pixels = vertex_pixels.reshape(-1, 2)
+  flat_depth = vertices_camera[..., 2].reshape(-1)
+  label = (np.arange(people)[:, None] * 1000 + vertex_joint[None, :]).reshape(-1)
+  cx = np.floor(flat_pixels[:, 0] / cell).astype(np.int64) + 1
+  cy = np.floor(flat_pixels[:, 1] / cell).astype(np.int64) + 1
+  inside = (cx >= 0) & (cx < columns) & (cy >= 0) & (cy < rows) & (flat_depth > 0)
+  cells = (cy * columns + cx)[inside]
+  order = np.argsort(-flat_depth[inside], kind="stable")  # far first: the near ones overwrite
+  depth[cells[order]] = flat_depth[inside][order]
+  owner[cells[order]] = label[inside][order]
+
+  visible = np.zeros(pixels.shape[:2], bool)
+  for p in range(people):
+    for k, name in enumerate(body_keypoints.BODY_25_NAMES):
+      u, v = pixels[p, k]
+      if not (0 <= u < width and 0 <= v < height):
+        continue
+      kx, ky = int(np.floor(u / cell)) + 1, int(np.floor(v / cell)) + 1
+      window = [(ky + dy) * columns + (kx + dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)
+                if 0 <= kx + dx < columns and 0 <= ky + dy < rows]
+      window = np.asarray(window)
+      covered = np.isfinite(depth[window])
+      if not covered.any():
+        visible[p, k] = True
+        continue
+      nearest = window[covered][np.argmin(depth[window][covered])]
+      if name in _SURFACE_KEYPOINTS:
+        visible[p, k] = depth[nearest] >= keypoints_camera[p, k, 2] - SURFACE_DEPTH_ALLOWANCE
+      else:
+        who, joint = divmod(int(owner[nearest]), 1000)
+        visible[p, k] = who == p and joint in owners[k]
+  return visible
