@@ -391,6 +391,16 @@ def two_person_joint_errors(pred_people: jax.Array, gt_people: jax.Array,
 # Two-person PCC
 
 
+def _region_sets(regions) -> list[np.ndarray]:
+  """Vertex-id arrays of a region set given as a sequence, a mapping or a ``RegionMap``."""
+  masks = getattr(regions, "masks", None)
+  if masks is not None:  # posejax.body.regions.RegionMap: (R, V) boolean masks
+    return [np.flatnonzero(row) for row in np.asarray(masks)]
+  if isinstance(regions, Mapping):
+    return [np.asarray(ids) for ids in regions.values()]
+  return [np.asarray(ids) for ids in regions]
+
+
 def fixed_region_vertices(region_vertex_sets: Sequence[np.ndarray] | Mapping[str, np.ndarray],
                           count: int | None = PCC_VERTICES_PER_REGION,
                           rest_vertices: np.ndarray | None = None) -> np.ndarray:
@@ -403,15 +413,15 @@ def fixed_region_vertices(region_vertex_sets: Sequence[np.ndarray] | Mapping[str
   by repetition). Repeats never change a minimum distance, so no mask is needed.
 
   Args:
-    region_vertex_sets: R vertex-id arrays (or a name -> ids mapping, taken in its order).
+    region_vertex_sets: R vertex-id arrays, a name -> ids mapping (in its order) or a
+      ``posejax.body.RegionMap`` (its masks).
     count: vertices per region, or None for all.
     rest_vertices: (V, 3) rest-pose vertices in metres, for farthest-point sampling.
 
   Returns:
     (R, M) int32 vertex ids.
   """
-  sets = list(region_vertex_sets.values()) if isinstance(region_vertex_sets, Mapping) \
-      else list(region_vertex_sets)
+  sets = _region_sets(region_vertex_sets)
   if not sets:
     raise InvalidInputError("region_vertex_sets is empty")
   cleaned = []
@@ -596,7 +606,8 @@ def build_self_contact_index(faces: np.ndarray, rest_vertices: np.ndarray,
   Args:
     faces: (F, 3) triangle vertex ids.
     rest_vertices: (V, 3) rest-pose vertices, metres.
-    region_vertex_sets: R vertex-id arrays (or a mapping, in its order). Regions may overlap.
+    region_vertex_sets: R vertex-id arrays, a mapping (in its order) or a ``RegionMap``.
+      Regions may overlap.
     geodesic_threshold: metres; vertex pairs at least this far apart on the surface may touch.
     max_vertices_per_region: subsample each region to this many vertices (farthest-point, on the
       rest mesh) for speed; None keeps every vertex (exact, as the reference).
@@ -608,10 +619,8 @@ def build_self_contact_index(faces: np.ndarray, rest_vertices: np.ndarray,
   from scipy.sparse import csgraph  # evaluation-only dependency
 
   rest_vertices = np.asarray(rest_vertices, dtype=np.float64)
-  table_sets = list(region_vertex_sets.values()) if isinstance(region_vertex_sets, Mapping) \
-      else list(region_vertex_sets)
   regions = []
-  for index, ids in enumerate(table_sets):
+  for index, ids in enumerate(_region_sets(region_vertex_sets)):
     ids = np.unique(np.asarray(ids, dtype=np.int64).reshape(-1))
     if ids.size == 0:
       raise InvalidInputError(f"region {index} has no vertices")

@@ -1,0 +1,275 @@
+"""Readers for the files around the datasets: pickles, keypoint JSON, BEV/HMR2 archives, contact
+signatures, region maps and split lists. Every problem becomes a ``FileFormatError`` naming the
+file and what was wrong.
+
+Formats, and how sure we are of them (read from the public BUDDI (muelea/buddi) and ProsePose
+(sanjayss34/prosepose) code and BUDDI's demo files):
+
+* Keypoint JSON (OpenPose, and ViTPose written in the same layout): verified from BUDDI's demo
+  files. ``{"people": [{"pose_keypoints_2d": [x, y, c] * 25 (flat, or nested rows), ...}]}``; hand
+  and face lists may follow and are ignored here.
+* BEV / HMR2 archive ``<image>_0.08.npz``: verified from the loaders. Key ``results`` holds a dict
+  with ``smpl_thetas`` (N, 72) SMPL axis-angle (global orientation first), ``smpl_betas`` (N, 11)
+  (10 SMPL betas + BEV's age/kid scale; HMR2 archives may have 10), ``cam_trans`` (N, 3) metres
+  (the pelvis position in the camera frame), and optionally ``joints``, ``verts``, ``pj2d_org``
+  (projected joints, pixels) and ``boxes``.
+* ``interaction_contact_signature.json`` (FlickrCI3D, CHI3D): verified from BUDDI's demo copy.
+  FlickrCI3D: image name -> ``{"bbxes": [...], "ci_sign": [{"person_ids": [i, j], "smplx":
+  {"region_id": [[a, b], ...], ...}}, ...]}``; CHI3D: action -> ``{"fr_id": ..., "smplx_signature":
+  {"region_id": [...]}}``. Region ids are the 75 FlickrCI3D contact regions.
+* Region map ``flickrci3ds_r75_rid_to_smplx_vid.pkl``: verified from the evaluation code: a dict
+  region id (0..74) -> SMPL-X vertex ids.
+* Split file ``train_val_split.npz``: verified; arrays of image names (or subjects) per split.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+from typing import Any, Mapping
+
+import numpy as np
+
+from posejax.errors import FileFormatError
+
+NUM_BODY25 = 25
+NUM_CONTACT_REGIONS = 75
+"""FlickrCI3D / CHI3D contact regions on the SMPL-X mesh."""
+
+
+def require_file(path: str | os.PathLike) -> str:
+  """``path`` as a string if it is an existing file, else a ``FileFormatError`` naming it."""
+  path = os.fspath(path)
+  if not os.path.isfile(path):
+    raise FileFormatError(path, "file not found")
+  return path
+
+
+def to_numpy(value: Any) -> Any:
+  """Torch tensors and nested lists to numpy arrays; everything else unchanged.
+
+  The reference pipeline pickles a mix of numpy arrays and torch tensors.
+  """
+  if hasattr(value, "detach") and hasattr(value, "cpu"):
+    return value.detach().cpu().numpy()
+  if isinstance(value, (list, tuple)) and value and all(
+      isinstance(v, (int, float, np.number, list, tuple, np.ndarray)) for v in value):
+    try:
+      return np.asarray(value)
+    except ValueError:  # ragged lists stay lists
+      return value
+  return value
+
+
+def load_pickle(path: str | os.PathLike) -> Any:
+  """Unpickles a file written by the reference pipeline (Python 2 pickles included).
+
+  Raises:
+    FileFormatError: missing or unreadable file; files that store torch tensors need torch
+      importable, and the message says so.
+  """
+  path = require_file(path)
+  try:
+    with open(path, "rb") as f:
+      return pickle.load(f, encoding="latin1")
+  except ModuleNotFoundError as err:
+    raise FileFormatError(
+        path, f"this pickle needs the Python module {err.name!r} to be read (the reference "
+        "pipeline stores torch tensors); install it (e.g. the CPU build of torch) or re-save the "
+        "file with numpy arrays") from err
+  except Exception as err:
+    raise FileFormatError(path, f"not a readable pickle ({type(err).__name__}: {err})") from err
+
+
+def load_json(path: str | os.PathLike) -> Any:
+  """Reads a JSON file, raising ``FileFormatError`` naming it on any problem."""
+  path = require_file(path)
+  try:
+    with open(path, "r", encoding="utf-8") as f:
+      return json.load(f)
+  except (OSError, ValueError) as err:
+    raise FileFormatError(path, f"not valid JSON ({err})") from err
+
+
+def _person_keypoints(person: Any, key: str, path: str, index: int) -> np.ndarray:
+  if not isinstance(person, Mapping) or key not in person:
+    raise FileFormatError(path, f"people[{index}] has no {key!r}")
+  try:
+    points = np.asarray(person[key], dtype=np.float64).reshape(-1, 3)
+  except (TypeError, ValueError) as err:
+    raise FileFormatError(path, f"people[{index}][{key!r}] is not a list of x, y, c triples "
+                          f"({err})") from err
+  if points.shape[0] < NUM_BODY25:
+    raise FileFormatError(path, f"people[{index}][{key!r}] has {points.shape[0]} points; "
+                          f"expected {NUM_BODY25} (BODY_25)")
+  return points[:NUM_BODY25]
+
+
+def read_keypoints_json(path: str | os.PathLike, key: str = "pose_keypoints_2d") -> np.ndarray:
+  """OpenPose-layout keypoints of every detected person (OpenPose or ViTPose output).
+
+  Args:
+    path: the ``<image>.json`` / ``<image>_keypoints.json`` file.
+    key: the per-person list to read (BODY_25 body points by default).
+
+  Returns:
+    (N, 25, 3) array: x, y in pixels and confidence; (0, 25, 3) when nobody was detected.
+  """
+  path = require_file(path)
+  data = load_json(path)
+  if not isinstance(data, Mapping) or not isinstance(data.get("people"), list):
+    raise FileFormatError(path, "expected an object with a 'people' list (OpenPose layout)")
+  people = [_person_keypoints(p, key, path, i) for i, p in enumerate(data["people"])]
+  if not people:
+    return np.zeros((0, NUM_BODY25, 3))
+  return np.stack(people)
+
+
+def read_bev_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
+  """The people a BEV or HMR2 run found in one image (``<image>_0.08.npz``).
+
+  Returns:
+    Dict with ``smpl_thetas`` (N, 72), ``smpl_betas`` (N, 10 or 11), ``cam_trans`` (N, 3) and,
+    when present, ``joints``, ``verts``, ``pj2d_org``, ``boxes`` (N first).
+  """
+  path = require_file(path)
+  try:
+    with np.load(path, allow_pickle=True) as archive:
+      if "results" not in archive.files:
+        raise FileFormatError(path, f"has no 'results' entry (entries: {archive.files})")
+      results = archive["results"]
+  except FileFormatError:
+    raise
+  except Exception as err:
+    raise FileFormatError(path, f"not a readable .npz archive ({err})") from err
+  if isinstance(results, np.ndarray) and results.dtype == object and results.shape == ():
+    results = results.item()
+  if not isinstance(results, Mapping):
+    raise FileFormatError(path, "'results' is not a dict of arrays")
+  out: dict[str, np.ndarray] = {}
+  for key in ("smpl_thetas", "smpl_betas", "cam_trans"):
+    if key not in results:
+      raise FileFormatError(path, f"'results' has no {key!r} (keys: {sorted(results)})")
+  thetas = np.asarray(to_numpy(results["smpl_thetas"]), dtype=np.float64)
+  if thetas.ndim != 2 or thetas.shape[1] != 72:
+    raise FileFormatError(path, f"'smpl_thetas' has shape {thetas.shape}; expected (N, 72)")
+  num_people = thetas.shape[0]
+  betas = np.asarray(to_numpy(results["smpl_betas"]), dtype=np.float64)
+  if betas.ndim != 2 or betas.shape[0] != num_people or betas.shape[1] not in (10, 11):
+    raise FileFormatError(path, f"'smpl_betas' has shape {betas.shape}; expected ({num_people}, "
+                          "10 or 11)")
+  cam_trans = np.asarray(to_numpy(results["cam_trans"]), dtype=np.float64)
+  if cam_trans.shape != (num_people, 3):
+    raise FileFormatError(path, f"'cam_trans' has shape {cam_trans.shape}; expected "
+                          f"({num_people}, 3)")
+  out.update(smpl_thetas=thetas, smpl_betas=betas, cam_trans=cam_trans)
+  for key in ("joints", "verts", "pj2d_org", "boxes"):
+    if key in results:
+      value = np.asarray(to_numpy(results[key]))
+      if value.shape[:1] != (num_people,) and key != "boxes":
+        raise FileFormatError(path, f"{key!r} has shape {value.shape}; expected {num_people} "
+                              "people first")
+      out[key] = value
+  return out
+
+
+def read_contact_signatures(path: str | os.PathLike, model_type: str = "smplx"
+                            ) -> dict[str, list[dict[str, Any]]]:
+  """Contact annotations from ``interaction_contact_signature.json`` (FlickrCI3D or CHI3D).
+
+  Args:
+    path: the signature file.
+    model_type: which body's region ids to read (``"smplx"``).
+
+  Returns:
+    key (FlickrCI3D image name, or CHI3D action) -> list of annotations, each a dict with
+    ``person_ids`` (the two bounding-box indices; [0, 1] for CHI3D), ``region_pairs`` (K, 2) int
+    and, for CHI3D, the contact frame ``fr_id``.
+  """
+  path = require_file(path)
+  data = load_json(path)
+  if not isinstance(data, Mapping):
+    raise FileFormatError(path, "expected an object keyed by image name or action")
+  out: dict[str, list[dict[str, Any]]] = {}
+  for key, entry in data.items():
+    if not isinstance(entry, Mapping):
+      raise FileFormatError(path, f"entry {key!r} is not an object")
+    if "ci_sign" in entry:
+      annotations = []
+      for index, sign in enumerate(entry["ci_sign"]):
+        where = f"{key!r} ci_sign[{index}]"
+        if model_type not in sign or "region_id" not in sign[model_type]:
+          raise FileFormatError(path, f"{where} has no {model_type!r}.region_id")
+        annotations.append({"person_ids": list(sign.get("person_ids", [])),
+                            "region_pairs": _region_pairs(sign[model_type]["region_id"], path,
+                                                          where)})
+      out[key] = annotations
+    elif f"{model_type}_signature" in entry:
+      where = f"{key!r} {model_type}_signature"
+      signature = entry[f"{model_type}_signature"]
+      if "region_id" not in signature:
+        raise FileFormatError(path, f"{where} has no region_id")
+      out[key] = [{"person_ids": [0, 1], "fr_id": entry.get("fr_id"),
+                   "region_pairs": _region_pairs(signature["region_id"], path, where)}]
+    else:
+      raise FileFormatError(path, f"entry {key!r} has neither 'ci_sign' nor "
+                            f"'{model_type}_signature'")
+  return out
+
+
+def _region_pairs(value: Any, path: str, where: str) -> np.ndarray:
+  try:
+    pairs = np.asarray(to_numpy(value), dtype=np.int64).reshape(-1, 2)
+  except (TypeError, ValueError) as err:
+    raise FileFormatError(path, f"{where}: region ids are not [a, b] pairs ({err})") from err
+  if pairs.size and (pairs.min() < 0 or pairs.max() >= NUM_CONTACT_REGIONS):
+    raise FileFormatError(path, f"{where}: region ids must lie in 0..{NUM_CONTACT_REGIONS - 1}")
+  return pairs
+
+
+def read_region_vertex_map(path: str | os.PathLike, num_vertices: int | None = None
+                           ) -> list[np.ndarray]:
+  """The 75 FlickrCI3D contact regions as SMPL-X vertex ids (``flickrci3ds_r75_rid_to_smplx_vid.pkl``).
+
+  Args:
+    path: the region map pickle (dict region id -> vertex ids), or a JSON file with the same
+      mapping (keys as strings).
+    num_vertices: checked upper bound of the ids when given (10475 for SMPL-X).
+
+  Returns:
+    List of (n_r,) int arrays, region 0 first.
+  """
+  path = require_file(path)
+  data = load_json(path) if path.lower().endswith(".json") else load_pickle(path)
+  if not isinstance(data, Mapping) or not data:
+    raise FileFormatError(path, "expected a non-empty dict region id -> vertex ids")
+  try:
+    keyed = {int(k): v for k, v in data.items()}
+  except (TypeError, ValueError) as err:
+    raise FileFormatError(path, f"region ids must be integers ({err})") from err
+  if sorted(keyed) != list(range(len(keyed))):
+    raise FileFormatError(path, f"region ids must be 0..{len(keyed) - 1} without gaps")
+  regions = []
+  for region in range(len(keyed)):
+    ids = np.asarray(to_numpy(keyed[region])).reshape(-1)
+    if ids.size == 0 or not np.issubdtype(ids.dtype, np.integer):
+      raise FileFormatError(path, f"region {region} holds no integer vertex ids")
+    if ids.min() < 0 or (num_vertices is not None and ids.max() >= num_vertices):
+      raise FileFormatError(path, f"region {region} has vertex ids outside 0..{num_vertices}")
+    regions.append(ids.astype(np.int64))
+  return regions
+
+
+def read_split(path: str | os.PathLike, split: str) -> list[str]:
+  """Names (images or subjects) of one split from a ``train_val_split.npz`` file."""
+  path = require_file(path)
+  try:
+    with np.load(path, allow_pickle=True) as archive:
+      if split not in archive.files:
+        raise FileFormatError(path, f"has no split {split!r} (splits: {archive.files})")
+      return [str(name) for name in np.asarray(archive[split]).reshape(-1)]
+  except FileFormatError:
+    raise
+  except Exception as err:
+    raise FileFormatError(path, f"not a readable .npz archive ({err})") from err

@@ -1,0 +1,124 @@
+"""MOYO ground truth: SMPL-X mocap fits and camera parameters from the MOYO release.
+
+Verified from the ProsePose evaluation code (``moyo_eval.py`` and its helpers):
+
+* Ground truth per sequence is an AMASS-style ``.npz`` with ``poses`` (T, 165) SMPL-X axis-angle
+  (global orient 0:3, body 3:66, jaw 66:69, left eye 69:72, right eye 72:75, left hand 75:120,
+  right hand 120:165), ``trans`` (T, 3) metres and ``betas`` (>= 10,). An older layout splits the
+  pose into ``root_orient``, ``pose_body``, ``pose_hand``, ``pose_jaw``, ``pose_eye``; both are read.
+* Image names end in ``_YOGI_Cam_<camera>_<frame>``; the mocap row of image frame f is 2 f.
+* Cameras: ``cameras_param.json`` with one ``cam_<i>`` entry per camera holding ``rotation``
+  (3 x 3), ``position`` (3,), ``focal`` and ``princpt``; a world point x maps to the camera frame
+  as ``R (x - position)``.
+
+The ground-truth body is a neutral adult SMPL-X with 10 betas and full (non-PCA) hand poses.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+
+import numpy as np
+
+from posejax.data.files import load_json
+from posejax.data.files import require_file
+from posejax.errors import FileFormatError
+
+_MOYO_NAME = re.compile(r"_YOGI_Cam_(\d+)_(\d+)")
+
+_POSE_SLICES = (("global_orient", 0, 3), ("body_pose", 3, 66), ("jaw_pose", 66, 69),
+                ("leye_pose", 69, 72), ("reye_pose", 72, 75), ("left_hand_pose", 75, 120),
+                ("right_hand_pose", 120, 165))
+
+
+def moyo_camera_and_frame(image_name: str) -> tuple[int, int]:
+  """Camera index and image frame number from a MOYO image or result name.
+
+  Args:
+    image_name: e.g. ``"Camel_Pose_or_Ustrasana_-b_YOGI_Cam_05_0468"`` (suffixes allowed).
+
+  Returns:
+    ``(camera, frame)``; the mocap row of that frame is ``2 * frame``.
+  """
+  found = _MOYO_NAME.search(os.path.basename(image_name))
+  if found is None:
+    raise FileFormatError(image_name, "not a MOYO image name (expected '..._YOGI_Cam_<c>_<f>')")
+  return int(found.group(1)), int(found.group(2))
+
+
+def read_moyo_ground_truth(path: str | os.PathLike, row: int) -> dict[str, np.ndarray]:
+  """SMPL-X parameters of one mocap row of a MOYO sequence, world frame, one person.
+
+  Args:
+    path: the sequence's ``.npz``.
+    row: mocap row (``2 * frame`` for an image frame, see :func:`moyo_camera_and_frame`).
+
+  Returns:
+    smplx-named arrays with a person axis of 1: ``global_orient`` (1, 3), ``body_pose`` (1, 63),
+    ``jaw_pose``, ``leye_pose``, ``reye_pose`` (1, 3), ``left_hand_pose``, ``right_hand_pose``
+    (1, 45), ``betas`` (1, 10), ``transl`` (1, 3).
+  """
+  path = require_file(path)
+  try:
+    with np.load(path, allow_pickle=False) as archive:
+      data = {key: np.asarray(archive[key]) for key in archive.files}
+  except Exception as err:
+    raise FileFormatError(path, f"not a readable .npz archive ({err})") from err
+  for key in ("trans", "betas"):
+    if key not in data:
+      raise FileFormatError(path, f"missing key {key!r} (keys: {sorted(data)})")
+  if "poses" in data:
+    poses = data["poses"]
+  elif all(k in data for k in ("root_orient", "pose_body", "pose_hand", "pose_jaw", "pose_eye")):
+    poses = np.concatenate([data["root_orient"], data["pose_body"], data["pose_jaw"],
+                            data["pose_eye"], data["pose_hand"]], axis=-1)
+  else:
+    raise FileFormatError(path, "missing key 'poses' (or root_orient/pose_body/pose_hand/"
+                          f"pose_jaw/pose_eye); keys: {sorted(data)}")
+  if poses.ndim != 2 or poses.shape[1] < 165:
+    raise FileFormatError(path, f"poses have shape {poses.shape}; expected (T, 165)")
+  if not 0 <= row < poses.shape[0]:
+    raise FileFormatError(path, f"row {row} is outside the sequence's {poses.shape[0]} rows")
+  trans = data["trans"]
+  if trans.ndim != 2 or trans.shape != (poses.shape[0], 3):
+    raise FileFormatError(path, f"'trans' has shape {trans.shape}; expected ({poses.shape[0]}, 3)")
+  betas = data["betas"].reshape(-1)
+  if betas.size < 10:
+    raise FileFormatError(path, f"'betas' has {betas.size} values; expected at least 10")
+  params: dict[str, Any] = {name: poses[row, start:stop][None].astype(np.float64)
+                            for name, start, stop in _POSE_SLICES}
+  params["betas"] = betas[None, :10].astype(np.float64)
+  params["transl"] = trans[row][None].astype(np.float64)
+  return params
+
+
+def read_moyo_camera(path: str | os.PathLike, camera: int) -> dict[str, np.ndarray]:
+  """One camera of a MOYO ``cameras_param.json``.
+
+  Returns:
+    ``rotation`` (3, 3), ``position`` (3,) metres, ``focal`` (2,) and ``principal_point`` (2,)
+    pixels.
+  """
+  path = require_file(path)
+  data = load_json(path)
+  key = f"cam_{camera}"
+  if not isinstance(data, dict) or key not in data:
+    raise FileFormatError(path, f"has no camera {key!r}")
+  entry = data[key]
+  try:
+    rotation = np.asarray(entry["rotation"], dtype=np.float64).reshape(3, 3)
+    position = np.asarray(entry["position"], dtype=np.float64).reshape(3)
+    focal = np.broadcast_to(np.asarray(entry["focal"], dtype=np.float64).reshape(-1), (2,)).copy()
+    principal = np.asarray(entry["princpt"], dtype=np.float64).reshape(2)
+  except (KeyError, TypeError, ValueError) as err:
+    raise FileFormatError(path, f"camera {key!r} is malformed ({type(err).__name__}: {err}); "
+                          "expected rotation (3x3), position (3), focal, princpt (2)") from err
+  return {"rotation": rotation, "position": position, "focal": focal, "principal_point": principal}
+
+
+def world_to_camera(points: np.ndarray, camera: dict[str, np.ndarray]) -> np.ndarray:
+  """Moves (..., 3) world points (metres) into a MOYO camera's frame: ``R (x - position)``."""
+  points = np.asarray(points, dtype=np.float64)
+  return (points - camera["position"]) @ camera["rotation"].T
