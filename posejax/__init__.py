@@ -7,7 +7,10 @@ The public API is re-exported here, one name per line; never import a private mo
 
 from posejax import body
 from posejax import camera
+from posejax import data
 from posejax import losses
+from posejax import metrics
+from posejax import viz
 from posejax.constraints import Constraints
 from posejax.constraints import needs_fallback
 from posejax.errors import ConstraintError

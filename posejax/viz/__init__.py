@@ -1,1 +1,5 @@
 """Results people can look at: mesh export, software rendering and PNG overlays."""
+
+from posejax.viz import export
+from posejax.viz.export import export_bodies
+from posejax.viz.export import export_meshes
