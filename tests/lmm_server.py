@@ -39,6 +39,7 @@ class FakeLMMServer:
       ``(SERVER_ERROR,)``, ``(TIMEOUT, delay_s)``, ``(MALFORMED,)``, ``(FEWER, k)``,
       ``(BAD_REQUEST,)``, ``(NO_CHOICES,)``; ``None`` for a normal response.
     max_n: the most choices one response carries (a server that caps or ignores ``n``).
+    delay_s: seconds every normal response waits before it is sent (a slow model).
     port: 0 picks a free port.
 
   Attributes:
@@ -48,10 +49,11 @@ class FakeLMMServer:
   """
 
   def __init__(self, answers: Sequence[str], *, faults: Sequence | None = None,
-               max_n: int | None = None, port: int = 0):
+               max_n: int | None = None, delay_s: float = 0.0, port: int = 0):
     self.answers = list(answers)
     self.faults = list(faults or [])
     self.max_n = max_n
+    self.delay_s = delay_s
     self.requests: list[dict] = []
     self.headers: list[dict] = []
     self.served = 0
@@ -107,6 +109,8 @@ class FakeLMMServer:
           return
         if kind == TIMEOUT:
           time.sleep(fault[1])
+        elif server.delay_s:
+          time.sleep(server.delay_s)
         n = int(body.get("n") or 1)
         if server.max_n is not None:
           n = min(n, server.max_n)
@@ -133,7 +137,8 @@ class FakeLMMServer:
 
     self._httpd = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
     self._httpd.daemon_threads = True
-    self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+    self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02},
+                                    daemon=True)
 
   @property
   def base_url(self) -> str:

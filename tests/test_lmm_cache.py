@@ -1,0 +1,117 @@
+"""Tests of posejax.lmm.cache: the JSON Lines answer cache."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+
+from posejax.errors import FileFormatError
+from posejax.lmm.cache import AnswerCache
+from posejax.lmm.cache import SamplingSettings
+from posejax.lmm.cache import cache_key
+
+
+def _lines(path):
+  return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_key_depends_on_every_part():
+  base = cache_key("abc", "two_person-1", SamplingSettings())
+  assert base == cache_key("abc", "two_person-1", SamplingSettings())
+  assert len(base) == 64
+  variants = [
+      cache_key("abd", "two_person-1", SamplingSettings()),
+      cache_key("abc", "two_person-2", SamplingSettings()),
+      cache_key("abc", "two_person-1", SamplingSettings(model="other")),
+      cache_key("abc", "two_person-1", SamplingSettings(temperature=1.0)),
+      cache_key("abc", "two_person-1", SamplingSettings(max_tokens=100)),
+      cache_key("abc", "two_person-1", SamplingSettings(detail="low")),
+  ]
+  assert len(set(variants + [base])) == 7
+
+
+def test_append_flushes_each_answer_and_reloads(tmp_path):
+  path = tmp_path / "sub" / "cache.jsonl"
+  cache = AnswerCache(path)
+  assert cache.append("k1", "first", usage={"prompt_tokens": 5, "completion_tokens": 2}) == 0
+  # Written and flushed before close: another reader sees it at once.
+  assert [r["answer"] for r in _lines(path)] == ["first"]
+  assert cache.append("k1", "second", usage={"prompt_tokens": 0, "completion_tokens": 3}) == 1
+  assert cache.append("k2", "other") == 0
+  cache.close()
+  again = AnswerCache(path)
+  assert again.answers("k1") == ["first", "second"]
+  assert again.count("k2") == 1
+  assert len(again) == 3
+  assert "k1" in again and "k3" not in again
+  assert sorted(again.keys()) == ["k1", "k2"]
+  assert again.usage_totals() == {"prompt_tokens": 5, "completion_tokens": 5, "answers": 3}
+  assert again.usage_totals(["k2"]) == {"prompt_tokens": 0, "completion_tokens": 0, "answers": 1}
+  again.close()
+
+
+def test_half_written_last_line_is_dropped_and_the_file_repaired(tmp_path):
+  path = tmp_path / "cache.jsonl"
+  with AnswerCache(path) as cache:
+    cache.append("k", "a")
+    cache.append("k", "b")
+  good = path.read_bytes()
+  path.write_bytes(good + b'{"key": "k", "index": 2, "answ')
+  with AnswerCache(path) as cache:
+    assert cache.dropped_tail
+    assert cache.answers("k") == ["a", "b"]
+    assert cache.append("k", "c") == 2
+  assert [r["index"] for r in _lines(path)] == [0, 1, 2]
+
+
+def test_complete_last_line_without_newline_is_kept(tmp_path):
+  path = tmp_path / "cache.jsonl"
+  path.write_text(json.dumps({"key": "k", "index": 0, "answer": "a"}))
+  with AnswerCache(path) as cache:
+    assert not cache.dropped_tail
+    assert cache.answers("k") == ["a"]
+    cache.append("k", "b")
+  assert [r["answer"] for r in _lines(path)] == ["a", "b"]
+
+
+def test_malformed_line_in_the_middle_is_an_error(tmp_path):
+  path = tmp_path / "cache.jsonl"
+  path.write_text('{"key": "k", "index": 0, "answer": "a"}\nnot json\n'
+                  '{"key": "k", "index": 1, "answer": "b"}\n')
+  with pytest.raises(FileFormatError, match="line 2"):
+    AnswerCache(path)
+
+
+def test_folder_is_not_a_cache(tmp_path):
+  with pytest.raises(FileFormatError, match="folder"):
+    AnswerCache(tmp_path)
+
+
+def test_duplicate_indices_count_once(tmp_path):
+  path = tmp_path / "cache.jsonl"
+  line = json.dumps({"key": "k", "index": 0, "answer": "a"})
+  path.write_text(line + "\n" + line + "\n")
+  with AnswerCache(path) as cache:
+    assert cache.answers("k") == ["a"]
+
+
+def test_threads_share_one_cache(tmp_path):
+  path = tmp_path / "cache.jsonl"
+  cache = AnswerCache(path)
+
+  def write(worker):
+    for k in range(50):
+      cache.append(f"key{worker % 2}", f"{worker}-{k}")
+
+  threads = [threading.Thread(target=write, args=(w,)) for w in range(4)]
+  for thread in threads:
+    thread.start()
+  for thread in threads:
+    thread.join()
+  cache.close()
+  records = _lines(path)
+  assert len(records) == 200
+  for key in ("key0", "key1"):
+    assert sorted(r["index"] for r in records if r["key"] == key) == list(range(100))
