@@ -28,8 +28,11 @@ How the answers are read (METHOD.md, "Parsing and aggregation"):
 Exact reduction of the assignment count: a side variable that the validity rule does not constrain
 (its part occurs side-free only once in its column) appears in a single cell, so minimising over it
 can move inside its row. Such variables become two alternatives (left, right) of their cell, and only
-the constrained variables are enumerated. The result equals the minimum over all 2^S assignments,
-and the number of enumerated variables is capped by ``max_side_variables`` with a clear error.
+the constrained variables are enumerated. The validity rule acts on each (column, part) group on its
+own, so the valid assignments are the product over groups of each group's valid side patterns
+(2^g - 2 for a group of g occurrences), enumerated directly: the cost is the number of valid
+assignments, never 2^S. The result equals the minimum over all 2^S assignments. The number of
+valid assignments of a sample is capped at 2^max_side_variables with a clear error.
 
 Array layout (unbatched; ``Constraints.stack`` adds a leading image axis to every field):
   N samples, O person roles (2 for two people, 1 for one), A assignments, R rows, C combinations of
@@ -61,7 +64,7 @@ NAMES: tuple[str, ...] = vocabulary.RESOLVED_REGIONS + vocabulary.LATERAL_PARTS
 NAME_CODE: dict[str, int] = {name: i for i, name in enumerate(NAMES)}
 
 DEFAULT_MAX_SIDE_VARIABLES = 10
-"""At most 2^10 = 1024 enumerated left/right assignments per sample."""
+"""At most 2^10 = 1024 valid left/right assignments per sample (see ``assignment_count``)."""
 
 MAX_COMBINATIONS = 1024
 """At most this many (alternative, side) combinations in one row."""
@@ -157,8 +160,9 @@ class Constraints:
         cells with sides removed, each cell being the set of its alternatives ("left hand | foot"
         and "hand | foot" count together; "hand, arm | foot" is a pair of its own). Default: half
         the number of samples, rounded up (10 for the published N = 20).
-      max_side_variables: the most side variables the validity rule constrains in one sample (the
-        enumeration costs 2 to that power). More raise ``ConstraintError``.
+      max_side_variables: two people: a sample may have at most 2 to this power valid left/right
+        assignments (``assignment_count``; at most 2^S for S constrained side variables, so a
+        sample with S <= max_side_variables always passes). More raise ``ConstraintError``.
 
     Returns:
       Unbatched ``Constraints``, padded to power-of-two sizes.
@@ -514,34 +518,52 @@ def _check_combinations(count: int, sample: int, row: int) -> None:
         f"{MAX_COMBINATIONS}; name fewer alternatives in the cells")
 
 
-def _compile_two_person(rows, sample: int, max_side_variables: int):
-  """Returns (assignments: list over A of list over R of [(region_1, region_2)], rows_valid)."""
-  occurrences = collections.defaultdict(list)  # (column, part) -> [(row, name position)]
+def _side_groups(rows) -> list[list[tuple[int, int, int]]]:
+  """Side-free lateral occurrences (row, column, position in cell) grouped by (column, part)."""
+  occurrences = collections.defaultdict(list)
   for r, row in enumerate(rows):
     for col, cell in enumerate(row):
       for k, name in enumerate(cell):
         if vocabulary.is_lateral(name):
           occurrences[(col, name)].append((r, col, k))
-  groups = [occ for occ in occurrences.values() if len(occ) >= 2]
-  variables = [o for occ in groups for o in occ]
-  if len(variables) > max_side_variables:
+  return list(occurrences.values())
+
+
+def assignment_count(rows: Sequence[Sequence[str | Sequence[str]]]) -> int:
+  """The number of valid left/right assignments ``from_pairs`` enumerates for one two-person sample.
+
+  The product over (column, side-free lateral part) groups named g >= 2 times of 2^g - 2 (the side
+  patterns that use both sides). Occurrences inside alternatives count; sided names do not.
+
+  Args:
+    rows: one sample's ``(cell_1, cell_2)`` rows, as ``from_pairs`` takes them.
+  """
+  rows = [tuple(_parse_cell(c, 0, r) for c in row) for r, row in enumerate(rows)]
+  return math.prod(2 ** len(g) - 2 for g in _side_groups(rows) if len(g) >= 2)
+
+
+def _compile_two_person(rows, sample: int, max_side_variables: int):
+  """Returns (assignments: list over A of list over R of [(region_1, region_2)], rows_valid)."""
+  groups = [g for g in _side_groups(rows) if len(g) >= 2]
+  count = math.prod(2 ** len(g) - 2 for g in groups)
+  if count > 2 ** max_side_variables:
     raise ConstraintError(
-        f"sample {sample}: {len(variables)} constrained left/right variables (2^{len(variables)} "
-        f"assignments) exceed max_side_variables={max_side_variables}; raise the limit or check "
-        f"the answer for repeated parts")
-  position = {o: j for j, o in enumerate(variables)}
+        f"sample {sample}: {count} valid left/right assignments exceed "
+        f"2^max_side_variables = {2 ** max_side_variables}; raise max_side_variables or check the "
+        f"answer for parts repeated in one column")
+  both = set(vocabulary.SIDES)
+  patterns = [[p for p in itertools.product(vocabulary.SIDES, repeat=len(g)) if set(p) == both]
+              for g in groups]
   assignments = []
-  for sides in itertools.product(vocabulary.SIDES, repeat=len(variables)):
-    if not all({sides[position[o]] for o in occ} == set(vocabulary.SIDES) for occ in groups):
-      continue
+  for choice in itertools.product(*patterns):
+    side_of = {o: side for g, p in zip(groups, choice) for o, side in zip(g, p)}
     table = []
     for r, row in enumerate(rows):
       cell_options = []
       for col, cell in enumerate(row):
         options = []
         for k, name in enumerate(cell):
-          j = position.get((r, col, k))
-          options += _options(name, None if j is None else sides[j])
+          options += _options(name, side_of.get((r, col, k)))
         cell_options.append(options)
       _check_combinations(len(cell_options[0]) * len(cell_options[1]), sample, r)
       table.append(list(itertools.product(*cell_options)))

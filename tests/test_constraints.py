@@ -10,6 +10,7 @@ import pytest
 import posejax
 from posejax.body import vocabulary
 from posejax.constraints import Constraints
+from posejax.constraints import assignment_count
 from posejax.constraints import needs_fallback
 from posejax.errors import ConstraintError
 from posejax.errors import FileFormatError
@@ -120,10 +121,16 @@ def test_malformed_answers_raise_constraint_errors(samples, people, match):
 
 def test_assignment_cap_is_an_error_not_a_truncation():
   sample = [("hand", "back")] * 6 + [("foot", "head")] * 5
-  with pytest.raises(ConstraintError, match="max_side_variables=10"):
+  assert assignment_count(sample) == (2 ** 6 - 2) * (2 ** 5 - 2)
+  with pytest.raises(ConstraintError, match=r"sample 0: 1860 valid .* 2\^max_side_variables = 1024"):
     Constraints.from_pairs([sample], 2)
   cons = Constraints.from_pairs([sample], 2, max_side_variables=11)
-  assert cons.assignment_valid.sum() == (2 ** 6 - 2) * (2 ** 5 - 2)
+  assert cons.assignment_valid.sum() == 1860
+  # Twelve constrained variables in six pairs: 2^12 raw assignments, 64 valid, enumerated directly.
+  pairs = [("hand", "hand"), ("arm", "leg"), ("foot", "shoulder (front)")] * 2
+  assert assignment_count(pairs) == 64
+  assert Constraints.from_pairs([pairs], 2).assignment_valid.sum() == 64
+  assert assignment_count([("left hand", "back"), ("hand", ("hand", "arm"))]) == 1
   with pytest.raises(ConstraintError, match="min_frequency"):
     Constraints.from_pairs([[]], 1, min_frequency=-1)
 
