@@ -28,7 +28,8 @@ What follows the reference evaluation (BUDDI / ProsePose code, read for this mod
 Where posejax differs on purpose: the per-person MPJPE of the reference aligns joint 0 of the LSP
 order (the right ankle, by its default ``RootAlignment``); posejax aligns the mid-hip by default and
 says so (``root=`` chooses). The reference picks 5 random vertices per region; posejax is
-deterministic. Contact F1 of parsed answers is ``posejax.losses.contact_f1`` (not repeated here).
+deterministic. Contact F1 of parsed answers is ``posejax.losses.contact_f1``, re-exported here as
+``metrics.contact_f1``.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ import numpy as np
 
 from posejax.errors import FileFormatError
 from posejax.errors import InvalidInputError
+from posejax.losses.f1 import contact_f1  # noqa: F401 (re-exported: LMM answer quality)
 
 LSP14_NAMES: tuple[str, ...] = (
     "right ankle",
@@ -537,6 +539,49 @@ def summarize_pcc(curves: np.ndarray | Sequence[np.ndarray]) -> tuple[np.ndarray
   return per_tau, float(per_tau.mean())
 
 
+def evaluate_two_person(pred_vertices: np.ndarray, gt_vertices: np.ndarray,
+                        regressor: np.ndarray, contact_pairs: np.ndarray | None = None,
+                        region_vertices: np.ndarray | None = None,
+                        thresholds: np.ndarray = PCC_THRESHOLDS_M,
+                        root: Sequence[int] | None = LSP14_MID_HIP) -> dict[str, np.ndarray]:
+  """Every two-person metric of one scene from meshes: joints regressed, person order matched.
+
+  Args:
+    pred_vertices: (2, V, 3) predicted meshes, metres.
+    gt_vertices: (2, V, 3) ground-truth meshes, metres.
+    regressor: (14, V) LSP-14 regressor (:func:`load_joint_regressor`, :func:`lsp14_regressor_for`).
+    contact_pairs: (K, 2) annotated region pairs (ground-truth person 0, person 1), or None.
+    region_vertices: (R, M) fixed vertices per region (:func:`fixed_region_vertices`); needed
+      with ``contact_pairs``.
+    thresholds: (T,) PCC tau values, metres.
+    root: MPJPE root joints.
+
+  Returns:
+    numpy values: ``joint_pa_mpjpe`` (mm), ``pa_mpjpe`` (2,) and ``mpjpe`` (2,) per predicted
+    person (mm), ``swapped`` (bool), and with contacts ``pcc`` (T,) fractions and ``pcc_mean``.
+  """
+  pred_vertices = jnp.asarray(pred_vertices)
+  gt_vertices = jnp.asarray(gt_vertices, dtype=pred_vertices.dtype)
+  if pred_vertices.ndim != 3 or pred_vertices.shape[0] != 2 or pred_vertices.shape[2] != 3:
+    raise InvalidInputError(f"pred_vertices must be (2, V, 3), got {pred_vertices.shape}")
+  if gt_vertices.shape != pred_vertices.shape:
+    raise InvalidInputError(f"gt_vertices {gt_vertices.shape} must match pred_vertices "
+                            f"{pred_vertices.shape}")
+  errors = two_person_joint_errors(regress_joints(regressor, pred_vertices),
+                                   regress_joints(regressor, gt_vertices), root)
+  out = {name: np.asarray(value) for name, value in errors.items()}
+  if contact_pairs is not None:
+    if region_vertices is None:
+      raise InvalidInputError("contact_pairs need region_vertices (fixed vertices per region)")
+    pairs = np.asarray(contact_pairs, dtype=np.int32).reshape(-1, 2)
+    curve = np.asarray(two_person_pcc(pred_vertices, pairs, region_vertices, errors["swapped"],
+                                      thresholds)) if pairs.size else \
+        np.full(np.shape(thresholds), np.nan)
+    out["pcc"] = curve
+    out["pcc_mean"] = np.asarray(np.mean(curve))
+  return out
+
+
 # --------------------------------------------------------------------------------------------
 # One-person self-contact PCC (numpy, evaluation only)
 
@@ -704,3 +749,38 @@ def self_contact_pcc(pred_vertices: np.ndarray, gt_vertices: np.ndarray, index: 
   pred = self_contact_distances(pred_vertices, index)
   hits = pred[None, :, :] < thresholds[:, None, None]
   return (hits & gt_map[None, :, :]).sum(axis=(1, 2)) / num_gt
+
+
+def evaluate_one_person(pred_vertices: np.ndarray, gt_vertices: np.ndarray,
+                        regressor: np.ndarray, self_contact: SelfContactIndex | None = None,
+                        thresholds: np.ndarray = PCC_THRESHOLDS_M,
+                        root: Sequence[int] | None = LSP14_MID_HIP) -> dict[str, np.ndarray]:
+  """Every one-person metric of one image from meshes.
+
+  Args:
+    pred_vertices: (V, 3) predicted mesh, metres.
+    gt_vertices: (V, 3) ground-truth mesh, metres.
+    regressor: (14, V) LSP-14 regressor.
+    self_contact: precomputed index for the self-contact PCC, or None to skip it.
+    thresholds: (T,) tau values, metres.
+    root: MPJPE root joints.
+
+  Returns:
+    numpy values: ``pa_mpjpe`` and ``mpjpe`` (mm) and, with ``self_contact``, ``pcc`` (T,)
+    fractions (NaN without ground-truth self-contact) and ``pcc_mean``.
+  """
+  pred_vertices = np.asarray(pred_vertices, dtype=np.float64)
+  gt_vertices = np.asarray(gt_vertices, dtype=np.float64)
+  if pred_vertices.ndim != 2 or pred_vertices.shape[1] != 3 \
+      or gt_vertices.shape != pred_vertices.shape:
+    raise InvalidInputError(f"pred_vertices and gt_vertices must both be (V, 3), got "
+                            f"{pred_vertices.shape} and {gt_vertices.shape}")
+  pred_joints = regress_joints(regressor, jnp.asarray(pred_vertices))
+  gt_joints = regress_joints(regressor, jnp.asarray(gt_vertices, dtype=pred_joints.dtype))
+  out = {"pa_mpjpe": np.asarray(pa_mpjpe(pred_joints, gt_joints)),
+         "mpjpe": np.asarray(mpjpe(pred_joints, gt_joints, root))}
+  if self_contact is not None:
+    curve = self_contact_pcc(pred_vertices, gt_vertices, self_contact, thresholds)
+    out["pcc"] = curve
+    out["pcc_mean"] = np.asarray(np.mean(curve))
+  return out

@@ -312,3 +312,57 @@ def test_self_contact_subsampled_index_agrees_on_a_clear_contact(tube_index):
   assert small.vertex_ids.size == 24
   touching = _bent_tube(vertices, ring_of, gap=0.0)
   assert metrics.self_contact_distances(touching, small)[0, 2] < 0.03
+
+
+def test_lsp14_regressor_for_a_model_uses_its_head_vertices():
+  class TinyModel:  # the BodyModel fields the derivation reads
+    pass
+
+  rng = np.random.default_rng(9)
+  model = TinyModel()
+  model.v_template = rng.normal(size=(60, 3))
+  model.J_regressor = np.eye(55, 60)
+  model.lbs_weights = np.full((60, 55), 0.01)
+  head_vertices = [40, 41, 42]
+  model.lbs_weights[head_vertices, metrics.SMPLX_HEAD_JOINT] = 1.0
+  model.v_template[5, 1] = 9.0  # tallest vertex overall, but not on the head
+  model.v_template[41, 1] = 3.0  # tallest head vertex
+  regressor = metrics.lsp14_regressor_for(model)
+  assert regressor[13, 41] == 1.0 and regressor[13].sum() == 1.0
+  np.testing.assert_array_equal(np.argmax(regressor[:13], axis=1),
+                                metrics.LSP14_FROM_SMPLX_JOINTS)
+
+
+# ---------------------------------------------------------------------------------------------
+# One-call evaluation
+
+
+def test_evaluate_two_person_matches_parts(x64, skeletons):
+  # Vertices are the joints themselves (identity regressor), regions are single vertices.
+  rng = np.random.default_rng(10)
+  gt = skeletons
+  pred = gt[::-1] + 0.01 * rng.normal(size=gt.shape)
+  regressor = np.eye(14)
+  table = np.arange(14)[:, None]
+  pairs = np.array([[0, 13], [6, 6]])
+  out = metrics.evaluate_two_person(pred, gt, regressor, pairs, table)
+  assert bool(out["swapped"])
+  errors = metrics.two_person_joint_errors(jnp.asarray(pred), jnp.asarray(gt))
+  np.testing.assert_allclose(out["joint_pa_mpjpe"], errors["joint_pa_mpjpe"])
+  # PCC in the matched order: pred person 1 plays gt person 0.
+  expected = [np.linalg.norm(pred[1, 0] - pred[0, 13]), np.linalg.norm(pred[1, 6] - pred[0, 6])]
+  curve = np.mean(np.asarray(expected)[None, :] < metrics.PCC_THRESHOLDS_M[:, None], axis=1)
+  np.testing.assert_allclose(out["pcc"], curve)
+  assert out["pcc_mean"] == pytest.approx(curve.mean())
+  with pytest.raises(metrics.InvalidInputError, match="region_vertices"):
+    metrics.evaluate_two_person(pred, gt, regressor, pairs)
+
+
+def test_evaluate_one_person_on_a_tube(tube_index):
+  vertices, _, ring_of, _, index = tube_index
+  regressor = np.zeros((14, vertices.shape[0]))
+  regressor[np.arange(14), np.arange(14) * 30] = 1.0
+  folded = _bent_tube(vertices, ring_of, gap=0.0)
+  out = metrics.evaluate_one_person(folded, folded, regressor, index)
+  assert float(out["pa_mpjpe"]) < 1e-3 and float(out["mpjpe"]) < 1e-3  # mm, float32
+  assert out["pcc"][1] == 1.0
