@@ -592,7 +592,8 @@ class SelfContactIndex:
 
   Attributes:
     vertex_ids: (W,) ids of the mesh vertices that belong to any region (sorted).
-    far: (W, W) bool, True where two of those vertices are geodesically far apart on the rest mesh.
+    near: (W, W) bool, True where two of those vertices are geodesically closer than
+      ``geodesic_threshold`` on the rest mesh (such pairs never count as contact).
     slot_vertex: (U,) position in ``vertex_ids`` of each (region, vertex) slot, grouped by region.
     region_starts: (R,) first slot of each region (regions are contiguous in the slot order).
     num_regions: R.
@@ -600,7 +601,7 @@ class SelfContactIndex:
   """
 
   vertex_ids: np.ndarray
-  far: np.ndarray
+  near: np.ndarray
   slot_vertex: np.ndarray
   region_starts: np.ndarray
   num_regions: int
@@ -681,12 +682,12 @@ def build_self_contact_index(faces: np.ndarray, rest_vertices: np.ndarray,
   region_starts = np.cumsum([0] + [ids.size for ids in regions[:-1]])
 
   graph = mesh_graph(faces, rest_vertices)
-  far = np.empty((vertex_ids.size, vertex_ids.size), dtype=bool)
+  near = np.empty((vertex_ids.size, vertex_ids.size), dtype=bool)
   for start in range(0, vertex_ids.size, chunk):
     sources = vertex_ids[start:start + chunk]
     geodesic = csgraph.dijkstra(graph, directed=False, indices=sources, limit=geodesic_threshold)
-    far[start:start + sources.size] = ~(geodesic[:, vertex_ids] < geodesic_threshold)
-  return SelfContactIndex(vertex_ids=vertex_ids, far=far, slot_vertex=slot_vertex,
+    near[start:start + sources.size] = geodesic[:, vertex_ids] < geodesic_threshold
+  return SelfContactIndex(vertex_ids=vertex_ids, near=near, slot_vertex=slot_vertex,
                           region_starts=region_starts.astype(np.int64),
                           num_regions=len(regions), geodesic_threshold=float(geodesic_threshold))
 
@@ -708,13 +709,19 @@ def self_contact_distances(vertices: np.ndarray, index: SelfContactIndex,
   points = vertices[index.vertex_ids]
   num_points = points.shape[0]
   squared_norms = np.sum(points**2, axis=1)
+  # Regions that partition the vertices in id order need no gather (the common case).
+  identity_slots = index.slot_vertex.size == num_points and \
+      np.array_equal(index.slot_vertex, np.arange(num_points))
   vertex_to_region = np.empty((num_points, index.num_regions))
   for start in range(0, num_points, chunk):
     block = points[start:start + chunk]
-    squared = (np.sum(block**2, axis=1)[:, None] + squared_norms[None, :] - 2.0 * block @ points.T)
-    squared = np.where(index.far[start:start + chunk], np.maximum(squared, 0.0), np.inf)
-    vertex_to_region[start:start + chunk] = np.minimum.reduceat(
-        squared[:, index.slot_vertex], index.region_starts, axis=1)
+    squared = squared_norms[start:start + chunk, None] + squared_norms[None, :]
+    squared -= 2.0 * (block @ points.T)
+    np.maximum(squared, 0.0, out=squared)
+    squared[index.near[start:start + chunk]] = np.inf
+    by_slot = squared if identity_slots else squared[:, index.slot_vertex]
+    vertex_to_region[start:start + chunk] = np.minimum.reduceat(by_slot, index.region_starts,
+                                                                axis=1)
   region_to_region = np.minimum.reduceat(vertex_to_region[index.slot_vertex], index.region_starts,
                                          axis=0)
   region_to_region = np.minimum(region_to_region, region_to_region.T)

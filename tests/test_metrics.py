@@ -271,8 +271,8 @@ def test_geodesic_filter_on_a_tube(tube_index):
   # Adjacent vertices are geodesically near, so no region is ever in contact with itself, and
   # close-by vertices within one region never register.
   middle = regions[1]
-  assert not index.far[np.searchsorted(index.vertex_ids, middle[0]),
-                       np.searchsorted(index.vertex_ids, middle[1])]
+  assert index.near[np.searchsorted(index.vertex_ids, middle[0]),
+                    np.searchsorted(index.vertex_ids, middle[1])]
 
 
 def _bent_tube(vertices, ring_of, gap):
