@@ -366,3 +366,16 @@ def test_evaluate_one_person_on_a_tube(tube_index):
   out = metrics.evaluate_one_person(folded, folded, regressor, index)
   assert float(out["pa_mpjpe"]) < 1e-3 and float(out["mpjpe"]) < 1e-3  # mm, float32
   assert out["pcc"][1] == 1.0
+
+
+def test_pcc_vmaps_over_scenes():
+  rng = np.random.default_rng(11)
+  scenes = jnp.asarray(rng.normal(size=(3, 2, 12, 3)), dtype=jnp.float32)
+  table = np.arange(12).reshape(6, 2)
+  pairs = np.array([[0, 1], [2, 5]])
+  swapped = jnp.asarray([False, True, False])
+  batched = jax.vmap(lambda v, s: metrics.two_person_pcc(v, pairs, table, s))(scenes, swapped)
+  assert batched.shape == (3, 20)
+  for i in range(3):
+    np.testing.assert_allclose(batched[i], metrics.two_person_pcc(scenes[i], pairs, table,
+                                                                  bool(swapped[i])))

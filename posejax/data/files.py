@@ -10,7 +10,8 @@ Formats, and how sure we are of them (read from the public BUDDI (muelea/buddi) 
   and face lists may follow and are ignored here.
 * BEV / HMR2 archive ``<image>_0.08.npz``: verified from the loaders. Key ``results`` holds a dict
   with ``smpl_thetas`` (N, 72) SMPL axis-angle (global orientation first), ``smpl_betas`` (N, 11)
-  (10 SMPL betas + BEV's age/kid scale; HMR2 archives may have 10), ``cam_trans`` (N, 3) metres
+  (10 SMPL betas + BEV's age/kid scale; posejax also accepts 10 columns, in case an HMR2 export
+  leaves the age out: not verified), ``cam_trans`` (N, 3) metres
   (the pelvis position in the camera frame), and optionally ``joints``, ``verts``, ``pj2d_org``
   (projected joints, pixels) and ``boxes``.
 * ``interaction_contact_signature.json`` (FlickrCI3D, CHI3D): verified from BUDDI's demo copy.
