@@ -8,6 +8,7 @@ The public API is re-exported here, one name per line; never import a private mo
 from posejax import body
 from posejax import camera
 from posejax import data
+from posejax import lmm
 from posejax import losses
 from posejax import metrics
 from posejax import viz

@@ -41,31 +41,31 @@ def fit_to_limits(rows: Sequence[Row], people: int, *, max_side_variables: int,
   Args:
     rows: one sample's rows.
     people: 1 or 2.
-    max_side_variables: the limit on left/right variables the two-person validity rule constrains
-      (side-free lateral parts occurring two or more times in one column).
+    max_side_variables: two people: at most ``2**max_side_variables`` valid left/right assignments
+      (``posejax.constraints.assignment_count``) per sample.
     max_combinations: the limit on (alternative, side) combinations of one row.
 
   Returns:
     ``(kept rows, reasons)``: one reason per row left out.
   """
-  kept: list[Row] = []
+  from posejax.constraints import assignment_count
+
   reasons: list[str] = []
-  occurrences: collections.Counter = collections.Counter()
+  candidates: list[Row] = []
   for row in rows:
     if _options(row[0]) * _options(row[1]) > max_combinations:
       reasons.append(TOO_MANY_ALTERNATIVES)
-      continue
-    if people == 2:
-      trial = occurrences.copy()
-      for column, cell in enumerate(row):
-        for name in _names(cell):
-          if vocabulary.is_lateral(name):
-            trial[(column, name)] += 1
-      if sum(count for count in trial.values() if count >= 2) > max_side_variables:
-        reasons.append(TOO_MANY_SIDES)
-        continue
-      occurrences = trial
-    kept.append(row)
+    else:
+      candidates.append(row)
+  limit = 2 ** max_side_variables
+  if people == 1 or assignment_count(candidates) <= limit:
+    return candidates, reasons
+  kept: list[Row] = []
+  for row in candidates:  # rare: grow the sample row by row while it stays within the limit
+    if assignment_count(kept + [row]) <= limit:
+      kept.append(row)
+    else:
+      reasons.append(TOO_MANY_SIDES)
   return kept, reasons
 
 

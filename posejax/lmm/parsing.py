@@ -306,6 +306,22 @@ class ParseReport:
         corrected_words=dict(corrected.most_common()),
         sides_dropped=sum(p.sides_dropped for p in parsed))
 
+  @classmethod
+  def combine(cls, reports: Iterable[ParseReport]) -> ParseReport:
+    """Sums reports (e.g. of every image of a dataset) into one."""
+    total = collections.Counter()
+    counters = {name: collections.Counter() for name in ("rows_dropped", "unknown_words",
+                                                         "corrected_words")}
+    for report in reports:
+      for field in dataclasses.fields(report):
+        value = getattr(report, field.name)
+        if field.name in counters:
+          counters[field.name].update(value)
+        else:
+          total[field.name] += value
+    numbers = {f.name: total[f.name] for f in dataclasses.fields(cls) if f.name not in counters}
+    return cls(**numbers, **{name: dict(c.most_common()) for name, c in counters.items()})
+
   def as_dict(self) -> dict:
     """A JSON-ready dict of the report."""
     return dataclasses.asdict(self)
