@@ -21,9 +21,9 @@ What follows the reference evaluation (BUDDI / ProsePose code, read for this mod
   seed 0; posejax picks them deterministically, see :func:`fixed_region_vertices`); PCC(tau) is the
   share of annotated pairs with distance strictly below tau, tau = 0, 5, ..., 95 cm.
 * Self-contact PCC (one person, MOYO): a region pair is in contact at tau when some pair of its
-  vertices is closer than tau AND geodesically at least 30 cm apart on the rest mesh; ground truth at
-  2 cm; PCC(tau) = recall of the ground-truth pairs. Images without ground-truth self-contact have
-  no PCC (NaN here; the reference writes -1 and skips them).
+  vertices is closer than tau AND geodesically at least 30 cm apart on the rest mesh; ground
+  truth at 2 cm; PCC(tau) = recall of the ground-truth pairs. Images without ground-truth
+  self-contact have no PCC (NaN here; the reference writes -1 and skips them).
 
 Where posejax differs on purpose: the per-person MPJPE of the reference aligns joint 0 of the LSP
 order (the right ankle, by its default ``RootAlignment``); posejax aligns the mid-hip by default and
@@ -165,7 +165,8 @@ def load_joint_regressor(path: str | os.PathLike,
   except FileFormatError:
     raise
   except Exception as err:  # unreadable file: say which and why
-    raise FileFormatError(path, f"cannot read joint regressor ({type(err).__name__}: {err})") from err
+    raise FileFormatError(
+        path, f"cannot read joint regressor ({type(err).__name__}: {err})") from err
   regressor = _as_regressor_array(obj, path)
   if regressor.ndim != 2 or regressor.shape[0] != num_joints:
     raise FileFormatError(
@@ -671,7 +672,8 @@ def build_self_contact_index(faces: np.ndarray, rest_vertices: np.ndarray,
     if ids.size == 0:
       raise InvalidInputError(f"region {index} has no vertices")
     if ids.min() < 0 or ids.max() >= rest_vertices.shape[0]:
-      raise InvalidInputError(f"region {index} indexes outside the {rest_vertices.shape[0]} vertices")
+      raise InvalidInputError(
+          f"region {index} indexes outside the {rest_vertices.shape[0]} vertices")
     if max_vertices_per_region is not None and ids.size > max_vertices_per_region:
       ids = np.sort(_farthest_points(rest_vertices[ids], ids, int(max_vertices_per_region)))
     regions.append(ids)

@@ -231,7 +231,9 @@ def _region_pairs(value: Any, path: str, where: str) -> np.ndarray:
 
 def read_region_vertex_map(path: str | os.PathLike, num_vertices: int | None = None
                            ) -> list[np.ndarray]:
-  """The 75 FlickrCI3D contact regions as SMPL-X vertex ids (``flickrci3ds_r75_rid_to_smplx_vid.pkl``).
+  """The 75 FlickrCI3D contact regions as SMPL-X vertex ids.
+
+  Reads ``flickrci3ds_r75_rid_to_smplx_vid.pkl`` (BUDDI's essentials).
 
   Args:
     path: the region map pickle (dict region id -> vertex ids), or a JSON file with the same

@@ -4,8 +4,9 @@ Verified from the ProsePose evaluation code (``moyo_eval.py`` and its helpers):
 
 * Ground truth per sequence is an AMASS-style ``.npz`` with ``poses`` (T, 165) SMPL-X axis-angle
   (global orient 0:3, body 3:66, jaw 66:69, left eye 69:72, right eye 72:75, left hand 75:120,
-  right hand 120:165), ``trans`` (T, 3) metres and ``betas`` (>= 10,). An older layout splits the
-  pose into ``root_orient``, ``pose_body``, ``pose_hand``, ``pose_jaw``, ``pose_eye``; both are read.
+  right hand 120:165), ``trans`` (T, 3) metres and ``betas`` (>= 10,). An older layout splits
+  the pose into ``root_orient``, ``pose_body``, ``pose_hand``, ``pose_jaw``, ``pose_eye``; both
+  are read.
 * Image names end in ``_YOGI_Cam_<camera>_<frame>``; the mocap row of image frame f is 2 f.
 * Cameras: ``cameras_param.json`` with one ``cam_<i>`` entry per camera holding ``rotation``
   (3 x 3), ``position`` (3,), ``focal`` and ``princpt``; a world point x maps to the camera frame

@@ -361,7 +361,10 @@ def read_chi3d(path: str | os.PathLike, **kwargs) -> list[DatasetSample]:
 
 
 def read_hi4d(path: str | os.PathLike, **kwargs) -> list[DatasetSample]:
-  """Hi4D (``<split>_optimization.pkl``): every 5th frame per camera, ground truth, no contact map."""
+  """Hi4D (``<split>_optimization.pkl``): every 5th frame per camera, with ground truth.
+
+  Hi4D has no contact annotation (``contact_pairs`` is None).
+  """
   return read_processed(path, "hi4d", **kwargs)
 
 
