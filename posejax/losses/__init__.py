@@ -2,3 +2,7 @@
 
 from posejax.losses import contact
 from posejax.losses.f1 import contact_f1
+from posejax.losses import keypoints
+from posejax.losses import penetration
+from posejax.losses import priors
+from posejax.losses import proximity
