@@ -21,3 +21,5 @@ from posejax.body.reduce import reduce_model
 from posejax.body.io import load_model
 from posejax.body.io import model_from_arrays
 from posejax.body.io import save_model
+from posejax.body.default_body import default_body_arrays
+from posejax.body.default_body import default_model
