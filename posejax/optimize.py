@@ -19,8 +19,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-Objective = Callable[[Any, Any, Any], tuple[jax.Array, jax.Array]]
-"""``objective(free, carry, data) -> (total (), terms (T,))`` for one scene."""
+Objective = Callable[[Any, Any, Any, Any], tuple[jax.Array, jax.Array]]
+"""``objective(free, carry, data, shared) -> (total (), terms (T,))`` for one scene."""
 
 
 @flax.struct.dataclass
@@ -54,9 +54,9 @@ class StageState:
 class Stage(NamedTuple):
   """The pure functions of one compiled stage (see ``make_stage``)."""
 
-  init: Callable[[Any, Any], StageState]
-  advance: Callable[[StageState, Any, jax.Array], StageState]
-  evaluate: Callable[[Any, Any, Any], tuple[jax.Array, jax.Array]]
+  init: Callable[[Any, Any, Any], StageState]
+  advance: Callable[[StageState, Any, Any, jax.Array], StageState]
+  evaluate: Callable[[Any, Any, Any, Any], tuple[jax.Array, jax.Array]]
 
 
 def least_squares_slope(values: jax.Array) -> jax.Array:
@@ -87,36 +87,38 @@ def make_stage(
   """Builds the pure functions of one Adam stage over a batch of scenes.
 
   Args:
-    objective: ``objective(free, carry, data) -> (total, terms)`` for ONE scene; ``free`` holds the
-      optimised parameters, ``carry`` the gradient-free state from ``refresh``, ``data`` everything
-      else of the scene (observations, weights, fixed parameters).
+    objective: ``objective(free, carry, data, shared) -> (total, terms)`` for ONE scene; ``free``
+      holds the optimised parameters, ``carry`` the gradient-free state from ``refresh``, ``data``
+      everything else of the scene (observations, weights, fixed parameters), ``shared`` what all
+      scenes share (model tables; never batched).
     learning_rate: Adam step size.
     early_stop_window: W, the number of recent total losses the slope is fitted to.
     early_stop_slope: stop a scene when |slope| < this; 0 never stops early.
-    refresh: ``refresh(free, data) -> carry`` for ONE scene, evaluated at the start and then every
+    refresh: ``refresh(free, data, shared) -> carry`` for ONE scene, evaluated at the start and then every
       ``refresh_every`` iterations; ``None`` keeps an empty carry.
     refresh_every: iterations between refreshes.
 
   Returns:
     ``Stage(init, advance, evaluate)``:
-      ``init(free, data) -> StageState`` for batched ``free`` and ``data`` (leading axis B);
-      ``advance(state, data, until) -> StageState`` runs iterations until ``state.step == until`` or
+      ``init(free, data, shared) -> StageState`` for batched ``free`` and ``data`` (leading axis B);
+      ``advance(state, data, shared, until) -> StageState`` runs iterations until ``state.step == until`` or
       every scene has stopped (jit it; ``until`` is traced, so one compilation serves every chunk);
-      ``evaluate(free, carry, data) -> (total (B,), terms (B, T))``.
+      ``evaluate(free, carry, data, shared) -> (total (B,), terms (B, T))``.
   """
   optimizer = optax.adam(learning_rate)
-  refresh_one = refresh if refresh is not None else (lambda free, data: ())
-  refresh_batch = jax.vmap(refresh_one)
-  value_and_grad = jax.vmap(jax.value_and_grad(objective, has_aux=True))
-  evaluate = jax.vmap(objective)
+  refresh_one = refresh if refresh is not None else (lambda free, data, shared: ())
+  scenes = (0, 0, None)
+  refresh_batch = jax.vmap(refresh_one, in_axes=scenes)
+  value_and_grad = jax.vmap(jax.value_and_grad(objective, has_aux=True), in_axes=(0,) + scenes)
+  evaluate = jax.vmap(objective, in_axes=(0,) + scenes)
 
-  def init(free, data) -> StageState:
+  def init(free, data, shared) -> StageState:
     batch = jax.tree_util.tree_leaves(free)[0].shape[0]
     dtype = jax.tree_util.tree_leaves(free)[0].dtype
     return StageState(
         free=free,
         opt_state=optimizer.init(free),
-        carry=refresh_batch(free, data),
+        carry=refresh_batch(free, data, shared),
         step=jnp.zeros((), jnp.int32),
         history=jnp.zeros((batch, early_stop_window), dtype),
         seen=jnp.zeros((batch,), jnp.int32),
@@ -125,13 +127,13 @@ def make_stage(
         loss=jnp.full((batch,), jnp.inf, dtype),
     )
 
-  def iteration(state: StageState, data) -> StageState:
+  def iteration(state: StageState, data, shared) -> StageState:
     carry = jax.lax.cond(
         (state.step % refresh_every == 0) & (state.step > 0),
-        lambda: refresh_batch(state.free, data),
+        lambda: refresh_batch(state.free, data, shared),
         lambda: state.carry,
     )
-    (total, _), grads = value_and_grad(state.free, carry, data)
+    (total, _), grads = value_and_grad(state.free, carry, data, shared)
     history = jnp.concatenate([state.history[:, 1:], total[:, None]], axis=1)
     seen = jnp.minimum(state.seen + 1, early_stop_window)
     flat = (seen >= early_stop_window) & (jnp.abs(least_squares_slope(history)) < early_stop_slope)
@@ -153,10 +155,10 @@ def make_stage(
         loss=jnp.where(state.stopped, state.loss, total),
     )
 
-  def advance(state: StageState, data, until) -> StageState:
+  def advance(state: StageState, data, shared, until) -> StageState:
     return jax.lax.while_loop(
         lambda s: (s.step < until) & ~jnp.all(s.stopped),
-        lambda s: iteration(s, data),
+        lambda s: iteration(s, data, shared),
         state,
     )
 

@@ -17,8 +17,8 @@ def test_slope_matches_numpy_polyfit():
   np.testing.assert_allclose(least_squares_slope(jnp.asarray(values)), expected, rtol=1e-5, atol=1e-6)
 
 
-def _quadratic(free, carry, data):
-  del carry
+def _quadratic(free, carry, data, shared):
+  del carry, shared
   residual = free["x"] - data["target"]
   terms = jnp.stack([jnp.sum(residual**2), jnp.sum(jnp.abs(residual))])
   return terms[0], terms
@@ -31,8 +31,8 @@ def _targets():
 def test_scene_at_optimum_stops_early_and_freezes_while_others_go_on():
   stage = make_stage(_quadratic, learning_rate=0.05, early_stop_slope=1e-3)
   data = _targets()
-  state = stage.init({"x": jnp.zeros((3, 3))}, data)
-  state = jax.jit(stage.advance)(state, data, 60)
+  state = stage.init({"x": jnp.zeros((3, 3))}, data, None)
+  state = jax.jit(stage.advance)(state, data, None, 60)
   # Scene 1 starts at its optimum: the window fills (20 losses) and the flat slope stops it.
   assert bool(state.stopped[1]) and int(state.iters[1]) == 19
   assert not bool(state.stopped[2])
@@ -43,8 +43,8 @@ def test_scene_at_optimum_stops_early_and_freezes_while_others_go_on():
 def test_unstopped_scenes_follow_plain_adam_exactly():
   data = _targets()
   stage = make_stage(_quadratic, learning_rate=0.05, early_stop_slope=0.0)
-  state = stage.init({"x": jnp.zeros((3, 3))}, data)
-  state = jax.jit(stage.advance)(state, data, 25)
+  state = stage.init({"x": jnp.zeros((3, 3))}, data, None)
+  state = jax.jit(stage.advance)(state, data, None, 25)
 
   optimizer = optax.adam(0.05)
   x = jnp.zeros((3, 3))
@@ -60,27 +60,27 @@ def test_chunked_run_equals_single_run_and_compiles_once():
   data = _targets()
   stage = make_stage(_quadratic, learning_rate=0.05, early_stop_slope=1e-3)
   advance = jax.jit(chex.assert_max_traces(stage.advance, n=1))
-  whole = advance(stage.init({"x": jnp.zeros((3, 3))}, data), data, 200)
-  chunked = stage.init({"x": jnp.zeros((3, 3))}, data)
+  whole = advance(stage.init({"x": jnp.zeros((3, 3))}, data, None), data, None, 200)
+  chunked = stage.init({"x": jnp.zeros((3, 3))}, data, None)
   for until in range(10, 210, 10):
-    chunked = advance(chunked, data, until)
+    chunked = advance(chunked, data, None, until)
   for a, b in zip(jax.tree_util.tree_leaves(whole), jax.tree_util.tree_leaves(chunked)):
     np.testing.assert_array_equal(a, b)
 
 
 def test_refresh_runs_on_schedule():
-  def objective(free, carry, data):
-    del data
+  def objective(free, carry, data, shared):
+    del data, shared
     return jnp.sum(free["x"] ** 2) + 0.0 * carry, jnp.stack([carry])
 
-  calls_at = lambda free, data: jnp.sum(free["x"])  # the carry records the params it saw
+  calls_at = lambda free, data, shared: jnp.sum(free["x"])  # the carry records the params it saw
   stage = make_stage(objective, learning_rate=0.1, early_stop_slope=0.0, refresh=calls_at,
                      refresh_every=5)
   data = {"unused": jnp.zeros((1,))}
-  state = stage.init({"x": jnp.ones((1, 2))}, data)
-  state = stage.advance(state, data, 7)
+  state = stage.init({"x": jnp.ones((1, 2))}, data, None)
+  state = stage.advance(state, data, None, 7)
   # Refreshed at step 5 (after 5 updates), not at 6: the carry is the sum after 5 updates.
   replay = make_stage(objective, learning_rate=0.1, early_stop_slope=0.0, refresh=calls_at,
                       refresh_every=1000)
-  five = replay.advance(replay.init({"x": jnp.ones((1, 2))}, data), data, 5)
+  five = replay.advance(replay.init({"x": jnp.ones((1, 2))}, data, None), data, None, 5)
   np.testing.assert_allclose(state.carry, jnp.sum(five.free["x"], axis=1), rtol=1e-6)

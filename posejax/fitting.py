@@ -1,0 +1,562 @@
+"""``fit``: the two-stage ProsePose optimisation of one scene or thousands at once.
+
+What runs where:
+
+* Once per (model, config): the region map and its fixed vertex subsamples, the interpenetration
+  proxy, and the list of vertices any loss reads (``Fitter``). The body is evaluated only at those
+  vertices (a few thousand of 10,475) and its hands, jaw, eyes and expression, which a fit never
+  moves, are folded into per-person templates (``posejax.body.reduce_model``).
+* Once per call: keypoint preprocessing (the ankle fallback), the per-scene fallback decision and
+  weights, the folded templates.
+* Per stage: one compiled ``lax.while_loop`` of Adam steps over every scene at once
+  (``posejax.optimize``), run in chunks so that progress can be reported; each scene stops on its
+  own early-stop rule. Compiled once per (batch size, config, model).
+
+The objective of one scene is written for that scene alone (P = 1 or 2 people) and vmapped.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import logging
+import time
+from typing import Any, Callable, Sequence
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from posejax.body import keypoints as body_keypoints
+from posejax.body.forward import forward
+from posejax.body.model import PARAM_FIELDS
+from posejax.body.model import BodyModel
+from posejax.body.model import BodyParams
+from posejax.body.model import ReducedModel
+from posejax.body.model import field_width
+from posejax.body.reduce import DEFAULT_FROZEN_FIELDS
+from posejax.body.reduce import reduce_model
+from posejax.body.regions import RegionMap
+from posejax.body.regions import derive_regions
+from posejax.camera import Camera
+from posejax.camera import project
+from posejax.camera import reference_camera
+from posejax.config import TERMS
+from posejax.config import FitConfig
+from posejax.constraints import Constraints
+from posejax.constraints import needs_fallback
+from posejax.errors import InvalidInputError
+from posejax.losses import contact as contact_losses
+from posejax.losses import penetration
+from posejax.losses import priors
+from posejax.losses import proximity
+from posejax.losses.keypoints import ankle_fallback
+from posejax.losses.keypoints import keypoint_loss
+from posejax.optimize import make_stage
+from posejax.result import FitResult
+
+_log = logging.getLogger(__name__)
+
+Progress = Callable[[dict], None]
+"""Called between chunks with ``{"stage", "iteration", "max_iters", "stopped", "scenes",
+"median_loss", "seconds"}``."""
+
+# Per-person pieces of a reduced model that depend on the folded (per-person) values.
+_PERSON_FIELDS = ("template", "joint_template", "frozen_rotations", "frozen_transl")
+
+
+@flax.struct.dataclass
+class _Shared:
+  """What every scene of a fit shares (passed to the compiled loop as an unbatched argument)."""
+
+  kernel: ReducedModel
+  sample_ids: jax.Array  # (R, K) rows of the reduced vertex output
+  sample_valid: jax.Array  # (R, K) bool
+  proxy: penetration.PenetrationProxy  # triangles in rows of the reduced vertex output
+  pose_prior: priors.GaussianMixturePrior
+
+
+@flax.struct.dataclass
+class _Scene:
+  """One scene's data (batched over scenes with a leading axis in the loop)."""
+
+  keypoints: jax.Array  # (P, 25, 3) pixels + confidence, ankle fallback applied
+  camera: Camera
+  constraints: Constraints
+  weights: jax.Array  # (T,) this stage's weights for this scene
+  anchor: jax.Array  # (P, 63) init-pose anchor
+  fixed: dict  # field -> (P, width) parameters not optimised in this stage
+  person: dict  # _PERSON_FIELDS -> (P, ...) folded per-person model pieces
+
+
+@dataclasses.dataclass(frozen=True)
+class Fitter:
+  """Everything about a fit that depends only on the model and the config (build once, reuse).
+
+  ``posejax.fit`` keeps a few of these cached; build one yourself to control its lifetime.
+  """
+
+  model: BodyModel
+  config: FitConfig
+  regions: RegionMap
+  proxy: penetration.PenetrationProxy
+  pose_prior: priors.GaussianMixturePrior
+  vertex_ids: np.ndarray  # (N,) model vertex ids the fit evaluates
+  shared: _Shared
+  fold: Callable  # init (B, P) -> folded per-person model pieces
+  stages: tuple  # per stage: (Stage, jitted advance, jitted evaluate)
+
+  @classmethod
+  def create(
+      cls,
+      model: BodyModel,
+      config: FitConfig,
+      *,
+      regions: RegionMap | None = None,
+      proxy: penetration.PenetrationProxy | None = None,
+      pose_prior: priors.GaussianMixturePrior | None = None,
+  ) -> "Fitter":
+    """Builds the model-dependent tables and the per-stage compiled functions (compiled lazily)."""
+    if not isinstance(model, BodyModel):
+      raise InvalidInputError(f"fit: model must be a posejax.body.BodyModel, got {type(model)}")
+    regions = regions if regions is not None else derive_regions(model, config.region_samples)
+    needs_proxy = "penetration" in config.active_terms() and config.people == 2
+    if proxy is None and needs_proxy:
+      proxy = penetration.build_model_proxy(model)
+    pose_prior = pose_prior if pose_prior is not None else priors.default_pose_prior()
+
+    sample_ids = np.asarray(regions.sample_ids)
+    wanted = [sample_ids.reshape(-1)]
+    if proxy is not None:
+      wanted.append(np.asarray(proxy.vertex_ids))
+    vertex_ids = np.unique(np.concatenate(wanted))
+    local = lambda ids: jnp.asarray(np.searchsorted(vertex_ids, np.asarray(ids)), jnp.int32)
+    if proxy is not None:
+      local_proxy = penetration.PenetrationProxy(
+          vertex_ids=local(proxy.vertex_ids), triangle_ids=local(proxy.triangle_ids))
+    else:
+      local_proxy = penetration.PenetrationProxy(
+          vertex_ids=jnp.zeros((0,), jnp.int32), triangle_ids=jnp.zeros((0, 3), jnp.int32))
+    shared = _Shared(
+        kernel=reduce_model(model, vertex_ids),
+        sample_ids=local(sample_ids),
+        sample_valid=jnp.asarray(regions.sample_valid),
+        proxy=local_proxy,
+        pose_prior=pose_prior,
+    )
+    fitter = cls(model=model, config=config, regions=regions, proxy=proxy, pose_prior=pose_prior,
+                 vertex_ids=vertex_ids, shared=shared,
+                 fold=_person_pieces_function(model, vertex_ids), stages=())
+    stages = []
+    for stage_config in config.stages:
+      stage = make_stage(
+          fitter._objective(stage_config.optimize),
+          learning_rate=stage_config.learning_rate,
+          early_stop_window=stage_config.early_stop_window,
+          early_stop_slope=stage_config.early_stop_slope,
+          refresh=fitter._inside_masks if needs_proxy else None,
+          refresh_every=config.penetration_every,
+      )
+      stages.append((stage, jax.jit(stage.advance), jax.jit(stage.evaluate)))
+    return dataclasses.replace(fitter, stages=tuple(stages))
+
+  # ------------------------------------------------------------------------------------------
+  # The objective of one scene
+
+  def _people(self, free: dict, scene: _Scene, shared: _Shared):
+    """Forward pass of the scene's people: (P, N, 3) vertices and (P, J, 3) joints."""
+    params = {**scene.fixed, **free}
+
+    def one(person, fields):
+      kernel = shared.kernel.replace(**person)
+      return forward(kernel, BodyParams(**fields))
+
+    out = jax.vmap(one)(scene.person, params)
+    return out.vertices, out.joints, params
+
+  def _objective(self, optimize: Sequence[str]):
+    active = set(self.config.active_terms())
+    people = self.config.people
+    softmin = self.config.contact_softmin
+    count_empty = self.config.count_empty_samples
+
+    def objective(free, carry, scene: _Scene, shared: _Shared):
+      vertices, joints, params = self._people(free, scene, shared)
+      terms = dict.fromkeys(TERMS, jnp.zeros((), vertices.dtype))
+      if "keypoints" in active:
+        projected = project(scene.camera, body_keypoints.smplx_to_body25(joints))
+        terms["keypoints"] = jnp.sum(jax.vmap(keypoint_loss)(projected, scene.keypoints))
+      if "contact" in active:
+        points = vertices[:, shared.sample_ids]  # (P, R, K, 3)
+        other = points[1] if people == 2 else None
+        terms["contact"] = contact_losses.contact_loss(
+            points[0], other, shared.sample_valid, scene.constraints, temperature=softmin,
+            count_empty=count_empty)
+      body_pose = params["body_pose"]
+      if "pose_prior" in active:
+        energy = jax.vmap(lambda pose: priors.pose_prior_energy(shared.pose_prior, pose))
+        terms["pose_prior"] = jnp.sum(energy(body_pose))
+      if "init_pose" in active:
+        terms["init_pose"] = jnp.sum(jnp.square(body_pose - scene.anchor))
+      if "shape" in active:
+        terms["shape"] = jnp.sum(jnp.square(params["betas"]))
+      if "penetration" in active and people == 2:
+        inside = carry
+        terms["penetration"] = (
+            penetration.penetration_penalty(vertices[0], vertices[1], inside[0])
+            + penetration.penetration_penalty(vertices[1], vertices[0], inside[1]))
+      if "proximity" in active and people == 2:
+        terms["proximity"] = proximity.min_squared_distance(vertices[0], vertices[1])
+      stacked = jnp.stack([terms[t] for t in TERMS])
+      return jnp.sum(scene.weights * stacked), stacked
+
+    del optimize  # the free fields arrive in ``free``; listed for the reader
+    return objective
+
+  def _inside_masks(self, free, scene: _Scene, shared: _Shared) -> jax.Array:
+    """(2, N) which reduced vertices of each person lie inside the other's proxy (no gradient)."""
+    vertices, _, _ = self._people(free, scene, shared)
+    vertices = jax.lax.stop_gradient(vertices)
+    return jnp.stack([
+        penetration.inside_mask(vertices[0], vertices[1], shared.proxy),
+        penetration.inside_mask(vertices[1], vertices[0], shared.proxy),
+    ])
+
+  # ------------------------------------------------------------------------------------------
+  # Running a fit
+
+  def __call__(
+      self,
+      image_kp,
+      constraints: Constraints | Sequence[Constraints] | None,
+      *,
+      init: BodyParams,
+      camera: Camera | None = None,
+      image_size: Sequence[float] | None = None,
+      return_vertices: bool = False,
+      progress: Progress | bool | None = None,
+      chunk_size: int = 100,
+      sharding: Any = None,
+  ) -> FitResult:
+    config = self.config
+    people = config.people
+    image_kp = _check_keypoints(image_kp, people)
+    batch_shape = image_kp.shape[:-3]
+    scenes = int(np.prod(batch_shape))
+    init = _check_init(self.model, init, batch_shape + (people,))
+    constraints = _batch_constraints(constraints, batch_shape, people, scenes)
+    camera = _batch_camera(camera, image_size, batch_shape, scenes, self.model.dtype)
+
+    flat = lambda x: jnp.reshape(x, (scenes,) + x.shape[len(batch_shape):])
+    keypoints = flat(jnp.asarray(image_kp, self.model.dtype))
+    init_flat = jax.tree_util.tree_map(flat, init)
+    person = self.fold(init_flat)
+    keypoints, missing = _prepare_keypoints(self.shared.kernel, person, init_flat, keypoints, camera)
+
+    fell_back = needs_fallback(constraints, config.fallback_min_empty)
+    fell_back = jnp.reshape(fell_back, (scenes,))
+    params = {name: getattr(init_flat, name) for name in PARAM_FIELDS}
+
+    report = _progress_function(progress)
+    stage_terms, stage_total, iterations, converged = [], [], [], []
+    anchor = params["body_pose"]
+    shared = self.shared
+    for index, (stage_config, (stage, advance, evaluate)) in enumerate(
+        zip(config.stages, self.stages)):
+      weights = _stage_weights(config, index, fell_back, self.model.dtype)
+      free = {name: params[name] for name in stage_config.optimize}
+      fixed = {name: params[name] for name in PARAM_FIELDS if name not in stage_config.optimize}
+      scene = _Scene(keypoints=keypoints, camera=camera, constraints=constraints, weights=weights,
+                     anchor=anchor, fixed=fixed, person=person)
+      if sharding is not None:
+        scene, free = _shard((scene, free), sharding)
+      state = stage.init(free, scene, shared)
+      started = time.perf_counter()
+      step = 0
+      while step < stage_config.max_iters:
+        step = min(step + chunk_size, stage_config.max_iters)
+        state = advance(state, scene, shared, step)
+        done = int(state.step)
+        if report is not None:
+          report({"stage": index, "iteration": done, "max_iters": stage_config.max_iters,
+                  "stopped": int(jnp.sum(state.stopped)), "scenes": scenes,
+                  "median_loss": float(jnp.median(state.loss)),
+                  "seconds": time.perf_counter() - started})
+        if done < step:  # every scene stopped early
+          break
+      total, terms = evaluate(state.free, state.carry, scene, shared)
+      params = {**params, **state.free}
+      anchor = params["body_pose"]
+      stage_terms.append(terms)
+      stage_total.append(total)
+      iterations.append(state.iters)
+      converged.append(state.stopped)
+
+    unflat = lambda x: jnp.reshape(x, batch_shape + x.shape[1:])
+    final = BodyParams(**{name: unflat(params[name]) for name in PARAM_FIELDS})
+    vertices = None
+    if return_vertices:
+      vertices = jax.jit(forward)(self.model, final).vertices
+    return FitResult(
+        params=final,
+        stage_terms=unflat(jnp.stack(stage_terms, axis=1)),
+        stage_total=unflat(jnp.stack(stage_total, axis=1)),
+        iterations=unflat(jnp.stack(iterations, axis=1)),
+        converged=unflat(jnp.stack(converged, axis=1)),
+        fell_back=unflat(fell_back),
+        keypoints_missing=unflat(missing),
+        vertices=vertices,
+        metadata={
+            "config": config.name,
+            "people": people,
+            "model_source": self.model.source,
+            "synthetic_body": bool(self.model.synthetic),
+            "terms": list(TERMS),
+            "regions": self.regions.source,
+            "evaluated_vertices": int(self.vertex_ids.size),
+        },
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# The public entry point
+
+_FITTERS: "collections.OrderedDict[tuple, tuple[Any, Fitter]]" = collections.OrderedDict()
+_MAX_CACHED_FITTERS = 4
+
+
+def fit(
+    image_kp,
+    constraints: Constraints | Sequence[Constraints] | None,
+    *,
+    init: BodyParams,
+    model: BodyModel | None = None,
+    camera: Camera | None = None,
+    config: FitConfig | None = None,
+    image_size: Sequence[float] | None = None,
+    pose_prior: priors.GaussianMixturePrior | None = None,
+    regions: RegionMap | None = None,
+    return_vertices: bool = False,
+    progress: Progress | bool | None = None,
+    chunk_size: int = 100,
+    sharding: Any = None,
+) -> FitResult:
+  """Fits SMPL-X bodies to 2D keypoints and language-model contact constraints.
+
+  Any leading batch shape ``(...)`` fits all its scenes in one compiled program; each scene stops
+  on its own early-stop rule. Scenes whose answers are all empty (or, with
+  ``config.fallback_min_empty``, have that many empty answers) use the config's fallback preset
+  (the heuristic baseline for two people) in the same batch.
+
+  Args:
+    image_kp: (..., P, 25, 3) OpenPose BODY_25 keypoints per person: pixels x, y and confidence.
+      NaN coordinates or zero/NaN confidences mark missing keypoints.
+    constraints: ``Constraints`` with batch shape ``(...)`` (``Constraints.stack``), a sequence of
+      unbatched ones (one per scene, flattened order), or None (no answers: every scene falls back).
+    init: initial ``BodyParams`` with leading shape (..., P) (from BEV, HMR2, ...); hands, jaw,
+      eyes, expression and global_orient stay at these values.
+    model: the body model; default ``posejax.body.default_model()`` (SYNTHETIC: results say so).
+    camera: a ``Camera`` shared by all scenes or batched (...); default the reference camera of
+      ``image_size``.
+    config: ``FitConfig``; default ``FitConfig.two_person()`` or ``one_person()`` by P.
+    image_size: (width, height) pixels, for the default camera.
+    pose_prior: a ``posejax.losses.priors`` mixture (``load_gmm_prior("gmm_08.pkl")``); default the
+      licence-free ``default_pose_prior()``.
+    regions: a ``RegionMap``; default derived from the model's skinning weights.
+    return_vertices: also return the full final meshes (..., P, V, 3) (memory: 126 kB per person).
+    progress: True logs a line per chunk; a callable receives a dict per chunk.
+    chunk_size: iterations between progress reports (the loop stays compiled within a chunk).
+    sharding: a ``jax.sharding.Mesh`` (its first axis splits the scenes) or a ``Sharding`` for
+      the scene axis, to spread the batch over devices; the scene count must divide evenly.
+
+  Returns:
+    ``FitResult``.
+
+  Raises:
+    InvalidInputError: misshaped keypoints, params, constraints or camera, non-finite initial
+      parameters, or a people count the config does not fit.
+  """
+  if model is None:
+    from posejax.body.default_body import default_model  # heavy: built on first use
+    model = default_model()
+  people = _people_of(image_kp)
+  if config is None:
+    config = FitConfig.two_person() if people == 2 else FitConfig.one_person()
+  fitter = cached_fitter(model, config, regions=regions, pose_prior=pose_prior)
+  return fitter(image_kp, constraints, init=init, camera=camera, image_size=image_size,
+                return_vertices=return_vertices, progress=progress, chunk_size=chunk_size,
+                sharding=sharding)
+
+
+def cached_fitter(model: BodyModel, config: FitConfig, *, regions=None, pose_prior=None) -> Fitter:
+  """A ``Fitter`` for (model, config, regions, prior), reused across calls (a small LRU cache).
+
+  Reuse is what keeps compilations to one per (batch shape, config): the compiled stages live on
+  the fitter.
+  """
+  key = (id(model), config, id(regions), id(pose_prior))
+  if key in _FITTERS:
+    _FITTERS.move_to_end(key)
+    return _FITTERS[key][1]
+  fitter = Fitter.create(model, config, regions=regions, pose_prior=pose_prior)
+  # Holding the objects keeps their ids from being reused while the entry lives.
+  _FITTERS[key] = ((model, regions, pose_prior), fitter)
+  while len(_FITTERS) > _MAX_CACHED_FITTERS:
+    _FITTERS.popitem(last=False)
+  return fitter
+
+
+# ----------------------------------------------------------------------------------------------
+# Input checks and preparation (host side, once per call)
+
+
+def _people_of(image_kp) -> int:
+  shape = np.shape(image_kp)
+  if len(shape) < 3 or shape[-2:] != (25, 3) or shape[-3] not in (1, 2):
+    raise InvalidInputError(
+        f"image_kp has shape {shape}; expected (..., P, 25, 3): BODY_25 (x, y, confidence) in "
+        "pixels for P = 1 or 2 people per scene.")
+  return int(shape[-3])
+
+
+def _check_keypoints(image_kp, people: int) -> np.ndarray:
+  if _people_of(image_kp) != people:
+    raise InvalidInputError(
+        f"image_kp holds {np.shape(image_kp)[-3]} people per scene but the config fits {people}.")
+  image_kp = np.asarray(image_kp, dtype=np.float64)
+  if np.any(np.isinf(image_kp[..., :2])):
+    raise InvalidInputError("image_kp has infinite coordinates; use NaN (or confidence 0) to mark "
+                            "a missing keypoint.")
+  return image_kp
+
+
+def _check_init(model: BodyModel, init: BodyParams, shape: tuple[int, ...]) -> BodyParams:
+  if not isinstance(init, BodyParams):
+    raise InvalidInputError(f"init must be a posejax.body.BodyParams, got {type(init).__name__}")
+  fields = {}
+  for name in PARAM_FIELDS:
+    value = np.asarray(getattr(init, name))
+    width = field_width(model, name)
+    try:
+      value = np.broadcast_to(value, shape + (width,))
+    except ValueError:
+      raise InvalidInputError(
+          f"init.{name} has shape {value.shape}; expected {shape + (width,)} (batch, people, "
+          f"{width}).") from None
+    if not np.all(np.isfinite(value)):
+      raise InvalidInputError(f"init.{name} has non-finite values; give a finite initial estimate.")
+    fields[name] = jnp.asarray(value, model.dtype)
+  return BodyParams(**fields)
+
+
+def _batch_constraints(constraints, batch_shape, people: int, scenes: int) -> Constraints:
+  if constraints is None:
+    empty = Constraints.from_pairs([[]], people=people)
+    return Constraints.stack([empty] * scenes)
+  if isinstance(constraints, Constraints):
+    if constraints.people != people:
+      raise InvalidInputError(
+          f"constraints are for {constraints.people} people but the fit is for {people}.")
+    shape = tuple(constraints.batch_shape)
+    if shape == ():
+      if scenes != 1:
+        raise InvalidInputError(
+            f"one unbatched Constraints for {scenes} scenes; pass one per scene "
+            "(Constraints.stack or a list).")
+      return Constraints.stack([constraints])
+    if shape != tuple(batch_shape):
+      raise InvalidInputError(
+          f"constraints have batch shape {shape} but the keypoints {tuple(batch_shape)}.")
+    return jax.tree_util.tree_map(
+        lambda x: np.reshape(x, (scenes,) + np.shape(x)[len(shape):]), constraints)
+  items = list(constraints)
+  if len(items) != scenes:
+    raise InvalidInputError(f"{len(items)} constraints for {scenes} scenes; give one per scene.")
+  for item in items:
+    if item.people != people:
+      raise InvalidInputError(f"constraints are for {item.people} people but the fit is for "
+                              f"{people}.")
+  return Constraints.stack(items)
+
+
+def _batch_camera(camera, image_size, batch_shape, scenes: int, dtype) -> Camera:
+  if camera is None:
+    if image_size is None:
+      raise InvalidInputError("fit needs a camera or an image_size=(width, height) in pixels for "
+                              "the reference camera.")
+    camera = reference_camera(float(image_size[0]), float(image_size[1]), dtype=dtype)
+  if not isinstance(camera, Camera):
+    raise InvalidInputError(f"camera must be a posejax.camera.Camera, got {type(camera).__name__}")
+  extra = camera.focal_length.ndim - 1
+  if extra == 0:
+    return jax.tree_util.tree_map(
+        lambda x: jnp.broadcast_to(jnp.asarray(x, dtype), (scenes,) + x.shape), camera)
+  if tuple(camera.focal_length.shape[:-1]) != tuple(batch_shape):
+    raise InvalidInputError(
+        f"camera batch shape {camera.focal_length.shape[:-1]} differs from the scenes' "
+        f"{tuple(batch_shape)}; give one camera or one per scene.")
+  return jax.tree_util.tree_map(
+      lambda x: jnp.reshape(jnp.asarray(x, dtype), (scenes,) + x.shape[extra:]), camera)
+
+
+def _person_pieces_function(model: BodyModel, vertex_ids: np.ndarray):
+  """A jitted ``init (B, P) -> per-person folded model pieces (B, P, ...)``; hands, jaw, eyes and
+  expression are folded at their initial values."""
+
+  def one(frozen: BodyParams) -> dict:
+    kernel = reduce_model(model, vertex_ids, frozen, DEFAULT_FROZEN_FIELDS)
+    return {name: getattr(kernel, name) for name in _PERSON_FIELDS}
+
+  return jax.jit(jax.vmap(jax.vmap(one)))
+
+
+@jax.jit
+def _prepare_keypoints(kernel: ReducedModel, person: dict, init: dict, keypoints, camera):
+  """The ankle fallback against the initial estimate's projected joints; and which people have no
+  usable keypoint at all."""
+
+  def one_scene(person, init_params, keypoints, camera):
+    def one_person(pieces, fields):
+      return forward(kernel.replace(**pieces), BodyParams(**fields)).joints
+
+    joints = jax.vmap(one_person)(person, init_params)
+    projected = project(camera, body_keypoints.smplx_to_body25(joints))
+    fixed = jax.vmap(ankle_fallback)(keypoints, projected)
+    usable = (jnp.nan_to_num(keypoints[..., 2]) > 0) & jnp.all(
+        jnp.isfinite(keypoints[..., :2]), axis=-1)
+    return fixed, ~jnp.any(usable, axis=-1)
+
+  fields = {name: getattr(init, name) for name in PARAM_FIELDS}
+  return jax.vmap(one_scene)(person, fields, keypoints, camera)
+
+
+def _stage_weights(config: FitConfig, stage: int, fell_back, dtype) -> jax.Array:
+  main = np.array([getattr(config.stages[stage].weights, t) for t in TERMS])
+  backup = config.fallback if config.fallback is not None else config
+  other = np.array([getattr(backup.stages[stage].weights, t) for t in TERMS])
+  return jnp.where(fell_back[:, None], jnp.asarray(other, dtype)[None], jnp.asarray(main, dtype)[None])
+
+
+def _shard(tree, sharding):
+  """Places every leaf's leading (scene) axis across devices."""
+  if isinstance(sharding, jax.sharding.Mesh):
+    axis = sharding.axis_names[0]
+    make = lambda x: jax.sharding.NamedSharding(
+        sharding, jax.sharding.PartitionSpec(axis, *([None] * (x.ndim - 1))))
+  else:
+    make = lambda x: sharding
+  return jax.tree_util.tree_map(lambda x: jax.device_put(x, make(jnp.asarray(x))), tree)
+
+
+def _progress_function(progress):
+  if progress is None or progress is False:
+    return None
+  if progress is True:
+    def log_line(info: dict) -> None:
+      _log.warning(
+          "stage %d: iteration %d/%d, %d/%d scenes stopped, median loss %.4g (%.1f s)",
+          info["stage"] + 1, info["iteration"], info["max_iters"], info["stopped"],
+          info["scenes"], info["median_loss"], info["seconds"])
+    return log_line
+  return progress

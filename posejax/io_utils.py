@@ -1,0 +1,33 @@
+"""Files written so that a killed run never leaves a half-written one: temp file + rename."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> str:
+  """Writes ``data`` to ``path`` atomically (a temporary file in the same folder, then a rename).
+
+  Creates the parent folder if needed. Returns the path as a string.
+  """
+  path = os.fspath(path)
+  folder = os.path.dirname(os.path.abspath(path))
+  os.makedirs(folder, exist_ok=True)
+  handle, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path))
+  try:
+    with os.fdopen(handle, "wb") as stream:
+      stream.write(data)
+      stream.flush()
+      os.fsync(stream.fileno())
+    os.replace(temporary, path)
+  except BaseException:
+    if os.path.exists(temporary):
+      os.unlink(temporary)
+    raise
+  return path
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> str:
+  """``atomic_write_bytes`` for UTF-8 text."""
+  return atomic_write_bytes(path, text.encode("utf-8"))

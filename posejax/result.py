@@ -1,0 +1,128 @@
+"""What a fit returns, and how it is saved and read back.
+
+``FitResult`` is a pytree of arrays with the batch shape of the fitted scenes in front, plus static
+metadata saying how the numbers were made (config, model source, whether the body was the synthetic
+default body). ``save`` writes an ``.npz`` of the arrays and a JSON summary beside it, each written
+atomically, so a killed run never leaves a half-written result.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import flax.struct
+import jax
+import numpy as np
+
+from posejax.body.model import PARAM_FIELDS
+from posejax.body.model import BodyParams
+from posejax.config import TERMS
+from posejax.errors import FileFormatError
+from posejax.io_utils import atomic_write_bytes
+from posejax.io_utils import atomic_write_text
+
+
+@flax.struct.dataclass
+class FitResult:
+  """The fitted bodies of a batch of scenes (batch shape ``(...)``, P people, S stages, T terms).
+
+  Attributes:
+    params: final ``BodyParams`` with leading shape (..., P).
+    vertices: (..., P, V, 3) final vertices in metres, or None unless asked for.
+    stage_terms: (..., S, T) unweighted loss terms at the end of each stage, in ``TERMS`` order.
+    stage_total: (..., S) weighted total loss at the end of each stage.
+    iterations: (..., S) int, Adam updates each stage ran for each scene.
+    converged: (..., S) bool, the early-stop rule fired (False: stopped at the iteration cap).
+    fell_back: (...,) bool, the scene used the fallback preset (its answers were empty).
+    keypoints_missing: (..., P) bool, the person had no usable keypoint (fully occluded): the fit
+      kept it near its initial estimate by the priors alone.
+    metadata: JSON-friendly facts about the run (config, model source, ``synthetic_body``).
+  """
+
+  params: BodyParams
+  stage_terms: jax.Array
+  stage_total: jax.Array
+  iterations: jax.Array
+  converged: jax.Array
+  fell_back: jax.Array
+  keypoints_missing: jax.Array
+  vertices: jax.Array | None = None
+  metadata: Any = flax.struct.field(pytree_node=False, default=None)
+
+  @property
+  def batch_shape(self) -> tuple[int, ...]:
+    return tuple(self.fell_back.shape)
+
+  def term(self, name: str, stage: int = -1) -> np.ndarray:
+    """(...,) the unweighted value of loss term ``name`` at the end of ``stage``."""
+    return np.asarray(self.stage_terms[..., stage, TERMS.index(name)])
+
+  def summary(self) -> dict:
+    """A JSON-friendly summary: metadata plus per-stage aggregates over the batch."""
+    terms = np.asarray(self.stage_terms).reshape(-1, *self.stage_terms.shape[-2:])
+    iterations = np.asarray(self.iterations).reshape(-1, self.iterations.shape[-1])
+    converged = np.asarray(self.converged).reshape(-1, self.converged.shape[-1])
+    stages = []
+    for s in range(terms.shape[1]):
+      stages.append({
+          "median_terms": {t: float(np.median(terms[:, s, i])) for i, t in enumerate(TERMS)},
+          "mean_iterations": float(iterations[:, s].mean()),
+          "converged": int(converged[:, s].sum()),
+      })
+    return {
+        **(self.metadata or {}),
+        "scenes": int(np.prod(self.batch_shape)),
+        "fell_back": int(np.asarray(self.fell_back).sum()),
+        "people_without_keypoints": int(np.asarray(self.keypoints_missing).sum()),
+        "stages": stages,
+    }
+
+  def save(self, path: str | os.PathLike) -> tuple[str, str]:
+    """Writes ``<path>.npz`` (arrays) and ``<path>.json`` (summary), each atomically.
+
+    Returns:
+      The two file paths.
+    """
+    base = os.fspath(path)
+    base = base[:-4] if base.endswith(".npz") else base
+    arrays = {f"params.{name}": np.asarray(getattr(self.params, name)) for name in PARAM_FIELDS}
+    for name in ("stage_terms", "stage_total", "iterations", "converged", "fell_back",
+                 "keypoints_missing"):
+      arrays[name] = np.asarray(getattr(self, name))
+    if self.vertices is not None:
+      arrays["vertices"] = np.asarray(self.vertices)
+    arrays["metadata_json"] = np.asarray(json.dumps(self.metadata or {}))
+    import io
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    atomic_write_bytes(base + ".npz", buffer.getvalue())
+    atomic_write_text(base + ".json", json.dumps(self.summary(), indent=2, default=float))
+    return base + ".npz", base + ".json"
+
+  @classmethod
+  def load(cls, path: str | os.PathLike) -> "FitResult":
+    """Reads a result written by ``save`` (give the ``.npz`` path or the common base path)."""
+    base = os.fspath(path)
+    file = base if base.endswith(".npz") else base + ".npz"
+    try:
+      with np.load(file, allow_pickle=False) as data:
+        arrays = {key: data[key] for key in data.files}
+    except (OSError, ValueError) as error:
+      raise FileFormatError(file, f"cannot read a FitResult: {error}") from error
+    missing = [k for k in ("stage_terms", "fell_back", "params.body_pose") if k not in arrays]
+    if missing:
+      raise FileFormatError(file, f"not a FitResult file: missing {missing}")
+    params = BodyParams(**{name: arrays[f"params.{name}"] for name in PARAM_FIELDS})
+    return cls(
+        params=params,
+        stage_terms=arrays["stage_terms"],
+        stage_total=arrays["stage_total"],
+        iterations=arrays["iterations"],
+        converged=arrays["converged"],
+        fell_back=arrays["fell_back"],
+        keypoints_missing=arrays["keypoints_missing"],
+        vertices=arrays.get("vertices"),
+        metadata=json.loads(str(arrays["metadata_json"])),
+    )
