@@ -289,3 +289,16 @@ def test_errors():
     penetration_penalty(jnp.zeros((4, 3)), jnp.zeros((4, 3)), jnp.zeros(3, bool))
   with pytest.raises(InvalidInputError, match="triangles"):
     pen.winding_numbers(jnp.zeros((4, 3)), jnp.zeros((4, 3)))
+
+
+def test_reindexed_proxy_follows_a_vertex_subset(ball):
+  vertices, proxy = ball
+  rng = np.random.default_rng(5)
+  extra = rng.choice(len(vertices), 50, replace=False)
+  subset = rng.permutation(np.union1d(np.asarray(proxy.vertex_ids), extra))
+  sub = proxy.reindexed(subset)
+  np.testing.assert_array_equal(vertices[subset][np.asarray(sub.triangle_ids)],
+                                vertices[np.asarray(proxy.triangle_ids)])
+  np.testing.assert_array_equal(sub.faces(), proxy.faces())
+  with pytest.raises(InvalidInputError, match="subset_ids"):
+    proxy.reindexed(subset[subset != int(proxy.vertex_ids[0])])

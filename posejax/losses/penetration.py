@@ -36,6 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from posejax.errors import InvalidInputError
+from posejax.losses.proximity import _map_chunks
 from posejax.losses.proximity import nearest_ids
 
 INSIDE_THRESHOLD = 0.99
@@ -118,23 +119,15 @@ def winding_numbers(
   Args:
     points: (N, 3) query points, metres.
     triangles: (T, 3, 3) triangle corners, metres, counter-clockwise seen from outside.
-    chunk_size: query points per chunk (``lax.map`` over chunks), bounding memory at about
-      ``chunk_size * T * 20`` floats; ``None`` evaluates all pairs at once.
+    chunk_size: query points per chunk (``lax.map`` over chunks); XLA fuses the pair terms, so
+      memory is about ``chunk_size * T`` floats (2 MiB for 256 x 2,000); ``None``: all at once.
 
   Returns:
     (N,) winding numbers (unitless).
   """
   _check_points("points", points)
   _check_triangles(triangles)
-  n = points.shape[0]
-  if chunk_size is None or chunk_size >= n:
-    return _winding_numbers_dense(points, triangles)
-  chunk_size = max(1, int(chunk_size))
-  num_chunks = -(-n // chunk_size)
-  padded = jnp.pad(points, ((0, num_chunks * chunk_size - n), (0, 0)))
-  numbers = jax.lax.map(lambda p: _winding_numbers_dense(p, triangles),
-                        padded.reshape(num_chunks, chunk_size, 3))
-  return numbers.reshape(-1)[:n]
+  return _map_chunks(lambda p: _winding_numbers_dense(p, triangles), points, chunk_size)
 
 
 def _chunked_over_selected(fn, points: jax.Array, selected: jax.Array, chunk_size: int, fill):
@@ -152,7 +145,7 @@ def _chunked_over_selected(fn, points: jax.Array, selected: jax.Array, chunk_siz
   # Unused slots point one past the end: gathers clip them, scatters drop them.
   order = jnp.where(jnp.arange(n) < count, order, n)
   order = jnp.pad(order, (0, num_chunks * chunk_size - n), constant_values=n)
-  probe = fn(points[:1])
+  probe = jax.eval_shape(fn, points[:1])
   out = jnp.full((n,) + probe.shape[1:], fill, probe.dtype)
 
   def more(state):
@@ -183,9 +176,10 @@ class PenetrationProxy:
   """
 
   vertex_ids: jax.Array
-  """(P,) int32 model vertex ids of the proxy's vertices (sorted)."""
+  """(P,) int32 ids of the proxy's vertices in the vertex array it is used with: model vertex ids
+  as built, subset positions after :meth:`reindexed`."""
   triangle_ids: jax.Array
-  """(T, 3) int32 model vertex ids of each proxy triangle, counter-clockwise seen from outside."""
+  """(T, 3) int32 ids (same numbering) of each proxy triangle, counter-clockwise seen from outside."""
 
   @property
   def num_vertices(self) -> int:
@@ -200,7 +194,35 @@ class PenetrationProxy:
   def faces(self) -> np.ndarray:
     """(T, 3) the triangles as indices into ``vertex_ids`` (for export and inspection), numpy."""
     vertex_ids = np.asarray(self.vertex_ids)
-    return np.searchsorted(vertex_ids, np.asarray(self.triangle_ids)).astype(np.int32)
+    lookup = np.full(int(vertex_ids.max()) + 1, -1, dtype=np.int64)
+    lookup[vertex_ids] = np.arange(len(vertex_ids))
+    return lookup[np.asarray(self.triangle_ids)].astype(np.int32)
+
+  def reindexed(self, subset_ids) -> PenetrationProxy:
+    """The same proxy for a forward pass that computes only some of the model's vertices.
+
+    Args:
+      subset_ids: (S,) model vertex ids the forward pass computes, in its output order; must
+        contain every proxy vertex.
+
+    Returns:
+      A proxy whose ids are positions in that (S, 3) output.
+
+    Raises:
+      InvalidInputError: a proxy vertex is not in ``subset_ids``.
+    """
+    subset_ids = np.asarray(subset_ids, dtype=np.int64).reshape(-1)
+    vertex_ids = np.asarray(self.vertex_ids, dtype=np.int64)
+    size = int(max(subset_ids.max(initial=-1), vertex_ids.max())) + 1
+    lookup = np.full(size, -1, dtype=np.int64)
+    lookup[subset_ids[::-1]] = np.arange(len(subset_ids))[::-1]  # first occurrence wins
+    missing = vertex_ids[lookup[vertex_ids] < 0]
+    if missing.size:
+      raise InvalidInputError(f"{missing.size} proxy vertices (e.g. {missing[:5].tolist()}) are not "
+                              "in subset_ids; include the proxy's vertex_ids in the subset.")
+    return PenetrationProxy(
+        vertex_ids=jnp.asarray(lookup[vertex_ids], dtype=jnp.int32),
+        triangle_ids=jnp.asarray(lookup[np.asarray(self.triangle_ids)], dtype=jnp.int32))
 
 
 def proxy_triangles(proxy: PenetrationProxy, vertices: jax.Array) -> jax.Array:

@@ -25,52 +25,72 @@ def _check_points(name: str, points: jax.Array) -> None:
                             "points in metres (vmap for batches).")
 
 
-def nearest_ids(
-    points: jax.Array,
-    others: jax.Array,
-    *,
-    others_valid: jax.Array | None = None,
-    chunk_size: int = DEFAULT_CHUNK_SIZE,
-) -> tuple[jax.Array, jax.Array]:
-  """For each point, the index of the nearest of ``others`` (no gradient flows through the search).
+def _squared_distance_planes(points: jax.Array, others: jax.Array,
+                             others_valid: jax.Array) -> jax.Array:
+  """(C, M) exact squared distances, ``inf`` to invalid candidates.
 
-  Distances are compared as ``|p|^2 - 2 p.o + |o|^2`` (a matrix product per chunk); when two
-  candidates are within rounding of each other (about 1e-7 m^2 in float32) either may be returned,
-  which changes the distance by no more than that.
-
-  Args:
-    points: (N, 3) query points, metres.
-    others: (M, 3) candidate points, metres.
-    others_valid: optional (M,) bool; invalid candidates (padding, NaN) are never chosen.
-      Non-finite candidates are always skipped.
-    chunk_size: query points per chunk; memory is about ``chunk_size * M`` floats.
-
-  Returns:
-    ``(ids, squared_distances)``: (N,) int32 indices into ``others`` and (N,) their squared
-    distances in m^2 from the fast formula (no gradient; recompute from the gathered pair for one).
-    Where no candidate is valid, the id is 0 and the distance ``inf``.
+  Coordinate by coordinate on (C, M) planes: on CPU, XLA runs this faster than a matrix product
+  with an inner dimension of 3, and without the cancellation of ``|p|^2 - 2 p.o + |o|^2``.
   """
-  _check_points("points", points)
+  planes = [points[:, i:i + 1] - others[None, :, i] for i in range(3)]
+  squared = planes[0] * planes[0] + planes[1] * planes[1] + planes[2] * planes[2]
+  return jnp.where(others_valid[None, :], squared, jnp.inf)
+
+
+def _prepare_others(others: jax.Array, others_valid: jax.Array | None):
   _check_points("others", others)
-  points = jax.lax.stop_gradient(points)
-  others = jax.lax.stop_gradient(others)
   valid = jnp.all(jnp.isfinite(others), axis=-1)
   if others_valid is not None:
     if others_valid.shape != others.shape[:1]:
       raise InvalidInputError(f"others_valid has shape {others_valid.shape}; expected "
                               f"({others.shape[0]},).")
     valid = valid & others_valid
-  others = jnp.where(valid[:, None], others, 0.0)
-  others_sq = jnp.where(valid, jnp.sum(others * others, axis=-1), jnp.inf)
+  others = jax.lax.stop_gradient(jnp.where(valid[:, None], others, 0.0))
+  return others, valid
 
-  # Written for one point; lax.map vmaps it over a chunk, which turns it into a matrix product.
-  def search(point):
-    sq = jnp.sum(point * point) - 2.0 * (others @ point) + others_sq
-    best = jnp.argmin(sq).astype(jnp.int32)
-    return best, jnp.maximum(sq[best], 0.0)
 
-  chunk_size = max(1, min(int(chunk_size), points.shape[0]))
-  return jax.lax.map(search, points, batch_size=chunk_size)
+def _map_chunks(fn, points: jax.Array, chunk_size: int | None):
+  """``fn`` on (C, 3) chunks of the points (``lax.map``), outputs concatenated over points."""
+  n = points.shape[0]
+  if chunk_size is None or chunk_size >= n:
+    return fn(points)
+  chunk_size = max(1, int(chunk_size))
+  num_chunks = -(-n // chunk_size)
+  padded = jnp.pad(points, ((0, num_chunks * chunk_size - n), (0, 0)))
+  out = jax.lax.map(fn, padded.reshape(num_chunks, chunk_size, 3))
+  return jax.tree.map(lambda x: x.reshape((num_chunks * chunk_size,) + x.shape[2:])[:n], out)
+
+
+def nearest_ids(
+    points: jax.Array,
+    others: jax.Array,
+    *,
+    others_valid: jax.Array | None = None,
+    chunk_size: int | None = DEFAULT_CHUNK_SIZE,
+) -> tuple[jax.Array, jax.Array]:
+  """For each point, the index of the nearest of ``others`` (no gradient flows through the search).
+
+  Args:
+    points: (N, 3) query points, metres.
+    others: (M, 3) candidate points, metres.
+    others_valid: optional (M,) bool; invalid candidates (padding) are never chosen.
+      Non-finite candidates are always skipped.
+    chunk_size: query points per chunk; memory is about ``chunk_size * M`` floats (``None``: all).
+
+  Returns:
+    ``(ids, squared_distances)``: (N,) int32 indices into ``others`` and (N,) the squared distances
+    in m^2 (no gradient; recompute from the gathered pair for one). Where no candidate is valid,
+    the id is 0 and the distance ``inf``.
+  """
+  _check_points("points", points)
+  others, valid = _prepare_others(others, others_valid)
+
+  def search(chunk):
+    squared = _squared_distance_planes(chunk, others, valid)
+    ids = jnp.argmin(squared, axis=-1).astype(jnp.int32)
+    return ids, jnp.take_along_axis(squared, ids[:, None], axis=-1)[:, 0]
+
+  return _map_chunks(search, jax.lax.stop_gradient(points), chunk_size)
 
 
 def squared_distances_to_nearest(
@@ -103,12 +123,14 @@ def min_squared_distance(
     *,
     valid_a: jax.Array | None = None,
     valid_b: jax.Array | None = None,
-    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    chunk_size: int | None = DEFAULT_CHUNK_SIZE,
 ) -> jax.Array:
   """The heuristic baseline's term: minimum squared distance between two vertex sets.
 
   ``min_{i,j} ||a_i - b_j||^2`` over whole meshes (or any given vertex subsets), pulling the
-  closest points together. Non-finite vertices and those masked out are ignored.
+  closest points together. Non-finite vertices and those masked out are ignored. The search takes
+  row minima in chunks (a plain reduction, cheaper than an argmin over every row), then the argmin
+  of the one winning row; the value is recomputed on that pair for the gradient.
 
   Args:
     vertices_a: (N, 3) vertices of body A, metres.
@@ -122,18 +144,23 @@ def min_squared_distance(
     valid pair exists.
   """
   _check_points("vertices_a", vertices_a)
-  _check_points("vertices_b", vertices_b)
-  ids, fast = nearest_ids(vertices_a, vertices_b, others_valid=valid_b, chunk_size=chunk_size)
+  others, valid_others = _prepare_others(vertices_b, valid_b)
   usable_a = jnp.all(jnp.isfinite(vertices_a), axis=-1)
   if valid_a is not None:
     if valid_a.shape != vertices_a.shape[:1]:
       raise InvalidInputError(f"valid_a has shape {valid_a.shape}; expected "
                               f"({vertices_a.shape[0]},).")
     usable_a = usable_a & valid_a
-  fast = jnp.where(usable_a, fast, jnp.inf)
-  closest = jnp.argmin(fast)
-  found = jnp.isfinite(fast[closest])
-  a = jnp.where(found, vertices_a[closest], 0.0)
-  b = jnp.where(found, vertices_b[ids[closest]], 0.0)
+  frozen_a = jax.lax.stop_gradient(jnp.where(usable_a[:, None], vertices_a, 0.0))
+  row_minima = _map_chunks(
+      lambda chunk: jnp.min(_squared_distance_planes(chunk, others, valid_others), axis=-1),
+      frozen_a, chunk_size)
+  row_minima = jnp.where(usable_a, row_minima, jnp.inf)
+  closest_a = jnp.argmin(row_minima)
+  closest_b = jnp.argmin(_squared_distance_planes(frozen_a[closest_a][None], others,
+                                                  valid_others)[0])
+  found = jnp.isfinite(row_minima[closest_a])
+  a = jnp.where(found, vertices_a[closest_a], 0.0)
+  b = jnp.where(found, vertices_b[closest_b], 0.0)
   difference = a - b
   return jnp.sum(difference * difference)
