@@ -401,3 +401,11 @@ def test_default_body_landmarks_fall_in_their_regions(default_body):
   for region, names in expected.items():
     for name in names:
       assert masks[NAMES.index(region), landmark[name]], f"{name} not in {region}"
+
+
+def test_default_body_refuses_the_ci3d_region_file(tmp_path, default_body):
+  model, _ = default_body
+  path = tmp_path / "contact_regions.json"
+  _write_region_file(path, int(np.shape(model.faces)[0]))
+  with pytest.raises(InvalidInputError, match="synthetic"):
+    regions.load_contact_regions(path, model)
