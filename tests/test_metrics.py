@@ -379,3 +379,25 @@ def test_pcc_vmaps_over_scenes():
   for i in range(3):
     np.testing.assert_allclose(batched[i], metrics.two_person_pcc(scenes[i], pairs, table,
                                                                   bool(swapped[i])))
+
+
+def test_default_body_lsp14_regressor_tracks_posed_joints():
+  from posejax import body
+
+  model = body.default_model()
+  regressor = metrics.lsp14_regressor_for(model)
+  assert regressor.shape == (14, model.num_vertices)
+  np.testing.assert_allclose(regressor.sum(axis=1), 1.0, rtol=1e-5)
+  rng = np.random.default_rng(12)
+  params = body.BodyParams.create(model, body_pose=0.3 * rng.normal(size=(2, 63)),
+                                  global_orient=rng.normal(size=(2, 3)),
+                                  transl=rng.normal(size=(2, 3)))
+  posed = body.forward(model, params)
+  joints = np.asarray(metrics.regress_joints(regressor, posed.vertices))
+  skeleton = np.asarray(posed.joints)[:, list(metrics.LSP14_FROM_SMPLX_JOINTS)]
+  # Regressing posed vertices approximates the kinematic joints (the standard J14 practice).
+  assert np.linalg.norm(joints[:, :13] - skeleton, axis=-1).max() < 0.01
+  # The head top rides rigidly with the head, well above the head joint.
+  head = np.asarray(posed.joints)[:, metrics.SMPLX_HEAD_JOINT]
+  above = np.linalg.norm(joints[:, 13] - head, axis=-1)
+  assert np.all(above > 0.08) and np.ptp(above) < 1e-4
