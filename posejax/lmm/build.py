@@ -30,8 +30,36 @@ def _names(cell) -> tuple[str, ...]:
   return (cell,) if isinstance(cell, str) else tuple(cell)
 
 
+_LATERAL = frozenset(vocabulary.LATERAL_PARTS)
+
+
 def _options(cell) -> int:
-  return sum(2 if vocabulary.is_lateral(name) else 1 for name in _names(cell))
+  if isinstance(cell, str):
+    return 2 if cell in _LATERAL else 1
+  return sum(2 if name in _LATERAL else 1 for name in cell)
+
+
+def _side_free_total(rows: Sequence[Row]) -> int:
+  """Side-free lateral occurrences in the rows (cheap upper bound of ``_side_free_repeats``)."""
+  total = 0
+  for row in rows:
+    for cell in row:
+      if cell.__class__ is str:
+        total += cell in _LATERAL
+      else:
+        total += sum(name in _LATERAL for name in cell)
+  return total
+
+
+def _side_free_repeats(rows: Sequence[Row]) -> int:
+  """Side-free lateral occurrences whose part occurs more than once in the same column."""
+  occurrences = collections.Counter()
+  for row in rows:
+    for column, cell in enumerate(row):
+      for name in _names(cell):
+        if name in _LATERAL:
+          occurrences[(column, name)] += 1
+  return sum(count for count in occurrences.values() if count >= 2)
 
 
 def fit_to_limits(rows: Sequence[Row], people: int, *, max_side_variables: int,
@@ -53,12 +81,18 @@ def fit_to_limits(rows: Sequence[Row], people: int, *, max_side_variables: int,
   reasons: list[str] = []
   candidates: list[Row] = []
   for row in rows:
-    if _options(row[0]) * _options(row[1]) > max_combinations:
+    short = (1 if row[0].__class__ is str else len(row[0])) * (
+        1 if row[1].__class__ is str else len(row[1]))
+    if 4 * short > max_combinations and _options(row[0]) * _options(row[1]) > max_combinations:
       reasons.append(TOO_MANY_ALTERNATIVES)
     else:
       candidates.append(row)
+  if (people == 1 or _side_free_total(candidates) <= max_side_variables
+      or _side_free_repeats(candidates) <= max_side_variables):
+    # 2^(repeated side-free occurrences) bounds the assignment count from above: nothing to do.
+    return candidates, reasons
   limit = 2 ** max_side_variables
-  if people == 1 or assignment_count(candidates) <= limit:
+  if assignment_count(candidates) <= limit:
     return candidates, reasons
   kept: list[Row] = []
   for row in candidates:  # rare: grow the sample row by row while it stays within the limit

@@ -541,27 +541,95 @@ def _side_words_dropped(mentions: Sequence[_Mention], trust_sides: bool) -> int:
              and not (trust_sides and vocabulary.is_lateral(m.name)))
 
 
+@dataclasses.dataclass(frozen=True)
+class _RowOutcome:
+  rows: tuple[Row, ...]            # constraint rows of this table row (before duplicate removal)
+  drops: tuple[str, ...]           # reasons for what of it was dropped
+  unknown: tuple[str, ...]
+  corrected: tuple[tuple[str, str], ...]
+  sides_dropped: int
+  empty_marker: bool               # "none | none": the table says there is no contact
+
+
+@functools.lru_cache(maxsize=65536)
+def _read_row(first: str, second: str, people: int, trust_sides: bool,
+              fuzzy: bool) -> _RowOutcome:
+  """One table row's two cells to constraint rows (cached: the same rows recur across answers)."""
+  read = (_read_cell(first, people, fuzzy), _read_cell(second, people, fuzzy))
+  unknown = read[0].unknown + read[1].unknown
+  corrected = read[0].corrected + read[1].corrected
+  sides = read[0].stray_sides + read[1].stray_sides
+
+  def outcome(rows=(), drops=(), empty_marker=False):
+    return _RowOutcome(tuple(rows), tuple(drops), unknown, corrected, sides, empty_marker)
+
+  if read[0].is_empty and read[1].is_empty:
+    return outcome(empty_marker=True)
+  mentions = [list(cell.mentions) for cell in read]
+  if people == 2 and any(m.name == vocabulary.GROUND for cell in mentions for m in cell):
+    # There is no ground plane between two people; a ground alternative is simply left out.
+    mentions = [[m for m in cell if m.name != vocabulary.GROUND] for cell in mentions]
+    if not mentions[0] or not mentions[1]:
+      return outcome(drops=["ground in a two-person answer"])
+  if not mentions[0] or not mentions[1]:
+    missing = 1 if not mentions[0] else 2
+    what = "no part" if read[missing - 1].is_empty else "no known part"
+    return outcome(drops=[f"{what} in cell {missing}"])
+  sides += sum(_side_words_dropped(m, trust_sides) for m in mentions)
+  plural = [_is_plural_cell(m, trust_sides) for m in mentions]
+  if plural[0]:
+    # Both plural: the second cell stays side-free in both rows (see the module docstring).
+    second_names = _cell(_names_of(mentions[1], None, trust_sides))
+    new_rows = [(_cell(_names_of(mentions[0], side, trust_sides)), second_names)
+                for side in vocabulary.SIDES]
+  elif plural[1]:
+    first_names = _cell(_names_of(mentions[0], None, trust_sides))
+    new_rows = [(first_names, _cell(_names_of(mentions[1], side, trust_sides)))
+                for side in vocabulary.SIDES]
+  else:
+    new_rows = [(_cell(_names_of(mentions[0], None, trust_sides)),
+                 _cell(_names_of(mentions[1], None, trust_sides)))]
+  kept, drops = [], []
+  for row in new_rows:
+    if people == 1 and row[0] == row[1] and isinstance(row[0], str):
+      if row[0] == vocabulary.GROUND:
+        drops.append("ground paired with ground")
+        continue
+      if not vocabulary.is_lateral(row[0]):  # "hand | hand" is the two hands; "head | head" nothing
+        drops.append("a part paired with itself")
+        continue
+    kept.append(row)
+  return outcome(rows=kept, drops=drops)
+
+
 # ---------------------------------------------------------------------------------------------------
 # Tables
 
+_MAYBE_SEPARATOR = re.compile(r"^[\s|:\-—]+$")
 
-def _split_cells(line: str) -> list[str]:
+
+@functools.lru_cache(maxsize=65536)
+def _split_cells(line: str) -> tuple[str, ...]:
   stripped = line.strip()
   cells = stripped.split("|")
   if stripped.startswith("|"):
     cells = cells[1:]
   if stripped.endswith("|") and cells:
     cells = cells[:-1]
-  return [c.strip() for c in cells]
+  return tuple(c.strip() for c in cells)
 
 
+@functools.lru_cache(maxsize=65536)
 def _is_separator(line: str) -> bool:
+  if not _MAYBE_SEPARATOR.match(line):
+    return False
   cells = _split_cells(line)
-  return bool(cells) and all(_SEPARATOR_CELL.match(c) or not c.strip() for c in cells) and any(
+  return bool(cells) and all(_SEPARATOR_CELL.match(c) or not c for c in cells) and any(
       "-" in c or "\u2014" in c for c in cells)
 
 
-def _header_kind(cells: Sequence[str]) -> bool:
+@functools.lru_cache(maxsize=4096)
+def _header_kind(cells: tuple[str, ...]) -> bool:
   """True when every word of the row is a header word and some cell names a person or part."""
   words = [w for c in cells for w in _WORD.findall(_clean(c))]
   if not words:
@@ -570,18 +638,19 @@ def _header_kind(cells: Sequence[str]) -> bool:
       w in ("person", "part", "parts", "body", "persons", "region", "limb") for w in words)
 
 
-def _header_columns(header: Sequence[str]) -> list[int]:
+@functools.lru_cache(maxsize=4096)
+def _header_columns(header: tuple[str, ...]) -> tuple[int, ...]:
   chosen = []
   for index, cell in enumerate(header):
     words = set(_WORD.findall(_clean(cell)))
     if words & {"person", "part", "parts", "body", "region", "limb", "persons", "p"}:
       chosen.append(index)
-  return chosen
+  return tuple(chosen)
 
 
 @dataclasses.dataclass
 class _Table:
-  header: list[str] | None
+  header: tuple[str, ...] | None
   rows: list[str]  # raw lines
   body_part_header: bool
 
@@ -648,8 +717,12 @@ def _choose_columns(table: _Table, people: int, fuzzy: bool) -> tuple[int, int]:
 
 
 def _strip_fences(text: str) -> list[str]:
-  return [line for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-          if not _FENCE.match(line)]
+  if "\r" in text:
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+  lines = text.split("\n")
+  if "```" not in text and "~~~" not in text:
+    return lines
+  return [line for line in lines if not _FENCE.match(line)]
 
 
 def parse_answer(text: str, people: int, *, trust_sides: bool = False,
@@ -672,7 +745,7 @@ def parse_answer(text: str, people: int, *, trust_sides: bool = False,
     raise InvalidInputError(f"people must be 1 or 2, got {people!r}")
   if not isinstance(text, str):
     text = "" if text is None else str(text)
-  tables = _find_tables(_strip_fences(text))
+  tables = _find_tables(_strip_fences(text)) if "|" in text else []
   if not tables:
     return ParsedAnswer(refusal=bool(_REFUSAL.search(text)))
   with_header = [t for t in tables if t.body_part_header]
@@ -681,6 +754,7 @@ def parse_answer(text: str, people: int, *, trust_sides: bool = False,
        if any(_read_cell(c, people, fuzzy).mentions for line in t.rows for c in _split_cells(line))),
       tables[-1])
   first, second = _choose_columns(table, people, fuzzy)
+  needed = max(first, second)
 
   rows: list[Row] = []
   dropped: list[DroppedRow] = []
@@ -690,58 +764,24 @@ def parse_answer(text: str, people: int, *, trust_sides: bool = False,
   empty_markers = 0
   for line in table.rows:
     cells = _split_cells(line)
-    if len(cells) <= max(first, second):
+    if len(cells) <= needed:
       if all(_read_cell(c, people, fuzzy).is_empty for c in cells):
         empty_markers += 1
       else:
         dropped.append(DroppedRow(line.strip(), "too few cells"))
       continue
-    read = (_read_cell(cells[first], people, fuzzy), _read_cell(cells[second], people, fuzzy))
-    for cell in read:
-      unknown.extend(cell.unknown)
-      corrected.extend(cell.corrected)
-      sides_dropped += cell.stray_sides
-    if read[0].is_empty and read[1].is_empty:
-      empty_markers += 1
-      continue
-    mentions = [list(cell.mentions) for cell in read]
-    if people == 2 and any(m.name == vocabulary.GROUND for cell in mentions for m in cell):
-      # There is no ground plane between two people; a ground alternative is simply left out.
-      mentions = [[m for m in cell if m.name != vocabulary.GROUND] for cell in mentions]
-      if not mentions[0] or not mentions[1]:
-        dropped.append(DroppedRow(line.strip(), "ground in a two-person answer"))
-        continue
-    if not mentions[0] or not mentions[1]:
-      missing = 1 if not mentions[0] else 2
-      what = "no part" if read[missing - 1].is_empty else "no known part"
-      dropped.append(DroppedRow(line.strip(), f"{what} in cell {missing}"))
-      continue
-    sides_dropped += sum(_side_words_dropped(m, trust_sides) for m in mentions)
-    plural = [_is_plural_cell(m, trust_sides) for m in mentions]
-    if plural[0]:
-      new_rows = [(_cell(_names_of(mentions[0], side, trust_sides)),
-                   _cell(_names_of(mentions[1], None if plural[1] else side, trust_sides)))
-                  for side in vocabulary.SIDES]
-      if not plural[1]:
-        new_rows = [(a, _cell(_names_of(mentions[1], None, trust_sides))) for a, _ in new_rows]
-    elif plural[1]:
-      new_rows = [(_cell(_names_of(mentions[0], None, trust_sides)),
-                   _cell(_names_of(mentions[1], side, trust_sides))) for side in vocabulary.SIDES]
-    else:
-      new_rows = [(_cell(_names_of(mentions[0], None, trust_sides)),
-                   _cell(_names_of(mentions[1], None, trust_sides)))]
-    for row in new_rows:
-      if people == 1 and row[0] == row[1] and isinstance(row[0], str):
-        if row[0] == vocabulary.GROUND:
-          dropped.append(DroppedRow(line.strip(), "ground paired with ground"))
-          continue
-        if not vocabulary.is_lateral(row[0]):  # "hand | hand" is the two hands; "head | head" nothing
-          dropped.append(DroppedRow(line.strip(), "a part paired with itself"))
-          continue
+    outcome = _read_row(cells[first], cells[second], people, trust_sides, fuzzy)
+    unknown.extend(outcome.unknown)
+    corrected.extend(outcome.corrected)
+    sides_dropped += outcome.sides_dropped
+    empty_markers += outcome.empty_marker
+    for reason in outcome.drops:
+      dropped.append(DroppedRow(line.strip(), reason))
+    for row in outcome.rows:
       if row in rows:
         dropped.append(DroppedRow(line.strip(), "duplicate row"))
-        continue
-      rows.append(row)
+      else:
+        rows.append(row)
   declared_empty = not rows and not dropped and (empty_markers > 0 or not table.rows)
   return ParsedAnswer(rows=tuple(rows), dropped=tuple(dropped), unknown_words=tuple(unknown),
                       corrected_words=tuple(corrected), sides_dropped=sides_dropped,
