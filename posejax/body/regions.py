@@ -522,7 +522,9 @@ def read_contact_regions(path: str | os.PathLike, num_faces: int | None = None) 
   except FileNotFoundError:
     raise FileFormatError(path, f"contact region file not found; {hint}") from None
   except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-    raise FileFormatError(path, f"cannot read the contact region file as JSON ({error}); {hint}") from None
+    raise FileFormatError(
+        path, f"cannot read the contact region file as JSON ({error}); {hint}"
+    ) from None
   if not isinstance(content, dict) or CI3D_FACE_KEY not in content:
     keys = sorted(content) if isinstance(content, dict) else type(content).__name__
     raise FileFormatError(path, f"expected a JSON object with key {CI3D_FACE_KEY!r}; found {keys}")
