@@ -8,7 +8,7 @@ from posejax.data.files import read_split
 from posejax.data.moyo import moyo_camera_and_frame
 from posejax.data.moyo import read_moyo_camera
 from posejax.data.moyo import read_moyo_ground_truth
-from posejax.data.moyo import world_to_camera as moyo_world_to_camera
+from posejax.data.moyo import moyo_world_to_camera
 from posejax.data.processed import read_chi3d
 from posejax.data.processed import read_flickrci3d
 from posejax.data.processed import read_hi4d

@@ -119,7 +119,7 @@ def read_moyo_camera(path: str | os.PathLike, camera: int) -> dict[str, np.ndarr
   return {"rotation": rotation, "position": position, "focal": focal, "principal_point": principal}
 
 
-def world_to_camera(points: np.ndarray, camera: dict[str, np.ndarray]) -> np.ndarray:
+def moyo_world_to_camera(points: np.ndarray, camera: dict[str, np.ndarray]) -> np.ndarray:
   """Moves (..., 3) world points (metres) into a MOYO camera's frame: ``R (x - position)``."""
   points = np.asarray(points, dtype=np.float64)
   return (points - camera["position"]) @ camera["rotation"].T
