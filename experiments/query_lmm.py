@@ -56,6 +56,8 @@ flags.DEFINE_float("temperature", 0.7, "Sampling temperature.")
 flags.DEFINE_integer("max_tokens", 500, "Maximum tokens per answer.")
 flags.DEFINE_enum("detail", "high", ["high", "low", "auto"], "Image detail level.")
 flags.DEFINE_integer("max_n_per_request", 20, "Most samples asked for in one request.")
+flags.DEFINE_enum("max_tokens_field", "max_tokens", ["max_tokens", "max_completion_tokens"],
+                  "Request field for the answer length (newer OpenAI models need the second).")
 flags.DEFINE_float("timeout_s", 120.0, "Seconds before a request counts as timed out.")
 flags.DEFINE_integer("max_attempts", 6, "Tries per request.")
 flags.DEFINE_integer("workers", 4, "Images queried at the same time.")
@@ -137,7 +139,8 @@ def main(argv):
   if not FLAGS.offline:
     client = lmm.LMMClient(lmm.ClientConfig(
         base_url=FLAGS.base_url, api_key_env=FLAGS.api_key_env, timeout_s=FLAGS.timeout_s,
-        max_attempts=FLAGS.max_attempts, max_n_per_request=FLAGS.max_n_per_request))
+        max_attempts=FLAGS.max_attempts, max_n_per_request=FLAGS.max_n_per_request,
+        max_tokens_field=FLAGS.max_tokens_field))
   logging.info("%d inputs, prompt %s, model %s, %d answers each, cache %s", len(items),
                prompt.version, settings.model, FLAGS.n, cache_path)
   started = time.monotonic()

@@ -148,3 +148,26 @@ def test_backoff_is_capped():
   waits = [client._wait_s(attempt, None) for attempt in range(8)]
   assert all(0.5 * min(4.0, 2.0 ** a) <= w <= min(4.0, 2.0 ** a) for a, w in enumerate(waits))
   assert client._wait_s(0, 1000.0) <= client.config.retry_after_max_s + 0.1
+
+
+def test_connection_refused_is_retried_then_reported():
+  import socket
+
+  with socket.socket() as probe:  # a port nobody listens on
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+  waits = []
+  client = LMMClient(ClientConfig(base_url=f"http://127.0.0.1:{port}/v1", max_attempts=3),
+                     sleep=waits.append, seed=0)
+  with pytest.raises(LMMError, match="failed 3 times"):
+    client.sample(MESSAGES, 1, SETTINGS)
+  assert client.stats["retries"] == {"connection": 3}
+  assert len(waits) == 2
+
+
+def test_token_limit_field_is_configurable():
+  waits = []
+  with FakeLMMServer([ANSWER]) as server:
+    _client(server, waits, max_tokens_field="max_completion_tokens").sample(MESSAGES, 1, SETTINGS)
+  assert server.requests[0]["max_completion_tokens"] == 500
+  assert "max_tokens" not in server.requests[0]

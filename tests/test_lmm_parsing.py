@@ -93,6 +93,13 @@ def test_plural_with_alternatives_expands_per_side():
                                         (("right hand", "right arm"), "back"))
 
 
+def test_shoulder_blades_are_both_backs_of_the_shoulders():
+  text = "| Person 1 Body Part | Person 2 Body Part |\n|---|---|\n| hand | shoulder blades |\n"
+  assert parse_answer(text, 2).rows == (("hand", "left shoulder (back)"),
+                                        ("hand", "right shoulder (back)"))
+  assert parse_answer(text, 1).rows == (("hand", "left shoulder"), ("hand", "right shoulder"))
+
+
 def test_sub_part_plural_is_one_side():
   text = "| Person 1 Body Part | Person 2 Body Part |\n|---|---|\n| fingers | toes |\n"
   assert parse_answer(text, 2).rows == (("hand", "foot"),)

@@ -54,6 +54,9 @@ class ClientConfig:
     backoff_max_s: the longest wait between tries, seconds (before jitter).
     retry_after_max_s: the longest ``Retry-After`` honoured, seconds.
     max_n_per_request: the most samples asked for in one request.
+    max_tokens_field: the request field that carries ``SamplingSettings.max_tokens``:
+      ``"max_tokens"`` (compatible servers, older OpenAI models) or ``"max_completion_tokens"``
+      (newer OpenAI models, which refuse the old name).
   """
 
   base_url: str | None = None
@@ -64,6 +67,7 @@ class ClientConfig:
   backoff_max_s: float = 60.0
   retry_after_max_s: float = 300.0
   max_n_per_request: int = 20
+  max_tokens_field: str = "max_tokens"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -188,7 +192,7 @@ class LMMClient:
     try:
       response = self._client.chat.completions.create(
           model=settings.model, messages=messages, n=n, temperature=settings.temperature,
-          max_tokens=settings.max_tokens)
+          **{self.config.max_tokens_field: settings.max_tokens})
     except openai.APITimeoutError as error:
       raise _Retryable("timeout", str(error)) from None
     except openai.APIConnectionError as error:

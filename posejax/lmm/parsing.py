@@ -189,7 +189,7 @@ _REFUSAL = re.compile(
 _OWNERS = r"(?:(?:the|his|her|their|its|person'?s?|p[12]'?s?)\s+)*"
 _PHRASE_RULES: tuple[tuple[re.Pattern, str], ...] = tuple((re.compile(p), r) for p, r in (
     (r"\b(left|right)\s*(?:and|&|/|or|,|\+)\s*(?:the\s+)?(left|right)\b", " both "),
-    (r"\bshoulder\s*blades?\b", " " + _SHOULDER_BACK + " "),
+    (r"\bshoulder\s*blade(s?)\b", " " + _SHOULDER_BACK + r"\1 "),
     (r"\bsmall\s+of\s+" + _OWNERS + r"back\b", " " + _LOWER_BACK + " "),
     (r"\blower\s+back\b", " " + _LOWER_BACK + " "),
     (r"\blumbar\b", " " + _LOWER_BACK + " "),
