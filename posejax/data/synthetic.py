@@ -394,9 +394,15 @@ def _full_params(model, params: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
   return out
 
 
-def _posed(model, params: dict[str, np.ndarray]):
+@functools.lru_cache(maxsize=None)
+def _jitted_forward():
+  import jax
   from posejax.body import forward
-  out = forward(model, geometry.body_params(model, params))
+  return jax.jit(lambda model, params: forward(model, params))
+
+
+def _posed(model, params: dict[str, np.ndarray]):
+  out = _jitted_forward()(model, geometry.body_params(model, params))
   return np.asarray(out.vertices, np.float64), np.asarray(out.joints, np.float64)
 
 

@@ -10,8 +10,9 @@ Three steps of ``posejax.data.synthetic`` that need the body model:
   regions' fixed vertex subsamples plus the penetration proxy's vertices), so every scene shares one
   compiled program per people count.
 * ``measure_scene``: the check on the full mesh: each true pair's minimum distance over the full
-  region vertex sets (k-d trees), interpenetration depth (two people: vertices inside the other
-  body's closed proxy by winding number, depth = distance to the other body's nearest vertex; one
+  region vertex sets (k-d trees), interpenetration depth (two people: vertices of the touching
+  regions and of the proxy inside the other body's closed proxy by winding number, depth = distance
+  to the other body's nearest vertex; one
   person: for each pair, how far the vertices of one region lie behind the surface of the other,
   measured along the other region's vertex normals), and the other region pairs that touch without
   being annotated.
@@ -40,6 +41,7 @@ from posejax.body.forward import forward
 from posejax.body.model import BodyModel
 from posejax.body.model import BodyParams
 from posejax.body.reduce import reduce_model
+from posejax.errors import InvalidInputError
 from posejax.losses import penetration
 
 _FIT_FIELDS = ("betas", "global_orient", "body_pose", "transl")
@@ -63,16 +65,23 @@ class RefineWeights:
     placement_anchor: per metre^2 of translation and radian^2 of root rotation change of the
       moving person.
     learning_rate: Adam's initial step (cosine-decayed to zero).
-    steps: Adam iterations.
+    steps: Adam iterations (a multiple of ``block``).
+    block: steps between refreshes of the interpenetration inside masks.
   """
 
   contact: float = 1.0
   contact_margin: float = 0.002
-  penetration: float = 300.0
+  penetration: float = 10.0
   pose_anchor: float = 0.05
   placement_anchor: float = 0.5
   learning_rate: float = 0.02
-  steps: int = 250
+  steps: int = 240
+  block: int = 30
+
+  def __post_init__(self):
+    if self.steps <= 0 or self.block <= 0 or self.steps % self.block:
+      raise InvalidInputError(f"RefineWeights.steps ({self.steps}) must be a positive multiple of "
+                       f"block ({self.block})")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -181,7 +190,7 @@ class ContactRefiner:
 
   def _pairs(self, pairs: Sequence[tuple[str, str]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if len(pairs) > self.max_pairs:
-      raise ValueError(f"at most {self.max_pairs} contact pairs per scene, got {len(pairs)}")
+      raise InvalidInputError(f"at most {self.max_pairs} contact pairs per scene, got {len(pairs)}")
     index_a = np.zeros(self.max_pairs, np.int32)
     index_b = np.zeros(self.max_pairs, np.int32)
     valid = np.zeros(self.max_pairs, bool)
@@ -210,10 +219,10 @@ class ContactRefiner:
     rigid = np.zeros((people, 1), np.float32)
     if moving_person is not None:
       rigid[moving_person] = 1.0
-    key = (people, weights.steps)
+    key = (people, weights.steps, weights.block)
     if key not in self._compiled:
       self._compiled[key] = jax.jit(functools.partial(
-          _refine_scene, steps=weights.steps, two_people=people == 2))
+          _refine_scene, steps=weights.steps, two_people=people == 2, block=weights.block))
     start = {k: jnp.asarray(params[k], jnp.float32) for k in _FIT_FIELDS}
     numbers = jnp.asarray([weights.contact, weights.contact_margin, weights.penetration,
                            weights.pose_anchor, weights.placement_anchor, weights.learning_rate],
@@ -228,16 +237,24 @@ class ContactRefiner:
 
 
 def _refine_scene(kernel, local_samples, sample_valid, local_proxy, start, index_a, index_b,
-                  pair_valid, rigid, numbers, *, steps: int, two_people: bool):
+                  pair_valid, rigid, numbers, *, steps: int, two_people: bool, block: int):
   w_contact, margin, w_penetration, w_pose, w_place, learning_rate = (numbers[i] for i in range(6))
   betas = start["betas"]
   people = start["body_pose"].shape[0]
+  proxy_rows = local_proxy.vertex_ids
 
   def posed(free):
     params = BodyParams.create(kernel, batch_shape=(people,), betas=betas, **free)
     return forward(kernel, params).vertices  # (P, N, 3)
 
-  def loss_fn(free):
+  def inside_masks(free):
+    # Which proxy vertices of each body lie inside the other: refreshed once per block, as the
+    # mask carries no gradient and the bodies move little within a block.
+    vertices = jax.lax.stop_gradient(posed(free))
+    return (penetration.inside_mask(vertices[0, proxy_rows], vertices[1], local_proxy),
+            penetration.inside_mask(vertices[1, proxy_rows], vertices[0], local_proxy))
+
+  def loss_fn(free, inside):
     vertices = posed(free)
     points = vertices[:, local_samples]  # (P, R, K, 3)
     other = 1 if two_people else 0
@@ -249,29 +266,35 @@ def _refine_scene(kernel, local_samples, sample_valid, local_proxy, start, index
                                     + jnp.square(free["global_orient"] - start["global_orient"])))
     total = w_contact * contact + w_pose * pose_change + w_place * place_change
     if two_people:
-      total = total + w_penetration * penetration.pair_penetration(
-          vertices[0], vertices[1], local_proxy, local_proxy)
+      total = total + w_penetration * (
+          penetration.penetration_penalty(vertices[0, proxy_rows], vertices[1], inside[0])
+          + penetration.penetration_penalty(vertices[1, proxy_rows], vertices[0], inside[1]))
     return total
 
   schedule = optax.cosine_decay_schedule(1.0, steps)
-  optimizer = optax.chain(optax.scale_by_adam(), optax.scale_by_schedule(schedule))
+  # A short second-moment memory: a burst of penetration gradient must not freeze the contact
+  # term for hundreds of steps afterwards.
+  optimizer = optax.chain(optax.scale_by_adam(b2=0.99), optax.scale_by_schedule(schedule))
   free = {"body_pose": start["body_pose"], "global_orient": start["global_orient"],
           "transl": start["transl"]}
   masks = {"body_pose": jnp.ones_like(rigid), "global_orient": rigid, "transl": rigid}
 
   def step(carry, _):
-    free, state = carry
-    loss, grads = jax.value_and_grad(loss_fn)(free)
+    free, state, inside = carry
+    loss, grads = jax.value_and_grad(loss_fn)(free, inside)
     updates, state = optimizer.update(grads, state)
     free = {k: free[k] - learning_rate * masks[k] * updates[k] for k in free}
-    return (free, state), loss
+    return (free, state, inside), loss
 
-  (free, _), history = jax.lax.scan(step, (free, optimizer.init(free)), None, length=steps)
-  return free, history
+  def run_block(carry, _):
+    free, state = carry
+    inside = inside_masks(free) if two_people else (None, None)
+    (free, state, _), losses = jax.lax.scan(step, (free, state, inside), None, length=block)
+    return (free, state), losses
 
-
-def _region_trees(vertices: np.ndarray, masks: np.ndarray, names: Sequence[str]) -> dict:
-  return {name: cKDTree(vertices[masks[vocabulary.REGION_INDEX[name]]]) for name in names}
+  (free, _), history = jax.lax.scan(run_block, (free, optimizer.init(free)), None,
+                                    length=steps // block)
+  return free, history.reshape(-1)
 
 
 def region_distance_table(vertices_a: np.ndarray, vertices_b: np.ndarray, masks: np.ndarray,
@@ -339,19 +362,30 @@ def measure_scene(model: BodyModel, region_map: body_regions.RegionMap,
       touching.append((a, b))
 
   if two_people:
-    depth, count = _pair_penetration_depth(vertices[0], vertices[1], proxy)
+    contact_regions = [vocabulary.REGION_INDEX[p[k]] for p in pairs for k in (0, 1)]
+    queries = np.union1d(np.asarray(proxy.vertex_ids), np.flatnonzero(masks[contact_regions].any(0)))
+    depth, count = _pair_penetration_depth(vertices[0], vertices[1], proxy, queries)
   else:
     depth, count = _self_contact_depth(vertices[0], np.asarray(model.faces), masks, pairs)
   return SceneMeasurement(contact_distances=distances, penetration_depth=depth,
                           penetrating_vertices=count, also_touching=tuple(touching))
 
 
+_jitted_inside_mask = jax.jit(penetration.inside_mask)
+
+
 def _pair_penetration_depth(vertices_a: np.ndarray, vertices_b: np.ndarray,
-                            proxy: penetration.PenetrationProxy) -> tuple[float, int]:
+                            proxy: penetration.PenetrationProxy, queries: np.ndarray
+                            ) -> tuple[float, int]:
+  """Deepest query vertex of either body inside the other's proxy, and how many are inside.
+
+  Queries are the proxy's vertices (spread over the whole body) plus every vertex of the regions
+  that should touch, where the bodies meet; testing all 10,475 would cost seconds per scene.
+  """
   depth, count = 0.0, 0
-  for points, others in ((vertices_a, vertices_b), (vertices_b, vertices_a)):
-    inside = np.asarray(penetration.inside_mask(jnp.asarray(points, jnp.float32),
-                                                jnp.asarray(others, jnp.float32), proxy))
+  for points, others in ((vertices_a[queries], vertices_b), (vertices_b[queries], vertices_a)):
+    inside = np.asarray(_jitted_inside_mask(jnp.asarray(points, jnp.float32),
+                                            jnp.asarray(others, jnp.float32), proxy))
     if inside.any():
       nearest, _ = cKDTree(others).query(points[inside])
       depth = max(depth, float(nearest.max()))
