@@ -48,6 +48,11 @@ Decisions about words
     no part for (hip -> "waist", chest) keep their own region, which ``Constraints`` accepts.
     For two people, "lower back" is "waist (back)" (the prompt offers it), and plain "shoulder" and
     "waist" (both halves) are kept as the union regions they name.
+  * Where on a part: "back of the hand", "front of the thigh", "side of the head", "bottom of the
+    foot" name the part itself; "back/front of the shoulder (waist)", "back shoulder",
+    "shoulder (rear)" name the halves the vocabulary has; "shoulder blade" is "shoulder (back)",
+    "collarbone" "shoulder (front)", "upper back" "back", "lower back"/"small of the back"/"lumbar"
+    see above.
   * "ground" / "floor" / "mat" is kept for one person (a row with the ground is a real constraint or
     dropped by ``Constraints``, its choice) and dropped from two-person answers (counted).
   * One person: a central part paired with itself ("head | head") is trivially true and dropped;
@@ -57,6 +62,12 @@ Decisions about words
     two; only when exactly one word is that close. Corrections are counted.
   * Filler words (articles, "person", "upper", "inner", "area", ...) are ignored silently; every other
     word is unknown, dropped and counted.
+
+Answers without a table are empty samples; when the text reads as a refusal ("I'm sorry, I can't
+...") it is flagged as one. Refusals and garbage are still samples: they count in the mean over N.
+
+The work per distinct cell and per distinct table row is cached (``functools.lru_cache``): a
+dataset's answers repeat the same few dozen rows, so most rows cost a dictionary look-up.
 """
 
 from __future__ import annotations
