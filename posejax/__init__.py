@@ -12,6 +12,9 @@ from posejax import lmm
 from posejax import losses
 from posejax import metrics
 from posejax import viz
+from posejax.config import FitConfig
+from posejax.config import LossWeights
+from posejax.config import StageConfig
 from posejax.constraints import Constraints
 from posejax.constraints import needs_fallback
 from posejax.errors import ConstraintError
@@ -19,5 +22,8 @@ from posejax.errors import FileFormatError
 from posejax.errors import InvalidInputError
 from posejax.errors import LMMError
 from posejax.errors import PoseJaxError
+from posejax.fitting import Fitter
+from posejax.fitting import fit
+from posejax.result import FitResult
 
 __version__ = "0.1.0"
