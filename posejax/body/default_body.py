@@ -344,15 +344,15 @@ def _skinning_weights(body: _BodyFacts) -> np.ndarray:
   trunk = np.isin(body.part, (hm.PART_TRUNK, hm.PART_UNUSED))
   ids = np.flatnonzero(trunk)
   p = v[ids]
-  spine = [j["pelvis"], j["spine1"], j["spine2"], j["spine3"], j["neck"], j["head"]]
-  heights = J[spine, 1].copy()
-  # The head starts at a slanted line: the nape is high, the jaw's underside low.
-  head_line = 0.236 - 0.55 * (p[:, 2] + 0.02)
-  lift = np.where(p[:, 1] > 0.16, p[:, 1] - head_line + J[j["head"], 1], p[:, 1])
-  lift = np.where((p[:, 1] > 0.16) & (lift < J[j["neck"], 1]), np.maximum(p[:, 1], lift), lift)
-  chain = _chain_weights(lift, heights, np.array([0, 0.07, 0.07, 0.05, 0.06, 0.03]))
+  spine = [j["pelvis"], j["spine1"], j["spine2"], j["spine3"], j["neck"]]
+  chain = _chain_weights(p[:, 1], J[spine, 1], np.array([0, 0.07, 0.07, 0.05, 0.06]))
+  # The head starts at a slanted line: high at the nape, low under the jaw.
+  above_line = p[:, 1] - (0.236 - 0.55 * (p[:, 2] + 0.02))
+  head_share = chain[:, -1] * _smoothstep(above_line / 0.02 + 0.5)
   local = np.zeros((len(ids), NUM_JOINTS))
   local[:, spine] = chain
+  local[:, j["neck"]] -= head_share
+  local[:, j["head"]] += head_share
   side = np.where(p[:, 0] >= 0, 1, -1)
   collar_share = (_smoothstep((np.abs(p[:, 0]) - 0.06) / 0.07) *
                   _smoothstep((p[:, 1] - 0.03) / 0.08) * (p[:, 1] < 0.21))
@@ -412,6 +412,14 @@ def _skinning_weights(body: _BodyFacts) -> np.ndarray:
     stations[1] -= 0.07  # the thigh starts at the crotch, below the hip joint
     weights[np.ix_(sel, joint_ids)] = _chain_weights(
         coordinate, stations, np.array([0.0, 0.08, 0.08, 0.05, 0.035]))
+
+  # Unused vertices lie on the spine's axis: they follow the spine, neck or head joint nearest in
+  # height, alone.
+  unused = body.unused
+  column = [j["pelvis"], j["spine1"], j["spine2"], j["spine3"], j["neck"], j["head"]]
+  nearest = np.argmin(np.abs(v[unused, 1][:, None] - J[column, 1][None]), axis=1)
+  weights[unused] = 0.0
+  weights[unused, np.array(column)[nearest]] = 1.0
 
   # Eyeballs follow their eye joints only.
   for s, name in ((1, "left_eye_smplhf"), (-1, "right_eye_smplhf")):
@@ -744,8 +752,8 @@ def _scale_like_pca(directions: np.ndarray, first: float, ratio: float, floor_ra
 
 def _expression_directions(body: _BodyFacts, sk: "_Skeleton") -> np.ndarray:
   v, n = body.vertices, body.normals
-  face = (sk.share("head", "jaw") * np.clip((v[:, 2] - 0.0) / 0.04, 0.0, 1.0) *
-          (body.part == hm.PART_TRUNK))
+  face = (sk.share("head", "jaw") * np.clip(v[:, 2] / 0.04, 0.0, 1.0) *
+          _smoothstep((v[:, 1] - 0.19) / 0.02) * (body.part == hm.PART_TRUNK))
   ax = np.abs(v[:, 0])
   sign_x = np.sign(v[:, 0])
 

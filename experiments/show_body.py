@@ -1,0 +1,151 @@
+"""Renders posejax's synthetic default body to a PNG: rest pose and a posed state, front and side.
+
+Vertices are coloured by contact region (``posejax.body.regions``, derived from the model's own
+skinning weights) or, with ``--colour=joints``, by dominant skinning joint. No GPU: the software
+renderer of ``posejax.viz.render``.
+
+  .venv/bin/python -m experiments.show_body [--output outputs/default_body.png]
+"""
+
+from __future__ import annotations
+
+import colorsys
+import os
+
+import numpy as np
+from absl import app
+from absl import flags
+from absl import logging
+from PIL import Image
+from PIL import ImageDraw
+
+import posejax.body as pb
+from posejax.viz.render import render_mesh
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("output", "outputs/default_body.png", "PNG file to write.")
+flags.DEFINE_integer("panel_size", 520, "Height and width of each panel, pixels.")
+flags.DEFINE_enum("colour", "regions", ["regions", "joints"], "What the colours show.")
+flags.DEFINE_list("views", ["front", "left"], "Views rendered for each pose (front, back, left, "
+                  "right, top, or an azimuth in degrees).")
+
+# Shown region of a vertex in several regions: the first that holds it.
+_REGION_PRIORITY = (
+    "left hand", "right hand", "left foot", "right foot", "left arm", "right arm",
+    "left leg", "right leg", "left shoulder (front)", "right shoulder (front)",
+    "left shoulder (back)", "right shoulder (back)", "head", "neck", "chest", "stomach",
+    "waist (front)", "waist (back)", "butt", "back",
+)
+_REGION_COLOURS = {
+    "hand": (0.93, 0.62, 0.20), "foot": (0.55, 0.35, 0.20), "arm": (0.30, 0.55, 0.85),
+    "leg": (0.35, 0.65, 0.40), "shoulder (front)": (0.80, 0.30, 0.35),
+    "shoulder (back)": (0.55, 0.20, 0.45), "head": (0.92, 0.80, 0.62), "neck": (0.75, 0.60, 0.45),
+    "chest": (0.85, 0.55, 0.60), "stomach": (0.95, 0.85, 0.40), "waist (front)": (0.65, 0.80, 0.35),
+    "waist (back)": (0.40, 0.70, 0.70), "butt": (0.50, 0.45, 0.80), "back": (0.60, 0.60, 0.65),
+}
+
+
+def posed_params(model: pb.BodyModel) -> pb.BodyParams:
+  """A lively pose: one arm down, one waving, a step forward, head turned, hands curled."""
+  body_pose = np.zeros((21, 3), np.float32)
+  body_pose[0] = (-0.55, 0.0, 0.08)    # left hip: thigh forward
+  body_pose[1] = (0.20, 0.0, -0.05)    # right hip: thigh back
+  body_pose[3] = (0.85, 0.0, 0.0)      # left knee
+  body_pose[4] = (0.30, 0.0, 0.0)      # right knee
+  body_pose[6] = (-0.15, 0.0, 0.0)     # left ankle
+  body_pose[2] = (0.05, 0.10, 0.0)     # spine1 twist
+  body_pose[14] = (0.10, 0.35, 0.0)    # head turned to its left
+  body_pose[15] = (0.0, -0.2, -1.15)   # left shoulder: arm down
+  body_pose[16] = (0.0, 0.3, -0.55)    # right shoulder: arm up
+  body_pose[17] = (0.0, -0.9, 0.0)     # left elbow
+  body_pose[18] = (0.0, 1.3, 0.0)      # right elbow
+  left_hand = np.zeros(model.num_pca_comps, np.float32)
+  left_hand[0] = 1.8
+  right_hand = np.zeros(model.num_pca_comps, np.float32)
+  right_hand[1] = 1.0
+  return pb.BodyParams.create(
+      model, body_pose=body_pose.reshape(-1), left_hand_pose=left_hand,
+      right_hand_pose=right_hand, jaw_pose=np.array([0.25, 0.0, 0.0], np.float32))
+
+
+def region_colours(model: pb.BodyModel) -> tuple[np.ndarray, list[tuple[str, tuple]]]:
+  """(V, 3) colour per vertex by region, and the legend entries."""
+  region_map = pb.derive_regions(model)
+  masks = np.asarray(region_map.masks)
+  colours = np.full((masks.shape[1], 3), 0.5)
+  assigned = np.zeros(masks.shape[1], dtype=bool)
+  for name in _REGION_PRIORITY:
+    mask = masks[region_map.index(name)] & ~assigned
+    base = name.replace("left ", "").replace("right ", "")
+    colour = np.array(_REGION_COLOURS[base])
+    if name.startswith("right "):
+      colour = colour * 0.75  # the body's right side a shade darker
+    colours[mask] = colour
+    assigned |= mask
+  legend = [(name, _REGION_COLOURS[name]) for name in _REGION_COLOURS]
+  return colours, legend
+
+
+def joint_colours(model: pb.BodyModel) -> tuple[np.ndarray, list[tuple[str, tuple]]]:
+  """(V, 3) colour per vertex by dominant skinning joint (golden-ratio hues)."""
+  dominant = np.asarray(model.lbs_weights).argmax(axis=1)
+  hues = (np.arange(55) * 0.618034) % 1.0
+  palette = np.array([colorsys.hsv_to_rgb(h, 0.55, 0.9) for h in hues])
+  return palette[dominant], []
+
+
+def main(argv):
+  del argv
+  model = pb.default_model()
+  logging.info("model: %s (synthetic=%s)", model.source, model.synthetic)
+  if FLAGS.colour == "regions" and hasattr(pb, "derive_regions"):
+    colours, legend = region_colours(model)
+  else:
+    colours, legend = joint_colours(model)
+  faces = np.asarray(model.faces)
+  rest = np.asarray(model.v_template)
+  posed = np.asarray(pb.forward(model, posed_params(model)).vertices)
+  # One scale for every panel, so rest and posed bodies compare.
+  size = FLAGS.panel_size
+  pixels_per_metre = 0.9 * size / 2.0
+  panels = []
+  for vertices in (rest, posed):
+    low, high = vertices.min(axis=0), vertices.max(axis=0)
+    center = 0.5 * (low + high)
+    for view in FLAGS.views:
+      try:
+        view = float(view)
+      except ValueError:
+        pass
+      panels.append(render_mesh(vertices, faces, vertex_colors=colours, view=view,
+                                image_size=size, center=center,
+                                pixels_per_metre=pixels_per_metre))
+  image = Image.fromarray(np.concatenate(panels, axis=1))
+  if legend:
+    image = _with_legend(image, legend)
+  draw = ImageDraw.Draw(image)
+  draw.text((8, 6), "posejax default body (SYNTHETIC, not SMPL-X): rest pose and a posed state",
+            fill=(0, 0, 0))
+  os.makedirs(os.path.dirname(os.path.abspath(FLAGS.output)), exist_ok=True)
+  image.save(FLAGS.output)
+  logging.info("wrote %s", FLAGS.output)
+  print(FLAGS.output)
+
+
+def _with_legend(image: Image.Image, legend) -> Image.Image:
+  rows = (len(legend) + 6) // 7
+  strip = Image.new("RGB", (image.width, 22 * rows + 8), (255, 255, 255))
+  draw = ImageDraw.Draw(strip)
+  column = image.width // 7
+  for k, (name, colour) in enumerate(legend):
+    x, y = 10 + column * (k % 7), 6 + 22 * (k // 7)
+    draw.rectangle([x, y, x + 14, y + 14], fill=tuple(int(255 * c) for c in colour))
+    draw.text((x + 20, y + 2), name, fill=(0, 0, 0))
+  out = Image.new("RGB", (image.width, image.height + strip.height), (255, 255, 255))
+  out.paste(image, (0, 0))
+  out.paste(strip, (0, image.height))
+  return out
+
+
+if __name__ == "__main__":
+  app.run(main)
