@@ -3,3 +3,5 @@
 from posejax.viz import export
 from posejax.viz.export import export_bodies
 from posejax.viz.export import export_meshes
+from posejax.viz import render
+from posejax.viz.render import render_mesh
