@@ -1,4 +1,4 @@
-"""Winding numbers, the proxy mesh and the interpenetration penalty, against analytic and brute force."""
+"""Winding numbers, the proxy mesh and the interpenetration penalty vs analytic and brute force."""
 
 from __future__ import annotations
 
@@ -63,8 +63,8 @@ def _shape_cases():
   p = rng.uniform(-2, 2, size=(600, 3))
   cases.append(("box", box, p, np.all(np.abs(p) < np.array([0.5, 1.0, 1.5]), axis=1)))
   centres, normals = box.triangles_center, box.face_normals
-  cases.append(("box-near", box, np.concatenate([centres - 1e-4 * normals, centres + 1e-4 * normals]),
-                np.repeat([True, False], len(centres))))
+  near = np.concatenate([centres - 1e-4 * normals, centres + 1e-4 * normals])
+  cases.append(("box-near", box, near, np.repeat([True, False], len(centres))))
   torus = trimesh.creation.torus(major_radius=1.0, minor_radius=0.3, major_sections=48,
                                  minor_sections=24)
   p = np.concatenate([rng.uniform(-1.4, 1.4, size=(800, 3)), [[0.0, 0.0, 0.0], [0, 0, 0.2]]])

@@ -3,14 +3,20 @@
 A vertex of body A is inside body B when its generalized winding number with respect to B's closed
 low-resolution proxy mesh is at least 0.99 (Jacobson et al. 2013: the sum over triangles of the
 signed solid angle, Van Oosterom-Strackee formula, divided by 4 pi; 1 inside a closed outward
-surface, 0 outside). Each inside vertex is pushed out by ``(100 d^2)^2``, ``d`` its distance (metres)
-to the nearest vertex of B (METHOD.md; BUDDI's ``GeneralContactLoss``). The inside mask carries no
-gradient, so the fit may refresh it only every few steps: :func:`inside_mask` computes it,
-:func:`penetration_penalty` applies it, :func:`pair_penetration` does both in both directions.
+surface, 0 outside). Each inside vertex is pushed out by ``(100 d^2)^2``, ``d`` its distance
+(metres) to the nearest vertex of B (METHOD.md; BUDDI's ``GeneralContactLoss``). The inside
+mask carries no gradient, so the fit may refresh it only every few steps: :func:`inside_mask`
+computes it, :func:`penetration_penalty` applies it, :func:`pair_penetration` does both, in both
+directions.
 
 posejax differs from the reference on purpose: each direction counts on its own (the reference
 applies the penalty only when both bodies penetrate each other at once), the search is exact and
 deterministic, and only points that can be inside (in the proxy's bounding box) are tested.
+
+The proxy is coarser than the body. On the default body (1,000 proxy vertices), 99.6% of points
+1 cm inside the true surface count as inside and 2.6% of points 1 cm outside do too, where the
+proxy bridges concave spots (armpits, between fingers); penetrations shallower than about a
+centimetre are therefore seen only in part, as in the reference.
 
 The proxy (:func:`build_proxy`, once per model) is a closed, consistently outward-oriented mesh of
 about 1,000 vertices whose vertices are a SUBSET of the model's vertices, so that the posed proxy is
@@ -19,7 +25,7 @@ open mouth) with a fan of triangles between the hole's own vertices, (2) flippin
 volume is negative, and (3) quadric-error half-edge collapses (Garland-Heckbert quadrics; a vertex
 merges into a neighbour, so no new vertex is made) that keep each part a closed 2-manifold (link
 condition, no flipped triangles). Separate closed parts (SMPL-X's eyeballs, the default body's
-limbs) stay separate closed parts: winding numbers add up over parts, so a point inside any part,
+eyes) stay separate closed parts: winding numbers add up over parts, so a point inside any part,
 or inside two overlapping parts, still counts as inside.
 
 Self-penetration of one person is not supported (see :func:`self_penetration_penalty`).
@@ -48,7 +54,7 @@ PENALTY_SCALE = 100.0
 
 DEFAULT_PROXY_VERTICES = 1000
 DEFAULT_WINDING_CHUNK = 256
-"""Query points per chunk of the winding-number sum (memory ~ chunk x triangles x a few floats)."""
+"""Query points per chunk of the winding-number sum (memory ~ chunk x triangles floats)."""
 DEFAULT_NEAREST_CHUNK = 256
 """Inside points per chunk of the nearest-vertex search (memory ~ chunk x vertices floats)."""
 
@@ -180,7 +186,7 @@ class PenetrationProxy:
   """(P,) int32 ids of the proxy's vertices in the vertex array it is used with: model vertex ids
   as built, subset positions after :meth:`reindexed`."""
   triangle_ids: jax.Array
-  """(T, 3) int32 ids (same numbering) of each proxy triangle, counter-clockwise seen from outside."""
+  """(T, 3) int32 ids (same numbering) of each proxy triangle, counter-clockwise from outside."""
 
   @property
   def num_vertices(self) -> int:
@@ -219,8 +225,8 @@ class PenetrationProxy:
     lookup[subset_ids[::-1]] = np.arange(len(subset_ids))[::-1]  # first occurrence wins
     missing = vertex_ids[lookup[vertex_ids] < 0]
     if missing.size:
-      raise InvalidInputError(f"{missing.size} proxy vertices (e.g. {missing[:5].tolist()}) are not "
-                              "in subset_ids; include the proxy's vertex_ids in the subset.")
+      raise InvalidInputError(f"{missing.size} proxy vertices (e.g. {missing[:5].tolist()}) are "
+                              "not in subset_ids; include the proxy's vertex_ids in the subset.")
     return PenetrationProxy(
         vertex_ids=jnp.asarray(lookup[vertex_ids], dtype=jnp.int32),
         triangle_ids=jnp.asarray(lookup[np.asarray(self.triangle_ids)], dtype=jnp.int32))
@@ -275,7 +281,10 @@ def _orient_and_close(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     start = next(iter(next_on_boundary))
     loop = [start]
     while True:
-      following = next_on_boundary.pop(loop[-1])
+      following = next_on_boundary.pop(loop[-1], None)
+      if following is None:
+        raise InvalidInputError(f"a hole's boundary through vertex {loop[-1]} does not close into "
+                                "a loop; the mesh cannot be closed automatically.")
       if following == start:
         break
       loop.append(following)
@@ -498,8 +507,8 @@ def build_proxy(
   if target_vertices < 4:
     raise InvalidInputError(f"target_vertices={target_vertices}; a closed mesh needs at least 4.")
   faces = np.asarray(faces, dtype=np.int64)
-  key = hashlib.sha1(vertices.tobytes() + faces.tobytes()
-                     + str((vertices.shape, faces.shape, int(target_vertices))).encode()).hexdigest()
+  shapes = str((vertices.shape, faces.shape, int(target_vertices))).encode()
+  key = hashlib.sha1(vertices.tobytes() + faces.tobytes() + shapes).hexdigest()
   if key not in _PROXY_CACHE:
     closed = _orient_and_close(vertices, faces)
     reduced = _decimate(vertices, closed, int(target_vertices))
@@ -578,7 +587,7 @@ def penetration_penalty(
     scale: float = PENALTY_SCALE,
     chunk_size: int = DEFAULT_NEAREST_CHUNK,
 ) -> jax.Array:
-  """``sum_{i inside} (scale d_i^2)^2``, ``d_i`` the distance to the nearest vertex of the other body.
+  """``sum_{i inside} (scale d_i^2)^2``, ``d_i`` the distance to the other body's nearest vertex.
 
   The nearest vertex is found (exactly, without gradient) only for inside points; the distance is
   then differentiated on the nearest pair, which is the gradient of the minimum. NaN-safe: points

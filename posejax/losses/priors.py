@@ -53,7 +53,8 @@ class GaussianMixturePrior:
   """(K, D) component means, radians (axis-angle components)."""
   whiteners: jax.Array
   """(K, D, D) lower-triangular ``L_k^-1`` with ``S_k = L_k L_k^T``, so that
-  ``(x - mu)^T S^-1 (x - mu) = ||L^-1 (x - mu)||^2`` (never negative, unlike an explicit inverse)."""
+  ``(x - mu)^T S^-1 (x - mu) = ||L^-1 (x - mu)||^2`` (never negative, unlike an explicit
+  inverse)."""
   neg_log_constants: jax.Array
   """(K,) ``-log c_k``, added to each component's half Mahalanobis distance (nats)."""
 
