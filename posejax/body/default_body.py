@@ -573,7 +573,10 @@ class _Skeleton:
     self.t = np.clip(((body.vertices[:, None, :] - J[None]) * bone[None]).sum(-1) / length2,
                      0.0, 1.0)
     self.t[:, (bone * bone).sum(axis=1) < 1e-12] = 0.0
-    self.weights_along = weights * self.t
+    # Sparse: a vertex has a handful of joints (and dense matrix products thrash on small
+    # shared machines).
+    self.weights_sparse = scipy.sparse.csr_matrix(weights)
+    self.weights_along = scipy.sparse.csr_matrix(weights * self.t)
     # Distance of each vertex from its dominant bone (a local radius, metres).
     dominant = weights.argmax(axis=1)
     rows = np.arange(count)
@@ -602,7 +605,7 @@ class _Skeleton:
   def drag(self, delta: np.ndarray, end_delta: np.ndarray) -> np.ndarray:
     """(V, 3) vertex offsets: each vertex follows its joints' bones (blend by weights, linear
     along each bone)."""
-    return self.weights @ delta + self.weights_along @ (end_delta - delta)
+    return self.weights_sparse @ delta + self.weights_along @ (end_delta - delta)
 
   def share(self, *names: str) -> np.ndarray:
     """(V,) summed skinning weight of the named joints (both sides for ``left_`` names)."""
