@@ -73,7 +73,8 @@ def forward(model: BodyModel | ReducedModel, params: BodyParams) -> BodyOutput:
     value = jnp.asarray(getattr(params, name), kernel.dtype)
     value = jnp.broadcast_to(value, batch_shape + value.shape[-1:])
     flat[name] = value.reshape((count,) + value.shape[-1:])
-  vertices, joints, transforms = jax.vmap(functools.partial(_forward_one, kernel))(flat)
+  vertices, joints, transforms = jax.vmap(functools.partial(_forward_one, kernel),
+                                          axis_size=count)(flat)
   unflatten = lambda x: x.reshape(batch_shape + x.shape[1:])  # noqa: E731
   return BodyOutput(vertices=unflatten(vertices), joints=unflatten(joints),
                     joint_transforms=unflatten(transforms), synthetic=kernel.synthetic)
@@ -81,7 +82,8 @@ def forward(model: BodyModel | ReducedModel, params: BodyParams) -> BodyOutput:
 
 def _kernel_of(model: BodyModel | ReducedModel) -> ReducedModel:
   if isinstance(model, BodyModel):
-    return model.kernel
+    # The model's own metadata wins, so that ``model.replace(synthetic=...)`` is honoured.
+    return model.kernel.replace(synthetic=model.synthetic, source=model.source)
   if isinstance(model, ReducedModel):
     return model
   raise InvalidInputError(
@@ -126,7 +128,9 @@ def chain_levels(parents: tuple[int, ...]) -> tuple[tuple[np.ndarray, np.ndarray
 
   Returns:
     Per level ``(joints, parent_slots)``: the level's joint ids and, for levels after the
-    first, the position of each joint's parent within the previous level's ``joints``.
+    first, the position of each joint's parent within the previous level's ``joints``. Index
+    arrays are int32 in every mode: a cached int64 numpy index reused after toggling
+    ``jax.enable_x64`` makes JAX's gather mix int32 and int64.
   """
   depth = []
   for joint, parent in enumerate(parents):
@@ -135,12 +139,12 @@ def chain_levels(parents: tuple[int, ...]) -> tuple[tuple[np.ndarray, np.ndarray
   levels = []
   previous = None
   for level in range(int(depth.max()) + 1):
-    joints = np.flatnonzero(depth == level)
+    joints = np.flatnonzero(depth == level).astype(np.int32)
     if previous is None:
-      slots = np.zeros(0, np.int64)
+      slots = np.zeros(0, np.int32)
     else:
       slot_of = {int(j): i for i, j in enumerate(previous)}
-      slots = np.asarray([slot_of[parents[j]] for j in joints], np.int64)
+      slots = np.asarray([slot_of[parents[j]] for j in joints], np.int32)
     levels.append((joints, slots))
     previous = joints
   return tuple(levels)
@@ -159,7 +163,7 @@ def posed_frames(rotations: jax.Array, rest_joints: jax.Array,
     ``(world_rotations (J, 3, 3), world_positions (J, 3))``, before translation.
   """
   levels = chain_levels(parents)
-  parent_index = np.asarray([max(p, 0) for p in parents])
+  parent_index = np.asarray([max(p, 0) for p in parents], np.int32)
   offsets = rest_joints - rest_joints[parent_index] * (np.asarray(parents) >= 0)[:, None]
   level_rot, level_pos = [], []
   prev_rot = prev_pos = None
@@ -169,14 +173,33 @@ def posed_frames(rotations: jax.Array, rest_joints: jax.Array,
       rot, pos = local_rot, local_off
     else:
       parent_rot, parent_pos = prev_rot[slots], prev_pos[slots]
-      rot = parent_rot @ local_rot
-      pos = jnp.einsum("jab,jb->ja", parent_rot, local_off) + parent_pos
+      rot = matmul3(parent_rot, local_rot)
+      pos = matvec3(parent_rot, local_off) + parent_pos
     level_rot.append(rot)
     level_pos.append(pos)
     prev_rot, prev_pos = rot, pos
   order = np.concatenate([joints for joints, _ in levels])
-  inverse = np.argsort(order)
+  inverse = np.argsort(order).astype(np.int32)
   return jnp.concatenate(level_rot)[inverse], jnp.concatenate(level_pos)[inverse]
+
+
+def matmul3(a: jax.Array, b: jax.Array) -> jax.Array:
+  """(..., 3, 3) @ (..., 3, 3), written elementwise.
+
+  Tiny matrix products as XLA dots become loops of 3x3 kernels (slow) and, under nested vmap,
+  have met XLA CPU layout bugs; products and sums fuse into one loop instead.
+  """
+  return jnp.sum(a[..., :, :, None] * b[..., None, :, :], axis=-2)
+
+
+def matvec3(a: jax.Array, v: jax.Array) -> jax.Array:
+  """(..., 3, 3) @ (..., 3), written elementwise (see ``matmul3``)."""
+  return jnp.sum(a * v[..., None, :], axis=-1)
+
+
+def _barycentric(corners: jax.Array, bary: jax.Array) -> jax.Array:
+  """(L, 3 corners, 3) points and (L, 3) weights -> (L, 3) interpolated points."""
+  return jnp.sum(corners * bary[..., None], axis=-2)
 
 
 def contour_bin(neck_world_rotation: jax.Array) -> jax.Array:
@@ -213,7 +236,7 @@ def _forward_one(kernel: ReducedModel, params: dict[str, jax.Array]
       rest_joints = rest_joints + jnp.einsum("jcb,b->jc", joint_dirs, params[name])
 
   # Pose correctives per field, so that gradients for fields nobody asks about are pruned.
-  eye = jnp.eye(3, dtype=dtype)
+  eye = jnp.eye(3, dtype=dtype)[None]
   for name, first, count in POSE_FIELDS:
     if name in kernel.posedirs:
       feature = (rotations[first:first + count] - eye).reshape(-1)
@@ -221,19 +244,17 @@ def _forward_one(kernel: ReducedModel, params: dict[str, jax.Array]
 
   world_rot, world_pos = posed_frames(rotations, rest_joints, kernel.parents)
   # Skinning transforms map rest-pose points: x -> R x + (p - R j_rest).
-  skin_shift = world_pos - jnp.einsum("jab,jb->ja", world_rot, rest_joints)
+  skin_shift = world_pos - matvec3(world_rot, rest_joints)
   joint_affine = jnp.concatenate([world_rot.reshape(-1, 9), skin_shift], axis=1)
   blended = kernel.lbs_weights @ joint_affine
-  posed = (jnp.einsum("vab,vb->va", blended[:, :9].reshape(-1, 3, 3), vertices)
-           + blended[:, 9:])
+  posed = matvec3(blended[:, :9].reshape(-1, 3, 3), vertices) + blended[:, 9:]
 
-  transl = params["transl"] if "transl" in kernel.free_fields else kernel.frozen_transl
+  transl = (params["transl"] if "transl" in kernel.free_fields else kernel.frozen_transl)[None]
   pieces = [world_pos, posed[kernel.joint_vertices],
-            jnp.einsum("lka,lk->la", posed[kernel.landmark_vertices], kernel.landmark_bary)]
+            _barycentric(posed[kernel.landmark_vertices], kernel.landmark_bary)]
   if kernel.use_face_contour:
     row = contour_bin(world_rot[NECK_JOINT])
-    pieces.append(jnp.einsum("lka,lk->la", posed[kernel.contour_vertices[row]],
-                             kernel.contour_bary[row]))
+    pieces.append(_barycentric(posed[kernel.contour_vertices[row]], kernel.contour_bary[row]))
   joints = jnp.concatenate(pieces, axis=0) + transl
   out_vertices = posed[:kernel.num_vertices] + transl
 

@@ -214,7 +214,10 @@ def model_from_arrays(
            else "."))
 
   reader = _ArrayReader(arrays, source)
-  v_template = reader.floats("v_template", ("V", 3))
+  # Arrays keep the file's float type until converted once to the model dtype; the
+  # precomputed joint tables use float64 copies of what they need.
+  v_template_raw = reader.floats("v_template", ("V", 3))
+  v_template = v_template_raw.astype(np.float64)
   num_verts = v_template.shape[0]
   faces = reader.indices("f", (None, 3), upper=num_verts, upper_name="the vertex count")
   num_faces = faces.shape[0]
@@ -222,7 +225,7 @@ def model_from_arrays(
   posedirs = reader.floats("posedirs", (num_verts, 3, NUM_POSE_BASIS),
                            alternative=(num_verts * 3, NUM_POSE_BASIS))
   posedirs = posedirs.reshape(num_verts, 3, NUM_POSE_BASIS)
-  j_regressor = reader.floats("J_regressor", (NUM_SKELETON_JOINTS, num_verts))
+  j_regressor = reader.floats("J_regressor", (NUM_SKELETON_JOINTS, num_verts)).astype(np.float64)
   kintree = reader.indices("kintree_table", (2, NUM_SKELETON_JOINTS), allow_negative=True)
   weights = reader.floats("weights", (num_verts, NUM_SKELETON_JOINTS))
   components = {"left_hand_pose": reader.floats("hands_componentsl", (None, 45)),
@@ -270,12 +273,14 @@ def model_from_arrays(
     num_pca_comps = _check_count("num_pca_comps", num_pca_comps, 0, 45, source,
                                  "a hand has 45 pose values")
 
-  shapedirs = shapedirs_all[:, :, :num_betas]
-  exprdirs = shapedirs_all[:, :, expr_start:expr_start + num_expression_coeffs]
+  shapedirs = shapedirs_all[:, :, :num_betas].astype(np.float64)
+  exprdirs = shapedirs_all[:, :, expr_start:expr_start + num_expression_coeffs].astype(np.float64)
   if age == "kid":
     kid = _kid_template(kid_template_path, kid_template, num_verts, source)
+    # In the files' own precision, as smplx computes it (a float32 mean differs by ~1e-7 m).
     kid = kid - kid.mean(axis=0)
-    shapedirs = np.concatenate([shapedirs, (kid - v_template)[:, :, None]], axis=2)
+    kid_direction = (kid - v_template_raw).astype(np.float64)
+    shapedirs = np.concatenate([shapedirs, kid_direction[:, :, None]], axis=2)
     num_betas += 1
   elif kid_template_path is not None or kid_template is not None:
     raise InvalidInputError(f"{source}: a kid template was given but age='adult'; pass "
@@ -293,7 +298,7 @@ def model_from_arrays(
       shapedirs=shapedirs_j,
       exprdirs=exprdirs_j,
       lbs_weights=weights_j,
-      posedirs=posedirs,
+      posedirs=posedirs.astype(dtype, copy=False),
       j_regressor=j_regressor,
       template64=v_template,
       shapedirs64=shapedirs,
@@ -430,7 +435,10 @@ def _write_atomically(path: Path, write) -> None:
 
 
 class _ArrayReader:
-  """Converts and checks arrays of one model source, raising ``FileFormatError``."""
+  """Converts and checks arrays of one model source, raising ``FileFormatError``.
+
+  Float arrays keep their dtype (integers become float64); index arrays become int64.
+  """
 
   def __init__(self, arrays: Mapping[str, Any], source: str):
     self.arrays = arrays
@@ -465,7 +473,8 @@ class _ArrayReader:
       raise FileFormatError(self.source, f"key '{key}' has dtype {array.dtype}, expected "
                             "floating-point numbers.")
     self._check_shape(key, array, shape, alternative)
-    array = array.astype(np.float64)
+    if not np.issubdtype(array.dtype, np.floating):
+      array = array.astype(np.float64)
     if not np.all(np.isfinite(array)):
       bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
       raise FileFormatError(self.source, f"key '{key}' holds {bad} non-finite value(s) "
@@ -517,7 +526,8 @@ def _kid_template(path, array, num_verts: int, source: str) -> np.ndarray:
   if array.shape != (num_verts, 3) or not np.issubdtype(array.dtype, np.number):
     raise FileFormatError(where, f"kid template has shape {array.shape}, expected "
                           f"({num_verts}, 3) like v_template.")
-  array = array.astype(np.float64)
+  if not np.issubdtype(array.dtype, np.floating):
+    array = array.astype(np.float64)
   if not np.all(np.isfinite(array)):
     raise FileFormatError(where, "kid template holds non-finite values.")
   return array

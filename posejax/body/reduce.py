@@ -170,7 +170,7 @@ def reduce_model(
   row_of = np.full(model.num_vertices, -1, np.int64)
   row_of[rows[::-1]] = np.arange(len(rows))[::-1]  # first occurrence wins
   take = (lambda a, axis: a) if everything else (  # noqa: E731
-      lambda a, axis: jnp.take(a, jnp.asarray(rows), axis=axis))
+      lambda a, axis: jnp.take(a, jnp.asarray(rows.astype(np.int32)), axis=axis))
 
   dtype = kernel.dtype
   template = take(kernel.template, 0)
@@ -186,7 +186,7 @@ def reduce_model(
     shape_tables[name] = (dirs, joint_dirs)
 
   posedirs, frozen_rotations = {}, {}
-  eye = jnp.eye(3, dtype=dtype)
+  eye = jnp.eye(3, dtype=dtype)[None]
   for name, _, _ in POSE_FIELDS:
     if name not in values:
       if name in kernel.posedirs:
@@ -219,6 +219,8 @@ def reduce_model(
       vertex_ids=jnp.asarray(out_ids.astype(np.int32)),
       num_vertices=int(len(out_ids)),
       free_fields=tuple(n for n in PARAM_FIELDS if n not in values),
+      synthetic=model.synthetic,
+      source=model.source,
   )
 
 

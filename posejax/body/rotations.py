@@ -37,9 +37,10 @@ def _skew(v: jax.Array) -> jax.Array:
 def axis_angle_to_matrix(axis_angle: jax.Array) -> jax.Array:
   """Rotation matrices from axis-angle vectors (exact Rodrigues formula).
 
-  ``R = I + a K + b K @ K`` with ``K = skew(axis_angle)``, ``a = sin(t)/t`` and
+  ``R = I + a K + b K @ K`` with ``K = skew(v)``, ``v = axis_angle``, ``a = sin(t)/t`` and
   ``b = (1 - cos(t))/t**2 = 0.5 * (sin(t/2)/(t/2))**2`` (the half-angle form avoids the
-  cancellation in ``1 - cos(t)``), ``t`` the angle.
+  cancellation in ``1 - cos(t)``), ``t`` the angle; ``K @ K = v v^T - t**2 I`` is used so
+  that no tiny matrix product is formed.
 
   Args:
     axis_angle: (..., 3) rotation vectors, radians.
@@ -57,8 +58,10 @@ def axis_angle_to_matrix(axis_angle: jax.Array) -> jax.Array:
   b = jnp.where(small, 0.5 - angle_sq / 24.0 + angle_sq * angle_sq / 720.0,
                 0.5 * half_sinc * half_sinc)
   k = _skew(axis_angle)
-  eye = jnp.eye(3, dtype=axis_angle.dtype)
-  return eye + a[..., None, None] * k + b[..., None, None] * (k @ k)
+  eye = jnp.broadcast_to(jnp.eye(3, dtype=axis_angle.dtype), k.shape)
+  outer = axis_angle[..., :, None] * axis_angle[..., None, :]
+  b = b[..., None, None]
+  return (1.0 - b * angle_sq[..., None, None]) * eye + a[..., None, None] * k + b * outer
 
 
 def matrix_to_quaternion(matrix: jax.Array) -> jax.Array:
