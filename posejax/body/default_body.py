@@ -28,7 +28,7 @@ What the arrays are (all invented here, deterministic, built in well under two s
 * Shape directions (first 300): overall size, girth, leg vs. trunk length, shoulder vs. hip
   breadth, arm length, belly, head size, neck length, limb bulk, hand and foot size, ... then
   smooth small fields, with decreasing magnitude as in a PCA basis. The first changes stature by
-  about 7 cm per unit.
+  about 6 cm per unit (the body is 1.70 m tall).
 * Expression directions (last 100): jaw drop, smile, brow raise, pucker, ... then small smooth
   fields on the face.
 * Pose correctives: small outward bulges where two joints' weights blend, growing with
@@ -273,6 +273,16 @@ def _vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     np.add.at(normals, faces[:, k], face_normals)
   length = np.linalg.norm(normals, axis=1, keepdims=True)
   return normals / np.where(length > 0, length, 1.0)
+
+
+def _smoother(faces: np.ndarray, count: int) -> scipy.sparse.csr_matrix:
+  """(V, V) one step of neighbour averaging: half the vertex, half its neighbours' mean (rows of
+  vertices that no face uses keep their value)."""
+  adjacency = _adjacency(faces, count)
+  degree = np.asarray(adjacency.sum(axis=1)).ravel()
+  scale = np.where(degree > 0, 0.5 / np.maximum(degree, 1), 0.0)
+  keep = np.where(degree > 0, 0.5, 1.0)
+  return (scipy.sparse.diags(scale) @ adjacency + scipy.sparse.diags(keep)).tocsr()
 
 
 def _adjacency(faces: np.ndarray, count: int) -> scipy.sparse.csr_matrix:
@@ -577,12 +587,11 @@ class _Skeleton:
     # shared machines).
     self.weights_sparse = scipy.sparse.csr_matrix(weights)
     self.weights_along = scipy.sparse.csr_matrix(weights * self.t)
-    # Distance of each vertex from its dominant bone (a local radius, metres).
-    dominant = weights.argmax(axis=1)
-    rows = np.arange(count)
-    foot = J[dominant] + self.t[rows, dominant][:, None] * bone[dominant]
-    self.radius = np.linalg.norm(body.vertices - foot, axis=1)
-    self.dominant = dominant
+    # Distance of each vertex from its bones, blended by the weights (a local radius, metres).
+    nearest_on_bone = J[None] + self.t[:, :, None] * bone[None]
+    distance = np.linalg.norm(body.vertices[:, None, :] - nearest_on_bone, axis=2)
+    self.radius = (weights * distance).sum(axis=1)
+    self.smoother = _smoother(body.faces, count)
 
   def stretched(self, bone_scale: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
     """Joint and bone-end offsets (55, 3) when the named bones (ending at that joint, or for
@@ -606,6 +615,12 @@ class _Skeleton:
     """(V, 3) vertex offsets: each vertex follows its joints' bones (blend by weights, linear
     along each bone)."""
     return self.weights_sparse @ delta + self.weights_along @ (end_delta - delta)
+
+  def smooth(self, values: np.ndarray, rounds: int = 12) -> np.ndarray:
+    """Values (V,) averaged over surface neighbourhoods (removes steps between parts)."""
+    for _ in range(rounds):
+      values = self.smoother @ values
+    return values
 
   def share(self, *names: str) -> np.ndarray:
     """(V,) summed skinning weight of the named joints (both sides for ``left_`` names)."""
@@ -645,7 +660,7 @@ def _shape_directions(body: _BodyFacts, sk: "_Skeleton") -> np.ndarray:
 
   def girth(table):
     amount = sum(sk.share(name) * value for name, value in table.items())
-    return n * (amount * r)[:, None]
+    return n * sk.smooth(amount * r)[:, None]
 
   legs = ("left_hip", "left_knee", "left_ankle", "left_foot")
   leg_bones = {"left_knee": 1.0, "left_ankle": 1.0}
@@ -658,10 +673,10 @@ def _shape_directions(body: _BodyFacts, sk: "_Skeleton") -> np.ndarray:
   # 1 weight: girth everywhere, most on the belly and hips.
   belly = sk.share("pelvis", "spine1", "spine2") * front * np.exp(
       -((v[:, 1] + 0.2) / 0.15) ** 2)
-  directions.append(girth({"pelvis": 0.10, "spine1": 0.12, "spine2": 0.10, "spine3": 0.07,
-                           "neck": 0.06, "left_hip": 0.10, "left_knee": 0.05,
-                           "left_shoulder": 0.08, "left_elbow": 0.05, "left_collar": 0.06,
-                           "head": 0.02}) + n * (0.02 * belly)[:, None])
+  directions.append(girth({"pelvis": 0.10, "spine1": 0.11, "spine2": 0.09, "spine3": 0.06,
+                           "neck": 0.06, "left_hip": 0.11, "left_knee": 0.06,
+                           "left_shoulder": 0.09, "left_elbow": 0.06, "left_collar": 0.05,
+                           "head": 0.02}) + n * sk.smooth(0.015 * belly)[:, None])
   # 2 legs longer, trunk shorter.
   directions.append(bones({**{k: 0.05 for k in leg_bones},
                            **{k: -0.04 for k in ("spine1", "spine2", "spine3")}}))
@@ -672,7 +687,7 @@ def _shape_directions(body: _BodyFacts, sk: "_Skeleton") -> np.ndarray:
   directions.append(bones({k: 0.06 for k in arm_bones}))
   # 5 belly forward, chest back.
   chest = sk.share("spine3") * front
-  directions.append(n * (0.03 * belly - 0.008 * chest)[:, None])
+  directions.append(n * sk.smooth(0.03 * belly - 0.008 * chest)[:, None])
   # 6 head size.
   head = sk.share("head", "jaw", "left_eye_smplhf")
   head_center = body.joints[JOINT_INDEX["head"]] + np.array([0.0, 0.05, 0.0])
@@ -694,10 +709,10 @@ def _shape_directions(body: _BodyFacts, sk: "_Skeleton") -> np.ndarray:
   # 12 upper arms vs forearms.
   directions.append(girth({"left_shoulder": 0.08, "left_elbow": -0.06}))
   # 13 chest depth.
-  directions.append(n * (0.02 * sk.share("spine3", "spine2") * np.abs(n[:, 2]))[:, None])
+  directions.append(n * sk.smooth(0.02 * sk.share("spine3", "spine2") * np.abs(n[:, 2]))[:, None])
   # 14 hip breadth.
   hips = sk.share("pelvis") * np.abs(n[:, 0])
-  directions.append(n * (0.02 * hips)[:, None] + bones({"left_hip": 0.08}))
+  directions.append(n * sk.smooth(0.02 * hips)[:, None] + bones({"left_hip": 0.08}))
   # 15 head long vs wide.
   directions.append(head[:, None] * (v - head_center) * np.array([-0.04, 0.0, 0.05]))
   # 16 shin vs thigh length.
@@ -706,16 +721,16 @@ def _shape_directions(body: _BodyFacts, sk: "_Skeleton") -> np.ndarray:
   directions.append(bones({"left_elbow": -0.04, "left_wrist": 0.05}))
   # 18 foot breadth.
   foot = sk.share("left_ankle", "left_foot")
-  directions.append(n * (0.006 * foot * np.abs(n[:, 0]))[:, None])
+  directions.append(n * sk.smooth(0.006 * foot * np.abs(n[:, 0]))[:, None])
   # 19 jaw breadth.
-  directions.append(n * (0.006 * sk.share("jaw") * np.abs(n[:, 0]))[:, None])
+  directions.append(n * sk.smooth(0.006 * sk.share("jaw") * np.abs(n[:, 0]))[:, None])
   structured = np.stack(directions, axis=2)
 
   rng = np.random.default_rng(20250405)
   fields = _smooth_fields(body, rng, NUM_SHAPE_DIRECTIONS - structured.shape[2],
                           mask=np.ones(len(v)), wavelength=(0.25, 1.2))
   all_dirs = np.concatenate([structured.astype(np.float32), fields], axis=2)
-  return _scale_like_pca(all_dirs, first=0.021, ratio=0.84, floor_ratio=0.97,
+  return _scale_like_pca(all_dirs, first=0.021, ratio=0.88, floor_ratio=0.97,
                          switch=structured.shape[2], used=_used_mask(body))
 
 
@@ -743,11 +758,15 @@ def _smooth_fields(body: _BodyFacts, rng: np.random.Generator, count: int, mask:
 
 def _scale_like_pca(directions: np.ndarray, first: float, ratio: float, floor_ratio: float,
                     switch: int, used: np.ndarray) -> np.ndarray:
-  """Rescales directions to decreasing RMS magnitudes (first, first*ratio, ...), metres."""
+  """Rescales directions to decreasing RMS magnitudes over the used vertices, metres: ``first``,
+  then 0.6 * first falling by ``ratio`` per direction up to ``switch``, then by
+  ``floor_ratio``."""
   count = directions.shape[2]
-  target = first * ratio ** np.arange(count)
-  tail = np.arange(count) >= switch
-  target[tail] = first * ratio ** switch * floor_ratio ** (np.arange(count)[tail] - switch + 1)
+  index = np.arange(count)
+  # The first direction leads; the next ones start at 60% of it and fall off geometrically.
+  target = np.where(index == 0, first, 0.6 * first * ratio ** np.maximum(index - 1, 0))
+  tail = index >= switch
+  target[tail] = target[switch - 1] * floor_ratio ** (index[tail] - switch + 1)
   rms = np.sqrt(np.einsum("vck,vck->k", directions[used], directions[used]) / used.sum())
   directions *= (target / np.maximum(rms, 1e-12)).astype(directions.dtype)[None, None, :]
   return directions
@@ -798,7 +817,7 @@ def _expression_directions(body: _BodyFacts, sk: "_Skeleton") -> np.ndarray:
   fields = _smooth_fields(body, rng, NUM_EXPRESSION_DIRECTIONS - structured.shape[2],
                           mask=face, wavelength=(0.03, 0.12))
   all_dirs = np.concatenate([structured.astype(np.float32), fields], axis=2)
-  scaled = _scale_like_pca(all_dirs, first=0.0012, ratio=0.9, floor_ratio=0.97,
+  scaled = _scale_like_pca(all_dirs, first=0.0015, ratio=0.92, floor_ratio=0.97,
                            switch=structured.shape[2], used=_used_mask(body))
   return scaled
 
