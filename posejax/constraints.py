@@ -35,8 +35,13 @@ assignments, never 2^S. The result equals the minimum over all 2^S assignments. 
 valid assignments of a sample is capped at 2^max_side_variables with a clear error.
 
 Array layout (unbatched; ``Constraints.stack`` adds a leading image axis to every field):
-  N samples, O person roles (2 for two people, 1 for one), A assignments, R rows, C combinations of
-  one alternative per cell, P distinct region pairs, M names per cell.
+  N samples, E entries (one per valid left/right assignment of a sample, every real sample having
+  at least one), O person roles (2 for two people, 1 for one), R rows, C combinations of one
+  alternative per cell, P distinct region pairs, M names per cell.
+
+Why entries rather than a (sample, assignment) grid: assignment counts are very uneven (one sample
+with 64, the others with 1 or 2 is typical), so a grid padded to the largest count would be mostly
+padding, and the gather's backward pass (a scatter-add over the grid) would cost ten times more.
 """
 
 from __future__ import annotations
@@ -74,25 +79,26 @@ FORMAT_VERSION = 1
 
 # Minimum padded sizes; every padded size is a power of two at or above these, so that images with
 # similar answers share array shapes and hence compiled code.
-_MIN_BUCKET = {"rows": 4, "assignments": 1, "combinations": 1, "pairs": 8, "alternatives": 1}
+_MIN_BUCKET = {"entries": 1, "rows": 4, "combinations": 1, "pairs": 8, "alternatives": 1}
 
 # For each field: the name of each axis after the image axes (None: never padded) and the fill.
 _FIELD_AXES: dict[str, tuple[tuple[str | None, ...], Any]] = {
     "pair_regions": (("pairs", None), 0),
     "pair_valid": (("pairs",), False),
-    "pair_index": (("samples", None, "assignments", "rows", "combinations"), 0),
+    "pair_index": (("entries", None, "rows", "combinations"), 0),
+    "entry_sample": (("entries",), 0),
+    "entry_valid": (("entries",), False),
     "combo_valid": (("samples", "rows", "combinations"), False),
     "row_valid": (("samples", "rows"), False),
     "row_count": (("samples", "rows"), 0),
     "row_names": (("samples", "rows", None, "alternatives"), -1),
-    "assignment_valid": (("samples", "assignments"), False),
     "sample_valid": (("samples",), False),
     "sample_nonempty": (("samples",), False),
     "ground_rows": (("samples",), 0),
     "min_frequency": ((), 0),
 }
-_INT_FIELDS = ("pair_regions", "pair_index", "row_count", "row_names", "ground_rows",
-               "min_frequency")
+_INT_FIELDS = ("pair_regions", "pair_index", "entry_sample", "row_count", "row_names",
+               "ground_rows", "min_frequency")
 
 
 @flax.struct.dataclass
@@ -110,8 +116,12 @@ class Constraints:
   pair_valid: np.ndarray
   """(P,) bool: real pairs (False for padding)."""
   pair_index: np.ndarray
-  """(N, O, A, R, C) int32: for each sample, person role, assignment, row and combination, the
-  entry of the pair-distance vector it costs."""
+  """(E, O, R, C) int32: for each entry (a sample under one valid left/right assignment), person
+  role, row and combination, the index into the pair-distance vector it costs."""
+  entry_sample: np.ndarray
+  """(E,) int32: the sample each entry belongs to."""
+  entry_valid: np.ndarray
+  """(E,) bool: real entries (False for padding)."""
   combo_valid: np.ndarray
   """(N, R, C) bool: real combinations of one alternative per cell (one person: also not the
   same region twice)."""
@@ -123,8 +133,6 @@ class Constraints:
   (the frequency filter's count; informative only for two people)."""
   row_names: np.ndarray
   """(N, R, 2, M) int32: the source rows as codes into ``NAMES`` (-1 pads), ground rows excluded."""
-  assignment_valid: np.ndarray
-  """(N, A) bool: valid left/right assignments; entry 0 is always valid."""
   sample_valid: np.ndarray
   """(N,) bool: real samples (False for samples added to stack images with different N)."""
   sample_nonempty: np.ndarray
@@ -210,12 +218,20 @@ class Constraints:
     return tuple(np.shape(self.pair_valid)[:-1])
 
   def sizes(self) -> dict[str, int]:
-    """The padded sizes: samples, assignments, rows, combinations, pairs, alternatives."""
+    """The padded sizes: samples, entries, rows, combinations, pairs, alternatives."""
     b = len(self.batch_shape)
     shape = np.shape(self.pair_index)[b:]
-    return {"samples": shape[0], "assignments": shape[2], "rows": shape[3],
-            "combinations": shape[4], "pairs": np.shape(self.pair_valid)[-1],
+    return {"samples": np.shape(self.sample_valid)[-1], "entries": shape[0], "rows": shape[2],
+            "combinations": shape[3], "pairs": np.shape(self.pair_valid)[-1],
             "alternatives": np.shape(self.row_names)[-1]}
+
+  def assignments_per_sample(self) -> np.ndarray:
+    """(..., N) int: how many valid left/right assignments each sample has (host-side, numpy)."""
+    entry_sample = np.asarray(self.entry_sample)
+    entry_valid = np.asarray(self.entry_valid)
+    n = np.shape(self.sample_valid)[-1]
+    one_hot = (entry_sample[..., None] == np.arange(n)) & entry_valid[..., None]
+    return one_hot.sum(axis=-2)
 
   def pad(self, **sizes: int) -> Constraints:
     """Pads to at least the given sizes (keys as in ``sizes()``); never shrinks.
@@ -240,8 +256,6 @@ class Constraints:
       if any(after for _, after in widths):
         value = np.pad(value, widths, constant_values=fill)
       fields[name] = value
-    fields["assignment_valid"] = fields["assignment_valid"].copy()
-    fields["assignment_valid"][..., 0] = True
     return self.replace(**fields)
 
   @classmethod
@@ -600,37 +614,41 @@ def _assemble(parsed, compiled, counts, ground_rows, people, min_frequency) -> C
           pairs.setdefault((a, b), len(pairs))
           if roles == 2:
             pairs.setdefault((b, a), len(pairs))
+  entries = sum(len(assignments) for assignments, _ in compiled)
   size = {
+      "entries": _bucket(entries, _MIN_BUCKET["entries"]),
       "rows": _bucket(max([len(rows) for rows in parsed] + [0]), _MIN_BUCKET["rows"]),
-      "assignments": _bucket(max([len(a) for a, _ in compiled] + [0]),
-                             _MIN_BUCKET["assignments"]),
       "combinations": _bucket(max([len(c) for a, _ in compiled for t in a for c in t] + [0]),
                               _MIN_BUCKET["combinations"]),
       "pairs": _bucket(len(pairs), _MIN_BUCKET["pairs"]),
       "alternatives": _bucket(max([len(c) for rows in parsed for row in rows for c in row] + [0]),
                               _MIN_BUCKET["alternatives"]),
   }
-  big_r, big_a, big_c = size["rows"], size["assignments"], size["combinations"]
+  big_r, big_c = size["rows"], size["combinations"]
   pair_regions = np.zeros((size["pairs"], 2), np.int32)
   pair_valid = np.zeros(size["pairs"], bool)
   for (a, b), p in pairs.items():
     pair_regions[p] = (a, b)
     pair_valid[p] = True
-  pair_index = np.zeros((n, roles, big_a, big_r, big_c), np.int32)
+  pair_index = np.zeros((size["entries"], roles, big_r, big_c), np.int32)
+  entry_sample = np.zeros(size["entries"], np.int32)
+  entry_valid = np.zeros(size["entries"], bool)
   combo_valid = np.zeros((n, big_r, big_c), bool)
   row_valid = np.zeros((n, big_r), bool)
   row_count = np.zeros((n, big_r), np.int32)
   row_names = np.full((n, big_r, 2, size["alternatives"]), -1, np.int32)
-  assignment_valid = np.zeros((n, big_a), bool)
-  assignment_valid[:, 0] = True
   sample_valid = np.zeros(n, bool)
   sample_valid[:len(parsed)] = True
   sample_nonempty = np.zeros(n, bool)
   ground = np.zeros(n, np.int32)
   ground[:len(parsed)] = ground_rows
+  entry = 0
   for i, (rows, (assignments, rows_valid)) in enumerate(zip(parsed, compiled)):
     sample_nonempty[i] = bool(rows)
-    assignment_valid[i, :len(assignments)] = True
+    first = entry
+    entry_sample[first:first + len(assignments)] = i
+    entry_valid[first:first + len(assignments)] = True
+    entry += len(assignments)
     for r, row in enumerate(rows):
       row_valid[i, r] = rows_valid[r]
       row_count[i, r] = counts[_row_key(row)]
@@ -641,13 +659,13 @@ def _assemble(parsed, compiled, counts, ground_rows, people, min_frequency) -> C
       combo_valid[i, r, :len(assignments[0][r])] = True
       for a, table in enumerate(assignments):
         for c, (x, y) in enumerate(table[r]):
-          pair_index[i, 0, a, r, c] = pairs[(x, y)]
+          pair_index[first + a, 0, r, c] = pairs[(x, y)]
           if roles == 2:
-            pair_index[i, 1, a, r, c] = pairs[(y, x)]
+            pair_index[first + a, 1, r, c] = pairs[(y, x)]
   return Constraints(
       pair_regions=pair_regions, pair_valid=pair_valid, pair_index=pair_index,
-      combo_valid=combo_valid, row_valid=row_valid, row_count=row_count, row_names=row_names,
-      assignment_valid=assignment_valid, sample_valid=sample_valid,
+      entry_sample=entry_sample, entry_valid=entry_valid, combo_valid=combo_valid,
+      row_valid=row_valid, row_count=row_count, row_names=row_names, sample_valid=sample_valid,
       sample_nonempty=sample_nonempty, ground_rows=ground,
       min_frequency=np.asarray(min_frequency, np.int32), people=people)
 
@@ -686,8 +704,14 @@ def _check_arrays(fields: dict[str, np.ndarray], people: int) -> str | None:
   if fields["row_names"].size and not (-1 <= fields["row_names"].min()
                                        and fields["row_names"].max() < len(NAMES)):
     return "row_names holds name codes out of range"
-  if not np.all(fields["assignment_valid"][..., 0]):
-    return "assignment 0 of every sample must be valid"
+  if fields["entry_sample"].size and not (0 <= fields["entry_sample"].min()
+                                          and fields["entry_sample"].max() < sizes["samples"]):
+    return "entry_sample names samples out of range"
+  samples_with_entries = (
+      (fields["entry_sample"][..., None] == np.arange(sizes["samples"]))
+      & fields["entry_valid"][..., None]).any(axis=-2)
+  if np.any(fields["sample_valid"] & ~samples_with_entries):
+    return "every real sample needs at least one valid entry"
   return None
 
 

@@ -41,12 +41,10 @@ def _resolve(name, side):
 
 
 def _region_distance(points_x, points_y, valid, rx, ry):
-  best = math.inf
-  for k in range(points_x.shape[1]):
-    for m in range(points_y.shape[1]):
-      if valid[rx, k] and valid[ry, m]:
-        best = min(best, float(np.sqrt(np.sum((points_x[rx, k] - points_y[ry, m]) ** 2))))
-  return best
+  """Plain numpy: every vertex pair's Euclidean distance, then the smallest."""
+  x = points_x[rx][valid[rx]]
+  y = points_y[ry][valid[ry]]
+  return float(np.sqrt(np.sum((x[:, None, :] - y[None, :, :]) ** 2, axis=-1)).min())
 
 
 def brute_two_person(samples, pa, pb, valid, count_empty=True):
@@ -144,9 +142,16 @@ def random_points(rng, dtype=np.float64):
   return points[0], points[1], valid
 
 
+_jitted_loss = jax.jit(contact.contact_loss, static_argnames=("temperature", "count_empty"))
+
+# Padding every set to common sizes (which must not change the loss) keeps compilations few.
+COMMON_SIZES = {"samples": 8, "entries": 64, "rows": 8, "combinations": 16, "pairs": 128,
+                "alternatives": 2}
+
+
 def loss(pa, pb, valid, cons, **kwargs):
-  return float(contact.contact_loss(jnp.asarray(pa), None if pb is None else jnp.asarray(pb),
-                                    jnp.asarray(valid), cons, **kwargs))
+  return float(_jitted_loss(jnp.asarray(pa), None if pb is None else jnp.asarray(pb),
+                            jnp.asarray(valid), cons.pad(**COMMON_SIZES), **kwargs))
 
 
 @pytest.mark.parametrize("seed", range(12))
@@ -291,24 +296,29 @@ def test_gradients_are_finite_at_contact_and_when_empty(temperature):
   cases = [
       (Constraints.from_pairs([[("hand", "hand"), ("back", "head")], []], 2), pa, pa),
       (Constraints.from_pairs([[], []], 2), pa, pa + 1),
-      (Constraints.from_pairs([[("back", "shoulder")]] * 2, 1), pa, None),
-      (Constraints.from_pairs([[], []], 1), pa, None),
+      (Constraints.from_pairs([[("back", "shoulder")]] * 2, 1), pa, pa),
+      (Constraints.from_pairs([[], []], 1), pa, pa),
   ]
+
+  @jax.jit
+  def value_and_grads(a, b, cons):
+    return jax.value_and_grad(
+        lambda a, b: contact.contact_loss(a, b, jnp.asarray(valid), cons, temperature=temperature),
+        argnums=(0, 1))(a, b)
+
   for cons, a, b in cases:
-    def f(a, b, cons=cons):
-      return contact.contact_loss(a, b, jnp.asarray(valid), cons, temperature=temperature)
-    grads = jax.grad(f, argnums=(0, 1))(jnp.asarray(a), jnp.asarray(a if b is None else b))
+    value, grads = value_and_grads(jnp.asarray(a), jnp.asarray(b), cons.pad(**COMMON_SIZES))
+    assert np.isfinite(float(value))
     for g in grads:
       assert np.all(np.isfinite(np.asarray(g)))
-    assert np.isfinite(float(f(jnp.asarray(a), jnp.asarray(a if b is None else b))))
 
 
 def test_gradient_matches_finite_differences(x64):
   rng = np.random.default_rng(9)
   pa, pb, valid = random_points(rng)
   cons = Constraints.from_pairs([[("hand", "back"), (("arm", "head"), "hand")], []], 2)
-  f = lambda a: contact.contact_loss(a, jnp.asarray(pb), jnp.asarray(valid), cons)
-  grad = np.asarray(jax.grad(f)(jnp.asarray(pa)))
+  f = jax.jit(lambda a: contact.contact_loss(a, jnp.asarray(pb), jnp.asarray(valid), cons))
+  grad = np.asarray(jax.jit(jax.grad(f))(jnp.asarray(pa)))
   direction = rng.normal(size=pa.shape)
   eps = 1e-6
   numeric = (float(f(jnp.asarray(pa + eps * direction)))
@@ -316,21 +326,40 @@ def test_gradient_matches_finite_differences(x64):
   assert np.sum(grad * direction) == pytest.approx(numeric, rel=1e-5, abs=1e-8)
 
 
+def test_cached_closest_pairs_are_exact_when_fresh_and_an_upper_bound_when_stale(x64):
+  rng = np.random.default_rng(12)
+  samples = random_samples(rng, POOL, n_samples=4)
+  samples = [s if side_free_count(s) <= 8 else [] for s in samples]
+  pa, pb, valid = random_points(rng)
+  cons = Constraints.from_pairs(samples, 2).pad(**COMMON_SIZES)
+  closest = contact.closest_pairs(jnp.asarray(pa), jnp.asarray(pb), jnp.asarray(valid), cons)
+  assert loss(pa, pb, valid, cons, closest=closest) == pytest.approx(loss(pa, pb, valid, cons),
+                                                                     abs=1e-12)
+  moved_a = pa + rng.normal(scale=0.05, size=pa.shape)
+  exact = loss(moved_a, pb, valid, cons)
+  stale = loss(moved_a, pb, valid, cons, closest=closest)
+  assert stale >= exact - 1e-12
+  assert stale > exact  # the random move changed some closest pair
+
+
 def test_vmap_over_a_stack_matches_each_image_and_compiles_once():
   rng = np.random.default_rng(4)
-  sets = [Constraints.from_pairs(random_samples(rng, POOL, 3, max_rows=2), 2) for _ in range(3)]
-  sets = [c for c in sets] + [Constraints.from_pairs([[("hand", "back")]] * 5, 2)]
+  answer_sets = [random_samples(rng, POOL, 3, max_rows=2) for _ in range(3)]
+  answer_sets.append([[("hand", "back")]] * 5)
+  sets = [Constraints.from_pairs(samples, 2) for samples in answer_sets]
   stacked = Constraints.stack(sets)
   points = rng.normal(scale=0.3, size=(len(sets), 2, REGIONS, K, 3)).astype(np.float32)
-  valid = jnp.ones((REGIONS, K), bool)
+  valid = np.ones((REGIONS, K), bool)
 
   @jax.jit
   @chex.assert_max_traces(n=1)
   def batched(points, cons):
-    return jax.vmap(lambda p, c: contact.contact_loss(p[0], p[1], valid, c))(points, cons)
+    return jax.vmap(lambda p, c: contact.contact_loss(p[0], p[1], jnp.asarray(valid), c))(
+        points, cons)
 
   result = np.asarray(batched(jnp.asarray(points), stacked))
-  expected = [loss(p[0], p[1], valid, c) for p, c in zip(points, sets)]
+  expected = [brute_two_person(samples, p[0].astype(np.float64), p[1].astype(np.float64), valid)
+              for samples, p in zip(answer_sets, points)]
   np.testing.assert_allclose(result, expected, rtol=1e-5, atol=1e-6)
   # Another stack padded to the same sizes reuses the compiled function.
   again = Constraints.stack(sets[::-1], **stacked.sizes())

@@ -20,6 +20,11 @@ Evaluation: ``region_pair_distances`` computes one distance per region pair that
 name (``Constraints.pair_regions``), once per step; ``sample_losses`` turns them into per-sample
 costs with a single gather (``Constraints.pair_index``) and masked minima and sums. Everything is
 written for one image; ``jax.vmap`` over a ``Constraints.stack`` batches images.
+
+Cost: almost all of it is the exhaustive closest-pair search, P x K x K squared distances (P region
+pairs, K subsample slots per region), which has no gradient. ``closest_pairs`` exposes it so that a
+fit can refresh it every few steps and pass ``closest=`` in between (an approximation, off by
+default); the rest of the loss then costs about a tenth of the exact one.
 """
 
 from __future__ import annotations
@@ -36,6 +41,11 @@ FAR = 1e10
 """Stand-in cost (metres) of masked entries; any real body distance is far below it."""
 
 
+_PARKED = 1e6
+"""Where padding slots are put during the nearest-pair search (metres): never nearer than a real
+vertex, and its square still far from float32 overflow."""
+
+
 def safe_norm(x: jax.Array, axis: int = -1) -> jax.Array:
   """Euclidean norm with a zero (not NaN) gradient at the zero vector."""
   squared = jnp.sum(jnp.square(x), axis=axis)
@@ -43,17 +53,55 @@ def safe_norm(x: jax.Array, axis: int = -1) -> jax.Array:
   return jnp.where(positive, jnp.sqrt(jnp.where(positive, squared, 1.0)), 0.0)
 
 
-def region_pair_distances(
+def closest_pairs(
     points_a: jax.Array,
     points_b: jax.Array,
     valid: jax.Array,
     constraints: Constraints,
 ) -> jax.Array:
+  """For every region pair the constraints name, which two subsample slots are closest.
+
+  The exhaustive search (P x K x K squared distances) that dominates the contact loss's cost. It
+  carries no gradient, so a fit may run it every few steps only and pass the result to
+  ``contact_loss(..., closest=...)`` in between (see there).
+
+  Args:
+    points_a, points_b, valid, constraints: as ``region_pair_distances``.
+
+  Returns:
+    (P, 2) int32: slot ``[p, 0]`` of region ``pair_regions[p, 0]`` in ``points_a`` and slot
+    ``[p, 1]`` of region ``pair_regions[p, 1]`` in ``points_b``; ties go to the lowest slots.
+  """
+  regions = jnp.asarray(constraints.pair_regions)
+  points_a, valid_a = points_a[regions[:, 0]], valid[regions[:, 0]]
+  points_b, valid_b = points_b[regions[:, 1]], valid[regions[:, 1]]
+  # Padding slots are moved far away (in opposite directions for the two sets) instead of masking
+  # the (P, K, K) table, which would cost another pass over it. Coordinates are separate planes:
+  # XLA on CPU is far slower reducing a trailing axis of 3. Two stages of argmin (nearest row,
+  # then nearest column in it) find the exact closest pair with plain minima over the table.
+  fixed_a = jnp.where(valid_a[..., None], jax.lax.stop_gradient(points_a), _PARKED)
+  fixed_b = jnp.where(valid_b[..., None], jax.lax.stop_gradient(points_b), -_PARKED)
+  squared = sum(jnp.square(fixed_a[:, :, None, axis] - fixed_b[:, None, :, axis])
+                for axis in range(3))
+  i = jnp.argmin(jnp.min(squared, axis=2), axis=1)
+  row_a = jnp.take_along_axis(fixed_a, i[:, None, None], axis=1)  # (P, 1, 3)
+  row = sum(jnp.square(row_a[:, :, axis] - fixed_b[:, :, axis]) for axis in range(3))
+  j = jnp.argmin(row, axis=1)
+  return jnp.stack([i, j], axis=-1).astype(jnp.int32)
+
+
+def region_pair_distances(
+    points_a: jax.Array,
+    points_b: jax.Array,
+    valid: jax.Array,
+    constraints: Constraints,
+    closest: jax.Array | None = None,
+) -> jax.Array:
   """The minimum distance between two region vertex sets, for every pair the constraints name.
 
-  The closest vertex pair is found without gradient; the distance is then recomputed from those two
-  vertices, so the gradient reaches exactly the two closest vertices (as the exact minimum's does)
-  and the backward pass never touches the (K, K) distance table.
+  The closest vertex pair is found without gradient (``closest_pairs``); the distance is then
+  recomputed from those two vertices, so the gradient reaches exactly the two closest vertices
+  (as the exact minimum's does) and the backward pass never touches the (K, K) table.
 
   Args:
     points_a: (23, K, 3) metres: the region subsamples of body 0, regions in
@@ -61,29 +109,23 @@ def region_pair_distances(
     points_b: (23, K, 3) metres: the same for body 1; for one person, ``points_a`` again.
     valid: (23, K) bool: which subsample slots are real vertices (regions have different sizes).
     constraints: unbatched ``Constraints``.
+    closest: optional (P, 2) int32 from ``closest_pairs`` on earlier points: skips the search
+      and measures those slot pairs instead; the result is then an upper bound of the minimum.
 
   Returns:
     (P,) metres, entry p for ``constraints.pair_regions[p]``; ``FAR`` where a region has no valid
     vertex; padding pairs hold finite values that the loss masks out.
   """
+  if closest is None:
+    closest = closest_pairs(points_a, points_b, valid, constraints)
   regions = jnp.asarray(constraints.pair_regions)
-  points_a = points_a[regions[:, 0]]
-  points_b = points_b[regions[:, 1]]
-  valid_a = valid[regions[:, 0]]
-  valid_b = valid[regions[:, 1]]
-
-  def closest(pa, pb, va, vb):
-    squared = jnp.sum(jnp.square(pa[:, None, :] - pb[None, :, :]), axis=-1)
-    squared = jnp.where(va[:, None] & vb[None, :], squared, jnp.inf)
-    flat = jnp.argmin(squared)
-    return flat // pb.shape[0], flat % pb.shape[0]
-
-  i, j = jax.vmap(closest)(jax.lax.stop_gradient(points_a), jax.lax.stop_gradient(points_b),
-                           valid_a, valid_b)
-  nearest_a = jnp.take_along_axis(points_a, i[:, None, None], axis=1)[:, 0]
-  nearest_b = jnp.take_along_axis(points_b, j[:, None, None], axis=1)[:, 0]
+  # Only the two chosen vertices per pair are gathered, so the backward pass scatters P points,
+  # not P whole regions.
+  nearest_a = points_a[regions[:, 0], closest[:, 0]]
+  nearest_b = points_b[regions[:, 1], closest[:, 1]]
   distance = safe_norm(nearest_a - nearest_b)
-  return jnp.where(jnp.any(valid_a, axis=-1) & jnp.any(valid_b, axis=-1), distance, FAR)
+  has_vertices = jnp.any(valid, axis=-1)
+  return jnp.where(has_vertices[regions[:, 0]] & has_vertices[regions[:, 1]], distance, FAR)
 
 
 def _masked_min(x: jax.Array, mask: jax.Array, temperature) -> jax.Array:
@@ -104,6 +146,37 @@ def _masked_min(x: jax.Array, mask: jax.Array, temperature) -> jax.Array:
   return jnp.where(any_valid, soft, FAR)
 
 
+def _exact_sample_losses(distances: jax.Array, constraints: Constraints) -> jax.Array:
+  """``sample_losses`` with exact minima, through one gather of the chosen pairs.
+
+  The choices (combination per row, role per entry, entry per sample) are made on distances
+  without gradient; the loss is then the sum of the chosen distances. Same value and, away from
+  ties, the same gradient as differentiating the minima, but the backward pass scatters N x R
+  values instead of the whole (E, O, R, C) table.
+  """
+  c = constraints
+  entry_sample = jnp.asarray(c.entry_sample)
+  pair_index = jnp.asarray(c.pair_index)
+  row_valid = jnp.asarray(c.row_valid)
+  cost = jax.lax.stop_gradient(distances)[pair_index]  # (E, O, R, C)
+  cost = jnp.where(jnp.asarray(c.combo_valid)[entry_sample][:, None], cost, FAR)
+  best_combo = jnp.argmin(cost, axis=-1)  # (E, O, R)
+  row = jnp.take_along_axis(cost, best_combo[..., None], axis=-1)[..., 0]
+  total = jnp.sum(jnp.where(row_valid[entry_sample][:, None], row, 0.0), axis=-1)  # (E, O)
+  best_role = jnp.argmin(total, axis=-1)  # (E,)
+  per_entry = jnp.take_along_axis(total, best_role[:, None], axis=-1)[:, 0]
+  num_samples = np.shape(c.sample_valid)[-1]
+  belongs = (entry_sample[None, :] == jnp.arange(num_samples)[:, None]) \
+      & jnp.asarray(c.entry_valid)[None, :]
+  best_entry = jnp.argmin(jnp.where(belongs, per_entry[None, :], FAR), axis=-1)  # (N,)
+  role = best_role[best_entry]
+  chosen = pair_index[best_entry, role]  # (N, R, C)
+  combo = best_combo[best_entry, role]  # (N, R)
+  chosen = jnp.take_along_axis(chosen, combo[..., None], axis=-1)[..., 0]  # (N, R)
+  per_sample = jnp.sum(jnp.where(row_valid, distances[chosen], 0.0), axis=-1)
+  return jnp.where(jnp.asarray(c.sample_valid), per_sample, 0.0)
+
+
 def sample_losses(distances: jax.Array, constraints: Constraints, *, temperature=None) -> jax.Array:
   """The cost of every sample: min over roles and valid assignments of the summed row costs.
 
@@ -117,16 +190,22 @@ def sample_losses(distances: jax.Array, constraints: Constraints, *, temperature
   Returns:
     (N,) metres; 0 for empty samples and for padding samples.
   """
+  if temperature is None:
+    return _exact_sample_losses(distances, constraints)
   c = constraints
-  cost = distances[jnp.asarray(c.pair_index)]  # (N, O, A, R, C)
-  combo_valid = jnp.asarray(c.combo_valid)[:, None, None]
+  entry_sample = jnp.asarray(c.entry_sample)
+  cost = distances[jnp.asarray(c.pair_index)]  # (E, O, R, C)
+  combo_valid = jnp.asarray(c.combo_valid)[entry_sample][:, None]
   row = _masked_min(cost, jnp.broadcast_to(combo_valid, cost.shape), temperature)
-  row = jnp.where(jnp.asarray(c.row_valid)[:, None, None], row, 0.0)
-  total = jnp.sum(row, axis=-1)  # (N, O, A)
-  assignment_valid = jnp.broadcast_to(jnp.asarray(c.assignment_valid)[:, None], total.shape)
-  best = _masked_min(total, assignment_valid, temperature)  # (N, O)
-  best = _masked_min(best, jnp.ones(best.shape, bool), temperature)  # (N,)
-  return jnp.where(jnp.asarray(c.sample_valid), best, 0.0)
+  row = jnp.where(jnp.asarray(c.row_valid)[entry_sample][:, None], row, 0.0)
+  total = jnp.sum(row, axis=-1)  # (E, O)
+  per_entry = _masked_min(total, jnp.ones(total.shape, bool), temperature)  # (E,)
+  num_samples = np.shape(c.sample_valid)[-1]
+  belongs = (entry_sample[None, :] == jnp.arange(num_samples)[:, None]) \
+      & jnp.asarray(c.entry_valid)[None, :]
+  per_sample = _masked_min(jnp.broadcast_to(per_entry[None, :], belongs.shape), belongs,
+                           temperature)
+  return jnp.where(jnp.asarray(c.sample_valid), per_sample, 0.0)
 
 
 def contact_loss_from_distances(
@@ -152,6 +231,7 @@ def contact_loss(
     *,
     temperature=None,
     count_empty: bool = True,
+    closest: jax.Array | None = None,
 ) -> jax.Array:
   """The language-model contact loss of one image (unweighted), in metres.
 
@@ -169,6 +249,11 @@ def contact_loss(
     temperature: None (exact minima, the published loss) or a soft-min temperature in metres.
     count_empty: True (published): empty samples count in the mean and cost 0; False: average over
       the non-empty samples only.
+    closest: None (exact: search the closest vertex pairs now, the default) or (P, 2) int32 from
+      ``closest_pairs`` on the points of an earlier step. The search costs P x K x K squared
+      distances and has no gradient; reusing its result for a few steps turns that into P, and
+      every region distance becomes the distance of the previously closest slots: an upper bound
+      of the exact one, equal right after each search. An approximation: measure its effect.
 
   Returns:
     () the loss in metres; 0 when every sample is empty.
@@ -193,6 +278,7 @@ def contact_loss(
     raise InvalidInputError(
         f"contact_loss takes the constraints of one image, got a stack {constraints.batch_shape}; "
         f"use jax.vmap over the stack")
-  distances = region_pair_distances(points_a, points_b, jnp.asarray(valid, bool), constraints)
+  distances = region_pair_distances(points_a, points_b, jnp.asarray(valid, bool), constraints,
+                                    closest)
   return contact_loss_from_distances(distances, constraints, temperature=temperature,
                                      count_empty=count_empty)
