@@ -15,6 +15,7 @@ import dataclasses
 import heapq
 
 import numpy as np
+import scipy.sparse
 from scipy.interpolate import PchipInterpolator
 
 from posejax.body import _mesh_builder as mb
@@ -741,6 +742,9 @@ UNUSED_COUNT = 15
 
 TARGET_VERTICES = 10475
 
+SMOOTHING_ROUNDS = 4
+"""Taubin smoothing rounds applied to the finished surface."""
+
 
 def _build_half(spacing: Spacing, counter: RingCounter):
   surface = mb.HalfSurface()
@@ -760,6 +764,32 @@ def _compact(points, midline, part, faces, keep_ids):
   new_id = np.cumsum(used) - 1
   return points[used], midline[used], part[used], new_id[faces], {
       k: int(new_id[v]) for k, v in keep_ids.items()}
+
+
+def _fair(positions, faces, mirror, part, midline, rounds: int = SMOOTHING_ROUNDS):
+  """Taubin smoothing (shrink-free) of the body surface: softens the seams where tubes meet and
+  the slivers where ring counts change. The eyeballs stay spheres; symmetry is restored
+  exactly afterwards."""
+  count = len(positions)
+  rows = np.concatenate([faces[:, 0], faces[:, 1], faces[:, 2], faces[:, 1], faces[:, 2],
+                         faces[:, 0]])
+  cols = np.concatenate([faces[:, 1], faces[:, 2], faces[:, 0], faces[:, 0], faces[:, 1],
+                         faces[:, 2]])
+  adjacency = scipy.sparse.coo_matrix((np.ones(len(rows)), (rows, cols)),
+                                      shape=(count, count)).tocsr()
+  adjacency.data[:] = 1.0
+  degree = np.asarray(adjacency.sum(axis=1)).ravel()
+  mean = scipy.sparse.diags(1.0 / np.maximum(degree, 1)) @ adjacency
+  movable = (part != PART_EYE)[:, None]
+  out = positions.copy()
+  for _ in range(rounds):
+    for step in (0.5, -0.53):
+      out = out + step * movable * (mean @ out - out)
+  # Exact symmetry: the right half copies the left; mirror-plane vertices stay on it.
+  left = np.arange(len(midline))
+  out[mirror[left]] = out[left] * np.array([-1.0, 1.0, 1.0])
+  out[np.flatnonzero(midline), 0] = 0.0
+  return out
 
 
 def _unused_points() -> np.ndarray:
@@ -793,6 +823,7 @@ def build(spacing: Spacing | None = None) -> Humanoid:
     points, midline, part, faces, landmarks = _compact(points, midline, part, faces, landmarks)
   positions, faces, mirror = mb.mirror_assemble(points, midline, faces)
   part = np.concatenate([part, part[~midline]])
+  positions = _fair(positions, faces, mirror, part, midline)
   unused = _unused_points()
   unused_ids = np.arange(len(positions), len(positions) + len(unused))
   positions = np.concatenate([positions, unused])
