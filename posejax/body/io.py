@@ -128,7 +128,7 @@ def read_model_file(path: str | os.PathLike) -> dict[str, Any]:
     try:
       with np.load(path, allow_pickle=True) as data:
         return {key: data[key] for key in data.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError, pickle.UnpicklingError) as error:
       raise FileFormatError(path, f"cannot read this .npz file ({error}).") from None
   try:
     with open(path, "rb") as handle:
