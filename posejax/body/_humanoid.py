@@ -238,10 +238,9 @@ class Humanoid:
     mirror: (V,) id of each vertex's mirror image through x = 0.
     part: (V,) part label (PART_*).
     unused: (u,) ids of vertices no face uses.
-    landmarks: name -> vertex id of the left side and the mirror plane ("nose", "left_eye",
-      "left_ear", "left_big_toe", "left_small_toe", "left_heel", "left_<finger>_tip").
-    joints: name -> (3,) designed rest position for the left side and the mirror plane.
-    eye_centers: (2, 3) centres of the left and right eyeball.
+    landmarks: name -> vertex id of landmarks found while building, left side only
+      ("left_eye" (the pupil), "left_big_toe", "left_<finger>_tip"); the rest are found on the
+      finished surface by ``default_body``.
   """
   vertices: np.ndarray
   faces: np.ndarray
@@ -249,7 +248,6 @@ class Humanoid:
   part: np.ndarray
   unused: np.ndarray
   landmarks: dict[str, int]
-  joints: dict[str, np.ndarray]
 
 
 def _pchip(keys: np.ndarray):
@@ -381,14 +379,13 @@ def _build_trunk(surface: mb.HalfSurface, counter: RingCounter, spacing: Spacing
 # Tubes along a centre line
 
 
-def _tube_rings(surface, counter, key, part, centers, frames, sections, along_counts_spacing,
+def _tube_rings(surface, counter, key, part, centers, frames, sections, spacing_around,
                 start: mb.Ring | None, blend_length: float, start_center=None, start_frame=None,
-                quad_rows: np.ndarray | None = None, minimum: int = 6):
+                minimum: int = 6):
   """Makes the rings of a tube (centres (R, 3), frames (R, 3, 3), sections (R, M, 2)).
 
   When ``start`` is a loop, the first rings blend from the loop's shape into the sections over
-  ``blend_length`` metres of centre line. Rings flagged in ``quad_rows`` share one vertex count.
-  Returns the rings (the loop first, if given).
+  ``blend_length`` metres of centre line. Returns the rings (the loop first, if given).
   """
   rings = [start] if start is not None else []
   if start is not None:
@@ -396,7 +393,6 @@ def _tube_rings(surface, counter, key, part, centers, frames, sections, along_co
     travelled = np.concatenate(
         [[0.0], np.cumsum(np.linalg.norm(np.diff(centers, axis=0), axis=1))])
     travelled += np.linalg.norm(centers[0] - start_center)
-  quad_count = None
   for i in range(len(centers)):
     uv = sections[i]
     axial = None
@@ -408,12 +404,7 @@ def _tube_rings(surface, counter, key, part, centers, frames, sections, along_co
     points = mb.dense_ring_points(centers[i], frames[i], uv, axial)
     # Counts follow the target section, not the blend, so that they do not depend on the loop.
     perimeter = mb.curve_length(mb.dense_ring_points(centers[i], frames[i], sections[i]))
-    if quad_rows is not None and quad_rows[i]:
-      if quad_count is None:
-        quad_count = counter.count((key, i), perimeter, along_counts_spacing, free=False)
-      n = quad_count
-    else:
-      n = counter.count((key, i), perimeter, along_counts_spacing, minimum=minimum)
+    n = counter.count((key, i), perimeter, spacing_around, minimum=minimum)
     rings.append(mb.make_ring(surface, part, points, n))
   return rings
 
@@ -748,7 +739,7 @@ SMOOTHING_ROUNDS = 4
 
 def _build_half(spacing: Spacing, counter: RingCounter):
   surface = mb.HalfSurface()
-  trunk_rings, arm_hole, heights = _build_trunk(surface, counter, spacing)
+  trunk_rings, arm_hole, _ = _build_trunk(surface, counter, spacing)
   big_toe = _build_leg(surface, counter, spacing, trunk_rings[0])
   finger_tips = _build_arm(surface, counter, spacing, arm_hole)
   pupil = _build_eye(surface, spacing)
@@ -831,4 +822,4 @@ def build(spacing: Spacing | None = None) -> Humanoid:
   part = np.concatenate([part, np.full(len(unused), PART_UNUSED)])
   if len(positions) != TARGET_VERTICES:
     raise RuntimeError(f"built {len(positions)} vertices, expected {TARGET_VERTICES}")
-  return Humanoid(positions, faces, mirror, part, unused_ids, landmarks, {})
+  return Humanoid(positions, faces, mirror, part, unused_ids, landmarks)

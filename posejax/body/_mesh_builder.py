@@ -62,11 +62,6 @@ class HalfSurface:
   def positions(self) -> np.ndarray:
     return np.concatenate(self._points)
 
-  def set_positions(self, positions: np.ndarray) -> None:
-    self._points = [np.asarray(positions, dtype=np.float64)]
-    self._midline = [np.concatenate(self._midline)]
-    self._part = [np.concatenate(self._part)]
-
   def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Returns (points (n, 3), midline (n,) bool, part (n,) int, faces (f, 3))."""
     faces = np.concatenate(self._faces) if self._faces else np.zeros((0, 3), np.int64)
@@ -230,7 +225,7 @@ def connect(surface: HalfSurface, behind: Ring, ahead: Ring) -> None:
   else:
     sa, sb = _start_index(behind.psi), _start_index(ahead.psi)
     a_ids, b_ids = np.roll(behind.ids, -sa), np.roll(ahead.ids, -sb)
-    a_psi = np.mod(np.roll(behind.psi, -sa) - 0.0, 2.0 * np.pi)
+    a_psi = np.mod(np.roll(behind.psi, -sa), 2.0 * np.pi)
     b_psi = np.mod(np.roll(ahead.psi, -sb), 2.0 * np.pi)
     a_psi = np.concatenate([[a_psi[0]], a_psi[0] + np.mod(a_psi[1:] - a_psi[0], 2 * np.pi)])
     b_psi = np.concatenate([[b_psi[0]], b_psi[0] + np.mod(b_psi[1:] - b_psi[0], 2 * np.pi)])
