@@ -167,12 +167,14 @@ class FitConfig:
   def stage_weights(self, stage: int) -> LossWeights:
     return self.stages[stage].weights
 
-  def active_terms(self) -> tuple[str, ...]:
-    """Terms with a non-zero weight in some stage of this config or its fallback (compiled in)."""
+  def active_terms(self, stage: int | None = None) -> tuple[str, ...]:
+    """Terms with a non-zero weight in this config or its fallback, in one stage or in any
+    (the terms compiled into that stage's program)."""
     configs = [self] + ([self.fallback] if self.fallback is not None else [])
+    stages = range(len(self.stages)) if stage is None else [stage]
     return tuple(
         t for t in TERMS
-        if any(getattr(s.weights, t) != 0 for c in configs for s in c.stages))
+        if any(getattr(c.stages[i].weights, t) != 0 for c in configs for i in stages))
 
   def to_dict(self) -> dict:
     """A JSON-friendly description (recorded with every result)."""

@@ -155,13 +155,14 @@ class Fitter:
                  vertex_ids=vertex_ids, shared=shared,
                  fold=_person_pieces_function(model, vertex_ids), stages=())
     stages = []
-    for stage_config in config.stages:
+    for index, stage_config in enumerate(config.stages):
+      penetrates = needs_proxy and "penetration" in config.active_terms(index)
       stage = make_stage(
-          fitter._objective(stage_config.optimize),
+          fitter._objective(index),
           learning_rate=stage_config.learning_rate,
           early_stop_window=stage_config.early_stop_window,
           early_stop_slope=stage_config.early_stop_slope,
-          refresh=fitter._inside_masks if needs_proxy else None,
+          refresh=fitter._inside_masks if penetrates else None,
           refresh_every=config.penetration_every,
       )
       stages.append((stage, jax.jit(stage.advance), jax.jit(stage.evaluate)))
@@ -181,8 +182,8 @@ class Fitter:
     out = jax.vmap(one)(scene.person, params)
     return out.vertices, out.joints, params
 
-  def _objective(self, optimize: Sequence[str]):
-    active = set(self.config.active_terms())
+  def _objective(self, stage: int):
+    active = set(self.config.active_terms(stage))
     people = self.config.people
     softmin = self.config.contact_softmin
     count_empty = self.config.count_empty_samples
@@ -224,7 +225,6 @@ class Fitter:
       stacked = jnp.stack([terms[t] for t in TERMS])
       return jnp.sum(scene.weights * stacked), stacked
 
-    del optimize  # the free fields arrive in ``free``; listed for the reader
     return objective
 
   def _inside_masks(self, free, scene: _Scene, shared: _Shared) -> jax.Array:
