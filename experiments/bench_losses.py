@@ -37,7 +37,8 @@ from posejax.losses import contact
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("samples", 20, "Sampled answers per image.")
 flags.DEFINE_integer("assignments", 64, "Left/right assignments of the largest sample.")
-flags.DEFINE_integer("body_batch", 64, "Bodies per forward+backward (contact: half as many scenes).")
+flags.DEFINE_integer("body_batch", 64,
+                     "Bodies per forward+backward (contact: half as many scenes).")
 flags.DEFINE_integer("repeats", 20, "Timed runs per figure (median reported).")
 flags.DEFINE_integer("queries", 10_475, "Winding-number query points.")
 flags.DEFINE_list("winding_chunks", ["256", "1024"], "Winding-number chunk sizes to time.")
@@ -113,7 +114,7 @@ def answers(rng: np.random.Generator, count: int, max_assignments: int) -> list:
 
 
 def default_body():
-  """(model, region sample ids, validity, reduced forward) when the default body exists, else None."""
+  """(model, region map) when ``posejax.body.default_model`` exists, else None."""
   body = importlib.import_module("posejax.body")
   if not hasattr(body, "default_model"):
     return None
@@ -133,8 +134,8 @@ def bench_contact(rng, scenes: int, points_source) -> dict:
   points, valid = points_source(poses)
   print(f"constraints: {single.sizes()}; stack of {scenes}: {batch.sizes()}")
   print(f"  valid assignments per sample: {single.assignments_per_sample().tolist()}")
-  print(f"  distinct region pairs per image: "
-        f"{np.asarray(batch.pair_valid).sum(axis=1).min()}..{np.asarray(batch.pair_valid).sum(axis=1).max()}")
+  pair_counts = np.asarray(batch.pair_valid).sum(axis=1)
+  print(f"  distinct region pairs per image: {pair_counts.min()}..{pair_counts.max()}")
 
   def one(points, cons, closest=None):
     return jax.value_and_grad(

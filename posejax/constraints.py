@@ -26,9 +26,9 @@ How the answers are read (METHOD.md, "Parsing and aggregation"):
   ground plane is not known in camera coordinates, so posejax does not guess one.
 
 Exact reduction of the assignment count: a side variable that the validity rule does not constrain
-(its part occurs side-free only once in its column) appears in a single cell, so minimising over it
-can move inside its row. Such variables become two alternatives (left, right) of their cell, and only
-the constrained variables are enumerated. The validity rule acts on each (column, part) group on its
+(its part occurs side-free only once in its column) appears in a single cell, so minimising over
+it can move inside its row. Such variables become two alternatives (left, right) of their cell, and
+only the constrained variables are enumerated. The validity rule acts on each (column, part) group on its
 own, so the valid assignments are the product over groups of each group's valid side patterns
 (2^g - 2 for a group of g occurrences), enumerated directly: the cost is the number of valid
 assignments, never 2^S. The result equals the minimum over all 2^S assignments. The number of
@@ -196,7 +196,8 @@ class Constraints:
         min_frequency = math.ceil(n / 2)
       if isinstance(min_frequency, bool) or not isinstance(min_frequency, (int, np.integer)) \
           or min_frequency < 0:
-        raise ConstraintError(f"min_frequency must be a non-negative integer, got {min_frequency!r}")
+        raise ConstraintError(
+            f"min_frequency must be a non-negative integer, got {min_frequency!r}")
     else:
       min_frequency = 0
 
@@ -480,7 +481,8 @@ def _parse_cell(cell: Any, sample: int, row: int) -> tuple[str, ...]:
 
 def _parse_sample(sample: Any, index: int, people: int):
   if isinstance(sample, (str, bytes)) or not isinstance(sample, Sequence):
-    raise ConstraintError(f"sample {index}: expected a list of (cell_1, cell_2) rows, got {sample!r}")
+    raise ConstraintError(
+        f"sample {index}: expected a list of (cell_1, cell_2) rows, got {sample!r}")
   rows, dropped = [], 0
   for r, row in enumerate(sample):
     if isinstance(row, (str, bytes)) or not isinstance(row, Sequence) or len(row) != 2:

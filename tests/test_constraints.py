@@ -33,7 +33,8 @@ def _assignments(cons, sample=0):
 def assert_same(a: Constraints, b: Constraints):
   assert a.people == b.people
   for name in ("pair_regions", "pair_valid", "pair_index", "combo_valid", "row_valid", "row_count",
-               "row_names", "entry_sample", "entry_valid", "sample_valid", "sample_nonempty", "ground_rows",
+               "row_names", "entry_sample", "entry_valid", "sample_valid", "sample_nonempty",
+               "ground_rows",
                "min_frequency"):
     np.testing.assert_array_equal(np.asarray(getattr(a, name)), np.asarray(getattr(b, name)),
                                   err_msg=name)
@@ -130,7 +131,8 @@ def test_malformed_answers_raise_constraint_errors(samples, people, match):
 def test_assignment_cap_is_an_error_not_a_truncation():
   sample = [("hand", "back")] * 6 + [("foot", "head")] * 5
   assert assignment_count(sample) == (2 ** 6 - 2) * (2 ** 5 - 2)
-  with pytest.raises(ConstraintError, match=r"sample 0: 1860 valid .* 2\^max_side_variables = 1024"):
+  with pytest.raises(ConstraintError,
+                     match=r"sample 0: 1860 valid .* 2\^max_side_variables = 1024"):
     Constraints.from_pairs([sample], 2)
   cons = Constraints.from_pairs([sample], 2, max_side_variables=11)
   assert _assignments(cons) == 1860

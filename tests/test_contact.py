@@ -1,4 +1,4 @@
-"""The contact loss against a brute-force evaluation of the published formula, and its properties."""
+"""The contact loss against a brute-force evaluation of the published formula; its properties."""
 
 from __future__ import annotations
 

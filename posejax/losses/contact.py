@@ -273,7 +273,8 @@ def contact_loss(
   if valid is None:
     valid = jnp.ones(np.shape(points_a)[:2], bool)
   if np.shape(valid) != np.shape(points_a)[:2]:
-    raise InvalidInputError(f"valid must have shape {np.shape(points_a)[:2]}, got {np.shape(valid)}")
+    raise InvalidInputError(
+        f"valid must have shape {np.shape(points_a)[:2]}, got {np.shape(valid)}")
   if constraints.batch_shape:
     raise InvalidInputError(
         f"contact_loss takes the constraints of one image, got a stack {constraints.batch_shape}; "

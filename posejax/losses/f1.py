@@ -56,7 +56,8 @@ def contact_f1(
   Raises:
     InvalidInputError: malformed pairs or unknown names.
   """
-  predicted = {_key(p, ignore_sides, ignore_person_order, "predicted pair") for p in predicted_pairs}
+  predicted = {_key(p, ignore_sides, ignore_person_order, "predicted pair")
+               for p in predicted_pairs}
   truth = {_key(p, ignore_sides, ignore_person_order, "true pair") for p in true_pairs}
   if not predicted and not truth:
     return 1.0, 1.0, 1.0
