@@ -44,6 +44,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+import jax
 import numpy as np
 import scipy.sparse
 from scipy.spatial import cKDTree
@@ -100,9 +101,24 @@ def default_model(**options: Any) -> BodyModel:
       ``flat_hand_mean=False``, ``use_face_contour=False``, ``dtype=np.float32``, ...).
 
   Returns:
-    The model.
+    The model (the same immutable object for the same options, built once per process).
   """
+  try:
+    key = tuple(sorted(options.items()))
+    hash(key)
+  except TypeError:  # an unhashable option (a kid template array): build afresh
+    return _build_model(**options)
+  return _cached_model(key, bool(jax.config.jax_enable_x64))
+
+
+def _build_model(**options: Any) -> BodyModel:
   return model_from_arrays(default_body_arrays(), source=SOURCE, synthetic=True, **options)
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_model(options: tuple, x64: bool) -> BodyModel:
+  del x64  # part of the key only: a model's arrays take the float width JAX had when built
+  return _build_model(**dict(options))
 
 
 @functools.lru_cache(maxsize=1)
@@ -132,7 +148,7 @@ def build_default_body_arrays() -> dict[str, np.ndarray]:
   return {
       "v_template": body.vertices.astype(np.float64),
       "f": body.faces.astype(np.int64),
-      "shapedirs": shapedirs.astype(np.float32),
+      "shapedirs": shapedirs.astype(np.float32, copy=False),
       "posedirs": _pose_correctives(body, skeleton),
       "J_regressor": regressor.astype(np.float64),
       "kintree_table": np.stack([parents, np.arange(NUM_JOINTS)]).astype(np.int64),
@@ -577,20 +593,24 @@ class _Skeleton:
         self.bone_end[i] = J[self.child[i]]
       elif i in body.ends:
         self.bone_end[i] = body.ends[i]
-    # t (V, 55): where each vertex projects along each joint's bone, clipped to [0, 1].
+    # t: where each vertex projects along each of its joints' bones, clipped to [0, 1]; only
+    # the (vertex, joint) pairs with weight matter.
     bone = self.bone_end - J
-    length2 = np.maximum((bone * bone).sum(axis=1), 1e-12)
-    self.t = np.clip(((body.vertices[:, None, :] - J[None]) * bone[None]).sum(-1) / length2,
-                     0.0, 1.0)
-    self.t[:, (bone * bone).sum(axis=1) < 1e-12] = 0.0
+    length2 = (bone * bone).sum(axis=1)
+    rows, cols = np.nonzero(weights)
+    rel = body.vertices[rows] - J[cols]
+    t = np.where(length2[cols] > 1e-12,
+                 (rel * bone[cols]).sum(axis=1) / np.maximum(length2[cols], 1e-12), 0.0)
+    t = np.clip(t, 0.0, 1.0)
+    w = weights[rows, cols]
+    shape = (count, NUM_JOINTS)
     # Sparse: a vertex has a handful of joints (and dense matrix products thrash on small
     # shared machines).
-    self.weights_sparse = scipy.sparse.csr_matrix(weights)
-    self.weights_along = scipy.sparse.csr_matrix(weights * self.t)
+    self.weights_sparse = scipy.sparse.csr_matrix((w, (rows, cols)), shape=shape)
+    self.weights_along = scipy.sparse.csr_matrix((w * t, (rows, cols)), shape=shape)
     # Distance of each vertex from its bones, blended by the weights (a local radius, metres).
-    nearest_on_bone = J[None] + self.t[:, :, None] * bone[None]
-    distance = np.linalg.norm(body.vertices[:, None, :] - nearest_on_bone, axis=2)
-    self.radius = (weights * distance).sum(axis=1)
+    distance = np.linalg.norm(rel - t[:, None] * bone[cols], axis=1)
+    self.radius = np.bincount(rows, weights=w * distance, minlength=count)
     self.smoother = _smoother(body.faces, count)
 
   def stretched(self, bone_scale: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
@@ -767,7 +787,10 @@ def _scale_like_pca(directions: np.ndarray, first: float, ratio: float, floor_ra
   target = np.where(index == 0, first, 0.6 * first * ratio ** np.maximum(index - 1, 0))
   tail = index >= switch
   target[tail] = target[switch - 1] * floor_ratio ** (index[tail] - switch + 1)
-  rms = np.sqrt(np.einsum("vck,vck->k", directions[used], directions[used]) / used.sum())
+  unused = np.flatnonzero(~used)
+  squares = (np.einsum("vck,vck->k", directions, directions) -
+             np.einsum("vck,vck->k", directions[unused], directions[unused]))
+  rms = np.sqrt(np.maximum(squares, 0.0) / used.sum())
   directions *= (target / np.maximum(rms, 1e-12)).astype(directions.dtype)[None, None, :]
   return directions
 
