@@ -18,3 +18,9 @@ from posejax.data.processed import select_body25
 from posejax.data.raw import read_image_folder_sample
 from posejax.data.sample import DatasetSample
 from posejax.data.sample import focal_length_px
+from posejax.data import dataset_eval
+from posejax.data import sample_constraints
+from posejax.data.dataset_eval import params_for_model
+from posejax.data.dataset_eval import sample_camera
+from posejax.data.dataset_eval import sample_metrics
+from posejax.data.sample_constraints import constraints_for_samples
