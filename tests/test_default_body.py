@@ -1,4 +1,4 @@
-"""The synthetic default body: counts, closed parts, landmarks, skinning, blend shapes, smplx parity."""
+"""The synthetic default body: counts, closed parts, landmarks, skinning, shapes, smplx parity."""
 
 import time
 
@@ -298,6 +298,7 @@ def test_model_is_marked_synthetic(model):
   assert "SYNTHETIC" in db.__doc__ and "SYNTHETIC" in db.default_model.__doc__
   out = pb.forward(model, pb.BodyParams.create(model))
   assert out.synthetic
+  assert pb.default_model() is model  # built once per process and options
 
 
 def test_smplx_gives_the_same_numbers(model, tmp_path):
