@@ -134,7 +134,8 @@ def _single_camera(camera: Camera | None, image_size, image: np.ndarray | None) 
   """The camera of a picture: given, or the reference camera of the image (size)."""
   if camera is not None:
     if not isinstance(camera, Camera):
-      raise InvalidInputError(f"camera must be a posejax.camera.Camera, got {type(camera).__name__}")
+      raise InvalidInputError(
+          f"camera must be a posejax.camera.Camera, got {type(camera).__name__}")
     if np.ndim(camera.focal_length) != 1:
       raise InvalidInputError(
           f"camera is batched (focal_length {np.shape(camera.focal_length)}); pass one scene's "

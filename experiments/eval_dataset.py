@@ -1,0 +1,554 @@
+"""Evaluates posejax on a real dataset: FlickrCI3D, CHI3D, Hi4D or MOYO, as processed by BUDDI.
+
+Reads the processed file of the reference pipeline (``<split>_optimization.pkl``), the language
+model's answers (the constraints file of ``experiments/query_lmm.py``, or its answer cache), fits
+the images in batches with ``posejax.fit`` and scores the initial estimate and the fit the way the
+paper does (PA-MPJPE, PCC). Images without answers keep the baseline (the config's fallback).
+
+Output in ``--out_dir``:
+
+* ``per_image.csv``: one line per image, written as soon as its batch is done. A killed run
+  resumes where it stopped: images already in the file are skipped (a half-written last line is
+  dropped and its image fitted again).
+* ``summary.md`` and ``summary.csv``: the dataset means in the published layout, rewritten at the
+  end of every run; ``run.json``: the settings (a later run into the same folder must match them).
+* ``overlays/<image>.png`` for the first ``--overlays`` images (initial estimate | fit | side view),
+  ``fits/<image>.npz`` with the fitted parameters with ``--save_fits``.
+
+Licensed files are the user's: ``--model_path`` (SMPL-X), ``--gmm_prior`` (gmm_08.pkl),
+``--joint_regressor`` (SMPLX_to_J14.pkl), ``--region_map`` (flickrci3ds_r75_rid_to_smplx_vid.pkl,
+for PCC), ``--contact_regions`` (CI3D's contact_regions.json, for the coarse contact regions).
+Without ``--model_path`` the SYNTHETIC default body is used; its numbers say nothing about the
+method on real data and the summary says so.
+
+  .venv/bin/python -m experiments.eval_dataset --dataset flickrci3d \\
+      --processed datasets/processed/FlickrCI3D_Signatures/test_optimization.pkl \\
+      --constraints out/flickr_constraints.json --model_path models/smplx/SMPLX_NEUTRAL.npz \\
+      --kid_template models/smplx/smplx_kid_template.npy --gmm_prior models/gmm_08.pkl \\
+      --joint_regressor models/SMPLX_to_J14.pkl \\
+      --region_map models/flickrci3ds_r75_rid_to_smplx_vid.pkl \\
+      --contact_regions models/contact_regions.json --out_dir out/eval_flickr --batch_size 64
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import functools
+import io
+import json
+import os
+import re
+import time
+from typing import Any, Sequence
+
+import jax
+import numpy as np
+from absl import app
+from absl import flags
+from absl import logging
+
+import posejax
+from posejax import body
+from posejax import data
+from posejax import metrics
+from posejax.body.model import PARAM_FIELDS
+from posejax.config import TERMS
+from posejax.config import FitConfig
+from posejax.constraints import Constraints
+from posejax.data import dataset_eval
+from posejax.data import sample_constraints
+from posejax.errors import InvalidInputError
+from posejax.io_utils import atomic_write_bytes
+from posejax.io_utils import atomic_write_text
+from posejax.losses import priors
+from posejax.viz import overlay
+
+CONFIGS = ("prosepose", "heuristic", "no_contact")
+CSV_NAME = "per_image.csv"
+DEFAULT_FALLBACK_MIN_EMPTY = {"chi3d": 2}
+"""The published rule: CHI3D images fall back when at least 2 of the answers are empty."""
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalSettings:
+  """Everything a run depends on (the flags, as one value; see ``define_flags`` for meanings)."""
+
+  dataset: str
+  processed: str
+  out_dir: str
+  image_root: str | None = None
+  constraints: str | None = None
+  answer_cache: str | None = None
+  prompt_version: str | None = None
+  lmm_model: str | None = None
+  num_answers: int | None = 20
+  min_frequency: int | None = None
+  trust_sides: bool = False
+  model_path: str | None = None
+  kid_template: str | None = None
+  gmm_prior: str | None = None
+  contact_regions: str | None = None
+  region_map: str | None = None
+  joint_regressor: str | None = None
+  moyo_gt_dir: str | None = None
+  self_contact_vertices_per_region: int | None = None
+  config: str = "prosepose"
+  ablate: tuple[str, ...] = ()
+  max_iters: int | None = None
+  fallback_min_empty: int | None = None
+  batch_size: int = 16
+  max_images: int | None = None
+  chunk_size: int = 100
+  overlays: int = 0
+  save_fits: bool = False
+  fit_progress: bool = False
+
+  def signature(self) -> dict:
+    """The settings that change the numbers: a resumed run must match them."""
+    keys = ("dataset", "processed", "constraints", "answer_cache", "prompt_version", "lmm_model",
+            "num_answers", "min_frequency", "trust_sides", "model_path", "kid_template",
+            "gmm_prior", "contact_regions", "region_map", "joint_regressor", "moyo_gt_dir",
+            "self_contact_vertices_per_region", "config", "ablate", "max_iters",
+            "fallback_min_empty")
+    values = dataclasses.asdict(self)
+    return {k: list(values[k]) if isinstance(values[k], tuple) else values[k] for k in keys}
+
+
+# ----------------------------------------------------------------------------------------------
+# Loading (cached: a second run in the same process reuses the model, hence the compiled fit)
+
+
+@functools.lru_cache(maxsize=4)
+def load_body(model_path: str | None, kid_template: str | None, use_pca: bool = True):
+  if model_path is None:
+    return body.default_model(use_pca=use_pca)
+  options: dict[str, Any] = {"use_pca": use_pca}
+  if kid_template:
+    options.update(age="kid", kid_template_path=kid_template)
+  return body.load_model(model_path, **options)
+
+
+@functools.lru_cache(maxsize=4)
+def load_prior(path: str | None):
+  return None if path is None else priors.load_gmm_prior(path)
+
+
+@functools.lru_cache(maxsize=4)
+def load_regions(path: str | None, model_path: str | None, kid_template: str | None):
+  if path is None:
+    return None
+  return body.load_contact_regions(path, load_body(model_path, kid_template))
+
+
+def read_samples(settings: EvalSettings, model) -> list:
+  kid = getattr(model, "age", "adult") == "kid"
+  samples = data.read_processed(settings.processed, settings.dataset,
+                                image_root=settings.image_root, kid_scale=kid)
+  if settings.max_images is not None:
+    samples = samples[:settings.max_images]
+  names = [s.name for s in samples]
+  if len(set(names)) != len(names):
+    repeated = sorted({n for n in names if names.count(n) > 1})[:5]
+    raise InvalidInputError(f"{settings.processed}: sample names repeat ({repeated}); the "
+                            "per-image CSV needs one name per image")
+  return samples
+
+
+def answer_source(settings: EvalSettings) -> dict:
+  if settings.constraints and settings.answer_cache:
+    raise InvalidInputError("give --constraints or --answer_cache, not both")
+  if settings.constraints:
+    return posejax.lmm.load_constraints_file(settings.constraints)
+  if settings.answer_cache:
+    return sample_constraints.answers_by_image(
+        settings.answer_cache, prompt_version=settings.prompt_version, model=settings.lmm_model,
+        max_answers=settings.num_answers)
+  return {}
+
+
+def build_config(settings: EvalSettings, people: int) -> FitConfig:
+  """The preset of ``--config`` for ``people``, with the caps, ablations and fallback rule."""
+  if settings.config == "prosepose":
+    config = FitConfig.two_person() if people == 2 else FitConfig.one_person()
+  elif settings.config == "heuristic":
+    if people != 2:
+      raise InvalidInputError("--config=heuristic is the two-person baseline; use no_contact for "
+                              "one person (HMR2+opt)")
+    config = FitConfig.heuristic()
+  elif settings.config == "no_contact":
+    config = FitConfig.no_contact(people)
+  else:
+    raise InvalidInputError(f"--config must be one of {CONFIGS}, got {settings.config!r}")
+  if settings.max_iters is not None:
+    config = config.with_max_iters(settings.max_iters)
+  unknown = sorted(set(settings.ablate) - set(TERMS))
+  if unknown:
+    raise InvalidInputError(f"--ablate names unknown loss terms {unknown}; terms are {TERMS}")
+  if settings.ablate:
+    zero = {term: 0.0 for term in settings.ablate}
+    fallback = None if config.fallback is None else config.fallback.with_weights(**zero)
+    config = config.with_weights(**zero).replace(
+        fallback=fallback, name=f"{config.name}-without-{'-'.join(settings.ablate)}")
+  min_empty = settings.fallback_min_empty
+  if min_empty is None:
+    min_empty = DEFAULT_FALLBACK_MIN_EMPTY.get(settings.dataset)
+  if min_empty is not None:
+    config = config.replace(fallback_min_empty=int(min_empty))
+  return config
+
+
+# ----------------------------------------------------------------------------------------------
+# The per-image CSV (appended line by line; resumable)
+
+
+def csv_columns(num_stages: int) -> list[str]:
+  columns = ["name", "image_id", "constraints", "fell_back", "people_without_keypoints"]
+  columns += [f"iterations_stage{s + 1}" for s in range(num_stages)]
+  columns += ["converged", "seconds_per_scene", "init_swapped", "fit_swapped"]
+  for prefix in ("init_", "fit_"):
+    columns += [prefix + c for c in dataset_eval.METRIC_COLUMNS]
+  return columns
+
+
+def read_done_rows(path: str, columns: Sequence[str]) -> list[dict]:
+  """Rows already written; drops a half-written last line (a killed run) first."""
+  if not os.path.isfile(path):
+    return []
+  with open(path, "rb") as handle:
+    content = handle.read()
+  if content and not content.endswith(b"\n"):
+    cut = content.rfind(b"\n") + 1
+    logging.warning("%s ended in a half-written line (a killed run); dropping it", path)
+    with open(path, "r+b") as handle:
+      handle.truncate(cut)
+    content = content[:cut]
+  if not content.strip():
+    return []
+  reader = csv.DictReader(io.StringIO(content.decode("utf-8")))
+  if list(reader.fieldnames or []) != list(columns):
+    raise InvalidInputError(f"{path} has other columns than this run writes; use another "
+                            "--out_dir (or move the file away)")
+  return list(reader)
+
+
+def _cell(value) -> str:
+  if isinstance(value, (bool, np.bool_)):
+    return str(int(value))
+  if isinstance(value, (float, np.floating)):
+    return "" if not np.isfinite(value) else f"{float(value):.6g}"
+  return str(value)
+
+
+def _safe_name(name: str) -> str:
+  return re.sub(r"[^A-Za-z0-9._ -]+", "_", name).strip() or "image"
+
+
+# ----------------------------------------------------------------------------------------------
+# The run
+
+
+@dataclasses.dataclass
+class _Tools:
+  """What evaluating one image needs besides the image."""
+
+  model: Any
+  gt_model: Any
+  regressor: np.ndarray
+  region_vertices: np.ndarray | None
+  self_contact: metrics.SelfContactIndex | None
+
+
+_posed = jax.jit(body.forward)
+
+
+def _vertices(model, params) -> np.ndarray:
+  return np.asarray(_posed(model, params).vertices, dtype=np.float64)
+
+
+def _stack_params(items):
+  return jax.tree_util.tree_map(lambda *leaves: np.stack([np.asarray(x) for x in leaves]), *items)
+
+
+def _ground_truth(settings: EvalSettings, sample) -> dict | None:
+  if settings.dataset == "moyo":
+    if settings.moyo_gt_dir is None:
+      return None
+    return dataset_eval.moyo_ground_truth(sample, settings.moyo_gt_dir)
+  return sample.gt
+
+
+def _tools(settings: EvalSettings, model, people: int) -> tuple[_Tools, list[str]]:
+  notes = []
+  if settings.joint_regressor:
+    regressor = metrics.load_joint_regressor(settings.joint_regressor,
+                                             num_vertices=model.num_vertices)
+  else:
+    regressor = metrics.lsp14_regressor_for(model)
+    notes.append("LSP-14 joints from the model's own joint regressor (no --joint_regressor)")
+  rest = np.asarray(model.v_template, dtype=np.float64)
+  region_sets = None
+  if settings.region_map:
+    region_sets = data.read_region_vertex_map(settings.region_map, model.num_vertices)
+  region_vertices, self_contact = None, None
+  if people == 2:
+    if region_sets is not None:
+      region_vertices = metrics.fixed_region_vertices(region_sets, rest_vertices=rest)
+    elif settings.dataset in ("flickrci3d", "chi3d"):
+      notes.append("PCC not computed: it needs the 75-region map (--region_map)")
+  gt_model = model
+  if people == 1:
+    gt_model = load_body(settings.model_path, None, use_pca=False)
+    if settings.dataset != "moyo" or settings.moyo_gt_dir:
+      sets = region_sets if region_sets is not None else body.derive_regions(model)
+      if region_sets is None:
+        notes.append("self-contact PCC over the model's derived coarse regions (no --region_map)")
+      self_contact = metrics.build_self_contact_index(
+          np.asarray(model.faces), rest, sets,
+          max_vertices_per_region=settings.self_contact_vertices_per_region)
+    else:
+      notes.append("no ground truth: MOYO's comes from the release (--moyo_gt_dir)")
+  return _Tools(model, gt_model, regressor, region_vertices, self_contact), notes
+
+
+def _image_path(sample) -> str | None:
+  return sample.image_path if sample.image_path and os.path.isfile(sample.image_path) else None
+
+
+def run(settings: EvalSettings) -> dict:
+  """Runs (or resumes) an evaluation; returns the paths written and the two summaries."""
+  if settings.batch_size < 1:
+    raise InvalidInputError(f"--batch_size must be positive, got {settings.batch_size}")
+  os.makedirs(settings.out_dir, exist_ok=True)
+  run_path = os.path.join(settings.out_dir, "run.json")
+  if os.path.isfile(run_path):
+    with open(run_path, encoding="utf-8") as handle:
+      previous = json.load(handle).get("signature", {})
+    changed = sorted(k for k, v in settings.signature().items() if previous.get(k) != v)
+    if changed:
+      raise InvalidInputError(f"{settings.out_dir} holds results of a run with other settings "
+                              f"({', '.join(changed)}); use another --out_dir")
+
+  model = load_body(settings.model_path, settings.kid_template)
+  samples = read_samples(settings, model)
+  if not samples:
+    raise InvalidInputError(f"{settings.processed} holds no samples")
+  people = samples[0].num_people
+  config = build_config(settings, people)
+  found = sample_constraints.constraints_for_samples(
+      samples, answer_source(settings), min_frequency=settings.min_frequency,
+      trust_sides=settings.trust_sides)
+  sizes = found.common_sizes()
+  tools, notes = _tools(settings, model, people)
+  regions = load_regions(settings.contact_regions, settings.model_path, settings.kid_template)
+  prior = load_prior(settings.gmm_prior)
+  atomic_write_text(run_path, json.dumps({
+      "signature": settings.signature(), "settings": dataclasses.asdict(settings),
+      "config": config.to_dict(), "model_source": model.source,
+      "synthetic_body": bool(model.synthetic), "images": len(samples)}, indent=1, default=str))
+
+  columns = csv_columns(len(config.stages))
+  csv_path = os.path.join(settings.out_dir, CSV_NAME)
+  done_rows = read_done_rows(csv_path, columns)
+  done = {row["name"] for row in done_rows}
+  pending = [i for i, s in enumerate(samples) if s.name not in done]
+  logging.info("%s: %d images, %d already in %s, %d to fit (batch %d, config %s)",
+               settings.dataset, len(samples), len(samples) - len(pending), csv_path,
+               len(pending), settings.batch_size, config.name)
+  if model.synthetic:
+    logging.warning("fitting with the SYNTHETIC default body (no --model_path): the numbers do "
+                    "not measure the method on real data")
+
+  fit_progress = None
+  if settings.fit_progress:
+    def fit_progress(info):
+      logging.info("  stage %d: iteration %d/%d, %d/%d scenes stopped, median loss %.4g",
+                   info["stage"] + 1, info["iteration"], info["max_iters"], info["stopped"],
+                   info["scenes"], info["median_loss"])
+
+  new_file = not os.path.isfile(csv_path) or os.path.getsize(csv_path) == 0
+  started = time.monotonic()
+  fitted_so_far, totals = 0, {"init": [], "fit": []}
+  with open(csv_path, "a", encoding="utf-8", newline="") as handle:
+    writer = csv.DictWriter(handle, fieldnames=columns)
+    if new_file:
+      writer.writeheader()
+      handle.flush()
+    batches = [pending[i:i + settings.batch_size]
+               for i in range(0, len(pending), settings.batch_size)]
+    for number, batch in enumerate(batches):
+      # The last batch is padded with copies of its last image: one compiled fit for the run.
+      padded = batch + [batch[-1]] * (settings.batch_size - len(batch))
+      chosen = [samples[i] for i in padded]
+      batch_started = time.monotonic()
+      init = _stack_params([dataset_eval.params_for_model(model, s.init) for s in chosen])
+      cameras = dataset_eval.stack_cameras(
+          [dataset_eval.sample_camera(s, model.dtype) for s in chosen])
+      stacked = Constraints.stack([found.constraints[i] for i in padded], **sizes)
+      result = posejax.fit(
+          np.stack([s.keypoints for s in chosen]), stacked, init=init, model=model,
+          camera=cameras, config=config, pose_prior=prior, regions=regions,
+          return_vertices=True, progress=fit_progress, chunk_size=settings.chunk_size)
+      fit_vertices = np.asarray(result.vertices, dtype=np.float64)
+      init_vertices = _vertices(model, init)
+      seconds = (time.monotonic() - batch_started) / len(batch)
+      for slot, index in enumerate(batch):
+        sample = samples[index]
+        row = _evaluate(settings, sample, tools, init_vertices[slot], fit_vertices[slot])
+        row.update(
+            name=sample.name, image_id=found.matched_ids[index], constraints=found.sources[index],
+            fell_back=bool(np.asarray(result.fell_back)[slot]),
+            people_without_keypoints=int(np.asarray(result.keypoints_missing)[slot].sum()),
+            converged=bool(np.asarray(result.converged)[slot].all()),
+            seconds_per_scene=seconds)
+        for stage in range(len(config.stages)):
+          row[f"iterations_stage{stage + 1}"] = int(np.asarray(result.iterations)[slot, stage])
+        writer.writerow({c: _cell(row.get(c, "")) for c in columns})
+        handle.flush()
+        for kind in totals:
+          totals[kind].append(row.get(f"{kind}_pa_mpjpe", np.nan))
+        if index < settings.overlays:
+          overlay.save_overlay(
+              os.path.join(settings.out_dir, "overlays", _safe_name(sample.name) + ".png"),
+              np.asarray(model.faces), fit_vertices[slot], initial=init_vertices[slot],
+              camera=dataset_eval.sample_camera(sample), image=_image_path(sample),
+              keypoints=sample.keypoints)
+        if settings.save_fits:
+          _save_fit(settings, sample.name, result, slot)
+      fitted_so_far += len(batch)
+      elapsed = time.monotonic() - started
+      init_mean, fit_mean = (np.nanmean(totals[k]) if np.isfinite(totals[k]).any() else np.nan
+                             for k in ("init", "fit"))
+      logging.info("[%d/%d] batch %d/%d: %.2f s per image (%.0f s so far, about %.0f s left); "
+                   "PA-MPJPE so far: initial %.1f mm, fit %.1f mm",
+                   len(samples) - len(pending) + fitted_so_far, len(samples), number + 1,
+                   len(batches), seconds, elapsed,
+                   elapsed / fitted_so_far * (len(pending) - fitted_so_far), init_mean, fit_mean)
+  return _write_summary(settings, samples, csv_path, columns, config, model, notes)
+
+
+def _evaluate(settings: EvalSettings, sample, tools: _Tools, init_vertices, fit_vertices) -> dict:
+  row: dict[str, Any] = {}
+  gt = _ground_truth(settings, sample)
+  if gt is None:
+    return row
+  gt_vertices = _vertices(tools.gt_model, dataset_eval.params_for_model(tools.gt_model, gt))
+  options = {"region_vertices": tools.region_vertices, "self_contact": tools.self_contact,
+             "contact_pairs": sample.contact_pairs}
+  for prefix, vertices in (("init_", init_vertices), ("fit_", fit_vertices)):
+    values = dataset_eval.sample_metrics(vertices, gt_vertices, tools.regressor, **options)
+    row.update({prefix + key: value for key, value in values.items()})
+  return row
+
+
+def _save_fit(settings: EvalSettings, name: str, result, slot: int) -> None:
+  buffer = io.BytesIO()
+  arrays = {field: np.asarray(getattr(result.params, field))[slot] for field in PARAM_FIELDS}
+  np.savez_compressed(buffer, **arrays)
+  atomic_write_bytes(os.path.join(settings.out_dir, "fits", _safe_name(name) + ".npz"),
+                     buffer.getvalue())
+
+
+def _write_summary(settings, samples, csv_path, columns, config, model, notes) -> dict:
+  names = {s.name for s in samples}
+  rows = [row for row in read_done_rows(csv_path, columns) if row["name"] in names]
+  estimator = "HMR2" if settings.dataset == "moyo" else "BEV"
+  init = dataset_eval.summarize(rows, "init_")
+  fit = dataset_eval.summarize(rows, "fit_")
+  methods = [(f"initial estimate ({estimator})", init), (f"posejax ({config.name})", fit)]
+  sources = {label: sum(row["constraints"] == label for row in rows)
+             for label in (sample_constraints.FROM_FILE, sample_constraints.FROM_ANSWERS,
+                           sample_constraints.MISSING)}
+  fell_back = sum(row["fell_back"] == "1" for row in rows)
+  header = [
+      f"{len(rows)} of {len(samples)} images of {settings.processed} evaluated",
+      f"answers: {sources[sample_constraints.FROM_FILE]} from a constraints file, "
+      f"{sources[sample_constraints.FROM_ANSWERS]} parsed from the cache, "
+      f"{sources[sample_constraints.MISSING]} missing; {fell_back} images fell back to the "
+      "baseline",
+      f"config {config.name}, iteration caps {[s.max_iters for s in config.stages]}, body model "
+      f"{model.source}",
+  ]
+  if model.synthetic:
+    header.insert(0, "**SYNTHETIC default body (no --model_path): these numbers do not measure "
+                  "the method on real data.**")
+  text = dataset_eval.summary_markdown(f"posejax on {settings.dataset}", methods,
+                                       dataset=settings.dataset, notes=header + list(notes))
+  summary_md = atomic_write_text(os.path.join(settings.out_dir, "summary.md"), text)
+  keys = ["images", "pa_mpjpe", "mpjpe", "pcc_images", "pcc_mean"] + list(
+      dataset_eval.PCC_COLUMNS)
+  table = io.StringIO()
+  writer = csv.writer(table, lineterminator="\n")
+  writer.writerow(["method"] + keys)
+  for label, summary in methods:
+    writer.writerow([label] + [_cell(summary[k]) for k in keys])
+  summary_csv = atomic_write_text(os.path.join(settings.out_dir, "summary.csv"), table.getvalue())
+  print(text)
+  return {"csv": csv_path, "summary_md": summary_md, "summary_csv": summary_csv, "init": init,
+          "fit": fit, "rows": len(rows)}
+
+
+# ----------------------------------------------------------------------------------------------
+# Flags
+
+
+def define_flags() -> None:
+  """Defines the flags (only when run as a script, so that importing the module defines none)."""
+  flags.DEFINE_enum("dataset", None, list(data.processed.DATASETS), "Which dataset.")
+  flags.DEFINE_string("processed", None, "The processed file (<split>_optimization.pkl).")
+  flags.DEFINE_string("out_dir", None, "Folder of the results (resumed when it has some).")
+  flags.DEFINE_string("image_root", None, "Folder the processed file's image paths are under.")
+  flags.DEFINE_string("constraints", None, "Constraints file of experiments/query_lmm.py.")
+  flags.DEFINE_string("answer_cache", None, "Or: its answer cache (.jsonl), parsed here.")
+  flags.DEFINE_string("prompt_version", None, "With --answer_cache: only this prompt's answers.")
+  flags.DEFINE_string("lmm_model", None, "With --answer_cache: only this model's answers.")
+  flags.DEFINE_integer("num_answers", 20, "With --answer_cache: at most this many per image.")
+  flags.DEFINE_integer("min_frequency", None, "One person: frequency filter of parsed answers.")
+  flags.DEFINE_bool("trust_sides", False, "Keep left/right written in parsed answers.")
+  flags.DEFINE_string("model_path", None, "SMPL-X model file or folder (licensed); default: the "
+                      "SYNTHETIC default body.")
+  flags.DEFINE_string("kid_template", None, "smplx_kid_template.npy: fit with the kid shape "
+                      "(BEV's 11th beta), as the reference does.")
+  flags.DEFINE_string("gmm_prior", None, "SMPLify's gmm_08.pkl; default: posejax's prior.")
+  flags.DEFINE_string("contact_regions", None, "CI3D contact_regions.json for the coarse contact "
+                      "regions; default: derived from the model.")
+  flags.DEFINE_string("region_map", None, "flickrci3ds_r75_rid_to_smplx_vid.pkl: the 75 regions "
+                      "of the PCC.")
+  flags.DEFINE_string("joint_regressor", None, "SMPLX_to_J14.pkl; default: the model's joints.")
+  flags.DEFINE_string("moyo_gt_dir", None, "MOYO: folder of the mocap .npz sequences.")
+  flags.DEFINE_integer("self_contact_vertices_per_region", None,
+                       "One person: subsample regions for a faster self-contact PCC.")
+  flags.DEFINE_enum("config", "prosepose", list(CONFIGS), "Fit preset.")
+  flags.DEFINE_list("ablate", [], f"Loss terms to switch off, of {list(TERMS)}.")
+  flags.DEFINE_integer("max_iters", None, "Iteration cap per stage (default: the preset's 1000).")
+  flags.DEFINE_integer("fallback_min_empty", None, "Fall back when this many answers are empty "
+                       "(default: 2 for CHI3D, else only when all are).")
+  flags.DEFINE_integer("batch_size", 16, "Scenes per fit call.")
+  flags.DEFINE_integer("max_images", None, "Evaluate only the first images.")
+  flags.DEFINE_integer("chunk_size", 100, "Iterations between fit progress reports.")
+  flags.DEFINE_integer("overlays", 0, "Write overlay PNGs of the first images.")
+  flags.DEFINE_bool("save_fits", False, "Write each image's fitted parameters (.npz).")
+  flags.DEFINE_bool("fit_progress", False, "Log the fit's progress within each batch.")
+  flags.mark_flags_as_required(["dataset", "processed", "out_dir"])
+
+
+def settings_from_flags() -> EvalSettings:
+  values = flags.FLAGS
+  names = [field.name for field in dataclasses.fields(EvalSettings)]
+  settings = {name: getattr(values, name) for name in names}
+  settings["ablate"] = tuple(settings["ablate"])
+  return EvalSettings(**settings)
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments {argv[1:]}")
+  try:
+    run(settings_from_flags())
+  except posejax.PoseJaxError as error:
+    raise app.UsageError(str(error)) from None
+
+
+if __name__ == "__main__":
+  define_flags()
+  app.run(main)
