@@ -4,6 +4,7 @@ iterations): per-image CSV, resume after a killed run, summaries, overlays, the 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import os
 import pickle
 import subprocess
@@ -21,6 +22,7 @@ from posejax.body import keypoints as body_keypoints
 from posejax.camera import project
 from posejax.camera import reference_camera
 from posejax.constraints import Constraints
+from posejax.data import DatasetSample
 from posejax.errors import InvalidInputError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -182,3 +184,38 @@ def test_eval_dataset_end_to_end_and_resume(dataset, tmp_path):
   assert done.returncode == 0, done.stderr[-2000:]
   assert "| posejax (prosepose-two-person-without-penetration) | 3 |" in done.stdout
   assert csv_path.read_text() == after
+
+
+def test_moyo_ground_truth_path_without_fitting(tmp_path):
+  """One person: MOYO ground truth found by name, posed with full hand poses, scored with the
+  self-contact PCC (the fit itself is the two-person run's code path; not repeated here)."""
+  model = eval_dataset.load_body(None, None)
+  rng = np.random.default_rng(5)
+  sequence = "220923_yogi_body_hands_03596_Boat_Pose_or_Paripurna_Navasana_-a"
+  poses = np.zeros((10, 165))
+  poses[:, 0] = np.pi
+  poses[6, 3:66] = rng.normal(size=63) * 0.1
+  poses[6, 75:165] = rng.normal(size=90) * 0.2  # full 45-value hand poses
+  trans = np.tile([0.0, 0.2, 3.5], (10, 1))
+  np.savez(tmp_path / f"{sequence}_stageii.npz", poses=poses, trans=trans, betas=np.zeros(10))
+  settings = eval_dataset.EvalSettings(dataset="moyo", processed="unused", out_dir=str(tmp_path),
+                                       moyo_gt_dir=str(tmp_path),
+                                       self_contact_vertices_per_region=8)
+  tools, notes = eval_dataset._tools(settings, model, 1)
+  assert tools.gt_model.use_pca is False and tools.self_contact is not None
+  assert any("derived coarse regions" in note for note in notes)
+  sample = DatasetSample(keypoints=np.zeros((1, 25, 3)), init={}, gt=None, contact_pairs=None,
+                         contact_map=None, name=f"{sequence}_YOGI_Cam_02_0003_0")
+  gt = eval_dataset.dataset_eval.moyo_ground_truth(sample, tmp_path)
+  gt_params = eval_dataset.dataset_eval.params_for_model(tools.gt_model, gt)
+  gt_vertices = eval_dataset._vertices(tools.gt_model, gt_params)
+  np.testing.assert_allclose(gt_params.right_hand_pose[0], poses[6, 120:165], rtol=1e-6)
+  moved = gt_vertices * 1.1 + np.array([0.3, 0.0, 0.5])
+  row = eval_dataset._evaluate(settings, sample, tools, moved, gt_vertices)
+  assert row["init_pa_mpjpe"] < 0.5 and row["init_mpjpe"] > 10.0
+  assert row["fit_pa_mpjpe"] < 0.5 and row["fit_mpjpe"] < 0.5
+  # A pose with no self-contact has no PCC (NaN); any other has a full recall at its own mesh.
+  assert np.isnan(row["fit_pcc_mean"]) or row["fit_pcc_95cm"] == 1.0
+  without = eval_dataset._tools(dataclasses.replace(settings, moyo_gt_dir=None), model, 1)
+  assert without[0].self_contact is None
+  assert any("--moyo_gt_dir" in note for note in without[1])
