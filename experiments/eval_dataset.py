@@ -9,7 +9,8 @@ Output in ``--out_dir``:
 
 * ``per_image.csv``: one line per image, written as soon as its batch is done. A killed run
   resumes where it stopped: images already in the file are skipped (a half-written last line is
-  dropped and its image fitted again).
+  dropped and its image fitted again). ``seconds_per_scene`` is the batch's wall time over its
+  images; the first batch of a process includes the compilation.
 * ``summary.md`` and ``summary.csv``: the dataset means in the published layout, rewritten at the
   end of every run; ``run.json``: the settings (a later run into the same folder must match them).
 * ``overlays/<image>.png`` for the first ``--overlays`` images (initial estimate | fit | side view),
@@ -311,8 +312,21 @@ def _tools(settings: EvalSettings, model, people: int) -> tuple[_Tools, list[str
   return _Tools(model, gt_model, regressor, region_vertices, self_contact), notes
 
 
-def _image_path(sample) -> str | None:
-  return sample.image_path if sample.image_path and os.path.isfile(sample.image_path) else None
+def _photo(sample) -> np.ndarray | None:
+  """The sample's image for its overlay, or None (a blank canvas) when missing or mismatched."""
+  if not sample.image_path or not os.path.isfile(sample.image_path):
+    return None
+  try:
+    photo = overlay.load_image(sample.image_path)
+  except posejax.PoseJaxError as error:
+    logging.warning("overlay of %s drawn without its image: %s", sample.name, error)
+    return None
+  if photo.shape[:2] != tuple(sample.image_size):
+    logging.warning("overlay of %s drawn without its image: the file is %dx%d pixels, the "
+                    "processed file says %dx%d", sample.name, photo.shape[1], photo.shape[0],
+                    sample.image_size[1], sample.image_size[0])
+    return None
+  return photo
 
 
 def run(settings: EvalSettings) -> dict:
@@ -411,7 +425,7 @@ def run(settings: EvalSettings) -> dict:
           overlay.save_overlay(
               os.path.join(settings.out_dir, "overlays", _safe_name(sample.name) + ".png"),
               np.asarray(model.faces), fit_vertices[slot], initial=init_vertices[slot],
-              camera=dataset_eval.sample_camera(sample), image=_image_path(sample),
+              camera=dataset_eval.sample_camera(sample), image=_photo(sample),
               keypoints=sample.keypoints)
         if settings.save_fits:
           _save_fit(settings, sample.name, result, slot)
