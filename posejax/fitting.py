@@ -108,7 +108,7 @@ class Fitter:
   vertex_ids: np.ndarray  # (N,) model vertex ids the fit evaluates
   shared: _Shared
   fold: Callable  # init (B, P) -> folded per-person model pieces
-  stages: tuple  # per stage: (Stage, jitted advance, jitted evaluate)
+  stages: tuple  # per stage: (jitted init, jitted advance)
 
   @classmethod
   def create(
@@ -160,12 +160,13 @@ class Fitter:
       stage = make_stage(
           fitter._objective(index),
           learning_rate=stage_config.learning_rate,
+          max_iters=stage_config.max_iters,
           early_stop_window=stage_config.early_stop_window,
           early_stop_slope=stage_config.early_stop_slope,
           refresh=fitter._inside_masks if penetrates else None,
           refresh_every=config.penetration_every,
       )
-      stages.append((stage, jax.jit(stage.advance), jax.jit(stage.evaluate)))
+      stages.append((jax.jit(stage.init), jax.jit(stage.advance)))
     return dataclasses.replace(fitter, stages=tuple(stages))
 
   # ------------------------------------------------------------------------------------------
@@ -280,7 +281,7 @@ class Fitter:
     report = _progress_function(progress)
     stage_terms, stage_total, iterations, converged = [], [], [], []
     anchor = params["body_pose"]
-    for index, (stage_config, (stage, advance, evaluate)) in enumerate(
+    for index, (stage_config, (init_stage, advance)) in enumerate(
         zip(config.stages, self.stages)):
       weights = _stage_weights(config, index, fell_back, self.model.dtype)
       uses = lambda term: jnp.any(weights[:, TERMS.index(term)] != 0)
@@ -291,25 +292,26 @@ class Fitter:
                      anchor=anchor, fixed=fixed, person=person)
       if sharding is not None:
         scene, free = _shard((scene, free), sharding)
-      state = stage.init(free, scene, shared)
+      state = init_stage(free, scene, shared)
       started = time.perf_counter()
+      evaluations = stage_config.max_iters + 1  # the last one scores the final parameters
       step = 0
-      while step < stage_config.max_iters:
-        step = min(step + chunk_size, stage_config.max_iters)
+      while step < evaluations:
+        step = min(step + chunk_size, evaluations)
         state = advance(state, scene, shared, step)
         done = int(state.step)
         if report is not None:
-          report({"stage": index, "iteration": done, "max_iters": stage_config.max_iters,
+          report({"stage": index, "iteration": min(done, stage_config.max_iters),
+                  "max_iters": stage_config.max_iters,
                   "stopped": int(jnp.sum(state.stopped)), "scenes": scenes,
                   "median_loss": float(jnp.median(state.loss)),
                   "seconds": time.perf_counter() - started})
         if done < step:  # every scene stopped early
           break
-      total, terms = evaluate(state.free, state.carry, scene, shared)
       params = {**params, **state.free}
       anchor = params["body_pose"]
-      stage_terms.append(terms)
-      stage_total.append(total)
+      stage_terms.append(state.terms)
+      stage_total.append(state.loss)
       iterations.append(state.iters)
       converged.append(state.stopped)
 

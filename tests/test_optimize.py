@@ -29,7 +29,7 @@ def _targets():
 
 
 def test_scene_at_optimum_stops_early_and_freezes_while_others_go_on():
-  stage = make_stage(_quadratic, learning_rate=0.05, early_stop_slope=1e-3)
+  stage = make_stage(_quadratic, learning_rate=0.05, max_iters=1000, early_stop_slope=1e-3)
   data = _targets()
   state = stage.init({"x": jnp.zeros((3, 3))}, data, None)
   state = jax.jit(stage.advance)(state, data, None, 60)
@@ -42,7 +42,7 @@ def test_scene_at_optimum_stops_early_and_freezes_while_others_go_on():
 
 def test_unstopped_scenes_follow_plain_adam_exactly():
   data = _targets()
-  stage = make_stage(_quadratic, learning_rate=0.05, early_stop_slope=0.0)
+  stage = make_stage(_quadratic, learning_rate=0.05, max_iters=1000, early_stop_slope=0.0)
   state = stage.init({"x": jnp.zeros((3, 3))}, data, None)
   state = jax.jit(stage.advance)(state, data, None, 25)
 
@@ -58,7 +58,7 @@ def test_unstopped_scenes_follow_plain_adam_exactly():
 
 def test_chunked_run_equals_single_run_and_compiles_once():
   data = _targets()
-  stage = make_stage(_quadratic, learning_rate=0.05, early_stop_slope=1e-3)
+  stage = make_stage(_quadratic, learning_rate=0.05, max_iters=1000, early_stop_slope=1e-3)
   advance = jax.jit(chex.assert_max_traces(stage.advance, n=1))
   whole = advance(stage.init({"x": jnp.zeros((3, 3))}, data, None), data, None, 200)
   chunked = stage.init({"x": jnp.zeros((3, 3))}, data, None)
@@ -74,13 +74,25 @@ def test_refresh_runs_on_schedule():
     return jnp.sum(free["x"] ** 2) + 0.0 * carry, jnp.stack([carry])
 
   calls_at = lambda free, data, shared: jnp.sum(free["x"])  # the carry records the params it saw
-  stage = make_stage(objective, learning_rate=0.1, early_stop_slope=0.0, refresh=calls_at,
+  stage = make_stage(objective, learning_rate=0.1, max_iters=1000, early_stop_slope=0.0, refresh=calls_at,
                      refresh_every=5)
   data = {"unused": jnp.zeros((1,))}
   state = stage.init({"x": jnp.ones((1, 2))}, data, None)
   state = stage.advance(state, data, None, 7)
   # Refreshed at step 5 (after 5 updates), not at 6: the carry is the sum after 5 updates.
-  replay = make_stage(objective, learning_rate=0.1, early_stop_slope=0.0, refresh=calls_at,
+  replay = make_stage(objective, learning_rate=0.1, max_iters=1000, early_stop_slope=0.0, refresh=calls_at,
                       refresh_every=1000)
   five = replay.advance(replay.init({"x": jnp.ones((1, 2))}, data, None), data, None, 5)
   np.testing.assert_allclose(state.carry, jnp.sum(five.free["x"], axis=1), rtol=1e-6)
+
+
+def test_a_full_stage_takes_max_iters_steps_and_reports_terms_at_the_final_parameters():
+  data = _targets()
+  stage = make_stage(_quadratic, learning_rate=0.05, max_iters=12, early_stop_slope=0.0)
+  state = stage.init({"x": jnp.zeros((3, 3))}, data, None)
+  state = stage.advance(state, data, None, 1000)
+  assert int(state.step) == 13
+  np.testing.assert_array_equal(state.iters, [12, 12, 12])
+  total, terms = jax.vmap(_quadratic, in_axes=(0, None, 0, None))(state.free, None, data, None)
+  np.testing.assert_allclose(state.loss, total, rtol=1e-6)
+  np.testing.assert_allclose(state.terms, terms, rtol=1e-6)
