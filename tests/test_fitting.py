@@ -1,0 +1,212 @@
+"""posejax.fit end to end on the (synthetic) default body.
+
+One two-person scene with a real contact (A's left hand on B's right hand) and a depth/size
+ambiguity that 2D keypoints cannot resolve: B is taller than average and farther away, while the
+initial estimate makes B average-sized and nearer (the same image). Only the contact tells the fit
+where B stands. Four variants are fitted in ONE batch (one compilation):
+
+0. the true contact in all 20 samples;
+1. 20 samples, a third of them wrong;
+2. NaN and zero-confidence keypoints, person B fully occluded;
+3. all samples empty (falls back to the heuristic preset).
+"""
+
+import subprocess
+import sys
+import textwrap
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import posejax
+from posejax.body import BodyParams
+
+ITERS = 150
+IMAGE = (1024, 1024)
+
+
+def _contact_gap(model, regions, params):
+  vertices = posejax.body.forward(model, params).vertices
+  a = vertices[0, regions.vertex_ids("left hand")]
+  b = vertices[1, regions.vertex_ids("right hand")]
+  d = a[:, None] - b[None]
+  squared = jnp.sum(d * d, axis=-1)
+  flat = int(jnp.argmin(squared))
+  return float(jnp.sqrt(squared.reshape(-1)[flat])), np.asarray(d.reshape(-1, 3)[flat])
+
+
+def _scene(model, regions):
+  """Ground truth, keypoints and the ambiguous initial estimate of the hand-to-hand scene."""
+  pose = np.zeros((2, 63))
+  pose[0, 3 * 16 + 2] = -1.0  # A lowers its right arm
+  pose[1, 3 * 15 + 2] = 1.0  # B lowers its left arm
+  pose[0, 3 * 17 + 1] = 0.4  # the touching elbows bend a little
+  pose[1, 3 * 16 + 1] = -0.4
+  betas = np.zeros((2, 10))
+  betas[1, 0] = 2.0  # B is taller than average
+  transl = np.array([[-0.8, 0.0, 4.0], [0.8, 0.0, 4.0]])
+  orient = np.tile([np.pi, 0.0, 0.0], (2, 1))  # upright, facing the camera
+  gt = BodyParams.create(model, (2,), global_orient=orient, transl=transl, body_pose=pose,
+                         betas=betas)
+  for _ in range(3):  # slide B until the hands touch
+    _, offset = _contact_gap(model, regions, gt)
+    transl[1] += offset
+    gt = gt.replace(transl=jnp.asarray(transl, jnp.float32))
+  camera = posejax.camera.reference_camera(*IMAGE)
+  truth = posejax.body.forward(model, gt)
+  projected = posejax.camera.project(camera, posejax.body.keypoints.smplx_to_body25(truth.joints))
+  keypoints = np.concatenate([np.asarray(projected), np.ones((2, 25, 1))], axis=-1)
+  # The regressor's view: B average-sized (betas 0) and nearer by the same factor (1.068 is
+  # the height ratio of betas[0] = 2), so both project alike.
+  init_transl = transl.copy()
+  init_transl[1] /= 1.068
+  noise = np.random.default_rng(0).normal(0.0, 0.1, (2, 63))
+  init = gt.replace(body_pose=jnp.asarray(pose + noise, jnp.float32), betas=jnp.zeros((2, 10)),
+                    transl=jnp.asarray(init_transl, jnp.float32))
+  return gt, truth, keypoints, init, camera
+
+
+def _stack(*trees):
+  return jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *trees)
+
+
+def _pa_mpjpe(model, params, truth):
+  joints = posejax.body.forward(model, params).joints[:, :22]
+  return float(posejax.metrics.joint_pa_mpjpe(joints, truth.joints[:, :22])[0])
+
+
+@pytest.fixture(scope="module")
+def setting():
+  model = posejax.body.default_model()
+  regions = posejax.body.derive_regions(model)
+  gt, truth, keypoints, init, camera = _scene(model, regions)
+  good = [("hand", "hand")]
+  wrong = [[("head", "back")], [("foot", "leg")], [("arm", "stomach")]]
+  constraints = [
+      posejax.Constraints.from_pairs([good] * 20, people=2),
+      posejax.Constraints.from_pairs([good] * 13 + [wrong[i % 3] for i in range(7)], people=2),
+      posejax.Constraints.from_pairs([good] * 20, people=2),
+      posejax.Constraints.from_pairs([[]] * 20, people=2),
+  ]
+  damaged = keypoints.copy()
+  damaged[0, 3:6, :2] = np.nan  # NaN coordinates
+  damaged[0, 9, 2] = np.nan  # NaN confidence
+  damaged[1, :, 2] = 0.0  # B fully occluded
+  batch_kp = np.stack([keypoints, keypoints, damaged, keypoints])
+  config = posejax.FitConfig.two_person(max_iters=ITERS)
+  fitter = posejax.Fitter.create(model, config, regions=regions)
+  inits = _stack(init, init, init, init)
+  result = fitter(batch_kp, constraints, init=inits, camera=camera)
+  return dict(model=model, regions=regions, gt=gt, truth=truth, init=init, camera=camera,
+              fitter=fitter, constraints=constraints, keypoints=batch_kp, inits=inits,
+              result=result)
+
+
+def _scene_params(result, index):
+  return jax.tree_util.tree_map(lambda x: x[index], result.params)
+
+
+def test_true_contacts_are_reached_and_joint_error_halves(setting):
+  model, regions, truth = setting["model"], setting["regions"], setting["truth"]
+  fitted = _scene_params(setting["result"], 0)
+  gap, _ = _contact_gap(model, regions, fitted)
+  assert gap < 0.02
+  before = _pa_mpjpe(model, setting["init"], truth)
+  after = _pa_mpjpe(model, fitted, truth)
+  assert after < 0.5 * before, (before, after)
+
+
+def test_noisy_answers_still_beat_fitting_without_contact(setting):
+  model, truth = setting["model"], setting["truth"]
+  without = posejax.fit(setting["keypoints"][:2], None, init=_stack(setting["init"], setting["init"]),
+                        model=model, camera=setting["camera"],
+                        config=posejax.FitConfig.no_contact(2, max_iters=ITERS),
+                        regions=setting["regions"])
+  noisy = _pa_mpjpe(model, _scene_params(setting["result"], 1), truth)
+  plain = _pa_mpjpe(model, _scene_params(without, 0), truth)
+  assert noisy < plain, (noisy, plain)
+
+
+def test_missing_keypoints_and_an_occluded_person_give_finite_flagged_results(setting):
+  result = setting["result"]
+  for leaf in jax.tree_util.tree_leaves(result.params):
+    assert np.all(np.isfinite(np.asarray(leaf)))
+  assert np.all(np.isfinite(np.asarray(result.stage_terms)))
+  np.testing.assert_array_equal(result.keypoints_missing,
+                                [[False, False], [False, False], [False, True], [False, False]])
+
+
+def test_empty_answers_fall_back_to_the_heuristic_in_the_same_batch(setting):
+  result = setting["result"]
+  np.testing.assert_array_equal(result.fell_back, [False, False, False, True])
+  contact_weight = result.term("contact")  # unweighted: the empty scene's contact term is 0
+  assert contact_weight[3] == 0.0
+  # The fallen-back scene was pulled together by the heuristic term: its closest points meet.
+  assert result.term("proximity")[3] < 1e-3
+
+
+def test_reruns_are_bit_identical_and_compile_nothing_new(setting):
+  fitter = setting["fitter"]
+  again = fitter(setting["keypoints"], setting["constraints"], init=setting["inits"],
+                 camera=setting["camera"])
+  for a, b in zip(jax.tree_util.tree_leaves(setting["result"]), jax.tree_util.tree_leaves(again)):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+  for init_stage, advance in fitter.stages:
+    assert init_stage._cache_size() == 1 and advance._cache_size() == 1
+
+
+def test_result_round_trips_through_files(setting, tmp_path):
+  result = setting["result"]
+  npz, summary = result.save(tmp_path / "fit")
+  loaded = posejax.FitResult.load(npz)
+  np.testing.assert_array_equal(loaded.params.body_pose, result.params.body_pose)
+  np.testing.assert_array_equal(loaded.fell_back, result.fell_back)
+  assert loaded.metadata["synthetic_body"] is True
+  assert '"scenes": 4' in open(summary).read()
+
+
+def test_bad_inputs_are_refused_with_clear_errors(setting):
+  model, camera = setting["model"], setting["camera"]
+  init = setting["init"]
+  with pytest.raises(posejax.InvalidInputError, match="image_kp"):
+    posejax.fit(np.zeros((2, 24, 3)), None, init=init, model=model, camera=camera)
+  with pytest.raises(posejax.InvalidInputError, match="non-finite"):
+    bad = init.replace(body_pose=init.body_pose.at[0, 0].set(jnp.nan))
+    posejax.fit(setting["keypoints"][0], None, init=bad, model=model, camera=camera)
+  with pytest.raises(posejax.InvalidInputError, match="camera or an image_size"):
+    posejax.fit(setting["keypoints"][0], None, init=init, model=model)
+  with pytest.raises(posejax.InvalidInputError, match="people"):
+    posejax.fit(setting["keypoints"][0], None, init=init, model=model, camera=camera,
+                config=posejax.FitConfig.one_person())
+
+
+def test_sharded_batch_equals_unsharded(tmp_path):
+  """Four scenes spread over four (virtual CPU) devices give the single-device result."""
+  script = textwrap.dedent("""
+      import jax, numpy as np, posejax
+      from posejax.body import BodyParams
+      model = posejax.body.default_model()
+      rng = np.random.default_rng(1)
+      orient = np.tile([np.pi, 0, 0], (4, 2, 1))
+      transl = np.tile([[-0.5, 0, 4.0], [0.5, 0, 4.0]], (4, 1, 1))
+      init = BodyParams.create(model, (4, 2), global_orient=orient, transl=transl,
+                               body_pose=rng.normal(0, 0.1, (4, 2, 63)))
+      keypoints = np.concatenate([rng.uniform(300, 700, (4, 2, 25, 2)), np.ones((4, 2, 25, 1))], -1)
+      cons = [posejax.Constraints.from_pairs([[("hand", "shoulder (front)")]] * 4, people=2)] * 4
+      config = posejax.FitConfig.two_person(max_iters=4)
+      plain = posejax.fit(keypoints, cons, init=init, model=model, image_size=(1000, 1000), config=config)
+      mesh = jax.sharding.Mesh(np.array(jax.devices()), ("scenes",))
+      spread = posejax.fit(keypoints, cons, init=init, model=model, image_size=(1000, 1000),
+                           config=config, sharding=mesh)
+      assert len(jax.devices()) == 4
+      np.testing.assert_allclose(spread.params.body_pose, plain.params.body_pose, rtol=1e-5, atol=1e-6)
+      np.testing.assert_allclose(spread.stage_total, plain.stage_total, rtol=1e-5)
+      print("OK")
+  """)
+  env = {"XLA_FLAGS": "--xla_force_host_platform_device_count=4", "PATH": "/usr/bin:/bin",
+         "JAX_PLATFORMS": "cpu"}
+  done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env,
+                        timeout=900)
+  assert done.returncode == 0 and "OK" in done.stdout, done.stderr[-3000:]
