@@ -271,6 +271,7 @@ def test_shared_betas_broadcast(model):
   params = BodyParams.create(model, **{**values, "betas": shared})
   assert params.betas.shape == (BATCH, 10)
   out = FWD(model, params)
+  assert out.synthetic is False  # a model from a file
   explicit = FWD(model, BodyParams.create(
       model, **{**values, "betas": np.broadcast_to(shared, (BATCH, 10))}))
   np.testing.assert_array_equal(np.asarray(out.vertices), np.asarray(explicit.vertices))
@@ -309,14 +310,15 @@ def test_gradient_matches_finite_differences_through_zero_rotations(model, x64):
       reduce_model(model, _vertex_subset(4, 40), frozen_fields=()))
   params = BodyParams.zeros(reduced, (2,))
   weights = jnp.ones(40)
-  grads = GRAD(reduced, params, weights)
+  value_and_grad = jax.jit(jax.value_and_grad(_energy, argnums=1))
+  _, grads = value_and_grad(reduced, params, weights)
   rng = np.random.default_rng(0)
   direction = jax.tree_util.tree_map(lambda a: jnp.asarray(rng.normal(size=a.shape)), params)
   step = 1e-6
-  energy = jax.jit(_energy)
   plus = jax.tree_util.tree_map(lambda p, d: p + step * d, params, direction)
   minus = jax.tree_util.tree_map(lambda p, d: p - step * d, params, direction)
-  numeric = (energy(reduced, plus, weights) - energy(reduced, minus, weights)) / (2 * step)
+  numeric = (value_and_grad(reduced, plus, weights)[0]
+             - value_and_grad(reduced, minus, weights)[0]) / (2 * step)
   analytic = sum(jnp.sum(g * d) for g, d in zip(jax.tree_util.tree_leaves(grads),
                                                  jax.tree_util.tree_leaves(direction)))
   np.testing.assert_allclose(float(analytic), float(numeric), rtol=1e-7)
@@ -328,7 +330,6 @@ def test_output_records_synthetic_models(model):
   reduced = reduce_model(made, [0, 1])
   assert reduced.synthetic and reduced.source == "procedural"
   assert FWD(reduced, BodyParams.zeros(made)).synthetic is True
-  assert FWD(reduce_model(model, [0, 1]), BodyParams.zeros(made)).synthetic is False
 
 
 def test_params_create_checks_shapes(model):
@@ -372,7 +373,9 @@ def test_reduced_forward_matches_full_at_chosen_vertices(model):
   reduced = reduce_model(model, ids, frozen)
   assert isinstance(reduced, ReducedModel) and reduced.num_vertices == len(ids)
   assert reduced.free_fields == ("betas", "global_orient", "body_pose", "transl")
-  assert set(reduced.posedirs) == {"body_pose"}  # folded joints drop their correctives
+  # Folded fields drop their blend directions: one product of betas and body correctives left.
+  assert reduced.blend_groups == (("betas", "body_pose"),)
+  assert reduced.blend_dirs[0].shape == (reduced.template.shape[0], 3, 10 + 189)
   assert reduced.template.shape[0] < 1500  # output rows plus landmark rows, not 10,475
   # Full forward with the folded values for every body in the batch.
   full_values = dict(values)
@@ -395,7 +398,7 @@ def test_reduced_model_with_everything_frozen_and_all_vertices(model):
   values = random_params(model, 9, batch_shape=())
   frozen = BodyParams.create(model, **values)
   reduced = reduce_model(model, None, frozen, frozen_fields=PARAM_FIELDS)
-  assert reduced.free_fields == () and reduced.posedirs == {}
+  assert reduced.free_fields == () and reduced.blend_dirs == () and reduced.blend_groups == ()
   out = FWD(reduced, BodyParams.zeros(model))
   full = FWD(model, frozen)
   np.testing.assert_allclose(np.asarray(out.vertices), np.asarray(full.vertices), atol=2e-6)
@@ -462,3 +465,22 @@ def test_reduce_model_rejects_bad_input(model):
     reduce_model(model, None, BodyParams.zeros(model, (2,)))
   with pytest.raises(InvalidInputError, match="full"):
     reduce_model(reduce_model(model, [1, 2]), [1])
+
+
+def test_partly_folded_pose_group(model):
+  # Fold one hand and the left eye only: the shared face-and-hands group keeps the other joints.
+  ids = _vertex_subset(5, 120)
+  values = random_params(model, 12, batch_shape=(2,))
+  frozen = BodyParams.create(model, **{k: v[0] for k, v in values.items()})
+  reduced = reduce_model(model, ids, frozen, frozen_fields=("left_hand_pose", "leye_pose"))
+  assert reduced.blend_groups == (("betas", "body_pose"),
+                                  ("expression", "jaw_pose", "reye_pose", "right_hand_pose"))
+  assert reduced.blend_dirs[1].shape[2] == 10 + 9 * 17
+  full_values = dict(values)
+  for name in ("left_hand_pose", "leye_pose"):
+    full_values[name] = np.broadcast_to(values[name][0], values[name].shape)
+  full = FWD(model, BodyParams.create(model, **full_values))
+  part = FWD(reduced, BodyParams.create(model, **values))
+  np.testing.assert_allclose(np.asarray(part.vertices), np.asarray(full.vertices)[:, ids],
+                             atol=2e-6)
+  np.testing.assert_allclose(np.asarray(part.joints), np.asarray(full.joints), atol=2e-6)

@@ -21,6 +21,8 @@ import numpy as np
 from posejax.body.model import HAND_FIELDS
 from posejax.body.model import NECK_JOINT
 from posejax.body.model import POSE_FIELDS
+from posejax.body.model import POSE_SLICES
+from posejax.body.model import SHAPE_FIELDS
 from posejax.body.model import BodyModel
 from posejax.body.model import BodyOutput
 from posejax.body.model import BodyParams
@@ -119,6 +121,23 @@ def pose_field_axis_angle(kernel: ReducedModel, name: str, value: jax.Array) -> 
   return value.reshape(-1, 3)
 
 
+def blend_coefficients(name: str, value: jax.Array | None, rotations: jax.Array) -> jax.Array:
+  """Coefficients of field ``name`` for its blend directions.
+
+  Args:
+    name: a field of ``BLEND_GROUPS``.
+    value: the field's unbatched value (betas or expression); ignored for pose fields.
+    rotations: (55, 3, 3) local joint rotations.
+
+  Returns:
+    (K,) the shape coefficients, or ``R - I`` of the field's joints flattened row-major.
+  """
+  if name in SHAPE_FIELDS:
+    return value
+  eye = jnp.eye(3, dtype=rotations.dtype)[None]
+  return (rotations[POSE_SLICES[name]] - eye).reshape(-1)
+
+
 @functools.lru_cache(maxsize=None)
 def chain_levels(parents: tuple[int, ...]) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
   """Splits a kinematic tree into depth levels (root level first).
@@ -197,6 +216,26 @@ def matvec3(a: jax.Array, v: jax.Array) -> jax.Array:
   return jnp.sum(a * v[..., None, :], axis=-1)
 
 
+def skin(lbs_weights: jax.Array, joint_affine: jax.Array, vertices: jax.Array) -> jax.Array:
+  """Linear blend skinning of rest-pose vertices.
+
+  Args:
+    lbs_weights: (N, J) skinning weights.
+    joint_affine: (J, 12) per joint the row-major 3x3 rotation then the translation of the
+      map from rest pose to posed.
+    vertices: (N, 3) rest-pose vertices (shape and pose offsets applied), metres.
+
+  Returns:
+    (N, 3) posed vertices, metres.
+  """
+  # Blended transforms as 12 planes over the vertices, (12, N), applied component by component:
+  # measured several times faster under vmap than (N, 3, 3) blocks and a reduction.
+  blended = jnp.einsum("jk,vj->kv", joint_affine, lbs_weights)
+  return jnp.stack([blended[3 * r] * vertices[:, 0] + blended[3 * r + 1] * vertices[:, 1]
+                    + blended[3 * r + 2] * vertices[:, 2] + blended[9 + r] for r in range(3)],
+                   axis=-1)
+
+
 def _barycentric(corners: jax.Array, bary: jax.Array) -> jax.Array:
   """(L, 3 corners, 3) points and (L, 3) weights -> (L, 3) interpolated points."""
   return jnp.sum(corners * bary[..., None], axis=-2)
@@ -227,27 +266,24 @@ def _forward_one(kernel: ReducedModel, params: dict[str, jax.Array]
   dtype = kernel.dtype
   rotations = joint_rotations(kernel, params)
 
-  vertices = kernel.template
   rest_joints = kernel.joint_template
-  for name, dirs, joint_dirs in (("betas", kernel.shapedirs, kernel.joint_shapedirs),
-                                 ("expression", kernel.exprdirs, kernel.joint_exprdirs)):
-    if name in kernel.free_fields and dirs.shape[-1] > 0:
-      vertices = vertices + jnp.einsum("vcb,b->vc", dirs, params[name])
+  for name, joint_dirs in (("betas", kernel.joint_shapedirs),
+                           ("expression", kernel.joint_exprdirs)):
+    if name in kernel.free_fields and joint_dirs.shape[-1] > 0:
       rest_joints = rest_joints + jnp.einsum("jcb,b->jc", joint_dirs, params[name])
 
-  # Pose correctives per field, so that gradients for fields nobody asks about are pruned.
-  eye = jnp.eye(3, dtype=dtype)[None]
-  for name, first, count in POSE_FIELDS:
-    if name in kernel.posedirs:
-      feature = (rotations[first:first + count] - eye).reshape(-1)
-      vertices = vertices + jnp.einsum("p,pvc->vc", feature, kernel.posedirs[name])
+  # Shape, expression and pose blend shapes, one matrix product per group.
+  vertices = kernel.template
+  for members, dirs in zip(kernel.blend_groups, kernel.blend_dirs):
+    coefficients = jnp.concatenate([blend_coefficients(name, params.get(name), rotations)
+                                    for name in members])
+    vertices = vertices + jnp.einsum("vck,k->vc", dirs, coefficients)
 
   world_rot, world_pos = posed_frames(rotations, rest_joints, kernel.parents)
   # Skinning transforms map rest-pose points: x -> R x + (p - R j_rest).
   skin_shift = world_pos - matvec3(world_rot, rest_joints)
   joint_affine = jnp.concatenate([world_rot.reshape(-1, 9), skin_shift], axis=1)
-  blended = kernel.lbs_weights @ joint_affine
-  posed = matvec3(blended[:, :9].reshape(-1, 3, 3), vertices) + blended[:, 9:]
+  posed = skin(kernel.lbs_weights, joint_affine, vertices)
 
   transl = (params["transl"] if "transl" in kernel.free_fields else kernel.frozen_transl)[None]
   pieces = [world_pos, posed[kernel.joint_vertices],

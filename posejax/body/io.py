@@ -295,8 +295,6 @@ def model_from_arrays(
   contour_vertices = None if contour_faces is None else faces[contour_faces]
   kernel = build_full_kernel(
       v_template=v_template_j,
-      shapedirs=shapedirs_j,
-      exprdirs=exprdirs_j,
       lbs_weights=weights_j,
       posedirs=posedirs.astype(dtype, copy=False),
       j_regressor=j_regressor,

@@ -113,7 +113,22 @@ POSE_FIELDS: tuple[tuple[str, int, int], ...] = (
 )
 """Each pose field's first skeleton joint and joint count; together they cover joints 0..54."""
 
+POSE_SLICES: dict[str, slice] = {name: slice(first, first + count)
+                                 for name, first, count in POSE_FIELDS}
+"""Each pose field's skeleton joints as a slice."""
+
+BLEND_GROUPS: tuple[tuple[str, ...], ...] = (
+    ("betas", "body_pose"),
+    ("expression", "jaw_pose", "leye_pose", "reye_pose", "left_hand_pose", "right_hand_pose"),
+)
+"""How a full model groups its linear blend shapes into matrix products.
+
+What a fit optimises (betas, body pose) shares one product, the rest another: one product per
+field was several times slower (XLA's dots with 9 or 10 columns), and a single product would
+compute hand and face gradients nobody asks for."""
+
 HAND_FIELDS = ("left_hand_pose", "right_hand_pose")
+SHAPE_FIELDS = ("betas", "expression")
 
 PARAM_FIELDS: tuple[str, ...] = (
     "betas", "expression", "global_orient", "body_pose", "jaw_pose", "leye_pose", "reye_pose",
@@ -135,13 +150,10 @@ class ReducedModel:
 
   template: jax.Array
   """(N, 3) rest vertices, metres, with the folded parameters' shape and pose offsets added."""
-  shapedirs: jax.Array
-  """(N, 3, B) shape directions of the free betas (B = 0 when betas are folded), metres."""
-  exprdirs: jax.Array
-  """(N, 3, E) expression directions of the free expression (E = 0 when folded), metres."""
-  posedirs: dict[str, jax.Array]
-  """Free pose field -> (9k, N, 3) pose-corrective directions of its k joints, metres per unit
-  of ``(R - I)`` (row-major 3x3 entries, joint by joint)."""
+  blend_dirs: tuple[jax.Array, ...]
+  """Per group of ``blend_groups``: (N, 3, K) the members' blend directions side by side,
+  metres per unit coefficient: shape directions (betas), expression directions, and pose
+  correctives per unit of ``(R - I)`` of each joint (row-major 3x3 entries, joint by joint)."""
   lbs_weights: jax.Array
   """(N, 55) skinning weights."""
   joint_template: jax.Array
@@ -175,6 +187,9 @@ class ReducedModel:
   """Number of output vertices."""
   free_fields: tuple[str, ...] = _static()
   """``BodyParams`` fields the forward pass reads; the others are folded in."""
+  blend_groups: tuple[tuple[str, ...], ...] = _static()
+  """Free fields whose blend directions share one ``blend_dirs`` array (``BLEND_GROUPS``
+  minus the folded fields)."""
   parents: tuple[int, ...] = _static()
   joint_names: tuple[str, ...] = _static()
   """The 55 skeleton joint names."""
@@ -299,8 +314,14 @@ class BodyModel:
   @property
   def posedirs(self) -> jax.Array:
     """(V, 3, 486) pose-corrective directions in the file's layout, metres."""
-    groups = [self.kernel.posedirs[name] for name, _, _ in POSE_FIELDS[1:]]
-    return jnp.concatenate(groups, axis=0).transpose(1, 2, 0)
+    pieces = {}
+    for members, dirs in zip(self.kernel.blend_groups, self.kernel.blend_dirs):
+      start = 0
+      for name in members:
+        width = blend_width(self.kernel, name)
+        pieces[name] = dirs[:, :, start:start + width]
+        start += width
+    return jnp.concatenate([pieces[name] for name, _, _ in POSE_FIELDS[1:]], axis=2)
 
 
 @struct.dataclass
@@ -319,6 +340,15 @@ class BodyOutput:
   """(..., 55, 4, 4) homogeneous world transforms of the posed skeleton joint frames."""
   synthetic: bool = _static()
   """True when computed with a procedurally built body rather than a real SMPL-X file."""
+
+
+def blend_width(model: BodyModel | ReducedModel, name: str) -> int:
+  """Columns of field ``name`` in the blend directions (``ReducedModel.blend_dirs``)."""
+  if name == "betas":
+    return model.num_betas
+  if name == "expression":
+    return model.num_expression_coeffs
+  return 9 * POSE_SLICES[name].stop - 9 * POSE_SLICES[name].start
 
 
 def field_width(model: BodyModel | ReducedModel, name: str) -> int:

@@ -24,11 +24,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from posejax.body.forward import pose_field_axis_angle
+from posejax.body.model import BLEND_GROUPS
 from posejax.body.model import PARAM_FIELDS
 from posejax.body.model import POSE_FIELDS
+from posejax.body.model import SHAPE_FIELDS
 from posejax.body.model import BodyModel
 from posejax.body.model import BodyParams
 from posejax.body.model import ReducedModel
+from posejax.body.model import blend_width
 from posejax.body.model import field_width
 from posejax.body.rotations import axis_angle_to_matrix
 from posejax.errors import InvalidInputError
@@ -42,8 +45,6 @@ DEFAULT_FROZEN_FIELDS: tuple[str, ...] = (
 def build_full_kernel(
     *,
     v_template: jax.Array,
-    shapedirs: jax.Array,
-    exprdirs: jax.Array,
     lbs_weights: jax.Array,
     posedirs: np.ndarray,
     j_regressor: np.ndarray,
@@ -70,23 +71,25 @@ def build_full_kernel(
 ) -> ReducedModel:
   """The forward tables of a full model (every vertex, nothing folded).
 
-  Device arrays passed in (``v_template``, ``shapedirs``, ...) are shared with the
-  ``BodyModel``, not copied. The joint tables are computed in float64 from the ``*64`` copies.
-  Vertex index tables here are model vertex ids.
+  Device arrays passed in (``v_template``, ``lbs_weights``) are shared with the ``BodyModel``,
+  not copied. The joint tables are computed in float64 from the ``*64`` copies. Vertex index
+  tables here are model vertex ids.
   """
   dtype = v_template.dtype
   as_float = lambda a: jnp.asarray(a, dtype)  # noqa: E731
   as_index = lambda a: jnp.asarray(np.asarray(a, np.int32))  # noqa: E731
-  # (V, 3, 486) -> (486, V, 3): contiguous rows per joint group.
-  pose_rows = np.ascontiguousarray(np.moveaxis(posedirs, 2, 0))
-  grouped = {}
+  # The directions' axis stays minor (the file's (V, 3, 486) layout for the correctives): with
+  # it leading, XLA copied all 61 MB of correctives into this layout on every gradient call.
+  columns = {"betas": shapedirs64, "expression": exprdirs64}
   for name, first, count in POSE_FIELDS[1:]:
-    grouped[name] = as_float(pose_rows[9 * (first - 1):9 * (first - 1 + count)])
+    columns[name] = posedirs[:, :, 9 * (first - 1):9 * (first - 1 + count)]
+  blend_dirs = tuple(
+      as_float(np.concatenate([np.asarray(columns[name], dtype) for name in members], axis=2))
+      for members in BLEND_GROUPS)
   return ReducedModel(
       template=v_template,
-      shapedirs=shapedirs,
-      exprdirs=exprdirs,
-      posedirs=grouped,
+      blend_dirs=blend_dirs,
+      blend_groups=BLEND_GROUPS,
       lbs_weights=lbs_weights,
       joint_template=as_float(j_regressor @ template64),
       joint_shapedirs=as_float(np.einsum("jv,vcb->jcb", j_regressor, shapedirs64)),
@@ -172,43 +175,55 @@ def reduce_model(
   take = (lambda a, axis: a) if everything else (  # noqa: E731
       lambda a, axis: jnp.take(a, jnp.asarray(rows.astype(np.int32)), axis=axis))
 
-  dtype = kernel.dtype
-  template = take(kernel.template, 0)
   joint_template = kernel.joint_template
-  shape_tables = {}
-  for name, dirs, joint_dirs in (("betas", kernel.shapedirs, kernel.joint_shapedirs),
-                                 ("expression", kernel.exprdirs, kernel.joint_exprdirs)):
-    dirs = take(dirs, 0)
+  joint_dirs = {"betas": kernel.joint_shapedirs, "expression": kernel.joint_exprdirs}
+  for name in SHAPE_FIELDS:
     if name in values:
-      template = template + jnp.einsum("vcb,b->vc", dirs, values[name])
-      joint_template = joint_template + jnp.einsum("jcb,b->jc", joint_dirs, values[name])
-      dirs, joint_dirs = dirs[..., :0], joint_dirs[..., :0]
-    shape_tables[name] = (dirs, joint_dirs)
+      joint_template = joint_template + jnp.einsum("jcb,b->jc", joint_dirs[name], values[name])
+      joint_dirs[name] = joint_dirs[name][..., :0]
 
-  posedirs, frozen_rotations = {}, {}
-  eye = jnp.eye(3, dtype=dtype)[None]
+  frozen_rotations = {}
   for name, _, _ in POSE_FIELDS:
-    if name not in values:
-      if name in kernel.posedirs:
-        posedirs[name] = take(kernel.posedirs[name], 1)
-      continue
-    rotation = axis_angle_to_matrix(pose_field_axis_angle(kernel, name, values[name]))
-    frozen_rotations[name] = rotation
-    if name in kernel.posedirs:
-      feature = (rotation - eye).reshape(-1)
-      template = template + jnp.einsum("p,pvc->vc", feature, take(kernel.posedirs[name], 1))
+    if name in values:
+      frozen_rotations[name] = axis_angle_to_matrix(
+          pose_field_axis_angle(kernel, name, values[name]))
+  # Folded members of each blend group add their offset to the template once; the others keep
+  # their columns.
+  template = take(kernel.template, 0)
+  eye = jnp.eye(3, dtype=kernel.dtype)[None]
+  blend_dirs, blend_groups = [], []
+  for members, dirs in zip(kernel.blend_groups, kernel.blend_dirs):
+    dirs = take(dirs, 0)
+    kept_members, kept_columns, start = [], [], 0
+    for name in members:
+      columns = np.arange(start, start + blend_width(kernel, name))
+      start += len(columns)
+      if name in values:
+        if name in SHAPE_FIELDS:
+          coefficients = values[name]
+        else:
+          coefficients = (frozen_rotations[name] - eye).reshape(-1)
+        template = template + jnp.einsum("vck,k->vc", dirs[:, :, columns], coefficients)
+      else:
+        kept_members.append(name)
+        kept_columns.append(columns)
+    if len(kept_members) == len(members):
+      blend_dirs.append(dirs)
+    elif kept_members:
+      blend_dirs.append(dirs[:, :, np.concatenate(kept_columns)])
+    if kept_members:
+      blend_groups.append(tuple(kept_members))
 
   remap = lambda a: None if a is None else jnp.asarray(  # noqa: E731
       row_of[np.asarray(a)].astype(np.int32))
   return kernel.replace(
       template=template,
-      shapedirs=shape_tables["betas"][0],
-      exprdirs=shape_tables["expression"][0],
-      posedirs=posedirs,
+      blend_dirs=tuple(blend_dirs),
+      blend_groups=tuple(blend_groups),
       lbs_weights=take(kernel.lbs_weights, 0),
       joint_template=joint_template,
-      joint_shapedirs=shape_tables["betas"][1],
-      joint_exprdirs=shape_tables["expression"][1],
+      joint_shapedirs=joint_dirs["betas"],
+      joint_exprdirs=joint_dirs["expression"],
       frozen_rotations=frozen_rotations,
       frozen_transl=values.get("transl", kernel.frozen_transl),
       hand_components={n: c for n, c in kernel.hand_components.items() if n not in values},
