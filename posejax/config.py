@@ -140,7 +140,8 @@ class FitConfig:
     return dataclasses.replace(self, **changes)
 
   def with_weights(self, **per_term: float | tuple[float, ...]) -> "FitConfig":
-    """The same config with some weights changed in every stage (a float) or per stage (a tuple).
+    """The same config with some weights changed in every stage (a float) or per stage (a tuple),
+    in the fallback preset too (an ablation removes a term from every scene).
 
     ``config.with_weights(contact=0)`` is the "without L_LMM" ablation.
     """
@@ -152,7 +153,8 @@ class FitConfig:
           raise InvalidInputError(f"unknown loss term {term!r}; terms are {TERMS}")
         changes[term] = value[i] if isinstance(value, (tuple, list)) else value
       stages.append(dataclasses.replace(stage, weights=stage.weights.replace(**changes)))
-    return dataclasses.replace(self, stages=tuple(stages))
+    fallback = None if self.fallback is None else self.fallback.with_weights(**per_term)
+    return dataclasses.replace(self, stages=tuple(stages), fallback=fallback)
 
   def with_max_iters(self, *caps: int) -> "FitConfig":
     """The same config (and fallback) with new iteration caps, one per stage or one for all."""

@@ -105,6 +105,7 @@ class Fitter:
   regions: RegionMap
   proxy: penetration.PenetrationProxy
   pose_prior: priors.GaussianMixturePrior
+  terms: tuple[tuple[str, ...], ...]  # per stage, the loss terms compiled in
   vertex_ids: np.ndarray  # (N,) model vertex ids the fit evaluates
   shared: _Shared
   fold: Callable  # init (B, P) -> folded per-person model pieces
@@ -119,12 +120,33 @@ class Fitter:
       regions: RegionMap | None = None,
       proxy: penetration.PenetrationProxy | None = None,
       pose_prior: priors.GaussianMixturePrior | None = None,
+      terms: Sequence[str] | Sequence[Sequence[str]] | None = None,
   ) -> "Fitter":
-    """Builds the model-dependent tables and the per-stage compiled functions (compiled lazily)."""
+    """Builds the model-dependent tables and the per-stage compiled functions (compiled lazily).
+
+    Args:
+      model: the body model.
+      config: the stage structure (groups, rates, caps, early stop) and default weights.
+      regions: region map; default derived from the model's skinning weights.
+      proxy: interpenetration proxy; default built from the model when needed.
+      pose_prior: pose prior; default ``priors.default_pose_prior()``.
+      terms: loss terms to compile in: one tuple for every stage or one per stage. Default: the
+        terms ``config`` weighs. Compile a superset to run several configs that differ only in
+        weights (ablations) with one compiled program each stage: ``fitter(..., config=other)``.
+    """
     if not isinstance(model, BodyModel):
       raise InvalidInputError(f"fit: model must be a posejax.body.BodyModel, got {type(model)}")
     regions = regions if regions is not None else derive_regions(model, config.region_samples)
-    needs_proxy = "penetration" in config.active_terms() and config.people == 2
+    if terms is None:
+      terms = tuple(config.active_terms(i) for i in range(len(config.stages)))
+    elif all(isinstance(t, str) for t in terms):
+      terms = (tuple(terms),) * len(config.stages)
+    terms = tuple(tuple(t for t in TERMS if t in stage_terms) for stage_terms in terms)
+    unknown = {t for stage_terms in terms for t in stage_terms} - set(TERMS)
+    if len(terms) != len(config.stages) or unknown:
+      raise InvalidInputError(f"Fitter terms must name loss terms among {TERMS}, one set for all "
+                              f"stages or one per stage; got {terms}")
+    needs_proxy = config.people == 2 and any("penetration" in t for t in terms)
     if proxy is None and needs_proxy:
       proxy = penetration.build_model_proxy(model)
     pose_prior = pose_prior if pose_prior is not None else priors.default_pose_prior()
@@ -152,11 +174,11 @@ class Fitter:
         use_proximity=jnp.ones((), bool),
     )
     fitter = cls(model=model, config=config, regions=regions, proxy=proxy, pose_prior=pose_prior,
-                 vertex_ids=vertex_ids, shared=shared,
+                 terms=terms, vertex_ids=vertex_ids, shared=shared,
                  fold=_person_pieces_function(model, vertex_ids), stages=())
     stages = []
     for index, stage_config in enumerate(config.stages):
-      penetrates = needs_proxy and "penetration" in config.active_terms(index)
+      penetrates = needs_proxy and "penetration" in terms[index]
       stage = make_stage(
           fitter._objective(index),
           learning_rate=stage_config.learning_rate,
@@ -184,7 +206,7 @@ class Fitter:
     return out.vertices, out.joints, params
 
   def _objective(self, stage: int):
-    active = set(self.config.active_terms(stage))
+    active = set(self.terms[stage])
     people = self.config.people
     softmin = self.config.contact_softmin
     count_empty = self.config.count_empty_samples
@@ -246,6 +268,25 @@ class Fitter:
   # ------------------------------------------------------------------------------------------
   # Running a fit
 
+  def _check_config(self, config: FitConfig | None) -> FitConfig:
+    if config is None:
+      return self.config
+    structure = lambda c: (c.people, c.region_samples, c.contact_softmin, c.penetration_every,
+                           c.count_empty_samples,
+                           [(s.optimize, s.learning_rate, s.max_iters, s.early_stop_window,
+                             s.early_stop_slope) for s in c.stages])
+    if structure(config) != structure(self.config):
+      raise InvalidInputError(
+          f"config {config.name!r} differs from the fitter's {self.config.name!r} in more than "
+          "weights (stages, groups, rates, caps, early stop or options); build a Fitter for it.")
+    for index, compiled in enumerate(self.terms):
+      missing = set(config.active_terms(index)) - set(compiled)
+      if missing:
+        raise InvalidInputError(
+            f"config {config.name!r} weighs {sorted(missing)} in stage {index + 1}, which this "
+            "fitter did not compile; create it with terms= covering every config you run.")
+    return config
+
   def __call__(
       self,
       image_kp,
@@ -258,8 +299,11 @@ class Fitter:
       progress: Progress | bool | None = None,
       chunk_size: int = 100,
       sharding: Any = None,
+      config: FitConfig | None = None,
   ) -> FitResult:
-    config = self.config
+    """Fits a batch of scenes; see ``posejax.fit`` for the arguments. ``config`` (default: the
+    fitter's) supplies the weights and must share the fitter's stage structure and compiled terms."""
+    config = self._check_config(config)
     people = config.people
     image_kp = _check_keypoints(image_kp, people)
     batch_shape = image_kp.shape[:-3]
@@ -331,6 +375,7 @@ class Fitter:
         vertices=vertices,
         metadata={
             "config": config.name,
+            "config_settings": config.to_dict(),
             "people": people,
             "model_source": self.model.source,
             "synthetic_body": bool(self.model.synthetic),

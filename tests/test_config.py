@@ -36,6 +36,7 @@ def test_ablation_zeroes_a_term_in_every_stage_and_drops_it_from_the_program():
   assert all(s.weights.contact == 0 for s in config.stages)
   assert "contact" not in config.active_terms()
   assert "proximity" in config.active_terms()  # the fallback preset still needs it
+  assert FitConfig.two_person().with_weights(penetration=0.0).fallback.stages[1].weights.penetration == 0
 
 
 def test_per_stage_weights_and_caps():

@@ -210,3 +210,22 @@ def test_sharded_batch_equals_unsharded(tmp_path):
   done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env,
                         timeout=900)
   assert done.returncode == 0 and "OK" in done.stdout, done.stderr[-3000:]
+
+
+def test_ablations_share_one_compiled_program_when_the_terms_are_compiled_in(setting):
+  model = setting["model"]
+  config = posejax.FitConfig.two_person(max_iters=3)
+  every = ("keypoints", "contact", "pose_prior", "init_pose", "shape", "proximity")
+  fitter = posejax.Fitter.create(model, config, regions=setting["regions"], terms=every)
+  kp, cons, inits = setting["keypoints"][:1], setting["constraints"][:1], setting["inits"]
+  init = jax.tree_util.tree_map(lambda x: x[:1], inits)
+  ablations = [config.with_weights(penetration=0.0), config.with_weights(penetration=0.0, contact=0.0),
+               config.with_weights(penetration=0.0, shape=0.0)]
+  results = [fitter(kp, cons, init=init, camera=setting["camera"], config=c) for c in ablations]
+  for init_stage, advance in fitter.stages:
+    assert advance._cache_size() == 1
+  assert results[0].term("contact")[0] > 0
+  assert results[1].term("contact")[0] == 0  # no scene weighs it: skipped at run time
+  assert not np.allclose(results[0].params.body_pose, results[1].params.body_pose)
+  with pytest.raises(posejax.InvalidInputError, match="did not compile"):
+    fitter(kp, cons, init=init, camera=setting["camera"], config=config)
