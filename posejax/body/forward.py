@@ -104,7 +104,7 @@ def joint_rotations(kernel: ReducedModel, params: dict[str, jax.Array]) -> jax.A
     (55, 3, 3) rotations relative to each parent (the root's relative to the world).
   """
   pieces = []
-  for name, _, count in POSE_FIELDS:
+  for name, _, _ in POSE_FIELDS:
     if name in kernel.frozen_rotations:
       pieces.append(kernel.frozen_rotations[name])
     else:
@@ -152,7 +152,7 @@ def chain_levels(parents: tuple[int, ...]) -> tuple[tuple[np.ndarray, np.ndarray
     ``jax.enable_x64`` makes JAX's gather mix int32 and int64.
   """
   depth = []
-  for joint, parent in enumerate(parents):
+  for parent in parents:
     depth.append(0 if parent < 0 else depth[parent] + 1)
   depth = np.asarray(depth)
   levels = []
@@ -253,9 +253,9 @@ def contour_bin(neck_world_rotation: jax.Array) -> jax.Array:
   Returns:
     () int32 row index in [0, 78].
   """
-  r = jax.lax.stop_gradient(neck_world_rotation)
-  pitch = jnp.arctan2(-r[2, 0], jnp.sqrt(r[0, 0] * r[0, 0] + r[1, 0] * r[1, 0]))
-  yaw = jnp.round(jnp.minimum(-pitch * (180.0 / np.pi), 39.0)).astype(jnp.int32)
+  r = jax.lax.stop_gradient(neck_world_rotation)  # an index: no gradient to give
+  angle = jnp.arctan2(-r[2, 0], jnp.sqrt(r[0, 0] * r[0, 0] + r[1, 0] * r[1, 0]))
+  yaw = jnp.round(jnp.minimum(-angle * (180.0 / np.pi), 39.0)).astype(jnp.int32)
   negative_row = jnp.where(yaw < -39, 78, 39 - yaw)
   return jnp.where(yaw < 0, negative_row, yaw)
 
