@@ -23,6 +23,7 @@ from posejax.errors import InvalidInputError
 from posejax.errors import LMMError
 from posejax.errors import PoseJaxError
 from posejax.fitting import Fitter
+from posejax.fitting import enable_compilation_cache
 from posejax.fitting import fit
 from posejax.result import FitResult
 

@@ -389,6 +389,29 @@ class Fitter:
 # ----------------------------------------------------------------------------------------------
 # The public entry point
 
+
+def enable_compilation_cache(directory: str | None = None) -> str:
+  """Keeps compiled fit programs on disk so that the next process skips compilation.
+
+  Uses JAX's persistent compilation cache; every program is cached, however fast it compiled.
+  Call it once, before the first fit.
+
+  Args:
+    directory: where to keep the cache; default ``$POSEJAX_CACHE`` or ``~/.cache/posejax/jax``.
+
+  Returns:
+    The cache directory.
+  """
+  import os
+  directory = directory or os.environ.get("POSEJAX_CACHE") or os.path.join(
+      os.path.expanduser("~"), ".cache", "posejax", "jax")
+  os.makedirs(directory, exist_ok=True)
+  jax.config.update("jax_compilation_cache_dir", directory)
+  jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+  jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+  return directory
+
+
 _FITTERS: "collections.OrderedDict[tuple, tuple[Any, Fitter]]" = collections.OrderedDict()
 _MAX_CACHED_FITTERS = 4
 
