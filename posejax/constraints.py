@@ -60,6 +60,7 @@ import numpy as np
 from posejax.body import vocabulary
 from posejax.errors import ConstraintError
 from posejax.errors import FileFormatError
+from posejax.io_utils import atomic_write_bytes
 
 NUM_REGIONS = len(vocabulary.RESOLVED_REGIONS)
 
@@ -718,11 +719,7 @@ def _check_arrays(fields: dict[str, np.ndarray], people: int) -> str | None:
 
 
 def _write_atomic(path: str | os.PathLike, data: bytes) -> None:
-  path = os.fspath(path)
-  temporary = f"{path}.tmp{os.getpid()}"
   try:
-    with open(temporary, "wb") as f:
-      f.write(data)
-    os.replace(temporary, path)
+    atomic_write_bytes(path, data)
   except OSError as e:
     raise FileFormatError(path, f"cannot write ({e})") from e

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import trimesh
 
+from posejax import io_utils
 from posejax.errors import InvalidInputError
 from posejax.viz import export
 
@@ -65,18 +66,20 @@ def test_single_person_and_overwrite(tmp_path, two_people):
   np.testing.assert_allclose(loaded.vertices, vertices[0] * 2.0, atol=1e-5)
 
 
-def test_failed_write_leaves_old_file(tmp_path, monkeypatch):
-  path = tmp_path / "kept.txt"
-  export.write_atomic(path, "old")
+def test_failed_write_leaves_old_file(tmp_path, monkeypatch, two_people):
+  vertices, faces = two_people
+  path = tmp_path / "kept.obj"
+  export.export_meshes(path, vertices, faces)
+  old = path.read_text()
 
   def broken_replace(src, dst):
     raise OSError("disk full")
 
-  monkeypatch.setattr(export.os, "replace", broken_replace)
+  monkeypatch.setattr(io_utils.os, "replace", broken_replace)
   with pytest.raises(OSError):
-    export.write_atomic(path, "new")
-  assert path.read_text() == "old"
-  assert os.listdir(tmp_path) == ["kept.txt"]
+    export.export_meshes(path, vertices * 2.0, faces)
+  assert path.read_text() == old
+  assert os.listdir(tmp_path) == ["kept.obj"]
 
 
 def test_bad_inputs_are_named(tmp_path, two_people):

@@ -13,9 +13,9 @@ file's contents raise ``FileFormatError`` naming the file; bad options raise
 
 from __future__ import annotations
 
+import io
 import os
 import pickle
-import tempfile
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -35,6 +35,7 @@ from posejax.body.model import BodyModel
 from posejax.body.reduce import build_full_kernel
 from posejax.errors import FileFormatError
 from posejax.errors import InvalidInputError
+from posejax.io_utils import atomic_write_bytes
 
 REQUIRED_KEYS: tuple[str, ...] = (
     "v_template", "f", "shapedirs", "posedirs", "J_regressor", "kintree_table", "weights",
@@ -409,27 +410,20 @@ def save_model(model: BodyModel, path: str | os.PathLike) -> Path:
   if model.dynamic_lmk_faces_idx is not None:
     arrays["dynamic_lmk_faces_idx"] = numpy(model.dynamic_lmk_faces_idx).astype(np.int64)
     arrays["dynamic_lmk_bary_coords"] = numpy(model.dynamic_lmk_bary_coords)
-  path.parent.mkdir(parents=True, exist_ok=True)
-  _write_atomically(path, lambda handle: np.savez(handle, **arrays))
+  # Serialised in memory first: the shared writer takes bytes, and the file is a few hundred MB
+  # at most.
+  buffer = io.BytesIO()
+  np.savez(buffer, **arrays)
+  atomic_write_bytes(path, buffer.getvalue())
   if model.age == "kid":
     # smplx centres the kid template and subtracts the template: store template + direction,
     # which is already centred, so it comes back unchanged.
     kid = v_template + shapedirs[:, :, -1]
     kid_path = path.with_name(path.stem + "_kid_template.npy")
-    _write_atomically(kid_path, lambda handle: np.save(handle, kid))
+    buffer = io.BytesIO()
+    np.save(buffer, kid)
+    atomic_write_bytes(kid_path, buffer.getvalue())
   return path
-
-
-def _write_atomically(path: Path, write) -> None:
-  handle = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.",
-                                       suffix=".tmp", delete=False)
-  try:
-    with handle:
-      write(handle)
-    os.replace(handle.name, path)
-  except BaseException:
-    Path(handle.name).unlink(missing_ok=True)
-    raise
 
 
 class _ArrayReader:

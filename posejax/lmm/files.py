@@ -24,6 +24,7 @@ import os
 from typing import Mapping
 
 from posejax.errors import FileFormatError
+from posejax.io_utils import atomic_write_text
 
 FORMAT = "posejax.lmm_constraints"
 VERSION = 1
@@ -81,15 +82,9 @@ def image_entry(constraints, report, *, samples, prompt_version: str, model: str
 
 def save_constraints_file(path: str | os.PathLike, entries: Mapping[str, dict]) -> None:
   """Writes the entries (image id -> ``image_entry``) atomically."""
-  path = os.fspath(path)
-  folder = os.path.dirname(os.path.abspath(path))
-  os.makedirs(folder, exist_ok=True)
   data = {"format": FORMAT, "version": VERSION, "images": dict(entries)}
-  temporary = f"{path}.tmp{os.getpid()}"
   try:
-    with open(temporary, "w", encoding="utf-8") as handle:
-      json.dump(data, handle, indent=1)
-    os.replace(temporary, path)
+    atomic_write_text(path, json.dumps(data, indent=1))
   except OSError as error:
     raise FileFormatError(path, f"cannot write the constraints file ({error})") from None
 

@@ -10,12 +10,13 @@ leaves half a mesh behind.
 from __future__ import annotations
 
 import os
-import tempfile
 from typing import Sequence
 
 import numpy as np
 
 from posejax.errors import InvalidInputError
+from posejax.io_utils import atomic_write_bytes
+from posejax.io_utils import atomic_write_text
 
 PERSON_COLORS: tuple[tuple[int, int, int, int], ...] = (
     (66, 135, 245, 255),   # blue
@@ -114,36 +115,6 @@ def _file_type(path: str, file_type: str | None) -> str:
   return kind
 
 
-def write_atomic(path: str | os.PathLike, data: bytes | str) -> str:
-  """Writes ``data`` to ``path`` through a temporary file in the same folder and a rename.
-
-  Args:
-    path: target file; its folder is created when missing.
-    data: file contents (str is written as UTF-8).
-
-  Returns:
-    The path written, as a string.
-  """
-  path = os.fspath(path)
-  folder = os.path.dirname(os.path.abspath(path))
-  os.makedirs(folder, exist_ok=True)
-  if isinstance(data, str):
-    data = data.encode("utf-8")
-  handle, temporary = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".",
-                                       suffix=".tmp")
-  try:
-    with os.fdopen(handle, "wb") as f:
-      f.write(data)
-      f.flush()
-      os.fsync(f.fileno())
-    os.replace(temporary, path)
-  except BaseException:
-    if os.path.exists(temporary):
-      os.remove(temporary)
-    raise
-  return path
-
-
 def export_meshes(path: str | os.PathLike, vertices, faces, colors=None,
                   names: Sequence[str] | None = None, file_type: str | None = None) -> str:
   """Writes the meshes of several people into one scene file (OBJ, PLY or GLB), atomically.
@@ -172,7 +143,9 @@ def export_meshes(path: str | os.PathLike, vertices, faces, colors=None,
     data = merged.export(file_type="ply")
   else:
     data = scene.export(file_type=kind)
-  return write_atomic(path, data)
+  if isinstance(data, str):  # trimesh returns OBJ as text
+    return atomic_write_text(path, data)
+  return atomic_write_bytes(path, data)
 
 
 def export_bodies(path: str | os.PathLike, model, params, colors=None,
