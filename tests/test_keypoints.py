@@ -10,6 +10,8 @@ from smplx.joint_names import JOINT_NAMES as SMPLX_OUTPUT_NAMES
 from smplx.vertex_ids import vertex_ids as SMPLX_VERTEX_IDS
 
 from posejax.body import keypoints as kp
+from posejax.body.model import SMPLX_VERTEX_JOINT_IDS
+from posejax.body.model import VERTEX_JOINT_NAMES
 from posejax.errors import InvalidInputError
 
 # BODY_25 / COCO names -> the smplx package's joint-output names (only where they differ).
@@ -37,10 +39,10 @@ def test_vertex_joint_table_matches_the_smplx_package():
       "left_heel": "LHeel", "right_big_toe": "RBigToe", "right_small_toe": "RSmallToe",
       "right_heel": "RHeel",
   }
-  for name, vertex in zip(kp.SMPLX_VERTEX_JOINT_NAMES, kp.SMPLX_VERTEX_JOINT_IDS):
+  for name, vertex in zip(VERTEX_JOINT_NAMES, SMPLX_VERTEX_JOINT_IDS):
     key = smplx_key.get(name) or name[0] + name.split("_")[1]  # left_thumb -> lthumb
     assert ids[key] == vertex, name
-  for offset, name in enumerate(kp.SMPLX_VERTEX_JOINT_NAMES):
+  for offset, name in enumerate(VERTEX_JOINT_NAMES):
     output_name = SMPLX_OUTPUT_NAMES[kp.FIRST_VERTEX_JOINT + offset]
     assert output_name == name, (output_name, name)
 

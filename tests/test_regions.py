@@ -11,9 +11,10 @@ import pytest
 import trimesh
 from scipy.spatial import cKDTree
 
-from posejax.body import keypoints
 from posejax.body import regions
 from posejax.body import vocabulary
+from posejax.body.model import SMPLX_VERTEX_JOINT_IDS
+from posejax.body.model import VERTEX_JOINT_NAMES
 from posejax.errors import FileFormatError
 from posejax.errors import InvalidInputError
 
@@ -390,8 +391,8 @@ def test_default_body_regions_mirror_each_other(default_body):
 
 def test_default_body_landmarks_fall_in_their_regions(default_body):
   model, region_map = default_body
-  ids = getattr(model, "vertex_joint_ids", keypoints.SMPLX_VERTEX_JOINT_IDS)
-  landmark = dict(zip(keypoints.SMPLX_VERTEX_JOINT_NAMES, ids))
+  ids = getattr(model, "vertex_joint_ids", SMPLX_VERTEX_JOINT_IDS)
+  landmark = dict(zip(VERTEX_JOINT_NAMES, ids))
   masks = np.asarray(region_map.masks)
   expected = {"head": ("nose", "left_ear", "right_ear", "left_eye", "right_eye")}
   for side in vocabulary.SIDES:

@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from posejax.body.model import NUM_SKELETON_JOINTS
 from posejax.errors import InvalidInputError
 
 BODY_25_NAMES: tuple[str, ...] = (
@@ -80,44 +81,9 @@ COCO_WHOLEBODY_FOOT_NAMES: tuple[str, ...] = (
 NUM_COCO_WHOLEBODY = 133
 """COCO-WholeBody size: 17 body + 6 foot + 68 face + 21 left hand + 21 right hand."""
 
-SMPLX_VERTEX_JOINT_NAMES: tuple[str, ...] = (
-    "nose",
-    "right_eye",
-    "left_eye",
-    "right_ear",
-    "left_ear",
-    "left_big_toe",
-    "left_small_toe",
-    "left_heel",
-    "right_big_toe",
-    "right_small_toe",
-    "right_heel",
-    "left_thumb",
-    "left_index",
-    "left_middle",
-    "left_ring",
-    "left_pinky",
-    "right_thumb",
-    "right_index",
-    "right_middle",
-    "right_ring",
-    "right_pinky",
-)
-"""The 21 vertex joints of the SMPL-X output (finger names mean the tips), at joint indices 55..75,
-in the smplx package's order and with its names."""
-
-SMPLX_VERTEX_JOINT_IDS: tuple[int, ...] = (
-    9120, 9929, 9448, 616, 6,  # nose, right eye, left eye, right ear, left ear
-    5770, 5780, 8846,  # left big toe, small toe, heel
-    8463, 8474, 8635,  # right big toe, small toe, heel
-    5361, 4933, 5058, 5169, 5286,  # left thumb, index, middle, ring, pinky tips
-    8079, 7669, 7794, 7905, 8022,  # right thumb, index, middle, ring, pinky tips
-)
-"""Template vertex ids of ``SMPLX_VERTEX_JOINT_NAMES`` on the SMPL-X mesh (the smplx package's table)."""
-
-NUM_SMPLX_SKELETON_JOINTS = 55
-FIRST_VERTEX_JOINT = NUM_SMPLX_SKELETON_JOINTS
-"""Joint-output index of the first vertex joint (the nose)."""
+FIRST_VERTEX_JOINT = NUM_SKELETON_JOINTS
+"""Joint-output index of the first vertex joint (the nose); the vertex joints are
+``posejax.body.model.VERTEX_JOINT_NAMES`` on ``SMPLX_VERTEX_JOINT_IDS``."""
 
 SMPLX_TO_BODY_25 = np.array(
     [55, 12, 17, 19, 21, 16, 18, 20, 0, 2, 5, 8, 1, 4, 7, 56, 57, 58, 59, 60, 61, 62, 63, 64, 65],

@@ -57,10 +57,10 @@ VERTEX_JOINT_NAMES: tuple[str, ...] = (
 """The 21 joints smplx reads off single vertices, in its output order."""
 
 SMPLX_VERTEX_JOINT_IDS: tuple[int, ...] = (
-    9120, 9929, 9448, 616, 6,
-    5770, 5780, 8846, 8463, 8474, 8635,
-    5361, 4933, 5058, 5169, 5286,
-    8079, 7669, 7794, 7905, 8022,
+    9120, 9929, 9448, 616, 6,  # nose, right eye, left eye, right ear, left ear
+    5770, 5780, 8846, 8463, 8474, 8635,  # left big toe, small toe, heel; the same on the right
+    5361, 4933, 5058, 5169, 5286,  # left thumb, index, middle, ring, pinky tips
+    8079, 7669, 7794, 7905, 8022,  # right thumb, index, middle, ring, pinky tips
 )
 """The SMPL-X vertex ids of ``VERTEX_JOINT_NAMES`` (the smplx package's hard-coded table)."""
 
