@@ -43,6 +43,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from posejax.errors import InvalidInputError
+from posejax.losses.proximity import _check_points
 from posejax.losses.proximity import _map_chunks
 from posejax.losses.proximity import nearest_ids
 
@@ -102,12 +103,6 @@ def _check_triangles(triangles: jax.Array) -> None:
   if triangles.ndim != 3 or triangles.shape[1:] != (3, 3) or triangles.shape[0] == 0:
     raise InvalidInputError(f"triangles has shape {triangles.shape}; expected (T, 3, 3) corner "
                             "positions in metres.")
-
-
-def _check_points(name: str, points: jax.Array) -> None:
-  if points.ndim != 2 or points.shape[-1] != 3 or points.shape[0] == 0:
-    raise InvalidInputError(f"{name} has shape {points.shape}; expected a non-empty (N, 3) set of "
-                            "points in metres for one person (vmap for batches).")
 
 
 def winding_numbers(

@@ -37,16 +37,20 @@ def _squared_distance_planes(points: jax.Array, others: jax.Array,
   return jnp.where(others_valid[None, :], squared, jnp.inf)
 
 
-def _prepare_others(others: jax.Array, others_valid: jax.Array | None):
-  _check_points("others", others)
-  valid = jnp.all(jnp.isfinite(others), axis=-1)
-  if others_valid is not None:
-    if others_valid.shape != others.shape[:1]:
-      raise InvalidInputError(f"others_valid has shape {others_valid.shape}; expected "
-                              f"({others.shape[0]},).")
-    valid = valid & others_valid
-  others = jax.lax.stop_gradient(jnp.where(valid[:, None], others, 0.0))
-  return others, valid
+def _usable_points(name: str, points: jax.Array, valid_name: str,
+                   valid: jax.Array | None) -> tuple[jax.Array, jax.Array]:
+  """Points for the search: (N, 3) without gradient, unusable rows zeroed, and (N,) usability.
+
+  A row is usable when it is finite and, if ``valid`` is given, marked valid there.
+  """
+  _check_points(name, points)
+  usable = jnp.all(jnp.isfinite(points), axis=-1)
+  if valid is not None:
+    if valid.shape != points.shape[:1]:
+      raise InvalidInputError(f"{valid_name} has shape {valid.shape}; expected "
+                              f"({points.shape[0]},).")
+    usable = usable & valid
+  return jax.lax.stop_gradient(jnp.where(usable[:, None], points, 0.0)), usable
 
 
 def _map_chunks(fn, points: jax.Array, chunk_size: int | None):
@@ -83,7 +87,7 @@ def nearest_ids(
     the id is 0 and the distance ``inf``.
   """
   _check_points("points", points)
-  others, valid = _prepare_others(others, others_valid)
+  others, valid = _usable_points("others", others, "others_valid", others_valid)
 
   def search(chunk):
     squared = _squared_distance_planes(chunk, others, valid)
@@ -143,15 +147,8 @@ def min_squared_distance(
     () squared distance in m^2 (not weighted; 1e4 in the reference). 0 with zero gradient when no
     valid pair exists.
   """
-  _check_points("vertices_a", vertices_a)
-  others, valid_others = _prepare_others(vertices_b, valid_b)
-  usable_a = jnp.all(jnp.isfinite(vertices_a), axis=-1)
-  if valid_a is not None:
-    if valid_a.shape != vertices_a.shape[:1]:
-      raise InvalidInputError(f"valid_a has shape {valid_a.shape}; expected "
-                              f"({vertices_a.shape[0]},).")
-    usable_a = usable_a & valid_a
-  frozen_a = jax.lax.stop_gradient(jnp.where(usable_a[:, None], vertices_a, 0.0))
+  frozen_a, usable_a = _usable_points("vertices_a", vertices_a, "valid_a", valid_a)
+  others, valid_others = _usable_points("vertices_b", vertices_b, "valid_b", valid_b)
   row_minima = _map_chunks(
       lambda chunk: jnp.min(_squared_distance_planes(chunk, others, valid_others), axis=-1),
       frozen_a, chunk_size)
