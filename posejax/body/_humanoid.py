@@ -757,18 +757,23 @@ def _compact(points, midline, part, faces, keep_ids):
       k: int(new_id[v]) for k, v in keep_ids.items()}
 
 
-def _fair(positions, faces, mirror, part, midline, rounds: int = SMOOTHING_ROUNDS):
-  """Taubin smoothing (shrink-free) of the body surface: softens the seams where tubes meet and
-  the slivers where ring counts change. The eyeballs stay spheres; symmetry is restored
-  exactly afterwards."""
-  count = len(positions)
+def vertex_adjacency(faces: np.ndarray, count: int) -> scipy.sparse.csr_matrix:
+  """(count, count) symmetric 0/1 matrix: 1 where two vertices share an edge of ``faces``."""
   rows = np.concatenate([faces[:, 0], faces[:, 1], faces[:, 2], faces[:, 1], faces[:, 2],
                          faces[:, 0]])
   cols = np.concatenate([faces[:, 1], faces[:, 2], faces[:, 0], faces[:, 0], faces[:, 1],
                          faces[:, 2]])
-  adjacency = scipy.sparse.coo_matrix((np.ones(len(rows)), (rows, cols)),
-                                      shape=(count, count)).tocsr()
-  adjacency.data[:] = 1.0
+  matrix = scipy.sparse.coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(count, count))
+  matrix = matrix.tocsr()
+  matrix.data[:] = 1.0  # an edge shared by two faces was summed twice
+  return matrix
+
+
+def _fair(positions, faces, mirror, part, midline, rounds: int = SMOOTHING_ROUNDS):
+  """Taubin smoothing (shrink-free) of the body surface: softens the seams where tubes meet and
+  the slivers where ring counts change. The eyeballs stay spheres; symmetry is restored
+  exactly afterwards."""
+  adjacency = vertex_adjacency(faces, len(positions))
   degree = np.asarray(adjacency.sum(axis=1)).ravel()
   mean = scipy.sparse.diags(1.0 / np.maximum(degree, 1)) @ adjacency
   movable = (part != PART_EYE)[:, None]

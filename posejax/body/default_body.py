@@ -56,6 +56,7 @@ from posejax.body.model import SMPLX_PARENTS
 from posejax.body.model import SMPLX_VERTEX_JOINT_IDS
 from posejax.body.model import VERTEX_JOINT_NAMES
 from posejax.body.model import BodyModel
+from posejax.body.regions import vertex_normals
 
 SOURCE = "posejax default body (synthetic)"
 """``BodyModel.source`` of the default body."""
@@ -185,7 +186,7 @@ class _BodyFacts:
     self.unused = unused  # (u,)
     self.landmarks = landmarks  # name -> vertex id (both sides)
     self.ends = ends  # leaf joint index -> (3,) designed end point of its bone
-    self.normals = _vertex_normals(vertices, faces)
+    self.normals = vertex_normals(vertices, faces)
 
   @classmethod
   def build(cls) -> "_BodyFacts":
@@ -281,35 +282,14 @@ def _design_joints() -> tuple[np.ndarray, dict[int, np.ndarray]]:
   return joints, ends
 
 
-def _vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
-  corners = vertices[faces]
-  face_normals = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
-  normals = np.zeros_like(vertices)
-  for k in range(3):
-    np.add.at(normals, faces[:, k], face_normals)
-  length = np.linalg.norm(normals, axis=1, keepdims=True)
-  return normals / np.where(length > 0, length, 1.0)
-
-
 def _smoother(faces: np.ndarray, count: int) -> scipy.sparse.csr_matrix:
   """(V, V) one step of neighbour averaging: half the vertex, half its neighbours' mean (rows of
   vertices that no face uses keep their value)."""
-  adjacency = _adjacency(faces, count)
+  adjacency = hm.vertex_adjacency(faces, count)
   degree = np.asarray(adjacency.sum(axis=1)).ravel()
   scale = np.where(degree > 0, 0.5 / np.maximum(degree, 1), 0.0)
   keep = np.where(degree > 0, 0.5, 1.0)
   return (scipy.sparse.diags(scale) @ adjacency + scipy.sparse.diags(keep)).tocsr()
-
-
-def _adjacency(faces: np.ndarray, count: int) -> scipy.sparse.csr_matrix:
-  rows = np.concatenate([faces[:, 0], faces[:, 1], faces[:, 2], faces[:, 1], faces[:, 2],
-                         faces[:, 0]])
-  cols = np.concatenate([faces[:, 1], faces[:, 2], faces[:, 0], faces[:, 0], faces[:, 1],
-                         faces[:, 2]])
-  matrix = scipy.sparse.coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(count, count))
-  matrix = matrix.tocsr()
-  matrix.data[:] = 1.0
-  return matrix
 
 
 # ----------------------------------------------------------------------------------------------
@@ -455,7 +435,7 @@ def _skinning_weights(body: _BodyFacts) -> np.ndarray:
 
   # A little diffusion over the surface smooths the seams between parts (arm and trunk, leg and
   # trunk, fingers and palm); eyeballs and unused vertices keep their weights.
-  adjacency = _adjacency(body.faces, count)
+  adjacency = hm.vertex_adjacency(body.faces, count)
   degree = np.asarray(adjacency.sum(axis=1)).ravel()
   movable = (degree > 0) & (body.part != hm.PART_EYE)
   inverse_degree = np.where(degree > 0, 1.0 / np.maximum(degree, 1), 0.0)

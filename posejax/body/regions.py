@@ -188,15 +188,18 @@ def _check_faces(faces: np.ndarray, num_vertices: int) -> None:
     raise InvalidInputError(f"faces index vertices outside [0, {num_vertices})")
 
 
-def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+def vertex_normals(vertices: np.ndarray, faces: np.ndarray, *,
+                   orient_outward: bool = True) -> np.ndarray:
   """Area-weighted unit vertex normals of a mesh, pointing outward.
 
-  If the faces wind inward (negative enclosed volume), the normals are flipped so that they point
-  out of the body regardless. A vertex in no face gets a zero normal.
+  With ``orient_outward``, faces that wind inward (negative enclosed volume) have their normals
+  flipped, so that they point out of the body regardless. A vertex in no face gets a zero normal.
 
   Args:
     vertices: (V, 3) positions, metres.
     faces: (F, 3) vertex ids.
+    orient_outward: fix the orientation from the enclosed volume, which only a closed mesh has;
+      ``False`` trusts the winding (counter-clockwise seen from outside), as for open meshes.
 
   Returns:
     (V, 3) unit normals (zero rows for unused vertices).
@@ -208,8 +211,7 @@ def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
   normals = np.zeros_like(vertices)
   for i in range(3):
     np.add.at(normals, faces[:, i], face_normals)
-  signed_volume = np.einsum("ij,ij->", a, np.cross(b, c)) / 6.0
-  if signed_volume < 0:
+  if orient_outward and np.einsum("ij,ij->", a, np.cross(b, c)) < 0:  # 6 x the signed volume
     normals = -normals
   length = np.linalg.norm(normals, axis=1, keepdims=True)
   return np.divide(normals, length, out=np.zeros_like(normals), where=length > 0)

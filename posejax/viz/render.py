@@ -18,6 +18,7 @@ from typing import Sequence
 
 import numpy as np
 
+from posejax.body.regions import vertex_normals
 from posejax.errors import InvalidInputError
 
 _VIEW_AZIMUTH_DEGREES = {"front": 0.0, "left": 90.0, "side": 90.0, "back": 180.0, "right": 270.0}
@@ -59,25 +60,6 @@ def _as_image_size(image_size: int | Sequence[int]) -> tuple[int, int]:
     return int(image_size), int(image_size)
   height, width = (int(v) for v in image_size)
   return height, width
-
-
-def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
-  """Area-weighted unit vertex normals.
-
-  Args:
-    vertices: (V, 3) positions.
-    faces: (F, 3) vertex ids, counter-clockwise seen from outside.
-
-  Returns:
-    (V, 3) unit normals; zero for vertices that no face uses.
-  """
-  corners = vertices[faces]
-  face_normals = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
-  normals = np.zeros_like(vertices)
-  for corner in range(3):
-    np.add.at(normals, faces[:, corner], face_normals)
-  length = np.linalg.norm(normals, axis=1, keepdims=True)
-  return normals / np.where(length > 0, length, 1.0)
 
 
 def render_mesh(
@@ -136,7 +118,7 @@ def render_mesh(
     image = np.broadcast_to(background.astype(np.float64) / 255.0, (height, width, 3)).copy()
 
   colors = _vertex_colors(vertex_colors, len(vertices))
-  normals = vertex_normals(vertices, faces)
+  normals = vertex_normals(vertices, faces, orient_outward=False)
 
   if intrinsics is None:
     rotation = view_rotation(view)
