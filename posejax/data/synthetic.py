@@ -85,7 +85,9 @@ class SyntheticSettings:
     view_jitter: radians, standard deviation of the viewing direction about the design's.
     frame_fill: share of the image's width and height the scene's bounding box may fill.
     contact_tolerance: metres; a true pair touches when its full-mesh distance is below this.
-    max_penetration: metres; deepest interpenetration a kept scene may have.
+    max_penetration: metres; deepest interpenetration a kept scene may have, measured as the
+      distance from a vertex inside the other body to that body's nearest vertex (which overstates
+      the depth below the skin by up to about half an edge, ~5 mm on the default body).
     refine: weights and schedule of the contact refinement.
     keypoint_noise: pixels, per-axis noise of visible keypoints.
     occluded_keypoint_noise: pixels, per-axis noise of occluded keypoints that are kept.
@@ -113,7 +115,7 @@ class SyntheticSettings:
   view_jitter: float = 0.3
   frame_fill: float = 0.75
   contact_tolerance: float = 0.01
-  max_penetration: float = 0.025
+  max_penetration: float = 0.03
   refine: geometry.RefineWeights = geometry.RefineWeights()
   keypoint_noise: float = 2.0
   occluded_keypoint_noise: float = 8.0
@@ -306,7 +308,7 @@ class _Workshop:
     from posejax.body import regions
     from posejax.losses import penetration
     self.model = model
-    self.region_map = regions.derive_regions(model)
+    self.region_map = regions.derive_regions(model, samples_per_region=256)
     self.proxy = penetration.build_proxy(np.asarray(model.v_template), np.asarray(model.faces))
     self.refiner = geometry.ContactRefiner(model, self.region_map, self.proxy)
     self.vertex_joint = np.argmax(np.asarray(model.lbs_weights), axis=1)
@@ -352,10 +354,6 @@ def _answerable_regions(people: int) -> list[str]:
 def _rng(settings: SyntheticSettings, index: int, stream: str) -> np.random.Generator:
   # Each step draws from its own stream, so changing e.g. the answer settings leaves poses alone.
   return np.random.default_rng([settings.seed, index, zlib.crc32(stream.encode())])
-
-
-def _kind_for(index: int, kinds: Sequence[str]) -> str:
-  return kinds[index % len(kinds)]
 
 
 def design_params(model, design: poses.SceneDesign, settings: SyntheticSettings,
@@ -604,11 +602,13 @@ def generate_scene(kind: str, index: int = 0, settings: SyntheticSettings = Synt
 def generate_benchmark(num_scenes: int, people: int = 2,
                        settings: SyntheticSettings = SyntheticSettings(), model=None, *,
                        kinds: Sequence[str] | None = None, max_attempts: int | None = None,
-                       progress=None) -> SyntheticBenchmark:
+                       tries_per_scene: int = 4, progress=None) -> SyntheticBenchmark:
   """A set of ``num_scenes`` checked scenes, cycling through the scene kinds.
 
-  Scene ``i`` of the sequence has kind ``kinds[i % len(kinds)]``; scenes that fail the check are
-  recorded in ``failures`` and skipped, and the sequence continues until enough scenes pass.
+  Kept scene ``k`` has kind ``kinds[k % len(kinds)]``, so every kind gets its share. Each try draws
+  from the next index of the seeded sequence; a try that fails the check is recorded in
+  ``failures`` and the same kind is tried again with the next index, up to ``tries_per_scene``
+  times before the kind's slot is skipped.
 
   Args:
     num_scenes: how many scenes to keep.
@@ -617,6 +617,7 @@ def generate_benchmark(num_scenes: int, people: int = 2,
     model: the body model; None uses the default body.
     kinds: scene kinds to cycle through (default: every kind for ``people``).
     max_attempts: give up after this many generated scenes (default ``3 * num_scenes + 10``).
+    tries_per_scene: tries of one kind before moving on to the next kind.
     progress: optional callable ``progress(done, attempted, scene_or_failure)``.
 
   Returns:
@@ -636,16 +637,19 @@ def generate_benchmark(num_scenes: int, people: int = 2,
   model = _default_model() if model is None else model
   max_attempts = 3 * num_scenes + 10 if max_attempts is None else max_attempts
   scenes, failures = [], []
-  index = 0
+  index = slot = tries = 0
   while len(scenes) < num_scenes and index < max_attempts:
-    kind = _kind_for(index, kinds)
+    kind = kinds[slot % len(kinds)]
     try:
-      scene = generate_scene(kind, index, settings, model)
-      scenes.append(scene)
-      item = scene
+      item = generate_scene(kind, index, settings, model)
+      scenes.append(item)
+      slot, tries = slot + 1, 0
     except SceneCheckFailed as error:
       item = SyntheticFailure(kind=kind, index=index, reason=str(error))
       failures.append(item)
+      tries += 1
+      if tries >= tries_per_scene:
+        slot, tries = slot + 1, 0
     index += 1
     if progress is not None:
       progress(len(scenes), index, item)

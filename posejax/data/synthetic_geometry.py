@@ -61,6 +61,9 @@ class RefineWeights:
     contact_margin: metres; pairs closer than this pull no further (keeps surfaces from being
       pushed through each other).
     penetration: multiplies the ``(100 d^2)^2`` interpenetration penalty (two people).
+    surface: per metre^2 of depth of a touching region's sampled vertices behind the other
+      region's surface (along its vertex normals); keeps contacts from sinking in, for one person
+      too.
     pose_anchor: per radian^2 of body-pose change from the designed pose.
     placement_anchor: per metre^2 of translation and radian^2 of root rotation change of the
       moving person.
@@ -72,9 +75,10 @@ class RefineWeights:
   contact: float = 1.0
   contact_margin: float = 0.002
   penetration: float = 10.0
-  pose_anchor: float = 0.05
+  surface: float = 2000.0
+  pose_anchor: float = 2.0
   placement_anchor: float = 0.5
-  learning_rate: float = 0.02
+  learning_rate: float = 0.005
   steps: int = 240
   block: int = 30
 
@@ -163,6 +167,40 @@ def _nearest_pair_distance(points_a: jax.Array, points_b: jax.Array, valid_a: ja
   return jnp.where(positive, jnp.sqrt(jnp.where(positive, length_sq, 1.0)), 0.0)
 
 
+_REGION_CHAINS: dict[str, tuple[str, ...]] = {
+    "hand": ("collar", "shoulder", "elbow", "wrist"),
+    "arm": ("collar", "shoulder", "elbow"),
+    "shoulder": ("collar",),
+    "shoulder (front)": ("collar",),
+    "shoulder (back)": ("collar",),
+    "foot": ("hip", "knee", "ankle"),
+    "leg": ("hip", "knee"),
+}
+_CENTRAL_CHAINS: dict[str, tuple[str, ...]] = {
+    "head": ("spine3", "neck", "head"),
+    "neck": ("spine3", "neck"),
+    "chest": ("spine1", "spine2", "spine3"),
+    "stomach": ("spine1", "spine2"),
+    "waist": ("spine1",),
+    "waist (front)": ("spine1",),
+    "waist (back)": ("spine1",),
+    "back": ("spine1", "spine2", "spine3"),
+    "butt": (),
+}
+
+
+def moving_joints(region: str) -> tuple[str, ...]:
+  """The body joints that carry a region: the refinement moves only these for its contacts.
+
+  Keeping every other joint still stops the interpenetration push from wandering into limbs that
+  have nothing to do with the contact.
+  """
+  side, part = vocabulary.split_side(region)
+  if side is None:
+    return _CENTRAL_CHAINS[part]
+  return tuple(f"{side}_{joint}" for joint in _REGION_CHAINS[part])
+
+
 class ContactRefiner:
   """Moves designed scenes until their true region pairs touch (one compiled program per shape).
 
@@ -181,12 +219,19 @@ class ContactRefiner:
     local = np.full(model.v_template.shape[0], -1, np.int64)
     local[vertex_ids] = np.arange(len(vertex_ids))
     self.kernel = reduce_model(model, vertex_ids)
-    self.local_samples = jnp.asarray(local[sample_ids], jnp.int32)
-    self.sample_valid = jnp.asarray(region_map.sample_valid)
+    rest_normals = body_regions.vertex_normals(np.asarray(model.v_template), np.asarray(model.faces))
+    dominant = np.argmax(np.asarray(model.lbs_weights), axis=1)
+    self.tables = {
+        "samples": jnp.asarray(local[sample_ids], jnp.int32),
+        "valid": jnp.asarray(region_map.sample_valid),
+        "normals": jnp.asarray(rest_normals[sample_ids], jnp.float32),
+        "joint": jnp.asarray(dominant[sample_ids], jnp.int32),
+    }
     self.local_proxy = penetration.PenetrationProxy(
         vertex_ids=jnp.asarray(local[proxy_ids], jnp.int32),
         triangle_ids=jnp.asarray(local[np.asarray(proxy.triangle_ids)], jnp.int32))
     self._compiled = {}
+    self._body_joint_index = {name: i for i, name in enumerate(model.kernel.joint_names[1:22])}
 
   def _pairs(self, pairs: Sequence[tuple[str, str]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if len(pairs) > self.max_pairs:
@@ -219,56 +264,95 @@ class ContactRefiner:
     rigid = np.zeros((people, 1), np.float32)
     if moving_person is not None:
       rigid[moving_person] = 1.0
+    joints = np.zeros((people, 63), np.float32)
+    for c, pair in enumerate(pairs):
+      for column, region in enumerate(pair):
+        person = column if people == 2 else 0
+        for joint in moving_joints(region):
+          j = self._body_joint_index[joint]
+          joints[person, 3 * j:3 * j + 3] = 1.0
     key = (people, weights.steps, weights.block)
     if key not in self._compiled:
       self._compiled[key] = jax.jit(functools.partial(
           _refine_scene, steps=weights.steps, two_people=people == 2, block=weights.block))
     start = {k: jnp.asarray(params[k], jnp.float32) for k in _FIT_FIELDS}
     numbers = jnp.asarray([weights.contact, weights.contact_margin, weights.penetration,
-                           weights.pose_anchor, weights.placement_anchor, weights.learning_rate],
-                          jnp.float32)
+                           weights.surface, weights.pose_anchor, weights.placement_anchor,
+                           weights.learning_rate], jnp.float32)
     refined, history = self._compiled[key](
-        self.kernel, self.local_samples, self.sample_valid, self.local_proxy, start,
-        jnp.asarray(index_a), jnp.asarray(index_b), jnp.asarray(valid), jnp.asarray(rigid),
-        numbers)
+        self.kernel, self.tables, self.local_proxy, start, jnp.asarray(index_a),
+        jnp.asarray(index_b), jnp.asarray(valid), jnp.asarray(rigid), jnp.asarray(joints), numbers)
     out = dict(params)
     out.update({k: np.asarray(v, np.float64) for k, v in refined.items()})
     return out, np.asarray(history)
 
 
-def _refine_scene(kernel, local_samples, sample_valid, local_proxy, start, index_a, index_b,
-                  pair_valid, rigid, numbers, *, steps: int, two_people: bool, block: int):
-  w_contact, margin, w_penetration, w_pose, w_place, learning_rate = (numbers[i] for i in range(6))
+_REACH = 0.015
+"""Metres: points farther than this from the other region are never counted as behind it."""
+_SLACK = 0.005
+"""Metres of apparent depth the surface term tolerates (sampling gaps)."""
+
+
+def _behind_surface(points_a, points_b, normals_b, valid_a, valid_b, reach, slack):
+  """Sum of squared depths of ``points_a`` behind the surface sampled by ``points_b``/``normals_b``.
+
+  Each point of A is compared with its nearest point q of B (found without gradient): its depth is
+  ``max(0, -(p - q) . n_q - slack)``, counted only within ``reach`` metres of B. The slack leaves
+  room for the sampling: between samples a touching surface can seem a few millimetres deep.
+  """
+  squared = jnp.sum(jnp.square(points_a[:, None, :] - points_b[None, :, :]), axis=-1)
+  squared = jnp.where(valid_b[None, :], squared, jnp.inf)
+  nearest = jnp.argmin(jax.lax.stop_gradient(squared), axis=1)
+  offset = points_a - points_b[nearest]
+  signed = jnp.sum(offset * jax.lax.stop_gradient(normals_b[nearest]), axis=-1)
+  close = jax.lax.stop_gradient(jnp.sum(jnp.square(offset), axis=-1)) < reach * reach
+  return jnp.sum(jnp.where(valid_a & close, jnp.square(jax.nn.relu(-signed - slack)), 0.0))
+
+
+def _refine_scene(kernel, tables, local_proxy, start, index_a, index_b, pair_valid, rigid, joints,
+                  numbers, *, steps: int, two_people: bool, block: int):
+  (w_contact, margin, w_penetration, w_surface, w_pose, w_place,
+   learning_rate) = (numbers[i] for i in range(7))
+  local_samples, sample_valid = tables["samples"], tables["valid"]
   betas = start["betas"]
   people = start["body_pose"].shape[0]
-  proxy_rows = local_proxy.vertex_ids
+  other = 1 if two_people else 0
 
   def posed(free):
     params = BodyParams.create(kernel, batch_shape=(people,), betas=betas, **free)
-    return forward(kernel, params).vertices  # (P, N, 3)
+    out = forward(kernel, params)
+    return out.vertices, out.joint_transforms  # (P, N, 3), (P, 55, 4, 4)
 
   def inside_masks(free):
-    # Which proxy vertices of each body lie inside the other: refreshed once per block, as the
-    # mask carries no gradient and the bodies move little within a block.
-    vertices = jax.lax.stop_gradient(posed(free))
-    return (penetration.inside_mask(vertices[0, proxy_rows], vertices[1], local_proxy),
-            penetration.inside_mask(vertices[1, proxy_rows], vertices[0], local_proxy))
+    # Which vertices of each body lie inside the other: refreshed once per block, as the mask
+    # carries no gradient and the bodies move little within a block.
+    vertices = jax.lax.stop_gradient(posed(free)[0])
+    return (penetration.inside_mask(vertices[0], vertices[1], local_proxy),
+            penetration.inside_mask(vertices[1], vertices[0], local_proxy))
 
   def loss_fn(free, inside):
-    vertices = posed(free)
+    vertices, transforms = posed(free)
     points = vertices[:, local_samples]  # (P, R, K, 3)
-    other = 1 if two_people else 0
-    distances = jax.vmap(_nearest_pair_distance)(
-        points[0, index_a], points[other, index_b], sample_valid[index_a], sample_valid[index_b])
+    # Skin normals follow the rotation of each vertex's dominant joint.
+    rotations = transforms[:, tables["joint"], :3, :3]  # (P, R, K, 3, 3)
+    normals = jnp.einsum("prkij,rkj->prki", rotations, tables["normals"])
+    a, b = points[0, index_a], points[other, index_b]
+    valid_a, valid_b = sample_valid[index_a], sample_valid[index_b]
+    distances = jax.vmap(_nearest_pair_distance)(a, b, valid_a, valid_b)
     contact = jnp.sum(jnp.where(pair_valid, jax.nn.relu(distances - margin), 0.0))
+    depth = jax.vmap(_behind_surface, in_axes=(0, 0, 0, 0, 0, None, None))
+    behind = (depth(a, b, normals[other, index_b], valid_a, valid_b, _REACH, _SLACK)
+              + depth(b, a, normals[0, index_a], valid_b, valid_a, _REACH, _SLACK))
+    surface = jnp.sum(jnp.where(pair_valid, behind, 0.0))
     pose_change = jnp.sum(jnp.square(free["body_pose"] - start["body_pose"]))
     place_change = jnp.sum(rigid * (jnp.square(free["transl"] - start["transl"])
                                     + jnp.square(free["global_orient"] - start["global_orient"])))
-    total = w_contact * contact + w_pose * pose_change + w_place * place_change
+    total = (w_contact * contact + w_surface * surface + w_pose * pose_change
+             + w_place * place_change)
     if two_people:
       total = total + w_penetration * (
-          penetration.penetration_penalty(vertices[0, proxy_rows], vertices[1], inside[0])
-          + penetration.penetration_penalty(vertices[1, proxy_rows], vertices[0], inside[1]))
+          penetration.penetration_penalty(vertices[0], vertices[1], inside[0])
+          + penetration.penetration_penalty(vertices[1], vertices[0], inside[1]))
     return total
 
   schedule = optax.cosine_decay_schedule(1.0, steps)
@@ -277,7 +361,7 @@ def _refine_scene(kernel, local_samples, sample_valid, local_proxy, start, index
   optimizer = optax.chain(optax.scale_by_adam(b2=0.99), optax.scale_by_schedule(schedule))
   free = {"body_pose": start["body_pose"], "global_orient": start["global_orient"],
           "transl": start["transl"]}
-  masks = {"body_pose": jnp.ones_like(rigid), "global_orient": rigid, "transl": rigid}
+  masks = {"body_pose": joints, "global_orient": rigid, "transl": rigid}
 
   def step(carry, _):
     free, state, inside = carry

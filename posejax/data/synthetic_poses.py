@@ -66,11 +66,6 @@ def both_sides(joint: str, left: AxisAngle) -> dict[str, AxisAngle]:
   return {f"left_{joint}": left, f"right_{joint}": mirror_rotation(left)}
 
 
-def right_side(joint: str, left_equivalent: AxisAngle) -> dict[str, AxisAngle]:
-  """The right-side joint posed as the mirror of a left-side rotation (design left, use right)."""
-  return {f"right_{joint}": mirror_rotation(left_equivalent)}
-
-
 @dataclasses.dataclass(frozen=True)
 class PersonDesign:
   """One person of a designed scene.
@@ -131,85 +126,154 @@ class SceneDesign:
   view_yaw: float = 0.0
 
 
-_RELAXED_ARMS = {
-    **both_sides("shoulder", turn(("z", -1.25))),
-    **both_sides("elbow", turn(("y", -0.25))),
+Vector = tuple[float, float, float]
+
+_BODY_PARENTS: dict[str, str | None] = {
+    "left_hip": None, "right_hip": None, "spine1": None, "left_knee": "left_hip",
+    "right_knee": "right_hip", "spine2": "spine1", "left_ankle": "left_knee",
+    "right_ankle": "right_knee", "spine3": "spine2", "left_foot": "left_ankle",
+    "right_foot": "right_ankle", "neck": "spine3", "left_collar": "spine3",
+    "right_collar": "spine3", "head": "neck", "left_shoulder": "left_collar",
+    "right_shoulder": "right_collar", "left_elbow": "left_shoulder",
+    "right_elbow": "right_shoulder", "left_wrist": "left_elbow", "right_wrist": "right_elbow",
 }
-_STAND = {**_RELAXED_ARMS}
+"""Parent of each body joint in SMPL-X's tree (None: the pelvis, whose rotation is the person's)."""
+
+_REST_BONES: dict[str, Vector] = {
+    "spine1": (0.0, 1.0, 0.0), "spine2": (0.0, 1.0, 0.0), "spine3": (0.0, 1.0, 0.0),
+    "neck": (0.0, 1.0, 0.0), "head": (0.0, 1.0, 0.0),
+}
+for _side, _sign in (("left", 1.0), ("right", -1.0)):
+  _REST_BONES.update({
+      f"{_side}_hip": (0.0, -1.0, 0.0), f"{_side}_knee": (0.0, -1.0, 0.0),
+      f"{_side}_ankle": (0.0, -0.45, 0.89), f"{_side}_foot": (0.0, 0.0, 1.0),
+      f"{_side}_collar": (_sign, 0.0, 0.0), f"{_side}_shoulder": (_sign, 0.0, 0.0),
+      f"{_side}_elbow": (_sign, 0.0, 0.0), f"{_side}_wrist": (_sign, 0.0, 0.0),
+  })
+del _side, _sign
+"""Direction, in the rest pose, of the bone each joint turns (towards its child): arms along +-x
+(T-pose), legs down, spine up, feet forward."""
 
 
-def _pose(*parts: Mapping[str, AxisAngle]) -> dict[str, AxisAngle]:
+def _align(source: np.ndarray, target: np.ndarray) -> Rotation:
+  """The smallest rotation taking direction ``source`` to direction ``target``."""
+  source = source / np.linalg.norm(source)
+  target = target / np.linalg.norm(target)
+  axis = np.cross(source, target)
+  sine, cosine = np.linalg.norm(axis), float(source @ target)
+  if sine < 1e-12:
+    if cosine > 0:
+      return Rotation.identity()
+    helper = np.array([1.0, 0.0, 0.0]) if abs(source[0]) < 0.9 else np.array([0.0, 1.0, 0.0])
+    axis = np.cross(source, helper)
+    return Rotation.from_rotvec(np.pi * axis / np.linalg.norm(axis))
+  return Rotation.from_rotvec(axis / sine * np.arctan2(sine, cosine))
+
+
+def aimed(directions: Mapping[str, Vector], *, twists: Mapping[str, float] | None = None,
+          base: Mapping[str, AxisAngle] | None = None) -> dict[str, AxisAngle]:
+  """A body pose that points bones in given directions of the person's own frame.
+
+  Joints are visited parents first. A joint in ``directions`` gets the local rotation that turns
+  its bone (rest direction ``_REST_BONES``) from where its parent chain leaves it to the given
+  direction by the smallest world rotation, then ``twists[joint]`` radians about the new bone
+  direction (e.g. to turn a palm). Other joints keep ``base[joint]`` (default: no rotation).
+
+  Args:
+    directions: joint name -> (x, y, z) direction in the person's frame (y up, facing +z, left +x).
+    twists: joint name -> twist about the aimed bone, radians.
+    base: joint name -> axis-angle for joints that are not aimed.
+
+  Returns:
+    Joint name -> axis-angle rotation (radians), for ``PersonDesign.pose``.
+  """
+  twists = dict(twists or {})
+  base = dict(base or {})
+  unknown = sorted((set(directions) | set(twists) | set(base)) - set(BODY_JOINTS))
+  if unknown:
+    raise InvalidInputError(f"unknown body joints {unknown}; body joints are {BODY_JOINTS}")
+  world: dict[str, Rotation] = {}
   pose: dict[str, AxisAngle] = {}
-  for part in parts:
-    pose.update(part)
+  for joint in BODY_JOINTS:
+    parent = _BODY_PARENTS[joint]
+    parent_world = world[parent] if parent else Rotation.identity()
+    if joint in directions:
+      rest = np.asarray(_REST_BONES[joint])
+      target = np.asarray(directions[joint], np.float64)
+      current = parent_world.apply(rest)
+      swing = _align(current, target) * parent_world
+      twist = Rotation.from_rotvec(twists.get(joint, 0.0) * target / np.linalg.norm(target))
+      local = parent_world.inv() * (twist * swing)
+    else:
+      local = Rotation.from_rotvec(np.asarray(base.get(joint, (0.0, 0.0, 0.0)), np.float64))
+    world[joint] = parent_world * local
+    rotvec = local.as_rotvec()
+    if np.linalg.norm(rotvec) > 0:
+      pose[joint] = tuple(float(v) for v in rotvec)
   return pose
 
 
+def mirrored(direction: Vector) -> Vector:
+  """A direction reflected to the other side of the body (x -> -x)."""
+  return (-direction[0], direction[1], direction[2])
+
+
+def sides(joint: str, left: Vector) -> dict[str, Vector]:
+  """``left_<joint>`` aimed at ``left`` and ``right_<joint>`` at its mirror image."""
+  return {f"left_{joint}": left, f"right_{joint}": mirrored(left)}
+
+
+_HANGING_ARMS = {**sides("shoulder", (0.35, -1.0, 0.0)), **sides("elbow", (0.2, -1.0, 0.15))}
+"""Arms relaxed at the sides, elbows a little bent."""
+
+
 def _two_person_designs() -> list[SceneDesign]:
-  hug_high = _pose(
-      both_sides("shoulder", turn(("z", -0.25), ("y", -1.05))),
-      both_sides("elbow", turn(("y", -1.35))),
-      {"spine2": turn(("x", 0.1))},
-  )
-  hug_low = _pose(
-      both_sides("shoulder", turn(("z", -0.75), ("y", -0.85))),
-      both_sides("elbow", turn(("y", -1.3))),
-      {"spine2": turn(("x", 0.1)), "head": turn(("y", 0.4))},
-  )
-  shake = _pose(
-      _RELAXED_ARMS,
-      right_side("shoulder", turn(("z", -1.0), ("y", -0.6))),
-      right_side("elbow", turn(("y", -0.9))),
-  )
-  reach_shoulder = _pose(
-      _RELAXED_ARMS,
-      right_side("shoulder", turn(("z", -0.25), ("y", -1.35))),
-      right_side("elbow", turn(("y", -0.25))),
-  )
-  around_waist_p1 = _pose(
-      _RELAXED_ARMS,
-      right_side("shoulder", turn(("z", -0.9), ("y", 0.45))),
-      right_side("elbow", turn(("y", -0.9))),
-  )
-  around_waist_p2 = _pose(
-      _RELAXED_ARMS,
-      {"left_shoulder": turn(("z", -0.9), ("y", 0.45)), "left_elbow": turn(("y", -0.9))},
-  )
-  back_to_back = _pose(_RELAXED_ARMS, {"head": turn(("x", -0.1))})
-  high_five_p1 = _pose(
-      _RELAXED_ARMS,
-      right_side("shoulder", turn(("z", 0.9), ("y", -0.5))),
-      right_side("elbow", turn(("y", -0.5))),
-  )
-  high_five_p2 = _pose(
-      _RELAXED_ARMS,
-      {"left_shoulder": turn(("z", 0.9), ("y", -0.5)), "left_elbow": turn(("y", -0.5))},
-  )
-  carrier = _pose(
-      both_sides("shoulder", turn(("z", -1.2), ("y", 0.35))),
-      both_sides("elbow", turn(("y", -1.2))),
-      {"spine1": turn(("x", 0.2))},
-  )
-  rider = _pose(
-      both_sides("hip", turn(("x", -1.4), ("z", 0.45))),
-      both_sides("knee", turn(("x", 1.5))),
-      both_sides("shoulder", turn(("z", -0.35), ("y", -1.0))),
-      both_sides("elbow", turn(("y", -1.3))),
-  )
-  hold_hands_p1 = _pose(
-      _RELAXED_ARMS,
-      right_side("shoulder", turn(("z", -1.05))),
-  )
-  hold_hands_p2 = _pose(
-      _RELAXED_ARMS,
-      {"left_shoulder": turn(("z", -1.05))},
-  )
   pi = float(np.pi)
   half_pi = pi / 2
+  heads_aside = {"head": turn(("y", 0.55), ("z", 0.12))}
+  hug_high = aimed({
+      **sides("shoulder", (0.15, -0.07, 0.18)), **sides("elbow", (-0.21, -0.01, 0.25)),
+      **sides("wrist", (-0.7, -0.3, 0.3))}, base={"spine3": turn(("x", 0.05)), **heads_aside})
+  hug_low = aimed({
+      **sides("shoulder", (0.12, -0.23, 0.15)), **sides("elbow", (-0.13, -0.12, 0.24)),
+      **sides("wrist", (-0.7, -0.2, 0.3))}, base=heads_aside)
+  shake = aimed({
+      **_HANGING_ARMS, "right_shoulder": (0.015, -0.28, 0.11), "right_elbow": (0.16, -0.07, 0.22),
+      "right_wrist": (0.05, 0.0, 1.0)}, twists={"right_wrist": half_pi})
+  reach_shoulder = aimed({
+      **_HANGING_ARMS, "right_shoulder": (0.0, 0.01, 1.0), "right_elbow": (0.0, 0.03, 1.0),
+      "right_wrist": (0.0, -0.3, 1.0)})
+  stand = aimed(_HANGING_ARMS)
+  around_p1 = aimed({
+      **_HANGING_ARMS, "right_shoulder": (-0.09, -0.08, -0.12),
+      "right_elbow": (-0.2, -0.02, 0.05), "right_wrist": (-1.0, 0.0, 0.3)})
+  around_p2 = aimed({
+      **_HANGING_ARMS, "left_shoulder": (0.1, -0.2, -0.12), "left_elbow": (0.205, -0.175, -0.01),
+      "left_wrist": (1.0, 0.05, 0.3)})
+  high_five_p1 = aimed({
+      **_HANGING_ARMS, "right_shoulder": (-0.115, 0.15, 0.15), "right_elbow": (0.05, 0.22, 0.2),
+      "right_wrist": (0.0, 1.0, 0.1)}, twists={"right_wrist": half_pi})
+  high_five_p2 = aimed({
+      **_HANGING_ARMS, "left_shoulder": (0.115, 0.15, 0.15), "left_elbow": (-0.05, 0.22, 0.2),
+      "left_wrist": (0.0, 1.0, 0.1)}, twists={"left_wrist": -half_pi})
+  carrier = aimed({
+      **sides("shoulder", (0.1, -0.21, -0.09)), **sides("elbow", (-0.02, -0.14, 0.0)),
+      **sides("wrist", (0.1, 0.1, 1.0))}, base={"spine1": turn(("x", 0.15))})
+  rider = aimed({
+      **sides("hip", (0.17, -0.075, 0.33)), **sides("knee", (0.0, -1.0, -0.1)),
+      **sides("shoulder", (0.05, -0.5, 1.0)), **sides("elbow", (-0.2, -0.8, 0.6))},
+      base=heads_aside)
+  hold_p1 = aimed({
+      **_HANGING_ARMS, "right_shoulder": (-0.055, -0.25, 0.03), "right_elbow": (-0.015, -0.24, 0.05),
+      "right_wrist": (0.0, -1.0, 0.1)}, twists={"right_wrist": half_pi})
+  hold_p2 = aimed({
+      **_HANGING_ARMS, "left_shoulder": (0.055, -0.25, 0.03), "left_elbow": (0.015, -0.24, 0.05),
+      "left_wrist": (0.0, -1.0, 0.1)}, twists={"left_wrist": -half_pi})
+  relaxed = aimed(_HANGING_ARMS, base={"head": turn(("x", -0.1))})
   return [
       SceneDesign(
           kind="hug", people=2,
-          persons=(PersonDesign(hug_high), PersonDesign(hug_low, yaw=pi, offset=(0.0, -0.02, 0.30))),
+          persons=(PersonDesign(hug_high), PersonDesign(hug_low, yaw=pi, offset=(0.0, 0.0, 0.24))),
           contacts=(("left hand", "back"), ("right hand", "back"), ("waist (back)", "left hand"),
                     ("waist (back)", "right hand"), ("chest", "chest")),
           view_yaw=half_pi,
@@ -219,14 +283,14 @@ def _two_person_designs() -> list[SceneDesign]:
       ),
       SceneDesign(
           kind="handshake", people=2,
-          persons=(PersonDesign(shake), PersonDesign(shake, yaw=pi, offset=(-0.05, 0.0, 0.85))),
+          persons=(PersonDesign(shake), PersonDesign(shake, yaw=pi, offset=(0.0, 0.0, 0.75))),
           contacts=(("right hand", "right hand"),),
           view_yaw=half_pi,
           description="The two people stand facing each other and shake hands.",
       ),
       SceneDesign(
           kind="hand_on_shoulder", people=2,
-          persons=(PersonDesign(reach_shoulder), PersonDesign(_STAND, yaw=pi, offset=(0.0, 0.0, 0.62))),
+          persons=(PersonDesign(reach_shoulder), PersonDesign(stand, yaw=pi, offset=(0.0, 0.0, 0.6))),
           contacts=(("right hand", "left shoulder (front)"),),
           view_yaw=half_pi,
           description=("The two people face each other; one reaches out and rests a hand on the "
@@ -234,16 +298,15 @@ def _two_person_designs() -> list[SceneDesign]:
       ),
       SceneDesign(
           kind="arm_around_waist", people=2,
-          persons=(PersonDesign(around_waist_p1),
-                   PersonDesign(around_waist_p2, offset=(-0.40, 0.0, 0.0))),
-          contacts=(("right hand", "waist (back)"), ("waist (back)", "left hand")),
+          persons=(PersonDesign(around_p1), PersonDesign(around_p2, offset=(-0.52, 0.0, 0.0))),
+          contacts=(("right hand", "back"), ("waist (back)", "left hand")),
           description=("The two people stand side by side, facing the camera, each with an arm "
-                       "around the other's waist."),
+                       "around the other: one hand on the other's back, the other's hand on the "
+                       "first one's waist."),
       ),
       SceneDesign(
           kind="back_to_back", people=2,
-          persons=(PersonDesign(back_to_back), PersonDesign(back_to_back, yaw=pi,
-                                                            offset=(0.0, 0.0, -0.26))),
+          persons=(PersonDesign(relaxed), PersonDesign(relaxed, yaw=pi, offset=(0.0, 0.0, -0.24))),
           contacts=(("back", "back"), ("butt", "butt")),
           view_yaw=half_pi,
           description="The two people stand back to back, leaning against each other.",
@@ -251,7 +314,7 @@ def _two_person_designs() -> list[SceneDesign]:
       SceneDesign(
           kind="high_five", people=2,
           persons=(PersonDesign(high_five_p1),
-                   PersonDesign(high_five_p2, yaw=pi, offset=(0.0, 0.0, 0.75))),
+                   PersonDesign(high_five_p2, yaw=pi, offset=(0.0, 0.0, 0.70))),
           contacts=(("right hand", "left hand"),),
           view_yaw=half_pi,
           description=("The two people face each other and give a high five, their raised palms "
@@ -259,7 +322,8 @@ def _two_person_designs() -> list[SceneDesign]:
       ),
       SceneDesign(
           kind="piggyback", people=2,
-          persons=(PersonDesign(carrier), PersonDesign(rider, offset=(0.0, 0.32, -0.30))),
+          persons=(PersonDesign(carrier), PersonDesign(rider, offset=(0.0, 0.26, -0.21),
+                                                       pitch=0.15)),
           contacts=(("back", "chest"), ("left hand", "left leg"), ("right hand", "right leg")),
           view_yaw=1.0,
           description=("One person carries the other piggyback: the rider's chest lies against the "
@@ -267,8 +331,7 @@ def _two_person_designs() -> list[SceneDesign]:
       ),
       SceneDesign(
           kind="holding_hands", people=2,
-          persons=(PersonDesign(hold_hands_p1),
-                   PersonDesign(hold_hands_p2, offset=(-0.62, 0.0, 0.0))),
+          persons=(PersonDesign(hold_p1), PersonDesign(hold_p2, offset=(-0.6, 0.0, 0.0))),
           contacts=(("right hand", "left hand"),),
           description="The two people stand side by side and hold hands.",
       ),
@@ -276,45 +339,30 @@ def _two_person_designs() -> list[SceneDesign]:
 
 
 def _one_person_designs() -> list[SceneDesign]:
-  seated = _pose(
-      both_sides("hip", turn(("x", -1.5))),
-      both_sides("knee", turn(("x", 1.5))),
-  )
-  hands_on_knees = _pose(
-      seated,
-      both_sides("shoulder", turn(("z", -1.1), ("y", -0.75))),
-      both_sides("elbow", turn(("y", -0.2))),
-      {"spine1": turn(("x", 0.25))},
-  )
-  prayer = _pose(
-      both_sides("shoulder", turn(("z", -1.25), ("y", -0.2))),
-      both_sides("elbow", turn(("y", -2.0))),
-      both_sides("wrist", turn(("z", 0.6))),
-  )
-  tree = _pose(
-      prayer,
-      right_side("hip", turn(("x", -0.6), ("z", 0.9), ("y", 0.4))),
-      right_side("knee", turn(("x", 2.3))),
-  )
-  hand_on_head = _pose(
-      _RELAXED_ARMS,
-      right_side("shoulder", turn(("z", 0.55), ("y", -0.2))),
-      right_side("elbow", turn(("y", -2.0))),
-  )
-  hands_on_stomach = _pose(
-      both_sides("shoulder", turn(("z", -1.3), ("y", -0.25))),
-      both_sides("elbow", turn(("y", -1.7))),
-  )
-  arms_crossed = _pose(
-      {"left_shoulder": turn(("z", -1.0), ("y", -0.65)), "left_elbow": turn(("y", -2.1))},
-      right_side("shoulder", turn(("z", -1.2), ("y", -0.45))),
-      right_side("elbow", turn(("y", -2.1))),
-  )
-  hand_on_shoulder = _pose(
-      _RELAXED_ARMS,
-      right_side("shoulder", turn(("z", -0.9), ("y", -0.9))),
-      right_side("elbow", turn(("y", -2.2))),
-  )
+  half_pi = float(np.pi) / 2
+  seated = {**sides("hip", (0.0, 0.0, 1.0)), **sides("knee", (0.0, -1.0, 0.0))}
+  hands_on_knees = aimed({
+      **seated, **sides("shoulder", (0.015, -0.26, 0.11)), **sides("elbow", (-0.1, -0.15, 0.19)),
+      **sides("wrist", (0.0, -0.3, 1.0))}, base={"spine1": turn(("x", 0.15))})
+  prayer_arms = {**sides("shoulder", (0.035, -0.25, 0.11)), **sides("elbow", (-0.18, 0.04, 0.16)),
+                 **sides("wrist", (-0.05, 1.0, 0.1))}
+  prayer_twists = {"left_wrist": -half_pi, "right_wrist": half_pi}
+  prayer = aimed(prayer_arms, twists=prayer_twists)
+  tree = aimed({**prayer_arms, "right_hip": (-0.32, -0.175, 0.1), "right_knee": (0.40, -0.15, -0.1),
+                "right_ankle": (0.0, -1.0, 0.0)}, twists=prayer_twists)
+  hand_on_head = aimed({
+      **_HANGING_ARMS, "right_shoulder": (-0.175, 0.19, 0.03), "right_elbow": (0.24, 0.16, 0.02),
+      "right_wrist": (1.0, 0.1, 0.0)})
+  hands_on_stomach = aimed({
+      **sides("shoulder", (0.055, -0.25, 0.03)), **sides("elbow", (-0.14, -0.06, 0.16)),
+      **sides("wrist", (-1.0, 0.0, 0.2))})
+  arms_crossed = aimed({
+      "left_shoulder": (0.015, -0.21, 0.15), "left_elbow": (-0.32, 0.04, 0.04),
+      "left_wrist": (-1.0, 0.1, -0.3), "right_shoulder": (-0.015, -0.27, 0.16),
+      "right_elbow": (0.32, 0.04, 0.06), "right_wrist": (1.0, 0.1, -0.3)})
+  hand_on_shoulder = aimed({
+      **_HANGING_ARMS, "right_shoulder": (0.085, -0.23, 0.21), "right_elbow": (0.19, 0.2, -0.06),
+      "right_wrist": (0.6, 0.3, -0.5)})
   return [
       SceneDesign(
           kind="hands_on_knees", people=1, persons=(PersonDesign(hands_on_knees),),
