@@ -294,6 +294,19 @@ def model_from_arrays(
   exprdirs_j = as_float(exprdirs)
   weights_j = as_float(weights)
   contour_vertices = None if contour_faces is None else faces[contour_faces]
+  # Static metadata that the model and its forward kernel both carry.
+  static_options = dict(
+      parents=parents,
+      joint_names=SKELETON_JOINT_NAMES,
+      num_betas=num_betas,
+      num_expression_coeffs=num_expression_coeffs,
+      use_pca=bool(use_pca),
+      num_pca_comps=num_pca_comps,
+      flat_hand_mean=bool(flat_hand_mean),
+      use_face_contour=bool(use_face_contour),
+      synthetic=bool(synthetic),
+      source=str(source),
+  )
   kernel = build_full_kernel(
       v_template=v_template_j,
       lbs_weights=weights_j,
@@ -309,16 +322,7 @@ def model_from_arrays(
       contour_vertices=contour_vertices if use_face_contour else None,
       contour_bary=contour_bary if use_face_contour else None,
       joint_vertices=np.asarray(SMPLX_VERTEX_JOINT_IDS),
-      parents=parents,
-      joint_names=SKELETON_JOINT_NAMES,
-      num_betas=num_betas,
-      num_expression_coeffs=num_expression_coeffs,
-      use_pca=bool(use_pca),
-      num_pca_comps=num_pca_comps,
-      flat_hand_mean=bool(flat_hand_mean),
-      use_face_contour=bool(use_face_contour),
-      synthetic=bool(synthetic),
-      source=str(source),
+      **static_options,
   )
   full_components = {n: np.zeros((45, 45)) for n in HAND_FIELDS}
   for name, comp in components.items():
@@ -340,19 +344,10 @@ def model_from_arrays(
                              else jnp.asarray(contour_faces.astype(np.int32))),
       dynamic_lmk_bary_coords=None if contour_bary is None else as_float(contour_bary),
       kernel=kernel,
-      parents=parents,
-      joint_names=SKELETON_JOINT_NAMES,
       vertex_joint_ids=SMPLX_VERTEX_JOINT_IDS,
-      num_betas=num_betas,
-      num_expression_coeffs=num_expression_coeffs,
-      use_pca=bool(use_pca),
-      num_pca_comps=num_pca_comps,
-      flat_hand_mean=bool(flat_hand_mean),
-      use_face_contour=bool(use_face_contour),
       gender=gender,
       age=age,
-      synthetic=bool(synthetic),
-      source=str(source),
+      **static_options,
   )
 
 

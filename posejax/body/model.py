@@ -294,7 +294,7 @@ class BodyModel:
   @property
   def num_joints(self) -> int:
     """Number of skeleton joints (55)."""
-    return len(self.parents)
+    return self.kernel.num_joints
 
   @property
   def num_output_joints(self) -> int:
@@ -304,7 +304,7 @@ class BodyModel:
   @property
   def output_joint_names(self) -> tuple[str, ...]:
     """Names of the ``BodyOutput.joints`` rows."""
-    return JOINT_NAMES[: self.num_output_joints]
+    return self.kernel.output_joint_names
 
   @property
   def dtype(self) -> Any:
