@@ -135,15 +135,7 @@ def read_bev_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
     when present, ``joints``, ``verts``, ``pj2d_org``, ``boxes`` (N first).
   """
   path = require_file(path)
-  try:
-    with np.load(path, allow_pickle=True) as archive:
-      if "results" not in archive.files:
-        raise FileFormatError(path, f"has no 'results' entry (entries: {archive.files})")
-      results = archive["results"]
-  except FileFormatError:
-    raise
-  except Exception as err:
-    raise FileFormatError(path, f"not a readable .npz archive ({err})") from err
+  results = _npz_entry(path, "results", "has no 'results' entry")
   if isinstance(results, np.ndarray) and results.dtype == object and results.shape == ():
     results = results.item()
   if not isinstance(results, Mapping):
@@ -267,11 +259,18 @@ def read_region_vertex_map(path: str | os.PathLike, num_vertices: int | None = N
 def read_split(path: str | os.PathLike, split: str) -> list[str]:
   """Names (images or subjects) of one split from a ``train_val_split.npz`` file."""
   path = require_file(path)
+  names = _npz_entry(path, split, f"has no split {split!r}")
+  return [str(name) for name in np.asarray(names).reshape(-1)]
+
+
+def _npz_entry(path: str, key: str, missing: str) -> Any:
+  """Entry ``key`` of an ``.npz`` archive (pickled objects allowed); ``missing`` starts the
+  message when there is none."""
   try:
     with np.load(path, allow_pickle=True) as archive:
-      if split not in archive.files:
-        raise FileFormatError(path, f"has no split {split!r} (splits: {archive.files})")
-      return [str(name) for name in np.asarray(archive[split]).reshape(-1)]
+      if key not in archive.files:
+        raise FileFormatError(path, f"{missing} (entries: {archive.files})")
+      return archive[key]
   except FileFormatError:
     raise
   except Exception as err:

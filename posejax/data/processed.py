@@ -113,8 +113,13 @@ class _Item:
       raise self.error(f"key {key!r} has shape {value.shape}; expected {expected}")
     return value.reshape(expected)
 
-  def optional(self, key: str, people: int, tail: tuple[int, ...]) -> np.ndarray | None:
-    return self.array(key, people, tail) if self.has(key) else None
+  def optional(self, key: str, people: int, tail: tuple[int, ...],
+               dtype=np.float64) -> np.ndarray | None:
+    return self.array(key, people, tail, dtype) if self.has(key) else None
+
+  def first_present(self, *keys: str) -> str:
+    """The first of ``keys`` the item has; the last one when it has none (reported if read)."""
+    return next((key for key in keys if self.has(key)), keys[-1])
 
 
 def select_body25(openpose: np.ndarray, vitpose: np.ndarray | None = None,
@@ -163,8 +168,7 @@ def _keypoints(item: _Item, people: int) -> np.ndarray:
 
   openpose = body("openpose")
   vitpose = body("vitpose") if item.has("vitpose") else None
-  index = item.array("vitpose_human_idx", people, (), np.int64) \
-      if item.has("vitpose_human_idx") else None
+  index = item.optional("vitpose_human_idx", people, (), np.int64)
   return select_body25(openpose, vitpose, index)
 
 
@@ -203,9 +207,8 @@ def _gt_flickrci3d(item: _Item, people: int, kid: bool):
 def _gt_chi3d(item: _Item, people: int, kid: bool):
   if not item.has("body_pose"):
     return None
-  rename = {"global_orient": "global_orient_cam" if item.has("global_orient_cam")
-            else "global_orient",
-            "transl": "transl_cam" if item.has("transl_cam") else "transl"}
+  rename = {"global_orient": item.first_present("global_orient_cam", "global_orient"),
+            "transl": item.first_present("transl_cam", "transl")}
   gt = _smplx_params(item, people, "", with_scale=kid, rename=rename)
   for name, width in (("jaw_pose", 3), ("leye_pose", 3), ("reye_pose", 3), ("expression", 10)):
     if item.has(name):
@@ -217,9 +220,8 @@ def _gt_hi4d(item: _Item, people: int, kid: bool):
   del kid  # Hi4D's ground truth is an adult SMPL-X fit
   if not item.has("body_pose_smplx"):
     return None
-  rename = {"global_orient": "global_orient_cam_smplx" if item.has("global_orient_cam_smplx")
-            else "global_orient_smplx",
-            "transl": "transl_cam_smplx" if item.has("transl_cam_smplx") else "transl_smplx"}
+  rename = {"global_orient": item.first_present("global_orient_cam_smplx", "global_orient_smplx"),
+            "transl": item.first_present("transl_cam_smplx", "transl_smplx")}
   return _smplx_params(item, people, "", "_smplx", with_scale=False, rename=rename)
 
 
@@ -296,7 +298,7 @@ def sample_from_item(item: Mapping[str, Any], dataset: str, path: str = "<memory
   height = entry.scalar("img_height", int)
   width = entry.scalar("img_width", int)
   focal = entry.scalar("fl") if entry.has("fl") else focal_length_px(height, width)
-  image_path = str(entry.raw("imgpath")) if entry.has("imgpath") else str(entry.raw("imgname"))
+  image_path = str(entry.raw(entry.first_present("imgpath", "imgname")))
   if image_root is not None and not os.path.isabs(image_path):
     image_path = os.path.join(os.fspath(image_root), image_path)
   pairs, contact_map = _contacts(entry)
