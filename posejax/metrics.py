@@ -46,6 +46,7 @@ import numpy as np
 from posejax.errors import FileFormatError
 from posejax.errors import InvalidInputError
 from posejax.losses.f1 import contact_f1  # noqa: F401 (re-exported: LMM answer quality)
+from posejax.losses.proximity import safe_sqrt
 
 LSP14_NAMES: tuple[str, ...] = (
     "right ankle",
@@ -478,9 +479,8 @@ def region_pair_distances(vertices_a: jax.Array, vertices_b: jax.Array,
   points_b = vertices_b[region_vertices[pairs[:, 1]]]
   squared = jnp.sum((points_a[:, :, None, :] - points_b[:, None, :, :])**2, axis=-1)
   nearest = jnp.min(squared, axis=(1, 2))
-  # sqrt has an infinite slope at 0; touching regions must not poison a gradient with NaN.
-  positive = nearest > 0
-  return jnp.where(positive, jnp.sqrt(jnp.where(positive, nearest, 1.0)), 0.0)
+  # Touching regions must not poison a gradient with NaN.
+  return safe_sqrt(nearest)
 
 
 def pcc_curve(distances: jax.Array | np.ndarray,

@@ -88,3 +88,10 @@ def test_shape_errors():
     proximity.min_squared_distance(jnp.zeros((5, 2)), jnp.zeros((5, 3)))
   with pytest.raises(InvalidInputError, match="others_valid"):
     proximity.nearest_ids(jnp.zeros((5, 3)), jnp.zeros((4, 3)), others_valid=jnp.ones(5, bool))
+
+
+def test_safe_sqrt_values_and_gradient_at_zero(x64):
+  squared = jnp.array([0.0, 0.25, 4.0, -1.0])
+  np.testing.assert_array_equal(proximity.safe_sqrt(squared), [0.0, 0.5, 2.0, 0.0])
+  gradient = jax.grad(lambda s: jnp.sum(proximity.safe_sqrt(s)))(squared)
+  np.testing.assert_allclose(gradient, [0.0, 1.0, 0.25, 0.0])  # d sqrt(s)/ds = 1 / (2 sqrt(s))

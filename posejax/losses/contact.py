@@ -36,6 +36,7 @@ import numpy as np
 from posejax.body import vocabulary
 from posejax.constraints import Constraints
 from posejax.errors import InvalidInputError
+from posejax.losses.proximity import safe_sqrt
 
 FAR = 1e10
 """Stand-in cost (metres) of masked entries; any real body distance is far below it."""
@@ -48,9 +49,7 @@ vertex, and its square still far from float32 overflow."""
 
 def safe_norm(x: jax.Array, axis: int = -1) -> jax.Array:
   """Euclidean norm with a zero (not NaN) gradient at the zero vector."""
-  squared = jnp.sum(jnp.square(x), axis=axis)
-  positive = squared > 0
-  return jnp.where(positive, jnp.sqrt(jnp.where(positive, squared, 1.0)), 0.0)
+  return safe_sqrt(jnp.sum(jnp.square(x), axis=axis))
 
 
 def closest_pairs(

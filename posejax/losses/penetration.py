@@ -46,6 +46,7 @@ from posejax.errors import InvalidInputError
 from posejax.losses.proximity import _check_points
 from posejax.losses.proximity import _map_chunks
 from posejax.losses.proximity import nearest_ids
+from posejax.losses.proximity import safe_sqrt
 
 INSIDE_THRESHOLD = 0.99
 """Winding number at or above which a point counts as inside (the reference's value)."""
@@ -65,12 +66,6 @@ DEFAULT_NEAREST_CHUNK = 256
 # ----------------------------------------------------------------------------------------------
 
 
-def _safe_norm(v: jax.Array) -> jax.Array:
-  sq = jnp.sum(v * v, axis=-1)
-  positive = sq > 0
-  return jnp.where(positive, jnp.sqrt(jnp.where(positive, sq, 1.0)), 0.0)
-
-
 def _winding_numbers_dense(points: jax.Array, triangles: jax.Array) -> jax.Array:
   """(C,) winding numbers of (C, 3) points against (T, 3, 3) triangles, all pairs at once."""
   # Written coordinate by coordinate on (C, T) planes: XLA on CPU runs this several times faster
@@ -79,9 +74,7 @@ def _winding_numbers_dense(points: jax.Array, triangles: jax.Array) -> jax.Array
     return [triangles[None, :, k, i] - points[:, i:i + 1] for i in range(3)]
 
   def length(v):
-    sq = v[0] * v[0] + v[1] * v[1] + v[2] * v[2]
-    positive = sq > 0
-    return jnp.where(positive, jnp.sqrt(jnp.where(positive, sq, 1.0)), 0.0)
+    return safe_sqrt(v[0] * v[0] + v[1] * v[1] + v[2] * v[2])
 
   def dot(u, v):
     return u[0] * v[0] + u[1] * v[1] + u[2] * v[2]

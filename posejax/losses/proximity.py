@@ -19,6 +19,22 @@ DEFAULT_CHUNK_SIZE = 256
 """Query points per chunk of the nearest-point search (memory ~ chunk x others floats)."""
 
 
+def safe_sqrt(squared: jax.Array) -> jax.Array:
+  """Elementwise square root of squared lengths, 0 with a zero (not NaN) gradient at 0.
+
+  ``sqrt`` has an infinite slope at 0, and touching points are common (coincident vertices, a
+  point on a triangle corner); the inner ``where`` keeps that slope out of the backward pass.
+
+  Args:
+    squared: any shape, non-negative (negative values give 0).
+
+  Returns:
+    The same shape: ``sqrt(squared)`` where positive, else 0.
+  """
+  positive = squared > 0
+  return jnp.where(positive, jnp.sqrt(jnp.where(positive, squared, 1.0)), 0.0)
+
+
 def _check_points(name: str, points: jax.Array) -> None:
   if points.ndim != 2 or points.shape[-1] != 3 or points.shape[0] == 0:
     raise InvalidInputError(f"{name} has shape {points.shape}; expected a non-empty (N, 3) set of "
