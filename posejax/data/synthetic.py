@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import io
 import json
 import os
@@ -201,6 +202,8 @@ class SyntheticScene:
     settings: ``SyntheticSettings.to_dict()`` of the generator.
     index: the scene's index in the seeded sequence.
     model_source: the body model the scene was posed on.
+    model_fingerprint: ``model_fingerprint(model)`` of that model: the contacts are facts only on
+      that exact mesh (compare before trusting a stored scene on another model).
     synthetic: always True: this is generated data.
   """
 
@@ -223,6 +226,7 @@ class SyntheticScene:
   settings: dict
   index: int
   model_source: str
+  model_fingerprint: str = ""
   synthetic: bool = True
 
   def camera(self):
@@ -250,7 +254,8 @@ class SyntheticScene:
         "principal_point": [float(c) for c in self.principal_point],
         "image_size": list(self.image_size), "answers": list(self.answers),
         "description": self.description, "settings": self.settings, "index": self.index,
-        "model_source": self.model_source, "synthetic": True,
+        "model_source": self.model_source, "model_fingerprint": self.model_fingerprint,
+        "synthetic": True,
     }
 
 
@@ -340,6 +345,20 @@ def _workshop(model) -> _Workshop:
 def _default_model():
   from posejax.body import default_model
   return default_model()
+
+
+def model_fingerprint(model) -> str:
+  """A short hash of a model's template, faces and shape directions (16 hex digits).
+
+  Synthetic ground truth is exact only on the mesh it was generated on; scenes record this so a
+  changed body model is noticed rather than silently trusted.
+  """
+  digest = hashlib.sha256()
+  for array in (model.v_template, model.faces, model.shapedirs, model.J_regressor):
+    values = np.ascontiguousarray(np.asarray(array, np.float32))
+    digest.update(str(values.shape).encode())
+    digest.update(values.tobytes())
+  return digest.hexdigest()[:16]
 
 
 def _answerable_regions(people: int) -> list[str]:
@@ -596,13 +615,14 @@ def generate_scene(kind: str, index: int = 0, settings: SyntheticSettings = Synt
       focal_length=np.full(2, _focal(settings)), principal_point=np.array([width / 2, height / 2]),
       image_size=(int(width), int(height)), answers=tuple(answers),
       description=design.description, settings=settings.to_dict(), index=int(index),
-      model_source=str(getattr(model, "source", "")))
+      model_source=str(getattr(model, "source", "")), model_fingerprint=model_fingerprint(model))
 
 
 def generate_benchmark(num_scenes: int, people: int = 2,
                        settings: SyntheticSettings = SyntheticSettings(), model=None, *,
                        kinds: Sequence[str] | None = None, max_attempts: int | None = None,
-                       tries_per_scene: int = 4, progress=None) -> SyntheticBenchmark:
+                       tries_per_scene: int = 4, resume: SyntheticBenchmark | None = None,
+                       progress=None) -> SyntheticBenchmark:
   """A set of ``num_scenes`` checked scenes, cycling through the scene kinds.
 
   Kept scene ``k`` has kind ``kinds[k % len(kinds)]``, so every kind gets its share. Each try draws
@@ -618,6 +638,9 @@ def generate_benchmark(num_scenes: int, people: int = 2,
     kinds: scene kinds to cycle through (default: every kind for ``people``).
     max_attempts: give up after this many generated scenes (default ``3 * num_scenes + 10``).
     tries_per_scene: tries of one kind before moving on to the next kind.
+    resume: scenes and failures of an earlier, interrupted run with the same settings and kinds
+      (e.g. ``load_benchmark`` of a file saved from ``progress``); the sequence continues exactly
+      where it stopped.
     progress: optional callable ``progress(done, attempted, scene_or_failure)``.
 
   Returns:
@@ -638,6 +661,20 @@ def generate_benchmark(num_scenes: int, people: int = 2,
   max_attempts = 3 * num_scenes + 10 if max_attempts is None else max_attempts
   scenes, failures = [], []
   index = slot = tries = 0
+  if resume is not None:
+    if resume.settings and resume.settings != json.loads(json.dumps(settings.to_dict())):
+      raise InvalidInputError("resume holds scenes made with other generator settings")
+    scenes, failures = list(resume.scenes), list(resume.failures)
+    # Replaying the history restores which kind is due and how often it has been tried.
+    history = sorted([(s.index, True) for s in scenes] + [(f.index, False) for f in failures])
+    for _, kept in history:
+      if kept:
+        slot, tries = slot + 1, 0
+      else:
+        tries += 1
+        if tries >= tries_per_scene:
+          slot, tries = slot + 1, 0
+    index = history[-1][0] + 1 if history else 0
   while len(scenes) < num_scenes and index < max_attempts:
     kind = kinds[slot % len(kinds)]
     try:
@@ -682,6 +719,10 @@ def _write_atomic(path: str, data: bytes) -> None:
       f.write(data)
       f.flush()
       os.fsync(f.fileno())
+    # mkstemp makes the file private (0600); give it the permissions a plain open() would.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(temporary, 0o666 & ~umask)
     os.replace(temporary, path)
   except BaseException:
     if os.path.exists(temporary):
@@ -783,7 +824,8 @@ def load_benchmark(path: str | os.PathLike) -> SyntheticBenchmark:
           principal_point=np.asarray(entry["principal_point"], np.float64),
           image_size=tuple(int(v) for v in entry["image_size"]), answers=tuple(entry["answers"]),
           description=entry["description"], settings=entry["settings"], index=int(entry["index"]),
-          model_source=entry.get("model_source", "")))
+          model_source=entry.get("model_source", ""),
+          model_fingerprint=entry.get("model_fingerprint", "")))
     except (KeyError, TypeError, ValueError) as error:
       raise FileFormatError(json_path, f"scene {i} is malformed ({error!r}); regenerate the file")
   failures = tuple(SyntheticFailure(**f) for f in meta.get("failures", []))
