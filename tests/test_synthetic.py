@@ -210,3 +210,337 @@ def test_answer_settings_are_checked_and_round_trip():
     simulate_answers([("waist", "back")], 2)  # plain "waist" is not a two-person prompt part
   with pytest.raises(InvalidInputError, match="not a resolved region"):
     simulate_answers([("left hnad", "back")], 2)
+
+
+# ---------------------------------------------------------------------------------------------
+# Generated scenes on the default body (module fixtures: the set-up and compilations are shared)
+
+from scipy.spatial import cKDTree  # noqa: E402
+from scipy.spatial.distance import cdist  # noqa: E402
+from scipy.spatial.transform import Rotation  # noqa: E402
+
+from posejax import FileFormatError  # noqa: E402
+from posejax.data import synthetic  # noqa: E402
+
+SETTINGS = synthetic.SyntheticSettings(seed=3)
+
+
+@pytest.fixture(scope="module")
+def model():
+  from posejax.body import default_model
+  return default_model()
+
+
+@pytest.fixture(scope="module")
+def region_masks(model):
+  from posejax.body import derive_regions
+  return np.asarray(derive_regions(model).masks)
+
+
+@pytest.fixture(scope="module")
+def two_person_scene(model):
+  return synthetic.generate_scene("handshake", 0, SETTINGS, model)
+
+
+@pytest.fixture(scope="module")
+def one_person_scene(model):
+  return synthetic.generate_scene("hands_together", 1, SETTINGS, model)
+
+
+def _vertices_and_joints(model, params):
+  import jax
+  from posejax.body import BodyParams
+  from posejax.body import forward
+  fields = {k: np.asarray(v, np.float32) for k, v in params.items()}
+  out = jax.jit(forward)(model, BodyParams.create(model, batch_shape=(len(fields["betas"]),),
+                                                  **fields))
+  return np.asarray(out.vertices, np.float64), np.asarray(out.joints, np.float64)
+
+
+def _pair_distance(vertices_a, vertices_b, masks, a, b):
+  ia, ib = vocabulary.REGION_INDEX[a], vocabulary.REGION_INDEX[b]
+  return cdist(vertices_a[masks[ia]], vertices_b[masks[ib]]).min()
+
+
+@pytest.mark.parametrize("which", ["two_person_scene", "one_person_scene"])
+def test_true_contacts_are_geometric_facts(which, request, model, region_masks):
+  scene = request.getfixturevalue(which)
+  assert scene.synthetic and scene.scene_id.startswith("synthetic-")
+  vertices, _ = _vertices_and_joints(model, scene.gt)
+  other = vertices[1] if scene.people == 2 else vertices[0]
+  for (a, b), stored in zip(scene.contact_pairs, scene.contact_distances):
+    distance = _pair_distance(vertices[0], other, region_masks, a, b)  # brute force, all vertices
+    assert distance < SETTINGS.contact_tolerance, (a, b, distance)
+    assert distance == pytest.approx(stored, abs=2e-4)
+  assert scene.penetration_depth <= SETTINGS.max_penetration
+
+
+def test_two_people_do_not_interpenetrate_heavily(model, two_person_scene):
+  import jax.numpy as jnp
+  from posejax.losses import penetration
+  vertices, _ = _vertices_and_joints(model, two_person_scene.gt)
+  proxy = synthetic._workshop(model).proxy
+  for a, b in ((0, 1), (1, 0)):  # every vertex, not only the generator's check subset
+    inside = np.asarray(penetration.inside_mask(jnp.asarray(vertices[a], jnp.float32),
+                                                jnp.asarray(vertices[b], jnp.float32), proxy))
+    if inside.any():
+      depth, _ = cKDTree(vertices[b]).query(vertices[a][inside])
+      assert depth.max() <= SETTINGS.max_penetration + 0.005
+
+
+def test_one_person_contact_does_not_sink_in(model, one_person_scene, region_masks):
+  from posejax.body.regions import vertex_normals
+  vertices, _ = _vertices_and_joints(model, one_person_scene.gt)
+  normals = vertex_normals(vertices[0], np.asarray(model.faces))
+  (a, b), = one_person_scene.contact_pairs
+  ids_a = np.flatnonzero(region_masks[vocabulary.REGION_INDEX[a]])
+  ids_b = np.flatnonzero(region_masks[vocabulary.REGION_INDEX[b]])
+  distances = cdist(vertices[0][ids_a], vertices[0][ids_b])
+  nearest = ids_b[np.argmin(distances, axis=1)]
+  close = distances.min(axis=1) < 0.05
+  signed = np.einsum("ij,ij->i", vertices[0][ids_a[close]] - vertices[0][nearest[close]],
+                     normals[nearest[close]])
+  assert -signed.min() <= SETTINGS.max_penetration
+
+
+@pytest.mark.parametrize("which", ["two_person_scene", "one_person_scene"])
+def test_keypoints_are_the_camera_projection_with_noise(which, request, model):
+  from posejax.body.keypoints import smplx_to_body25
+  from posejax.camera import project
+  scene = request.getfixturevalue(which)
+  width, height = scene.image_size
+  assert scene.keypoints.shape == (scene.people, 25, 3)
+  _, joints = _vertices_and_joints(model, scene.gt)
+  body25 = np.asarray(smplx_to_body25(joints))
+  assert np.all(body25[..., 2] > 0.5)  # in front of the camera
+  exact = np.asarray(project(scene.camera(), body25))
+  assert np.all((exact >= 0) & (exact < [width, height]))  # framed inside the image
+  confidence = scene.keypoints[..., 2]
+  seen = confidence > 0
+  assert np.all((scene.keypoints[seen][:, :2] >= 0) & (scene.keypoints[seen][:, :2] < [width, height]))
+  error = np.linalg.norm(scene.keypoints[..., :2] - exact, axis=-1)
+  visible = ~scene.occluded
+  assert error[visible].max() < 6 * SETTINGS.keypoint_noise
+  assert error[~visible & seen].max(initial=0) < 6 * SETTINGS.occluded_keypoint_noise
+  low, high = SETTINGS.visible_confidence
+  assert np.all((confidence[visible] >= low) & (confidence[visible] <= high))
+  assert np.all(confidence[~visible] <= SETTINGS.occluded_confidence[1])
+  # Upright in the image: the nose above the ankles (y grows downwards).
+  names = __import__("posejax.body.keypoints", fromlist=["x"]).BODY_25_NAMES
+  assert np.all(exact[:, names.index("nose"), 1] < exact[:, names.index("left_ankle"), 1])
+
+
+def test_side_view_hides_keypoints_and_front_view_shows_most(two_person_scene, one_person_scene):
+  # The handshake is seen from the side: one arm of each person is behind its body.
+  assert 0.1 < two_person_scene.occluded.mean() < 0.8
+  assert one_person_scene.occluded.mean() < 0.5
+
+
+def test_initial_estimate_is_degraded_by_the_configured_amounts(model):
+  rng = np.random.default_rng(0)
+  people = 400
+  gt = {"betas": rng.normal(0, 0.5, (people, model.num_betas)),
+        "global_orient": rng.normal(0, 0.3, (people, 3)),
+        "body_pose": rng.normal(0, 0.3, (people, 63)),
+        "transl": np.column_stack([rng.normal(0, 0.3, people), rng.normal(0, 0.3, people),
+                                   rng.uniform(2.5, 4.0, people)])}
+  occluded = np.zeros((people, 25), bool)
+  occluded[:, vocabulary_body25_index("left_wrist")] = True  # hides the left elbow joint's limb
+  settings = synthetic.SyntheticSettings(init_pose_noise=0.05, init_occluded_pose_noise=0.2,
+                                         init_orient_noise=0.1, init_shape_noise=0.4,
+                                         init_depth_noise=0.1, init_relative_noise=0.0)
+  init = synthetic.degrade(model, gt, occluded, settings, np.random.default_rng(1))
+
+  def angles(a, b):
+    return (Rotation.from_rotvec(a.reshape(-1, 3)).inv()
+            * Rotation.from_rotvec(b.reshape(-1, 3))).magnitude().reshape(a.shape[0], -1)
+
+  errors = angles(gt["body_pose"], init["body_pose"])  # (people, 21)
+  hidden = synthetic.hidden_joints(occluded)[0]
+  # The wrist keypoint ends the forearm (elbow joint) and stands for the hand (wrist joint).
+  assert [synthetic_poses.BODY_JOINTS[j] for j in np.flatnonzero(hidden)] == [
+      "left_elbow", "left_wrist"]
+  # A rotation vector with per-axis std s has RMS angle s * sqrt(3).
+  assert np.sqrt(np.mean(errors[:, ~hidden] ** 2)) == pytest.approx(0.05 * np.sqrt(3), rel=0.05)
+  assert np.sqrt(np.mean(errors[:, hidden] ** 2)) == pytest.approx(0.2 * np.sqrt(3), rel=0.1)
+  root = angles(gt["global_orient"], init["global_orient"])
+  assert np.sqrt(np.mean(root ** 2)) == pytest.approx(0.1 * np.sqrt(3), rel=0.1)
+  assert np.std(init["betas"] - gt["betas"]) == pytest.approx(0.4, rel=0.05)
+  pelvis_gt = synthetic.geometry.pelvis_rest_position(model, gt["betas"]) + gt["transl"]
+  pelvis = synthetic.geometry.pelvis_rest_position(model, init["betas"]) + init["transl"]
+  ratio = np.linalg.norm(pelvis, axis=1) / np.linalg.norm(pelvis_gt, axis=1)
+  assert np.std(ratio) == pytest.approx(0.1, rel=0.15)
+  # Along the viewing ray: the pelvis still projects where it did.
+  np.testing.assert_allclose(pelvis[:, :2] / pelvis[:, 2:], pelvis_gt[:, :2] / pelvis_gt[:, 2:],
+                             atol=1e-9)
+  shifted = synthetic.degrade(model, gt, occluded, synthetic.SyntheticSettings(
+      init_depth_noise=0.0, init_relative_noise=0.08), np.random.default_rng(2))
+  moved = synthetic.geometry.pelvis_rest_position(model, shifted["betas"]) + shifted["transl"]
+  assert np.std(moved - pelvis_gt) == pytest.approx(0.08, rel=0.1)
+
+
+def vocabulary_body25_index(name):
+  from posejax.body.keypoints import BODY_25_NAMES
+  return BODY_25_NAMES.index(name)
+
+
+def test_scene_initial_estimate_differs_from_truth(two_person_scene):
+  for field in ("body_pose", "betas", "transl", "global_orient"):
+    assert two_person_scene.init[field].shape == two_person_scene.gt[field].shape
+    assert not np.allclose(two_person_scene.init[field], two_person_scene.gt[field])
+  for field in ("jaw_pose", "left_hand_pose", "expression"):
+    np.testing.assert_array_equal(two_person_scene.init[field], two_person_scene.gt[field])
+
+
+def test_scenes_are_deterministic(model, one_person_scene):
+  again = synthetic.generate_scene("hands_together", 1, SETTINGS, model)
+  for group in ("gt", "init"):
+    for name, value in getattr(one_person_scene, group).items():
+      np.testing.assert_array_equal(getattr(again, group)[name], value)
+  np.testing.assert_array_equal(again.keypoints, one_person_scene.keypoints)
+  assert again.answers == one_person_scene.answers
+  other = synthetic.design_params(model, synthetic_poses.scene_design("hands_together"), SETTINGS, 2)
+  first = synthetic.design_params(model, synthetic_poses.scene_design("hands_together"), SETTINGS, 1)
+  assert not np.allclose(other["body_pose"], first["body_pose"])
+
+
+def test_scene_answers_are_simulated_answers_of_its_pairs(two_person_scene):
+  from posejax.lmm import parse
+  scene = two_person_scene
+  assert len(scene.answers) == SETTINGS.answers.num_answers
+  constraints, report = parse(list(scene.answers), people=2, return_report=True)
+  assert report.answers == 20 and not report.unknown_words
+  assert np.asarray(constraints.sample_nonempty).sum() >= 10
+
+
+def test_settings_are_recorded_and_round_trip(two_person_scene):
+  assert synthetic.SyntheticSettings.from_dict(two_person_scene.settings) == SETTINGS
+  with pytest.raises(InvalidInputError, match="unknown"):
+    synthetic.SyntheticSettings.from_dict({"sed": 1})
+  with pytest.raises(InvalidInputError, match="frame_fill"):
+    synthetic.SyntheticSettings(frame_fill=1.5)
+
+
+def test_save_and_load_round_trip(tmp_path, two_person_scene, one_person_scene):
+  bench = synthetic.SyntheticBenchmark(
+      scenes=(two_person_scene, one_person_scene), settings=SETTINGS.to_dict(),
+      failures=(synthetic.SyntheticFailure("hug", 7, "left hand | back 3.0 cm apart"),))
+  npz, js = synthetic.save_benchmark(bench, tmp_path / "set.json")
+  assert npz.endswith("set.npz") and js.endswith("set.json")
+  loaded = synthetic.load_benchmark(tmp_path / "set")
+  assert len(loaded) == 2 and loaded.failures == bench.failures
+  assert loaded.settings == json_round_trip(SETTINGS.to_dict())
+  for a, b in zip(bench, loaded):
+    assert a.to_dict() == json_round_trip(b.to_dict())
+    for group in ("gt", "init"):
+      assert set(getattr(a, group)) == set(getattr(b, group))
+      for name in getattr(a, group):
+        np.testing.assert_array_equal(getattr(a, group)[name], getattr(b, group)[name])
+    np.testing.assert_array_equal(a.keypoints, b.keypoints)
+    np.testing.assert_array_equal(a.occluded, b.occluded)
+  assert not list(tmp_path.glob(".tmp-*"))  # atomic writes leave no temporary files
+
+
+def json_round_trip(value):
+  import json
+  return json.loads(json.dumps(value))
+
+
+def test_bad_files_give_clear_errors(tmp_path, two_person_scene):
+  with pytest.raises(FileFormatError, match="not found"):
+    synthetic.load_benchmark(tmp_path / "missing")
+  synthetic.save_benchmark([two_person_scene], tmp_path / "set")
+  (tmp_path / "set.json").write_text("{not json")
+  with pytest.raises(FileFormatError, match="set.json"):
+    synthetic.load_benchmark(tmp_path / "set")
+  synthetic.save_benchmark([two_person_scene], tmp_path / "set")
+  (tmp_path / "set.npz").write_bytes(b"garbage")
+  with pytest.raises(FileFormatError, match="set.npz"):
+    synthetic.load_benchmark(tmp_path / "set")
+  np.savez(tmp_path / "other.npz", x=np.zeros(1))
+  (tmp_path / "other.json").write_text('{"format": "posejax.synthetic_benchmark", "version": 1, '
+                                       '"scenes": [{"scene_id": "a"}]}')
+  with pytest.raises(FileFormatError, match="scene 0"):
+    synthetic.load_benchmark(tmp_path / "other")
+
+
+def test_visible_keypoints_depth_test():
+  from posejax.data import synthetic_geometry as geometry
+  from posejax.body.keypoints import BODY_25_NAMES
+  # Person 0: a 2 m wall 5 m away, all of it skinned to the pelvis; person 1: a 0.6 m wall 3 m
+  # away in front of its middle. Pixels: a pinhole with f = 500 px centred at (320, 320).
+  grid = np.stack(np.meshgrid(np.linspace(-1, 1, 81), np.linspace(-1, 1, 81)), -1).reshape(-1, 2)
+  n = int(np.sqrt(len(grid)))
+  faces = np.array([(r * n + c, r * n + c + 1, (r + 1) * n + c) for r in range(n - 1)
+                    for c in range(n - 1)])
+  wall = np.column_stack([grid, np.full(len(grid), 5.0)])
+  front = np.column_stack([grid * 0.3, np.full(len(grid), 3.0)])
+  vertices = np.stack([wall, front])
+  to_pixels = lambda p: 320 + 500 * p[..., :2] / p[..., 2:]  # noqa: E731
+  keypoints = np.zeros((2, 25, 3))
+  keypoints[..., 2] = 5.2
+  keypoints[0, :, :2] = [0.8, 0.8]  # beside the front wall
+  mid_hip, nose = BODY_25_NAMES.index("mid_hip"), BODY_25_NAMES.index("nose")
+  keypoints[0, mid_hip, :2] = [0.0, 0.0]  # straight behind it
+  keypoints[1, :, :] = [0.0, 0.0, 3.0]
+  owners = [np.array([0])] * 25  # every keypoint belongs to the pelvis here
+  vertex_joint = np.zeros(len(grid), np.int64)
+  visible = geometry.visible_keypoints(keypoints, to_pixels(keypoints), vertices,
+                                       to_pixels(vertices), vertex_joint, faces, owners,
+                                       (640, 640))
+  assert not visible[0, mid_hip]  # behind the other body
+  assert visible[0, BODY_25_NAMES.index("left_hip")]  # beside it, on its own surface
+  assert not visible[0, nose]  # a skin point 20 cm behind its own wall
+  assert visible[1, mid_hip]  # the front body's own surface
+
+
+def test_generate_benchmark_keeps_kinds_balanced_and_reports_failures(monkeypatch, two_person_scene):
+  calls = []
+
+  def fake(kind, index, settings, model):
+    calls.append((kind, index))
+    if index in (1, 2, 5):
+      raise synthetic.SceneCheckFailed(f"synthetic scene {kind!r} #{index}: too far")
+    return dataclasses_replace(two_person_scene, kind=kind, index=index)
+
+  monkeypatch.setattr(synthetic, "generate_scene", fake)
+  bench = synthetic.generate_benchmark(4, 2, SETTINGS, model=object(),
+                                       kinds=["hug", "handshake"], tries_per_scene=2)
+  assert calls == [("hug", 0), ("handshake", 1), ("handshake", 2), ("hug", 3), ("handshake", 4),
+                   ("hug", 5), ("hug", 6)]
+  # The first handshake slot was given up after two failed tries; a failed hug is retried.
+  assert [s.kind for s in bench] == ["hug", "hug", "handshake", "hug"]
+  assert [s.index for s in bench] == [0, 3, 4, 6]
+  assert [f.index for f in bench.failures] == [1, 2, 5]
+  calls.clear()
+  partial = synthetic.SyntheticBenchmark(scenes=bench.scenes[:2], settings=bench.settings,
+                                         failures=bench.failures[:2])
+  resumed = synthetic.generate_benchmark(4, 2, SETTINGS, model=object(),
+                                         kinds=["hug", "handshake"], tries_per_scene=2,
+                                         resume=partial)
+  assert [s.index for s in resumed] == [0, 3, 4, 6] and calls[0] == ("handshake", 4)
+
+  def fail(kind, index, settings, model):
+    raise synthetic.SceneCheckFailed(f"synthetic scene {kind!r} #{index}: always")
+
+  monkeypatch.setattr(synthetic, "generate_scene", fail)
+  with pytest.raises(InvalidInputError, match="only 0 of 2 .* passed the check"):
+    synthetic.generate_benchmark(2, 2, SETTINGS, model=object(), kinds=["hug"], max_attempts=3)
+
+
+def dataclasses_replace(scene, **changes):
+  import dataclasses
+  return dataclasses.replace(scene, **changes)
+
+
+def test_bundled_scenes_are_true_on_the_current_default_body(model, region_masks):
+  bundle = synthetic.load_bundled()
+  assert bundle[0].people == 2 and len(bundle[0].answers) == 20
+  for scene in bundle:
+    assert scene.model_fingerprint == synthetic.model_fingerprint(model), (
+        "the default body changed: rebuild the bundled scenes with "
+        "`python -m experiments.make_synthetic_assets`")
+    vertices, _ = _vertices_and_joints(model, scene.gt)
+    other = vertices[1] if scene.people == 2 else vertices[0]
+    for a, b in scene.contact_pairs:
+      assert _pair_distance(vertices[0], other, region_masks, a, b) < 0.01
