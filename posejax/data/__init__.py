@@ -19,6 +19,17 @@ from posejax.data.raw import read_image_folder_sample
 from posejax.data.sample import DatasetSample
 from posejax.data.sample import focal_length_px
 from posejax.data import dataset_eval
+from posejax.data import synthetic
+from posejax.data.synthetic import SyntheticBenchmark
+from posejax.data.synthetic import SyntheticScene
+from posejax.data.synthetic import SyntheticSettings
+from posejax.data.synthetic import generate_benchmark
+from posejax.data.synthetic import generate_scene
+from posejax.data.synthetic import load_benchmark
+from posejax.data.synthetic import load_bundled
+from posejax.data.synthetic import save_benchmark
+from posejax.data.synthetic_answers import AnswerSettings
+from posejax.data.synthetic_answers import simulate_answers
 from posejax.data import sample_constraints
 from posejax.data.dataset_eval import params_for_model
 from posejax.data.dataset_eval import sample_camera
