@@ -8,30 +8,35 @@ One run, one machine:
    each batch size in --batches. Per batch: compile time, time per scene, scenes per minute, Adam
    steps actually used (early stop), and peak memory per scene.
 
-   * Compile time: a first call of the fitter in which every stage runs zero iterations (the
-     compiled loop's iteration bound is a traced argument, so this is the same executable the
-     real call runs); it compiles every program of the fit (keypoint preparation, stage inits,
-     stage loops) and runs next to nothing. JAX's own compile events (tracing, lowering, XLA
-     compilation) over that call are printed beside it. The timed call that follows must
-     compile nothing; the script checks that.
-   * Memory: from XLA's analysis of each compiled stage loop, ``argument + temp`` bytes of the
-     larger stage (the model tables are arguments too, shared by the batch), divided by the
-     batch size.
-   * Warm start (--warm_start): the compilation cache is on (``jax_compilation_cache_dir``, min
-     compile time 0); a second process starts, builds the same fitter and makes the same
-     zero-iteration call, so its compile time is what a user's second run pays.
+   * Compile time: a first call of the fitter in which every stage runs zero steps (the stage
+     loop's iteration bound is a traced argument, so this is the very program the real call
+     runs); it compiles every program of the fit and runs next to nothing. Its wall and process
+     CPU seconds are printed with JAX's own compile events (tracing, lowering, XLA) and the
+     functions that took longest. The timed call after it must compile nothing (checked).
+   * Time per scene: batches in --full_batches run every stage to its end (early stop or cap).
+     A whole stage 2 (interpenetration every step) is costly on a CPU, so the other batches run
+     stage 1 whole and time the first --stage2_steps steps of stage 2, scaled to its cap: a batch
+     runs until its slowest scene stops, which for many scenes is (nearly) the cap. Such figures
+     are marked with * in the table.
+   * Memory: XLA's memory analysis of each compiled stage loop, ``argument + temp`` bytes of the
+     larger stage (the model tables are arguments too, shared by the batch), over the batch size.
+   * Warm start (--warm_start): the persistent compilation cache is on (a fresh folder, min
+     compile time 0); a second process builds the same fitter and makes the same zero-step call
+     at the first batch size: the compile time a user's second run pays.
 
 2. The peer (``experiments/torch_reference.py``): the reference's loop written plainly in PyTorch
    with ``smplx.SMPLX`` on the same model file (the default body saved with
-   ``posejax.body.save_model``), one scene at a time, same terms, weights, Adam and early stop.
-   Time per Adam step is the median over --torch_steps steps per stage; the time per scene is
-   extrapolated to the steps per stage that posejax used on the same scenes (mean over the
-   largest batch), or measured whole with --torch_full. A parity check first compares the
-   peer's loss terms at the initial estimate with posejax's (``max_iters=0`` fit).
+   ``posejax.body.save_model``), one scene at a time, same terms, weights, Adam and early stop,
+   ``torch.set_num_threads`` = the CPU count. A parity check first compares its loss terms with
+   posejax's on scene 0. Its time per Adam step is the median over --torch_steps (stage 1) and
+   --torch_stage2_steps (stage 2) steps; the time per scene multiplies them by the steps
+   posejax's full fit of the same scene used (the same loss, optimiser and stopping rule), or by
+   the caps when no full fit ran; --torch_full runs the whole scene instead.
 
 3. The table: batch, compile s, s per scene, scenes per minute, ratio to the PyTorch loop's
-   scenes per minute, peak memory per scene; Markdown on stdout and, with --write, JSON and
-   Markdown files in --output_dir.
+   scenes per minute, peak memory per scene, steps used; Markdown on stdout and, with --write,
+   ``bench_fit.json`` and ``bench_fit.md`` in --output_dir. The load average is printed: on a
+   shared machine every absolute time is inflated (both sides alike).
 
 Scenes (--scenes): ``designed`` (default) poses people with ``posejax.data.synthetic``'s scene
 designs (hug, handshake, ...) and seeded variation, without its slow contact refinement, then
@@ -42,8 +47,9 @@ them tiled to the batch size (cached in --synthetic_file).
 Targets on a 2-core CPU: batch 64 at least 50x the PyTorch loop's scenes per minute; compile
 under 20 s.
 
-  .venv/bin/python -m experiments.bench_fit [--batches 1,16,64] [--max_iters 1000]
-      [--torch_steps 20] [--torch_full] [--nowarm_start] [--write]
+  .venv/bin/python -m experiments.bench_fit [--batches 1,16,64,256] [--full_batches 1]
+      [--stage2_steps 5] [--max_iters 1000] [--penetration_every 1] [--torch_full]
+      [--nowarm_start] [--noparity] [--write]
 """
 
 from __future__ import annotations
@@ -51,7 +57,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -73,7 +78,8 @@ flags.DEFINE_integer("max_iters", 1000, "Adam steps per stage at most (published
                      "Lower only for a quick look; the reported table is at 1000.")
 flags.DEFINE_integer("samples", 20, "Sampled answers per scene (published N = 20).")
 flags.DEFINE_enum("scenes", "designed", ["designed", "synthetic"], "Scene source (see above).")
-flags.DEFINE_integer("unique_scenes", 4, "--scenes=synthetic: generated scenes, tiled to the batch.")
+flags.DEFINE_integer("unique_scenes", 4,
+                     "--scenes=synthetic: generated scenes, tiled to the batch size.")
 flags.DEFINE_string("synthetic_file", None, "--scenes=synthetic: cache stem for the generated "
                     "scenes (default in --output_dir).")
 flags.DEFINE_integer("gmm_components", 8, "Components of the (randomly generated, licence-free) "
@@ -359,10 +365,11 @@ class _StageLoop:
     self.compiled = {}  # batch size -> jax.stages.Compiled
     self.compile_s = {}
     self.seconds = 0.0  # wall seconds inside the loop since the last reset
+    self.cpu_seconds = 0.0  # process CPU seconds (all threads) inside the loop
     self.evaluations = 0  # objective evaluations the loop ran since the last reset
 
   def reset(self):
-    self.seconds, self.evaluations = 0.0, 0
+    self.seconds, self.cpu_seconds, self.evaluations = 0.0, 0.0, 0
 
   def __call__(self, state, scene, shared, until):
     batch = int(np.shape(state.loss)[0])
@@ -372,10 +379,11 @@ class _StageLoop:
       self.compile_s[batch] = time.perf_counter() - started
     if self.limit is not None:
       until = min(until, self.limit)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     before = int(state.step)
     state = jax.block_until_ready(self.compiled[batch](state, scene, shared, until))
     self.seconds += time.perf_counter() - started
+    self.cpu_seconds += time.process_time() - cpu
     self.evaluations += int(state.step) - before
     return state
 
@@ -432,15 +440,18 @@ def run_posejax(model, fitter, loops, clock, scenes: Scenes, batch: int, full: b
   final = clock.snapshot()
   caps = [s.max_iters + 1 for s in fitter.config.stages]  # evaluations of a whole stage
   loop_seconds = [loop.seconds for loop in loops]
+  loop_cpu = [loop.cpu_seconds for loop in loops]
   evaluations = [loop.evaluations for loop in loops]
   per_step = [s / max(e, 1) for s, e in zip(loop_seconds, evaluations)]
+  cpu_per_step = [s / max(e, 1) for s, e in zip(loop_cpu, evaluations)]
   iterations = np.asarray(result.iterations)  # (B, stages)
   if full:
-    scene_wall = run_wall
+    scene_wall, scene_cpu = run_wall, run_cpu
   else:
     # Cut short, the last stage's steps are timed and scaled to a whole stage: a batch runs
     # until its slowest scene stops, which in a batch of many scenes is (nearly) the cap.
     scene_wall = run_wall - loop_seconds[-1] + per_step[-1] * caps[-1]
+    scene_cpu = run_cpu - loop_cpu[-1] + cpu_per_step[-1] * caps[-1]
   memory = [loop.memory(batch) for loop in loops]
   peak = max(m["argument"] + m["temp"] for m in memory)
   params_finite = all(bool(np.all(np.isfinite(np.asarray(x))))
@@ -460,8 +471,11 @@ def run_posejax(model, fitter, loops, clock, scenes: Scenes, batch: int, full: b
       "stage_loop_s": loop_seconds,
       "stage_evaluations": evaluations,
       "step_ms": [1e3 * t for t in per_step],
+      "step_cpu_ms": [1e3 * t for t in cpu_per_step],
       "fit_s": scene_wall,
+      "fit_cpu_s": scene_cpu,
       "s_per_scene": scene_wall / batch,
+      "cpu_s_per_scene": scene_cpu / batch,
       "scenes_per_min": 60.0 * batch / scene_wall,
       "iterations_mean": iterations.mean(axis=0).tolist(),
       "iterations_max": iterations.max(axis=0).tolist(),
@@ -588,25 +602,34 @@ def parity(model, fitter, loops, loop, config, scenes: Scenes) -> list:
 
 
 def run_torch(loop, config, scenes: Scenes, steps_per_stage: list) -> dict:
-  """Times the peer on scene 0 and scales its median step times to ``steps_per_stage``."""
+  """Times the peer on scene 0: its median step times scaled to ``steps_per_stage``, or (with
+  --torch_full) the whole scene."""
   if FLAGS.torch_full:
     limits = None
   else:
     limits = [1 + FLAGS.torch_steps] + [1 + FLAGS.torch_stage2_steps] * (len(config.stages) - 1)
+  wall, cpu = time.perf_counter(), time.process_time()
   timings = loop.fit(torch_scene(scenes, 0), config, steps=limits, warmup_steps=1)
+  wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
   median = [t.median_step for t in timings]
+  median_cpu = [t.median_step_cpu for t in timings]
   if FLAGS.torch_full:
     used = [t.iterations for t in timings]
+    scene_s, scene_cpu_s = wall, cpu
     how = f"one whole scene measured, {used} Adam steps"
   else:
-    used = steps_per_stage
-    how = (f"median of {FLAGS.torch_steps} / {FLAGS.torch_stage2_steps} timed steps per stage, "
+    used = list(steps_per_stage)
+    scene_s = sum(m * i for m, i in zip(median, used))
+    scene_cpu_s = sum(m * i for m, i in zip(median_cpu, used))
+    how = (f"median of {FLAGS.torch_steps} / {FLAGS.torch_stage2_steps} timed steps per stage "
            f"times {used} steps")
   return {
       "median_step_s": median,
+      "median_step_cpu_s": median_cpu,
       "timed_steps": [len(t.step_seconds) for t in timings],
       "steps": used,
-      "scene_s": sum(m * i for m, i in zip(median, used)),
+      "scene_s": scene_s,
+      "scene_cpu_s": scene_cpu_s,
       "how": how,
       "threads": os.cpu_count(),
   }
@@ -616,18 +639,23 @@ def run_torch(loop, config, scenes: Scenes, steps_per_stage: list) -> dict:
 # Output
 
 
-def markdown_table(rows: list, torch_spm: float | None) -> str:
-  lines = ["| batch | compile s | s per scene | scenes / min | vs PyTorch loop | peak MiB / scene "
-           "| Adam steps used (stage 1 + 2, mean) |",
+def markdown_table(rows: list, torch_figures: dict | None) -> str:
+  lines = ["| batch | compile s (wall / CPU) | s per scene | scenes / min | vs PyTorch loop "
+           "(wall / CPU) | peak MiB / scene | Adam steps used (stage 1 + 2, mean) |",
            "|---:|---:|---:|---:|---:|---:|---|"]
   for row in rows:
-    ratio = f"{row['scenes_per_min'] / torch_spm:.0f}x" if torch_spm else "n/a"
+    if torch_figures:
+      wall = torch_figures["scene_s"] / row["s_per_scene"]
+      cpu = torch_figures["scene_cpu_s"] / row["cpu_s_per_scene"]
+      ratio = f"{wall:.0f}x / {cpu:.0f}x"
+    else:
+      ratio = "n/a"
     steps = f"{row['iterations_mean'][0]:.0f} + " + (
         f"{row['iterations_mean'][1]:.0f}" if row["full"] else
         f"cap ({row['stage_evaluations'][1]} timed)")
     mark = "" if row["full"] else "*"
-    lines.append(f"| {row['batch']} | {row['compile_s']:.1f} | {row['s_per_scene']:.3f}{mark} | "
-                 f"{row['scenes_per_min']:.1f}{mark} | {ratio} | "
+    lines.append(f"| {row['batch']} | {row['compile_s']:.1f} / {row['compile_cpu_s']:.1f} | "
+                 f"{row['s_per_scene']:.2f}{mark} | {row['scenes_per_min']:.2f}{mark} | {ratio} | "
                  f"{row['peak_bytes_per_scene'] / 2**20:.2f} | {steps} |")
   return "\n".join(lines)
 
@@ -648,6 +676,7 @@ def main(argv):
   import posejax
 
   load_start = os.getloadavg()
+  run_started = time.perf_counter()
   cache_dir = FLAGS.cache_dir
   if FLAGS.warm_start:
     cache_dir = cache_dir or tempfile.mkdtemp(prefix="bench_fit_cache_")
@@ -691,7 +720,8 @@ def main(argv):
           f" / {row['run_cpu_s']:.1f} s CPU, stage loops "
           f"{[round(s, 1) for s in row['stage_loop_s']]} s for {row['stage_evaluations']} "
           f"evaluations = {[round(t, 2) for t in row['step_ms']]} ms per step "
-          f"({[round(t / batch, 2) for t in row['step_ms']]} per scene); "
+          f"({[round(t / batch, 2) for t in row['step_ms']]} per scene; CPU "
+          f"{[round(t / batch, 2) for t in row['step_cpu_ms']]}); "
           f"{'measured' if row['full'] else 'extrapolated'} {row['fit_s']:.1f} s per fit, "
           f"{row['s_per_scene']:.3f} s/scene; Adam steps mean {row['iterations_mean']} max "
           f"{row['iterations_max']}, stopped early {row['stopped_early']}; peak "
@@ -707,7 +737,7 @@ def main(argv):
           f"ready to fit {warm['start_to_ready_s']:.1f} s, whole process {warm['process_s']:.1f} "
           "s", flush=True)
 
-  torch_figures, torch_spm, parity_rows = None, None, []
+  torch_figures, parity_rows = None, []
   if FLAGS.torch:
     folder = tempfile.mkdtemp(prefix="bench_fit_model_")
     loop = torch_peer(model, base_fitter, prior, folder)
@@ -727,14 +757,15 @@ def main(argv):
     full_rows = [r for r in rows if r["full"]]
     steps = full_rows[0]["iterations_scene0"] if full_rows else caps
     torch_figures = run_torch(loop, config, scenes, steps)
-    torch_spm = 60.0 / torch_figures["scene_s"]
     print(f"PyTorch loop ({torch_figures['threads']} threads, one scene at a time): median step "
-          f"{[round(1e3 * m, 1) for m in torch_figures['median_step_s']]} ms per stage; "
-          f"{torch_figures['scene_s']:.1f} s per scene ({torch_figures['how']}); "
-          f"{torch_spm:.3f} scenes/min", flush=True)
+          f"{[round(1e3 * m, 1) for m in torch_figures['median_step_s']]} ms wall, "
+          f"{[round(1e3 * m, 1) for m in torch_figures['median_step_cpu_s']]} ms CPU per stage; "
+          f"{torch_figures['scene_s']:.1f} s wall / {torch_figures['scene_cpu_s']:.1f} s CPU per "
+          f"scene ({torch_figures['how']}); {60.0 / torch_figures['scene_s']:.4f} scenes/min; "
+          f"load {os.getloadavg()[0]:.2f}", flush=True)
 
   load_end = os.getloadavg()
-  table = markdown_table(rows, torch_spm)
+  table = markdown_table(rows, torch_figures)
   notes = [
       "compile s: a call with every stage cut to zero steps, compiling every program of the fit "
       "(cold compilation cache).",
@@ -742,8 +773,10 @@ def main(argv):
       f"({caps[-1]} steps); stage 1 and everything else measured.",
       "peak MiB / scene: XLA's memory analysis of the compiled stage loops, argument + temp bytes "
       "of the larger stage, over the batch size (the model tables are shared by the batch).",
+      "vs PyTorch loop: the peer's seconds per scene over posejax's, in wall time and in process "
+      "CPU time (all threads; less sensitive to the machine's load than wall time).",
       f"load average {load_start[0]:.2f} at start, {load_end[0]:.2f} at end, "
-      f"{os.cpu_count()} CPUs: the machine was shared, so absolute times are inflated.",
+      f"{os.cpu_count()} CPUs; whole run {time.perf_counter() - run_started:.0f} s.",
   ]
   if warm:
     notes.append(f"warm start: {warm['compile_s']:.2f} s compile at batch {warm['batch']} in a "
@@ -765,7 +798,7 @@ def main(argv):
         "scenes": scenes.description, "constraint_sizes": sizes,
         "cpus": os.cpu_count(), "jax": jax.__version__, "load_average_start": load_start,
         "load_average_end": load_end, "posejax": rows, "warm_start": warm,
-        "torch": torch_figures, "torch_scenes_per_min": torch_spm,
+        "torch": torch_figures,
         "parity": [dict(zip(("stage", "term", "posejax", "torch"), r)) for r in parity_rows],
     }
     write_atomic(folder / "bench_fit.json", json.dumps(payload, indent=2))

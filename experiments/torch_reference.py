@@ -86,6 +86,8 @@ class StageTiming:
   stopped_early: bool
   step_seconds: list
   """Wall seconds of each timed step (warm-up steps excluded)."""
+  step_cpu_seconds: list
+  """Process CPU seconds (all threads) of each timed step."""
   terms: dict
   """Unweighted loss terms at the last evaluated parameters."""
   first_terms: dict
@@ -94,6 +96,10 @@ class StageTiming:
   @property
   def median_step(self) -> float:
     return statistics.median(self.step_seconds) if self.step_seconds else float("nan")
+
+  @property
+  def median_step_cpu(self) -> float:
+    return statistics.median(self.step_cpu_seconds) if self.step_cpu_seconds else float("nan")
 
 
 def least_squares_slope(values: Sequence[float]) -> float:
@@ -289,10 +295,10 @@ class ReferenceLoop:
           if name not in stage.optimize:
             person[name] = person[name].detach()
       optimizer = torch.optim.Adam(free, lr=stage.learning_rate)
-      history, seconds, taken, stopped, first_terms = [], [], 0, False, None
+      history, seconds, cpu_seconds, taken, stopped, first_terms = [], [], [], 0, False, None
       limit = stage.max_iters if stage_steps is None else min(stage.max_iters, stage_steps)
       while True:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         optimizer.zero_grad()
         vertices, joints = self.people(params)
         terms = {}
@@ -326,7 +332,9 @@ class ReferenceLoop:
         taken += 1
         if taken > warmup_steps:
           seconds.append(time.perf_counter() - started)
+          cpu_seconds.append(time.process_time() - cpu)
       timings.append(StageTiming(iterations=taken, stopped_early=stopped, step_seconds=seconds,
+                                 step_cpu_seconds=cpu_seconds,
                                  terms={k: float(v.detach()) for k, v in terms.items()},
                                  first_terms=first_terms))
       anchor = [person["body_pose"].detach().clone() for person in params]
