@@ -47,6 +47,7 @@ padding, and the gather's backward pass (a scatter-add over the grid) would cost
 from __future__ import annotations
 
 import collections
+import functools
 import itertools
 import json
 import math
@@ -206,7 +207,7 @@ class Constraints:
     compiled = []
     for i, rows in enumerate(parsed):
       if people == 2:
-        compiled.append(_compile_two_person(rows, i, max_side_variables))
+        compiled.append(_compile_two_person_once(rows, i, max_side_variables))
       else:
         compiled.append(_compile_one_person(rows, i, counts, int(min_frequency)))
     return _assemble(parsed, compiled, counts, ground_rows, people, int(min_frequency))
@@ -504,6 +505,7 @@ def _strip_side(name: str) -> str:
   return vocabulary.split_side(name)[1]
 
 
+@functools.lru_cache(maxsize=65536)
 def _row_key(row) -> tuple:
   cells = sorted(tuple(sorted({_strip_side(n) for n in cell})) for cell in row)
   return tuple(cells)
@@ -520,12 +522,13 @@ def _pair_counts(parsed) -> collections.Counter:
 # Compiling one sample: per assignment, per row, the list of (region, region) combinations
 
 
-def _options(name: str, side: str | None) -> list[int]:
+@functools.lru_cache(maxsize=None)
+def _options(name: str, side: str | None) -> tuple[int, ...]:
   """Resolved regions a name may stand for: one if central, sided or given a side, else both."""
   if vocabulary.is_lateral(name):
     sides = vocabulary.SIDES if side is None else (side,)
-    return [vocabulary.REGION_INDEX[vocabulary.sided(name, s)] for s in sides]
-  return [vocabulary.REGION_INDEX[name]]
+    return tuple(vocabulary.REGION_INDEX[vocabulary.sided(name, s)] for s in sides)
+  return (vocabulary.REGION_INDEX[name],)
 
 
 def _check_combinations(count: int, sample: int, row: int) -> None:
@@ -571,21 +574,40 @@ def _compile_two_person(rows, sample: int, max_side_variables: int):
   both = set(vocabulary.SIDES)
   patterns = [[p for p in itertools.product(vocabulary.SIDES, repeat=len(g)) if set(p) == both]
               for g in groups]
+  varying = {r for g in groups for r, _, _ in g}
+
+  def combinations(r, row, side_of):
+    cell_options = []
+    for col, cell in enumerate(row):
+      options = []
+      for k, name in enumerate(cell):
+        options += _options(name, side_of.get((r, col, k)))
+      cell_options.append(options)
+    _check_combinations(len(cell_options[0]) * len(cell_options[1]), sample, r)
+    return list(itertools.product(*cell_options))
+
+  # Rows without a constrained side variable are the same under every assignment: built once.
+  fixed = {r: combinations(r, row, {}) for r, row in enumerate(rows) if r not in varying}
   assignments = []
   for choice in itertools.product(*patterns):
     side_of = {o: side for g, p in zip(groups, choice) for o, side in zip(g, p)}
-    table = []
-    for r, row in enumerate(rows):
-      cell_options = []
-      for col, cell in enumerate(row):
-        options = []
-        for k, name in enumerate(cell):
-          options += _options(name, side_of.get((r, col, k)))
-        cell_options.append(options)
-      _check_combinations(len(cell_options[0]) * len(cell_options[1]), sample, r)
-      table.append(list(itertools.product(*cell_options)))
-    assignments.append(table)
+    assignments.append([fixed[r] if r in fixed else combinations(r, row, side_of)
+                        for r, row in enumerate(rows)])
   return assignments, [True] * len(rows)
+
+
+@functools.lru_cache(maxsize=8192)
+def _compiled_two_person(rows: tuple, max_side_variables: int):
+  return _compile_two_person(rows, 0, max_side_variables)
+
+
+def _compile_two_person_once(rows, sample: int, max_side_variables: int):
+  """``_compile_two_person`` remembered by content: the N answers to one image, and the answers
+  to a dataset's images, repeat the same few rows over and over. The result is only read."""
+  try:
+    return _compiled_two_person(tuple(rows), max_side_variables)
+  except ConstraintError:
+    return _compile_two_person(rows, sample, max_side_variables)  # the message names the sample
 
 
 def _compile_one_person(rows, sample: int, counts, min_frequency: int):
