@@ -206,9 +206,15 @@ def designed_scenes(model, count: int, samples: int, seed: int) -> Scenes:
             for name in PARAM_FIELDS}
 
   forward_jit = jax.jit(forward)
+
+  def posed(params: dict):
+    """(vertices, joints) of each scene, one scene per call: bit-identical for any count."""
+    out = [forward_jit(model, posejax_params(model, fields([p]))) for p in params]
+    return (np.concatenate([np.asarray(o.vertices, np.float64) for o in out]),
+            np.concatenate([np.asarray(o.joints, np.float64) for o in out]))
+
   params = [synthetic.design_params(model, d, settings, i) for i, d in enumerate(designs)]
-  vertices = np.asarray(forward_jit(model, posejax_params(model, fields(params))).vertices,
-                        np.float64)
+  vertices, _ = posed(params)
   camera = reference_camera(*IMAGE_SIZE)
   focal = float(np.asarray(camera.focal_length)[0])
   half = 0.5 * 0.75 * np.asarray(IMAGE_SIZE, np.float64)
@@ -226,8 +232,9 @@ def designed_scenes(model, count: int, samples: int, seed: int) -> Scenes:
     translation = np.array([-mid[0], -mid[1], depth]) - rotation @ centre
     placed.append(geometry.move_rigidly(model, p, rotation, translation))
   truth = fields(placed)
-  joints = forward_jit(model, posejax_params(model, truth)).joints
-  projected = np.asarray(project(camera, joints[..., _body25_ids(), :]), np.float64)
+  _, joints = posed(placed)
+  projected = np.asarray(project(camera, jnp.asarray(joints[..., _body25_ids(), :], jnp.float32)),
+                         np.float64)
   keypoints, init, answers = [], {k: v.copy() for k, v in truth.items()}, []
   for i, rng in enumerate(rngs):
     keypoints.append(np.concatenate([projected[i] + rng.normal(0.0, 2.0, projected[i].shape),
