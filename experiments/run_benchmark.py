@@ -1,0 +1,540 @@
+"""The paper's table on posejax's SYNTHETIC contact benchmark.
+
+Generates (or reuses) synthetic scenes on the synthetic default body (``posejax.data.synthetic``:
+two people in contact, one person in self-contact; exact ground truth, noisy keypoints, a degraded
+initial estimate, simulated language-model answers with controllable error rates), fits them
+with every method of the paper's tables and scores each fit:
+
+* two people: initial estimate, heuristic, optimisation without contact, posejax with N = 1, 5,
+  20 answers, oracle (the true contacts), and the loss ablations (without L_LMM, 2D, GMM, shape,
+  init pose, interpenetration); joint PA-MPJPE (mm) and PCC over the true contact pairs;
+* one person: initial estimate, optimisation without contact (HMR2+opt), posejax N = 1, 5, 20,
+  oracle, and the ablations of the terms its preset weighs; PA-MPJPE and self-contact PCC.
+
+All scenes of a method are fitted in batches of ``--batch_size`` (the last one padded with
+copies); every two-person method runs on ONE fitter compiled with the union of the methods' loss
+terms and every batch is padded to the same constraint sizes, so the whole table compiles once per
+person count (the configs differ only in weights, which are traced).
+
+Output in ``--out_dir`` (every file says the numbers are SYNTHETIC):
+
+* ``scenes_two_person.{npz,json}``, ``scenes_one_person.{npz,json}``: the generated scenes, saved
+  after each one; a rerun reuses them (and generates more when ``--num_scenes`` grew).
+* ``results.jsonl``: one line per (method, batch of scenes) as soon as it is done, with the
+  per-scene numbers. A rerun skips every (method, scene) already there; a half-written last line
+  (a killed run) is dropped and redone.
+* ``benchmark.md``, ``benchmark.csv``: the tables; ``benchmark.png``: PA-MPJPE per method and the
+  PCC(tau) curves of the main methods.
+* ``run.json``: the generator settings, every method's fit config, the model, the versions: what
+  is needed to reproduce the numbers. A rerun into the same folder must have the same settings.
+
+  .venv/bin/python -m experiments.run_benchmark --out_dir outputs/benchmark
+  .venv/bin/python -m experiments.run_benchmark --people 2 --num_scenes 8 --max_iters 300 \\
+      --miss_rate 0.5 --hallucination_rate 0.4 --out_dir outputs/benchmark_noisy_answers
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import os
+import platform
+import time
+from typing import Any, Sequence
+
+import jax
+import numpy as np
+from absl import app
+from absl import flags
+from absl import logging
+
+import posejax
+from posejax import body
+from posejax.constraints import Constraints
+from posejax.data import benchmark
+from posejax.data import synthetic
+from posejax.data.synthetic_answers import AnswerSettings
+from posejax.errors import InvalidInputError
+from posejax.io_utils import atomic_write_bytes
+from posejax.io_utils import atomic_write_text
+
+RESULTS_NAME = "results.jsonl"
+SCENE_FILES = {2: "scenes_two_person", 1: "scenes_one_person"}
+SYNTHETIC_NOTE = ("SYNTHETIC: synthetic scenes posed on the synthetic default body, with simulated "
+                  "keypoints, initial estimates and language-model answers. These numbers test "
+                  "the method's machinery; they are not results on photographs or real SMPL-X.")
+ANSWER_RATE_FIELDS = ("miss_rate", "hallucination_rate", "side_rate", "wrong_side_rate",
+                      "empty_rate", "swap_rate", "plural_rate")
+
+
+@dataclasses.dataclass(frozen=True)
+class BenchmarkSettings:
+  """Everything a run depends on (the flags as one value; see ``define_flags`` for meanings)."""
+
+  out_dir: str
+  people: tuple[int, ...] = (2, 1)
+  num_scenes: int = 16
+  num_scenes_one: int = 8
+  seed: int = 0
+  max_iters: tuple[int, ...] = (1000,)
+  penetration_every: int = 1
+  batch_size: int = 16
+  samples: tuple[int, ...] = benchmark.DEFAULT_SAMPLES
+  ablations: bool = True
+  methods: tuple[str, ...] = ()
+  generator: dict = dataclasses.field(default_factory=dict)
+  answers: dict = dataclasses.field(default_factory=dict)
+  self_contact_vertices_per_region: int | None = 128
+  chunk_size: int = 100
+  fit_progress: bool = False
+  plot: bool = True
+
+  def generator_settings(self) -> synthetic.SyntheticSettings:
+    """The synthetic generator's settings: defaults, then ``generator``, then ``answers``."""
+    values = synthetic.SyntheticSettings(seed=self.seed).to_dict()
+    values.update(self.generator)
+    values["seed"] = self.seed
+    values["answers"] = {**values["answers"], **self.answers}
+    answers = values["answers"]
+    if answers.get("num_answers", 0) < max(self.samples):
+      raise InvalidInputError(f"the generator makes {answers.get('num_answers')} answers per "
+                              f"scene but --samples asks for {max(self.samples)}")
+    return synthetic.SyntheticSettings.from_dict(values)
+
+  def signature(self) -> dict:
+    """The settings that change the numbers: a resumed run must match them."""
+    return json.loads(json.dumps({
+        "generator": self.generator_settings().to_dict(), "max_iters": list(self.max_iters),
+        "penetration_every": self.penetration_every,
+        "self_contact_vertices_per_region": self.self_contact_vertices_per_region}))
+
+
+# ----------------------------------------------------------------------------------------------
+# The results file (appended line by line; resumable)
+
+
+def read_records(path: str) -> list[dict]:
+  """Records already written; drops a half-written last line (a killed run) first."""
+  if not os.path.isfile(path):
+    return []
+  with open(path, "rb") as handle:
+    content = handle.read()
+  if content and not content.endswith(b"\n"):
+    cut = content.rfind(b"\n") + 1
+    logging.warning("%s ended in a half-written line (a killed run); dropping it", path)
+    with open(path, "r+b") as handle:
+      handle.truncate(cut)
+    content = content[:cut]
+  records = []
+  for number, line in enumerate(content.decode("utf-8").splitlines(), 1):
+    if not line.strip():
+      continue
+    try:
+      records.append(json.loads(line))
+    except ValueError as error:
+      raise InvalidInputError(f"{path} line {number} is not JSON ({error}); move the file "
+                              "away to start over") from None
+  return records
+
+
+def scene_rows(records: Sequence[dict]) -> dict[tuple[int, str, str], dict]:
+  """(people, method, scene id) -> that scene's row, the latest record winning."""
+  rows = {}
+  for record in records:
+    for row in record.get("rows", []):
+      rows[(int(record["people"]), record["method"], row["scene_id"])] = row
+  return rows
+
+
+def _json_value(value: Any) -> Any:
+  if isinstance(value, (np.floating, float)):
+    return None if not np.isfinite(value) else float(value)
+  if isinstance(value, (np.integer,)):
+    return int(value)
+  if isinstance(value, (np.bool_,)):
+    return bool(value)
+  return value
+
+
+# ----------------------------------------------------------------------------------------------
+# The run
+
+
+@dataclasses.dataclass
+class _PeopleRun:
+  """One person count's scenes, methods and tools."""
+
+  people: int
+  scenes: tuple
+  methods: tuple
+  inputs: benchmark.SceneInputs
+  gt_vertices: np.ndarray
+  tools: benchmark.EvaluationTools
+  fitter: Any
+  constraints: dict  # method name -> list of (Constraints, report) per scene
+  sizes: dict
+
+
+_posed = jax.jit(body.forward)
+_FITTERS: dict = {}
+
+
+def _fitter(model, config, terms):
+  """One fitter per (model, config, terms) in this process: its compiled stages are reused by a
+  later run in the same process (a resumed run, a test)."""
+  key = (id(model), config, terms)
+  if key not in _FITTERS:
+    _FITTERS[key] = (model, posejax.Fitter.create(model, config, terms=terms))
+  return _FITTERS[key][1]
+
+
+def _vertices(model, params) -> np.ndarray:
+  return np.asarray(_posed(model, params).vertices, np.float64)
+
+
+def _select(tree, indices):
+  return jax.tree_util.tree_map(lambda x: np.asarray(x)[np.asarray(indices)], tree)
+
+
+def _load_scenes(settings: BenchmarkSettings, people: int, model) -> synthetic.SyntheticBenchmark:
+  count = settings.num_scenes if people == 2 else settings.num_scenes_one
+  started = time.monotonic()
+
+  def progress(done, attempted, item):
+    what = getattr(item, "scene_id", None) or f"dropped: {item.reason}"
+    logging.info("  %d-person scenes: %d/%d kept after %d attempts (%s) %.0f s", people, done,
+                 count, attempted, what, time.monotonic() - started)
+
+  path = os.path.join(settings.out_dir, SCENE_FILES[people])
+  logging.info("%d-person scenes: %d wanted (saved in %s.npz/.json as they are made)", people,
+               count, path)
+  return benchmark.generate_or_resume(path, count, people, settings.generator_settings(), model,
+                                      progress=progress)
+
+
+def _prepare(settings: BenchmarkSettings, people: int, model) -> _PeopleRun:
+  scenes = _load_scenes(settings, people, model).scenes
+  methods = benchmark.benchmark_methods(people, max_iters=settings.max_iters,
+                                        samples=settings.samples, ablations=settings.ablations,
+                                        penetration_every=settings.penetration_every)
+  if settings.methods:
+    unknown = sorted(set(settings.methods) - {m.name for m in methods})
+    if unknown:
+      raise InvalidInputError(f"--methods names unknown methods {unknown}; the {people}-person "
+                              f"methods are {[m.name for m in methods]}")
+    methods = tuple(m for m in methods if m.name in settings.methods)
+  inputs = benchmark.scene_inputs(scenes, model)
+  constraints = {}
+  for method in methods:
+    if method.config is not None:
+      constraints[method.name] = [benchmark.method_constraints(method, s) for s in scenes]
+  empty = Constraints.from_pairs([[]], people)
+  sizes = benchmark.padded_sizes(
+      [empty] + [c for items in constraints.values() for c, _ in items])
+  fitted = [m for m in methods if m.config is not None]
+  fitter = None
+  if fitted:
+    # The preset reading contacts names the fitter; the others run on it with their weights.
+    main = next((m.config for m in fitted if m.contacts != benchmark.NO_CONTACT), fitted[0].config)
+    fitter = _fitter(model, main, benchmark.compiled_terms(fitted))
+  tools = benchmark.evaluation_tools(
+      model, people, self_contact_vertices_per_region=settings.self_contact_vertices_per_region)
+  return _PeopleRun(people=people, scenes=tuple(scenes), methods=methods, inputs=inputs,
+                    gt_vertices=_vertices(model, inputs.gt), tools=tools, fitter=fitter,
+                    constraints=constraints, sizes=sizes)
+
+
+def _fit_batch(settings: BenchmarkSettings, run: _PeopleRun, method, batch: list[int]):
+  """Fits one batch of scenes (padded to the batch size); returns their vertices and details."""
+  size = min(settings.batch_size, len(run.scenes))
+  padded = batch + [batch[-1]] * (size - len(batch))
+  if method.contacts == benchmark.NO_CONTACT:
+    # Empty answers padded like every other batch: same shapes, so no new compilation.
+    items = [Constraints.from_pairs([[]], run.people)] * size
+  else:
+    items = [run.constraints[method.name][i][0] for i in padded]
+  stacked = Constraints.stack(items, **run.sizes)
+
+  progress = None
+  if settings.fit_progress:
+    def progress(info):
+      logging.info("    stage %d: iteration %d/%d, %d/%d scenes stopped, median loss %.4g",
+                   info["stage"] + 1, info["iteration"], info["max_iters"], info["stopped"],
+                   info["scenes"], info["median_loss"])
+
+  result = run.fitter(
+      run.inputs.keypoints[padded], stacked, init=_select(run.inputs.init, padded),
+      camera=_select(run.inputs.camera, padded), config=method.config, return_vertices=True,
+      progress=progress, chunk_size=settings.chunk_size)
+  vertices = np.asarray(result.vertices, np.float64)
+  iterations = np.asarray(result.iterations)
+  converged = np.asarray(result.converged)
+  fell_back = np.asarray(result.fell_back)
+  details = []
+  for slot in range(len(batch)):
+    item = {"iterations": float(iterations[slot].sum()),
+            "converged": float(bool(converged[slot].all())),
+            "fell_back": (None if method.contacts == benchmark.NO_CONTACT
+                          else float(bool(fell_back[slot])))}
+    for stage in range(iterations.shape[1]):
+      item[f"iterations_stage{stage + 1}"] = int(iterations[slot, stage])
+    if method.contacts == benchmark.ANSWERS:
+      report = run.constraints[method.name][batch[slot]][1]
+      item["parse"] = report.summary() if report is not None else None
+    details.append(item)
+  return vertices[:len(batch)], details
+
+
+def _run_people(settings: BenchmarkSettings, run: _PeopleRun, model, handle, done: set) -> None:
+  size = min(settings.batch_size, len(run.scenes))
+  batches = [list(range(i, min(i + size, len(run.scenes)))) for i in range(0, len(run.scenes),
+                                                                           size)]
+  for method in run.methods:
+    for number, batch in enumerate(batches):
+      pending = [i for i in batch if (run.people, method.name, run.scenes[i].scene_id) not in done]
+      if not pending:
+        continue
+      started = time.monotonic()
+      if method.config is None:
+        vertices = _vertices(model, _select(run.inputs.init, pending))
+        details = [{"iterations": None, "converged": None, "fell_back": None}] * len(pending)
+      else:
+        vertices, details = _fit_batch(settings, run, method, pending)
+      rows = []
+      for slot, index in enumerate(pending):
+        scene = run.scenes[index]
+        row = {"scene_id": scene.scene_id, "kind": scene.kind}
+        row.update(benchmark.scene_metrics(run.tools, scene, vertices[slot],
+                                           run.gt_vertices[index]))
+        row.update(details[slot])
+        rows.append({k: _json_value(v) for k, v in row.items()})
+      seconds = time.monotonic() - started
+      record = {"people": run.people, "method": method.name, "batch": number,
+                "scene_ids": [run.scenes[i].scene_id for i in pending],
+                "seconds": round(seconds, 3), "synthetic": True, "rows": rows}
+      handle.write(json.dumps(record) + "\n")
+      handle.flush()
+      errors = [r["pa_mpjpe"] for r in rows if r.get("pa_mpjpe") is not None]
+      pcc = [r["pcc_mean"] for r in rows if r.get("pcc_mean") is not None]
+      logging.info("[%d people] %-22s batch %d/%d: %d scenes in %.1f s; PA-MPJPE %.1f mm, "
+                   "PCC %.1f %%", run.people, method.name, number + 1, len(batches),
+                   len(pending), seconds, np.mean(errors) if errors else np.nan,
+                   100 * np.mean(pcc) if pcc else np.nan)
+
+
+def _summaries(run: _PeopleRun, rows: dict) -> dict[str, dict]:
+  out = {}
+  ids = [s.scene_id for s in run.scenes]
+  for method in run.methods:
+    found = [rows[(run.people, method.name, i)] for i in ids if (run.people, method.name, i) in rows]
+    if found:
+      out[method.name] = benchmark.summarize_method(found)
+  return out
+
+
+def run(settings: BenchmarkSettings) -> dict:
+  """Runs (or resumes) the benchmark; returns the paths written and the summaries per person count."""
+  if settings.batch_size < 1:
+    raise InvalidInputError(f"--batch_size must be positive, got {settings.batch_size}")
+  if not settings.people or any(p not in (1, 2) for p in settings.people):
+    raise InvalidInputError(f"--people must be 1, 2 or both, got {settings.people}")
+  os.makedirs(settings.out_dir, exist_ok=True)
+  run_path = os.path.join(settings.out_dir, "run.json")
+  signature = settings.signature()
+  if os.path.isfile(run_path):
+    with open(run_path, encoding="utf-8") as handle:
+      previous = json.load(handle).get("signature", {})
+    changed = sorted(k for k, v in signature.items() if previous.get(k) != v)
+    if changed:
+      raise InvalidInputError(f"{settings.out_dir} holds results of a run with other settings "
+                              f"({', '.join(changed)}); use another --out_dir")
+
+  model = body.default_model()
+  logging.warning("SYNTHETIC benchmark on %s: %s", model.source, SYNTHETIC_NOTE)
+  runs = {}
+  for people in settings.people:
+    runs[people] = _prepare(settings, people, model)
+  _write_run_json(settings, runs, model, run_path, signature)
+
+  results_path = os.path.join(settings.out_dir, RESULTS_NAME)
+  records = read_records(results_path)
+  done = set(scene_rows(records))
+  logging.info("%s: %d scene results already there", results_path, len(done))
+  started = time.monotonic()
+  with open(results_path, "a", encoding="utf-8") as handle:
+    for people in settings.people:
+      _run_people(settings, runs[people], model, handle, done)
+  logging.info("fitting and scoring took %.0f s", time.monotonic() - started)
+  return _write_tables(settings, runs, scene_rows(read_records(results_path)), model)
+
+
+def _write_run_json(settings, runs, model, path, signature) -> None:
+  methods = {people: [m.to_dict() for m in run.methods] for people, run in runs.items()}
+  scenes = {people: {"scene_ids": [s.scene_id for s in run.scenes],
+                     "kinds": sorted({s.kind for s in run.scenes}),
+                     "constraint_sizes": run.sizes}
+            for people, run in runs.items()}
+  text = json.dumps({
+      "synthetic": True, "note": SYNTHETIC_NOTE, "signature": signature,
+      "settings": dataclasses.asdict(settings),
+      "generator_settings": settings.generator_settings().to_dict(),
+      "methods": methods, "scenes": scenes,
+      "model_source": model.source, "synthetic_body": bool(model.synthetic),
+      "versions": {"posejax": posejax.__version__, "jax": jax.__version__,
+                   "numpy": np.__version__, "python": platform.python_version()},
+      "device": str(jax.devices()[0]),
+  }, indent=1, default=str)
+  atomic_write_text(path, text)
+
+
+def _write_tables(settings, runs, rows, model) -> dict:
+  tables, texts, summaries = [], [], {}
+  for people, run in runs.items():
+    summary = _summaries(run, rows)
+    summaries[people] = summary
+    tables.append((people, run.methods, summary))
+    generator = settings.generator_settings()
+    configs = [m.config for m in run.methods if m.config is not None]
+    notes = [f"**{SYNTHETIC_NOTE}**",
+             f"{len(run.scenes)} scenes ({', '.join(sorted({s.kind for s in run.scenes}))}), "
+             f"generator seed {generator.seed}; body model {model.source}",
+             f"iteration caps {[s.max_iters for s in configs[0].stages]} per stage (Adam, early "
+             "stop on the loss slope); interpenetration inside mask recomputed every "
+             f"{settings.penetration_every} iteration(s)" if configs else "no fits",
+             f"answers: {generator.answers.num_answers} per scene, miss rate "
+             f"{generator.answers.miss_rate}, hallucination rate "
+             f"{generator.answers.hallucination_rate}, empty rate {generator.answers.empty_rate}"]
+    if people == 2:
+      notes.append("PA-MPJPE: joint over both people's 14 LSP joints (one similarity Procrustes, "
+                   "better person order); PCC over each scene's true contact pairs")
+    else:
+      notes.append("PA-MPJPE over the 14 LSP joints; self-contact PCC: recall of the true "
+                   "self-contact region pairs (2 cm), over the derived coarse regions")
+    title = f"posejax on the SYNTHETIC benchmark, {'two people' if people == 2 else 'one person'}"
+    texts.append(benchmark.results_markdown(title, run.methods, summary, people, notes=notes))
+  paths = {
+      "markdown": atomic_write_text(os.path.join(settings.out_dir, "benchmark.md"),
+                                    "\n".join(texts)),
+      "csv": atomic_write_text(os.path.join(settings.out_dir, "benchmark.csv"),
+                               benchmark.results_csv(tables)),
+      "results": os.path.join(settings.out_dir, RESULTS_NAME),
+      "run": os.path.join(settings.out_dir, "run.json"),
+  }
+  if settings.plot:
+    paths["plot"] = _plot(os.path.join(settings.out_dir, "benchmark.png"), tables)
+  print("\n".join(texts))
+  return {"paths": paths, "summaries": summaries}
+
+
+def _plot(path: str, tables) -> str:
+  """PA-MPJPE bars of every method and PCC(tau) curves of the main methods, per person count."""
+  import matplotlib
+  matplotlib.use("Agg")
+  from matplotlib import pyplot
+
+  from posejax import metrics
+
+  figure, axes = pyplot.subplots(len(tables), 2, figsize=(13, 4.8 * len(tables)), squeeze=False)
+  taus = 100 * np.asarray(metrics.PCC_THRESHOLDS_M)
+  for row, (people, methods, summaries) in enumerate(tables):
+    shown = [m for m in methods if m.name in summaries]
+    bars, curves = axes[row]
+    errors = [summaries[m.name]["pa_mpjpe"] for m in shown]
+    colors = ["tab:gray" if m.config is None else "tab:blue" if m.group == "main" else "tab:orange"
+              for m in shown]
+    bars.barh(range(len(shown)), errors, color=colors)
+    bars.set_yticks(range(len(shown)), [m.label for m in shown], fontsize=8)
+    bars.invert_yaxis()
+    bars.set_xlabel("PA-MPJPE (mm)")
+    bars.set_title(f"{'two people' if people == 2 else 'one person'}: PA-MPJPE (SYNTHETIC)")
+    for method in shown:
+      if method.group != "main":
+        continue
+      summary = summaries[method.name]
+      curve = [summary[c] for c in benchmark.dataset_eval.PCC_COLUMNS]
+      if np.all(np.isnan(curve)):
+        continue
+      curves.plot(taus, 100 * np.asarray(curve), marker=".", label=method.label)
+    curves.set_xlabel("tau (cm)")
+    curves.set_ylabel(("PCC" if people == 2 else "self-contact PCC") + " (%)")
+    curves.set_ylim(0, 101)
+    curves.grid(alpha=0.3)
+    curves.legend(fontsize=7, loc="lower right")
+    curves.set_title("PCC(tau) (SYNTHETIC)")
+  figure.suptitle("posejax on the synthetic benchmark (synthetic scenes, synthetic default body)",
+                  fontsize=11)
+  figure.tight_layout()
+  buffer = io.BytesIO()
+  figure.savefig(buffer, format="png", dpi=110)
+  pyplot.close(figure)
+  return atomic_write_bytes(path, buffer.getvalue())
+
+
+# ----------------------------------------------------------------------------------------------
+# Flags
+
+
+def define_flags() -> None:
+  """Defines the flags (only when run as a script, so that importing the module defines none)."""
+  defaults = AnswerSettings()
+  flags.DEFINE_string("out_dir", "outputs/benchmark", "Folder of the results (resumed when it "
+                      "has some).")
+  flags.DEFINE_enum("people", "both", ["1", "2", "both"], "Which table: one person, two people "
+                    "or both.")
+  flags.DEFINE_integer("num_scenes", 16, "Two-person scenes.")
+  flags.DEFINE_integer("num_scenes_one", 8, "One-person scenes.")
+  flags.DEFINE_integer("seed", 0, "The synthetic generator's seed.")
+  flags.DEFINE_list("max_iters", ["1000"], "Iteration cap of every stage, or one per stage "
+                    "(published: 1000 for both).")
+  flags.DEFINE_integer("penetration_every", 1, "Recompute the interpenetration inside mask every "
+                       "this many iterations (1: exact, as published).")
+  flags.DEFINE_integer("batch_size", 16, "Scenes per fit call.")
+  flags.DEFINE_list("samples", [str(n) for n in benchmark.DEFAULT_SAMPLES],
+                    "N of the posejax rows (answers per scene).")
+  flags.DEFINE_bool("ablations", True, "Run the loss ablations.")
+  flags.DEFINE_list("methods", [], "Only these methods (names as in results.jsonl); default all.")
+  flags.DEFINE_string("generator_json", None, "JSON object of SyntheticSettings overrides, e.g. "
+                      "'{\"keypoint_noise\": 4.0}'.")
+  flags.DEFINE_integer("num_answers", defaults.num_answers, "Simulated answers per scene.")
+  for name in ANSWER_RATE_FIELDS:
+    flags.DEFINE_float(name, getattr(defaults, name), f"Simulated answers: {name} (see "
+                       "posejax.data.synthetic_answers.AnswerSettings).")
+  flags.DEFINE_integer("self_contact_vertices_per_region", 128, "One person: vertices per region "
+                       "of the self-contact PCC (0: every vertex, slower).")
+  flags.DEFINE_integer("chunk_size", 100, "Iterations between fit progress reports.")
+  flags.DEFINE_bool("fit_progress", False, "Log the fit's progress within each batch.")
+  flags.DEFINE_bool("plot", True, "Write benchmark.png.")
+
+
+def settings_from_flags() -> BenchmarkSettings:
+  values = flags.FLAGS
+  people = {"1": (1,), "2": (2,), "both": (2, 1)}[values.people]
+  generator = json.loads(values.generator_json) if values.generator_json else {}
+  if not isinstance(generator, dict):
+    raise InvalidInputError("--generator_json must be a JSON object")
+  answers = {name: getattr(values, name) for name in ANSWER_RATE_FIELDS}
+  answers["num_answers"] = values.num_answers
+  vertices = values.self_contact_vertices_per_region
+  return BenchmarkSettings(
+      out_dir=values.out_dir, people=people, num_scenes=values.num_scenes,
+      num_scenes_one=values.num_scenes_one, seed=values.seed,
+      max_iters=tuple(int(n) for n in values.max_iters), penetration_every=values.penetration_every,
+      batch_size=values.batch_size, samples=tuple(int(n) for n in values.samples),
+      ablations=values.ablations, methods=tuple(values.methods), generator=generator,
+      answers=answers, self_contact_vertices_per_region=vertices if vertices > 0 else None,
+      chunk_size=values.chunk_size, fit_progress=values.fit_progress, plot=values.plot)
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments {argv[1:]}")
+  try:
+    run(settings_from_flags())
+  except posejax.PoseJaxError as error:
+    raise app.UsageError(str(error)) from None
+
+
+if __name__ == "__main__":
+  define_flags()
+  app.run(main)

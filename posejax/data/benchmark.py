@@ -1,0 +1,522 @@
+"""Running the paper's methods on the SYNTHETIC benchmark: methods, batched inputs, scores, tables.
+
+The pieces ``experiments/run_benchmark.py`` wires together, kept here so that they are tested and
+usable without the script:
+
+* ``benchmark_methods``: the rows of the paper's tables (initial estimate, heuristic, optimisation
+  without contact, posejax with N = 1, 5, 20 answers, the oracle with the true contacts, and the
+  loss ablations) as ``BenchmarkMethod`` values; ``compiled_terms`` is the term set one ``Fitter``
+  needs to run them all with one compiled program per stage.
+* ``generate_or_resume``: the scenes of a run, generated one by one and saved after each, so that a
+  killed run keeps the scenes it has.
+* ``scene_inputs``: a list of scenes as the batched arrays ``fit`` takes.
+* ``method_constraints``: a scene's constraints for a method (its first N simulated answers, or
+  the true contacts repeated N times for the oracle).
+* ``evaluation_tools`` / ``scene_metrics``: the per-scene numbers of the paper's tables.
+* ``summarize_method``, ``results_markdown``, ``results_csv``: the table.
+
+Every number this module produces comes from synthetic scenes posed on a body model (by default
+the synthetic default body); the tables say so.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import math
+import os
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import jax
+import numpy as np
+
+from posejax import metrics
+from posejax.body import vocabulary
+from posejax.body.regions import derive_regions
+from posejax.config import TERMS
+from posejax.config import FitConfig
+from posejax.constraints import Constraints
+from posejax.data import dataset_eval
+from posejax.data import synthetic
+from posejax.errors import InvalidInputError
+
+NO_CONTACT = "none"
+"""``BenchmarkMethod.contacts``: the method reads no contact constraints."""
+ANSWERS = "answers"
+"""``BenchmarkMethod.contacts``: the scene's first N simulated language-model answers."""
+ORACLE = "oracle"
+"""``BenchmarkMethod.contacts``: the scene's true contact pairs, repeated N times."""
+
+ABLATIONS: tuple[tuple[str, str, str], ...] = (
+    ("without_lmm", "contact", "without L_LMM"),
+    ("without_2d", "keypoints", "without 2D keypoints"),
+    ("without_gmm", "pose_prior", "without GMM pose prior"),
+    ("without_shape", "shape", "without shape prior"),
+    ("without_init_pose", "init_pose", "without init pose"),
+    ("without_penetration", "penetration", "without interpenetration"),
+)
+"""The published loss ablations: (method name, loss term set to zero, table label)."""
+
+DEFAULT_SAMPLES: tuple[int, ...] = (1, 5, 20)
+"""Answers per scene of the posejax rows (the paper's "more samples help" study)."""
+
+MARKDOWN_PCC_TAUS_CM: tuple[int, ...] = (5, 10, 20, 30, 50)
+"""PCC thresholds the Markdown table spells out (the CSV has all twenty)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class BenchmarkMethod:
+  """One row of the benchmark table.
+
+  Attributes:
+    name: key of the row in result files, e.g. ``"posejax_n20"``.
+    label: the row's label in the table.
+    config: the fit configuration, or None for the initial estimate (no fit).
+    contacts: what the fit reads as constraints: ``NO_CONTACT``, ``ANSWERS`` or ``ORACLE``.
+    samples: N, the answers (or repetitions of the true contacts) per scene.
+    group: ``"main"`` or ``"ablation"`` (the table prints them as two blocks).
+  """
+
+  name: str
+  label: str
+  config: FitConfig | None
+  contacts: str = NO_CONTACT
+  samples: int = 0
+  group: str = "main"
+
+  def to_dict(self) -> dict:
+    """JSON-ready description (the config in full)."""
+    return {"name": self.name, "label": self.label, "contacts": self.contacts,
+            "samples": self.samples, "group": self.group,
+            "config": None if self.config is None else self.config.to_dict()}
+
+
+def _with_options(config: FitConfig, caps: tuple[int, ...], penetration_every: int) -> FitConfig:
+  config = config.with_max_iters(*caps)
+  fallback = config.fallback
+  if fallback is not None:
+    fallback = fallback.replace(penetration_every=penetration_every)
+  return config.replace(penetration_every=penetration_every, fallback=fallback)
+
+
+def benchmark_methods(people: int, *, max_iters: int | Sequence[int] = 1000,
+                      samples: Sequence[int] = DEFAULT_SAMPLES, oracle_samples: int | None = None,
+                      ablations: bool = True,
+                      penetration_every: int = 1) -> tuple[BenchmarkMethod, ...]:
+  """The rows of the paper's tables for one or two people.
+
+  Two people: initial estimate, heuristic, optimisation without contact, posejax with each N of
+  ``samples``, the oracle, and the ablations of the posejax preset with the largest N. One
+  person: initial estimate, optimisation without contact ("HMR2+opt"), posejax rows, oracle, and
+  the ablations of the terms the one-person preset weighs (its GMM and interpenetration weights
+  are zero already, so those two rows would repeat the full method and are left out).
+
+  Args:
+    people: 1 or 2.
+    max_iters: iteration cap of every stage, or one cap per stage (the presets have two).
+    samples: N of the posejax rows (the first N answers of each scene).
+    oracle_samples: N of the oracle row (the true contacts repeated); default ``max(samples)``.
+    ablations: include the ablation rows.
+    penetration_every: ``FitConfig.penetration_every`` of every method (1, the default, is exact:
+      the inside mask of the interpenetration term is recomputed every iteration).
+
+  Returns:
+    The methods in table order.
+  """
+  if people not in (1, 2):
+    raise InvalidInputError(f"people must be 1 or 2, got {people!r}")
+  samples = tuple(int(n) for n in samples)
+  if not samples or min(samples) < 1:
+    raise InvalidInputError(f"samples must be positive answer counts, got {samples}")
+  largest = max(samples)
+  oracle_samples = largest if oracle_samples is None else int(oracle_samples)
+  caps = (int(max_iters),) if np.ndim(max_iters) == 0 else tuple(int(c) for c in max_iters)
+  if int(penetration_every) < 1:
+    raise InvalidInputError(f"penetration_every must be >= 1, got {penetration_every}")
+  options = lambda config: _with_options(config, caps, int(penetration_every))
+  full = options(FitConfig.two_person() if people == 2 else FitConfig.one_person())
+  methods = [BenchmarkMethod("initial", "initial estimate (no fit)", None)]
+  if people == 2:
+    methods.append(BenchmarkMethod("heuristic", "heuristic (closest points)",
+                                   options(FitConfig.heuristic())))
+  methods.append(BenchmarkMethod("no_contact", "optimisation without contact (HMR2+opt)",
+                                 options(FitConfig.no_contact(people))))
+  for n in samples:
+    methods.append(BenchmarkMethod(f"posejax_n{n}", f"posejax, N = {n}", full, ANSWERS, n))
+  methods.append(BenchmarkMethod("oracle", "oracle (true contacts)", full, ORACLE,
+                                 oracle_samples))
+  if ablations:
+    weighed = set(full.active_terms())
+    for name, term, label in ABLATIONS:
+      if term in weighed:
+        config = full.with_weights(**{term: 0.0}).replace(name=f"{full.name}-{name}")
+        methods.append(BenchmarkMethod(name, f"posejax N = {largest}, {label}", config,
+                                       ANSWERS, largest, "ablation"))
+  return tuple(methods)
+
+
+def compiled_terms(methods: Iterable[BenchmarkMethod]) -> tuple[tuple[str, ...], ...]:
+  """Per stage, every loss term some method weighs (for ``Fitter.create(..., terms=...)``).
+
+  One fitter created with these terms runs every method's config with one compiled program per
+  stage: the configs differ only in weights, which are traced.
+  """
+  configs = [m.config for m in methods if m.config is not None]
+  if not configs:
+    return ()
+  stages = len(configs[0].stages)
+  return tuple(tuple(t for t in TERMS if any(t in c.active_terms(s) for c in configs))
+               for s in range(stages))
+
+
+# ----------------------------------------------------------------------------------------------
+# Scenes
+
+
+def _normalised(value: Any) -> Any:
+  return json.loads(json.dumps(value))
+
+
+def generate_or_resume(path: str | os.PathLike, num_scenes: int, people: int,
+                       settings: synthetic.SyntheticSettings, model=None, *,
+                       kinds: Sequence[str] | None = None, max_attempts: int | None = None,
+                       progress: Callable | None = None) -> synthetic.SyntheticBenchmark:
+  """``synthetic.generate_benchmark``, saved after every scene and resumed from the saved file.
+
+  The sequence is the same as ``generate_benchmark``'s: scene ``i`` has kind
+  ``kinds[i % len(kinds)]``, failed scenes are recorded and skipped. A file written with other
+  settings or another person count is an error (use another path); a file with more scenes than
+  asked for gives its first ``num_scenes``.
+
+  Args:
+    path: file stem of the saved scenes (``.npz`` + ``.json``, ``synthetic.save_benchmark``).
+    num_scenes: scenes to keep.
+    people: 1 or 2.
+    settings: the generator's settings.
+    model: the body model; None is the default body.
+    kinds: the kinds to cycle through (default every kind for ``people``).
+    max_attempts: give up after this many generated scenes (default ``3 * num_scenes + 10``).
+    progress: optional ``progress(done, attempted, scene_or_failure)`` after each new scene.
+
+  Returns:
+    The ``SyntheticBenchmark``.
+
+  Raises:
+    InvalidInputError: a saved file of other settings, bad arguments, or too many failures.
+  """
+  from posejax.data import synthetic_poses
+
+  if people not in (1, 2):
+    raise InvalidInputError(f"people must be 1 or 2, got {people!r}")
+  kinds = tuple(kinds) if kinds else (synthetic_poses.TWO_PERSON_KINDS if people == 2
+                                      else synthetic_poses.ONE_PERSON_KINDS)
+  max_attempts = 3 * num_scenes + 10 if max_attempts is None else int(max_attempts)
+  wanted = _normalised(settings.to_dict())
+  scenes: list = []
+  failures: list = []
+  json_path = os.fspath(path) + ".json"
+  if os.path.isfile(json_path):
+    saved = synthetic.load_benchmark(path)
+    if _normalised(saved.settings) != wanted:
+      raise InvalidInputError(f"{json_path} holds scenes made with other generator settings; "
+                              "use another output folder (or delete the file)")
+    if any(s.people != people or s.kind not in kinds for s in saved.scenes):
+      raise InvalidInputError(f"{json_path} holds scenes of other kinds or person counts than "
+                              f"this run asks for ({people} people, kinds {kinds})")
+    scenes, failures = list(saved.scenes), list(saved.failures)
+  index = 1 + max([s.index for s in scenes] + [f.index for f in failures], default=-1)
+  if model is None and len(scenes) < num_scenes:
+    from posejax.body import default_model
+    model = default_model()
+  while len(scenes) < num_scenes and index < max_attempts:
+    kind = kinds[index % len(kinds)]
+    try:
+      item = synthetic.generate_scene(kind, index, settings, model)
+      scenes.append(item)
+    except synthetic.SceneCheckFailed as error:
+      item = synthetic.SyntheticFailure(kind=kind, index=index, reason=str(error))
+      failures.append(item)
+    index += 1
+    synthetic.save_benchmark(synthetic.SyntheticBenchmark(
+        scenes=tuple(scenes), settings=settings.to_dict(), failures=tuple(failures)), path)
+    if progress is not None:
+      progress(len(scenes), index, item)
+  if len(scenes) < num_scenes:
+    reasons = "\n".join(f.reason for f in failures[:10])
+    raise InvalidInputError(f"only {len(scenes)} of {num_scenes} synthetic scenes passed the check "
+                            f"in {index} attempts; first failures:\n{reasons}")
+  return synthetic.SyntheticBenchmark(scenes=tuple(scenes[:num_scenes]),
+                                      settings=settings.to_dict(), failures=tuple(failures))
+
+
+@dataclasses.dataclass(frozen=True)
+class SceneInputs:
+  """Scenes as the batched arrays ``fit`` takes (B scenes of P people).
+
+  Attributes:
+    keypoints: (B, P, 25, 3) BODY_25 pixels x, y and confidence.
+    init: ``BodyParams`` with batch shape (B, P): the initial estimates.
+    gt: ``BodyParams`` with batch shape (B, P): the ground truth.
+    camera: ``Camera`` with batch shape (B,).
+  """
+
+  keypoints: np.ndarray
+  init: Any
+  gt: Any
+  camera: Any
+
+
+def _stack(items):
+  return jax.tree_util.tree_map(lambda *leaves: np.stack([np.asarray(x) for x in leaves]), *items)
+
+
+def scene_inputs(scenes: Sequence[synthetic.SyntheticScene], model) -> SceneInputs:
+  """Stacks synthetic scenes into ``fit``'s inputs.
+
+  Args:
+    scenes: scenes with the same number of people.
+    model: the body model the parameters are for.
+
+  Returns:
+    ``SceneInputs``.
+
+  Raises:
+    InvalidInputError: no scenes, or scenes with different person counts.
+  """
+  scenes = list(scenes)
+  if not scenes:
+    raise InvalidInputError("scene_inputs needs at least one scene")
+  people = {s.people for s in scenes}
+  if len(people) != 1:
+    raise InvalidInputError(f"cannot batch scenes of different person counts {sorted(people)}")
+  return SceneInputs(
+      keypoints=np.stack([np.asarray(s.keypoints, np.float64) for s in scenes]),
+      init=_stack([s.init_params(model) for s in scenes]),
+      gt=_stack([s.gt_params(model) for s in scenes]),
+      camera=dataset_eval.stack_cameras([s.camera() for s in scenes]),
+  )
+
+
+def method_constraints(method: BenchmarkMethod, scene: synthetic.SyntheticScene, *,
+                       min_frequency: int | None = None):
+  """The constraints a method's fit of a scene reads, and the parse report of its answers.
+
+  Args:
+    method: the method.
+    scene: the scene.
+    min_frequency: one person: the frequency filter (default: half the samples, rounded up).
+
+  Returns:
+    ``(Constraints, report)``: ``ANSWERS``: the first ``method.samples`` answers parsed
+    (``posejax.lmm.parse``) and its ``ParseReport``; ``ORACLE``: the true contact pairs in
+    every one of ``method.samples`` samples, report None; ``NO_CONTACT``: None, None.
+
+  Raises:
+    InvalidInputError: the scene has fewer answers than the method asks for.
+  """
+  if method.contacts == NO_CONTACT:
+    return None, None
+  options = {} if min_frequency is None else {"min_frequency": int(min_frequency)}
+  if method.contacts == ORACLE:
+    truth = [tuple(pair) for pair in scene.contact_pairs]
+    return Constraints.from_pairs([truth] * method.samples, scene.people, **options), None
+  if method.contacts != ANSWERS:
+    raise InvalidInputError(f"unknown contact source {method.contacts!r}")
+  if len(scene.answers) < method.samples:
+    raise InvalidInputError(f"scene {scene.scene_id} has {len(scene.answers)} answers; method "
+                            f"{method.name} needs {method.samples} (raise the generator's "
+                            "answers.num_answers)")
+  from posejax import lmm  # the parser lives in the language-model layer
+  return lmm.parse(list(scene.answers[:method.samples]), scene.people,
+                   return_report=True, **options)
+
+
+def padded_sizes(items: Iterable[Constraints | None]) -> dict[str, int]:
+  """The largest padded sizes over constraints (None skipped): stacking every batch of every
+  method to these keeps one compiled fit for the whole benchmark."""
+  sizes: dict[str, int] = {}
+  for item in items:
+    if item is None:
+      continue
+    for key, value in item.sizes().items():
+      sizes[key] = max(sizes.get(key, 0), int(value))
+  return sizes
+
+
+# ----------------------------------------------------------------------------------------------
+# Scores
+
+
+@dataclasses.dataclass(frozen=True)
+class EvaluationTools:
+  """What scoring a scene needs besides the scene (built once per model and person count).
+
+  Attributes:
+    regressor: (14, V) LSP-14 joint regressor of the model.
+    region_names: the coarse region names (``vocabulary.RESOLVED_REGIONS``).
+    region_vertices: (R, M) fixed vertices per region for the two-person PCC, or None.
+    self_contact: the one-person self-contact index, or None.
+  """
+
+  regressor: np.ndarray
+  region_names: tuple[str, ...]
+  region_vertices: np.ndarray | None
+  self_contact: metrics.SelfContactIndex | None
+
+
+def evaluation_tools(model, people: int, *,
+                     self_contact_vertices_per_region: int | None = None) -> EvaluationTools:
+  """Regressor and region tables for scoring synthetic scenes of ``people`` on ``model``.
+
+  The regions are the model's derived coarse regions (the ones the synthetic contacts are named
+  in); two people score PCC with ``metrics.PCC_VERTICES_PER_REGION`` fixed vertices per region,
+  one person the self-contact PCC over the same regions.
+
+  Args:
+    model: the body model.
+    people: 1 or 2.
+    self_contact_vertices_per_region: one person: subsample each region to this many vertices
+      (farthest-point) for a faster self-contact PCC; None keeps every vertex.
+  """
+  regions = derive_regions(model)
+  rest = np.asarray(model.v_template, np.float64)
+  region_vertices, self_contact = None, None
+  if people == 2:
+    region_vertices = metrics.fixed_region_vertices(regions, rest_vertices=rest)
+  else:
+    self_contact = metrics.build_self_contact_index(
+        np.asarray(model.faces), rest, regions,
+        max_vertices_per_region=self_contact_vertices_per_region)
+  return EvaluationTools(regressor=metrics.lsp14_regressor_for(model),
+                         region_names=tuple(regions.names), region_vertices=region_vertices,
+                         self_contact=self_contact)
+
+
+def contact_pair_indices(scene: synthetic.SyntheticScene,
+                         region_names: Sequence[str] = vocabulary.RESOLVED_REGIONS) -> np.ndarray:
+  """(K, 2) int32 region indices of a scene's true contact pairs (ground-truth person order)."""
+  names = list(region_names)
+  try:
+    return np.array([[names.index(a), names.index(b)] for a, b in scene.contact_pairs],
+                    np.int32).reshape(-1, 2)
+  except ValueError as error:
+    raise InvalidInputError(f"scene {scene.scene_id}: contact pair names a region the evaluation "
+                            f"does not know ({error})") from None
+
+
+def scene_metrics(tools: EvaluationTools, scene: synthetic.SyntheticScene, pred_vertices,
+                  gt_vertices) -> dict[str, float]:
+  """The paper's per-scene numbers (``dataset_eval.METRIC_COLUMNS``) of one prediction.
+
+  Args:
+    tools: from ``evaluation_tools`` for the scene's person count.
+    scene: the scene (its true contacts are the PCC's annotated pairs).
+    pred_vertices: (P, V, 3) predicted meshes, metres.
+    gt_vertices: (P, V, 3) ground-truth meshes, metres.
+
+  Returns:
+    ``pa_mpjpe`` (mm; two people: joint over both, better person order), ``mpjpe`` (mm),
+    ``pcc_mean`` and ``pcc_XXcm`` (fractions), and for two people ``swapped``.
+  """
+  pairs = contact_pair_indices(scene, tools.region_names) if scene.people == 2 else None
+  return dataset_eval.sample_metrics(pred_vertices, gt_vertices, tools.regressor,
+                                     contact_pairs=pairs, region_vertices=tools.region_vertices,
+                                     self_contact=tools.self_contact)
+
+
+# ----------------------------------------------------------------------------------------------
+# The table
+
+
+def summarize_method(rows: Sequence[Mapping[str, Any]]) -> dict[str, float]:
+  """Means over a method's per-scene rows: ``dataset_eval.summarize`` plus ``fell_back`` (share
+  of scenes that used the fallback preset), ``iterations`` (mean Adam steps over both stages)
+  and ``converged`` (share of scenes whose every stage stopped early)."""
+  out = dataset_eval.summarize(rows)
+  for key in ("fell_back", "iterations", "converged"):
+    values = [float(r[key]) for r in rows if r.get(key) is not None]
+    out[key] = float(np.mean(values)) if values else math.nan
+  return out
+
+
+def _number(value: float, scale: float = 1.0, digits: int = 1) -> str:
+  return "–" if value is None or not np.isfinite(value) else f"{value * scale:.{digits}f}"
+
+
+def results_markdown(title: str, methods: Sequence[BenchmarkMethod],
+                     summaries: Mapping[str, Mapping[str, float]], people: int, *,
+                     notes: Sequence[str] = ()) -> str:
+  """The benchmark table as Markdown (main rows, then ablations), with PCC(tau) columns.
+
+  Args:
+    title: the heading.
+    methods: the rows in order; methods without a summary are printed as missing.
+    summaries: method name -> ``summarize_method`` output.
+    people: 1 or 2 (PCC is the two-person PCC or the self-contact PCC).
+    notes: lines printed under the heading.
+
+  Returns:
+    Markdown text.
+  """
+  pcc = "PCC" if people == 2 else "self-contact PCC"
+  taus = [f"pcc_{cm:02d}cm" for cm in MARKDOWN_PCC_TAUS_CM]
+  lines = [f"# {title}", ""] + [f"- {note}" for note in notes] + ([""] if notes else [])
+  header = (["method", "scenes", "PA-MPJPE (mm)", "MPJPE (mm)", f"{pcc} mean (%)"]
+            + [f"{pcc} {cm} cm" for cm in MARKDOWN_PCC_TAUS_CM]
+            + ["fell back", "mean iterations"])
+  for group in ("main", "ablation"):
+    chosen = [m for m in methods if m.group == group]
+    if not chosen:
+      continue
+    if group == "ablation":
+      lines += ["", "Ablations:", ""]
+    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for method in chosen:
+      summary = summaries.get(method.name)
+      if summary is None:
+        lines.append(f"| {method.label} | " + " | ".join(["–"] * (len(header) - 1)) + " |")
+        continue
+      fit = method.config is not None
+      cells = [method.label, str(int(summary["images"])), _number(summary["pa_mpjpe"]),
+               _number(summary["mpjpe"]), _number(summary["pcc_mean"], 100)]
+      cells += [_number(summary[t], 100) for t in taus]
+      cells += [_number(summary["fell_back"], 100, 0) + " %" if fit else "–",
+                _number(summary["iterations"], 1, 0) if fit else "–"]
+      lines.append("| " + " | ".join(cells) + " |")
+  return "\n".join(lines) + "\n"
+
+
+CSV_COLUMNS: tuple[str, ...] = (
+    ("people", "method", "label", "group", "scenes", "pa_mpjpe", "mpjpe", "pcc_images", "pcc_mean")
+    + dataset_eval.PCC_COLUMNS + ("fell_back", "iterations", "converged", "synthetic"))
+"""Columns of ``results_csv``."""
+
+
+def results_csv(tables: Sequence[tuple[int, Sequence[BenchmarkMethod],
+                                       Mapping[str, Mapping[str, float]]]]) -> str:
+  """The benchmark tables as one CSV (a line per person count and method).
+
+  Args:
+    tables: ``(people, methods, summaries)`` triples.
+
+  Returns:
+    CSV text with ``CSV_COLUMNS``; PCC values are fractions; ``synthetic`` is always 1.
+  """
+  out = io.StringIO()
+  writer = csv.writer(out, lineterminator="\n")
+  writer.writerow(CSV_COLUMNS)
+  for people, methods, summaries in tables:
+    for method in methods:
+      summary = summaries.get(method.name)
+      if summary is None:
+        continue
+      values = {"people": people, "method": method.name, "label": method.label,
+                "group": method.group, "scenes": int(summary["images"]), "synthetic": 1}
+      for key in CSV_COLUMNS:
+        if key not in values:
+          value = summary.get(key, math.nan)
+          values[key] = "" if not np.isfinite(value) else f"{float(value):.6g}"
+      writer.writerow([values[key] for key in CSV_COLUMNS])
+  return out.getvalue()

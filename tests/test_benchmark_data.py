@@ -1,0 +1,255 @@
+"""posejax.data.benchmark: the method rows, constraints per method, batching, scores, tables, and
+resumable scene generation (with a stand-in generator: the real one takes tens of seconds a scene)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+
+import numpy as np
+import pytest
+
+from posejax import body
+from posejax import metrics
+from posejax.config import FitConfig
+from posejax.constraints import Constraints
+from posejax.data import benchmark
+from posejax.data import synthetic
+from posejax.errors import InvalidInputError
+
+WIDTH, HEIGHT = 320, 240
+
+
+@pytest.fixture(scope="module")
+def model():
+  return body.default_model()
+
+
+def _scene(index: int, people: int = 2, *, contacts=(("left hand", "right hand"),),
+           answers=(), kind: str = "handshake") -> synthetic.SyntheticScene:
+  """A stand-in scene: people at rest side by side, facing the camera, keypoints made up."""
+  rng = np.random.default_rng(index)
+  orient = np.tile([np.pi, 0.0, 0.0], (people, 1))
+  transl = np.array([[-0.4, 0.0, 4.0], [0.4, 0.0, 4.0]])[:people]
+  gt = {"global_orient": orient, "transl": transl, "body_pose": rng.normal(0, 0.05, (people, 63)),
+        "betas": np.zeros((people, 10))}
+  init = dict(gt, body_pose=gt["body_pose"] + 0.1)
+  keypoints = np.concatenate([rng.uniform(0, 200, (people, 25, 2)), np.ones((people, 25, 1))], -1)
+  return synthetic.SyntheticScene(
+      scene_id=f"synthetic-{kind}-{index:04d}", kind=kind, people=people, gt=gt, init=init,
+      keypoints=keypoints, occluded=np.zeros((people, 25), bool), contact_pairs=tuple(contacts),
+      also_touching=(), contact_distances=np.zeros(len(contacts)), penetration_depth=0.0,
+      focal_length=np.full(2, 300.0), principal_point=np.array([WIDTH / 2, HEIGHT / 2]),
+      image_size=(WIDTH, HEIGHT), answers=tuple(answers), description="stand-in",
+      settings=synthetic.SyntheticSettings().to_dict(), index=index, model_source="test")
+
+
+def _table(rows):
+  return "| Person 1 Body Part | Person 2 Body Part |\n|---|---|\n" + "".join(
+      f"| {a} | {b} |\n" for a, b in rows)
+
+
+# ----------------------------------------------------------------------------------------------
+# Methods
+
+
+def test_two_person_methods_are_the_papers_rows():
+  methods = benchmark.benchmark_methods(2, max_iters=7)
+  names = [m.name for m in methods]
+  assert names == ["initial", "heuristic", "no_contact", "posejax_n1", "posejax_n5",
+                   "posejax_n20", "oracle", "without_lmm", "without_2d", "without_gmm",
+                   "without_shape", "without_init_pose", "without_penetration"]
+  by_name = {m.name: m for m in methods}
+  assert by_name["initial"].config is None
+  assert by_name["posejax_n5"].samples == 5 and by_name["posejax_n5"].contacts == benchmark.ANSWERS
+  assert by_name["oracle"].contacts == benchmark.ORACLE and by_name["oracle"].samples == 20
+  full = FitConfig.two_person(max_iters=7)
+  for name, term, _ in benchmark.ABLATIONS:
+    config = by_name[name].config
+    assert by_name[name].group == "ablation" and by_name[name].samples == 20
+    for stage, reference in zip(config.stages, full.stages):
+      assert getattr(stage.weights, term) == 0.0
+      # Every other weight is untouched.
+      for other in ("keypoints", "contact", "pose_prior", "init_pose", "shape", "penetration"):
+        if other != term:
+          assert getattr(stage.weights, other) == getattr(reference.weights, other)
+      assert stage.max_iters == 7
+  # The union of terms covers every config: one fitter runs them all.
+  terms = benchmark.compiled_terms(methods)
+  assert len(terms) == 2
+  for method in methods:
+    if method.config is not None:
+      for stage in range(2):
+        assert set(method.config.active_terms(stage)) <= set(terms[stage])
+  assert "proximity" in terms[0] and "penetration" in terms[1] and "penetration" not in terms[0]
+
+
+def test_one_person_methods_skip_terms_the_preset_does_not_weigh():
+  methods = benchmark.benchmark_methods(1, samples=(2, 4), ablations=True)
+  names = [m.name for m in methods]
+  assert names == ["initial", "no_contact", "posejax_n2", "posejax_n4", "oracle", "without_lmm",
+                   "without_2d", "without_shape", "without_init_pose"]
+  assert all(m.config is None or m.config.people == 1 for m in methods)
+  assert methods[-1].samples == 4
+  assert [m.name for m in benchmark.benchmark_methods(1, ablations=False)][-1] == "oracle"
+  with pytest.raises(InvalidInputError):
+    benchmark.benchmark_methods(3)
+  with pytest.raises(InvalidInputError):
+    benchmark.benchmark_methods(2, samples=(0,))
+
+
+# ----------------------------------------------------------------------------------------------
+# Constraints
+
+
+def test_method_constraints_use_the_first_answers_or_the_truth():
+  answers = [_table([("hand", "hand")]), "", _table([("arm", "back"), ("hand", "head")])] * 3
+  scene = _scene(0, answers=answers)
+  methods = {m.name: m for m in benchmark.benchmark_methods(2, samples=(1, 3))}
+  one, report = benchmark.method_constraints(methods["posejax_n1"], scene)
+  assert one.sizes()["samples"] == 1 and report.answers == 1
+  assert one.to_pairs() == [[("hand", "hand")]]
+  three, report = benchmark.method_constraints(methods["posejax_n3"], scene)
+  assert report.answers == 3 and report.empty_answers == 1
+  assert three.to_pairs() == [[("hand", "hand")], [], [("arm", "back"), ("hand", "head")]]
+  oracle, report = benchmark.method_constraints(methods["oracle"], scene)
+  assert report is None
+  assert oracle.to_pairs() == [[("left hand", "right hand")]] * 3
+  assert benchmark.method_constraints(methods["heuristic"], scene) == (None, None)
+  short = _scene(1, answers=answers[:2])
+  with pytest.raises(InvalidInputError, match="needs 3"):
+    benchmark.method_constraints(methods["posejax_n3"], short)
+
+  sizes = benchmark.padded_sizes([one, None, three, oracle])
+  for key in sizes:
+    assert sizes[key] == max(c.sizes()[key] for c in (one, three, oracle))
+  # Stacked to those sizes, every method's batch has the same shapes (one compilation).
+  shapes = {tuple(sorted(Constraints.stack([c], **sizes).sizes().items()))
+            for c in (one, three, oracle, Constraints.from_pairs([[]], 2))}
+  assert len(shapes) == 1
+
+
+def test_one_person_oracle_survives_the_frequency_filter():
+  scene = _scene(0, 1, contacts=(("left hand", "left leg"), ("right hand", "right leg")),
+                 kind="hands_on_knees")
+  oracle = benchmark.BenchmarkMethod("oracle", "oracle", FitConfig.one_person(),
+                                     benchmark.ORACLE, 20)
+  constraints, _ = benchmark.method_constraints(oracle, scene)
+  assert np.asarray(constraints.row_valid).sum() == 2 * 20
+
+
+# ----------------------------------------------------------------------------------------------
+# Batching and scores
+
+
+def test_scene_inputs_stack_scenes(model):
+  scenes = [_scene(i) for i in range(3)]
+  inputs = benchmark.scene_inputs(scenes, model)
+  assert inputs.keypoints.shape == (3, 2, 25, 3)
+  np.testing.assert_allclose(inputs.keypoints[2], scenes[2].keypoints)
+  assert np.shape(inputs.init.body_pose) == (3, 2, 63)
+  np.testing.assert_allclose(inputs.gt.transl[1], scenes[1].gt["transl"], atol=1e-6)
+  np.testing.assert_allclose(inputs.init.body_pose[0], scenes[0].init["body_pose"], atol=1e-6)
+  assert np.shape(inputs.camera.focal_length) == (3, 2)
+  with pytest.raises(InvalidInputError):
+    benchmark.scene_inputs([_scene(0), _scene(1, 1)], model)
+  with pytest.raises(InvalidInputError):
+    benchmark.scene_inputs([], model)
+
+
+def test_scene_metrics_against_direct_computation(model):
+  scene = _scene(0, contacts=(("left hand", "right hand"), ("head", "head")))
+  tools = benchmark.evaluation_tools(model, 2)
+  gt = np.asarray(body.forward(model, scene.gt_params(model)).vertices, np.float64)
+  exact = benchmark.scene_metrics(tools, scene, gt, gt)
+  assert exact["pa_mpjpe"] == pytest.approx(0.0, abs=1e-3)
+  assert exact["mpjpe"] == pytest.approx(0.0, abs=1e-3)
+  # PCC: the two regions' fixed vertices, distances computed here with numpy.
+  names = list(tools.region_names)
+  expected = []
+  for a, b in scene.contact_pairs:
+    points_a = gt[0][tools.region_vertices[names.index(a)]]
+    points_b = gt[1][tools.region_vertices[names.index(b)]]
+    expected.append(np.min(np.linalg.norm(points_a[:, None] - points_b[None], axis=-1)))
+  for column, tau in zip(benchmark.dataset_eval.PCC_COLUMNS, metrics.PCC_THRESHOLDS_M):
+    assert exact[column] == pytest.approx(np.mean(np.asarray(expected) < tau))
+  # A shifted and scaled copy keeps PA-MPJPE at zero; swapping the people is undone.
+  moved = (gt * 1.3 + np.array([0.2, -0.1, 0.5]))[::-1]
+  assert benchmark.scene_metrics(tools, scene, moved, gt)["pa_mpjpe"] == pytest.approx(0, abs=1e-3)
+  assert benchmark.scene_metrics(tools, scene, moved, gt)["swapped"] == 1.0
+  bad = _scene(1, contacts=(("left hand", "elbow"),))
+  with pytest.raises(InvalidInputError, match="region"):
+    benchmark.contact_pair_indices(bad)
+
+
+# ----------------------------------------------------------------------------------------------
+# Tables
+
+
+def _rows(pa, pcc, fell_back=0.0):
+  row = {"pa_mpjpe": pa, "mpjpe": pa + 10, "pcc_mean": pcc, "fell_back": fell_back,
+         "iterations": 100.0, "converged": 1.0}
+  for column in benchmark.dataset_eval.PCC_COLUMNS:
+    row[column] = pcc
+  return row
+
+
+def test_tables_hold_the_means():
+  methods = benchmark.benchmark_methods(2, samples=(20,), ablations=True)[:5] + (
+      benchmark.benchmark_methods(2)[-1],)
+  summaries = {
+      "initial": benchmark.summarize_method([_rows(100, 0.5, None), _rows(120, 0.7, None)]),
+      "posejax_n20": benchmark.summarize_method([_rows(80, 0.9, 1.0), _rows(60, 0.7, 0.0)]),
+  }
+  assert summaries["posejax_n20"]["pa_mpjpe"] == pytest.approx(70)
+  assert summaries["posejax_n20"]["fell_back"] == pytest.approx(0.5)
+  assert math.isnan(summaries["initial"]["fell_back"])
+  text = benchmark.results_markdown("t", methods, summaries, 2, notes=["SYNTHETIC"])
+  assert "- SYNTHETIC" in text
+  assert "| initial estimate (no fit) | 2 | 110.0 | 120.0 | 60.0 |" in text
+  assert "| posejax, N = 20 | 2 | 70.0 | 80.0 | 80.0 |" in text
+  assert "| heuristic (closest points) | – |" in text  # not run yet
+  assert "Ablations:" in text and "without interpenetration" in text
+  table = list(csv.DictReader(io.StringIO(benchmark.results_csv([(2, methods, summaries)]))))
+  assert [r["method"] for r in table] == ["initial", "posejax_n20"]
+  assert float(table[1]["pa_mpjpe"]) == pytest.approx(70)
+  assert float(table[1]["pcc_05cm"]) == pytest.approx(0.8)
+  assert table[0]["fell_back"] == "" and table[1]["synthetic"] == "1"
+
+
+# ----------------------------------------------------------------------------------------------
+# Resumable generation
+
+
+def test_generate_or_resume_keeps_and_extends_saved_scenes(tmp_path, monkeypatch, model):
+  calls = []
+
+  def fake_generate(kind, index, settings, model_, check=True):
+    calls.append((kind, index))
+    if index == 1:
+      raise synthetic.SceneCheckFailed(f"synthetic scene {kind!r} #{index}: too far")
+    return _scene(index, kind=kind)
+
+  monkeypatch.setattr(synthetic, "generate_scene", fake_generate)
+  settings = synthetic.SyntheticSettings(seed=3)
+  path = tmp_path / "scenes"
+  kinds = ("hug", "handshake")
+  first = benchmark.generate_or_resume(path, 2, 2, settings, model, kinds=kinds)
+  assert [s.index for s in first.scenes] == [0, 2]
+  assert calls == [("hug", 0), ("handshake", 1), ("hug", 2)]
+  assert [f.index for f in first.failures] == [1]
+  # A rerun reads them back without generating; asking for more continues the sequence.
+  again = benchmark.generate_or_resume(path, 2, 2, settings, model, kinds=kinds)
+  assert [s.scene_id for s in again.scenes] == [s.scene_id for s in first.scenes]
+  assert len(calls) == 3
+  more = benchmark.generate_or_resume(path, 3, 2, settings, model, kinds=kinds)
+  assert [s.index for s in more.scenes] == [0, 2, 3] and calls[-1] == ("handshake", 3)
+  fewer = benchmark.generate_or_resume(path, 1, 2, settings, model, kinds=kinds)
+  assert [s.index for s in fewer.scenes] == [0]
+  with pytest.raises(InvalidInputError, match="other generator settings"):
+    benchmark.generate_or_resume(path, 3, 2, synthetic.SyntheticSettings(seed=4), model,
+                                 kinds=kinds)
+  with pytest.raises(InvalidInputError, match="passed the check"):
+    benchmark.generate_or_resume(tmp_path / "other", 5, 2, settings, model, kinds=kinds,
+                                 max_attempts=2)
