@@ -3,12 +3,15 @@
 Three steps of ``posejax.data.synthetic`` that need the body model:
 
 * ``ContactRefiner``: a small jitted Adam optimisation that moves a designed scene until the named
-  region pairs touch. It changes every person's body pose (anchored to the designed pose) and the
-  placement of the one person allowed to move, against the sum of the pairs' minimum vertex
-  distances (hinged at a fraction of the tolerance), and, for two people, the winding-number
-  interpenetration penalty of ``posejax.losses.penetration``. It evaluates a reduced body (the
-  regions' fixed vertex subsamples plus the penetration proxy's vertices), so every scene shares one
-  compiled program per people count.
+  region pairs touch. It turns only the joints that carry the touching regions (``moving_joints``:
+  a hand's arm chain, the spine for the back, ...), strongly anchored to the designed pose, and
+  moves the one person allowed to move as a whole. The loss: each pair's minimum distance between
+  the regions' fixed vertex subsamples (hinged at 2 mm), the depth of either region's samples
+  behind the other's skin (along skinned vertex normals, so contacts do not sink in, for one person
+  too), and, for two people, the winding-number interpenetration penalty of
+  ``posejax.losses.penetration`` with inside masks refreshed every ``block`` steps. It evaluates a
+  reduced body (the region subsamples plus the penetration proxy's vertices), so every scene shares
+  one compiled program per people count.
 * ``measure_scene``: the check on the full mesh: each true pair's minimum distance over the full
   region vertex sets (k-d trees), interpenetration depth (two people: vertices of the touching
   regions and of the proxy inside the other body's closed proxy by winding number, depth = distance
@@ -45,13 +48,6 @@ from posejax.errors import InvalidInputError
 from posejax.losses import penetration
 
 _FIT_FIELDS = ("betas", "global_orient", "body_pose", "transl")
-_SKELETON = (
-    "pelvis", "left_hip", "right_hip", "spine1", "left_knee", "right_knee", "spine2",
-    "left_ankle", "right_ankle", "spine3", "left_foot", "right_foot", "neck", "left_collar",
-    "right_collar", "head", "left_shoulder", "right_shoulder", "left_elbow", "right_elbow",
-    "left_wrist", "right_wrist", "jaw", "left_eye_smplhf", "right_eye_smplhf")
-
-
 @dataclasses.dataclass(frozen=True)
 class RefineWeights:
   """Weights and schedule of the contact refinement (all dimensionless unless stated).

@@ -354,12 +354,14 @@ def _one_person_designs() -> list[SceneDesign]:
       **_HANGING_ARMS, "right_shoulder": (-0.175, 0.19, 0.03), "right_elbow": (0.24, 0.16, 0.02),
       "right_wrist": (1.0, 0.1, 0.0)})
   hands_on_stomach = aimed({
-      **sides("shoulder", (0.055, -0.25, 0.03)), **sides("elbow", (-0.14, -0.06, 0.16)),
-      **sides("wrist", (-1.0, 0.0, 0.2))})
+      **sides("shoulder", (0.055, -0.25, 0.03)), **sides("elbow", (-0.168, -0.068, 0.121)),
+      **sides("wrist", (-1.0, 0.0, 0.05))})
+  # The left forearm crosses in front of and above the right one; each hand holds the other
+  # upper arm from the front.
   arms_crossed = aimed({
-      "left_shoulder": (0.015, -0.21, 0.15), "left_elbow": (-0.32, 0.04, 0.04),
-      "left_wrist": (-1.0, 0.1, -0.3), "right_shoulder": (-0.015, -0.27, 0.16),
-      "right_elbow": (0.32, 0.04, 0.06), "right_wrist": (1.0, 0.1, -0.3)})
+      "left_shoulder": (0.015, -0.18, 0.2), "left_elbow": (-0.249, 0.027, 0.054),
+      "left_wrist": (-1.0, -0.05, -0.5), "right_shoulder": (-0.005, -0.23, 0.16),
+      "right_elbow": (0.249, -0.015, 0.047), "right_wrist": (1.0, 0.7, -0.3)})
   hand_on_shoulder = aimed({
       **_HANGING_ARMS, "right_shoulder": (0.085, -0.23, 0.21), "right_elbow": (0.19, 0.2, -0.06),
       "right_wrist": (0.6, 0.3, -0.5)})
