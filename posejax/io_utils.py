@@ -20,6 +20,10 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> str:
       stream.write(data)
       stream.flush()
       os.fsync(stream.fileno())
+    # mkstemp makes the file private (0600); give it the permissions a plain open() would.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(temporary, 0o666 & ~umask)
     os.replace(temporary, path)
   except BaseException:
     if os.path.exists(temporary):

@@ -182,7 +182,7 @@ On reflection the hand is on the shoulder, not the head. Corrected table:
 |---|---|
 | hand | hand |
 | hand | hand |
-""", [("hand", "hand")], {"dropped_reasons": ("duplicate row",)}),
+""", [("hand", "hand"), ("hand", "hand")], {"dropped_reasons": ()}),  # both hands (METHOD's rule)
 
     ("one_cell_missing", 2, """Leaning.
 

@@ -180,3 +180,12 @@ def test_never_raises_and_emits_only_vocabulary(pieces, people, trust_sides, fuz
 @hypothesis.given(st.text(max_size=300), st.sampled_from([1, 2]))
 def test_never_raises_on_arbitrary_text(text, people):
   parse_answer(text, people)
+
+
+def test_a_repeated_lateral_row_means_both_sides_and_other_repeats_are_dropped():
+  text = ("| Person 1 Body Part | Person 2 Body Part |\n|---|---|\n| hand | back |\n"
+          "| hand | back |\n| head | head |\n| head | head |\n| hand | back |\n")
+  answer = parse_module.parse_answer(text, 2)
+  assert answer.rows.count(("hand", "back")) == 2
+  assert answer.rows.count(("head", "head")) == 1
+  assert [d.reason for d in answer.dropped] == ["duplicate row", "duplicate row"]

@@ -38,7 +38,6 @@ import hashlib
 import io
 import json
 import os
-import tempfile
 import zlib
 from typing import Any, Iterable, Sequence
 
@@ -54,6 +53,8 @@ from posejax.data.synthetic_answers import AnswerSettings
 from posejax.data.synthetic_answers import prompt_parts
 from posejax.data.synthetic_answers import simulate_answers
 from posejax.errors import FileFormatError
+from posejax.io_utils import atomic_write_bytes
+from posejax.io_utils import atomic_write_text
 from posejax.errors import InvalidInputError
 
 FORMAT = "posejax.synthetic_benchmark"
@@ -710,26 +711,6 @@ def _paths(path: str | os.PathLike) -> tuple[str, str]:
   return stem + ".npz", stem + ".json"
 
 
-def _write_atomic(path: str, data: bytes) -> None:
-  folder = os.path.dirname(os.path.abspath(path))
-  os.makedirs(folder, exist_ok=True)
-  handle, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path))
-  try:
-    with os.fdopen(handle, "wb") as f:
-      f.write(data)
-      f.flush()
-      os.fsync(f.fileno())
-    # mkstemp makes the file private (0600); give it the permissions a plain open() would.
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(temporary, 0o666 & ~umask)
-    os.replace(temporary, path)
-  except BaseException:
-    if os.path.exists(temporary):
-      os.remove(temporary)
-    raise
-
-
 def save_benchmark(benchmark: SyntheticBenchmark | Iterable[SyntheticScene],
                    path: str | os.PathLike) -> tuple[str, str]:
   """Writes scenes to ``<path>.npz`` (arrays) and ``<path>.json`` (everything else), atomically.
@@ -759,8 +740,8 @@ def save_benchmark(benchmark: SyntheticBenchmark | Iterable[SyntheticScene],
           "settings": benchmark.settings,
           "failures": [dataclasses.asdict(f) for f in benchmark.failures],
           "scenes": [s.to_dict() for s in benchmark.scenes]}
-  _write_atomic(npz_path, buffer.getvalue())
-  _write_atomic(json_path, json.dumps(meta, indent=1).encode("utf-8"))
+  atomic_write_bytes(npz_path, buffer.getvalue())
+  atomic_write_text(json_path, json.dumps(meta, indent=1))
   return npz_path, json_path
 
 

@@ -23,8 +23,10 @@ Choosing the two columns (extra columns: an index, "Confidence", "Notes")
 Rows that are no rows
   "none", "N/A", "-", "no contact" or empty in both cells marks an empty table: not a constraint and
   not a dropped row. A row with a part in one cell and nothing usable in the other is dropped, with
-  the reason recorded. Exact duplicate rows within one answer are dropped (a repeated line would
-  otherwise read as "both hands" in the two-person chirality rule).
+  the reason recorded. A repeated row that names a side-free lateral part is kept: told not to say
+  left or right, a model that means both hands writes "hand | back" twice, and the chirality rule
+  (METHOD.md: a part named twice in a column must use both sides) reads it exactly so. Other exact
+  duplicates (no lateral part, or a third copy) add nothing and are dropped.
 
 Decisions about words
   * Plurals mean both sides: a row whose cell says "hands" ("both hands", "left and right hand")
@@ -789,7 +791,10 @@ def parse_answer(text: str, people: int, *, trust_sides: bool = False,
     for reason in outcome.drops:
       dropped.append(DroppedRow(line.strip(), reason))
     for row in outcome.rows:
-      if row in rows:
+      copies = rows.count(row)
+      lateral = any(vocabulary.is_lateral(name) for cell in row
+                    for name in ((cell,) if isinstance(cell, str) else cell))
+      if copies >= (2 if lateral else 1):
         dropped.append(DroppedRow(line.strip(), "duplicate row"))
       else:
         rows.append(row)
