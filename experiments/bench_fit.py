@@ -87,11 +87,12 @@ flags.DEFINE_integer("gmm_components", 8, "Components of the (randomly generated
 flags.DEFINE_bool("torch", True, "Run the PyTorch peer.")
 flags.DEFINE_list("full_batches", ["1"], "Batches whose fits run every stage to the end; the "
                   "others run stage 1 whole and time --stage2_steps steps of stage 2, scaled to "
-                  "its cap (a whole stage 2 costs about 30 ms per scene-step on a 2-core CPU).")
+                  "its cap (stage 2 costs about 60 ms of CPU per scene and step: a whole one is "
+                  "a minute of CPU per scene).")
 flags.DEFINE_integer("stage2_steps", 5, "Timed stage-2 steps of the batches not in --full_batches.")
 flags.DEFINE_integer("penetration_every", 1, "Refresh the interpenetration inside-mask every this "
                      "many steps in posejax (1: exact, every step, as the reference).")
-flags.DEFINE_integer("torch_steps", 8, "Timed Adam steps of the PyTorch peer in stage 1.")
+flags.DEFINE_integer("torch_steps", 20, "Timed Adam steps of the PyTorch peer in stage 1.")
 flags.DEFINE_integer("torch_stage2_steps", 3, "Timed Adam steps of the PyTorch peer in stage 2 "
                      "(each takes seconds: every vertex's winding number).")
 flags.DEFINE_bool("torch_full", False, "Run the PyTorch peer on one whole scene (to its caps "
@@ -632,6 +633,8 @@ def run_torch(loop, config, scenes: Scenes, steps_per_stage: list) -> dict:
            f"times {used} steps")
   return {
       "median_step_s": median,
+      "step_range_s": [[min(t.step_seconds), max(t.step_seconds)] if t.step_seconds else None
+                       for t in timings],
       "median_step_cpu_s": median_cpu,
       "timed_steps": [len(t.step_seconds) for t in timings],
       "steps": used,
@@ -765,7 +768,8 @@ def main(argv):
     steps = full_rows[0]["iterations_scene0"] if full_rows else caps
     torch_figures = run_torch(loop, config, scenes, steps)
     print(f"PyTorch loop ({torch_figures['threads']} threads, one scene at a time): median step "
-          f"{[round(1e3 * m, 1) for m in torch_figures['median_step_s']]} ms wall, "
+          f"{[round(1e3 * m, 1) for m in torch_figures['median_step_s']]} ms wall (range "
+          f"{[[round(1e3 * x) for x in r] for r in torch_figures['step_range_s'] if r]}), "
           f"{[round(1e3 * m, 1) for m in torch_figures['median_step_cpu_s']]} ms CPU per stage; "
           f"{torch_figures['scene_s']:.1f} s wall / {torch_figures['scene_cpu_s']:.1f} s CPU per "
           f"scene ({torch_figures['how']}); {60.0 / torch_figures['scene_s']:.4f} scenes/min; "
