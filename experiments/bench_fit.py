@@ -57,6 +57,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -688,8 +689,11 @@ def main(argv):
   load_start = os.getloadavg()
   run_started = time.perf_counter()
   cache_dir = FLAGS.cache_dir
+  scratch = []  # temporary folders made here, removed at the end
   if FLAGS.warm_start:
-    cache_dir = cache_dir or tempfile.mkdtemp(prefix="bench_fit_cache_")
+    if cache_dir is None:
+      cache_dir = tempfile.mkdtemp(prefix="bench_fit_cache_")
+      scratch.append(cache_dir)
     enable_compilation_cache(cache_dir)
   clock = _CompileClock()
   batches = [int(b) for b in FLAGS.batches]
@@ -741,7 +745,7 @@ def main(argv):
   warm = None
   if FLAGS.warm_start:
     warm = warm_start(batches[0], cache_dir)
-    print(f"warm start (a second process, persistent cache {cache_dir}): batch {warm['batch']} "
+    print(f"warm start (a second process, persistent cache): batch {warm['batch']} "
           f"compile {warm['compile_s']:.2f} s (JAX compile events "
           f"{warm['compile_events_s']:.2f} s, {warm['cache_hits']} cache hits); process start to "
           f"ready to fit {warm['start_to_ready_s']:.1f} s, whole process {warm['process_s']:.1f} "
@@ -750,6 +754,7 @@ def main(argv):
   torch_figures, parity_rows = None, []
   if FLAGS.torch:
     folder = tempfile.mkdtemp(prefix="bench_fit_model_")
+    scratch.append(folder)
     loop = torch_peer(model, base_fitter, prior, folder)
     if FLAGS.parity and 1 in batches:
       parity_rows = parity(model, fitter, loops, loop, config, scenes)
@@ -815,6 +820,8 @@ def main(argv):
     write_atomic(folder / "bench_fit.json", json.dumps(payload, indent=2))
     write_atomic(folder / "bench_fit.md", table + "\n\n" + "\n".join(notes) + "\n")
     print(f"wrote {folder / 'bench_fit.json'} and {folder / 'bench_fit.md'}")
+  for folder in scratch:
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":
