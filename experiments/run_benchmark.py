@@ -91,6 +91,7 @@ class BenchmarkSettings:
   seed: int = 0
   max_iters: tuple[int, ...] = DEFAULT_MAX_ITERS
   penetration_every: int = DEFAULT_PENETRATION_EVERY
+  contact_weight: float | None = None
   batch_size: int = 16
   samples: tuple[int, ...] = benchmark.DEFAULT_SAMPLES
   ablations: bool = True
@@ -119,7 +120,7 @@ class BenchmarkSettings:
     """The settings that change the numbers: a resumed run must match them."""
     return json.loads(json.dumps({
         "generator": self.generator_settings().to_dict(), "max_iters": list(self.max_iters),
-        "penetration_every": self.penetration_every,
+        "penetration_every": self.penetration_every, "contact_weight": self.contact_weight,
         "pcc_vertices_per_region": self.pcc_vertices_per_region,
         "self_contact_vertices_per_region": self.self_contact_vertices_per_region}))
 
@@ -231,7 +232,8 @@ def _prepare(settings: BenchmarkSettings, people: int, model) -> _PeopleRun:
   scenes = _load_scenes(settings, people, model).scenes
   methods = benchmark.benchmark_methods(people, max_iters=settings.max_iters,
                                         samples=settings.samples, ablations=settings.ablations,
-                                        penetration_every=settings.penetration_every)
+                                        penetration_every=settings.penetration_every,
+                                        contact_weight=settings.contact_weight)
   if settings.methods:
     unknown = sorted(set(settings.methods) - {m.name for m in methods})
     if unknown:
@@ -420,7 +422,10 @@ def _write_tables(settings, runs, rows, model) -> dict:
                  "iteration(s)" if people == 2 else "") if configs else "no fits",
              f"answers: {generator.answers.num_answers} per scene, miss rate "
              f"{generator.answers.miss_rate}, hallucination rate "
-             f"{generator.answers.hallucination_rate}, empty rate {generator.answers.empty_rate}"]
+             f"{generator.answers.hallucination_rate}, empty rate {generator.answers.empty_rate}",
+             "contact weight: " + ("the presets' (1000 two people, 1e4 one person)"
+                                   if settings.contact_weight is None
+                                   else f"{settings.contact_weight:g} (not the published weight)")]
     if people == 2:
       notes.append("PA-MPJPE: joint over both people's 14 LSP joints (one similarity Procrustes, "
                    "better person order); PCC over each scene's true contact pairs, region "
@@ -516,6 +521,9 @@ def define_flags() -> None:
   flags.DEFINE_integer("penetration_every", DEFAULT_PENETRATION_EVERY, "Recompute the "
                        "interpenetration inside masks every this many iterations (1: exact, as "
                        "published).")
+  flags.DEFINE_float("contact_weight", None, "Contact weight of the posejax, oracle and ablation "
+                     "rows in every stage (default: the presets', 1000 for two people and 1e4 for "
+                     "one).")
   flags.DEFINE_integer("batch_size", 16, "Scenes per fit call.")
   flags.DEFINE_list("samples", [str(n) for n in benchmark.DEFAULT_SAMPLES],
                     "N of the posejax rows (answers per scene).")
@@ -551,6 +559,7 @@ def settings_from_flags() -> BenchmarkSettings:
       out_dir=values.out_dir, people=people, num_scenes=values.num_scenes,
       num_scenes_one=values.num_scenes_one, seed=values.seed,
       max_iters=tuple(int(n) for n in values.max_iters), penetration_every=values.penetration_every,
+      contact_weight=values.contact_weight,
       batch_size=values.batch_size, samples=tuple(int(n) for n in values.samples),
       ablations=values.ablations, methods=tuple(values.methods), generator=generator,
       answers=answers, pcc_vertices_per_region=pcc_vertices if pcc_vertices > 0 else None,
