@@ -344,14 +344,16 @@ def _summaries(run: _PeopleRun, rows: dict) -> dict[str, dict]:
   out = {}
   ids = [s.scene_id for s in run.scenes]
   for method in run.methods:
-    found = [rows[(run.people, method.name, i)] for i in ids if (run.people, method.name, i) in rows]
+    keys = [(run.people, method.name, i) for i in ids]
+    found = [rows[key] for key in keys if key in rows]
     if found:
       out[method.name] = benchmark.summarize_method(found)
   return out
 
 
 def run(settings: BenchmarkSettings) -> dict:
-  """Runs (or resumes) the benchmark; returns the paths written and the summaries per person count."""
+  """Runs (or resumes) the benchmark; returns the paths written and the summaries per person
+  count."""
   if settings.batch_size < 1:
     raise InvalidInputError(f"--batch_size must be positive, got {settings.batch_size}")
   if not settings.people or any(p not in (1, 2) for p in settings.people):
@@ -439,9 +441,10 @@ def _write_tables(settings, runs, rows, model) -> dict:
     reference = benchmark.summarize_method([
         benchmark.scene_metrics(run.tools, scene, run.gt_vertices[i], run.gt_vertices[i])
         for i, scene in enumerate(run.scenes)])
-    notes.append(f"the ground truth scored the same way: PCC mean {100 * reference['pcc_mean']:.1f} "
-                 f"%, PCC(5 cm) {100 * reference['pcc_05cm']:.1f} % (PCC(0 cm) is 0 by "
-                 "definition, so the mean cannot reach 100)")
+    notes.append("the ground truth scored the same way: PCC mean "
+                 f"{100 * reference['pcc_mean']:.1f} %, PCC(5 cm) "
+                 f"{100 * reference['pcc_05cm']:.1f} % (PCC(0 cm) is 0 by definition, so the "
+                 "mean cannot reach 100)")
     title = f"posejax on the SYNTHETIC benchmark, {'two people' if people == 2 else 'one person'}"
     texts.append(benchmark.results_markdown(title, run.methods, summary, people, notes=notes))
   paths = {

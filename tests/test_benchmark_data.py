@@ -1,5 +1,6 @@
 """posejax.data.benchmark: the method rows, constraints per method, batching, scores, tables, and
-resumable scene generation (with a stand-in generator: the real one takes tens of seconds a scene)."""
+resumable scene generation (with a stand-in generator: the real one takes seconds to tens of seconds
+a scene)."""
 
 from __future__ import annotations
 
