@@ -342,6 +342,42 @@ def test_cached_closest_pairs_are_exact_when_fresh_and_an_upper_bound_when_stale
   assert stale > exact  # the random move changed some closest pair
 
 
+@pytest.mark.parametrize("people,temperature", [(2, None), (2, 0.05), (1, None)])
+def test_surrogate_touches_the_loss_where_made_and_bounds_it_above_elsewhere(x64, people,
+                                                                           temperature):
+  rng = np.random.default_rng(20 + people)
+  pool = POOL if people == 2 else ONE_PERSON_POOL
+  samples = random_samples(rng, pool, n_samples=5)
+  samples = [s if side_free_count(s) <= 8 else [] for s in samples]
+  pa, pb, valid = random_points(rng)
+  pb = pb if people == 2 else None
+  options = {"min_frequency": 1} if people == 1 else {}
+  cons = Constraints.from_pairs(samples, people, **options).pad(**COMMON_SIZES)
+  kwargs = {"temperature": temperature, "count_empty": True}
+  valid_j = jnp.asarray(valid)
+  as_j = lambda x: None if x is None else jnp.asarray(x)
+
+  @jax.jit
+  def both(a, b, surrogate):
+    exact = jax.value_and_grad(lambda a: contact.contact_loss(a, b, valid_j, cons, **kwargs))(a)
+    linear = jax.value_and_grad(
+        lambda a: contact.surrogate_contact_loss(a, b, valid_j, cons, surrogate))(a)
+    return exact, linear
+
+  surrogate = contact.contact_surrogate(as_j(pa), as_j(pb), valid_j, cons, **kwargs)
+  (exact, exact_grad), (linear, linear_grad) = both(as_j(pa), as_j(pb), surrogate)
+  assert float(exact) > 0
+  assert float(linear) == pytest.approx(float(exact), abs=1e-12)
+  np.testing.assert_allclose(linear_grad, exact_grad, atol=1e-12)
+  above = []
+  for scale in (0.01, 0.05, 0.2):
+    moved = pa + rng.normal(scale=scale, size=pa.shape)
+    (exact, _), (linear, _) = both(as_j(moved), as_j(pb), surrogate)
+    assert float(linear) >= float(exact) - 1e-12
+    above.append(float(linear) > float(exact) + 1e-9)
+  assert above[-1]  # a large move changes some choice: the bound is not trivially tight
+
+
 def test_vmap_over_a_stack_matches_each_image_and_compiles_once():
   rng = np.random.default_rng(4)
   answer_sets = [random_samples(rng, POOL, 3, max_rows=2) for _ in range(3)]

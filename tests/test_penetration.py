@@ -250,6 +250,23 @@ def test_penalty_gradient_is_that_of_the_nearest_pair(x64, ball):
   np.testing.assert_allclose(gb, expected_b, rtol=1e-9, atol=1e-12)
 
 
+def test_remembered_nearest_vertices_are_exact_when_fresh_and_bound_the_penalty_when_stale(
+    x64, ball):
+  vertices, proxy = ball
+  a, b = vertices, vertices + np.array([0.45, 0.02, 0.0])
+  inside = inside_mask(a, b, proxy)
+  nearest = pen.nearest_other_vertices(a, b, inside)
+  brute = ((a[:, None, :] - b[None, :, :]) ** 2).sum(-1).argmin(1)
+  np.testing.assert_array_equal(np.asarray(nearest)[np.asarray(inside)],
+                                brute[np.asarray(inside)])
+  assert float(penetration_penalty(a, b, inside, nearest=nearest)) == pytest.approx(
+      float(penetration_penalty(a, b, inside)), rel=1e-12)
+  moved = a + np.random.default_rng(0).normal(scale=0.01, size=a.shape)
+  stale = float(penetration_penalty(moved, b, inside, nearest=nearest))
+  fresh = float(penetration_penalty(moved, b, inside))
+  assert stale > fresh > 0
+
+
 def test_each_direction_counts_on_its_own(ball):
   vertices, proxy = ball
   small = trimesh.creation.icosphere(subdivisions=2, radius=0.1)

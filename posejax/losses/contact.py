@@ -22,13 +22,19 @@ costs with a single gather (``Constraints.pair_index``) and masked minima and su
 written for one image; ``jax.vmap`` over a ``Constraints.stack`` batches images.
 
 Cost: almost all of it is the exhaustive closest-pair search, P x K x K squared distances (P region
-pairs, K subsample slots per region), which has no gradient. ``closest_pairs`` exposes it so that a
-fit can refresh it every few steps and pass ``closest=`` in between (an approximation, off by
-default); the rest of the loss then costs about a tenth of the exact one.
+pairs, K subsample slots per region), and the choice of role, assignment and alternative per
+sample; neither has a gradient. A fit may therefore make both choices every few steps only, as ICP
+does with its correspondences: ``contact_surrogate`` records the closest slot pairs and the loss's
+slope in each region distance, and ``surrogate_contact_loss`` evaluates the loss linearised there,
+P distances and a dot product. That surrogate equals the loss where it was made and is never below
+it (the loss is concave and increasing in the distances, and a stale pair's distance is at least
+the true minimum), so minimising it between searches also lowers the loss (majorise-minimise).
+``closest_pairs`` and ``closest=`` expose the pair search alone.
 """
 
 from __future__ import annotations
 
+import flax.struct
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -282,3 +288,84 @@ def contact_loss(
                                     closest)
   return contact_loss_from_distances(distances, constraints, temperature=temperature,
                                      count_empty=count_empty)
+
+
+@flax.struct.dataclass
+class ContactSurrogate:
+  """The contact loss linearised in the region distances at one configuration (see the module).
+
+  Unbatched: one image; batch with ``jax.vmap``.
+  """
+
+  closest: jax.Array
+  """(P, 2) int32 subsample slots of the closest vertex pair of every region pair (``closest_pairs``)."""
+  weights: jax.Array
+  """(P,) the loss's derivative in each region distance (unitless, >= 0; 0 for unused pairs)."""
+  offset: jax.Array
+  """() metres: loss minus ``weights . distances`` where the surrogate was made (0 for exact minima)."""
+
+
+def contact_surrogate(
+    points_a: jax.Array,
+    points_b: jax.Array | None,
+    valid: jax.Array,
+    constraints: Constraints,
+    *,
+    temperature=None,
+    count_empty: bool = True,
+) -> ContactSurrogate:
+  """Makes the gradient-free choices of the contact loss once, for reuse over several steps.
+
+  The closest vertex pair of every region pair, then the loss's slope in each region distance:
+  with exact minima, the number of times each pair is chosen (best role, assignment and
+  alternative per sample) over N; with a soft-min temperature, the soft weights. No gradient flows
+  through the result.
+
+  Args:
+    points_a, points_b, valid, constraints, temperature, count_empty: as ``contact_loss``.
+
+  Returns:
+    A ``ContactSurrogate`` such that ``surrogate_contact_loss`` at these same points equals
+    ``contact_loss`` (up to rounding).
+  """
+  if points_b is None:
+    points_b = points_a
+  points_a, points_b = jax.lax.stop_gradient(points_a), jax.lax.stop_gradient(points_b)
+  valid = jnp.asarray(valid, bool)
+  closest = closest_pairs(points_a, points_b, valid, constraints)
+  distances = region_pair_distances(points_a, points_b, valid, constraints, closest)
+  loss, weights = jax.value_and_grad(
+      lambda d: contact_loss_from_distances(d, constraints, temperature=temperature,
+                                            count_empty=count_empty))(distances)
+  # Masked pairs hold FAR; their weight is 0, and 0 * FAR must not leak into the offset.
+  used = jnp.where(weights != 0, distances, 0.0)
+  return ContactSurrogate(closest=closest, weights=weights, offset=loss - jnp.dot(weights, used))
+
+
+def surrogate_contact_loss(
+    points_a: jax.Array,
+    points_b: jax.Array | None,
+    valid: jax.Array,
+    constraints: Constraints,
+    surrogate: ContactSurrogate,
+) -> jax.Array:
+  """The contact loss linearised where ``surrogate`` was made, at new points: P distances.
+
+  ``offset + sum_p weights[p] * |a - b|`` over the remembered closest slot pair of each region
+  pair. Equal to ``contact_loss`` at the points the surrogate was made from, never below it
+  elsewhere (module docstring), and with the same gradient there (away from ties).
+
+  Args:
+    points_a, points_b, valid, constraints: as ``contact_loss`` (points may have moved).
+    surrogate: from ``contact_surrogate`` on earlier points of the same image.
+
+  Returns:
+    () metres.
+  """
+  if points_b is None:
+    points_b = points_a
+  distances = region_pair_distances(points_a, points_b, jnp.asarray(valid, bool), constraints,
+                                    jax.lax.stop_gradient(surrogate.closest))
+  weights = jax.lax.stop_gradient(surrogate.weights)
+  used = jnp.where(weights != 0, distances, 0.0)
+  return jax.lax.stop_gradient(surrogate.offset) + jnp.dot(weights, used)

@@ -567,11 +567,53 @@ def inside_mask(
   return in_box & (numbers >= threshold)
 
 
+def nearest_other_vertices(
+    points: jax.Array,
+    other_vertices: jax.Array,
+    inside: jax.Array,
+    *,
+    chunk_size: int = DEFAULT_NEAREST_CHUNK,
+) -> jax.Array:
+  """For every inside point, the index of the other body's nearest vertex (no gradient).
+
+  The search of :func:`penetration_penalty`, exact, run only for inside points; a fit may run it
+  with :func:`inside_mask` every few steps and pass both to the penalty in between.
+
+  Args:
+    points: (N, 3) vertices of body A, metres.
+    other_vertices: (M, 3) vertices of body B, metres; non-finite ones are never chosen.
+    inside: (N,) bool from :func:`inside_mask`.
+    chunk_size: inside points per chunk of the search.
+
+  Returns:
+    (N,) int32 indices into ``other_vertices``; 0 for points that are not inside.
+  """
+  _check_points("points", points)
+  _check_points("other_vertices", other_vertices)
+  if inside.shape != points.shape[:1]:
+    raise InvalidInputError(f"inside has shape {inside.shape}; expected ({points.shape[0]},), one "
+                            "flag per point.")
+  points = jax.lax.stop_gradient(points)
+  finite = jnp.all(jnp.isfinite(points), axis=-1)
+  selected = jax.lax.stop_gradient(inside.astype(bool)) & finite
+  others_finite = jnp.all(jnp.isfinite(other_vertices), axis=-1)
+  frozen_others = jax.lax.stop_gradient(
+      jnp.where(others_finite[:, None], other_vertices, 0.0))
+
+  def search(chunk):
+    return nearest_ids(chunk, frozen_others, others_valid=others_finite,
+                       chunk_size=chunk.shape[0])[0]
+
+  return _chunked_over_selected(search, jnp.where(finite[:, None], points, 0.0), selected,
+                                chunk_size, 0)
+
+
 def penetration_penalty(
     points: jax.Array,
     other_vertices: jax.Array,
     inside: jax.Array,
     *,
+    nearest: jax.Array | None = None,
     scale: float = PENALTY_SCALE,
     chunk_size: int = DEFAULT_NEAREST_CHUNK,
 ) -> jax.Array:
@@ -585,30 +627,26 @@ def penetration_penalty(
     points: (N, 3) vertices of body A, metres.
     other_vertices: (M, 3) vertices of body B, metres (the reference: all of B's vertices).
     inside: (N,) bool from :func:`inside_mask` (treated as constant).
+    nearest: optional (N,) int32 from :func:`nearest_other_vertices` on earlier vertices: skips
+      the search and measures those pairs (each distance then bounds the minimum from above).
     scale: the 100 of ``(100 d^2)^2``.
     chunk_size: inside points per chunk of the nearest-vertex search.
 
   Returns:
     () penalty (not weighted; 1000 in stage 2 of the reference). 0 when nothing is inside.
   """
+  if nearest is None:
+    nearest = nearest_other_vertices(points, other_vertices, inside, chunk_size=chunk_size)
   _check_points("points", points)
-  _check_points("other_vertices", other_vertices)
-  if inside.shape != points.shape[:1]:
-    raise InvalidInputError(f"inside has shape {inside.shape}; expected ({points.shape[0]},), one "
-                            "flag per point.")
+  if inside.shape != points.shape[:1] or nearest.shape != points.shape[:1]:
+    raise InvalidInputError(f"inside {inside.shape} and nearest {nearest.shape} must have shape "
+                            f"({points.shape[0]},), one entry per point.")
   finite = jnp.all(jnp.isfinite(points), axis=-1)
   inside = jax.lax.stop_gradient(inside.astype(bool)) & finite
   points = jnp.where(finite[:, None], points, 0.0)
   others_finite = jnp.all(jnp.isfinite(other_vertices), axis=-1)
   safe_others = jnp.where(others_finite[:, None], other_vertices, 0.0)
-  frozen_others = jax.lax.stop_gradient(safe_others)
-
-  def search(chunk):
-    return nearest_ids(chunk, frozen_others, others_valid=others_finite,
-                       chunk_size=chunk.shape[0])[0]
-
-  nearest = _chunked_over_selected(search, jax.lax.stop_gradient(points), inside, chunk_size, 0)
-  difference = points - safe_others[nearest]
+  difference = points - safe_others[jax.lax.stop_gradient(nearest)]
   squared = jnp.sum(difference * difference, axis=-1)
   return jnp.sum(jnp.where(inside, jnp.square(scale * squared), 0.0))
 

@@ -137,7 +137,7 @@ def squared_distances_to_nearest(
   return jnp.sum(difference * difference, axis=-1)
 
 
-def min_squared_distance(
+def closest_pair(
     vertices_a: jax.Array,
     vertices_b: jax.Array,
     *,
@@ -145,22 +145,17 @@ def min_squared_distance(
     valid_b: jax.Array | None = None,
     chunk_size: int | None = DEFAULT_CHUNK_SIZE,
 ) -> jax.Array:
-  """The heuristic baseline's term: minimum squared distance between two vertex sets.
+  """The search of ``min_squared_distance``: which vertex of A and which of B are closest.
 
-  ``min_{i,j} ||a_i - b_j||^2`` over whole meshes (or any given vertex subsets), pulling the
-  closest points together. Non-finite vertices and those masked out are ignored. The search takes
-  row minima in chunks (a plain reduction, cheaper than an argmin over every row), then the argmin
-  of the one winning row; the value is recomputed on that pair for the gradient.
+  Row minima in chunks (a plain reduction, cheaper than an argmin over every row), then the argmin
+  of the one winning row. No gradient; a fit may run it every few steps only and pass the result
+  to ``min_squared_distance(..., pair=...)`` in between.
 
   Args:
-    vertices_a: (N, 3) vertices of body A, metres.
-    vertices_b: (M, 3) vertices of body B, metres.
-    valid_a: optional (N,) bool mask of usable vertices of A.
-    valid_b: optional (M,) bool mask of usable vertices of B.
-    chunk_size: vertices of A per chunk of the search (memory ~ chunk x M floats).
+    vertices_a, vertices_b, valid_a, valid_b, chunk_size: as ``min_squared_distance``.
 
   Returns:
-    () squared distance in m^2 (not weighted; 1e4 in the reference). 0 with zero gradient when no
+    (2,) int32: the index into ``vertices_a`` and the index into ``vertices_b``; (-1, -1) when no
     valid pair exists.
   """
   frozen_a, usable_a = _usable_points("vertices_a", vertices_a, "valid_a", valid_a)
@@ -173,7 +168,43 @@ def min_squared_distance(
   closest_b = jnp.argmin(_squared_distance_planes(frozen_a[closest_a][None], others,
                                                   valid_others)[0])
   found = jnp.isfinite(row_minima[closest_a])
-  a = jnp.where(found, vertices_a[closest_a], 0.0)
-  b = jnp.where(found, vertices_b[closest_b], 0.0)
+  return jnp.where(found, jnp.stack([closest_a, closest_b]).astype(jnp.int32), -1)
+
+
+def min_squared_distance(
+    vertices_a: jax.Array,
+    vertices_b: jax.Array,
+    *,
+    valid_a: jax.Array | None = None,
+    valid_b: jax.Array | None = None,
+    chunk_size: int | None = DEFAULT_CHUNK_SIZE,
+    pair: jax.Array | None = None,
+) -> jax.Array:
+  """The heuristic baseline's term: minimum squared distance between two vertex sets.
+
+  ``min_{i,j} ||a_i - b_j||^2`` over whole meshes (or any given vertex subsets), pulling the
+  closest points together. Non-finite vertices and those masked out are ignored. The closest pair
+  is found without gradient (``closest_pair``) and the value recomputed on it for the gradient.
+
+  Args:
+    vertices_a: (N, 3) vertices of body A, metres.
+    vertices_b: (M, 3) vertices of body B, metres.
+    valid_a: optional (N,) bool mask of usable vertices of A.
+    valid_b: optional (M,) bool mask of usable vertices of B.
+    chunk_size: vertices of A per chunk of the search (memory ~ chunk x M floats).
+    pair: optional (2,) int32 from ``closest_pair`` on earlier vertices: skips the search and
+      measures that pair (an upper bound of the minimum; equal right after the search).
+
+  Returns:
+    () squared distance in m^2 (not weighted; 1e4 in the reference). 0 with zero gradient when no
+    valid pair exists.
+  """
+  if pair is None:
+    pair = closest_pair(vertices_a, vertices_b, valid_a=valid_a, valid_b=valid_b,
+                        chunk_size=chunk_size)
+  pair = jax.lax.stop_gradient(pair)
+  found = pair[0] >= 0
+  a = jnp.where(found, vertices_a[jnp.maximum(pair[0], 0)], 0.0)
+  b = jnp.where(found, vertices_b[jnp.maximum(pair[1], 0)], 0.0)
   difference = a - b
   return jnp.sum(difference * difference)
