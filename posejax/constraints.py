@@ -52,7 +52,7 @@ import itertools
 import json
 import math
 import os
-from typing import Any, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import flax.struct
 import jax.numpy as jnp
@@ -183,7 +183,7 @@ class Constraints:
     """
     if people not in (1, 2):
       raise ConstraintError(f"people must be 1 or 2, got {people!r}")
-    if isinstance(samples, (str, bytes)) or not isinstance(samples, Sequence):
+    if not _is_sequence(samples):
       raise ConstraintError(
           f"samples must be a list of answers (each a list of (cell_1, cell_2) rows), got "
           f"{type(samples).__name__}")
@@ -204,13 +204,15 @@ class Constraints:
       min_frequency = 0
 
     counts = _pair_counts(parsed)
-    compiled = []
-    for i, rows in enumerate(parsed):
-      if people == 2:
-        compiled.append(_compile_two_person_once(rows, i, max_side_variables))
-      else:
-        compiled.append(_compile_one_person(rows, i, counts, int(min_frequency)))
-    return _assemble(parsed, compiled, counts, ground_rows, people, int(min_frequency))
+    compiled = [_compile_once(rows, i, people, max_side_variables) for i, rows in enumerate(parsed)]
+    if people == 2:
+      rows_valid = [np.ones(len(rows), bool) for rows in parsed]
+    else:
+      rows_valid = [(c.combo_count > 0) & np.array(
+          [counts[_row_key(row)] >= min_frequency for row in rows], bool).reshape(-1)
+                    for rows, c in zip(parsed, compiled)]
+    return _assemble(parsed, compiled, rows_valid, counts, ground_rows, people,
+                     int(min_frequency))
 
   # ----------------------------------------------------------------------------------------------
   # Shapes, padding, stacking
@@ -456,6 +458,7 @@ def _normalise(name: str) -> str:
 
 
 _ACCEPTED = set(NAMES) | {vocabulary.GROUND}
+_LATERAL = frozenset(vocabulary.LATERAL_PARTS)
 
 
 def _parse_cell(cell: Any, sample: int, row: int) -> tuple[str, ...]:
@@ -481,16 +484,43 @@ def _parse_cell(cell: Any, sample: int, row: int) -> tuple[str, ...]:
   return tuple(result)
 
 
+def _is_sequence(value: Any) -> bool:
+  """A list, a tuple or another sequence, but not a string."""
+  return isinstance(value, (list, tuple)) or (
+      not isinstance(value, (str, bytes)) and isinstance(value, Sequence))
+
+
+def _parse_row(row: Any, sample: int, r: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
+  if not _is_sequence(row) or len(row) != 2:
+    raise ConstraintError(f"sample {sample}, row {r}: expected two cells, got {row!r}")
+  return tuple(_parse_cell(c, sample, r) for c in row)
+
+
+@functools.lru_cache(maxsize=65536)
+def _parse_known_row(row: tuple) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+  """``_parse_row`` remembered, as answers repeat the same rows; None where it raises (the caller
+  parses the row again to name it in the message)."""
+  try:
+    return _parse_row(row, 0, 0)
+  except ConstraintError:
+    return None
+
+
 def _parse_sample(sample: Any, index: int, people: int):
-  if isinstance(sample, (str, bytes)) or not isinstance(sample, Sequence):
+  if not _is_sequence(sample):
     raise ConstraintError(
         f"sample {index}: expected a list of (cell_1, cell_2) rows, got {sample!r}")
   rows, dropped = [], 0
   for r, row in enumerate(sample):
-    if isinstance(row, (str, bytes)) or not isinstance(row, Sequence) or len(row) != 2:
-      raise ConstraintError(f"sample {index}, row {r}: expected two cells, got {row!r}")
-    cells = tuple(_parse_cell(c, index, r) for c in row)
-    if any(vocabulary.GROUND in c for c in cells):
+    cells = None
+    if isinstance(row, (tuple, list)):
+      try:
+        cells = _parse_known_row(tuple(row))
+      except TypeError:  # an unhashable cell, e.g. a list of names
+        pass
+    if cells is None:
+      cells = _parse_row(row, index, r)
+    if vocabulary.GROUND in cells[0] or vocabulary.GROUND in cells[1]:
       if people == 2:
         raise ConstraintError(
             f"sample {index}, row {r}: 'ground' is not a part of the two-person vocabulary; "
@@ -519,7 +549,7 @@ def _pair_counts(parsed) -> collections.Counter:
 
 
 # --------------------------------------------------------------------------------------------------
-# Compiling one sample: per assignment, per row, the list of (region, region) combinations
+# Compiling one sample: per valid assignment, row and combination, the (region, region) pair
 
 
 @functools.lru_cache(maxsize=None)
@@ -529,6 +559,11 @@ def _options(name: str, side: str | None) -> tuple[int, ...]:
     sides = vocabulary.SIDES if side is None else (side,)
     return tuple(vocabulary.REGION_INDEX[vocabulary.sided(name, s)] for s in sides)
   return (vocabulary.REGION_INDEX[name],)
+
+
+@functools.lru_cache(maxsize=65536)
+def _option_count(cell: tuple[str, ...]) -> int:
+  return sum(len(_options(name, None)) for name in cell)
 
 
 def _check_combinations(count: int, sample: int, row: int) -> None:
@@ -544,7 +579,7 @@ def _side_groups(rows) -> list[list[tuple[int, int, int]]]:
   for r, row in enumerate(rows):
     for col, cell in enumerate(row):
       for k, name in enumerate(cell):
-        if vocabulary.is_lateral(name):
+        if name in _LATERAL:
           occurrences[(col, name)].append((r, col, k))
   return list(occurrences.values())
 
@@ -562,8 +597,50 @@ def assignment_count(rows: Sequence[Sequence[str | Sequence[str]]]) -> int:
   return math.prod(2 ** len(g) - 2 for g in _side_groups(rows) if len(g) >= 2)
 
 
-def _compile_two_person(rows, sample: int, max_side_variables: int):
-  """Returns (assignments: list over A of list over R of [(region_1, region_2)], rows_valid)."""
+class _Compiled(NamedTuple):
+  """One sample compiled: what ``_assemble`` copies into the padded arrays. Memoised: read only."""
+
+  regions: np.ndarray
+  """(A, R, C, 2) int32: the regions on body 0 and body 1 (one person: the same body, smaller
+  index first) for each valid assignment, row and combination; zeros past ``combo_count``."""
+  combo_count: np.ndarray
+  """(R,) int: how many combinations each row has; the same under every assignment."""
+  names: np.ndarray
+  """(R, 2, M) int32: the rows as codes into ``NAMES``, -1 pads."""
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+  array.flags.writeable = False
+  return array
+
+
+@functools.lru_cache(maxsize=65536)
+def _cell_codes(cell: tuple[str, ...], width: int) -> list[int]:
+  return [NAME_CODE[name] for name in cell] + [-1] * (width - len(cell))
+
+
+def _name_codes(rows) -> np.ndarray:
+  width = max([len(cell) for row in rows for cell in row] + [0])
+  return np.array([[_cell_codes(cell, width) for cell in row] for row in rows],
+                  np.int32).reshape(len(rows), 2, width)
+
+
+@functools.lru_cache(maxsize=65536)
+def _row_variants(row: tuple, sided: tuple[tuple[int, int], ...]) -> np.ndarray:
+  """(2^V, C, 2) region pairs of one two-person row for each side pattern of its V constrained
+  occurrences ``sided`` ((column, position in cell), in row order). The patterns come in
+  ``itertools.product(SIDES, repeat=V)`` order: pattern bits (left 0, right 1) read as a binary
+  number, first occurrence most significant, index the variants."""
+  variants = []
+  for sides in itertools.product(vocabulary.SIDES, repeat=len(sided)):
+    side_of = dict(zip(sided, sides))
+    cell_options = [[o for k, name in enumerate(cell) for o in _options(name, side_of.get((col, k)))]
+                    for col, cell in enumerate(row)]
+    variants.append(list(itertools.product(*cell_options)))
+  return _read_only(np.array(variants, np.int32).reshape(len(variants), -1, 2))
+
+
+def _compile_two_person(rows, sample: int, max_side_variables: int) -> _Compiled:
   groups = [g for g in _side_groups(rows) if len(g) >= 2]
   count = math.prod(2 ** len(g) - 2 for g in groups)
   if count > 2 ** max_side_variables:
@@ -571,122 +648,141 @@ def _compile_two_person(rows, sample: int, max_side_variables: int):
         f"sample {sample}: {count} valid left/right assignments exceed "
         f"2^max_side_variables = {2 ** max_side_variables}; raise max_side_variables or check the "
         f"answer for parts repeated in one column")
-  both = set(vocabulary.SIDES)
-  patterns = [[p for p in itertools.product(vocabulary.SIDES, repeat=len(g)) if set(p) == both]
-              for g in groups]
-  varying = {r for g in groups for r, _, _ in g}
+  # A row names a (column, part) group at most once (a cell holds each name once), so a row's
+  # combinations depend only on the sides of its own constrained occurrences: each of its 2^V
+  # variants is built once (and memoised across samples), and every assignment picks one.
+  sided = [[] for _ in rows]
+  for group in groups:
+    for r, col, k in group:
+      sided[r].append((col, k))
+  sided = [tuple(sorted(occurrences)) for occurrences in sided]
+  combo_count = []
+  for r, row in enumerate(rows):
+    options = [_option_count(cell) for cell in row]
+    for col, _ in sided[r]:
+      options[col] -= 1  # a constrained occurrence has its side: one region instead of two
+    _check_combinations(options[0] * options[1], sample, r)
+    combo_count.append(options[0] * options[1])
 
-  def combinations(r, row, side_of):
-    cell_options = []
-    for col, cell in enumerate(row):
-      options = []
-      for k, name in enumerate(cell):
-        options += _options(name, side_of.get((r, col, k)))
-      cell_options.append(options)
-    _check_combinations(len(cell_options[0]) * len(cell_options[1]), sample, r)
-    return list(itertools.product(*cell_options))
+  regions = np.zeros((count, len(rows), max(combo_count + [0]), 2), np.int32)
+  if groups:
+    # (A, S) the side (left 0, right 1) of every constrained occurrence under each valid assignment
+    # (the groups' patterns that use both sides, in itertools.product order), times (S, R) weights
+    # that read a row's occurrences as its variant number.
+    patterns = [[p for p in itertools.product((0, 1), repeat=len(g)) if 0 < sum(p) < len(g)]
+                for g in groups]
+    sides = np.array([sum(choice, ()) for choice in itertools.product(*patterns)], np.int64)
+    weights = np.zeros((sides.shape[1], len(rows)), np.int64)
+    for s, (r, col, k) in enumerate(o for g in groups for o in g):
+      weights[s, r] = 1 << (len(sided[r]) - 1 - sided[r].index((col, k)))
+    variant = sides @ weights  # (A, R)
+  for r, row in enumerate(rows):
+    if sided[r]:
+      regions[:, r, :combo_count[r]] = _row_variants(tuple(row), sided[r])[variant[:, r]]
+    else:
+      regions[:, r, :combo_count[r]] = _row_variants(tuple(row), ())[0]
+  return _Compiled(_read_only(regions), _read_only(np.array(combo_count, int)),
+                   _read_only(_name_codes(rows)))
 
-  # Rows without a constrained side variable are the same under every assignment: built once.
-  fixed = {r: combinations(r, row, {}) for r, row in enumerate(rows) if r not in varying}
-  assignments = []
-  for choice in itertools.product(*patterns):
-    side_of = {o: side for g, p in zip(groups, choice) for o, side in zip(g, p)}
-    assignments.append([fixed[r] if r in fixed else combinations(r, row, side_of)
-                        for r, row in enumerate(rows)])
-  return assignments, [True] * len(rows)
+
+@functools.lru_cache(maxsize=65536)
+def _one_person_combinations(row: tuple) -> np.ndarray:
+  """(C, 2) region pairs of one one-person row, smaller index first, in order of first occurrence;
+  a combination naming the same region twice is left out."""
+  cell_options = [[o for name in cell for o in _options(name, None)] for cell in row]
+  combos = dict.fromkeys(
+      (min(a, b), max(a, b)) for a, b in itertools.product(*cell_options) if a != b)
+  return _read_only(np.array(list(combos), np.int32).reshape(-1, 2))
+
+
+def _compile_one_person(rows, sample: int) -> _Compiled:
+  for r, row in enumerate(rows):
+    _check_combinations(_option_count(row[0]) * _option_count(row[1]), sample, r)
+  tables = [_one_person_combinations(tuple(row)) for row in rows]
+  combo_count = [len(table) for table in tables]
+  regions = np.zeros((1, len(rows), max(combo_count + [0]), 2), np.int32)
+  for r, table in enumerate(tables):
+    regions[0, r, :len(table)] = table
+  return _Compiled(_read_only(regions), _read_only(np.array(combo_count, int)),
+                   _read_only(_name_codes(rows)))
 
 
 @functools.lru_cache(maxsize=8192)
-def _compiled_two_person(rows: tuple, max_side_variables: int):
-  return _compile_two_person(rows, 0, max_side_variables)
+def _compiled(rows: tuple, people: int, max_side_variables: int) -> _Compiled:
+  if people == 2:
+    return _compile_two_person(rows, 0, max_side_variables)
+  return _compile_one_person(rows, 0)
 
 
-def _compile_two_person_once(rows, sample: int, max_side_variables: int):
-  """``_compile_two_person`` remembered by content: the N answers to one image, and the answers
-  to a dataset's images, repeat the same few rows over and over. The result is only read."""
+def _compile_once(rows, sample: int, people: int, max_side_variables: int) -> _Compiled:
+  """A sample compiled, remembered by content: the N answers to one image, and the answers to a
+  dataset's images, repeat the same few rows over and over."""
   try:
-    return _compiled_two_person(tuple(rows), max_side_variables)
-  except ConstraintError:
-    return _compile_two_person(rows, sample, max_side_variables)  # the message names the sample
-
-
-def _compile_one_person(rows, sample: int, counts, min_frequency: int):
-  table, valid = [], []
-  for r, row in enumerate(rows):
-    cell_options = [[o for name in cell for o in _options(name, None)] for cell in row]
-    _check_combinations(len(cell_options[0]) * len(cell_options[1]), sample, r)
-    combos = list(dict.fromkeys(
-        (min(a, b), max(a, b)) for a, b in itertools.product(*cell_options) if a != b))
-    table.append(combos)
-    valid.append(bool(combos) and counts[_row_key(row)] >= min_frequency)
-  return [table], valid
+    return _compiled(tuple(rows), people, max_side_variables)
+  except ConstraintError:  # compile again so that the message names the sample
+    if people == 2:
+      return _compile_two_person(rows, sample, max_side_variables)
+    return _compile_one_person(rows, sample)
 
 
 def _bucket(n: int, minimum: int) -> int:
   return max(minimum, 1 << max(n - 1, 0).bit_length())
 
 
-def _assemble(parsed, compiled, counts, ground_rows, people, min_frequency) -> Constraints:
+def _assemble(parsed, compiled: list[_Compiled], rows_valid: list[np.ndarray], counts,
+              ground_rows, people, min_frequency) -> Constraints:
   n = max(len(parsed), 1)
   roles = 2 if people == 2 else 1
-  pairs: dict[tuple[int, int], int] = {}
-  for (assignments, rows_valid) in compiled:
-    for table in assignments:
-      for r, combos in enumerate(table):
-        if not rows_valid[r]:
-          continue
-        for a, b in combos:
-          pairs.setdefault((a, b), len(pairs))
-          if roles == 2:
-            pairs.setdefault((b, a), len(pairs))
-  entries = sum(len(assignments) for assignments, _ in compiled)
+  entries = [len(c.regions) for c in compiled]
   size = {
-      "entries": _bucket(entries, _MIN_BUCKET["entries"]),
+      "entries": _bucket(sum(entries), _MIN_BUCKET["entries"]),
       "rows": _bucket(max([len(rows) for rows in parsed] + [0]), _MIN_BUCKET["rows"]),
-      "combinations": _bucket(max([len(c) for a, _ in compiled for t in a for c in t] + [0]),
+      "combinations": _bucket(max([int(c.combo_count.max(initial=0)) for c in compiled] + [0]),
                               _MIN_BUCKET["combinations"]),
-      "pairs": _bucket(len(pairs), _MIN_BUCKET["pairs"]),
-      "alternatives": _bucket(max([len(c) for rows in parsed for row in rows for c in row] + [0]),
+      "alternatives": _bucket(max([c.names.shape[2] for c in compiled] + [0]),
                               _MIN_BUCKET["alternatives"]),
   }
-  big_r, big_c = size["rows"], size["combinations"]
-  pair_regions = np.zeros((size["pairs"], 2), np.int32)
-  pair_valid = np.zeros(size["pairs"], bool)
-  for (a, b), p in pairs.items():
-    pair_regions[p] = (a, b)
-    pair_valid[p] = True
-  pair_index = np.zeros((size["entries"], roles, big_r, big_c), np.int32)
-  entry_sample = np.zeros(size["entries"], np.int32)
-  entry_valid = np.zeros(size["entries"], bool)
-  combo_valid = np.zeros((n, big_r, big_c), bool)
+  big_e, big_r, big_c = size["entries"], size["rows"], size["combinations"]
+  regions = np.zeros((big_e, big_r, big_c, 2), np.int32)
+  combo_count = np.zeros((n, big_r), int)
   row_valid = np.zeros((n, big_r), bool)
   row_count = np.zeros((n, big_r), np.int32)
   row_names = np.full((n, big_r, 2, size["alternatives"]), -1, np.int32)
-  sample_valid = np.zeros(n, bool)
-  sample_valid[:len(parsed)] = True
+  first = 0
+  for i, (rows, c, valid) in enumerate(zip(parsed, compiled, rows_valid)):
+    a, r, width = c.regions.shape[:3]
+    regions[first:first + a, :r, :width] = c.regions
+    first += a
+    combo_count[i, :r] = c.combo_count
+    row_valid[i, :r] = valid
+    row_count[i, :r] = [counts[_row_key(row)] for row in rows]
+    row_names[i, :r, :, :c.names.shape[2]] = c.names
+  entry_sample = np.zeros(big_e, np.int32)
+  entry_sample[:first] = np.repeat(np.arange(len(parsed)), entries)
+  entry_valid = np.arange(big_e) < first
+  combo_valid = row_valid[..., None] & (np.arange(big_c) < combo_count[..., None])
+  sample_valid = np.arange(n) < len(parsed)
   sample_nonempty = np.zeros(n, bool)
+  sample_nonempty[:len(parsed)] = [bool(rows) for rows in parsed]
   ground = np.zeros(n, np.int32)
   ground[:len(parsed)] = ground_rows
-  entry = 0
-  for i, (rows, (assignments, rows_valid)) in enumerate(zip(parsed, compiled)):
-    sample_nonempty[i] = bool(rows)
-    first = entry
-    entry_sample[first:first + len(assignments)] = i
-    entry_valid[first:first + len(assignments)] = True
-    entry += len(assignments)
-    for r, row in enumerate(rows):
-      row_valid[i, r] = rows_valid[r]
-      row_count[i, r] = counts[_row_key(row)]
-      for col, cell in enumerate(row):
-        row_names[i, r, col, :len(cell)] = [NAME_CODE[name] for name in cell]
-      if not rows_valid[r]:
-        continue
-      combo_valid[i, r, :len(assignments[0][r])] = True
-      for a, table in enumerate(assignments):
-        for c, (x, y) in enumerate(table[r]):
-          pair_index[first + a, 0, r, c] = pairs[(x, y)]
-          if roles == 2:
-            pair_index[first + a, 1, r, c] = pairs[(y, x)]
+
+  # The pair table: every (region, region) pair the loss reads (for two people in both orders, one
+  # per person role), numbered in order of first occurrence over entries, rows, combinations, roles.
+  in_loss = combo_valid[entry_sample] & entry_valid[:, None, None]  # (E, R, C)
+  used = regions[in_loss]  # (K, 2), in that order
+  used = np.stack([used, used[:, ::-1]], axis=1) if roles == 2 else used[:, None]  # (K, O, 2)
+  keys = used[..., 0] * NUM_REGIONS + used[..., 1]
+  unique, first_at = np.unique(keys.ravel(), return_index=True)
+  ordered = unique[np.argsort(first_at)]
+  number = np.zeros(NUM_REGIONS * NUM_REGIONS, np.int32)
+  number[ordered] = np.arange(len(ordered))
+  pair_index = np.zeros((big_e, roles, big_r, big_c), np.int32)
+  pair_index.transpose(0, 2, 3, 1)[in_loss] = number[keys]
+  size["pairs"] = _bucket(len(ordered), _MIN_BUCKET["pairs"])
+  pair_regions = np.zeros((size["pairs"], 2), np.int32)
+  pair_regions[:len(ordered)] = np.stack(np.divmod(ordered, NUM_REGIONS), axis=-1)
+  pair_valid = np.arange(size["pairs"]) < len(ordered)
   return Constraints(
       pair_regions=pair_regions, pair_valid=pair_valid, pair_index=pair_index,
       entry_sample=entry_sample, entry_valid=entry_valid, combo_valid=combo_valid,
