@@ -206,11 +206,10 @@ class Constraints:
     counts = _pair_counts(parsed)
     compiled = [_compile_once(rows, i, people, max_side_variables) for i, rows in enumerate(parsed)]
     if people == 2:
-      rows_valid = [np.ones(len(rows), bool) for rows in parsed]
+      rows_valid = [[True] * len(rows) for rows in parsed]
     else:
-      rows_valid = [(c.combo_count > 0) & np.array(
-          [counts[_row_key(row)] >= min_frequency for row in rows], bool).reshape(-1)
-                    for rows, c in zip(parsed, compiled)]
+      rows_valid = [[table.shape[1] > 0 and counts[_row_key(row)] >= min_frequency
+                     for row, table in zip(rows, c.tables)] for rows, c in zip(parsed, compiled)]
     return _assemble(parsed, compiled, rows_valid, counts, ground_rows, people,
                      int(min_frequency))
 
@@ -531,14 +530,15 @@ def _parse_sample(sample: Any, index: int, people: int):
   return rows, dropped
 
 
-def _strip_side(name: str) -> str:
-  return vocabulary.split_side(name)[1]
+@functools.lru_cache(maxsize=65536)
+def _cell_key(cell: tuple[str, ...]) -> tuple[str, ...]:
+  return tuple(sorted({vocabulary.split_side(name)[1] for name in cell}))
 
 
 @functools.lru_cache(maxsize=65536)
 def _row_key(row) -> tuple:
-  cells = sorted(tuple(sorted({_strip_side(n) for n in cell})) for cell in row)
-  return tuple(cells)
+  """The frequency filter's key: the unordered pair of the cells' sets of side-free names."""
+  return tuple(sorted(_cell_key(cell) for cell in row))
 
 
 def _pair_counts(parsed) -> collections.Counter:
@@ -598,15 +598,16 @@ def assignment_count(rows: Sequence[Sequence[str | Sequence[str]]]) -> int:
 
 
 class _Compiled(NamedTuple):
-  """One sample compiled: what ``_assemble`` copies into the padded arrays. Memoised: read only."""
+  """One sample compiled: what ``_assemble`` writes into the padded arrays. Memoised: read only."""
 
-  regions: np.ndarray
-  """(A, R, C, 2) int32: the regions on body 0 and body 1 (one person: the same body, smaller
-  index first) for each valid assignment, row and combination; zeros past ``combo_count``."""
-  combo_count: np.ndarray
-  """(R,) int: how many combinations each row has; the same under every assignment."""
-  names: np.ndarray
-  """(R, 2, M) int32: the rows as codes into ``NAMES``, -1 pads."""
+  assignments: int
+  """A: the number of valid left/right assignments (1 for one person)."""
+  tables: tuple[np.ndarray, ...]
+  """Per row, (V, C, 2) int32: the regions on body 0 and body 1 (one person: the same body,
+  smaller index first) of each of the row's C combinations, under each of its V side variants."""
+  variant: np.ndarray | None
+  """(A, R) int: the variant each row takes under each assignment; None when A is 1 and every
+  row has a single variant."""
 
 
 def _read_only(array: np.ndarray) -> np.ndarray:
@@ -616,13 +617,8 @@ def _read_only(array: np.ndarray) -> np.ndarray:
 
 @functools.lru_cache(maxsize=65536)
 def _cell_codes(cell: tuple[str, ...], width: int) -> list[int]:
+  """A cell as codes into ``NAMES``, padded with -1 to ``width``."""
   return [NAME_CODE[name] for name in cell] + [-1] * (width - len(cell))
-
-
-def _name_codes(rows) -> np.ndarray:
-  width = max([len(cell) for row in rows for cell in row] + [0])
-  return np.array([[_cell_codes(cell, width) for cell in row] for row in rows],
-                  np.int32).reshape(len(rows), 2, width)
 
 
 @functools.lru_cache(maxsize=65536)
@@ -656,55 +652,40 @@ def _compile_two_person(rows, sample: int, max_side_variables: int) -> _Compiled
     for r, col, k in group:
       sided[r].append((col, k))
   sided = [tuple(sorted(occurrences)) for occurrences in sided]
-  combo_count = []
   for r, row in enumerate(rows):
     options = [_option_count(cell) for cell in row]
     for col, _ in sided[r]:
       options[col] -= 1  # a constrained occurrence has its side: one region instead of two
     _check_combinations(options[0] * options[1], sample, r)
-    combo_count.append(options[0] * options[1])
-
-  regions = np.zeros((count, len(rows), max(combo_count + [0]), 2), np.int32)
-  if groups:
-    # (A, S) the side (left 0, right 1) of every constrained occurrence under each valid assignment
-    # (the groups' patterns that use both sides, in itertools.product order), times (S, R) weights
-    # that read a row's occurrences as its variant number.
-    patterns = [[p for p in itertools.product((0, 1), repeat=len(g)) if 0 < sum(p) < len(g)]
-                for g in groups]
-    sides = np.array([sum(choice, ()) for choice in itertools.product(*patterns)], np.int64)
-    weights = np.zeros((sides.shape[1], len(rows)), np.int64)
-    for s, (r, col, k) in enumerate(o for g in groups for o in g):
-      weights[s, r] = 1 << (len(sided[r]) - 1 - sided[r].index((col, k)))
-    variant = sides @ weights  # (A, R)
-  for r, row in enumerate(rows):
-    if sided[r]:
-      regions[:, r, :combo_count[r]] = _row_variants(tuple(row), sided[r])[variant[:, r]]
-    else:
-      regions[:, r, :combo_count[r]] = _row_variants(tuple(row), ())[0]
-  return _Compiled(_read_only(regions), _read_only(np.array(combo_count, int)),
-                   _read_only(_name_codes(rows)))
+  tables = tuple(_row_variants(row, occurrences) for row, occurrences in zip(rows, sided))
+  if not groups:
+    return _Compiled(1, tables, None)
+  # (A, S) the side (left 0, right 1) of every constrained occurrence under each valid assignment
+  # (the groups' patterns that use both sides, in itertools.product order), times (S, R) weights
+  # that read a row's occurrences as its variant number.
+  patterns = [[p for p in itertools.product((0, 1), repeat=len(g)) if 0 < sum(p) < len(g)]
+              for g in groups]
+  sides = np.array([sum(choice, ()) for choice in itertools.product(*patterns)], np.int64)
+  weights = np.zeros((sides.shape[1], len(rows)), np.int64)
+  for s, (r, col, k) in enumerate(o for g in groups for o in g):
+    weights[s, r] = 1 << (len(sided[r]) - 1 - sided[r].index((col, k)))
+  return _Compiled(count, tables, _read_only(sides @ weights))
 
 
 @functools.lru_cache(maxsize=65536)
 def _one_person_combinations(row: tuple) -> np.ndarray:
-  """(C, 2) region pairs of one one-person row, smaller index first, in order of first occurrence;
-  a combination naming the same region twice is left out."""
+  """(1, C, 2) region pairs of one one-person row, smaller index first, in order of first
+  occurrence; a combination naming the same region twice is left out."""
   cell_options = [[o for name in cell for o in _options(name, None)] for cell in row]
   combos = dict.fromkeys(
       (min(a, b), max(a, b)) for a, b in itertools.product(*cell_options) if a != b)
-  return _read_only(np.array(list(combos), np.int32).reshape(-1, 2))
+  return _read_only(np.array(list(combos), np.int32).reshape(1, -1, 2))
 
 
 def _compile_one_person(rows, sample: int) -> _Compiled:
   for r, row in enumerate(rows):
     _check_combinations(_option_count(row[0]) * _option_count(row[1]), sample, r)
-  tables = [_one_person_combinations(tuple(row)) for row in rows]
-  combo_count = [len(table) for table in tables]
-  regions = np.zeros((1, len(rows), max(combo_count + [0]), 2), np.int32)
-  for r, table in enumerate(tables):
-    regions[0, r, :len(table)] = table
-  return _Compiled(_read_only(regions), _read_only(np.array(combo_count, int)),
-                   _read_only(_name_codes(rows)))
+  return _Compiled(1, tuple(_one_person_combinations(row) for row in rows), None)
 
 
 @functools.lru_cache(maxsize=8192)
@@ -729,36 +710,44 @@ def _bucket(n: int, minimum: int) -> int:
   return max(minimum, 1 << max(n - 1, 0).bit_length())
 
 
-def _assemble(parsed, compiled: list[_Compiled], rows_valid: list[np.ndarray], counts,
+def _assemble(parsed, compiled: list[_Compiled], rows_valid: list[list[bool]], counts,
               ground_rows, people, min_frequency) -> Constraints:
   n = max(len(parsed), 1)
   roles = 2 if people == 2 else 1
-  entries = [len(c.regions) for c in compiled]
+  # Every row of every sample: its (sample, position) and per-row facts, as flat lists.
+  row_at = ([i for i, rows in enumerate(parsed) for _ in rows],
+            [r for rows in parsed for r in range(len(rows))])
+  flat_rows = [row for rows in parsed for row in rows]
+  flat_combos = [table.shape[1] for c in compiled for table in c.tables]
   size = {
-      "entries": _bucket(sum(entries), _MIN_BUCKET["entries"]),
+      "entries": _bucket(sum(c.assignments for c in compiled), _MIN_BUCKET["entries"]),
       "rows": _bucket(max([len(rows) for rows in parsed] + [0]), _MIN_BUCKET["rows"]),
-      "combinations": _bucket(max([int(c.combo_count.max(initial=0)) for c in compiled] + [0]),
-                              _MIN_BUCKET["combinations"]),
-      "alternatives": _bucket(max([c.names.shape[2] for c in compiled] + [0]),
+      "combinations": _bucket(max(flat_combos + [0]), _MIN_BUCKET["combinations"]),
+      "alternatives": _bucket(max([len(cell) for row in flat_rows for cell in row] + [0]),
                               _MIN_BUCKET["alternatives"]),
   }
-  big_e, big_r, big_c = size["entries"], size["rows"], size["combinations"]
-  regions = np.zeros((big_e, big_r, big_c, 2), np.int32)
+  big_e, big_r, big_c, big_m = (size[k] for k in ("entries", "rows", "combinations",
+                                                  "alternatives"))
   combo_count = np.zeros((n, big_r), int)
+  combo_count[row_at] = flat_combos
   row_valid = np.zeros((n, big_r), bool)
+  row_valid[row_at] = [valid for sample in rows_valid for valid in sample]
   row_count = np.zeros((n, big_r), np.int32)
-  row_names = np.full((n, big_r, 2, size["alternatives"]), -1, np.int32)
-  first = 0
-  for i, (rows, c, valid) in enumerate(zip(parsed, compiled, rows_valid)):
-    a, r, width = c.regions.shape[:3]
-    regions[first:first + a, :r, :width] = c.regions
-    first += a
-    combo_count[i, :r] = c.combo_count
-    row_valid[i, :r] = valid
-    row_count[i, :r] = [counts[_row_key(row)] for row in rows]
-    row_names[i, :r, :, :c.names.shape[2]] = c.names
+  row_count[row_at] = [counts[_row_key(row)] for row in flat_rows]
+  row_names = np.full((n, big_r, 2, big_m), -1, np.int32)
+  row_names[row_at] = np.array([[_cell_codes(cell, big_m) for cell in row] for row in flat_rows],
+                               np.int32).reshape(-1, 2, big_m)
+
+  regions = np.zeros((big_e, big_r, big_c, 2), np.int32)
   entry_sample = np.zeros(big_e, np.int32)
-  entry_sample[:first] = np.repeat(np.arange(len(parsed)), entries)
+  first = 0
+  for i, c in enumerate(compiled):
+    last = first + c.assignments
+    entry_sample[first:last] = i
+    for r, table in enumerate(c.tables):
+      chosen = table[0] if len(table) == 1 else table[c.variant[:, r]]
+      regions[first:last, r, :table.shape[1]] = chosen
+    first = last
   entry_valid = np.arange(big_e) < first
   combo_valid = row_valid[..., None] & (np.arange(big_c) < combo_count[..., None])
   sample_valid = np.arange(n) < len(parsed)
@@ -773,8 +762,10 @@ def _assemble(parsed, compiled: list[_Compiled], rows_valid: list[np.ndarray], c
   used = regions[in_loss]  # (K, 2), in that order
   used = np.stack([used, used[:, ::-1]], axis=1) if roles == 2 else used[:, None]  # (K, O, 2)
   keys = used[..., 0] * NUM_REGIONS + used[..., 1]
-  unique, first_at = np.unique(keys.ravel(), return_index=True)
-  ordered = unique[np.argsort(first_at)]
+  first_at = np.full(NUM_REGIONS * NUM_REGIONS, keys.size)
+  np.minimum.at(first_at, keys.ravel(), np.arange(keys.size))
+  ordered = np.flatnonzero(first_at < keys.size)
+  ordered = ordered[np.argsort(first_at[ordered])]
   number = np.zeros(NUM_REGIONS * NUM_REGIONS, np.int32)
   number[ordered] = np.arange(len(ordered))
   pair_index = np.zeros((big_e, roles, big_r, big_c), np.int32)
