@@ -564,11 +564,40 @@ class _RowOutcome:
   empty_marker: bool               # "none | none": the table says there is no contact
 
 
+@dataclasses.dataclass(frozen=True)
+class _CellNames:
+  """One cell read as a row's side: what ``_read_row`` needs of it, worked out once per cell."""
+  words: _CellWords
+  mentions: tuple[_Mention, ...]   # two people: ground mentions left out
+  had_ground: bool                 # two people: a ground mention was left out
+  sides_dropped: int               # side words of the mentions that do not reach the output
+  plural: bool                     # a plural lateral part: the row splits into left and right
+  side_free: Cell | None           # the cell's names, plural parts side-free (None: no mentions)
+  sided: tuple[Cell, ...]          # the same with plural parts on the left, then on the right
+
+
+@functools.lru_cache(maxsize=65536)
+def _read_cell_names(raw: str, people: int, trust_sides: bool, fuzzy: bool) -> _CellNames:
+  words = _read_cell(raw, people, fuzzy)
+  mentions = words.mentions
+  had_ground = people == 2 and any(m.name == vocabulary.GROUND for m in mentions)
+  if had_ground:
+    mentions = tuple(m for m in mentions if m.name != vocabulary.GROUND)
+  side_free, sided = None, ()
+  if mentions:
+    side_free = _cell(_names_of(mentions, None, trust_sides))
+    sided = tuple(_cell(_names_of(mentions, side, trust_sides)) for side in vocabulary.SIDES)
+  return _CellNames(words, mentions, had_ground, _side_words_dropped(mentions, trust_sides),
+                    _is_plural_cell(mentions, trust_sides), side_free, sided)
+
+
 @functools.lru_cache(maxsize=65536)
 def _read_row(first: str, second: str, people: int, trust_sides: bool,
               fuzzy: bool) -> _RowOutcome:
   """One table row's two cells to constraint rows (cached: the same rows recur across answers)."""
-  read = (_read_cell(first, people, fuzzy), _read_cell(second, people, fuzzy))
+  cells = (_read_cell_names(first, people, trust_sides, fuzzy),
+           _read_cell_names(second, people, trust_sides, fuzzy))
+  read = (cells[0].words, cells[1].words)
   unknown = read[0].unknown + read[1].unknown
   corrected = read[0].corrected + read[1].corrected
   sides = read[0].stray_sides + read[1].stray_sides
@@ -578,30 +607,22 @@ def _read_row(first: str, second: str, people: int, trust_sides: bool,
 
   if read[0].is_empty and read[1].is_empty:
     return outcome(empty_marker=True)
-  mentions = [list(cell.mentions) for cell in read]
-  if people == 2 and any(m.name == vocabulary.GROUND for cell in mentions for m in cell):
+  if cells[0].had_ground or cells[1].had_ground:
     # There is no ground plane between two people; a ground alternative is simply left out.
-    mentions = [[m for m in cell if m.name != vocabulary.GROUND] for cell in mentions]
-    if not mentions[0] or not mentions[1]:
+    if not cells[0].mentions or not cells[1].mentions:
       return outcome(drops=["ground in a two-person answer"])
-  if not mentions[0] or not mentions[1]:
-    missing = 1 if not mentions[0] else 2
+  if not cells[0].mentions or not cells[1].mentions:
+    missing = 1 if not cells[0].mentions else 2
     what = "no part" if read[missing - 1].is_empty else "no known part"
     return outcome(drops=[f"{what} in cell {missing}"])
-  sides += sum(_side_words_dropped(m, trust_sides) for m in mentions)
-  plural = [_is_plural_cell(m, trust_sides) for m in mentions]
-  if plural[0]:
+  sides += cells[0].sides_dropped + cells[1].sides_dropped
+  if cells[0].plural:
     # Both plural: the second cell stays side-free in both rows (see the module docstring).
-    second_names = _cell(_names_of(mentions[1], None, trust_sides))
-    new_rows = [(_cell(_names_of(mentions[0], side, trust_sides)), second_names)
-                for side in vocabulary.SIDES]
-  elif plural[1]:
-    first_names = _cell(_names_of(mentions[0], None, trust_sides))
-    new_rows = [(first_names, _cell(_names_of(mentions[1], side, trust_sides)))
-                for side in vocabulary.SIDES]
+    new_rows = [(names, cells[1].side_free) for names in cells[0].sided]
+  elif cells[1].plural:
+    new_rows = [(cells[0].side_free, names) for names in cells[1].sided]
   else:
-    new_rows = [(_cell(_names_of(mentions[0], None, trust_sides)),
-                 _cell(_names_of(mentions[1], None, trust_sides)))]
+    new_rows = [(cells[0].side_free, cells[1].side_free)]
   kept, drops = [], []
   for row in new_rows:
     if people == 1 and row[0] == row[1] and isinstance(row[0], str):
@@ -738,6 +759,11 @@ def _strip_fences(text: str) -> list[str]:
   return [line for line in lines if not _FENCE.match(line)]
 
 
+def _names_lateral(row: Row) -> bool:
+  return any(vocabulary.is_lateral(name) for cell in row
+             for name in ((cell,) if isinstance(cell, str) else cell))
+
+
 def parse_answer(text: str, people: int, *, trust_sides: bool = False,
                  fuzzy: bool = True) -> ParsedAnswer:
   """Turns one model answer into constraint rows; never raises.
@@ -792,9 +818,7 @@ def parse_answer(text: str, people: int, *, trust_sides: bool = False,
       dropped.append(DroppedRow(line.strip(), reason))
     for row in outcome.rows:
       copies = rows.count(row)
-      lateral = any(vocabulary.is_lateral(name) for cell in row
-                    for name in ((cell,) if isinstance(cell, str) else cell))
-      if copies >= (2 if lateral else 1):
+      if copies and copies >= (2 if _names_lateral(row) else 1):
         dropped.append(DroppedRow(line.strip(), "duplicate row"))
       else:
         rows.append(row)
