@@ -496,13 +496,21 @@ def _parse_row(row: Any, sample: int, r: int) -> tuple[tuple[str, ...], tuple[st
 
 
 @functools.lru_cache(maxsize=65536)
-def _parse_known_row(row: tuple) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
-  """``_parse_row`` remembered, as answers repeat the same rows; None where it raises (the caller
-  parses the row again to name it in the message)."""
+def _parse_known_cell(cell: str | tuple) -> tuple[str, ...] | None:
   try:
-    return _parse_row(row, 0, 0)
+    return _parse_cell(cell, 0, 0)
   except ConstraintError:
     return None
+
+
+@functools.lru_cache(maxsize=65536)
+def _parse_known_row(row: tuple) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+  """``_parse_row`` remembered, as answers repeat the same rows and cells; None where it raises
+  (the caller parses the row again to name it in the message)."""
+  if len(row) != 2:
+    return None
+  cells = (_parse_known_cell(row[0]), _parse_known_cell(row[1]))
+  return None if None in cells else cells
 
 
 def _parse_sample(sample: Any, index: int, people: int):
@@ -573,14 +581,19 @@ def _check_combinations(count: int, sample: int, row: int) -> None:
         f"{MAX_COMBINATIONS}; name fewer alternatives in the cells")
 
 
+@functools.lru_cache(maxsize=65536)
+def _lateral_names(row: tuple) -> tuple[tuple[int, int, str], ...]:
+  """The side-free lateral names of a row as (column, position in cell, name)."""
+  return tuple((col, k, name) for col, cell in enumerate(row) for k, name in enumerate(cell)
+               if name in _LATERAL)
+
+
 def _side_groups(rows) -> list[list[tuple[int, int, int]]]:
   """Side-free lateral occurrences (row, column, position in cell) grouped by (column, part)."""
   occurrences = collections.defaultdict(list)
   for r, row in enumerate(rows):
-    for col, cell in enumerate(row):
-      for k, name in enumerate(cell):
-        if name in _LATERAL:
-          occurrences[(col, name)].append((r, col, k))
+    for col, k, name in _lateral_names(row):
+      occurrences[(col, name)].append((r, col, k))
   return list(occurrences.values())
 
 
@@ -616,9 +629,11 @@ def _read_only(array: np.ndarray) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=65536)
-def _cell_codes(cell: tuple[str, ...], width: int) -> list[int]:
-  """A cell as codes into ``NAMES``, padded with -1 to ``width``."""
-  return [NAME_CODE[name] for name in cell] + [-1] * (width - len(cell))
+def _row_codes(row: tuple, width: int) -> tuple[int, ...]:
+  """A row's two cells as codes into ``NAMES``, each padded with -1 to ``width``, one after the
+  other."""
+  return tuple(code for cell in row
+               for code in [NAME_CODE[name] for name in cell] + [-1] * (width - len(cell)))
 
 
 @functools.lru_cache(maxsize=65536)
@@ -735,7 +750,7 @@ def _assemble(parsed, compiled: list[_Compiled], rows_valid: list[list[bool]], c
   row_count = np.zeros((n, big_r), np.int32)
   row_count[row_at] = [counts[_row_key(row)] for row in flat_rows]
   row_names = np.full((n, big_r, 2, big_m), -1, np.int32)
-  row_names[row_at] = np.array([[_cell_codes(cell, big_m) for cell in row] for row in flat_rows],
+  row_names[row_at] = np.array([_row_codes(row, big_m) for row in flat_rows],
                                np.int32).reshape(-1, 2, big_m)
 
   regions = np.zeros((big_e, big_r, big_c, 2), np.int32)
@@ -758,8 +773,8 @@ def _assemble(parsed, compiled: list[_Compiled], rows_valid: list[list[bool]], c
 
   # The pair table: every (region, region) pair the loss reads (for two people in both orders, one
   # per person role), numbered in order of first occurrence over entries, rows, combinations, roles.
-  in_loss = combo_valid[entry_sample] & entry_valid[:, None, None]  # (E, R, C)
-  used = regions[in_loss]  # (K, 2), in that order
+  in_loss = combo_valid[entry_sample[:first]]  # (E, R, C) for the real entries
+  used = regions[:first][in_loss]  # (K, 2), in that order
   used = np.stack([used, used[:, ::-1]], axis=1) if roles == 2 else used[:, None]  # (K, O, 2)
   keys = used[..., 0] * NUM_REGIONS + used[..., 1]
   first_at = np.full(NUM_REGIONS * NUM_REGIONS, keys.size)
@@ -769,7 +784,7 @@ def _assemble(parsed, compiled: list[_Compiled], rows_valid: list[list[bool]], c
   number = np.zeros(NUM_REGIONS * NUM_REGIONS, np.int32)
   number[ordered] = np.arange(len(ordered))
   pair_index = np.zeros((big_e, roles, big_r, big_c), np.int32)
-  pair_index.transpose(0, 2, 3, 1)[in_loss] = number[keys]
+  pair_index[:first].transpose(0, 2, 3, 1)[in_loss] = number[keys]
   size["pairs"] = _bucket(len(ordered), _MIN_BUCKET["pairs"])
   pair_regions = np.zeros((size["pairs"], 2), np.int32)
   pair_regions[:len(ordered)] = np.stack(np.divmod(ordered, NUM_REGIONS), axis=-1)
