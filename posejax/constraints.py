@@ -207,7 +207,7 @@ class Constraints:
     compiled = [_compile_once(rows, i, people, max_side_variables) for i, rows in enumerate(parsed)]
     if people == 2:
       rows_valid = [[True] * len(rows) for rows in parsed]
-    else:
+    else:  # a row needs two different regions and enough samples naming its pair
       rows_valid = [[table.shape[1] > 0 and counts[_row_key(row)] >= min_frequency
                      for row, table in zip(rows, c.tables)] for rows, c in zip(parsed, compiled)]
     return _assemble(parsed, compiled, rows_valid, counts, ground_rows, people,
@@ -497,6 +497,7 @@ def _parse_row(row: Any, sample: int, r: int) -> tuple[tuple[str, ...], tuple[st
 
 @functools.lru_cache(maxsize=65536)
 def _parse_known_cell(cell: str | tuple) -> tuple[str, ...] | None:
+  """``_parse_cell`` remembered; None where it raises."""
   try:
     return _parse_cell(cell, 0, 0)
   except ConstraintError:
@@ -659,9 +660,10 @@ def _compile_two_person(rows, sample: int, max_side_variables: int) -> _Compiled
         f"sample {sample}: {count} valid left/right assignments exceed "
         f"2^max_side_variables = {2 ** max_side_variables}; raise max_side_variables or check the "
         f"answer for parts repeated in one column")
-  # A row names a (column, part) group at most once (a cell holds each name once), so a row's
-  # combinations depend only on the sides of its own constrained occurrences: each of its 2^V
-  # variants is built once (and memoised across samples), and every assignment picks one.
+  # A row's combinations depend only on the sides of its own V constrained occurrences: each of
+  # its 2^V variants is built once (and memoised across samples), and every assignment picks one.
+  # A row names each (column, part) group at most once (a cell holds each name once), so 2^V never
+  # exceeds the sample's number of assignments.
   sided = [[] for _ in rows]
   for group in groups:
     for r, col, k in group:

@@ -229,3 +229,31 @@ def test_fallback_rule():
   stacked = Constraints.stack([all_empty, two_empty, one_empty])
   np.testing.assert_array_equal(needs_fallback(stacked), [True, False, False])
   np.testing.assert_array_equal(needs_fallback(stacked, min_empty=2), [True, True, False])
+
+
+def test_remembered_cells_rows_and_samples_change_nothing():
+  # from_pairs remembers cells, rows and whole samples by content; a repeat, the same answers
+  # written with lists, and a sample between remembered ones build exactly what a first build does.
+  rows = [("hand", "back"), ("hand", ("arm", "head")), ("foot", "foot"), ("arm", "arm")]
+  samples = [rows, [], rows[:2], [("Left Hand", "back")]]
+  first = Constraints.from_pairs(samples, 2)
+  assert_same(Constraints.from_pairs(samples, 2), first)
+  as_lists = [[[a if isinstance(a, str) else list(a), b if isinstance(b, str) else list(b)]
+               for a, b in sample] for sample in samples]
+  assert_same(Constraints.from_pairs(as_lists, 2), first)
+  mixed = Constraints.from_pairs([[("chest", "chest")]] + samples, 2)
+  assert mixed.to_pairs()[1:] == first.to_pairs()
+  np.testing.assert_array_equal(mixed.assignments_per_sample()[1:5],
+                                first.assignments_per_sample())
+  for one_person in (Constraints.from_pairs(samples, 1), Constraints.from_pairs(as_lists, 1)):
+    assert_same(one_person, Constraints.from_pairs(samples, 1))
+  # Errors still name the sample and row where they occur, wherever the content was seen before.
+  too_many = [("hand", "back")] * 11  # 2^11 - 2 assignments
+  for position in (0, 2):
+    bad = list(samples)
+    bad[position] = too_many
+    with pytest.raises(ConstraintError, match=f"sample {position}: 2046 valid"):
+      Constraints.from_pairs(bad, 2)
+    bad[position] = [rows[0], ("hand", "elbow")]
+    with pytest.raises(ConstraintError, match=f"sample {position}, row 1: unknown body part"):
+      Constraints.from_pairs(bad, 2)
