@@ -4,11 +4,18 @@ Generates --answers realistic answers (reasoning, then a Markdown table with plu
 alternatives, synonyms, misspellings, markup, refusals and empty tables mixed in), groups them into
 images of --n answers, and times, as the median of --repeats runs:
 
-1. parsing alone (text -> name rows + report), with the parser's word caches cleared first (cold)
-   and kept (warm: a dataset run, where the same cells recur across answers);
-2. parsing plus ``Constraints.from_pairs`` per image (the whole of ``posejax.lmm.parse``).
+1. parsing alone (text -> name rows + report);
+2. ``Constraints.from_pairs`` alone, per image, on the parsed rows;
+3. both (the whole of ``posejax.lmm.parse``);
 
-The target: 10,000 answers parsed and built in under 2 s on a 2-core CPU.
+each cold (every memoised word, cell, row and sample of the parser and of ``posejax.constraints``
+forgotten first: a fresh process reading new answers) and warm (kept: a rerun, or a dataset whose
+answers repeat the same cells and rows).
+
+The target: 10,000 answers parsed and built in under 2 s on a 2-core CPU. Measured on a 2-core CPU
+shared with other jobs (load about 2), parse + Constraints, cold: two people 1.0-1.1 s, one person
+0.6 s (2.5 s and 0.8 s before rows were compiled once per side variant and the tables filled with
+numpy).
 
   .venv/bin/python -m experiments.bench_parse [--answers 10000] [--people 2] [--repeats 3]
 """
