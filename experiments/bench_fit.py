@@ -48,7 +48,7 @@ Targets on a 2-core CPU: batch 64 at least 50x the PyTorch loop's scenes per min
 under 20 s.
 
   .venv/bin/python -m experiments.bench_fit [--batches 1,16,64,256] [--full_batches 1]
-      [--stage2_steps 5] [--max_iters 1000] [--penetration_every 1] [--torch_full]
+      [--stage2_steps 5] [--max_iters 1000] [--search_every 1] [--torch_full]
       [--nowarm_start] [--noparity] [--write]
 """
 
@@ -91,7 +91,8 @@ flags.DEFINE_list("full_batches", ["1"], "Batches whose fits run every stage to 
                   "its cap (stage 2 costs about 60 ms of CPU per scene and step: a whole one is "
                   "a minute of CPU per scene).")
 flags.DEFINE_integer("stage2_steps", 5, "Timed stage-2 steps of the batches not in --full_batches.")
-flags.DEFINE_integer("penetration_every", 1, "Refresh the interpenetration inside-mask every this "
+flags.DEFINE_integer("search_every", 1, "Run the loss terms' searches (closest pairs, "
+                     "interpenetration inside masks) every this "
                      "many steps in posejax (1: exact, every step, as the reference).")
 flags.DEFINE_integer("torch_steps", 20, "Timed Adam steps of the PyTorch peer in stage 1.")
 flags.DEFINE_integer("torch_stage2_steps", 3, "Timed Adam steps of the PyTorch peer in stage 2 "
@@ -359,41 +360,66 @@ class _CompileClock:
     return sorted(((round(v, 1), k) for k, v in spent.items() if v > 0.05), reverse=True)[:count]
 
 
-class _StageLoop:
-  """Stands in for a fitter's jitted stage loop: the same program, compiled ahead of time per
-  batch size (for its memory analysis), timed, and optionally cut short.
+class _StageFigures:
+  """What one stage of a fit call spent in the stage loop; ``limit`` cuts it short."""
 
-  ``limit`` caps the loop's traced iteration bound: with 0 a call compiles and runs no Adam step,
-  with n it runs the stage's first n evaluations; ``Fitter.__call__`` then sees no further
-  progress and ends the stage, as when every scene has stopped early.
-  """
-
-  def __init__(self, jitted):
-    self.jitted = jitted
+  def __init__(self):
     self.limit = None
-    self.compiled = {}  # batch size -> jax.stages.Compiled
-    self.compile_s = {}
+    self.reset()
+
+  def reset(self):
     self.seconds = 0.0  # wall seconds inside the loop since the last reset
     self.cpu_seconds = 0.0  # process CPU seconds (all threads) inside the loop
     self.evaluations = 0  # objective evaluations the loop ran since the last reset
 
-  def reset(self):
-    self.seconds, self.cpu_seconds, self.evaluations = 0.0, 0.0, 0
 
-  def __call__(self, state, scene, shared, until):
+class _StageLoop:
+  """Stands in for a fitter's jitted stage loop, the one program every stage runs: the same
+  program, compiled ahead of time per batch size (for its memory analysis), timed per stage, and
+  optionally cut short per stage.
+
+  Each call of ``init`` starts the next stage of the fit call. A stage's ``limit`` caps the loop's
+  traced iteration bound: with 0 a call compiles and runs no Adam step, with n it runs the stage's
+  first n evaluations; ``Fitter.__call__`` then sees no further progress and ends the stage, as
+  when every scene has stopped early.
+  """
+
+  def __init__(self, init, advance, stages: int):
+    self.jitted_init, self.jitted = init, advance
+    self.compiled = {}  # batch size -> jax.stages.Compiled
+    self.compile_s = {}
+    self.stages = [_StageFigures() for _ in range(stages)]
+    self.current = -1
+
+  def start_call(self, limits):
+    self.current = -1
+    for figures, limit in zip(self.stages, limits):
+      figures.limit = limit
+      figures.reset()
+
+  def clear_limits(self):
+    for figures in self.stages:
+      figures.limit = None
+
+  def init(self, *args):
+    self.current += 1
+    return self.jitted_init(*args)
+
+  def advance(self, state, scene, shared, until):
+    figures = self.stages[self.current]
     batch = int(np.shape(state.loss)[0])
     if batch not in self.compiled:
       started = time.perf_counter()
       self.compiled[batch] = self.jitted.lower(state, scene, shared, until).compile()
       self.compile_s[batch] = time.perf_counter() - started
-    if self.limit is not None:
-      until = min(until, self.limit)
+    if figures.limit is not None:
+      until = min(until, figures.limit)
     started, cpu = time.perf_counter(), time.process_time()
     before = int(state.step)
     state = jax.block_until_ready(self.compiled[batch](state, scene, shared, until))
-    self.seconds += time.perf_counter() - started
-    self.cpu_seconds += time.process_time() - cpu
-    self.evaluations += int(state.step) - before
+    figures.seconds += time.perf_counter() - started
+    figures.cpu_seconds += time.process_time() - cpu
+    figures.evaluations += int(state.step) - before
     return state
 
   def memory(self, batch: int) -> dict:
@@ -405,9 +431,9 @@ class _StageLoop:
 
 
 def instrumented_fitter(fitter):
-  """The fitter with its stage loops wrapped in ``_StageLoop`` (same programs)."""
-  loops = tuple((init, _StageLoop(advance)) for init, advance in fitter.stages)
-  return dataclasses.replace(fitter, stages=loops), [loop for _, loop in loops]
+  """The fitter with its stage loop wrapped in ``_StageLoop`` (the same program)."""
+  loop = _StageLoop(*fitter.loop, stages=len(fitter.config.stages))
+  return dataclasses.replace(fitter, loop=(loop.init, loop.advance)), loop
 
 
 def fit_arguments(model, scenes: Scenes):
@@ -418,39 +444,36 @@ def fit_arguments(model, scenes: Scenes):
   return scenes.keypoints, constraints, init, camera
 
 
-def timed_call(fitter, loops, arguments, limits):
+def timed_call(fitter, loop, arguments, limits):
   """(wall s, process CPU s, result) of one fit call with per-stage evaluation limits."""
   keypoints, constraints, init, camera = arguments
-  for loop, limit in zip(loops, limits):
-    loop.limit = limit
-    loop.reset()
+  loop.start_call(limits)
   try:
     wall, cpu = time.perf_counter(), time.process_time()
     result = fitter(keypoints, constraints, init=init, camera=camera)
     jax.block_until_ready(result.params)
     return time.perf_counter() - wall, time.process_time() - cpu, result
   finally:
-    for loop in loops:
-      loop.limit = None
+    loop.clear_limits()
 
 
-def run_posejax(model, fitter, loops, clock, scenes: Scenes, batch: int, full: bool,
+def run_posejax(model, fitter, loop, clock, scenes: Scenes, batch: int, full: bool,
                 stage2_steps: int) -> dict:
   """Compile, then one fit of ``batch`` scenes: every stage to its end when ``full``, else the
   last stage cut to its first ``stage2_steps`` evaluations and extrapolated to its cap."""
   arguments = fit_arguments(model, scenes.take(batch))
-  stages = len(loops)
+  stages = len(loop.stages)
   before, functions = clock.snapshot(), dict(clock.by_function)
-  compile_wall, compile_cpu, _ = timed_call(fitter, loops, arguments, [0] * stages)
+  compile_wall, compile_cpu, _ = timed_call(fitter, loop, arguments, [0] * stages)
   after = clock.snapshot()
   compile_breakdown = clock.top_functions(functions)
   limits = [None] * stages if full else [None] * (stages - 1) + [stage2_steps]
-  run_wall, run_cpu, result = timed_call(fitter, loops, arguments, limits)
+  run_wall, run_cpu, result = timed_call(fitter, loop, arguments, limits)
   final = clock.snapshot()
   caps = [s.max_iters + 1 for s in fitter.config.stages]  # evaluations of a whole stage
-  loop_seconds = [loop.seconds for loop in loops]
-  loop_cpu = [loop.cpu_seconds for loop in loops]
-  evaluations = [loop.evaluations for loop in loops]
+  loop_seconds = [figures.seconds for figures in loop.stages]
+  loop_cpu = [figures.cpu_seconds for figures in loop.stages]
+  evaluations = [figures.evaluations for figures in loop.stages]
   per_step = [s / max(e, 1) for s, e in zip(loop_seconds, evaluations)]
   cpu_per_step = [s / max(e, 1) for s, e in zip(loop_cpu, evaluations)]
   iterations = np.asarray(result.iterations)  # (B, stages)
@@ -461,8 +484,8 @@ def run_posejax(model, fitter, loops, clock, scenes: Scenes, batch: int, full: b
     # until its slowest scene stops, which in a batch of many scenes is (nearly) the cap.
     scene_wall = run_wall - loop_seconds[-1] + per_step[-1] * caps[-1]
     scene_cpu = run_cpu - loop_cpu[-1] + cpu_per_step[-1] * caps[-1]
-  memory = [loop.memory(batch) for loop in loops]
-  peak = max(m["argument"] + m["temp"] for m in memory)
+  memory = loop.memory(batch)
+  peak = memory["argument"] + memory["temp"]
   params_finite = all(bool(np.all(np.isfinite(np.asarray(x))))
                       for x in jax.tree_util.tree_leaves(result.params))
   return {
@@ -472,7 +495,7 @@ def run_posejax(model, fitter, loops, clock, scenes: Scenes, batch: int, full: b
       "compile_cpu_s": compile_cpu,
       "compile_events_s": after[0] - before[0],
       "xla_compilations": after[1] - before[1],
-      "stage_loop_compile_s": [loop.compile_s[batch] for loop in loops],
+      "stage_loop_compile_s": loop.compile_s[batch],
       "compile_by_function": compile_breakdown,
       "compilations_in_timed_call": final[1] - after[1],
       "run_s": run_wall,
@@ -497,11 +520,11 @@ def run_posejax(model, fitter, loops, clock, scenes: Scenes, batch: int, full: b
   }
 
 
-def posejax_parity_terms(model, fitter, loops, scenes: Scenes) -> np.ndarray:
+def posejax_parity_terms(model, fitter, loop, scenes: Scenes) -> np.ndarray:
   """(stages, terms) of scene 0 at each stage's first evaluation, each stage cut to one Adam step
   (no new compilation: the batch-1 programs with the iteration bound at 1)."""
   arguments = fit_arguments(model, scenes.take(1))
-  _, _, result = timed_call(fitter, loops, arguments, [1] * len(loops))
+  _, _, result = timed_call(fitter, loop, arguments, [1] * len(loop.stages))
   return np.asarray(result.stage_terms)[0]
 
 
@@ -511,7 +534,7 @@ def warm_start(batch: int, cache_dir: str) -> dict:
              f"--batches={batch}", f"--max_iters={FLAGS.max_iters}", f"--samples={FLAGS.samples}",
              f"--scenes={FLAGS.scenes}", f"--unique_scenes={FLAGS.unique_scenes}",
              f"--gmm_components={FLAGS.gmm_components}", f"--seed={FLAGS.seed}",
-             f"--penetration_every={FLAGS.penetration_every}",
+             f"--search_every={FLAGS.search_every}",
              f"--cache_dir={cache_dir}", f"--output_dir={FLAGS.output_dir}"]
   if FLAGS.synthetic_file:
     command.append(f"--synthetic_file={FLAGS.synthetic_file}")
@@ -536,8 +559,8 @@ def enable_compilation_cache(cache_dir: str) -> None:
 def fit_config():
   import posejax
   config = posejax.FitConfig.two_person(max_iters=FLAGS.max_iters)
-  if FLAGS.penetration_every != 1:
-    config = config.replace(penetration_every=FLAGS.penetration_every)
+  if FLAGS.search_every != 1:
+    config = config.replace(search_every=FLAGS.search_every)
   return config
 
 
@@ -556,12 +579,12 @@ def warm_child() -> None:
   clock = _CompileClock()
   model = posejax.body.default_model()
   fitter, setup = build_fitter(model, fit_config(), gmm_prior(FLAGS.gmm_components, FLAGS.seed))
-  fitter, loops = instrumented_fitter(fitter)
+  fitter, loop = instrumented_fitter(fitter)
   batch = int(FLAGS.batches[0])
   arguments = fit_arguments(model, make_scenes(model, batch))
   ready = time.perf_counter() - started
   before = clock.snapshot()
-  compile_wall, _, _ = timed_call(fitter, loops, arguments, [0] * len(loops))
+  compile_wall, _, _ = timed_call(fitter, loop, arguments, [0] * len(loop.stages))
   after = clock.snapshot()
   print(WARM_TAG + json.dumps({
       "batch": batch, "compile_s": compile_wall, "compile_events_s": after[0] - before[0],
@@ -599,12 +622,12 @@ def torch_scene(scenes: Scenes, index: int):
       principal_point=np.asarray(camera.principal_point))
 
 
-def parity(model, fitter, loops, loop, config, scenes: Scenes) -> list:
+def parity(model, fitter, stage_loop, loop, config, scenes: Scenes) -> list:
   """Loss terms of scene 0 at each stage's first evaluation (stage 1 cut to one Adam step), posejax
   against the peer: (stage, term, posejax, peer) rows."""
   from posejax.config import TERMS
 
-  ours = posejax_parity_terms(model, fitter, loops, scenes)
+  ours = posejax_parity_terms(model, fitter, stage_loop, scenes)
   theirs = loop.fit(torch_scene(scenes, 0), config, steps=[1] + [0] * (len(config.stages) - 1))
   return [(stage + 1, name, float(ours[stage, TERMS.index(name)]), value)
           for stage, timing in enumerate(theirs) for name, value in timing.first_terms.items()]
@@ -702,15 +725,15 @@ def main(argv):
   config = fit_config()
   prior = gmm_prior(FLAGS.gmm_components, FLAGS.seed)
   base_fitter, setup = build_fitter(model, config, prior)
-  fitter, loops = instrumented_fitter(base_fitter)
+  fitter, stage_loop = instrumented_fitter(base_fitter)
   scenes = make_scenes(model, max(batches))
   sizes = posejax.Constraints.stack([posejax.Constraints.from_pairs(s, people=2)
                                      for s in scenes.samples]).sizes()
   caps = [s.max_iters for s in config.stages]
   print(f"posejax.fit benchmark: {config.name}, Adam steps per stage at most {caps}"
         f"{' (the published caps)' if FLAGS.max_iters == 1000 else ''}, early stop |slope of "
-        f"the last 20 losses| < 1e-4, interpenetration mask every {config.penetration_every} "
-        f"step(s)")
+        f"the last 20 losses| < 1e-4, searches (closest pairs, inside masks) every "
+        f"{config.search_every} step(s)")
   print(f"scenes: {scenes.description}; padded constraint sizes {sizes}")
   print(f"model: {model.source}; {base_fitter.vertex_ids.size} of {model.num_vertices} vertices "
         f"evaluated; pose prior: {prior.num_components}-component random max-mixture; fitter "
@@ -723,12 +746,12 @@ def main(argv):
 
   rows = []
   for batch in batches:
-    row = run_posejax(model, fitter, loops, clock, scenes, batch, batch in full_batches,
+    row = run_posejax(model, fitter, stage_loop, clock, scenes, batch, batch in full_batches,
                       FLAGS.stage2_steps)
     rows.append(row)
     print(f"batch {batch:4d}: compile {row['compile_s']:.1f} s wall / {row['compile_cpu_s']:.1f} s "
           f"CPU (JAX compile events {row['compile_events_s']:.1f} s, {row['xla_compilations']} "
-          f"XLA compilations, stage loops {[round(s, 1) for s in row['stage_loop_compile_s']]} s; "
+          f"XLA compilations, stage loop {row['stage_loop_compile_s']:.1f} s; "
           f"{row['compilations_in_timed_call']} in the timed call; most: "
           f"{row['compile_by_function']}); run {row['run_s']:.1f} s wall"
           f" / {row['run_cpu_s']:.1f} s CPU, stage loops "
@@ -757,7 +780,7 @@ def main(argv):
     scratch.append(folder)
     loop = torch_peer(model, base_fitter, prior, folder)
     if FLAGS.parity and 1 in batches:
-      parity_rows = parity(model, fitter, loops, loop, config, scenes)
+      parity_rows = parity(model, fitter, stage_loop, loop, config, scenes)
       print("parity on scene 0, unweighted terms at each stage's first evaluation (stage 1 at "
             "the initial estimate, stage 2 after one stage-1 Adam step):")
       print("| stage | term | posejax | PyTorch peer | relative difference |")
@@ -787,8 +810,9 @@ def main(argv):
       "(cold compilation cache).",
       "* stage 2 extrapolated: its first steps timed and scaled to the cap "
       f"({caps[-1]} steps); stage 1 and everything else measured.",
-      "peak MiB / scene: XLA's memory analysis of the compiled stage loops, argument + temp bytes "
-      "of the larger stage, over the batch size (the model tables are shared by the batch).",
+      "peak MiB / scene: XLA's memory analysis of the compiled stage loop (one program for both "
+      "stages), argument + temp bytes, over the batch size (the model tables are shared by the "
+      "batch).",
       "vs PyTorch loop: the peer's seconds per scene over posejax's, in wall time and in process "
       "CPU time (all threads; less sensitive to the machine's load than wall time).",
       f"load average {load_start[0]:.2f} at start, {load_end[0]:.2f} at end, "
@@ -810,7 +834,7 @@ def main(argv):
     folder = Path(FLAGS.output_dir)
     payload = {
         "config": config.name, "max_iters": caps, "samples": FLAGS.samples,
-        "penetration_every": config.penetration_every,
+        "search_every": config.search_every,
         "scenes": scenes.description, "constraint_sizes": sizes,
         "cpus": os.cpu_count(), "jax": jax.__version__, "load_average_start": load_start,
         "load_average_end": load_end, "posejax": rows, "warm_start": warm,

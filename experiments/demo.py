@@ -13,7 +13,7 @@ settings, and writes to ``--output_dir``:
 * ``result.npz`` / ``result.json``: the ``FitResult``.
 
 The fit is the published two-person preset, except that the interpenetration inside masks are
-refreshed every 10 iterations instead of every one (``--penetration_every=1`` for the exact run).
+refreshed every 10 iterations instead of every one (``--search_every=1`` for the exact run).
 
     bash scripts/main.sh                     # or: python -m experiments.demo --output_dir=outputs/demo
 """
@@ -37,8 +37,8 @@ _OUTPUT_DIR = flags.DEFINE_string("output_dir", "outputs/demo", "Where to write 
 _SCENE = flags.DEFINE_integer("scene", 0, "Index of the bundled synthetic scene to fit.")
 _MAX_ITERS = flags.DEFINE_integer("max_iters", 1000, "Adam iterations per stage at most "
                                   "(1000 is the published cap; early stopping usually ends sooner).")
-_PENETRATION_EVERY = flags.DEFINE_integer(
-    "penetration_every", 10, "Recompute the (gradient-free) interpenetration inside masks every "
+_SEARCH_EVERY = flags.DEFINE_integer(
+    "search_every", 10, "Recompute the (gradient-free) interpenetration inside masks every "
     "this many iterations; 1 is exact (the reference). On the bundled scene 10 changed joint "
     "PA-MPJPE by 1 mm and took 68 s instead of 169 s on a loaded 2-core CPU.")
 _MODEL_PATH = flags.DEFINE_string("model_path", None, "A licensed SMPL-X model file or folder; "
@@ -66,7 +66,7 @@ def main(argv):
   init = scene.init_params(model)
   gt = scene.gt_params(model)
   config = posejax.FitConfig.two_person(max_iters=_MAX_ITERS.value).replace(
-      penetration_every=_PENETRATION_EVERY.value)
+      search_every=_SEARCH_EVERY.value)
 
   result = posejax.fit(scene.keypoints[None], [constraints],
                        init=jax.tree_util.tree_map(lambda x: x[None], init), model=model,

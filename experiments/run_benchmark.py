@@ -30,7 +30,7 @@ Output in ``--out_dir`` (every file says the numbers are SYNTHETIC):
 
 Defaults: 16 two-person and 8 one-person scenes, iteration caps 1000 (stage 1) and 100 (stage 2),
 interpenetration inside masks refreshed every 10 steps (``DEFAULT_MAX_ITERS``,
-``DEFAULT_PENETRATION_EVERY``; ``--max_iters=1000,1000 --penetration_every=1`` is the published
+``DEFAULT_SEARCH_EVERY``; ``--max_iters=1000,1000 --search_every=1`` is the published
 setting). About 15-20 minutes on a 2-core CPU, a third of it generating the scenes (cached).
 
   .venv/bin/python -m experiments.run_benchmark --out_dir outputs/benchmark
@@ -74,7 +74,7 @@ DEFAULT_MAX_ITERS = (1000, 100)
 interpenetration term, 10x dearer per step) at 100, so that the default run fits a 2-core CPU in
 about a quarter of an hour. Measured on 8 two-person scenes, 1000 stage-2 steps changed the mean
 PA-MPJPE by 0.3 to 1.3 mm per method."""
-DEFAULT_PENETRATION_EVERY = 10
+DEFAULT_SEARCH_EVERY = 10
 """Inside masks of the interpenetration term recomputed every 10 iterations (1 is exact)."""
 ANSWER_RATE_FIELDS = ("miss_rate", "hallucination_rate", "side_rate", "wrong_side_rate",
                       "empty_rate", "swap_rate", "plural_rate")
@@ -90,7 +90,7 @@ class BenchmarkSettings:
   num_scenes_one: int = 8
   seed: int = 0
   max_iters: tuple[int, ...] = DEFAULT_MAX_ITERS
-  penetration_every: int = DEFAULT_PENETRATION_EVERY
+  search_every: int = DEFAULT_SEARCH_EVERY
   contact_weight: float | None = None
   batch_size: int = 16
   samples: tuple[int, ...] = benchmark.DEFAULT_SAMPLES
@@ -120,7 +120,7 @@ class BenchmarkSettings:
     """The settings that change the numbers: a resumed run must match them."""
     return json.loads(json.dumps({
         "generator": self.generator_settings().to_dict(), "max_iters": list(self.max_iters),
-        "penetration_every": self.penetration_every, "contact_weight": self.contact_weight,
+        "search_every": self.search_every, "contact_weight": self.contact_weight,
         "pcc_vertices_per_region": self.pcc_vertices_per_region,
         "self_contact_vertices_per_region": self.self_contact_vertices_per_region}))
 
@@ -232,7 +232,7 @@ def _prepare(settings: BenchmarkSettings, people: int, model) -> _PeopleRun:
   scenes = _load_scenes(settings, people, model).scenes
   methods = benchmark.benchmark_methods(people, max_iters=settings.max_iters,
                                         samples=settings.samples, ablations=settings.ablations,
-                                        penetration_every=settings.penetration_every,
+                                        search_every=settings.search_every,
                                         contact_weight=settings.contact_weight)
   if settings.methods:
     unknown = sorted(set(settings.methods) - {m.name for m in methods})
@@ -420,7 +420,7 @@ def _write_tables(settings, runs, rows, model) -> dict:
              f"generator seed {generator.seed}; body model {model.source}",
              f"iteration caps {[s.max_iters for s in configs[0].stages]} per stage (Adam, early "
              "stop on the loss slope)" + (
-                 f"; interpenetration inside masks recomputed every {settings.penetration_every} "
+                 f"; interpenetration inside masks recomputed every {settings.search_every} "
                  "iteration(s)" if people == 2 else "") if configs else "no fits",
              f"answers: {generator.answers.num_answers} per scene, miss rate "
              f"{generator.answers.miss_rate}, hallucination rate "
@@ -521,7 +521,7 @@ def define_flags() -> None:
   flags.DEFINE_integer("seed", 0, "The synthetic generator's seed.")
   flags.DEFINE_list("max_iters", [str(n) for n in DEFAULT_MAX_ITERS], "Iteration cap of every "
                     "stage, or one per stage (published: 1000,1000; see DEFAULT_MAX_ITERS).")
-  flags.DEFINE_integer("penetration_every", DEFAULT_PENETRATION_EVERY, "Recompute the "
+  flags.DEFINE_integer("search_every", DEFAULT_SEARCH_EVERY, "Recompute the "
                        "interpenetration inside masks every this many iterations (1: exact, as "
                        "published).")
   flags.DEFINE_float("contact_weight", None, "Contact weight of the posejax, oracle and ablation "
@@ -561,7 +561,7 @@ def settings_from_flags() -> BenchmarkSettings:
   return BenchmarkSettings(
       out_dir=values.out_dir, people=people, num_scenes=values.num_scenes,
       num_scenes_one=values.num_scenes_one, seed=values.seed,
-      max_iters=tuple(int(n) for n in values.max_iters), penetration_every=values.penetration_every,
+      max_iters=tuple(int(n) for n in values.max_iters), search_every=values.search_every,
       contact_weight=values.contact_weight,
       batch_size=values.batch_size, samples=tuple(int(n) for n in values.samples),
       ablations=values.ablations, methods=tuple(values.methods), generator=generator,

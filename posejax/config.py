@@ -106,8 +106,11 @@ class FitConfig:
     region_samples: vertices per region in the fixed, deterministic contact subsample.
     contact_softmin: ``None`` for the exact min over assignments and roles (the reference), or a
       temperature in metres for a soft-min.
-    penetration_every: recompute the (gradient-free) inside mask of the penetration term every this
-      many iterations; 1 is exact.
+    search_every: run the gradient-free searches of the loss terms (the contact loss's closest vertex
+      pairs and sample choices, the heuristic's closest pair, the interpenetration inside masks
+      and nearest vertices) every this many iterations, and evaluate the terms on the remembered
+      correspondences in between (ICP-style; an upper bound of each term, equal at each search).
+      1 searches at every step (the reference). Scenes that fall back use this value too.
     count_empty_samples: the contact term divides by all N samples (as published) rather than by the
       non-empty ones.
     name: a label recorded in results.
@@ -119,7 +122,7 @@ class FitConfig:
   fallback_min_empty: int | None = None
   region_samples: int = 64
   contact_softmin: float | None = None
-  penetration_every: int = 1
+  search_every: int = 1
   count_empty_samples: bool = True
   name: str = "custom"
 
@@ -128,6 +131,11 @@ class FitConfig:
       raise InvalidInputError(f"FitConfig.people must be 1 or 2, got {self.people}")
     if not self.stages:
       raise InvalidInputError("FitConfig needs at least one stage")
+    if self.search_every < 1:
+      raise InvalidInputError(f"FitConfig.search_every must be >= 1, got {self.search_every}")
+    if len({s.early_stop_window for s in self.stages}) != 1:
+      raise InvalidInputError("FitConfig stages must share one early_stop_window (one compiled "
+                              "stage loop runs them all)")
     if self.fallback is not None:
       mine = [(s.optimize, s.learning_rate, s.max_iters) for s in self.stages]
       theirs = [(s.optimize, s.learning_rate, s.max_iters) for s in self.fallback.stages]
@@ -185,6 +193,8 @@ class FitConfig:
   @classmethod
   def from_dict(cls, data: Mapping) -> "FitConfig":
     data = dict(data)
+    if "penetration_every" in data:  # results saved before the searches were unified
+      data["search_every"] = data.pop("penetration_every")
     data["stages"] = tuple(
         StageConfig(**{**s, "optimize": tuple(s["optimize"]), "weights": LossWeights(**s["weights"])})
         for s in data["stages"])

@@ -8,9 +8,15 @@ What runs where:
   moves, are folded into per-person templates (``posejax.body.reduce_model``).
 * Once per call: keypoint preprocessing (the ankle fallback), the per-scene fallback decision and
   weights, the folded templates.
-* Per stage: one compiled ``lax.while_loop`` of Adam steps over every scene at once
-  (``posejax.optimize``), run in chunks so that progress can be reported; each scene stops on its
-  own early-stop rule. Compiled once per (batch size, config, model).
+* Per stage: a ``lax.while_loop`` of Adam steps over every scene at once (``posejax.optimize``),
+  run in chunks so that progress can be reported; each scene stops on its own early-stop rule.
+  Every stage runs the same compiled program (its settings and weights are traced values), so a
+  fit compiles once per (batch size, config structure, model).
+* Every ``config.search_every`` steps: the searches, which carry no gradient (the closest vertex
+  pairs and the sample choices of the contact loss, the heuristic's closest pair, the
+  interpenetration inside masks and nearest vertices). In between, each term is evaluated on the
+  remembered correspondences, as ICP does: an upper bound of the term that equals it at every
+  search. The last evaluation of each stage searches afresh, so reported terms are exact.
 
 The objective of one scene is written for that scene alone (P = 1 or 2 people) and vmapped.
 """
@@ -53,6 +59,7 @@ from posejax.losses import priors
 from posejax.losses import proximity
 from posejax.losses.keypoints import ankle_fallback
 from posejax.losses.keypoints import keypoint_loss
+from posejax.optimize import StageSettings
 from posejax.optimize import make_stage
 from posejax.result import FitResult
 
@@ -78,6 +85,7 @@ class _Shared:
   pose_prior: priors.GaussianMixturePrior
   use_contact: jax.Array  # () bool: some scene of the batch uses the contact term
   use_proximity: jax.Array  # () bool: some scene of the batch uses the heuristic term
+  use_penetration: jax.Array  # () bool: some scene of the batch uses the interpenetration term
 
 
 @flax.struct.dataclass
@@ -105,11 +113,12 @@ class Fitter:
   regions: RegionMap
   proxy: penetration.PenetrationProxy
   pose_prior: priors.GaussianMixturePrior
-  terms: tuple[tuple[str, ...], ...]  # per stage, the loss terms compiled in
+  terms: tuple[str, ...]  # the loss terms compiled in (the union over stages)
+  groups: tuple[str, ...]  # the parameter groups some stage optimises, in PARAM_FIELDS order
   vertex_ids: np.ndarray  # (N,) model vertex ids the fit evaluates
   shared: _Shared
   fold: Callable  # init (B, P) -> folded per-person model pieces
-  stages: tuple  # per stage: (jitted init, jitted advance)
+  loop: tuple  # (jitted init, jitted advance) of the stage loop every stage runs
 
   @classmethod
   def create(
@@ -130,23 +139,23 @@ class Fitter:
       regions: region map; default derived from the model's skinning weights.
       proxy: interpenetration proxy; default built from the model when needed.
       pose_prior: pose prior; default ``priors.default_pose_prior()``.
-      terms: loss terms to compile in: one tuple for every stage or one per stage. Default: the
-        terms ``config`` weighs. Compile a superset to run several configs that differ only in
-        weights (ablations) with one compiled program each stage: ``fitter(..., config=other)``.
+      terms: loss terms to compile in (a tuple, or one per stage: their union is compiled).
+        Default: the terms ``config`` weighs in any stage. Compile a superset to run several
+        configs that differ in weights, rates or caps (ablations) with one compiled program:
+        ``fitter(..., config=other)``.
     """
     if not isinstance(model, BodyModel):
       raise InvalidInputError(f"fit: model must be a posejax.body.BodyModel, got {type(model)}")
     regions = regions if regions is not None else derive_regions(model, config.region_samples)
     if terms is None:
-      terms = tuple(config.active_terms(i) for i in range(len(config.stages)))
-    elif all(isinstance(t, str) for t in terms):
-      terms = (tuple(terms),) * len(config.stages)
-    terms = tuple(tuple(t for t in TERMS if t in stage_terms) for stage_terms in terms)
-    unknown = {t for stage_terms in terms for t in stage_terms} - set(TERMS)
-    if len(terms) != len(config.stages) or unknown:
-      raise InvalidInputError(f"Fitter terms must name loss terms among {TERMS}, one set for all "
-                              f"stages or one per stage; got {terms}")
-    needs_proxy = config.people == 2 and any("penetration" in t for t in terms)
+      terms = config.active_terms()
+    elif not all(isinstance(t, str) for t in terms):
+      terms = tuple(t for stage_terms in terms for t in stage_terms)
+    unknown = set(terms) - set(TERMS)
+    if unknown:
+      raise InvalidInputError(f"Fitter terms must name loss terms among {TERMS}; got {terms}")
+    terms = tuple(t for t in TERMS if t in terms)
+    needs_proxy = config.people == 2 and "penetration" in terms
     if proxy is None and needs_proxy:
       proxy = penetration.build_model_proxy(model)
     pose_prior = pose_prior if pose_prior is not None else priors.default_pose_prior()
@@ -172,24 +181,16 @@ class Fitter:
         pose_prior=pose_prior,
         use_contact=jnp.ones((), bool),
         use_proximity=jnp.ones((), bool),
+        use_penetration=jnp.ones((), bool),
     )
+    groups = tuple(name for name in PARAM_FIELDS
+                   if any(name in stage.optimize for stage in config.stages))
     fitter = cls(model=model, config=config, regions=regions, proxy=proxy, pose_prior=pose_prior,
-                 terms=terms, vertex_ids=vertex_ids, shared=shared,
-                 fold=_person_pieces_function(model, vertex_ids), stages=())
-    stages = []
-    for index, stage_config in enumerate(config.stages):
-      penetrates = needs_proxy and "penetration" in terms[index]
-      stage = make_stage(
-          fitter._objective(index),
-          learning_rate=stage_config.learning_rate,
-          max_iters=stage_config.max_iters,
-          early_stop_window=stage_config.early_stop_window,
-          early_stop_slope=stage_config.early_stop_slope,
-          refresh=fitter._inside_masks if penetrates else None,
-          refresh_every=config.penetration_every,
-      )
-      stages.append((jax.jit(stage.init), jax.jit(stage.advance)))
-    return dataclasses.replace(fitter, stages=tuple(stages))
+                 terms=terms, groups=groups, vertex_ids=vertex_ids, shared=shared,
+                 fold=_person_pieces_function(model, vertex_ids), loop=())
+    stage = make_stage(fitter._objective(), early_stop_window=config.stages[0].early_stop_window,
+                       initial_carry=fitter._initial_carry)
+    return dataclasses.replace(fitter, loop=(jax.jit(stage.init), jax.jit(stage.advance)))
 
   # ------------------------------------------------------------------------------------------
   # The objective of one scene
@@ -205,16 +206,19 @@ class Fitter:
     out = jax.vmap(one)(scene.person, params)
     return out.vertices, out.joints, params
 
-  def _objective(self, stage: int):
-    active = set(self.terms[stage])
+  def _objective(self):
+    active = set(self.terms)
     people = self.config.people
-    softmin = self.config.contact_softmin
-    count_empty = self.config.count_empty_samples
 
-    def objective(free, carry, scene: _Scene, shared: _Shared):
+    def objective(free, carry, search, scene: _Scene, shared: _Shared):
       vertices, joints, params = self._people(free, scene, shared)
+      found = jax.lax.stop_gradient(vertices)
+      # ``search`` is the same for every scene: a real branch under vmap.
+      carry = jax.lax.cond(search, lambda: self._searches(found, scene, shared), lambda: carry)
       zero = lambda: jnp.zeros((), vertices.dtype)
       terms = dict.fromkeys(TERMS, zero())
+      # The use_* flags are the same for every scene, so their conds stay real branches under
+      # vmap: a stage that does not weigh a term does not pay for it.
       if "keypoints" in active:
         projected = project(scene.camera, body_keypoints.smplx_to_body25(joints))
         terms["keypoints"] = jnp.sum(jax.vmap(keypoint_loss)(projected, scene.keypoints))
@@ -222,10 +226,8 @@ class Fitter:
         def contact_term():
           points = vertices[:, shared.sample_ids]  # (P, R, K, 3)
           other = points[1] if people == 2 else None
-          return contact_losses.contact_loss(
-              points[0], other, shared.sample_valid, scene.constraints, temperature=softmin,
-              count_empty=count_empty)
-        # The flag is the same for every scene, so this stays a real branch under vmap.
+          return contact_losses.surrogate_contact_loss(
+              points[0], other, shared.sample_valid, scene.constraints, carry["contact"])
         terms["contact"] = jax.lax.cond(shared.use_contact, contact_term, zero)
       body_pose = params["body_pose"]
       if "pose_prior" in active:
@@ -236,34 +238,73 @@ class Fitter:
       if "shape" in active:
         terms["shape"] = jnp.sum(jnp.square(params["betas"]))
       if "penetration" in active and people == 2:
-        queries = vertices[:, shared.proxy.vertex_ids]
-        terms["penetration"] = (
-            penetration.penetration_penalty(queries[0], vertices[1], carry[0])
-            + penetration.penetration_penalty(queries[1], vertices[0], carry[1]))
+        def penetration_term():
+          queries = vertices[:, shared.proxy.vertex_ids]
+          inside, nearest = carry["penetration"]
+          return (penetration.penetration_penalty(queries[0], vertices[1], inside[0],
+                                                  nearest=nearest[0])
+                  + penetration.penetration_penalty(queries[1], vertices[0], inside[1],
+                                                    nearest=nearest[1]))
+        terms["penetration"] = jax.lax.cond(shared.use_penetration, penetration_term, zero)
       if "proximity" in active and people == 2:
         points = vertices[:, shared.proximity_ids]
         terms["proximity"] = jax.lax.cond(
             shared.use_proximity,
-            lambda: proximity.min_squared_distance(points[0], points[1]), zero)
+            lambda: proximity.min_squared_distance(points[0], points[1],
+                                                   pair=carry["proximity"]), zero)
       stacked = jnp.stack([terms[t] for t in TERMS])
-      return jnp.sum(scene.weights * stacked), stacked
+      return jnp.sum(scene.weights * stacked), (stacked, carry)
 
     return objective
 
-  def _inside_masks(self, free, scene: _Scene, shared: _Shared) -> jax.Array:
-    """(2, Q) which proxy vertices of each person lie inside the other's proxy (no gradient).
+  def _initial_carry(self, free, scene: _Scene, shared: _Shared) -> dict:
+    """Zeros shaped like ``_searches``'s result (a placeholder: the first iteration searches)."""
+    vertices = jax.eval_shape(lambda: self._people(free, scene, shared)[0])
+    shapes = jax.eval_shape(self._searches, vertices, scene, shared)
+    return _zeros_like(shapes)
 
-    The queries are the proxy's ~1,000 vertices rather than all 10,475 (the reference): an inside
-    region of the mesh shows up at the proxy vertices it holds; the penalty then measures each
-    inside query's depth to the nearest evaluated vertex of the other body.
+  def _searches(self, vertices, scene: _Scene, shared: _Shared) -> dict:
+    """The gradient-free searches of one scene's loss terms, reused for ``search_every`` steps.
+
+    ``"contact"``: the contact loss's closest slot pairs and sample choices
+    (``ContactSurrogate``); ``"penetration"``: (2, Q) bool, which proxy vertices of each person
+    lie inside the other's proxy, and (2, Q) int32, the nearest evaluated vertex of the other body
+    to each inside one; ``"proximity"``: (2,) int32, the heuristic's closest pair. The queries are
+    the proxy's ~1,000 vertices rather than all 10,475 (the reference): an inside region of the
+    mesh shows up at the proxy vertices it holds.
+
+    Args:
+      vertices: (P, N, 3) the people's evaluated vertices, metres, without gradient.
     """
-    vertices, _, _ = self._people(free, scene, shared)
-    vertices = jax.lax.stop_gradient(vertices)
-    queries = vertices[:, shared.proxy.vertex_ids]
-    return jnp.stack([
-        penetration.inside_mask(queries[0], vertices[1], shared.proxy),
-        penetration.inside_mask(queries[1], vertices[0], shared.proxy),
-    ])
+    active = set(self.terms)
+    people = self.config.people
+    found = {}
+    if "contact" in active:
+      points = vertices[:, shared.sample_ids]
+      other = points[1] if people == 2 else None
+      make = lambda: contact_losses.contact_surrogate(
+          points[0], other, shared.sample_valid, scene.constraints,
+          temperature=self.config.contact_softmin, count_empty=self.config.count_empty_samples)
+      found["contact"] = jax.lax.cond(shared.use_contact, make,
+                                      lambda: _zeros_like(jax.eval_shape(make)))
+    if "penetration" in active and people == 2:
+      def inside_and_nearest():
+        queries = vertices[:, shared.proxy.vertex_ids]
+        inside = jnp.stack([penetration.inside_mask(queries[0], vertices[1], shared.proxy),
+                            penetration.inside_mask(queries[1], vertices[0], shared.proxy)])
+        nearest = jnp.stack([
+            penetration.nearest_other_vertices(queries[0], vertices[1], inside[0]),
+            penetration.nearest_other_vertices(queries[1], vertices[0], inside[1])])
+        return inside, nearest
+      found["penetration"] = jax.lax.cond(
+          shared.use_penetration, inside_and_nearest,
+          lambda: _zeros_like(jax.eval_shape(inside_and_nearest)))
+    if "proximity" in active and people == 2:
+      points = vertices[:, shared.proximity_ids]
+      search = lambda: proximity.closest_pair(points[0], points[1])
+      found["proximity"] = jax.lax.cond(shared.use_proximity, search,
+                                        lambda: jnp.full((2,), -1, jnp.int32))
+    return found
 
   # ------------------------------------------------------------------------------------------
   # Running a fit
@@ -271,20 +312,19 @@ class Fitter:
   def _check_config(self, config: FitConfig | None) -> FitConfig:
     if config is None:
       return self.config
-    structure = lambda c: (c.people, c.region_samples, c.contact_softmin, c.penetration_every,
-                           c.count_empty_samples,
-                           [(s.optimize, s.learning_rate, s.max_iters, s.early_stop_window,
-                             s.early_stop_slope) for s in c.stages])
+    structure = lambda c: (c.people, c.region_samples, c.contact_softmin, c.count_empty_samples,
+                           {s.early_stop_window for s in c.stages},
+                           {g for s in c.stages for g in s.optimize})
     if structure(config) != structure(self.config):
       raise InvalidInputError(
-          f"config {config.name!r} differs from the fitter's {self.config.name!r} in more than "
-          "weights (stages, groups, rates, caps, early stop or options); build a Fitter for it.")
-    for index, compiled in enumerate(self.terms):
-      missing = set(config.active_terms(index)) - set(compiled)
-      if missing:
-        raise InvalidInputError(
-            f"config {config.name!r} weighs {sorted(missing)} in stage {index + 1}, which this "
-            "fitter did not compile; create it with terms= covering every config you run.")
+          f"config {config.name!r} differs from the fitter's {self.config.name!r} in its "
+          "structure (people, region samples, soft-min, empty-sample rule, early-stop window or "
+          "the parameter groups optimised); build a Fitter for it.")
+    missing = set(config.active_terms()) - set(self.terms)
+    if missing:
+      raise InvalidInputError(
+          f"config {config.name!r} weighs {sorted(missing)}, which this fitter did not compile; "
+          "create it with terms= covering every config you run.")
     return config
 
   def __call__(
@@ -325,18 +365,24 @@ class Fitter:
     report = _progress_function(progress)
     stage_terms, stage_total, iterations, converged = [], [], [], []
     anchor = params["body_pose"]
-    for index, (stage_config, (init_stage, advance)) in enumerate(
-        zip(config.stages, self.stages)):
+    init_stage, advance = self.loop
+    for index, stage_config in enumerate(config.stages):
       weights = _stage_weights(config, index, fell_back, self.model.dtype)
       uses = lambda term: jnp.any(weights[:, TERMS.index(term)] != 0)
-      shared = self.shared.replace(use_contact=uses("contact"), use_proximity=uses("proximity"))
-      free = {name: params[name] for name in stage_config.optimize}
-      fixed = {name: params[name] for name in PARAM_FIELDS if name not in stage_config.optimize}
+      shared = self.shared.replace(use_contact=uses("contact"), use_proximity=uses("proximity"),
+                                   use_penetration=uses("penetration"))
+      free = {name: params[name] for name in self.groups}
+      fixed = {name: params[name] for name in PARAM_FIELDS if name not in self.groups}
       scene = _Scene(keypoints=keypoints, camera=camera, constraints=constraints, weights=weights,
                      anchor=anchor, fixed=fixed, person=person)
       if sharding is not None:
         scene, free = _shard((scene, free), sharding)
-      state = init_stage(free, scene, shared)
+      settings = StageSettings.create(
+          learning_rate=stage_config.learning_rate, max_iters=stage_config.max_iters,
+          early_stop_slope=stage_config.early_stop_slope, search_every=config.search_every,
+          trainable={name: name in stage_config.optimize for name in self.groups},
+          dtype=self.model.dtype)
+      state = init_stage(free, scene, shared, settings)
       started = time.perf_counter()
       evaluations = stage_config.max_iters + 1  # the last one scores the final parameters
       step = 0
@@ -619,6 +665,11 @@ def _prepare_keypoints(kernel: ReducedModel, person: dict, init: dict, keypoints
 
   fields = {name: getattr(init, name) for name in PARAM_FIELDS}
   return jax.vmap(one_scene)(person, fields, keypoints, camera)
+
+
+def _zeros_like(shapes):
+  """Zeros of the shapes and dtypes of ``jax.eval_shape``'s result (the branch not taken)."""
+  return jax.tree_util.tree_map(lambda x: jnp.zeros(x.shape, x.dtype), shapes)
 
 
 def _stage_weights(config: FitConfig, stage: int, fell_back, dtype) -> jax.Array:

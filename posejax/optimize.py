@@ -6,7 +6,13 @@ iterations (for progress output), never per iteration. A scene whose loss has fl
 parameters and optimiser moments freeze while the other scenes go on; the loop ends when every scene
 has stopped or at the iteration cap.
 
-Shape of the API (optax style): ``make_stage(...) -> Stage(init, advance, max_iters)``, all pure.
+Everything that differs between the stages of a fit (learning rate, cap, early-stop slope, search
+interval, which parameter groups move) is a traced ``StageSettings`` value, not a compile-time
+constant: one compiled program runs every stage.
+
+Shape of the API (optax style): ``make_stage(objective, ...) -> Stage(init, advance)``, all pure;
+``init(free, data, shared, settings)`` starts a stage and ``advance(state, data, shared, until)``
+runs it.
 """
 
 from __future__ import annotations
@@ -19,8 +25,51 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-Objective = Callable[[Any, Any, Any, Any], tuple[jax.Array, jax.Array]]
-"""``objective(free, carry, data, shared) -> (total (), terms (T,))`` for one scene."""
+from posejax.errors import InvalidInputError
+
+Objective = Callable[[Any, Any, jax.Array, Any, Any], tuple[jax.Array, tuple[jax.Array, Any]]]
+"""``objective(free, carry, search, data, shared) -> (total (), (terms (T,), carry))`` for one
+scene: ``carry`` holds gradient-free search results (closest pairs, inside masks); when ``search``
+(() bool, the same for every scene) is set, the objective searches afresh and returns the new
+results, otherwise it uses and returns ``carry``."""
+
+
+@flax.struct.dataclass
+class StageSettings:
+  """What one stage of a fit sets (all traced: stages with different settings share a program).
+
+  Attributes:
+    learning_rate: () Adam step size.
+    max_iters: () int32, the cap on Adam steps per scene.
+    early_stop_slope: () stop a scene when the |slope| of its last W losses is below this; 0 never
+      stops early.
+    search_every: () int32, iterations between searches (see ``Objective``).
+    trainable: a pytree like the unbatched ``free`` with () bool leaves: the parameter groups this
+      stage moves. The others get zero gradient, hence (Adam starting from zero moments) exactly
+      zero updates.
+  """
+
+  learning_rate: jax.Array
+  max_iters: jax.Array
+  early_stop_slope: jax.Array
+  search_every: jax.Array
+  trainable: Any
+
+  @classmethod
+  def create(cls, *, learning_rate: float, max_iters: int, early_stop_slope: float = 1e-4,
+             search_every: int = 1, trainable: Any = None, dtype=jnp.float32) -> "StageSettings":
+    """Settings from Python numbers; ``trainable`` None means every group of ``free`` moves
+    (pass a matching pytree of bools otherwise)."""
+    if int(max_iters) < 0 or int(search_every) < 1:
+      raise InvalidInputError(f"max_iters must be >= 0 and search_every >= 1, got "
+                              f"{max_iters}, {search_every}")
+    return cls(
+        learning_rate=jnp.asarray(learning_rate, dtype),
+        max_iters=jnp.asarray(max_iters, jnp.int32),
+        early_stop_slope=jnp.asarray(early_stop_slope, dtype),
+        search_every=jnp.asarray(search_every, jnp.int32),
+        trainable=jax.tree_util.tree_map(lambda t: jnp.asarray(t, bool), trainable),
+    )
 
 
 @flax.struct.dataclass
@@ -30,8 +79,9 @@ class StageState:
   Attributes:
     free: the optimised parameters, a pytree whose leaves have leading axis B.
     opt_state: Adam's state for ``free``.
-    carry: per-scene gradient-free state refreshed every ``refresh_every`` iterations (e.g. the
-      interpenetration inside masks), leading axis B.
+    carry: per-scene gradient-free search results, renewed every ``settings.search_every``
+      iterations (e.g. closest vertex pairs, interpenetration inside masks), leading axis B.
+    settings: this stage's ``StageSettings`` (unbatched).
     step: () int32, objective evaluations run so far in this stage (at most ``max_iters + 1``).
     history: (B, W) the last W total losses, oldest first.
     seen: (B,) int32, how many losses ``history`` holds (saturates at W).
@@ -44,6 +94,7 @@ class StageState:
   free: Any
   opt_state: Any
   carry: Any
+  settings: StageSettings
   step: jax.Array
   history: jax.Array
   seen: jax.Array
@@ -54,11 +105,10 @@ class StageState:
 
 
 class Stage(NamedTuple):
-  """The pure functions of one compiled stage (see ``make_stage``)."""
+  """The pure functions of a compiled stage (see ``make_stage``)."""
 
-  init: Callable[[Any, Any, Any], StageState]
+  init: Callable[[Any, Any, Any, StageSettings], StageState]
   advance: Callable[[StageState, Any, Any, jax.Array], StageState]
-  max_iters: int
 
 
 def least_squares_slope(values: jax.Array) -> jax.Array:
@@ -80,56 +130,60 @@ def least_squares_slope(values: jax.Array) -> jax.Array:
 def make_stage(
     objective: Objective,
     *,
-    learning_rate: float,
-    max_iters: int,
     early_stop_window: int = 20,
-    early_stop_slope: float = 1e-4,
-    refresh: Callable[[Any, Any, Any], Any] | None = None,
-    refresh_every: int = 1,
+    initial_carry: Callable[[Any, Any, Any], Any] | None = None,
 ) -> Stage:
-  """Builds the pure functions of one Adam stage over a batch of scenes.
+  """Builds the pure functions of an Adam stage over a batch of scenes.
 
   Each iteration evaluates the objective and its gradient at the current parameters, records
   the loss, applies the early-stop rule, then (unless stopped) takes an Adam step. The stage ends
   with one more evaluation after the last step, so that ``state.loss`` and ``state.terms`` belong
-  to the returned parameters: a full stage is ``max_iters + 1`` evaluations.
+  to the returned parameters: a full stage is ``max_iters + 1`` evaluations. The objective searches
+  in the first iteration, every ``search_every`` iterations and in that last evaluation; it does
+  so on the values of its own forward pass, so a search costs no extra body evaluation.
 
   Args:
-    objective: ``objective(free, carry, data, shared) -> (total, terms)`` for ONE scene; ``free``
-      holds the optimised parameters, ``carry`` the gradient-free state from ``refresh``, ``data``
-      everything else of the scene (observations, weights, fixed parameters), ``shared`` what all
-      scenes share (model tables; never batched).
-    learning_rate: Adam step size.
-    max_iters: the cap on Adam steps per scene.
-    early_stop_window: W, the number of recent total losses the slope is fitted to.
-    early_stop_slope: stop a scene when |slope| < this; 0 never stops early.
-    refresh: ``refresh(free, data, shared) -> carry`` for ONE scene, evaluated at the start and
-      then every ``refresh_every`` iterations; ``None`` keeps an empty carry.
-    refresh_every: iterations between refreshes.
+    objective: ``objective(free, carry, search, data, shared) -> (total, (terms, carry))`` for
+      ONE scene (see ``Objective``); ``free`` holds the optimised parameters, ``data`` everything
+      else of the scene (observations, weights, fixed parameters), ``shared`` what all scenes
+      share (model tables; never batched).
+    early_stop_window: W, the number of recent total losses the slope is fitted to (static: it
+      is an array size).
+    initial_carry: ``initial_carry(free, data, shared) -> carry`` for ONE scene: a placeholder of
+      the right structure (its values are never used: the first iteration searches); ``None``
+      for an objective without searches (an empty carry).
 
   Returns:
-    ``Stage(init, advance, max_iters)`` (jit ``init`` and ``advance``):
-      ``init(free, data, shared) -> StageState`` for batched ``free`` and ``data`` (leading axis B);
+    ``Stage(init, advance)`` (jit both; one compilation serves every stage and every chunk):
+      ``init(free, data, shared, settings) -> StageState`` for batched ``free`` and ``data``
+      (leading axis B) and unbatched ``StageSettings``;
       ``advance(state, data, shared, until) -> StageState`` runs iterations until
       ``state.step == until``, the stage is complete (``max_iters + 1`` evaluations) or every scene
-      has stopped; ``until`` is traced, so one compilation serves every chunk.
+      has stopped; ``until`` is traced.
   """
-  optimizer = optax.adam(learning_rate)
-  refresh_one = refresh if refresh is not None else (lambda free, data, shared: ())
+  adam = optax.scale_by_adam()
+  placeholder = initial_carry if initial_carry is not None else (lambda free, data, shared: ())
   scenes = (0, 0, None)
-  refresh_batch = jax.vmap(refresh_one, in_axes=scenes)
-  value_and_grad = jax.vmap(jax.value_and_grad(objective, has_aux=True), in_axes=(0,) + scenes)
+  placeholder_batch = jax.vmap(placeholder, in_axes=scenes)
+  value_and_grad = jax.vmap(jax.value_and_grad(objective, has_aux=True),
+                            in_axes=(0, 0, None, 0, None))
 
-  def init(free, data, shared) -> StageState:
+  def init(free, data, shared, settings: StageSettings) -> StageState:
     leaf = jax.tree_util.tree_leaves(free)[0]
     batch, dtype = leaf.shape[0], leaf.dtype
-    carry = refresh_batch(free, data, shared)
-    _, terms = jax.eval_shape(jax.vmap(objective, in_axes=(0,) + scenes), free, carry, data,
-                              shared)
+    if settings.trainable is None:
+      settings = settings.replace(
+          trainable=jax.tree_util.tree_map(lambda _: jnp.ones((), bool), free))
+    # The searches run in the first iteration (step 0), not here: compiled once, in ``advance``.
+    carry_shapes = jax.eval_shape(placeholder_batch, free, data, shared)
+    carry = jax.tree_util.tree_map(lambda x: jnp.zeros(x.shape, x.dtype), carry_shapes)
+    _, (terms, _) = jax.eval_shape(jax.vmap(objective, in_axes=(0, 0, None, 0, None)), free,
+                                   carry, jnp.ones((), bool), data, shared)
     return StageState(
         free=free,
-        opt_state=optimizer.init(free),
+        opt_state=adam.init(free),
         carry=carry,
+        settings=settings,
         step=jnp.zeros((), jnp.int32),
         history=jnp.zeros((batch, early_stop_window), dtype),
         seen=jnp.zeros((batch,), jnp.int32),
@@ -140,20 +194,23 @@ def make_stage(
     )
 
   def iteration(state: StageState, data, shared) -> StageState:
-    carry = jax.lax.cond(
-        (state.step % refresh_every == 0) & (state.step > 0),
-        lambda: refresh_batch(state.free, data, shared),
-        lambda: state.carry,
-    )
-    (total, terms), grads = value_and_grad(state.free, carry, data, shared)
+    settings = state.settings
+    last = state.step >= settings.max_iters  # scores the final parameters: searches fresh
+    search = (state.step % settings.search_every == 0) | last
+    (total, (terms, carry)), grads = value_and_grad(state.free, state.carry, search, data, shared)
+    grads = jax.tree_util.tree_map(lambda g, t: jnp.where(t, g, jnp.zeros_like(g)), grads,
+                                   settings.trainable)
     live = ~state.stopped
     history = jnp.concatenate([state.history[:, 1:], total[:, None]], axis=1)
     seen = jnp.minimum(state.seen + 1, early_stop_window)
-    flat = (seen >= early_stop_window) & (jnp.abs(least_squares_slope(history)) < early_stop_slope)
+    slope = jnp.abs(least_squares_slope(history))
+    flat = (seen >= early_stop_window) & (slope < settings.early_stop_slope)
     stopped = state.stopped | flat
-    frozen = stopped | (state.step >= max_iters)
-    updates, opt_state = optimizer.update(grads, state.opt_state, state.free)
-    moved = optax.apply_updates(state.free, updates)
+    frozen = stopped | last
+    directions, opt_state = adam.update(grads, state.opt_state)
+    rate = settings.learning_rate
+    moved = jax.tree_util.tree_map(lambda p, d: p - rate.astype(p.dtype) * d, state.free,
+                                   directions)
     keep = lambda new, old: jnp.where(_expand(frozen, new), old, new)
     return state.replace(
         free=jax.tree_util.tree_map(keep, moved, state.free),
@@ -172,12 +229,12 @@ def make_stage(
 
   def advance(state: StageState, data, shared, until) -> StageState:
     return jax.lax.while_loop(
-        lambda s: (s.step < until) & (s.step <= max_iters) & ~jnp.all(s.stopped),
+        lambda s: (s.step < until) & (s.step <= s.settings.max_iters) & ~jnp.all(s.stopped),
         lambda s: iteration(s, data, shared),
         state,
     )
 
-  return Stage(init=init, advance=advance, max_iters=max_iters)
+  return Stage(init=init, advance=advance)
 
 
 def _expand(mask: jax.Array, like: jax.Array) -> jax.Array:

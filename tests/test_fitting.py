@@ -150,8 +150,8 @@ def test_reruns_are_bit_identical_and_compile_nothing_new(setting):
                  camera=setting["camera"])
   for a, b in zip(jax.tree_util.tree_leaves(setting["result"]), jax.tree_util.tree_leaves(again)):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
-  for init_stage, advance in fitter.stages:
-    assert init_stage._cache_size() == 1 and advance._cache_size() == 1
+  init_stage, advance = fitter.loop  # one program runs both stages
+  assert init_stage._cache_size() == 1 and advance._cache_size() == 1
 
 
 def test_result_round_trips_through_files(setting, tmp_path):
@@ -190,8 +190,7 @@ def test_ablations_share_one_compiled_program_when_the_terms_are_compiled_in(set
   ablations = [config.with_weights(penetration=0.0), config.with_weights(penetration=0.0, contact=0.0),
                config.with_weights(penetration=0.0, shape=0.0)]
   results = [fitter(kp, cons, init=init, camera=setting["camera"], config=c) for c in ablations]
-  for init_stage, advance in fitter.stages:
-    assert advance._cache_size() == 1
+  assert fitter.loop[1]._cache_size() == 1
   assert results[0].term("contact")[0] > 0
   assert results[1].term("contact")[0] == 0  # no scene weighs it: skipped at run time
   assert not np.allclose(results[0].params.body_pose, results[1].params.body_pose)
