@@ -4,7 +4,11 @@ Three figures, each compiled first and then timed (median of --repeats runs):
 
 1. Contact loss value and gradient (with respect to both bodies' region points) for one image with
    --samples answers whose largest sample enumerates --assignments left/right assignments; once
-   for a single scene and once vmapped over --body_batch / 2 scenes (--body_batch bodies).
+   for a single scene and once vmapped over --body_batch / 2 scenes (--body_batch bodies). Then
+   as ``posejax.fit`` runs it: the search and sample choices (``contact_surrogate``) every
+   ``FitConfig.search_every`` = k steps and the surrogate's loss and gradient at every step,
+   amortised per step for k = 1, 5, 10; and how far a stale surrogate (or stale closest pairs)
+   lies above the exact loss after a pose change.
 2. The reduced body forward+backward at batch --body_batch (the vertices a fit evaluates: region
    subsamples and proxy vertices), when ``posejax.body.default_model`` exists; the ratio of 1 to 2
    is the target (contact at most 10% of the body).
@@ -144,7 +148,15 @@ def bench_contact(rng, scenes: int, points_source) -> dict:
   def search(points, cons):
     return contact.closest_pairs(points[0], points[1], valid, cons)
 
+  def make_surrogate(points, cons):
+    return contact.contact_surrogate(points[0], points[1], valid, cons)
+
+  def surrogate_step(points, cons, surrogate):
+    return jax.value_and_grad(lambda p: contact.surrogate_contact_loss(
+        p[0], p[1], valid, cons, surrogate))(points)
+
   closest = jax.jit(jax.vmap(search))(points, batch)
+  surrogates = jax.jit(jax.vmap(make_surrogate))(points, batch)
   variants = (
       ("1 scene", one, (points[0], single)),
       (f"{scenes} scenes, vmap", jax.vmap(one), (points, batch)),
@@ -152,6 +164,10 @@ def bench_contact(rng, scenes: int, points_source) -> dict:
        (points, batch)),
       (f"{scenes} scenes, vmap, cached closest pairs", jax.vmap(one), (points, batch, closest)),
       (f"{scenes} scenes, the search alone (vmap)", jax.vmap(search), (points, batch)),
+      (f"{scenes} scenes, surrogate: search and choices (vmap)", jax.vmap(make_surrogate),
+       (points, batch)),
+      (f"{scenes} scenes, surrogate: loss+grad (vmap)", jax.vmap(surrogate_step),
+       (points, batch, surrogates)),
   )
   results = {}
   for name, fn, args in variants:
@@ -163,14 +179,17 @@ def bench_contact(rng, scenes: int, points_source) -> dict:
   # the given size (Adam at lr 0.01 moves each pose parameter by at most about 0.01 per step).
   exact = jax.jit(jax.vmap(lambda p, c: contact.contact_loss(p[0], p[1], valid, c)))
   cached = jax.jit(jax.vmap(lambda p, c, k: contact.contact_loss(p[0], p[1], valid, c, closest=k)))
+  linear = jax.jit(jax.vmap(lambda p, c, s: contact.surrogate_contact_loss(p[0], p[1], valid, c,
+                                                                           s)))
   for step in (0.01, 0.03, 0.1):
     moved, _ = points_source(poses + rng.normal(scale=step / np.sqrt(3), size=poses.shape))
     true = np.asarray(exact(moved, batch))
-    stale = np.asarray(cached(moved, batch, closest))
-    excess = (stale - true) / np.maximum(true, 1e-9)
-    print(f"  cached pairs after a pose change of {step} rad per joint: loss excess "
-          f"median {np.median(excess):.2%}, max {excess.max():.2%} "
-          f"(mean loss {true.mean() * 100:.1f} cm)")
+    for name, stale in (("cached pairs", cached(moved, batch, closest)),
+                        ("surrogate", linear(moved, batch, surrogates))):
+      excess = (np.asarray(stale) - true) / np.maximum(true, 1e-9)
+      print(f"  {name} after a pose change of {step} rad per joint: loss excess "
+            f"median {np.median(excess):.2%}, max {excess.max():.2%} "
+            f"(mean loss {true.mean() * 100:.1f} cm)")
   return results
 
 
@@ -270,6 +289,14 @@ def main(argv):
       batched = contact_times[f"{scenes} scenes, {how}"]
       print(f"ratio, CPU time: contact ({scenes} scenes, {how}) / body ({FLAGS.body_batch} bodies) "
             f"= {batched / body_time:.1%} (target <= 10%)")
+    build = contact_times[f"{scenes} scenes, surrogate: search and choices (vmap)"]
+    step = contact_times[f"{scenes} scenes, surrogate: loss+grad (vmap)"]
+    for every in (1, 5, 10):
+      # What a fit with FitConfig.search_every = k pays per step: a search every k steps, the
+      # surrogate's loss and gradient at every step.
+      print(f"ratio, CPU time: contact as fit runs it, searches every {every} step(s) "
+            f"({scenes} scenes: {(build / every + step) * 1e3:.2f} ms per step) / body "
+            f"= {(build / every + step) / body_time:.1%} (target <= 10%)")
   bench_winding(None if body is None else body[0])
 
 

@@ -12,8 +12,10 @@ settings, and writes to ``--output_dir``:
   truth, the parse report, the fit summary; all marked synthetic,
 * ``result.npz`` / ``result.json``: the ``FitResult``.
 
-The fit is the published two-person preset, except that the interpenetration inside masks are
-refreshed every 10 iterations instead of every one (``--search_every=1`` for the exact run).
+The fit is the published two-person preset, except that the gradient-free searches of the loss
+terms (the contact loss's closest vertex pairs and sample choices, the interpenetration inside
+masks and nearest vertices) run every 10 iterations instead of every one
+(``FitConfig.search_every``; ``--search_every=1`` for the reference's behaviour).
 
     bash scripts/main.sh                     # or: python -m experiments.demo --output_dir=outputs/demo
 """
@@ -38,9 +40,8 @@ _SCENE = flags.DEFINE_integer("scene", 0, "Index of the bundled synthetic scene 
 _MAX_ITERS = flags.DEFINE_integer("max_iters", 1000, "Adam iterations per stage at most "
                                   "(1000 is the published cap; early stopping usually ends sooner).")
 _SEARCH_EVERY = flags.DEFINE_integer(
-    "search_every", 10, "Recompute the (gradient-free) interpenetration inside masks every "
-    "this many iterations; 1 is exact (the reference). On the bundled scene 10 changed joint "
-    "PA-MPJPE by 1 mm and took 68 s instead of 169 s on a loaded 2-core CPU.")
+    "search_every", 10, "Run the loss terms' gradient-free searches (closest pairs, inside "
+    "masks) every this many iterations; 1 searches at every step (the reference).")
 _MODEL_PATH = flags.DEFINE_string("model_path", None, "A licensed SMPL-X model file or folder; "
                                   "default: the embedded synthetic default body.")
 

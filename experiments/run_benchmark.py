@@ -29,7 +29,7 @@ Output in ``--out_dir`` (every file says the numbers are SYNTHETIC):
   is needed to reproduce the numbers. A rerun into the same folder must have the same settings.
 
 Defaults: 16 two-person and 8 one-person scenes, iteration caps 1000 (stage 1) and 100 (stage 2),
-interpenetration inside masks refreshed every 10 steps (``DEFAULT_MAX_ITERS``,
+the loss terms' searches (closest pairs, inside masks) every 10 steps (``DEFAULT_MAX_ITERS``,
 ``DEFAULT_SEARCH_EVERY``; ``--max_iters=1000,1000 --search_every=1`` is the published
 setting). About 15-20 minutes on a 2-core CPU, a third of it generating the scenes (cached).
 
@@ -419,9 +419,8 @@ def _write_tables(settings, runs, rows, model) -> dict:
              f"{len(run.scenes)} scenes ({', '.join(sorted({s.kind for s in run.scenes}))}), "
              f"generator seed {generator.seed}; body model {model.source}",
              f"iteration caps {[s.max_iters for s in configs[0].stages]} per stage (Adam, early "
-             "stop on the loss slope)" + (
-                 f"; interpenetration inside masks recomputed every {settings.search_every} "
-                 "iteration(s)" if people == 2 else "") if configs else "no fits",
+             f"stop on the loss slope); the loss terms' searches (closest pairs, inside masks) "
+             f"run every {settings.search_every} iteration(s)" if configs else "no fits",
              f"answers: {generator.answers.num_answers} per scene, miss rate "
              f"{generator.answers.miss_rate}, hallucination rate "
              f"{generator.answers.hallucination_rate}, empty rate {generator.answers.empty_rate}",
@@ -521,9 +520,9 @@ def define_flags() -> None:
   flags.DEFINE_integer("seed", 0, "The synthetic generator's seed.")
   flags.DEFINE_list("max_iters", [str(n) for n in DEFAULT_MAX_ITERS], "Iteration cap of every "
                     "stage, or one per stage (published: 1000,1000; see DEFAULT_MAX_ITERS).")
-  flags.DEFINE_integer("search_every", DEFAULT_SEARCH_EVERY, "Recompute the "
-                       "interpenetration inside masks every this many iterations (1: exact, as "
-                       "published).")
+  flags.DEFINE_integer("search_every", DEFAULT_SEARCH_EVERY, "Run the loss terms' "
+                       "searches (closest pairs, inside masks) every this many iterations (1: "
+                       "every iteration, as published).")
   flags.DEFINE_float("contact_weight", None, "Contact weight of the posejax, oracle and ablation "
                      "rows in every stage (default: the presets', 1000 for two people and 1e4 for "
                      "one).")

@@ -119,8 +119,8 @@ def benchmark_methods(people: int, *, max_iters: int | Sequence[int] = 1000,
     samples: N of the posejax rows (the first N answers of each scene).
     oracle_samples: N of the oracle row (the true contacts repeated); default ``max(samples)``.
     ablations: include the ablation rows.
-    search_every: ``FitConfig.search_every`` of every method (1, the default, is exact:
-      the inside mask of the interpenetration term is recomputed every iteration).
+    search_every: ``FitConfig.search_every`` of every method (1, the default, searches at every
+      iteration: closest pairs, inside masks).
     contact_weight: the contact term's weight in every stage of the posejax, oracle and ablation
       rows (a sensitivity study); None keeps the preset's (1000 for two people, 1e4 for one).
 

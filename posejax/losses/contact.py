@@ -298,11 +298,12 @@ class ContactSurrogate:
   """
 
   closest: jax.Array
-  """(P, 2) int32 subsample slots of the closest vertex pair of every region pair (``closest_pairs``)."""
+  """(P, 2) int32 subsample slots of each region pair's closest vertex pair (``closest_pairs``)."""
   weights: jax.Array
   """(P,) the loss's derivative in each region distance (unitless, >= 0; 0 for unused pairs)."""
   offset: jax.Array
-  """() metres: loss minus ``weights . distances`` where the surrogate was made (0 for exact minima)."""
+  """() metres: loss minus ``weights . distances`` where the surrogate was made (0 for exact
+  minima)."""
 
 
 def contact_surrogate(
