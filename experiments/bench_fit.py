@@ -14,12 +14,14 @@ One run, one machine:
      CPU seconds are printed with JAX's own compile events (tracing, lowering, XLA) and the
      functions that took longest. The timed call after it must compile nothing (checked).
    * Time per scene: batches in --full_batches run every stage to its end (early stop or cap).
-     A whole stage 2 (interpenetration every step) is costly on a CPU, so the other batches run
-     stage 1 whole and time the first --stage2_steps steps of stage 2, scaled to its cap: a batch
-     runs until its slowest scene stops, which for many scenes is (nearly) the cap. Such figures
-     are marked with * in the table.
-   * Memory: XLA's memory analysis of each compiled stage loop, ``argument + temp`` bytes of the
-     larger stage (the model tables are arguments too, shared by the batch), over the batch size.
+     A whole stage 2 (interpenetration) is costly on a CPU, so the other batches run stage 1
+     whole and time the first --stage2_steps steps of stage 2 (a multiple of the search interval,
+     so that searches are counted in their true share), scaled to its cap: a batch runs until its
+     slowest scene stops, which for many scenes is (nearly) the cap. Such figures are marked with
+     * in the table.
+   * Memory: XLA's memory analysis of the compiled stage loop (one program runs both stages),
+     ``argument + temp`` bytes (the model tables are arguments too, shared by the batch), over the
+     batch size.
    * Warm start (--warm_start): the persistent compilation cache is on (a fresh folder, min
      compile time 0); a second process builds the same fitter and makes the same zero-step call
      at the first batch size: the compile time a user's second run pays.
@@ -48,7 +50,7 @@ Targets on a 2-core CPU: batch 64 at least 50x the PyTorch loop's scenes per min
 under 20 s.
 
   .venv/bin/python -m experiments.bench_fit [--batches 1,16,64,256] [--full_batches 1]
-      [--stage2_steps 5] [--max_iters 1000] [--search_every 1] [--torch_full]
+      [--stage2_steps 20] [--max_iters 1000] [--penetration_search_every 10] [--torch_full]
       [--nowarm_start] [--noparity] [--write]
 """
 
@@ -88,12 +90,13 @@ flags.DEFINE_integer("gmm_components", 8, "Components of the (randomly generated
 flags.DEFINE_bool("torch", True, "Run the PyTorch peer.")
 flags.DEFINE_list("full_batches", ["1"], "Batches whose fits run every stage to the end; the "
                   "others run stage 1 whole and time --stage2_steps steps of stage 2, scaled to "
-                  "its cap (stage 2 costs about 60 ms of CPU per scene and step: a whole one is "
-                  "a minute of CPU per scene).")
-flags.DEFINE_integer("stage2_steps", 5, "Timed stage-2 steps of the batches not in --full_batches.")
-flags.DEFINE_integer("search_every", 1, "Run the loss terms' searches (closest pairs, "
-                     "interpenetration inside masks) every this "
-                     "many steps in posejax (1: exact, every step, as the reference).")
+                  "its cap.")
+flags.DEFINE_integer("stage2_steps", 20, "Timed stage-2 steps of the batches not in "
+                     "--full_batches (a multiple of --penetration_search_every).")
+flags.DEFINE_integer("contact_search_every", 1, "FitConfig.contact_search_every of posejax "
+                     "(the preset's 1: every step, as the reference).")
+flags.DEFINE_integer("penetration_search_every", 10, "FitConfig.penetration_search_every of "
+                     "posejax (the preset's 10; 1: every step, as the reference).")
 flags.DEFINE_integer("torch_steps", 20, "Timed Adam steps of the PyTorch peer in stage 1.")
 flags.DEFINE_integer("torch_stage2_steps", 3, "Timed Adam steps of the PyTorch peer in stage 2 "
                      "(each takes seconds: every vertex's winding number).")
@@ -534,7 +537,8 @@ def warm_start(batch: int, cache_dir: str) -> dict:
              f"--batches={batch}", f"--max_iters={FLAGS.max_iters}", f"--samples={FLAGS.samples}",
              f"--scenes={FLAGS.scenes}", f"--unique_scenes={FLAGS.unique_scenes}",
              f"--gmm_components={FLAGS.gmm_components}", f"--seed={FLAGS.seed}",
-             f"--search_every={FLAGS.search_every}",
+             f"--contact_search_every={FLAGS.contact_search_every}",
+             f"--penetration_search_every={FLAGS.penetration_search_every}",
              f"--cache_dir={cache_dir}", f"--output_dir={FLAGS.output_dir}"]
   if FLAGS.synthetic_file:
     command.append(f"--synthetic_file={FLAGS.synthetic_file}")
@@ -558,10 +562,9 @@ def enable_compilation_cache(cache_dir: str) -> None:
 
 def fit_config():
   import posejax
-  config = posejax.FitConfig.two_person(max_iters=FLAGS.max_iters)
-  if FLAGS.search_every != 1:
-    config = config.replace(search_every=FLAGS.search_every)
-  return config
+  return posejax.FitConfig.two_person(max_iters=FLAGS.max_iters).replace(
+      contact_search_every=FLAGS.contact_search_every,
+      penetration_search_every=FLAGS.penetration_search_every)
 
 
 def build_fitter(model, config, prior):
@@ -732,8 +735,9 @@ def main(argv):
   caps = [s.max_iters for s in config.stages]
   print(f"posejax.fit benchmark: {config.name}, Adam steps per stage at most {caps}"
         f"{' (the published caps)' if FLAGS.max_iters == 1000 else ''}, early stop |slope of "
-        f"the last 20 losses| < 1e-4, searches (closest pairs, inside masks) every "
-        f"{config.search_every} step(s)")
+        f"the last 20 losses| < 1e-4, contact choices searched every "
+        f"{config.contact_search_every} and interpenetration inside masks every "
+        f"{config.penetration_search_every} step(s)")
   print(f"scenes: {scenes.description}; padded constraint sizes {sizes}")
   print(f"model: {model.source}; {base_fitter.vertex_ids.size} of {model.num_vertices} vertices "
         f"evaluated; pose prior: {prior.num_components}-component random max-mixture; fitter "
@@ -834,7 +838,8 @@ def main(argv):
     folder = Path(FLAGS.output_dir)
     payload = {
         "config": config.name, "max_iters": caps, "samples": FLAGS.samples,
-        "search_every": config.search_every,
+        "contact_search_every": config.contact_search_every,
+        "penetration_search_every": config.penetration_search_every,
         "scenes": scenes.description, "constraint_sizes": sizes,
         "cpus": os.cpu_count(), "jax": jax.__version__, "load_average_start": load_start,
         "load_average_end": load_end, "posejax": rows, "warm_start": warm,

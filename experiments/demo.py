@@ -12,10 +12,10 @@ settings, and writes to ``--output_dir``:
   truth, the parse report, the fit summary; all marked synthetic,
 * ``result.npz`` / ``result.json``: the ``FitResult``.
 
-The fit is the published two-person preset, except that the gradient-free searches of the loss
-terms (the contact loss's closest vertex pairs and sample choices, the interpenetration inside
-masks and nearest vertices) run every 10 iterations instead of every one
-(``FitConfig.search_every``; ``--search_every=1`` for the reference's behaviour).
+The fit is the published two-person preset (``FitConfig.two_person``). Like every posejax fit, it
+searches the interpenetration inside masks every 10 iterations instead of every one
+(``FitConfig.penetration_search_every``; ``--penetration_search_every=1`` for the reference's
+behaviour).
 
     bash scripts/main.sh                     # or: python -m experiments.demo --output_dir=outputs/demo
 """
@@ -39,9 +39,10 @@ _OUTPUT_DIR = flags.DEFINE_string("output_dir", "outputs/demo", "Where to write 
 _SCENE = flags.DEFINE_integer("scene", 0, "Index of the bundled synthetic scene to fit.")
 _MAX_ITERS = flags.DEFINE_integer("max_iters", 1000, "Adam iterations per stage at most "
                                   "(1000 is the published cap; early stopping usually ends sooner).")
-_SEARCH_EVERY = flags.DEFINE_integer(
-    "search_every", 10, "Run the loss terms' gradient-free searches (closest pairs, inside "
-    "masks) every this many iterations; 1 searches at every step (the reference).")
+_PENETRATION_SEARCH_EVERY = flags.DEFINE_integer(
+    "penetration_search_every", posejax.FitConfig.penetration_search_every,
+    "Search the interpenetration inside masks every this many iterations "
+    "(FitConfig.penetration_search_every; 1 searches at every step, as the reference).")
 _MODEL_PATH = flags.DEFINE_string("model_path", None, "A licensed SMPL-X model file or folder; "
                                   "default: the embedded synthetic default body.")
 
@@ -67,7 +68,7 @@ def main(argv):
   init = scene.init_params(model)
   gt = scene.gt_params(model)
   config = posejax.FitConfig.two_person(max_iters=_MAX_ITERS.value).replace(
-      search_every=_SEARCH_EVERY.value)
+      penetration_search_every=_PENETRATION_SEARCH_EVERY.value)
 
   result = posejax.fit(scene.keypoints[None], [constraints],
                        init=jax.tree_util.tree_map(lambda x: x[None], init), model=model,

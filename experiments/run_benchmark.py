@@ -29,8 +29,8 @@ Output in ``--out_dir`` (every file says the numbers are SYNTHETIC):
   is needed to reproduce the numbers. A rerun into the same folder must have the same settings.
 
 Defaults: 16 two-person and 8 one-person scenes, iteration caps 1000 (stage 1) and 100 (stage 2),
-the loss terms' searches (closest pairs, inside masks) every 10 steps (``DEFAULT_MAX_ITERS``,
-``DEFAULT_SEARCH_EVERY``; ``--max_iters=1000,1000 --search_every=1`` is the published
+the presets' search intervals (contact choices every step, interpenetration inside masks every 10;
+``DEFAULT_MAX_ITERS``; ``--max_iters=1000,1000 --penetration_search_every=1`` is the published
 setting). About 15-20 minutes on a 2-core CPU, a third of it generating the scenes (cached).
 
   .venv/bin/python -m experiments.run_benchmark --out_dir outputs/benchmark
@@ -74,8 +74,6 @@ DEFAULT_MAX_ITERS = (1000, 100)
 interpenetration term, 10x dearer per step) at 100, so that the default run fits a 2-core CPU in
 about a quarter of an hour. Measured on 8 two-person scenes, 1000 stage-2 steps changed the mean
 PA-MPJPE by 0.3 to 1.3 mm per method."""
-DEFAULT_SEARCH_EVERY = 10
-"""Inside masks of the interpenetration term recomputed every 10 iterations (1 is exact)."""
 ANSWER_RATE_FIELDS = ("miss_rate", "hallucination_rate", "side_rate", "wrong_side_rate",
                       "empty_rate", "swap_rate", "plural_rate")
 
@@ -90,7 +88,8 @@ class BenchmarkSettings:
   num_scenes_one: int = 8
   seed: int = 0
   max_iters: tuple[int, ...] = DEFAULT_MAX_ITERS
-  search_every: int = DEFAULT_SEARCH_EVERY
+  contact_search_every: int = posejax.FitConfig.contact_search_every
+  penetration_search_every: int = posejax.FitConfig.penetration_search_every
   contact_weight: float | None = None
   batch_size: int = 16
   samples: tuple[int, ...] = benchmark.DEFAULT_SAMPLES
@@ -116,11 +115,16 @@ class BenchmarkSettings:
                               f"scene but --samples asks for {max(self.samples)}")
     return synthetic.SyntheticSettings.from_dict(values)
 
+  def search_intervals(self) -> dict[str, int]:
+    return {"contact": self.contact_search_every, "penetration": self.penetration_search_every}
+
   def signature(self) -> dict:
     """The settings that change the numbers: a resumed run must match them."""
     return json.loads(json.dumps({
         "generator": self.generator_settings().to_dict(), "max_iters": list(self.max_iters),
-        "search_every": self.search_every, "contact_weight": self.contact_weight,
+        "contact_search_every": self.contact_search_every,
+        "penetration_search_every": self.penetration_search_every,
+        "contact_weight": self.contact_weight,
         "pcc_vertices_per_region": self.pcc_vertices_per_region,
         "self_contact_vertices_per_region": self.self_contact_vertices_per_region}))
 
@@ -232,7 +236,7 @@ def _prepare(settings: BenchmarkSettings, people: int, model) -> _PeopleRun:
   scenes = _load_scenes(settings, people, model).scenes
   methods = benchmark.benchmark_methods(people, max_iters=settings.max_iters,
                                         samples=settings.samples, ablations=settings.ablations,
-                                        search_every=settings.search_every,
+                                        search_every=settings.search_intervals(),
                                         contact_weight=settings.contact_weight)
   if settings.methods:
     unknown = sorted(set(settings.methods) - {m.name for m in methods})
@@ -419,8 +423,9 @@ def _write_tables(settings, runs, rows, model) -> dict:
              f"{len(run.scenes)} scenes ({', '.join(sorted({s.kind for s in run.scenes}))}), "
              f"generator seed {generator.seed}; body model {model.source}",
              f"iteration caps {[s.max_iters for s in configs[0].stages]} per stage (Adam, early "
-             f"stop on the loss slope); the loss terms' searches (closest pairs, inside masks) "
-             f"run every {settings.search_every} iteration(s)" if configs else "no fits",
+             f"stop on the loss slope); contact choices searched every "
+             f"{settings.contact_search_every} and interpenetration inside masks every "
+             f"{settings.penetration_search_every} iteration(s)" if configs else "no fits",
              f"answers: {generator.answers.num_answers} per scene, miss rate "
              f"{generator.answers.miss_rate}, hallucination rate "
              f"{generator.answers.hallucination_rate}, empty rate {generator.answers.empty_rate}",
@@ -520,9 +525,12 @@ def define_flags() -> None:
   flags.DEFINE_integer("seed", 0, "The synthetic generator's seed.")
   flags.DEFINE_list("max_iters", [str(n) for n in DEFAULT_MAX_ITERS], "Iteration cap of every "
                     "stage, or one per stage (published: 1000,1000; see DEFAULT_MAX_ITERS).")
-  flags.DEFINE_integer("search_every", DEFAULT_SEARCH_EVERY, "Run the loss terms' "
-                       "searches (closest pairs, inside masks) every this many iterations (1: "
-                       "every iteration, as published).")
+  flags.DEFINE_integer("contact_search_every", posejax.FitConfig.contact_search_every,
+                       "Search the contact loss's closest pairs and sample choices every this "
+                       "many iterations (FitConfig.contact_search_every; 1 as published).")
+  flags.DEFINE_integer("penetration_search_every", posejax.FitConfig.penetration_search_every,
+                       "Search the interpenetration inside masks every this many iterations "
+                       "(FitConfig.penetration_search_every; 1 as published).")
   flags.DEFINE_float("contact_weight", None, "Contact weight of the posejax, oracle and ablation "
                      "rows in every stage (default: the presets', 1000 for two people and 1e4 for "
                      "one).")
@@ -560,7 +568,9 @@ def settings_from_flags() -> BenchmarkSettings:
   return BenchmarkSettings(
       out_dir=values.out_dir, people=people, num_scenes=values.num_scenes,
       num_scenes_one=values.num_scenes_one, seed=values.seed,
-      max_iters=tuple(int(n) for n in values.max_iters), search_every=values.search_every,
+      max_iters=tuple(int(n) for n in values.max_iters),
+      contact_search_every=values.contact_search_every,
+      penetration_search_every=values.penetration_search_every,
       contact_weight=values.contact_weight,
       batch_size=values.batch_size, samples=tuple(int(n) for n in values.samples),
       ablations=values.ablations, methods=tuple(values.methods), generator=generator,

@@ -106,11 +106,16 @@ class FitConfig:
     region_samples: vertices per region in the fixed, deterministic contact subsample.
     contact_softmin: ``None`` for the exact min over assignments and roles (the reference), or a
       temperature in metres for a soft-min.
-    search_every: run the gradient-free searches of the loss terms (the contact loss's closest vertex
-      pairs and sample choices, the heuristic's closest pair, the interpenetration inside masks
-      and nearest vertices) every this many iterations, and evaluate the terms on the remembered
-      correspondences in between (ICP-style; an upper bound of each term, equal at each search).
-      1 searches at every step (the reference). Scenes that fall back use this value too.
+    contact_search_every: run the contact loss's gradient-free choices (each region pair's closest
+      vertex pair; each sample's role, assignment and alternatives) every this many iterations and
+      evaluate the loss on the remembered choices in between (ICP-style: an upper bound of the
+      loss, equal at each search; ``posejax.losses.contact.contact_surrogate``). 1, the default,
+      searches at every step, as the reference does.
+    penetration_search_every: the same for the interpenetration term's inside masks and nearest
+      vertices (winding numbers: the costliest part of stage 2). Default 10.
+      For both: the last evaluation of each stage searches afresh, so reported terms are exact;
+      scenes that fall back use these values too; the heuristic's closest pair is searched at
+      every step regardless.
     count_empty_samples: the contact term divides by all N samples (as published) rather than by the
       non-empty ones.
     name: a label recorded in results.
@@ -122,7 +127,8 @@ class FitConfig:
   fallback_min_empty: int | None = None
   region_samples: int = 64
   contact_softmin: float | None = None
-  search_every: int = 1
+  contact_search_every: int = 1
+  penetration_search_every: int = 10
   count_empty_samples: bool = True
   name: str = "custom"
 
@@ -131,8 +137,10 @@ class FitConfig:
       raise InvalidInputError(f"FitConfig.people must be 1 or 2, got {self.people}")
     if not self.stages:
       raise InvalidInputError("FitConfig needs at least one stage")
-    if self.search_every < 1:
-      raise InvalidInputError(f"FitConfig.search_every must be >= 1, got {self.search_every}")
+    if min(self.contact_search_every, self.penetration_search_every) < 1:
+      raise InvalidInputError(
+          "FitConfig.contact_search_every and penetration_search_every must be >= 1, got "
+          f"{self.contact_search_every} and {self.penetration_search_every}")
     if len({s.early_stop_window for s in self.stages}) != 1:
       raise InvalidInputError("FitConfig stages must share one early_stop_window (one compiled "
                               "stage loop runs them all)")
@@ -193,8 +201,8 @@ class FitConfig:
   @classmethod
   def from_dict(cls, data: Mapping) -> "FitConfig":
     data = dict(data)
-    if "penetration_every" in data:  # results saved before the searches were unified
-      data["search_every"] = data.pop("penetration_every")
+    if "penetration_every" in data:  # results saved by posejax 0.1
+      data["penetration_search_every"] = data.pop("penetration_every")
     data["stages"] = tuple(
         StageConfig(**{**s, "optimize": tuple(s["optimize"]), "weights": LossWeights(**s["weights"])})
         for s in data["stages"])

@@ -29,9 +29,10 @@ from posejax.errors import InvalidInputError
 
 Objective = Callable[[Any, Any, jax.Array, Any, Any], tuple[jax.Array, tuple[jax.Array, Any]]]
 """``objective(free, carry, search, data, shared) -> (total (), (terms (T,), carry))`` for one
-scene: ``carry`` holds gradient-free search results (closest pairs, inside masks); when ``search``
-(() bool, the same for every scene) is set, the objective searches afresh and returns the new
-results, otherwise it uses and returns ``carry``."""
+scene: ``carry`` holds gradient-free search results (closest pairs, inside masks); ``search`` is
+shaped like ``StageSettings.search_every`` with () bool leaves, the same for every scene: where
+set, the objective searches afresh and returns the new results, otherwise it uses and returns
+``carry``."""
 
 
 @flax.struct.dataclass
@@ -43,7 +44,8 @@ class StageSettings:
     max_iters: () int32, the cap on Adam steps per scene.
     early_stop_slope: () stop a scene when the |slope| of its last W losses is below this; 0 never
       stops early.
-    search_every: () int32, iterations between searches (see ``Objective``).
+    search_every: () int32 iterations between searches, or a pytree of them (e.g. one per loss
+      term); the objective receives ``search`` of the same structure (see ``Objective``).
     trainable: a pytree like the unbatched ``free`` with () bool leaves: the parameter groups this
       stage moves. The others get zero gradient, hence (Adam starting from zero moments) exactly
       zero updates.
@@ -57,17 +59,19 @@ class StageSettings:
 
   @classmethod
   def create(cls, *, learning_rate: float, max_iters: int, early_stop_slope: float = 1e-4,
-             search_every: int = 1, trainable: Any = None, dtype=jnp.float32) -> "StageSettings":
+             search_every: Any = 1, trainable: Any = None,
+             dtype=jnp.float32) -> "StageSettings":
     """Settings from Python numbers; ``trainable`` None means every group of ``free`` moves
     (pass a matching pytree of bools otherwise)."""
-    if int(max_iters) < 0 or int(search_every) < 1:
-      raise InvalidInputError(f"max_iters must be >= 0 and search_every >= 1, got "
+    intervals = jax.tree_util.tree_leaves(search_every)
+    if int(max_iters) < 0 or any(int(k) < 1 for k in intervals):
+      raise InvalidInputError(f"max_iters must be >= 0 and every search interval >= 1, got "
                               f"{max_iters}, {search_every}")
     return cls(
         learning_rate=jnp.asarray(learning_rate, dtype),
         max_iters=jnp.asarray(max_iters, jnp.int32),
         early_stop_slope=jnp.asarray(early_stop_slope, dtype),
-        search_every=jnp.asarray(search_every, jnp.int32),
+        search_every=jax.tree_util.tree_map(lambda k: jnp.asarray(k, jnp.int32), search_every),
         trainable=jax.tree_util.tree_map(lambda t: jnp.asarray(t, bool), trainable),
     )
 
@@ -79,7 +83,7 @@ class StageState:
   Attributes:
     free: the optimised parameters, a pytree whose leaves have leading axis B.
     opt_state: Adam's state for ``free``.
-    carry: per-scene gradient-free search results, renewed every ``settings.search_every``
+    carry: per-scene gradient-free search results, renewed as ``settings.search_every`` says
       iterations (e.g. closest vertex pairs, interpenetration inside masks), leading axis B.
     settings: this stage's ``StageSettings`` (unbatched).
     step: () int32, objective evaluations run so far in this stage (at most ``max_iters + 1``).
@@ -177,8 +181,9 @@ def make_stage(
     # The searches run in the first iteration (step 0), not here: compiled once, in ``advance``.
     carry_shapes = jax.eval_shape(placeholder_batch, free, data, shared)
     carry = jax.tree_util.tree_map(lambda x: jnp.zeros(x.shape, x.dtype), carry_shapes)
+    search = jax.tree_util.tree_map(lambda _: jnp.ones((), bool), settings.search_every)
     _, (terms, _) = jax.eval_shape(jax.vmap(objective, in_axes=(0, 0, None, 0, None)), free,
-                                   carry, jnp.ones((), bool), data, shared)
+                                   carry, search, data, shared)
     return StageState(
         free=free,
         opt_state=adam.init(free),
@@ -196,7 +201,8 @@ def make_stage(
   def iteration(state: StageState, data, shared) -> StageState:
     settings = state.settings
     last = state.step >= settings.max_iters  # scores the final parameters: searches fresh
-    search = (state.step % settings.search_every == 0) | last
+    search = jax.tree_util.tree_map(lambda every: (state.step % every == 0) | last,
+                                    settings.search_every)
     (total, (terms, carry)), grads = value_and_grad(state.free, state.carry, search, data, shared)
     grads = jax.tree_util.tree_map(lambda g, t: jnp.where(t, g, jnp.zeros_like(g)), grads,
                                    settings.trainable)

@@ -87,10 +87,12 @@ def test_two_person_methods_are_the_papers_rows():
 
   # Options: per-stage caps, inside-mask refresh, a contact weight for the contact rows only.
   tuned = {m.name: m for m in benchmark.benchmark_methods(
-      2, max_iters=(9, 4), search_every=5, contact_weight=50.0)}
+      2, max_iters=(9, 4), search_every={"contact": 3, "penetration": 5},
+      contact_weight=50.0)}
   assert [s.max_iters for s in tuned["oracle"].config.stages] == [9, 4]
-  assert tuned["oracle"].config.search_every == 5
-  assert tuned["oracle"].config.fallback.search_every == 5
+  assert tuned["oracle"].config.penetration_search_every == 5
+  assert tuned["oracle"].config.fallback.penetration_search_every == 5
+  assert tuned["oracle"].config.contact_search_every == 3
   assert [s.weights.contact for s in tuned["posejax_n1"].config.stages] == [50.0, 50.0]
   assert tuned["without_lmm"].config.stages[0].weights.contact == 0.0
   assert tuned["without_2d"].config.stages[1].weights.contact == 50.0

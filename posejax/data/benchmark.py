@@ -93,17 +93,17 @@ class BenchmarkMethod:
             "config": None if self.config is None else self.config.to_dict()}
 
 
-def _with_options(config: FitConfig, caps: tuple[int, ...], search_every: int) -> FitConfig:
+def _with_options(config: FitConfig, caps: tuple[int, ...], searches: dict) -> FitConfig:
   config = config.with_max_iters(*caps)
   fallback = config.fallback
   if fallback is not None:
-    fallback = fallback.replace(search_every=search_every)
-  return config.replace(search_every=search_every, fallback=fallback)
+    fallback = fallback.replace(**searches)
+  return config.replace(fallback=fallback, **searches)
 
 
 def benchmark_methods(people: int, *, max_iters: int | Sequence[int] = 1000,
                       samples: Sequence[int] = DEFAULT_SAMPLES, oracle_samples: int | None = None,
-                      ablations: bool = True, search_every: int = 1,
+                      ablations: bool = True, search_every: Mapping[str, int] | None = None,
                       contact_weight: float | None = None) -> tuple[BenchmarkMethod, ...]:
   """The rows of the paper's tables for one or two people.
 
@@ -119,8 +119,9 @@ def benchmark_methods(people: int, *, max_iters: int | Sequence[int] = 1000,
     samples: N of the posejax rows (the first N answers of each scene).
     oracle_samples: N of the oracle row (the true contacts repeated); default ``max(samples)``.
     ablations: include the ablation rows.
-    search_every: ``FitConfig.search_every`` of every method (1, the default, searches at every
-      iteration: closest pairs, inside masks).
+    search_every: search intervals of every method by term, e.g. ``{"contact": 1,
+      "penetration": 10}`` for ``FitConfig.contact_search_every`` and
+      ``penetration_search_every``; None keeps the presets' (1 and 10).
     contact_weight: the contact term's weight in every stage of the posejax, oracle and ablation
       rows (a sensitivity study); None keeps the preset's (1000 for two people, 1e4 for one).
 
@@ -135,9 +136,13 @@ def benchmark_methods(people: int, *, max_iters: int | Sequence[int] = 1000,
   largest = max(samples)
   oracle_samples = largest if oracle_samples is None else int(oracle_samples)
   caps = (int(max_iters),) if np.ndim(max_iters) == 0 else tuple(int(c) for c in max_iters)
-  if int(search_every) < 1:
-    raise InvalidInputError(f"search_every must be >= 1, got {search_every}")
-  options = lambda config: _with_options(config, caps, int(search_every))
+  searches = {}
+  for term, every in dict(search_every or {}).items():
+    if term not in ("contact", "penetration") or int(every) < 1:
+      raise InvalidInputError(f"search_every maps 'contact' or 'penetration' to an interval >= "
+                              f"1, got {search_every}")
+    searches[f"{term}_search_every"] = int(every)
+  options = lambda config: _with_options(config, caps, searches)
   full = options(FitConfig.two_person() if people == 2 else FitConfig.one_person())
   if contact_weight is not None:
     full = full.with_weights(contact=float(contact_weight))
