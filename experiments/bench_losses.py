@@ -33,6 +33,7 @@ import numpy as np
 from absl import app
 from absl import flags
 
+from posejax.body import regions as regions_module
 from posejax.body import vocabulary
 from posejax.constraints import Constraints
 from posejax.constraints import assignment_count
@@ -47,6 +48,8 @@ flags.DEFINE_integer("repeats", 20, "Timed runs per figure (median reported).")
 flags.DEFINE_integer("queries", 10_475, "Winding-number query points.")
 flags.DEFINE_list("winding_chunks", ["256", "1024"], "Winding-number chunk sizes to time.")
 flags.DEFINE_integer("seed", 0, "Random seed.")
+flags.DEFINE_integer("region_samples", regions_module.DEFAULT_SAMPLES_PER_REGION,
+                     "K, vertices per region in the contact subsample (FitConfig.region_samples).")
 flags.DEFINE_enum("answers", "random", ["random", "hug"],
                   "random: rows drawn from all 14 two-person parts (many distinct region pairs, "
                   "a pessimistic case); hug: rows drawn from a few plausible pairs of one scene.")
@@ -55,7 +58,6 @@ HUG_ROWS = (("arm", "back"), ("hand", "back"), ("head", "shoulder (front)"), ("c
             ("hand", "shoulder (back)"), ("arm", "arm"), (("stomach", "chest"), "stomach"))
 
 REGIONS = len(vocabulary.RESOLVED_REGIONS)
-SAMPLES_PER_REGION = 64
 
 
 def timed(fn, *args, repeats: int) -> tuple[float, float, float, object]:
@@ -124,7 +126,7 @@ def default_body():
     return None
   from posejax.body import regions
   model = body.default_model()
-  region_map = regions.derive_regions(model, samples_per_region=SAMPLES_PER_REGION)
+  region_map = regions.derive_regions(model, samples_per_region=FLAGS.region_samples)
   return model, region_map
 
 
@@ -258,8 +260,8 @@ def main(argv):
 
     def points_source(poses):
       del poses
-      points = rng.normal(scale=0.3, size=(scenes, 2, REGIONS, SAMPLES_PER_REGION, 3))
-      return jnp.asarray(points, jnp.float32), jnp.ones((REGIONS, SAMPLES_PER_REGION), bool)
+      points = rng.normal(scale=0.3, size=(scenes, 2, REGIONS, FLAGS.region_samples, 3))
+      return jnp.asarray(points, jnp.float32), jnp.ones((REGIONS, FLAGS.region_samples), bool)
   else:
     model, region_map = body
     from posejax.body import BodyParams

@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Mapping
 
+from posejax.body import regions
 from posejax.errors import InvalidInputError
 
 OPTIMIZABLE_GROUPS = ("body_pose", "betas", "transl", "global_orient")
@@ -125,7 +126,7 @@ class FitConfig:
   stages: tuple[StageConfig, ...]
   fallback: "FitConfig | None" = None
   fallback_min_empty: int | None = None
-  region_samples: int = 64
+  region_samples: int = regions.DEFAULT_SAMPLES_PER_REGION
   contact_softmin: float | None = None
   contact_search_every: int = 1
   penetration_search_every: int = 10
