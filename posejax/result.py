@@ -31,7 +31,10 @@ class FitResult:
   Attributes:
     params: final ``BodyParams`` with leading shape (..., P).
     vertices: (..., P, V, 3) final vertices in metres, or None unless asked for.
-    stage_terms: (..., S, T) unweighted loss terms at the end of each stage, in ``TERMS`` order.
+    stage_terms: (..., S, T) unweighted loss terms at the end of each stage, in ``TERMS`` order:
+      at the final parameters with fresh searches when the stage ran to its cap; for a scene that
+      stopped early, from the evaluation it stopped at (a term whose search is reused, such as
+      interpenetration, may then hold its upper bound from up to ``*_search_every - 1`` steps on).
     stage_total: (..., S) weighted total loss at the end of each stage.
     iterations: (..., S) int, Adam updates each stage ran for each scene.
     converged: (..., S) bool, the early-stop rule fired (False: stopped at the iteration cap).

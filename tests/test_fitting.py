@@ -144,6 +144,16 @@ def test_empty_answers_fall_back_to_the_heuristic_in_the_same_batch(setting):
   assert result.term("proximity")[3] < 1e-3
 
 
+def test_reported_contact_term_is_the_exact_loss_at_the_final_parameters(setting):
+  model, regions, result = setting["model"], setting["regions"], setting["result"]
+  for scene in (0, 1):
+    vertices = posejax.body.forward(model, _scene_params(result, scene)).vertices
+    points = posejax.body.regions.sample_points(regions, vertices)
+    exact = posejax.losses.contact.contact_loss(points[0], points[1], regions.sample_valid,
+                                                setting["constraints"][scene])
+    assert result.term("contact")[scene] == pytest.approx(float(exact), rel=1e-4, abs=1e-6)
+
+
 def test_reruns_are_bit_identical_and_compile_nothing_new(setting):
   fitter = setting["fitter"]
   again = fitter(setting["keypoints"], setting["constraints"], init=setting["inits"],

@@ -96,6 +96,13 @@ def test_searches_run_on_schedule():
   five = replay.advance(replay.init({"x": jnp.ones((1, 2))}, data, None, replay_with), data,
                         None, 5)
   np.testing.assert_allclose(state.carry, jnp.sum(five.free["x"], axis=1), rtol=1e-6)
+  # The stage's last evaluation (after max_iters updates) searches afresh whatever the interval.
+  short = StageSettings.create(learning_rate=0.1, max_iters=12, early_stop_slope=0.0,
+                               search_every=1000)
+  done = replay.advance(replay.init({"x": jnp.ones((1, 2))}, data, None, short), data, None, 100)
+  assert int(done.step) == 13
+  np.testing.assert_allclose(done.carry, jnp.sum(done.free["x"], axis=1), rtol=1e-6)
+  np.testing.assert_allclose(done.terms[:, 0], done.carry, rtol=1e-6)
 
 
 def test_a_full_stage_takes_max_iters_steps_and_reports_terms_at_the_final_parameters():
