@@ -148,8 +148,10 @@ def closest_pair(
   """The search of ``min_squared_distance``: which vertex of A and which of B are closest.
 
   Row minima in chunks (a plain reduction, cheaper than an argmin over every row), then the argmin
-  of the one winning row. No gradient; a fit may run it every few steps only and pass the result
-  to ``min_squared_distance(..., pair=...)`` in between.
+  of the one winning row. No gradient. The result may be passed to
+  ``min_squared_distance(..., pair=...)`` for later steps, but ``posejax.fit`` searches at every
+  step: the single closest pair of two meshes jumps as they move, and a remembered one cost the
+  heuristic baseline 7 mm of joint error on the synthetic benchmark.
 
   Args:
     vertices_a, vertices_b, valid_a, valid_b, chunk_size: as ``min_squared_distance``.
