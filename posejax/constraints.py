@@ -62,6 +62,7 @@ from posejax.body import vocabulary
 from posejax.errors import ConstraintError
 from posejax.errors import FileFormatError
 from posejax.io_utils import atomic_write_bytes
+from posejax.io_utils import check_format_header
 
 NUM_REGIONS = len(vocabulary.RESOLVED_REGIONS)
 
@@ -347,11 +348,7 @@ class Constraints:
       data = json.loads(text)
     except json.JSONDecodeError as e:
       raise FileFormatError(path, f"not valid JSON ({e})") from e
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-      raise FileFormatError(path, f"not a {FORMAT} JSON file (missing 'format': '{FORMAT}')")
-    if data.get("version") != FORMAT_VERSION:
-      raise FileFormatError(path, f"unsupported version {data.get('version')!r}; this posejax "
-                            f"reads version {FORMAT_VERSION}")
+    check_format_header(path, data, FORMAT, FORMAT_VERSION, "a posejax constraints JSON file")
     try:
       samples = [[tuple(c if isinstance(c, str) else tuple(c) for c in row) for row in sample]
                  for sample in data["samples"]]

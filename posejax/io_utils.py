@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import tempfile
 
+from posejax.errors import FileFormatError
+
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> str:
   """Writes ``data`` to ``path`` atomically (a temporary file in the same folder, then a rename).
@@ -35,3 +37,23 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> str:
 def atomic_write_text(path: str | os.PathLike, text: str) -> str:
   """``atomic_write_bytes`` for UTF-8 text."""
   return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def check_format_header(path, data, expected_format: str, version: int, description: str) -> None:
+  """Refuses a JSON document that is not ``expected_format`` at ``version``.
+
+  Args:
+    path: the file, named in the error.
+    data: the parsed JSON document.
+    expected_format: the value its ``"format"`` key must hold.
+    version: the value its ``"version"`` key must hold.
+    description: what the file is, in words ("a constraints file").
+
+  Raises:
+    FileFormatError: another kind of document, or another version.
+  """
+  if not isinstance(data, dict) or data.get("format") != expected_format:
+    raise FileFormatError(path, f"not {description} (expected 'format': '{expected_format}')")
+  if data.get("version") != version:
+    raise FileFormatError(path, f"unsupported version {data.get('version')!r}; this posejax reads "
+                          f"version {version}")

@@ -54,6 +54,7 @@ from posejax.data.synthetic_answers import prompt_parts
 from posejax.data.synthetic_answers import simulate_answers
 from posejax.errors import FileFormatError
 from posejax.io_utils import atomic_write_bytes
+from posejax.io_utils import check_format_header
 from posejax.io_utils import atomic_write_text
 from posejax.errors import InvalidInputError
 
@@ -768,11 +769,7 @@ def load_benchmark(path: str | os.PathLike) -> SyntheticBenchmark:
       meta = json.loads(f.read().decode("utf-8"))
   except (OSError, ValueError) as error:
     raise FileFormatError(json_path, f"not readable as JSON: {error}") from None
-  if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-    raise FileFormatError(json_path, f"not a synthetic benchmark file (format should be {FORMAT!r})")
-  if meta.get("version") != FORMAT_VERSION:
-    raise FileFormatError(json_path, f"format version {meta.get('version')!r}; this posejax reads "
-                                     f"version {FORMAT_VERSION}")
+  check_format_header(json_path, meta, FORMAT, FORMAT_VERSION, "a synthetic benchmark file")
   try:
     with np.load(npz_path, allow_pickle=False) as data:
       arrays = {k: data[k] for k in data.files}

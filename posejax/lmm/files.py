@@ -25,6 +25,7 @@ from typing import Mapping
 
 from posejax.errors import FileFormatError
 from posejax.io_utils import atomic_write_text
+from posejax.io_utils import check_format_header
 
 FORMAT = "posejax.lmm_constraints"
 VERSION = 1
@@ -108,11 +109,7 @@ def load_constraints_file(path: str | os.PathLike) -> dict[str, ImageConstraints
                           "experiments/query_lmm.py") from None
   except (OSError, ValueError) as error:
     raise FileFormatError(path, f"cannot read the constraints file as JSON ({error})") from None
-  if not isinstance(data, dict) or data.get("format") != FORMAT:
-    raise FileFormatError(path, f"not a constraints file (expected 'format': '{FORMAT}')")
-  if data.get("version") != VERSION:
-    raise FileFormatError(path, f"unsupported version {data.get('version')!r}; this posejax reads "
-                          f"version {VERSION}")
+  check_format_header(path, data, FORMAT, VERSION, "a constraints file")
   images = data.get("images")
   if not isinstance(images, dict):
     raise FileFormatError(path, "'images' must map image ids to entries")
