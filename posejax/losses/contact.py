@@ -174,10 +174,12 @@ def _exact_sample_losses(distances: jax.Array, constraints: Constraints) -> jax.
   entry_sample = jnp.asarray(c.entry_sample)
   pair_index = jnp.asarray(c.pair_index)
   row_valid = jnp.asarray(c.row_valid)
-  cost = jax.lax.stop_gradient(distances)[pair_index]  # (E, O, R, C)
-  cost = jnp.where(jnp.asarray(c.combo_valid)[entry_sample][:, None], cost, FAR)
-  best_combo = jnp.argmin(cost, axis=-1)  # (E, O, R)
-  row = jnp.take_along_axis(cost, best_combo[..., None], axis=-1)[..., 0]
+  frozen = jax.lax.stop_gradient(distances)
+  combo_valid = jnp.asarray(c.combo_valid)  # (N, R, C)
+  # The (E, O, R, C) table only meets plain minima; the arg-minima are taken afterwards on the
+  # N winning entries alone (an argmin is a costlier reduction on CPU).
+  cost = jnp.where(combo_valid[entry_sample][:, None], frozen[pair_index], FAR)
+  row = jnp.min(cost, axis=-1)  # (E, O, R)
   total = jnp.sum(jnp.where(row_valid[entry_sample][:, None], row, 0.0), axis=-1)  # (E, O)
   best_role = jnp.argmin(total, axis=-1)  # (E,)
   per_entry = jnp.take_along_axis(total, best_role[:, None], axis=-1)[:, 0]
@@ -185,9 +187,8 @@ def _exact_sample_losses(distances: jax.Array, constraints: Constraints) -> jax.
   belongs = (entry_sample[None, :] == jnp.arange(num_samples)[:, None]) \
       & jnp.asarray(c.entry_valid)[None, :]
   best_entry = jnp.argmin(jnp.where(belongs, per_entry[None, :], FAR), axis=-1)  # (N,)
-  role = best_role[best_entry]
-  chosen = pair_index[best_entry, role]  # (N, R, C)
-  combo = best_combo[best_entry, role]  # (N, R)
+  chosen = pair_index[best_entry, best_role[best_entry]]  # (N, R, C)
+  combo = jnp.argmin(jnp.where(combo_valid, frozen[chosen], FAR), axis=-1)  # (N, R)
   chosen = jnp.take_along_axis(chosen, combo[..., None], axis=-1)[..., 0]  # (N, R)
   per_sample = jnp.sum(jnp.where(row_valid, distances[chosen], 0.0), axis=-1)
   return jnp.where(jnp.asarray(c.sample_valid), per_sample, 0.0)
