@@ -181,12 +181,20 @@ def _exact_sample_losses(distances: jax.Array, constraints: Constraints) -> jax.
   cost = jnp.where(combo_valid[entry_sample][:, None], frozen[pair_index], FAR)
   row = jnp.min(cost, axis=-1)  # (E, O, R)
   total = jnp.sum(jnp.where(row_valid[entry_sample][:, None], row, 0.0), axis=-1)  # (E, O)
-  best_role = jnp.argmin(total, axis=-1)  # (E,)
-  per_entry = jnp.take_along_axis(total, best_role[:, None], axis=-1)[:, 0]
+  per_entry = jnp.min(total, axis=-1)  # (E,)
+  # The first role reaching the minimum, as argmin would pick, without a costly argmin.
+  roles = jnp.arange(total.shape[-1])
+  best_role = jnp.min(jnp.where(total == per_entry[:, None], roles, roles.size - 1), axis=-1)
   num_samples = np.shape(c.sample_valid)[-1]
   belongs = (entry_sample[None, :] == jnp.arange(num_samples)[:, None]) \
       & jnp.asarray(c.entry_valid)[None, :]
-  best_entry = jnp.argmin(jnp.where(belongs, per_entry[None, :], FAR), axis=-1)  # (N,)
+  # Two plain minima (the value, then the lowest entry holding it) instead of an argmin, which
+  # XLA on CPU runs several times slower over this (N, E) table.
+  candidates = jnp.where(belongs, per_entry[None, :], FAR)
+  lowest = jnp.min(candidates, axis=-1, keepdims=True)
+  entries = jnp.arange(np.shape(c.entry_sample)[-1])
+  best_entry = jnp.min(jnp.where(candidates == lowest, entries[None, :], entries.size - 1),
+                       axis=-1)  # (N,)
   chosen = pair_index[best_entry, best_role[best_entry]]  # (N, R, C)
   combo = jnp.argmin(jnp.where(combo_valid, frozen[chosen], FAR), axis=-1)  # (N, R)
   chosen = jnp.take_along_axis(chosen, combo[..., None], axis=-1)[..., 0]  # (N, R)
