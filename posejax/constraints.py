@@ -81,11 +81,12 @@ FORMAT = "posejax.constraints"
 FORMAT_VERSION = 1
 
 # Minimum padded sizes; every padded size is a power of two at or above these, so that images with
-# similar answers share array shapes and hence compiled code. Entries and region pairs, whose
-# counts set the contact loss's cost, also take the sizes halfway between (12, 24, 48, ...): padding
-# 44 region pairs to 48 rather than 64 saves a quarter of the closest-pair search.
+# similar answers share array shapes and hence compiled code. Entries, rows and region pairs, whose
+# counts set the contact loss's cost, also take three quarters of a power of two from 6 up (6, 12,
+# 24, 48, ...): padding 44 region pairs to 48 rather than 64 saves a quarter of the closest-pair
+# search.
 _MIN_BUCKET = {"entries": 1, "rows": 4, "combinations": 1, "pairs": 8, "alternatives": 1}
-_FINE_BUCKETS = ("entries", "pairs")
+_FINE_BUCKETS = ("entries", "rows", "pairs")
 
 # For each field: the name of each axis after the image axes (None: never padded) and the fill.
 _FIELD_AXES: dict[str, tuple[tuple[str | None, ...], Any]] = {
@@ -723,10 +724,11 @@ def _compile_once(rows, sample: int, people: int, max_side_variables: int) -> _C
     return _compile_one_person(rows, sample)
 
 
-def _bucket(n: int, minimum: int, fine: bool = False) -> int:
-  """The padded size for n: the next power of two (``fine``: or three quarters of it)."""
+def _bucket(n: int, axis: str) -> int:
+  """The padded size of ``axis`` for n items (see ``_MIN_BUCKET``)."""
+  minimum = _MIN_BUCKET[axis]
   power = max(minimum, 1 << max(n - 1, 0).bit_length())
-  if fine and power >= 8 and n <= 3 * power // 4:
+  if axis in _FINE_BUCKETS and power >= 8 and n <= 3 * power // 4:
     return max(minimum, 3 * power // 4)
   return power
 
@@ -741,11 +743,11 @@ def _assemble(parsed, compiled: list[_Compiled], rows_valid: list[list[bool]], c
   flat_rows = [row for rows in parsed for row in rows]
   flat_combos = [table.shape[1] for c in compiled for table in c.tables]
   size = {
-      "entries": _bucket(sum(c.assignments for c in compiled), _MIN_BUCKET["entries"], fine=True),
-      "rows": _bucket(max([len(rows) for rows in parsed] + [0]), _MIN_BUCKET["rows"]),
-      "combinations": _bucket(max(flat_combos + [0]), _MIN_BUCKET["combinations"]),
+      "entries": _bucket(sum(c.assignments for c in compiled), "entries"),
+      "rows": _bucket(max([len(rows) for rows in parsed] + [0]), "rows"),
+      "combinations": _bucket(max(flat_combos + [0]), "combinations"),
       "alternatives": _bucket(max([len(cell) for row in flat_rows for cell in row] + [0]),
-                              _MIN_BUCKET["alternatives"]),
+                              "alternatives"),
   }
   big_e, big_r, big_c, big_m = (size[k] for k in ("entries", "rows", "combinations",
                                                   "alternatives"))
@@ -791,7 +793,7 @@ def _assemble(parsed, compiled: list[_Compiled], rows_valid: list[list[bool]], c
   number[ordered] = np.arange(len(ordered))
   pair_index = np.zeros((big_e, roles, big_r, big_c), np.int32)
   pair_index[:first].transpose(0, 2, 3, 1)[in_loss] = number[keys]
-  size["pairs"] = _bucket(len(ordered), _MIN_BUCKET["pairs"], fine=True)
+  size["pairs"] = _bucket(len(ordered), "pairs")
   pair_regions = np.zeros((size["pairs"], 2), np.int32)
   pair_regions[:len(ordered)] = np.stack(np.divmod(ordered, NUM_REGIONS), axis=-1)
   pair_valid = np.arange(size["pairs"]) < len(ordered)

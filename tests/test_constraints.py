@@ -49,14 +49,14 @@ def test_shapes_are_buckets_and_samples_keep_their_count():
   cons = Constraints.from_pairs(samples, 2)
   sizes = cons.sizes()
   assert sizes["samples"] == 3
-  assert sizes["rows"] == 8
+  assert sizes["rows"] == 6  # five rows: three quarters of 8
   assert sizes["alternatives"] == 4
   assert sizes["combinations"] & (sizes["combinations"] - 1) == 0  # a power of two
-  for key in ("entries", "pairs"):  # a power of two or three quarters of one
+  for key in ("entries", "rows", "pairs"):  # a power of two or three quarters of one
     size = sizes[key]
     assert size & (size - 1) == 0 or (size % 3 == 0 and (size // 3) & (size // 3 - 1) == 0)
   e, o, r, c = cons.pair_index.shape
-  assert (e, o, r, c) == (sizes["entries"], 2, 8, sizes["combinations"])
+  assert (e, o, r, c) == (sizes["entries"], 2, 6, sizes["combinations"])
   # "hand" five times in one column: 2^5 - 2 assignments; 30 + 1 + 1 entries fill 32 exactly.
   np.testing.assert_array_equal(cons.assignments_per_sample(), [30, 1, 1])
   assert sizes["entries"] == 32
