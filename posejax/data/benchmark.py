@@ -194,7 +194,7 @@ def generate_or_resume(path: str | os.PathLike, num_scenes: int, people: int,
                        progress: Callable | None = None) -> synthetic.SyntheticBenchmark:
   """``synthetic.generate_benchmark``, saved after every scene and resumed from the saved file.
 
-  The sequence is the same as ``generate_benchmark``'s: scene ``i`` has kind
+  It runs ``generate_benchmark`` with one try per kind slot: attempt ``i`` has kind
   ``kinds[i % len(kinds)]``, failed scenes are recorded and skipped. A file written with other
   settings or another person count is an error (use another path); a file with more scenes than
   asked for gives its first ``num_scenes``.
@@ -235,29 +235,23 @@ def generate_or_resume(path: str | os.PathLike, num_scenes: int, people: int,
       raise InvalidInputError(f"{json_path} holds scenes of other kinds or person counts than "
                               f"this run asks for ({people} people, kinds {kinds})")
     scenes, failures = list(saved.scenes), list(saved.failures)
-  index = 1 + max([s.index for s in scenes] + [f.index for f in failures], default=-1)
-  if model is None and len(scenes) < num_scenes:
-    from posejax.body import default_model
-    model = default_model()
-  while len(scenes) < num_scenes and index < max_attempts:
-    kind = kinds[index % len(kinds)]
-    try:
-      item = synthetic.generate_scene(kind, index, settings, model)
-      scenes.append(item)
-    except synthetic.SceneCheckFailed as error:
-      item = synthetic.SyntheticFailure(kind=kind, index=index, reason=str(error))
-      failures.append(item)
-    index += 1
+  if len(scenes) >= num_scenes:
+    return synthetic.SyntheticBenchmark(scenes=tuple(scenes[:num_scenes]),
+                                        settings=settings.to_dict(), failures=tuple(failures))
+  resume = synthetic.SyntheticBenchmark(scenes=tuple(scenes), settings=wanted,
+                                        failures=tuple(failures))
+
+  def save_and_report(done: int, attempted: int, item) -> None:
+    (failures if isinstance(item, synthetic.SyntheticFailure) else scenes).append(item)
     synthetic.save_benchmark(synthetic.SyntheticBenchmark(
         scenes=tuple(scenes), settings=settings.to_dict(), failures=tuple(failures)), path)
     if progress is not None:
-      progress(len(scenes), index, item)
-  if len(scenes) < num_scenes:
-    reasons = "\n".join(f.reason for f in failures[:10])
-    raise InvalidInputError(f"only {len(scenes)} of {num_scenes} synthetic scenes passed the check "
-                            f"in {index} attempts; first failures:\n{reasons}")
-  return synthetic.SyntheticBenchmark(scenes=tuple(scenes[:num_scenes]),
-                                      settings=settings.to_dict(), failures=tuple(failures))
+      progress(done, attempted, item)
+
+  # One try per slot: the kind of attempt i is kinds[i % len(kinds)], whatever passed before.
+  return synthetic.generate_benchmark(num_scenes, people, settings, model, kinds=kinds,
+                                      max_attempts=max_attempts, tries_per_scene=1,
+                                      resume=resume, progress=save_and_report)
 
 
 @dataclasses.dataclass(frozen=True)
