@@ -162,6 +162,17 @@ def _masked_min(x: jax.Array, mask: jax.Array, temperature) -> jax.Array:
   return jnp.where(any_valid, soft, FAR)
 
 
+def _first_min(x: jax.Array) -> tuple[jax.Array, jax.Array]:
+  """The minimum over the last axis and the lowest index holding it (``argmin``'s answer).
+
+  Two plain minima: XLA on CPU runs them several times faster than its argmin reduction.
+  """
+  lowest = jnp.min(x, axis=-1)
+  index = jnp.arange(x.shape[-1])
+  first = jnp.min(jnp.where(x == lowest[..., None], index, x.shape[-1] - 1), axis=-1)
+  return lowest, first
+
+
 def _exact_sample_losses(distances: jax.Array, constraints: Constraints) -> jax.Array:
   """``sample_losses`` with exact minima, through one gather of the chosen pairs.
 
@@ -181,20 +192,11 @@ def _exact_sample_losses(distances: jax.Array, constraints: Constraints) -> jax.
   cost = jnp.where(combo_valid[entry_sample][:, None], frozen[pair_index], FAR)
   row = jnp.min(cost, axis=-1)  # (E, O, R)
   total = jnp.sum(jnp.where(row_valid[entry_sample][:, None], row, 0.0), axis=-1)  # (E, O)
-  per_entry = jnp.min(total, axis=-1)  # (E,)
-  # The first role reaching the minimum, as argmin would pick, without a costly argmin.
-  roles = jnp.arange(total.shape[-1])
-  best_role = jnp.min(jnp.where(total == per_entry[:, None], roles, roles.size - 1), axis=-1)
+  per_entry, best_role = _first_min(total)  # (E,), (E,)
   num_samples = np.shape(c.sample_valid)[-1]
   belongs = (entry_sample[None, :] == jnp.arange(num_samples)[:, None]) \
       & jnp.asarray(c.entry_valid)[None, :]
-  # Two plain minima (the value, then the lowest entry holding it) instead of an argmin, which
-  # XLA on CPU runs several times slower over this (N, E) table.
-  candidates = jnp.where(belongs, per_entry[None, :], FAR)
-  lowest = jnp.min(candidates, axis=-1, keepdims=True)
-  entries = jnp.arange(np.shape(c.entry_sample)[-1])
-  best_entry = jnp.min(jnp.where(candidates == lowest, entries[None, :], entries.size - 1),
-                       axis=-1)  # (N,)
+  _, best_entry = _first_min(jnp.where(belongs, per_entry[None, :], FAR))  # (N,)
   chosen = pair_index[best_entry, best_role[best_entry]]  # (N, R, C)
   combo = jnp.argmin(jnp.where(combo_valid, frozen[chosen], FAR), axis=-1)  # (N, R)
   chosen = jnp.take_along_axis(chosen, combo[..., None], axis=-1)[..., 0]  # (N, R)
