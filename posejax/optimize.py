@@ -179,8 +179,7 @@ def make_stage(
       settings = settings.replace(
           trainable=jax.tree_util.tree_map(lambda _: jnp.ones((), bool), free))
     # The searches run in the first iteration (step 0), not here: compiled once, in ``advance``.
-    carry_shapes = jax.eval_shape(placeholder_batch, free, data, shared)
-    carry = jax.tree_util.tree_map(lambda x: jnp.zeros(x.shape, x.dtype), carry_shapes)
+    carry = placeholder_batch(free, data, shared)
     search = jax.tree_util.tree_map(lambda _: jnp.ones((), bool), settings.search_every)
     _, (terms, _) = jax.eval_shape(jax.vmap(objective, in_axes=(0, 0, None, 0, None)), free,
                                    carry, search, data, shared)
