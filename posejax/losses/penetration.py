@@ -635,9 +635,10 @@ def penetration_penalty(
   Returns:
     () penalty (not weighted; 1000 in stage 2 of the reference). 0 when nothing is inside.
   """
+  _check_points("points", points)
+  _check_points("other_vertices", other_vertices)
   if nearest is None:
     nearest = nearest_other_vertices(points, other_vertices, inside, chunk_size=chunk_size)
-  _check_points("points", points)
   if inside.shape != points.shape[:1] or nearest.shape != points.shape[:1]:
     raise InvalidInputError(f"inside {inside.shape} and nearest {nearest.shape} must have shape "
                             f"({points.shape[0]},), one entry per point.")
