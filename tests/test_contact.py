@@ -326,6 +326,31 @@ def test_gradient_matches_finite_differences(x64):
   assert np.sum(grad * direction) == pytest.approx(numeric, rel=1e-5, abs=1e-8)
 
 
+@pytest.mark.parametrize("slots", [1, 5, 32, 33])
+def test_closest_pairs_finds_the_nearest_valid_slots_in_float32(slots):
+  rng = np.random.default_rng(slots)
+  samples = [[("hand", "back"), ("arm", "head")], [("foot", ("hand", "waist"))]]
+  cons = Constraints.from_pairs(samples, 2)
+  pa = rng.normal(scale=0.3, size=(REGIONS, slots, 3)).astype(np.float32)
+  pb = rng.normal(scale=0.3, size=(REGIONS, slots, 3)).astype(np.float32)
+  valid = rng.random((REGIONS, slots)) < 0.8
+  valid[:, 0] = True
+  pa[~valid] = np.nan  # padding slots hold anything, NaN included; they must never be chosen
+  pb[~valid] = np.nan
+  found = np.asarray(contact.closest_pairs(jnp.asarray(pa), jnp.asarray(pb), jnp.asarray(valid),
+                                           cons))
+  for p in np.flatnonzero(np.asarray(cons.pair_valid)):
+    ra, rb = np.asarray(cons.pair_regions)[p]
+    i, j = found[p]
+    assert valid[ra, i] and valid[rb, j]
+    x, y = pa[ra].astype(np.float64), pb[rb].astype(np.float64)
+    squared = np.sum((x[:, None] - y[None]) ** 2, axis=-1)
+    smallest = squared[valid[ra][:, None] & valid[rb][None, :]].min()
+    # The slot index shares the float's low mantissa bits: at most 2^-17 relative above the
+    # minimum (float32 rounding of the squared distance itself adds a few 2^-24).
+    assert squared[i, j] <= smallest * (1 + 2.0 ** -16)
+
+
 def test_cached_closest_pairs_are_exact_when_fresh_and_an_upper_bound_when_stale(x64):
   rng = np.random.default_rng(12)
   samples = random_samples(rng, POOL, n_samples=4)
