@@ -36,12 +36,23 @@ valid assignments of a sample is capped at 2^max_side_variables with a clear err
 
 Array layout (unbatched; ``Constraints.stack`` adds a leading image axis to every field):
   N samples, E entries (one per valid left/right assignment of a sample, every real sample having
-  at least one), O person roles (2 for two people, 1 for one), R rows, C combinations of one
-  alternative per cell, P distinct region pairs, M names per cell.
+  at least one), O person roles (2 for two people, 1 for one), R rows, W row variants, C
+  combinations of one alternative per cell, P distinct region pairs, M names per cell.
+
+A row variant is a row with the sides of its constrained occurrences fixed: what the row costs is
+its minimum over its C combinations, the same whichever assignment selects it and whichever sample
+names it. The loss takes that minimum once per distinct variant (an O x C x W table) and then sums,
+for every entry, the variants its rows take (an R x E gather). An (E, O, R, C) table would repeat
+every variant once per assignment and sample that selects it: several times more gathered values
+for typical answers, where the N samples repeat the same few rows.
 
 Why entries rather than a (sample, assignment) grid: assignment counts are very uneven (one sample
 with 64, the others with 1 or 2 is typical), so a grid padded to the largest count would be mostly
 padding, and the gather's backward pass (a scatter-add over the grid) would cost ten times more.
+
+Axis order: the short axes the loss reduces over (roles, combinations, rows) come before the long
+ones (variants, entries), so that XLA on CPU reduces whole planes elementwise instead of running a
+short loop per output element (2x faster).
 """
 
 from __future__ import annotations
@@ -55,6 +66,7 @@ import os
 from typing import Any, NamedTuple, Sequence
 
 import flax.struct
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -78,24 +90,30 @@ MAX_COMBINATIONS = 1024
 """At most this many (alternative, side) combinations in one row."""
 
 FORMAT = "posejax.constraints"
-FORMAT_VERSION = 1
+JSON_VERSION = 1
+"""Version of ``to_json``'s text: the answers themselves, rebuilt on reading."""
+NPZ_VERSION = 2
+"""Version of ``save_npz``'s arrays. Version 1 (an (E, O, R, C) pair table) is still read: it is
+rebuilt from the source rows it holds."""
 
 # Minimum padded sizes; every padded size is a power of two at or above these, so that images with
 # similar answers share array shapes and hence compiled code. Entries, rows and region pairs, whose
 # counts set the contact loss's cost, also take three quarters of a power of two from 6 up (6, 12,
 # 24, 48, ...): padding 44 region pairs to 48 rather than 64 saves a quarter of the closest-pair
 # search.
-_MIN_BUCKET = {"entries": 1, "rows": 4, "combinations": 1, "pairs": 8, "alternatives": 1}
-_FINE_BUCKETS = ("entries", "rows", "pairs")
+_MIN_BUCKET = {"entries": 1, "rows": 4, "variants": 1, "combinations": 1, "pairs": 8,
+               "alternatives": 1}
+_FINE_BUCKETS = ("entries", "rows", "variants", "pairs")
 
 # For each field: the name of each axis after the image axes (None: never padded) and the fill.
 _FIELD_AXES: dict[str, tuple[tuple[str | None, ...], Any]] = {
     "pair_regions": (("pairs", None), 0),
     "pair_valid": (("pairs",), False),
-    "pair_index": (("entries", None, "rows", "combinations"), 0),
+    "variant_pairs": ((None, "combinations", "variants"), 0),
+    "variant_valid": (("combinations", "variants"), False),
+    "entry_variants": (("rows", "entries"), -1),
     "entry_sample": (("entries",), 0),
     "entry_valid": (("entries",), False),
-    "combo_valid": (("samples", "rows", "combinations"), False),
     "row_valid": (("samples", "rows"), False),
     "row_count": (("samples", "rows"), 0),
     "row_names": (("samples", "rows", None, "alternatives"), -1),
@@ -104,8 +122,8 @@ _FIELD_AXES: dict[str, tuple[tuple[str | None, ...], Any]] = {
     "ground_rows": (("samples",), 0),
     "min_frequency": ((), 0),
 }
-_INT_FIELDS = ("pair_regions", "pair_index", "entry_sample", "row_count", "row_names",
-               "ground_rows", "min_frequency")
+_INT_FIELDS = ("pair_regions", "variant_pairs", "entry_variants", "entry_sample", "row_count",
+               "row_names", "ground_rows", "min_frequency")
 
 
 @flax.struct.dataclass
@@ -122,16 +140,20 @@ class Constraints:
   each distinct region pair a sample names; for one person both are on the same body."""
   pair_valid: np.ndarray
   """(P,) bool: real pairs (False for padding)."""
-  pair_index: np.ndarray
-  """(E, O, R, C) int32: for each entry (a sample under one valid left/right assignment), person
-  role, row and combination, the index into the pair-distance vector it costs."""
+  variant_pairs: np.ndarray
+  """(O, C, W) int32: for each person role, combination and row variant (a row with its sides
+  fixed; equal variants of different rows and samples are stored once), the index into the
+  pair-distance vector it costs."""
+  variant_valid: np.ndarray
+  """(C, W) bool: real combinations of one alternative per cell of each row variant (one person:
+  also not the same region twice). A variant with none (padding) costs nothing."""
+  entry_variants: np.ndarray
+  """(R, E) int32: the row variant each row of each entry (a sample under one valid left/right
+  assignment) takes; -1 where the row is padding or does not enter the loss."""
   entry_sample: np.ndarray
   """(E,) int32: the sample each entry belongs to."""
   entry_valid: np.ndarray
   """(E,) bool: real entries (False for padding)."""
-  combo_valid: np.ndarray
-  """(N, R, C) bool: real combinations of one alternative per cell (one person: also not the
-  same region twice)."""
   row_valid: np.ndarray
   """(N, R) bool: rows that enter the loss (real rows; one person: frequent enough and with at
   least one combination of two different regions)."""
@@ -227,12 +249,12 @@ class Constraints:
     return tuple(np.shape(self.pair_valid)[:-1])
 
   def sizes(self) -> dict[str, int]:
-    """The padded sizes: samples, entries, rows, combinations, pairs, alternatives."""
-    b = len(self.batch_shape)
-    shape = np.shape(self.pair_index)[b:]
-    return {"samples": np.shape(self.sample_valid)[-1], "entries": shape[0], "rows": shape[2],
-            "combinations": shape[3], "pairs": np.shape(self.pair_valid)[-1],
-            "alternatives": np.shape(self.row_names)[-1]}
+    """The padded sizes: samples, entries, rows, variants, combinations, pairs, alternatives."""
+    rows, entries = np.shape(self.entry_variants)[-2:]
+    combinations, variants = np.shape(self.variant_valid)[-2:]
+    return {"samples": np.shape(self.sample_valid)[-1], "entries": entries, "rows": rows,
+            "variants": variants, "combinations": combinations,
+            "pairs": np.shape(self.pair_valid)[-1], "alternatives": np.shape(self.row_names)[-1]}
 
   def assignments_per_sample(self) -> np.ndarray:
     """(..., N) int: how many valid left/right assignments each sample has (host-side, numpy)."""
@@ -323,7 +345,7 @@ class Constraints:
     valid = np.asarray(self.sample_valid)
     return json.dumps({
         "format": FORMAT,
-        "version": FORMAT_VERSION,
+        "version": JSON_VERSION,
         "people": self.people,
         "min_frequency": int(self.min_frequency),
         "samples": [[[c if isinstance(c, str) else list(c) for c in row] for row in sample]
@@ -349,7 +371,7 @@ class Constraints:
       data = json.loads(text)
     except json.JSONDecodeError as e:
       raise FileFormatError(path, f"not valid JSON ({e})") from e
-    check_format_header(path, data, FORMAT, FORMAT_VERSION, "a posejax constraints JSON file")
+    check_format_header(path, data, FORMAT, JSON_VERSION, "a posejax constraints JSON file")
     try:
       samples = [[tuple(c if isinstance(c, str) else tuple(c) for c in row) for row in sample]
                  for sample in data["samples"]]
@@ -387,7 +409,7 @@ class Constraints:
     """Writes every array (stacked or not) to a ``.npz`` file, atomically."""
     import io
     buffer = io.BytesIO()
-    np.savez(buffer, format=np.asarray(FORMAT), version=np.asarray(FORMAT_VERSION),
+    np.savez(buffer, format=np.asarray(FORMAT), version=np.asarray(NPZ_VERSION),
              people=np.asarray(self.people),
              **{name: np.asarray(getattr(self, name)) for name in _FIELD_AXES})
     _write_atomic(path, buffer.getvalue())
@@ -406,8 +428,12 @@ class Constraints:
       raise FileFormatError(path, f"cannot read constraints .npz ({e})") from e
     if str(arrays.get("format", "")) != FORMAT:
       raise FileFormatError(path, f"not a {FORMAT} .npz file")
-    if int(arrays.get("version", -1)) != FORMAT_VERSION:
-      raise FileFormatError(path, f"unsupported version; this posejax reads {FORMAT_VERSION}")
+    version = int(arrays.get("version", -1))
+    if version == 1:
+      return _rebuild_version_1(arrays, path)
+    if version != NPZ_VERSION:
+      raise FileFormatError(path, f"unsupported version {version}; this posejax reads 1 and "
+                                  f"{NPZ_VERSION}")
     missing = [name for name in _FIELD_AXES if name not in arrays]
     if missing:
       raise FileFormatError(path, f"missing arrays {missing}")
@@ -751,8 +777,6 @@ def _assemble(parsed, compiled: list[_Compiled], rows_valid: list[list[bool]], c
   }
   big_e, big_r, big_c, big_m = (size[k] for k in ("entries", "rows", "combinations",
                                                   "alternatives"))
-  combo_count = np.zeros((n, big_r), int)
-  combo_count[row_at] = flat_combos
   row_valid = np.zeros((n, big_r), bool)
   row_valid[row_at] = [valid for sample in rows_valid for valid in sample]
   row_count = np.zeros((n, big_r), np.int32)
@@ -761,18 +785,34 @@ def _assemble(parsed, compiled: list[_Compiled], rows_valid: list[list[bool]], c
   row_names[row_at] = np.array([_row_codes(row, big_m) for row in flat_rows],
                                np.int32).reshape(-1, 2, big_m)
 
-  regions = np.zeros((big_e, big_r, big_c, 2), np.int32)
+  # Row variants: the combinations of every valid row under each of its side patterns (every
+  # pattern occurs under some valid assignment, since each group's patterns use both sides). A
+  # variant's cost depends on its combinations alone, so equal ones (a row repeated within a sample
+  # or across the N samples, as answers to one image do) are stored once.
+  tables = []  # per variant, (C_w, 2) region pairs
+  number_of = {}
   entry_sample = np.zeros(big_e, np.int32)
+  entry_variants = np.full((big_r, big_e), -1, np.int32)
   first = 0
   for i, c in enumerate(compiled):
     last = first + c.assignments
     entry_sample[first:last] = i
     for r, table in enumerate(c.tables):
-      chosen = table[0] if len(table) == 1 else table[c.variant[:, r]]
-      regions[first:last, r, :table.shape[1]] = chosen
+      if not rows_valid[i][r]:
+        continue
+      numbers = []
+      for variant in table:
+        key = variant.tobytes()
+        if key not in number_of:
+          number_of[key] = len(tables)
+          tables.append(variant)
+        numbers.append(number_of[key])
+      entry_variants[r, first:last] = (numbers[0] if len(numbers) == 1
+                                       else np.asarray(numbers)[c.variant[:, r]])
     first = last
+  size["variants"] = _bucket(len(tables), "variants")
+  big_w = size["variants"]
   entry_valid = np.arange(big_e) < first
-  combo_valid = row_valid[..., None] & (np.arange(big_c) < combo_count[..., None])
   sample_valid = np.arange(n) < len(parsed)
   sample_nonempty = np.zeros(n, bool)
   sample_nonempty[:len(parsed)] = [bool(rows) for rows in parsed]
@@ -780,9 +820,10 @@ def _assemble(parsed, compiled: list[_Compiled], rows_valid: list[list[bool]], c
   ground[:len(parsed)] = ground_rows
 
   # The pair table: every (region, region) pair the loss reads (for two people in both orders, one
-  # per person role), numbered in order of first occurrence over entries, rows, combinations, roles.
-  in_loss = combo_valid[entry_sample[:first]]  # (E, R, C) for the real entries
-  used = regions[:first][in_loss]  # (K, 2), in that order
+  # per person role), numbered in order of first occurrence over variants, combinations, roles.
+  combos = np.array([len(t) for t in tables], int)
+  variant_valid = np.arange(big_c)[:, None] < np.pad(combos, (0, big_w - len(tables)))[None, :]
+  used = np.concatenate(tables) if tables else np.zeros((0, 2), np.int32)  # (K, 2), that order
   used = np.stack([used, used[:, ::-1]], axis=1) if roles == 2 else used[:, None]  # (K, O, 2)
   keys = used[..., 0] * NUM_REGIONS + used[..., 1]
   first_at = np.full(NUM_REGIONS * NUM_REGIONS, keys.size)
@@ -791,16 +832,16 @@ def _assemble(parsed, compiled: list[_Compiled], rows_valid: list[list[bool]], c
   ordered = ordered[np.argsort(first_at[ordered])]
   number = np.zeros(NUM_REGIONS * NUM_REGIONS, np.int32)
   number[ordered] = np.arange(len(ordered))
-  pair_index = np.zeros((big_e, roles, big_r, big_c), np.int32)
-  pair_index[:first].transpose(0, 2, 3, 1)[in_loss] = number[keys]
+  variant_pairs = np.zeros((roles, big_c, big_w), np.int32)
+  variant_pairs.transpose(2, 1, 0)[variant_valid.T] = number[keys]
   size["pairs"] = _bucket(len(ordered), "pairs")
   pair_regions = np.zeros((size["pairs"], 2), np.int32)
   pair_regions[:len(ordered)] = np.stack(np.divmod(ordered, NUM_REGIONS), axis=-1)
   pair_valid = np.arange(size["pairs"]) < len(ordered)
   return Constraints(
-      pair_regions=pair_regions, pair_valid=pair_valid, pair_index=pair_index,
-      entry_sample=entry_sample, entry_valid=entry_valid, combo_valid=combo_valid,
-      row_valid=row_valid, row_count=row_count, row_names=row_names, sample_valid=sample_valid,
+      pair_regions=pair_regions, pair_valid=pair_valid, variant_pairs=variant_pairs,
+      variant_valid=variant_valid, entry_variants=entry_variants, entry_sample=entry_sample,
+      entry_valid=entry_valid, row_valid=row_valid, row_count=row_count, row_names=row_names, sample_valid=sample_valid,
       sample_nonempty=sample_nonempty, ground_rows=ground,
       min_frequency=np.asarray(min_frequency, np.int32), people=people)
 
@@ -827,15 +868,18 @@ def _check_arrays(fields: dict[str, np.ndarray], people: int) -> str | None:
       if sizes.setdefault(axis, value.shape[b + k]) != value.shape[b + k]:
         return f"array {name!r} disagrees with the others on the {axis} size"
   roles = 2 if people == 2 else 1
-  if fields["pair_regions"].shape[-1] != 2 or fields["pair_index"].shape[b + 1] != roles \
+  if fields["pair_regions"].shape[-1] != 2 or fields["variant_pairs"].shape[b] != roles \
       or fields["row_names"].shape[b + 2] != 2:
     return "arrays do not match the number of people"
   if fields["pair_regions"].size and not (0 <= fields["pair_regions"].min()
                                           and fields["pair_regions"].max() < NUM_REGIONS):
     return "pair_regions holds region indices out of range"
-  if fields["pair_index"].size and not (0 <= fields["pair_index"].min()
-                                        and fields["pair_index"].max() < sizes["pairs"]):
-    return "pair_index points outside the pair table"
+  if fields["variant_pairs"].size and not (0 <= fields["variant_pairs"].min()
+                                           and fields["variant_pairs"].max() < sizes["pairs"]):
+    return "variant_pairs points outside the pair table"
+  if fields["entry_variants"].size and not (-1 <= fields["entry_variants"].min()
+                                            and fields["entry_variants"].max() < sizes["variants"]):
+    return "entry_variants points outside the variant table"
   if fields["row_names"].size and not (-1 <= fields["row_names"].min()
                                        and fields["row_names"].max() < len(NAMES)):
     return "row_names holds name codes out of range"
@@ -848,6 +892,43 @@ def _check_arrays(fields: dict[str, np.ndarray], people: int) -> str | None:
   if np.any(fields["sample_valid"] & ~samples_with_entries):
     return "every real sample needs at least one valid entry"
   return None
+
+
+def _rebuild_version_1(arrays: dict[str, np.ndarray], path) -> Constraints:
+  """Constraints saved by ``save_npz`` version 1, rebuilt from the source rows they hold.
+
+  Version 1 kept an (E, O, R, C) pair table instead of row variants; the answers themselves
+  (``row_names``, ``ground_rows``, ``min_frequency``, ``people``) are what every version stores,
+  so rebuilding gives the same loss. Padding sizes may differ.
+  """
+  needed = ("people", "row_names", "sample_valid", "ground_rows", "min_frequency", "entry_valid")
+  missing = [name for name in needed if name not in arrays]
+  if missing:
+    raise FileFormatError(path, f"missing arrays {missing}")
+  people = int(arrays["people"])
+  if people not in (1, 2):
+    raise FileFormatError(path, f"people must be 1 or 2, got {people}")
+  batch = arrays["min_frequency"].shape
+  # The entries a sample had bound its assignments, so this limit lets every saved sample through.
+  max_side = max(DEFAULT_MAX_SIDE_VARIABLES, arrays["entry_valid"].shape[-1].bit_length())
+  images = []
+  try:
+    for index in np.ndindex(*batch):
+      names, valid = arrays["row_names"][index], arrays["sample_valid"][index]
+      samples = [[tuple(tuple(NAMES[c] for c in cell if c >= 0) for cell in row)
+                  for row in names[i] if (row[0] >= 0).any()] for i in np.flatnonzero(valid)]
+      image = Constraints.from_pairs(
+          samples, people, max_side_variables=max_side,
+          min_frequency=int(arrays["min_frequency"][index]) if people == 1 else None)
+      ground = np.zeros_like(image.ground_rows)
+      ground[:len(samples)] = arrays["ground_rows"][index][valid]
+      images.append(image.replace(ground_rows=ground))
+  except (ConstraintError, IndexError, ValueError) as e:
+    raise FileFormatError(path, f"version 1 arrays do not hold valid answers ({e})") from e
+  if not batch:
+    return images[0]
+  stacked = Constraints.stack(images)
+  return jax.tree.map(lambda x: np.reshape(x, batch + np.shape(x)[1:]), stacked)
 
 
 def _write_atomic(path: str | os.PathLike, data: bytes) -> None:

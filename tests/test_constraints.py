@@ -21,8 +21,10 @@ R = vocabulary.REGION_INDEX
 def _pairs(cons, sample=0, role=0, assignment=0, row=0):
   """The (region, region) combinations a row costs under one assignment and role."""
   entries = np.flatnonzero(cons.entry_valid & (cons.entry_sample == sample))
-  valid = cons.combo_valid[sample, row]
-  index = cons.pair_index[entries[assignment], role, row][valid]
+  variant = cons.entry_variants[row, entries[assignment]]
+  if variant < 0:
+    return []
+  index = cons.variant_pairs[role, :, variant][cons.variant_valid[:, variant]]
   return [tuple(int(x) for x in cons.pair_regions[p]) for p in index]
 
 
@@ -32,10 +34,9 @@ def _assignments(cons, sample=0):
 
 def assert_same(a: Constraints, b: Constraints):
   assert a.people == b.people
-  for name in ("pair_regions", "pair_valid", "pair_index", "combo_valid", "row_valid", "row_count",
-               "row_names", "entry_sample", "entry_valid", "sample_valid", "sample_nonempty",
-               "ground_rows",
-               "min_frequency"):
+  for name in ("pair_regions", "pair_valid", "variant_pairs", "variant_valid", "entry_variants",
+               "row_valid", "row_count", "row_names", "entry_sample", "entry_valid", "sample_valid",
+               "sample_nonempty", "ground_rows", "min_frequency"):
     np.testing.assert_array_equal(np.asarray(getattr(a, name)), np.asarray(getattr(b, name)),
                                   err_msg=name)
 
@@ -52,11 +53,14 @@ def test_shapes_are_buckets_and_samples_keep_their_count():
   assert sizes["rows"] == 6  # five rows: three quarters of 8
   assert sizes["alternatives"] == 4
   assert sizes["combinations"] & (sizes["combinations"] - 1) == 0  # a power of two
-  for key in ("entries", "rows", "pairs"):  # a power of two or three quarters of one
+  for key in ("entries", "rows", "variants", "pairs"):  # a power of two or 3/4 of one
     size = sizes[key]
     assert size & (size - 1) == 0 or (size % 3 == 0 and (size // 3) & (size // 3 - 1) == 0)
-  e, o, r, c = cons.pair_index.shape
-  assert (e, o, r, c) == (sizes["entries"], 2, 6, sizes["combinations"])
+  assert cons.variant_pairs.shape == (2, sizes["combinations"], sizes["variants"])
+  assert cons.variant_valid.shape == (sizes["combinations"], sizes["variants"])
+  assert cons.entry_variants.shape == (6, sizes["entries"])
+  # Variants: "hand | back" with the hand's side fixed, twice; "arm, hand, leg | head" once.
+  assert int(cons.variant_valid.any(axis=0).sum()) == 3
   # "hand" five times in one column: 2^5 - 2 assignments; 30 + 1 + 1 entries fill 32 exactly.
   np.testing.assert_array_equal(cons.assignments_per_sample(), [30, 1, 1])
   assert sizes["entries"] == 32
@@ -95,7 +99,7 @@ def test_one_person_rules():
   samples = [[("hand", "hand"), ("head", "head"), ("foot", "ground"), ("Left  Hand", "leg")]] * 2 \
       + [[("arm", "back")], []]
   cons = Constraints.from_pairs(samples, 1)
-  assert cons.pair_index.shape[1] == 1
+  assert cons.variant_pairs.shape[0] == 1
   assert int(cons.min_frequency) == 2  # half of four samples
   np.testing.assert_array_equal(cons.ground_rows, [1, 1, 0, 0])
   # hand | hand: left against right only; head | head: nothing left, the row drops out.
@@ -182,9 +186,15 @@ def test_npz_round_trip_and_validation(tmp_path):
     cons.save_npz(path)
     assert_same(Constraints.load_npz(path), cons)
   arrays = dict(np.load(tmp_path / "c.npz"))
-  broken = dict(arrays, pair_index=arrays["pair_index"] + 1000)
+  broken = dict(arrays, variant_pairs=arrays["variant_pairs"] + 1000)
   np.savez(tmp_path / "bad.npz", **broken)
   with pytest.raises(FileFormatError, match="outside the pair table"):
+    Constraints.load_npz(tmp_path / "bad.npz")
+  np.savez(tmp_path / "bad.npz", **dict(arrays, entry_variants=arrays["entry_variants"] - 2))
+  with pytest.raises(FileFormatError, match="outside the variant table"):
+    Constraints.load_npz(tmp_path / "bad.npz")
+  np.savez(tmp_path / "bad.npz", **dict(arrays, version=np.asarray(7)))
+  with pytest.raises(FileFormatError, match="unsupported version 7"):
     Constraints.load_npz(tmp_path / "bad.npz")
   np.savez(tmp_path / "bad.npz", **{k: v for k, v in arrays.items() if k != "row_valid"})
   with pytest.raises(FileFormatError, match="missing arrays"):
@@ -259,3 +269,31 @@ def test_remembered_cells_rows_and_samples_change_nothing():
     bad[position] = [rows[0], ("hand", "elbow")]
     with pytest.raises(ConstraintError, match=f"sample {position}, row 1: unknown body part"):
       Constraints.from_pairs(bad, 2)
+
+
+@pytest.mark.parametrize("people", [1, 2])
+def test_version_1_npz_is_rebuilt_from_its_source_rows(tmp_path, people):
+  if people == 2:
+    images = [[[("hand", "back"), ("hand", "head")], []], [[(("arm", "leg"), "foot")]] * 3]
+  else:
+    images = [[[("hand", "leg"), ("foot", "ground")], [("hand", "leg")], []],
+              [[("arm", "back")], [("arm", "back")]]]
+  stacked = Constraints.stack([Constraints.from_pairs(s, people, min_frequency=2 if people == 1
+                                                      else None) for s in images])
+  stacked.save_npz(tmp_path / "c.npz")
+  arrays = dict(np.load(tmp_path / "c.npz"))
+  # What version 1 wrote: the same source rows beside an (E, O, R, C) pair table.
+  old = {k: v for k, v in arrays.items() if k not in ("variant_pairs", "variant_valid",
+                                                      "entry_variants")}
+  e, r = arrays["entry_variants"].shape[-1], arrays["entry_variants"].shape[-2]
+  old.update(version=np.asarray(1), pair_index=np.zeros((2, e, 2 if people == 2 else 1, r, 1)),
+             combo_valid=np.zeros((2, arrays["sample_valid"].shape[-1], r, 1), bool))
+  np.savez(tmp_path / "old.npz", **old)
+  loaded = Constraints.load_npz(tmp_path / "old.npz")
+  assert_same(loaded, stacked)
+  for k in range(2):
+    assert np.asarray(loaded.ground_rows)[k].tolist() == np.asarray(stacked.ground_rows)[k].tolist()
+  del old["row_names"]
+  np.savez(tmp_path / "old.npz", **old)
+  with pytest.raises(FileFormatError, match="missing arrays"):
+    Constraints.load_npz(tmp_path / "old.npz")

@@ -31,7 +31,7 @@ def test_round_trip(tmp_path):
   assert loaded["a"].constraints.to_pairs() == two_constraints.to_pairs()
   assert loaded["b"].constraints.to_pairs() == one_constraints.to_pairs()
   assert int(loaded["b"].constraints.min_frequency) == 1
-  for name in ("pair_index", "row_valid", "ground_rows"):
+  for name in ("variant_pairs", "row_valid", "ground_rows"):
     np.testing.assert_array_equal(np.asarray(getattr(loaded["b"].constraints, name)),
                                   np.asarray(getattr(one_constraints, name)))
   assert loaded["a"].people == 2 and loaded["b"].people == 1

@@ -18,7 +18,8 @@ Where posejax differs from the reference implementation, on purpose:
 
 Evaluation: ``region_pair_distances`` computes one distance per region pair that the constraints
 name (``Constraints.pair_regions``), once per step; ``sample_losses`` turns them into per-sample
-costs with a single gather (``Constraints.pair_index``) and masked minima and sums. Everything is
+costs with two gathers (each row variant's combinations, ``Constraints.variant_pairs``; each
+entry's row variants, ``Constraints.entry_variants``) and masked minima and sums. Everything is
 written for one image; ``jax.vmap`` over a ``Constraints.stack`` batches images.
 
 Cost: almost all of it is the exhaustive closest-pair search, P x K x K squared distances (P region
@@ -151,63 +152,76 @@ def region_pair_distances(
   return jnp.where(has_vertices[regions[:, 0]] & has_vertices[regions[:, 1]], distance, FAR)
 
 
-def _masked_min(x: jax.Array, mask: jax.Array, temperature) -> jax.Array:
-  """Minimum over the last axis of the entries where ``mask``; ``FAR`` where there are none.
+def _masked_min(x: jax.Array, mask: jax.Array, temperature, axis: int = -1) -> jax.Array:
+  """Minimum over ``axis`` of the entries where ``mask``; ``FAR`` where there are none.
 
   With a temperature (metres), the soft minimum -t log sum exp(-x / t) over the masked entries,
   which is below the minimum by at most t log(count) and gives every entry a share of the gradient.
   """
   x = jnp.where(mask, x, FAR)
-  hard = jnp.min(x, axis=-1)
+  hard = jnp.min(x, axis=axis)
   if temperature is None:
     return hard
   shift = jax.lax.stop_gradient(hard)
-  weights = jnp.where(mask, jnp.exp(-(x - shift[..., None]) / temperature), 0.0)
-  total = jnp.sum(weights, axis=-1)
-  any_valid = jnp.any(mask, axis=-1)
+  weights = jnp.where(mask, jnp.exp(-(x - jnp.expand_dims(shift, axis)) / temperature), 0.0)
+  total = jnp.sum(weights, axis=axis)
+  any_valid = jnp.any(mask, axis=axis)
   soft = shift - temperature * jnp.log(jnp.where(any_valid, total, 1.0))
   return jnp.where(any_valid, soft, FAR)
 
 
-def _first_min(x: jax.Array) -> tuple[jax.Array, jax.Array]:
-  """The minimum over the last axis and the lowest index holding it (``argmin``'s answer).
+def _first_min(x: jax.Array, axis: int = -1) -> tuple[jax.Array, jax.Array]:
+  """The minimum over ``axis`` and the lowest index holding it (``argmin``'s answer).
 
   Two plain minima: XLA on CPU runs them several times faster than its argmin reduction.
   """
-  lowest = jnp.min(x, axis=-1)
-  index = jnp.arange(x.shape[-1])
-  first = jnp.min(jnp.where(x == lowest[..., None], index, x.shape[-1] - 1), axis=-1)
+  lowest = jnp.min(x, axis=axis)
+  shape = [1] * x.ndim
+  shape[axis] = x.shape[axis]
+  index = jnp.arange(x.shape[axis]).reshape(shape)
+  first = jnp.min(jnp.where(x == jnp.expand_dims(lowest, axis), index, x.shape[axis] - 1),
+                  axis=axis)
   return lowest, first
+
+
+def _entry_totals(row_costs: jax.Array, constraints: Constraints) -> jax.Array:
+  """(O, E) every entry's summed row costs under each role, from (O, W) row-variant costs."""
+  variants = jnp.asarray(constraints.entry_variants)  # (R, E), -1 for no row
+  rows = jnp.where(variants >= 0, row_costs[:, variants], 0.0)  # (O, R, E)
+  return jnp.sum(rows, axis=1)
+
+
+def _sample_membership(constraints: Constraints) -> jax.Array:
+  """(N, E) bool: which real entries belong to each sample."""
+  samples = np.shape(constraints.sample_valid)[-1]
+  entry_sample = jnp.asarray(constraints.entry_sample)
+  return (entry_sample[None, :] == jnp.arange(samples)[:, None]) \
+      & jnp.asarray(constraints.entry_valid)[None, :]
 
 
 def _exact_sample_losses(distances: jax.Array, constraints: Constraints) -> jax.Array:
   """``sample_losses`` with exact minima, through one gather of the chosen pairs.
 
-  The choices (combination per row, role per entry, entry per sample) are made on distances
-  without gradient; the loss is then the sum of the chosen distances. Same value and, away from
-  ties, the same gradient as differentiating the minima, but the backward pass scatters N x R
-  values instead of the whole (E, O, R, C) table.
+  The choices (combination per row variant, role per entry, entry per sample) are made on
+  distances without gradient; the loss is then the sum of the chosen distances. Same value and,
+  away from ties, the same gradient as differentiating the minima, but the backward pass scatters
+  N x R values instead of the whole (O, C, W) table.
   """
   c = constraints
-  entry_sample = jnp.asarray(c.entry_sample)
-  pair_index = jnp.asarray(c.pair_index)
-  row_valid = jnp.asarray(c.row_valid)
+  variant_pairs = jnp.asarray(c.variant_pairs)  # (O, C, W)
+  variant_valid = jnp.asarray(c.variant_valid)  # (C, W)
   frozen = jax.lax.stop_gradient(distances)
-  combo_valid = jnp.asarray(c.combo_valid)  # (N, R, C)
-  # The (E, O, R, C) table only meets plain minima; the arg-minima are taken afterwards on the
-  # N winning entries alone (an argmin is a costlier reduction on CPU).
-  cost = jnp.where(combo_valid[entry_sample][:, None], frozen[pair_index], FAR)
-  row = jnp.min(cost, axis=-1)  # (E, O, R)
-  total = jnp.sum(jnp.where(row_valid[entry_sample][:, None], row, 0.0), axis=-1)  # (E, O)
-  per_entry, best_role = _first_min(total)  # (E,), (E,)
-  num_samples = np.shape(c.sample_valid)[-1]
-  belongs = (entry_sample[None, :] == jnp.arange(num_samples)[:, None]) \
-      & jnp.asarray(c.entry_valid)[None, :]
-  _, best_entry = _first_min(jnp.where(belongs, per_entry[None, :], FAR))  # (N,)
-  chosen = pair_index[best_entry, best_role[best_entry]]  # (N, R, C)
-  combo = jnp.argmin(jnp.where(combo_valid, frozen[chosen], FAR), axis=-1)  # (N, R)
-  chosen = jnp.take_along_axis(chosen, combo[..., None], axis=-1)[..., 0]  # (N, R)
-  per_sample = jnp.sum(jnp.where(row_valid, distances[chosen], 0.0), axis=-1)
+  cost = jnp.where(variant_valid[None], frozen[variant_pairs], FAR)
+  row_cost, row_combo = _first_min(cost, axis=1)  # (O, W) each
+  row_cost = jnp.where(jnp.any(variant_valid, axis=0)[None], row_cost, 0.0)
+  per_entry, best_role = _first_min(_entry_totals(row_cost, c), axis=0)  # (E,) each
+  _, best_entry = _first_min(jnp.where(_sample_membership(c), per_entry[None, :], FAR))  # (N,)
+  variants = jnp.asarray(c.entry_variants)[:, best_entry]  # (R, N)
+  role = best_role[best_entry][None, :]  # (1, N)
+  has_row = variants >= 0
+  variants = jnp.where(has_row, variants, 0)
+  chosen = variant_pairs[role, row_combo[role, variants], variants]  # (R, N)
+  per_sample = jnp.sum(jnp.where(has_row, distances[chosen], 0.0), axis=0)
   return jnp.where(jnp.asarray(c.sample_valid), per_sample, 0.0)
 
 
@@ -227,16 +241,14 @@ def sample_losses(distances: jax.Array, constraints: Constraints, *, temperature
   if temperature is None:
     return _exact_sample_losses(distances, constraints)
   c = constraints
-  entry_sample = jnp.asarray(c.entry_sample)
-  cost = distances[jnp.asarray(c.pair_index)]  # (E, O, R, C)
-  combo_valid = jnp.asarray(c.combo_valid)[entry_sample][:, None]
-  row = _masked_min(cost, jnp.broadcast_to(combo_valid, cost.shape), temperature)
-  row = jnp.where(jnp.asarray(c.row_valid)[entry_sample][:, None], row, 0.0)
-  total = jnp.sum(row, axis=-1)  # (E, O)
-  per_entry = _masked_min(total, jnp.ones(total.shape, bool), temperature)  # (E,)
-  num_samples = np.shape(c.sample_valid)[-1]
-  belongs = (entry_sample[None, :] == jnp.arange(num_samples)[:, None]) \
-      & jnp.asarray(c.entry_valid)[None, :]
+  variant_valid = jnp.asarray(c.variant_valid)  # (C, W)
+  cost = distances[jnp.asarray(c.variant_pairs)]  # (O, C, W)
+  row_cost = _masked_min(cost, jnp.broadcast_to(variant_valid[None], cost.shape), temperature,
+                         axis=1)
+  row_cost = jnp.where(jnp.any(variant_valid, axis=0)[None], row_cost, 0.0)  # (O, W)
+  totals = _entry_totals(row_cost, c)  # (O, E)
+  per_entry = _masked_min(totals, jnp.ones(totals.shape, bool), temperature, axis=0)  # (E,)
+  belongs = _sample_membership(c)
   per_sample = _masked_min(jnp.broadcast_to(per_entry[None, :], belongs.shape), belongs,
                            temperature)
   return jnp.where(jnp.asarray(c.sample_valid), per_sample, 0.0)
