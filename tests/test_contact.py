@@ -85,12 +85,57 @@ def brute_two_person(samples, pa, pb, valid, count_empty=True):
   return total / n
 
 
+def _softmin(values, temperature):
+  values = np.asarray(values, np.float64)
+  low = values.min()
+  return float(low - temperature * np.log(np.sum(np.exp(-(values - low) / temperature))))
+
+
+def brute_two_person_soft(samples, pa, pb, valid, temperature):
+  """The soft-min loss as documented: soft minima over each row's alternatives (free sides
+  included), then over person roles, then over the valid sides of the constrained occurrences
+  (side-free parts named two or more times in one column); every sample counts."""
+  total = 0.0
+  for sample in samples:
+    rows = [_cells(row) for row in sample]
+    if not rows:
+      continue
+    groups = {}
+    for r, row in enumerate(rows):
+      for col in (0, 1):
+        for k, name in enumerate(row[col]):
+          if name in vocabulary.LATERAL_PARTS:
+            groups.setdefault((col, name), []).append((r, col, k))
+    constrained = [g for g in groups.values() if len(g) >= 2]
+    patterns = [[p for p in itertools.product(vocabulary.SIDES, repeat=len(g))
+                 if set(p) == {"left", "right"}] for g in constrained]
+    per_assignment = []
+    for choice in itertools.product(*patterns):
+      side = {o: s for g, p in zip(constrained, choice) for o, s in zip(g, p)}
+      per_role = []
+      for x, y in ((pa, pb), (pb, pa)):
+        cost = 0.0
+        for r, row in enumerate(rows):
+          options = [[(name, s) for k, name in enumerate(row[col])
+                      for s in ((side[(r, col, k)],) if (r, col, k) in side
+                                else vocabulary.SIDES if name in vocabulary.LATERAL_PARTS
+                                else (None,))] for col in (0, 1)]
+          cost += _softmin([_region_distance(x, y, valid, _resolve(a, sa), _resolve(b, sb))
+                            for (a, sa), (b, sb) in itertools.product(*options)], temperature)
+        per_role.append(cost)
+      per_assignment.append(_softmin(per_role, temperature))
+    total += _softmin(per_assignment, temperature)
+  return total / len(samples)
+
+
 def _side_free_key(row):
   return tuple(sorted(tuple(sorted({vocabulary.split_side(n)[1] for n in cell}))
                       for cell in _cells(row)))
 
 
-def brute_one_person(samples, points, valid, min_frequency):
+def brute_one_person(samples, points, valid, min_frequency, temperature=None):
+  """Hard minimum over each kept row's combinations, or with a temperature the soft minimum over
+  its distinct unordered region pairs (a region never against itself)."""
   counts = {}
   for sample in samples:
     for key in {_side_free_key(row) for row in sample}:
@@ -100,14 +145,15 @@ def brute_one_person(samples, points, valid, min_frequency):
     for row in sample:
       if counts[_side_free_key(row)] < min_frequency:
         continue
-      options = []
+      options = {}
       for a, b in itertools.product(*_cells(row)):
         for sa, sb in itertools.product(vocabulary.SIDES, repeat=2):
           ra, rb = _resolve(a, sa), _resolve(b, sb)
           if ra != rb:
-            options.append(_region_distance(points, points, valid, ra, rb))
+            options[min(ra, rb), max(ra, rb)] = _region_distance(points, points, valid, ra, rb)
       if options:
-        total += min(options)
+        values = list(options.values())
+        total += min(values) if temperature is None else _softmin(values, temperature)
   return total / len(samples)
 
 
@@ -145,8 +191,8 @@ def random_points(rng, dtype=np.float64):
 _jitted_loss = jax.jit(contact.contact_loss, static_argnames=("temperature", "count_empty"))
 
 # Padding every set to common sizes (which must not change the loss) keeps compilations few.
-COMMON_SIZES = {"samples": 8, "entries": 64, "rows": 8, "combinations": 16, "pairs": 128,
-                "alternatives": 2}
+COMMON_SIZES = {"samples": 8, "entries": 64, "rows": 8, "variants": 64, "combinations": 16,
+                "pairs": 128, "alternatives": 2}
 
 
 def loss(pa, pb, valid, cons, **kwargs):
@@ -273,6 +319,31 @@ def test_two_spheres_at_a_known_gap(x64):
                                  []], 2)
   assert loss(a, b, valid, cons) == pytest.approx(3 * gap / 3, abs=1e-12)
   assert loss(a, b, valid, cons, count_empty=False) == pytest.approx(3 * gap / 2, abs=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_one_person_soft_min_equals_brute_force(x64, seed):
+  rng = np.random.default_rng(400 + seed)
+  base = random_samples(rng, ONE_PERSON_POOL, n_samples=3)
+  samples = [base[int(rng.integers(0, 3))] for _ in range(5)] + [[]]
+  points, _, valid = random_points(rng)
+  cons = Constraints.from_pairs(samples, 1, min_frequency=2)
+  for temperature in (0.02, 0.3):
+    expected = brute_one_person(samples, points, valid, 2, temperature)
+    assert loss(points, None, valid, cons, temperature=temperature) == pytest.approx(expected,
+                                                                                     abs=1e-9)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_two_person_soft_min_equals_brute_force(x64, seed):
+  rng = np.random.default_rng(300 + seed)
+  samples = random_samples(rng, POOL, n_samples=int(rng.integers(1, 5)))
+  samples = [s if side_free_count(s) <= 6 else [] for s in samples]
+  pa, pb, valid = random_points(rng)
+  cons = Constraints.from_pairs(samples, 2)
+  for temperature in (0.02, 0.3):  # near the hard minimum, and far from it
+    expected = brute_two_person_soft(samples, pa, pb, valid, temperature)
+    assert loss(pa, pb, valid, cons, temperature=temperature) == pytest.approx(expected, abs=1e-9)
 
 
 def test_soft_min_is_below_and_close_to_the_exact_min(x64):

@@ -251,7 +251,9 @@ def sample_losses(distances: jax.Array, constraints: Constraints, *, temperature
   belongs = _sample_membership(c)
   per_sample = _masked_min(jnp.broadcast_to(per_entry[None, :], belongs.shape), belongs,
                            temperature)
-  return jnp.where(jnp.asarray(c.sample_valid), per_sample, 0.0)
+  # An empty sample's entry costs 0 under both roles, and the soft minimum of two zeros is
+  # -t log 2, not 0.
+  return jnp.where(jnp.asarray(c.sample_valid) & jnp.asarray(c.sample_nonempty), per_sample, 0.0)
 
 
 def contact_loss_from_distances(
