@@ -45,10 +45,10 @@ from typing import Any, Sequence
 
 import jax
 import numpy as np
-from absl import app
 from absl import flags
 from absl import logging
 
+from experiments import _cli
 import posejax
 from posejax import body
 from posejax import data
@@ -62,6 +62,7 @@ from posejax.data import sample_constraints
 from posejax.errors import InvalidInputError
 from posejax.io_utils import atomic_write_bytes
 from posejax.io_utils import atomic_write_text
+from posejax.io_utils import read_complete_lines
 from posejax.losses import priors
 from posejax.viz import overlay
 
@@ -214,16 +215,7 @@ def csv_columns(num_stages: int) -> list[str]:
 
 def read_done_rows(path: str, columns: Sequence[str]) -> list[dict]:
   """Rows already written; drops a half-written last line (a killed run) first."""
-  if not os.path.isfile(path):
-    return []
-  with open(path, "rb") as handle:
-    content = handle.read()
-  if content and not content.endswith(b"\n"):
-    cut = content.rfind(b"\n") + 1
-    logging.warning("%s ended in a half-written line (a killed run); dropping it", path)
-    with open(path, "r+b") as handle:
-      handle.truncate(cut)
-    content = content[:cut]
+  content = read_complete_lines(path)
   if not content.strip():
     return []
   reader = csv.DictReader(io.StringIO(content.decode("utf-8")))
@@ -554,15 +546,5 @@ def settings_from_flags() -> EvalSettings:
   return EvalSettings(**settings)
 
 
-def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments {argv[1:]}")
-  try:
-    run(settings_from_flags())
-  except posejax.PoseJaxError as error:
-    raise app.UsageError(str(error)) from None
-
-
 if __name__ == "__main__":
-  define_flags()
-  app.run(main)
+  _cli.run_script(define_flags, lambda: run(settings_from_flags()))

@@ -50,10 +50,10 @@ from typing import Any, Sequence
 
 import jax
 import numpy as np
-from absl import app
 from absl import flags
 from absl import logging
 
+from experiments import _cli
 import posejax
 from posejax import body
 from posejax.constraints import Constraints
@@ -63,6 +63,7 @@ from posejax.data.synthetic_answers import AnswerSettings
 from posejax.errors import InvalidInputError
 from posejax.io_utils import atomic_write_bytes
 from posejax.io_utils import atomic_write_text
+from posejax.io_utils import read_complete_lines
 
 RESULTS_NAME = "results.jsonl"
 SCENE_FILES = {2: "scenes_two_person", 1: "scenes_one_person"}
@@ -135,16 +136,7 @@ class BenchmarkSettings:
 
 def read_records(path: str) -> list[dict]:
   """Records already written; drops a half-written last line (a killed run) first."""
-  if not os.path.isfile(path):
-    return []
-  with open(path, "rb") as handle:
-    content = handle.read()
-  if content and not content.endswith(b"\n"):
-    cut = content.rfind(b"\n") + 1
-    logging.warning("%s ended in a half-written line (a killed run); dropping it", path)
-    with open(path, "r+b") as handle:
-      handle.truncate(cut)
-    content = content[:cut]
+  content = read_complete_lines(path)
   records = []
   for number, line in enumerate(content.decode("utf-8").splitlines(), 1):
     if not line.strip():
@@ -579,15 +571,5 @@ def settings_from_flags() -> BenchmarkSettings:
       chunk_size=values.chunk_size, fit_progress=values.fit_progress, plot=values.plot)
 
 
-def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments {argv[1:]}")
-  try:
-    run(settings_from_flags())
-  except posejax.PoseJaxError as error:
-    raise app.UsageError(str(error)) from None
-
-
 if __name__ == "__main__":
-  define_flags()
-  app.run(main)
+  _cli.run_script(define_flags, lambda: run(settings_from_flags()))

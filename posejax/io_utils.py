@@ -1,7 +1,9 @@
-"""Files written so that a killed run never leaves a half-written one: temp file + rename."""
+"""Files written so that a killed run never leaves a half-written one: temp file + rename; and
+append-only files read back without the half-written line a killed run may leave."""
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 
@@ -57,3 +59,23 @@ def check_format_header(path, data, expected_format: str, version: int, descript
   if data.get("version") != version:
     raise FileFormatError(path, f"unsupported version {data.get('version')!r}; this posejax reads "
                           f"version {version}")
+
+
+def read_complete_lines(path: str | os.PathLike) -> bytes:
+  """An append-only text file's content up to its last newline; ``b""`` when there is no file.
+
+  A run killed in the middle of an append leaves an unterminated last line. It is cut from the
+  file too (with a warning), so that the next append starts on a line of its own.
+  """
+  if not os.path.isfile(path):
+    return b""
+  with open(path, "rb") as handle:
+    content = handle.read()
+  if content and not content.endswith(b"\n"):
+    cut = content.rfind(b"\n") + 1
+    logging.getLogger(__name__).warning(
+        "%s ended in a half-written line (a killed run); dropping it", os.fspath(path))
+    with open(path, "r+b") as handle:
+      handle.truncate(cut)
+    content = content[:cut]
+  return content
