@@ -46,7 +46,7 @@ flags.DEFINE_integer("body_batch", 64,
                      "Bodies per forward+backward (contact: half as many scenes).")
 flags.DEFINE_integer("repeats", 20, "Timed runs per figure (median reported).")
 flags.DEFINE_integer("queries", 10_475, "Winding-number query points.")
-flags.DEFINE_list("winding_chunks", ["256", "1024"], "Winding-number chunk sizes to time.")
+flags.DEFINE_list("winding_chunks", ["128", "1024"], "Winding-number chunk sizes to time.")
 flags.DEFINE_integer("seed", 0, "Random seed.")
 flags.DEFINE_integer("region_samples", regions_module.DEFAULT_SAMPLES_PER_REGION,
                      "K, vertices per region in the contact subsample (FitConfig.region_samples).")
