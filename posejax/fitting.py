@@ -167,8 +167,7 @@ class Fitter:
     vertex_ids = np.unique(np.concatenate(wanted))
     local = lambda ids: jnp.asarray(np.searchsorted(vertex_ids, np.asarray(ids)), jnp.int32)
     if proxy is not None:
-      local_proxy = penetration.PenetrationProxy(
-          vertex_ids=local(proxy.vertex_ids), triangle_ids=local(proxy.triangle_ids))
+      local_proxy = proxy.reindexed(vertex_ids)
     else:
       local_proxy = penetration.PenetrationProxy(
           vertex_ids=jnp.zeros((0,), jnp.int32), triangle_ids=jnp.zeros((0, 3), jnp.int32))

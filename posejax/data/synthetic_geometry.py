@@ -223,9 +223,7 @@ class ContactRefiner:
         "normals": jnp.asarray(rest_normals[sample_ids], jnp.float32),
         "joint": jnp.asarray(dominant[sample_ids], jnp.int32),
     }
-    self.local_proxy = penetration.PenetrationProxy(
-        vertex_ids=jnp.asarray(local[proxy_ids], jnp.int32),
-        triangle_ids=jnp.asarray(local[np.asarray(proxy.triangle_ids)], jnp.int32))
+    self.local_proxy = proxy.reindexed(vertex_ids)
     self._compiled = {}
     self._body_joint_index = {name: i for i, name in enumerate(model.kernel.joint_names[1:22])}
 

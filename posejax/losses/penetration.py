@@ -43,6 +43,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from posejax.errors import InvalidInputError
+from posejax.losses import proxy_parts
 from posejax.losses.proximity import _check_points
 from posejax.losses.proximity import _map_chunks
 from posejax.losses.proximity import nearest_ids
@@ -55,7 +56,7 @@ PENALTY_SCALE = 100.0
 """The 100 in ``(100 d^2)^2``: with d in metres, a 1 cm deep vertex costs 1e-4."""
 
 DEFAULT_PROXY_VERTICES = 1000
-DEFAULT_WINDING_CHUNK = 128
+DEFAULT_WINDING_CHUNK = 32
 """Query points per chunk of the winding-number sum (memory ~ chunk x triangles floats)."""
 DEFAULT_NEAREST_CHUNK = 256
 """Inside points per chunk of the nearest-vertex search (memory ~ chunk x vertices floats)."""
@@ -167,6 +168,47 @@ def _chunked_over_selected(fn, points: jax.Array, selected: jax.Array, chunk_siz
   return run(points, selected, tuple(operands))
 
 
+def _winding_over_boxes(points: jax.Array, in_box: jax.Array, parts: jax.Array,
+                        chunk_size: int) -> jax.Array:
+  """(N,) winding numbers of (N, 3) points, each summed over the (K, T, 3, 3) closed parts whose
+  box holds it (``in_box``, (K, N)).
+
+  One while loop over chunks of (part, point) pairs, each chunk within one part, so the cost
+  follows the number of such pairs: a point near one limb costs one part. Under ``vmap`` the batch
+  elements run one after the other, as in ``_chunked_over_selected``. Forward only.
+  """
+  k, n = in_box.shape
+  chunk_size = max(1, min(int(chunk_size), n))
+  per_part = -(-n // chunk_size)  # at most this many chunks per part
+  slots = k * per_part * chunk_size
+
+  @jax.custom_batching.sequential_vmap
+  def run(points, in_box, parts):
+    counts = jnp.sum(in_box.astype(jnp.int32), axis=1)  # (K,)
+    chunks = -(-counts // chunk_size)
+    first_chunk = jnp.cumsum(chunks) - chunks
+    # Each part's selected points fill whole chunks of their own, in order.
+    rank = jnp.cumsum(in_box.astype(jnp.int32), axis=1) - 1
+    slot = jnp.where(in_box, first_chunk[:, None] * chunk_size + rank, slots)
+    point_of_slot = jnp.full((slots,), n, jnp.int32).at[slot.reshape(-1)].set(
+        jnp.tile(jnp.arange(n, dtype=jnp.int32), k), mode="drop")
+    part_of_chunk = jnp.searchsorted(jnp.cumsum(chunks), jnp.arange(k * per_part), side="right")
+    total = jnp.sum(chunks)
+
+    def step(state):
+      chunk, out = state
+      ids = jax.lax.dynamic_slice(point_of_slot, (chunk * chunk_size,), (chunk_size,))
+      triangles = parts[jnp.minimum(part_of_chunk[chunk], k - 1)]
+      values = _winding_numbers_dense(jnp.take(points, ids, axis=0, mode="clip"), triangles)
+      return chunk + 1, out.at[ids].add(values, mode="drop")
+
+    out = jnp.zeros((n,), points.dtype)
+    return jax.lax.while_loop(lambda state: state[0] < total, step,
+                              (jnp.zeros((), jnp.int32), out))[1]
+
+  return run(points, in_box, parts)
+
+
 # ----------------------------------------------------------------------------------------------
 # The proxy mesh
 # ----------------------------------------------------------------------------------------------
@@ -185,6 +227,18 @@ class PenetrationProxy:
   as built, subset positions after :meth:`reindexed`."""
   triangle_ids: jax.Array
   """(T, 3) int32 ids (same numbering) of each proxy triangle, counter-clockwise from outside."""
+  part_triangle_ids: jax.Array | None = None
+  """(K, T_max, 3) int32: the proxy cut into K closed limb parts (``posejax.losses.proxy_parts``),
+  each part's triangles and the caps that close it, padded with degenerate triangles (one vertex
+  three times, solid angle 0). The parts' winding numbers add up to the proxy's, and each is 0
+  outside its own bounding box, so :func:`inside_mask` tests a point against the parts whose box
+  holds it. None: one part, the whole proxy."""
+
+  def parts(self) -> jax.Array:
+    """(K, T_max, 3) the closed parts' triangle ids ((1, T, 3), the whole proxy, without parts)."""
+    if self.part_triangle_ids is None:
+      return self.triangle_ids[None]
+    return self.part_triangle_ids
 
   @property
   def num_vertices(self) -> int:
@@ -225,9 +279,9 @@ class PenetrationProxy:
     if missing.size:
       raise InvalidInputError(f"{missing.size} proxy vertices (e.g. {missing[:5].tolist()}) are "
                               "not in subset_ids; include the proxy's vertex_ids in the subset.")
-    return PenetrationProxy(
-        vertex_ids=jnp.asarray(lookup[vertex_ids], dtype=jnp.int32),
-        triangle_ids=jnp.asarray(lookup[np.asarray(self.triangle_ids)], dtype=jnp.int32))
+    remap = lambda ids: None if ids is None else jnp.asarray(lookup[np.asarray(ids)], jnp.int32)
+    return PenetrationProxy(vertex_ids=remap(vertex_ids), triangle_ids=remap(self.triangle_ids),
+                            part_triangle_ids=remap(self.part_triangle_ids))
 
 
 def proxy_triangles(proxy: PenetrationProxy, vertices: jax.Array) -> jax.Array:
@@ -478,6 +532,7 @@ def build_proxy(
     faces: np.ndarray,
     *,
     target_vertices: int = DEFAULT_PROXY_VERTICES,
+    vertex_labels: np.ndarray | None = None,
 ) -> PenetrationProxy:
   """Builds a body model's closed low-resolution proxy mesh (numpy, once per model).
 
@@ -490,6 +545,8 @@ def build_proxy(
     target_vertices: about how many vertices the proxy keeps (the reference uses about 1,000).
       Parts never shrink below a tetrahedron, and collapses that would break the surface are
       skipped, so the count can end a little above the target.
+    vertex_labels: optional (V,) int part of every vertex (``proxy_parts.limb_labels``): the proxy
+      is then also cut into closed parts for fast, exact inside tests (``part_triangle_ids``).
 
   Returns:
     The proxy: a closed, outward-oriented 2-manifold (per part) over model vertex ids.
@@ -513,8 +570,18 @@ def build_proxy(
     _check_closed(reduced)
     _PROXY_CACHE[key] = reduced
   reduced = _PROXY_CACHE[key]
+  parts = None
+  if vertex_labels is not None:
+    vertex_labels = np.asarray(vertex_labels).reshape(-1)
+    if vertex_labels.shape[0] != vertices.shape[0]:
+      raise InvalidInputError(f"vertex_labels has {vertex_labels.shape[0]} entries; expected one "
+                              f"per vertex ({vertices.shape[0]}).")
+    split = proxy_parts.closed_parts(reduced, vertex_labels)
+    if len(split) > 1:
+      parts = jnp.asarray(proxy_parts.padded(split), dtype=jnp.int32)
   return PenetrationProxy(vertex_ids=jnp.asarray(np.unique(reduced), dtype=jnp.int32),
-                          triangle_ids=jnp.asarray(reduced, dtype=jnp.int32))
+                          triangle_ids=jnp.asarray(reduced, dtype=jnp.int32),
+                          part_triangle_ids=parts)
 
 
 # Proxies by mesh digest: the fit, benchmarks and tests ask for the same model's proxy repeatedly.
@@ -529,10 +596,12 @@ def build_model_proxy(model, *, target_vertices: int = DEFAULT_PROXY_VERTICES) -
     target_vertices: about how many vertices the proxy keeps.
 
   Returns:
-    The model's proxy; its vertex ids index the model's full vertex array.
+    The model's proxy, cut into closed limb parts; its vertex ids index the model's full vertex
+    array.
   """
+  labels = proxy_parts.limb_labels(model.joint_names, model.parents, model.lbs_weights)
   return build_proxy(np.asarray(model.v_template), np.asarray(model.faces),
-                     target_vertices=target_vertices)
+                     target_vertices=target_vertices, vertex_labels=labels)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -550,8 +619,10 @@ def inside_mask(
 ) -> jax.Array:
   """Which points lie inside the other body (no gradient; may be refreshed only every k steps).
 
-  Only points inside the proxy's bounding box are tested (outside it the winding number of a
-  closed surface is exactly 0), a chunk at a time: separated people cost next to nothing.
+  A point is tested only against the closed parts of the proxy whose bounding box holds it
+  (outside it a closed surface's winding number is exactly 0; ``PenetrationProxy.parts``), a
+  chunk at a time: separated people cost next to nothing, and a point near one limb tests that
+  limb.
 
   Args:
     points: (N, 3) vertices of body A, metres (non-finite ones are never inside).
@@ -566,14 +637,16 @@ def inside_mask(
   _check_points("points", points)
   _check_points("other_vertices", other_vertices)
   points = jax.lax.stop_gradient(points)
-  triangles = jax.lax.stop_gradient(proxy_triangles(other_proxy, other_vertices))
-  corners = triangles.reshape(-1, 3)
-  low, high = jnp.min(corners, axis=0), jnp.max(corners, axis=0)
+  other_vertices = jax.lax.stop_gradient(other_vertices)
   finite = jnp.all(jnp.isfinite(points), axis=-1)
-  in_box = finite & jnp.all((points >= low[None, :]) & (points <= high[None, :]), axis=-1)
-  numbers = _chunked_over_selected(_winding_numbers_dense, jnp.where(finite[:, None], points, 0.0),
-                                   in_box, chunk_size, 0.0, operands=(triangles,))
-  return in_box & (numbers >= threshold)
+  safe_points = jnp.where(finite[:, None], points, 0.0)
+  parts = other_vertices[other_proxy.parts()]  # (K, T_max, 3, 3)
+  corners = parts.reshape(parts.shape[0], -1, 3)
+  low, high = jnp.min(corners, axis=1), jnp.max(corners, axis=1)  # degenerate padding is inside
+  in_box = finite[None, :] & jnp.all((points[None] >= low[:, None]) & (points[None] <= high[:, None]),
+                                     axis=-1)  # (K, N)
+  numbers = _winding_over_boxes(safe_points, in_box, parts, chunk_size)
+  return finite & (numbers >= threshold)
 
 
 def nearest_other_vertices(
