@@ -13,7 +13,9 @@ Three figures, each compiled first and then timed (median of --repeats runs):
    subsamples and proxy vertices), when ``posejax.body.default_model`` exists; the ratio of 1 to 2
    is the target (contact at most 10% of the body).
 3. Generalized winding numbers of 10,475 query points against a ~1,000-vertex closed proxy
-   (``posejax.losses.penetration``): time and XLA's memory estimate per chunk size.
+   (``posejax.losses.penetration``): time and XLA's memory estimate per chunk size; then the
+   inside test as a fit runs it (every vertex of one body against the other, overlapping), with
+   the proxy's closed limb parts and with the whole proxy.
 
 Without the default body, region points are random of the same sizes and the proxy is built on
 an icosphere; the script says so.
@@ -248,6 +250,21 @@ def bench_winding(model) -> None:
     memory = memory_bytes(compiled)
     memory_text = "n/a" if memory is None else f"{memory / 2**20:.1f} MiB"
     print(f"  chunk {chunk}: {describe(compile_s, wall_s, cpu_s)}, XLA peak estimate {memory_text}")
+  if proxy.part_triangle_ids is None:
+    return
+  # The inside test as the fit runs it: every vertex of one body against the other body, standing
+  # 10 cm from it (deep overlap), with the proxy's closed limb parts and with the whole proxy.
+  whole = penetration.PenetrationProxy(vertex_ids=proxy.vertex_ids, triangle_ids=proxy.triangle_ids)
+  body_a = jnp.asarray(vertices, jnp.float32)
+  body_b = body_a + jnp.asarray([0.1, 0.0, 0.05], jnp.float32)
+  parts = proxy.parts().shape[0]
+  for name, which in ((f"{parts} closed limb parts", proxy), ("the whole proxy", whole)):
+    fn = lambda q, v, which=which: penetration.inside_mask(q, v, which)  # noqa: E731
+    compile_s, wall_s, cpu_s, compiled = timed(fn, body_a, body_b,
+                                               repeats=max(3, FLAGS.repeats // 4))
+    inside = int(jnp.sum(compiled(body_a, body_b)))
+    print(f"inside test, {len(vertices)} vertices vs the other body 10 cm away, {name}: "
+          f"{describe(compile_s, wall_s, cpu_s)}; {inside} inside")
 
 
 def main(argv):

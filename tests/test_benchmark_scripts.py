@@ -39,6 +39,9 @@ def test_bench_losses_reports_contact_against_the_body_and_winding_numbers():
   assert len(ratios) == 6 and all(r > 0 for r in ratios)
   assert re.search(r"chunk 64: compile .* XLA peak estimate", out)
   assert "surrogate after a pose change of 0.1 rad" in out
+  # The per-part inside test finds exactly the points the whole-proxy one finds.
+  counts = re.findall(r"inside test, .*; (\d+) inside", out)
+  assert len(counts) == 2 and counts[0] == counts[1] and int(counts[0]) > 0, out
 
 
 def test_bench_parse_reports_each_stage():
