@@ -29,9 +29,10 @@ def _whole(proxy):
 
 
 def _part_triangles(proxy):
-  """The parts without their degenerate padding, as numpy (T_k, 3) arrays."""
-  return [part[~((part[:, 0] == part[:, 1]) & (part[:, 1] == part[:, 2]))]
-          for part in np.asarray(proxy.part_triangle_ids)]
+  """The parts (their blocks joined) without degenerate padding, as numpy (T_k, 3) arrays."""
+  blocks, owner = (np.asarray(a) for a in proxy.blocks())
+  parts = [np.concatenate(list(blocks[owner == k])) for k in np.unique(owner)]
+  return [part[~((part[:, 0] == part[:, 1]) & (part[:, 1] == part[:, 2]))] for part in parts]
 
 
 def test_default_body_proxy_has_closed_limb_parts(model_and_proxy):

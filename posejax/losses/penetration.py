@@ -172,12 +172,12 @@ def _chunked_over_selected(fn, points: jax.Array, selected: jax.Array, chunk_siz
 
 def _winding_over_boxes(points: jax.Array, in_box: jax.Array, parts: jax.Array,
                         chunk_size: int) -> jax.Array:
-  """(N,) winding numbers of (N, 3) points, each summed over the (K, T, 3, 3) closed parts whose
-  box holds it (``in_box``, (K, N)).
+  """(N,) winding numbers of (N, 3) points, each summed over the (K, S, 3, 3) blocks of triangles
+  whose part's box holds it (``in_box``, (K, N)).
 
-  One while loop over chunks of (part, point) pairs, each chunk within one part, so the cost
-  follows the number of such pairs: a point near one limb costs one part. Under ``vmap`` the batch
-  elements run one after the other, as in ``_chunked_over_selected``. Forward only.
+  One while loop over chunks of (block, point) pairs, each chunk within one block, so the cost
+  follows the number of such pairs: a point near one limb costs that limb's blocks. Under ``vmap``
+  the batch elements run one after the other, as in ``_chunked_over_selected``. Forward only.
   """
   k, n = in_box.shape
   chunk_size = max(1, min(int(chunk_size), n))
@@ -230,17 +230,21 @@ class PenetrationProxy:
   triangle_ids: jax.Array
   """(T, 3) int32 ids (same numbering) of each proxy triangle, counter-clockwise from outside."""
   part_triangle_ids: jax.Array | None = None
-  """(K, T_max, 3) int32: the proxy cut into K closed limb parts (``posejax.losses.proxy_parts``),
-  each part's triangles and the caps that close it, padded with degenerate triangles (one vertex
-  three times, solid angle 0). The parts' winding numbers add up to the proxy's, and each is 0
-  outside its own bounding box, so :func:`inside_mask` tests a point against the parts whose box
-  holds it. None: one part, the whole proxy."""
+  """(B, S, 3) int32: the proxy cut into closed limb parts (``posejax.losses.proxy_parts``), each
+  part's triangles and the caps that close it, in blocks of S triangles of one part (the last
+  block of a part padded with degenerate triangles: one vertex three times, solid angle 0). The
+  parts' winding numbers add up to the proxy's, and each is 0 outside its own bounding box, so
+  :func:`inside_mask` tests a point against the parts whose box holds it. None: one part, the
+  whole proxy."""
+  block_part: jax.Array | None = None
+  """(B,) int32: the part each block of ``part_triangle_ids`` belongs to."""
 
-  def parts(self) -> jax.Array:
-    """(K, T_max, 3) the closed parts' triangle ids ((1, T, 3), the whole proxy, without parts)."""
+  def blocks(self) -> tuple[jax.Array, jax.Array]:
+    """(B, S, 3) triangle ids of the closed parts' blocks and (B,) their parts; without parts,
+    the whole proxy as one block of one part."""
     if self.part_triangle_ids is None:
-      return self.triangle_ids[None]
-    return self.part_triangle_ids
+      return self.triangle_ids[None], jnp.zeros((1,), jnp.int32)
+    return self.part_triangle_ids, self.block_part
 
   @property
   def num_vertices(self) -> int:
@@ -283,7 +287,8 @@ class PenetrationProxy:
                               "not in subset_ids; include the proxy's vertex_ids in the subset.")
     remap = lambda ids: None if ids is None else jnp.asarray(lookup[np.asarray(ids)], jnp.int32)
     return PenetrationProxy(vertex_ids=remap(vertex_ids), triangle_ids=remap(self.triangle_ids),
-                            part_triangle_ids=remap(self.part_triangle_ids))
+                            part_triangle_ids=remap(self.part_triangle_ids),
+                            block_part=self.block_part)
 
 
 def proxy_triangles(proxy: PenetrationProxy, vertices: jax.Array) -> jax.Array:
@@ -572,7 +577,7 @@ def build_proxy(
     _check_closed(reduced)
     _PROXY_CACHE[key] = reduced
   reduced = _PROXY_CACHE[key]
-  parts = None
+  parts = block_part = None
   if vertex_labels is not None:
     vertex_labels = np.asarray(vertex_labels).reshape(-1)
     if vertex_labels.shape[0] != vertices.shape[0]:
@@ -580,10 +585,10 @@ def build_proxy(
                               f"per vertex ({vertices.shape[0]}).")
     split = proxy_parts.closed_parts(reduced, vertex_labels)
     if len(split) > 1:
-      parts = jnp.asarray(proxy_parts.padded(split), dtype=jnp.int32)
+      parts, block_part = (jnp.asarray(a, dtype=jnp.int32) for a in proxy_parts.blocks(split))
   return PenetrationProxy(vertex_ids=jnp.asarray(np.unique(reduced), dtype=jnp.int32),
                           triangle_ids=jnp.asarray(reduced, dtype=jnp.int32),
-                          part_triangle_ids=parts)
+                          part_triangle_ids=parts, block_part=block_part)
 
 
 # Proxies by mesh digest: the fit, benchmarks and tests ask for the same model's proxy repeatedly.
@@ -642,12 +647,16 @@ def inside_mask(
   other_vertices = jax.lax.stop_gradient(other_vertices)
   finite = jnp.all(jnp.isfinite(points), axis=-1)
   safe_points = jnp.where(finite[:, None], points, 0.0)
-  parts = other_vertices[other_proxy.parts()]  # (K, T_max, 3, 3)
-  corners = parts.reshape(parts.shape[0], -1, 3)
-  low, high = jnp.min(corners, axis=1), jnp.max(corners, axis=1)  # degenerate padding is inside
+  block_ids, block_part = other_proxy.blocks()
+  blocks = other_vertices[block_ids]  # (B, S, 3, 3)
+  corners = blocks.reshape(blocks.shape[0], -1, 3)
+  # Each part's box, from its blocks' boxes (a block's degenerate padding lies in its part).
+  count = blocks.shape[0]  # parts never outnumber blocks
+  low = jax.ops.segment_min(jnp.min(corners, axis=1), block_part, num_segments=count)[block_part]
+  high = jax.ops.segment_max(jnp.max(corners, axis=1), block_part, num_segments=count)[block_part]
   in_box = finite[None, :] & jnp.all((points[None] >= low[:, None]) & (points[None] <= high[:, None]),
-                                     axis=-1)  # (K, N)
-  numbers = _winding_over_boxes(safe_points, in_box, parts, chunk_size)
+                                     axis=-1)  # (B, N)
+  numbers = _winding_over_boxes(safe_points, in_box, blocks, chunk_size)
   return finite & (numbers >= threshold)
 
 

@@ -159,12 +159,25 @@ def _fan(loop: list[int]) -> np.ndarray:
                   np.int64).reshape(-1, 3)
 
 
-def padded(parts: tuple[np.ndarray, ...]) -> np.ndarray:
-  """(K, T_max, 3) the parts' triangles, each part padded with a degenerate triangle (its first
-  vertex three times), whose solid angle is 0 from every point and which lies in the part's box."""
-  size = max(len(part) for part in parts)
-  out = np.empty((len(parts), size, 3), np.int64)
+BLOCK_TRIANGLES = 128
+"""Triangles per block: the parts have 120-570 triangles on SMPL-X-sized proxies, and padding
+every part to the largest would make small limbs cost as much as the torso."""
+
+
+def blocks(parts: tuple[np.ndarray, ...], size: int = BLOCK_TRIANGLES
+           ) -> tuple[np.ndarray, np.ndarray]:
+  """The parts' triangles in blocks of ``size``: (B, size, 3) ids and (B,) the part of each block.
+
+  A part's last block is padded with a degenerate triangle (the part's first vertex three times),
+  whose solid angle is 0 from every point and which lies in the part's box.
+  """
+  chunks, owner = [], []
   for k, part in enumerate(parts):
-    out[k, :len(part)] = part
-    out[k, len(part):] = part[0, 0]
-  return out
+    for start in range(0, len(part), size):
+      block = np.empty((size, 3), np.int64)
+      piece = part[start:start + size]
+      block[:len(piece)] = piece
+      block[len(piece):] = part[0, 0]
+      chunks.append(block)
+      owner.append(k)
+  return np.stack(chunks), np.asarray(owner, np.int64)
