@@ -841,8 +841,8 @@ def _assemble(parsed, compiled: list[_Compiled], rows_valid: list[list[bool]], c
   return Constraints(
       pair_regions=pair_regions, pair_valid=pair_valid, variant_pairs=variant_pairs,
       variant_valid=variant_valid, entry_variants=entry_variants, entry_sample=entry_sample,
-      entry_valid=entry_valid, row_valid=row_valid, row_count=row_count, row_names=row_names, sample_valid=sample_valid,
-      sample_nonempty=sample_nonempty, ground_rows=ground,
+      entry_valid=entry_valid, row_valid=row_valid, row_count=row_count, row_names=row_names,
+      sample_valid=sample_valid, sample_nonempty=sample_nonempty, ground_rows=ground,
       min_frequency=np.asarray(min_frequency, np.int32), people=people)
 
 

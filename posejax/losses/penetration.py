@@ -170,7 +170,7 @@ def _chunked_over_selected(fn, points: jax.Array, selected: jax.Array, chunk_siz
   return run(points, selected, tuple(operands))
 
 
-def _winding_over_boxes(points: jax.Array, in_box: jax.Array, parts: jax.Array,
+def _winding_over_boxes(points: jax.Array, in_box: jax.Array, blocks: jax.Array,
                         chunk_size: int) -> jax.Array:
   """(N,) winding numbers of (N, 3) points, each summed over the (K, S, 3, 3) blocks of triangles
   whose part's box holds it (``in_box``, (K, N)).
@@ -181,26 +181,26 @@ def _winding_over_boxes(points: jax.Array, in_box: jax.Array, parts: jax.Array,
   """
   k, n = in_box.shape
   chunk_size = max(1, min(int(chunk_size), n))
-  per_part = -(-n // chunk_size)  # at most this many chunks per part
-  slots = k * per_part * chunk_size
+  per_block = -(-n // chunk_size)  # at most this many chunks per block
+  slots = k * per_block * chunk_size
 
   @jax.custom_batching.sequential_vmap
-  def run(points, in_box, parts):
+  def run(points, in_box, blocks):
     counts = jnp.sum(in_box.astype(jnp.int32), axis=1)  # (K,)
     chunks = -(-counts // chunk_size)
     first_chunk = jnp.cumsum(chunks) - chunks
-    # Each part's selected points fill whole chunks of their own, in order.
+    # Each block's selected points fill whole chunks of their own, in order.
     rank = jnp.cumsum(in_box.astype(jnp.int32), axis=1) - 1
     slot = jnp.where(in_box, first_chunk[:, None] * chunk_size + rank, slots)
     point_of_slot = jnp.full((slots,), n, jnp.int32).at[slot.reshape(-1)].set(
         jnp.tile(jnp.arange(n, dtype=jnp.int32), k), mode="drop")
-    part_of_chunk = jnp.searchsorted(jnp.cumsum(chunks), jnp.arange(k * per_part), side="right")
+    block_of_chunk = jnp.searchsorted(jnp.cumsum(chunks), jnp.arange(k * per_block), side="right")
     total = jnp.sum(chunks)
 
     def step(state):
       chunk, out = state
       ids = jax.lax.dynamic_slice(point_of_slot, (chunk * chunk_size,), (chunk_size,))
-      triangles = parts[jnp.minimum(part_of_chunk[chunk], k - 1)]
+      triangles = blocks[jnp.minimum(block_of_chunk[chunk], k - 1)]
       values = _winding_numbers_dense(jnp.take(points, ids, axis=0, mode="clip"), triangles)
       return chunk + 1, out.at[ids].add(values, mode="drop")
 
@@ -208,7 +208,7 @@ def _winding_over_boxes(points: jax.Array, in_box: jax.Array, parts: jax.Array,
     return jax.lax.while_loop(lambda state: state[0] < total, step,
                               (jnp.zeros((), jnp.int32), out))[1]
 
-  return run(points, in_box, parts)
+  return run(points, in_box, blocks)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -654,8 +654,8 @@ def inside_mask(
   count = blocks.shape[0]  # parts never outnumber blocks
   low = jax.ops.segment_min(jnp.min(corners, axis=1), block_part, num_segments=count)[block_part]
   high = jax.ops.segment_max(jnp.max(corners, axis=1), block_part, num_segments=count)[block_part]
-  in_box = finite[None, :] & jnp.all((points[None] >= low[:, None]) & (points[None] <= high[:, None]),
-                                     axis=-1)  # (B, N)
+  inside_box = (points[None] >= low[:, None]) & (points[None] <= high[:, None])
+  in_box = finite[None, :] & jnp.all(inside_box, axis=-1)  # (B, N)
   numbers = _winding_over_boxes(safe_points, in_box, blocks, chunk_size)
   return finite & (numbers >= threshold)
 
