@@ -60,7 +60,7 @@ PENALTY_SCALE = 100.0
 DEFAULT_PROXY_VERTICES = 1000
 DEFAULT_WINDING_CHUNK = 32
 """Query points per chunk of the winding-number sum (memory ~ chunk x triangles floats)."""
-DEFAULT_NEAREST_CHUNK = 256
+DEFAULT_NEAREST_CHUNK = 32
 """Inside points per chunk of the nearest-vertex search (memory ~ chunk x vertices floats)."""
 
 
