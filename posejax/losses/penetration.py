@@ -128,87 +128,53 @@ def winding_numbers(
   return _map_chunks(lambda p: _winding_numbers_dense(p, triangles), points, chunk_size)
 
 
-def _chunked_over_selected(fn, points: jax.Array, selected: jax.Array, chunk_size: int, fill,
-                           operands=()):
-  """``fn(chunk, *operands)`` on the selected points only, ``chunk_size`` at a time; ``fill``
-  elsewhere.
+def _chunked_over_selected(fn, points: jax.Array, selected: jax.Array, chunk_size: int,
+                           operands=()) -> jax.Array:
+  """``sum_k fn(points[i], *operands[k])`` over the groups k with ``selected[k, i]``; 0 for a
+  point no group selects.
 
-  A while loop over chunks of the selected indices: the cost follows how many points are selected
-  (none: nothing is computed) and memory stays at one chunk. Under ``vmap`` the batch elements
-  run one after the other (``jax.custom_batching.sequential_vmap``), each for as many chunks as
-  it needs: a vmapped while loop would run every element for as many chunks as the busiest one
-  (on the fit benchmark, scenes have 37% of their points selected on average, and the busiest 96%).
-  One element's chunk is wide enough to keep the machine busy. Forward only: call it on values
-  without gradient; ``operands`` are the arrays ``fn`` reads besides the chunk.
+  ``selected`` is (K, N) bool; every array of ``operands`` has a leading axis K (group k's
+  arguments: a block of triangles, the other body's vertices, ...). One while loop over chunks of
+  ``chunk_size`` (group, point) pairs, each chunk within one group, so the cost follows the number
+  of selected pairs (none: nothing is computed) and memory stays at one chunk. Under ``vmap`` the
+  batch elements run one after the other (``jax.custom_batching.sequential_vmap``), each for as
+  many chunks as it needs: a vmapped while loop would run every element for as many chunks as the
+  busiest one (on the fit benchmark, scenes have 37% of their points in the other body's box on
+  average, and the busiest 96%). Forward only: call it on values without gradient.
   """
-  n = points.shape[0]
+  k, n = selected.shape
   chunk_size = max(1, min(int(chunk_size), n))
-  num_chunks = -(-n // chunk_size)
-  probe = jax.eval_shape(fn, points[:1], *operands)
+  per_group = -(-n // chunk_size)  # at most this many chunks per group
+  slots = k * per_group * chunk_size
+  probe = jax.eval_shape(fn, points[:1], *[operand[0] for operand in operands])
 
   @jax.custom_batching.sequential_vmap
   def run(points, selected, operands):
-    count = jnp.sum(selected.astype(jnp.int32))
-    order = jnp.nonzero(selected, size=n, fill_value=0)[0].astype(jnp.int32)
-    # Unused slots point one past the end: gathers clip them, scatters drop them.
-    order = jnp.where(jnp.arange(n) < count, order, n)
-    order = jnp.pad(order, (0, num_chunks * chunk_size - n), constant_values=n)
-    out = jnp.full((n,) + probe.shape[1:], fill, probe.dtype)
-
-    def more(state):
-      chunk, _ = state
-      return chunk * chunk_size < count
-
-    def step(state):
-      chunk, out = state
-      ids = jax.lax.dynamic_slice(order, (chunk * chunk_size,), (chunk_size,))
-      values = fn(jnp.take(points, ids, axis=0, mode="clip"), *operands)
-      return chunk + 1, out.at[ids].set(values, mode="drop")
-
-    return jax.lax.while_loop(more, step, (jnp.zeros((), jnp.int32), out))[1]
-
-  return run(points, selected, tuple(operands))
-
-
-def _winding_over_boxes(points: jax.Array, in_box: jax.Array, blocks: jax.Array,
-                        chunk_size: int) -> jax.Array:
-  """(N,) winding numbers of (N, 3) points, each summed over the (K, S, 3, 3) blocks of triangles
-  whose part's box holds it (``in_box``, (K, N)).
-
-  One while loop over chunks of (block, point) pairs, each chunk within one block, so the cost
-  follows the number of such pairs: a point near one limb costs that limb's blocks. Under ``vmap``
-  the batch elements run one after the other, as in ``_chunked_over_selected``. Forward only.
-  """
-  k, n = in_box.shape
-  chunk_size = max(1, min(int(chunk_size), n))
-  per_block = -(-n // chunk_size)  # at most this many chunks per block
-  slots = k * per_block * chunk_size
-
-  @jax.custom_batching.sequential_vmap
-  def run(points, in_box, blocks):
-    counts = jnp.sum(in_box.astype(jnp.int32), axis=1)  # (K,)
+    counts = jnp.sum(selected.astype(jnp.int32), axis=1)  # (K,)
     chunks = -(-counts // chunk_size)
     first_chunk = jnp.cumsum(chunks) - chunks
-    # Each block's selected points fill whole chunks of their own, in order.
-    rank = jnp.cumsum(in_box.astype(jnp.int32), axis=1) - 1
-    slot = jnp.where(in_box, first_chunk[:, None] * chunk_size + rank, slots)
+    # Each group's selected points fill whole chunks of their own, in order; unused slots point
+    # one past the end: gathers clip them, scatters drop them.
+    rank = jnp.cumsum(selected.astype(jnp.int32), axis=1) - 1
+    slot = jnp.where(selected, first_chunk[:, None] * chunk_size + rank, slots)
     point_of_slot = jnp.full((slots,), n, jnp.int32).at[slot.reshape(-1)].set(
         jnp.tile(jnp.arange(n, dtype=jnp.int32), k), mode="drop")
-    block_of_chunk = jnp.searchsorted(jnp.cumsum(chunks), jnp.arange(k * per_block), side="right")
+    group_of_chunk = jnp.minimum(
+        jnp.searchsorted(jnp.cumsum(chunks), jnp.arange(k * per_group), side="right"), k - 1)
     total = jnp.sum(chunks)
 
     def step(state):
       chunk, out = state
       ids = jax.lax.dynamic_slice(point_of_slot, (chunk * chunk_size,), (chunk_size,))
-      triangles = blocks[jnp.minimum(block_of_chunk[chunk], k - 1)]
-      values = _winding_numbers_dense(jnp.take(points, ids, axis=0, mode="clip"), triangles)
+      group = [operand[group_of_chunk[chunk]] for operand in operands]
+      values = fn(jnp.take(points, ids, axis=0, mode="clip"), *group)
       return chunk + 1, out.at[ids].add(values, mode="drop")
 
-    out = jnp.zeros((n,), points.dtype)
+    out = jnp.zeros((n,) + probe.shape[1:], probe.dtype)
     return jax.lax.while_loop(lambda state: state[0] < total, step,
                               (jnp.zeros((), jnp.int32), out))[1]
 
-  return run(points, in_box, blocks)
+  return run(points, selected, tuple(operands))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -656,7 +622,8 @@ def inside_mask(
   high = jax.ops.segment_max(jnp.max(corners, axis=1), block_part, num_segments=count)[block_part]
   inside_box = (points[None] >= low[:, None]) & (points[None] <= high[:, None])
   in_box = finite[None, :] & jnp.all(inside_box, axis=-1)  # (B, N)
-  numbers = _winding_over_boxes(safe_points, in_box, blocks, chunk_size)
+  numbers = _chunked_over_selected(_winding_numbers_dense, safe_points, in_box, chunk_size,
+                                   operands=(blocks,))
   return finite & (numbers >= threshold)
 
 
@@ -696,8 +663,8 @@ def nearest_other_vertices(
   def search(chunk, others, others_valid):
     return nearest_ids(chunk, others, others_valid=others_valid, chunk_size=chunk.shape[0])[0]
 
-  return _chunked_over_selected(search, jnp.where(finite[:, None], points, 0.0), selected,
-                                chunk_size, 0, operands=(frozen_others, others_finite))
+  return _chunked_over_selected(search, jnp.where(finite[:, None], points, 0.0), selected[None],
+                                chunk_size, operands=(frozen_others[None], others_finite[None]))
 
 
 def penetration_penalty(
