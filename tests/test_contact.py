@@ -210,6 +210,11 @@ def test_two_person_loss_equals_brute_force(x64, seed):
   for count_empty in (True, False):
     expected = brute_two_person(samples, pa, pb, valid, count_empty)
     assert loss(pa, pb, valid, cons, count_empty=count_empty) == pytest.approx(expected, abs=1e-9)
+  if seed < 4:  # the soft-min loss, near the hard minimum and far from it
+    for temperature in (0.02, 0.3):
+      expected = brute_two_person_soft(samples, pa, pb, valid, temperature)
+      assert loss(pa, pb, valid, cons, temperature=temperature) == pytest.approx(expected,
+                                                                                 abs=1e-9)
 
 
 @pytest.mark.parametrize("seed", range(8))
@@ -221,8 +226,10 @@ def test_one_person_loss_equals_brute_force(x64, seed):
   points, _, valid = random_points(rng)
   for min_frequency in (1, 3):
     cons = Constraints.from_pairs(samples, 1, min_frequency=min_frequency)
-    expected = brute_one_person(samples, points, valid, min_frequency)
-    assert loss(points, None, valid, cons) == pytest.approx(expected, abs=1e-9)
+    for temperature in (None, 0.02, 0.3):  # exact, and the soft-min loss
+      expected = brute_one_person(samples, points, valid, min_frequency, temperature)
+      assert loss(points, None, valid, cons, temperature=temperature) == pytest.approx(expected,
+                                                                                       abs=1e-9)
 
 
 def test_hand_hand_means_left_against_right_for_one_person(x64):
@@ -319,31 +326,6 @@ def test_two_spheres_at_a_known_gap(x64):
                                  []], 2)
   assert loss(a, b, valid, cons) == pytest.approx(3 * gap / 3, abs=1e-12)
   assert loss(a, b, valid, cons, count_empty=False) == pytest.approx(3 * gap / 2, abs=1e-12)
-
-
-@pytest.mark.parametrize("seed", range(3))
-def test_one_person_soft_min_equals_brute_force(x64, seed):
-  rng = np.random.default_rng(400 + seed)
-  base = random_samples(rng, ONE_PERSON_POOL, n_samples=3)
-  samples = [base[int(rng.integers(0, 3))] for _ in range(5)] + [[]]
-  points, _, valid = random_points(rng)
-  cons = Constraints.from_pairs(samples, 1, min_frequency=2)
-  for temperature in (0.02, 0.3):
-    expected = brute_one_person(samples, points, valid, 2, temperature)
-    assert loss(points, None, valid, cons, temperature=temperature) == pytest.approx(expected,
-                                                                                     abs=1e-9)
-
-
-@pytest.mark.parametrize("seed", range(4))
-def test_two_person_soft_min_equals_brute_force(x64, seed):
-  rng = np.random.default_rng(300 + seed)
-  samples = random_samples(rng, POOL, n_samples=int(rng.integers(1, 5)))
-  samples = [s if side_free_count(s) <= 6 else [] for s in samples]
-  pa, pb, valid = random_points(rng)
-  cons = Constraints.from_pairs(samples, 2)
-  for temperature in (0.02, 0.3):  # near the hard minimum, and far from it
-    expected = brute_two_person_soft(samples, pa, pb, valid, temperature)
-    assert loss(pa, pb, valid, cons, temperature=temperature) == pytest.approx(expected, abs=1e-9)
 
 
 def test_soft_min_is_below_and_close_to_the_exact_min(x64):
