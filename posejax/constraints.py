@@ -320,16 +320,7 @@ class Constraints:
     """The source rows of the real samples (ground rows excluded), as ``from_pairs`` takes them."""
     if self.batch_shape:
       raise ConstraintError("to_pairs reads one image; index a stacked Constraints first")
-    names = np.asarray(self.row_names)
-    samples = []
-    for i in np.flatnonzero(np.asarray(self.sample_valid)):
-      rows = []
-      for r in range(names.shape[1]):
-        cells = [tuple(NAMES[c] for c in names[i, r, col] if c >= 0) for col in (0, 1)]
-        if cells[0]:
-          rows.append(tuple(cell[0] if len(cell) == 1 else cell for cell in cells))
-      samples.append(rows)
-    return samples
+    return _source_rows(np.asarray(self.row_names), np.asarray(self.sample_valid))
 
   def needs_fallback(self, min_empty: int | None = None):
     """See ``needs_fallback``."""
@@ -894,6 +885,19 @@ def _check_arrays(fields: dict[str, np.ndarray], people: int) -> str | None:
   return None
 
 
+def _source_rows(names: np.ndarray, sample_valid: np.ndarray) -> list:
+  """The real samples' rows from (N, R, 2, M) ``row_names`` codes, as ``from_pairs`` takes them."""
+  samples = []
+  for i in np.flatnonzero(sample_valid):
+    rows = []
+    for row in names[i]:
+      cells = [tuple(NAMES[c] for c in cell if c >= 0) for cell in row]
+      if cells[0]:
+        rows.append(tuple(cell[0] if len(cell) == 1 else cell for cell in cells))
+    samples.append(rows)
+  return samples
+
+
 def _rebuild_version_1(arrays: dict[str, np.ndarray], path) -> Constraints:
   """Constraints saved by ``save_npz`` version 1, rebuilt from the source rows they hold.
 
@@ -914,9 +918,8 @@ def _rebuild_version_1(arrays: dict[str, np.ndarray], path) -> Constraints:
   images = []
   try:
     for index in np.ndindex(*batch):
-      names, valid = arrays["row_names"][index], arrays["sample_valid"][index]
-      samples = [[tuple(tuple(NAMES[c] for c in cell if c >= 0) for cell in row)
-                  for row in names[i] if (row[0] >= 0).any()] for i in np.flatnonzero(valid)]
+      valid = arrays["sample_valid"][index]
+      samples = _source_rows(arrays["row_names"][index], valid)
       image = Constraints.from_pairs(
           samples, people, max_side_variables=max_side,
           min_frequency=int(arrays["min_frequency"][index]) if people == 1 else None)
