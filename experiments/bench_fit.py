@@ -74,6 +74,8 @@ from absl import flags
 from absl import logging
 from scipy.spatial.transform import Rotation
 
+from posejax.io_utils import atomic_write_text
+
 FLAGS = flags.FLAGS
 flags.DEFINE_list("batches", ["1", "16", "64"], "Batch sizes (scenes per fit call); the "
                   "published-cap table in the issue asks for 1,16,64,256.")
@@ -697,14 +699,6 @@ def markdown_table(rows: list, torch_figures: dict | None) -> str:
   return "\n".join(lines)
 
 
-def write_atomic(path: Path, text: str) -> None:
-  path.parent.mkdir(parents=True, exist_ok=True)
-  handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-  with os.fdopen(handle, "w") as f:
-    f.write(text)
-  os.replace(temporary, path)
-
-
 def main(argv):
   del argv
   if FLAGS.warm_child:
@@ -846,8 +840,8 @@ def main(argv):
         "torch": torch_figures,
         "parity": [dict(zip(("stage", "term", "posejax", "torch"), r)) for r in parity_rows],
     }
-    write_atomic(folder / "bench_fit.json", json.dumps(payload, indent=2))
-    write_atomic(folder / "bench_fit.md", table + "\n\n" + "\n".join(notes) + "\n")
+    atomic_write_text(folder / "bench_fit.json", json.dumps(payload, indent=2))
+    atomic_write_text(folder / "bench_fit.md", table + "\n\n" + "\n".join(notes) + "\n")
     print(f"wrote {folder / 'bench_fit.json'} and {folder / 'bench_fit.md'}")
   for folder in scratch:
     shutil.rmtree(folder, ignore_errors=True)

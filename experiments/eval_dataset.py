@@ -62,6 +62,7 @@ from posejax.data import sample_constraints
 from posejax.errors import InvalidInputError
 from posejax.io_utils import atomic_write_bytes
 from posejax.io_utils import atomic_write_text
+from posejax.io_utils import exclusive_run
 from posejax.io_utils import read_complete_lines
 from posejax.losses import priors
 from posejax.viz import overlay
@@ -322,10 +323,18 @@ def _photo(sample) -> np.ndarray | None:
 
 
 def run(settings: EvalSettings) -> dict:
-  """Runs (or resumes) an evaluation; returns the paths written and the two summaries."""
+  """Runs (or resumes) an evaluation; returns the paths written and the two summaries.
+
+  Two runs given the same ``out_dir`` take turns: the second waits, then resumes the first's work.
+  """
   if settings.batch_size < 1:
     raise InvalidInputError(f"--batch_size must be positive, got {settings.batch_size}")
   os.makedirs(settings.out_dir, exist_ok=True)
+  with exclusive_run(settings.out_dir, "evaluation"):
+    return _run_locked(settings)
+
+
+def _run_locked(settings: EvalSettings) -> dict:
   run_path = os.path.join(settings.out_dir, "run.json")
   if os.path.isfile(run_path):
     with open(run_path, encoding="utf-8") as handle:
@@ -409,10 +418,8 @@ def run(settings: EvalSettings) -> dict:
             seconds_per_scene=seconds)
         for stage in range(len(config.stages)):
           row[f"iterations_stage{stage + 1}"] = int(np.asarray(result.iterations)[slot, stage])
-        writer.writerow({c: _cell(row.get(c, "")) for c in columns})
-        handle.flush()
-        for kind in totals:
-          totals[kind].append(row.get(f"{kind}_pa_mpjpe", np.nan))
+        # The image's own files first: its row marks it done, so a run killed in between
+        # fits the image again on resume instead of leaving it without them.
         if index < settings.overlays:
           overlay.save_overlay(
               os.path.join(settings.out_dir, "overlays", _safe_name(sample.name) + ".png"),
@@ -421,6 +428,10 @@ def run(settings: EvalSettings) -> dict:
               keypoints=sample.keypoints)
         if settings.save_fits:
           _save_fit(settings, sample.name, result, slot)
+        writer.writerow({c: _cell(row.get(c, "")) for c in columns})
+        handle.flush()
+        for kind in totals:
+          totals[kind].append(row.get(f"{kind}_pa_mpjpe", np.nan))
       fitted_so_far += len(batch)
       elapsed = time.monotonic() - started
       init_mean, fit_mean = (np.nanmean(totals[k]) if np.isfinite(totals[k]).any() else np.nan

@@ -35,6 +35,7 @@ from absl import logging
 
 from posejax import lmm
 from posejax.constraints import Constraints
+from posejax.io_utils import exclusive_run
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("images", [], "Image files and/or folders (every .jpg/.jpeg/.png inside).")
@@ -151,7 +152,7 @@ def main(argv):
     logging.info("[%d/%d] %s: %s (%.0f s)", done, total, result.image_id, state,
                  time.monotonic() - started)
 
-  with lmm.AnswerCache(cache_path) as cache:
+  with exclusive_run(FLAGS.out, "constraints file"), lmm.AnswerCache(cache_path) as cache:
     if cache.dropped_tail:
       logging.warning("the cache ended in a half-written answer (a killed run); it was dropped")
     results = lmm.query_many(items, prompt=prompt, settings=settings, cache=cache, client=client,
@@ -159,18 +160,18 @@ def main(argv):
                              raise_on_error=False, progress=progress)
     stored_usage = cache.usage_totals({r.key for r in results if r.error is None})
 
-  entries, reports, failed = {}, [], []
-  for result in results:
-    if result.error is not None:
-      failed.append(result)
-      continue
-    samples, report = lmm.parse_samples(result.answers, people, trust_sides=FLAGS.trust_sides)
-    constraints = Constraints.from_pairs(samples, people, min_frequency=FLAGS.min_frequency)
-    reports.append(report)
-    entries[result.image_id] = lmm.image_entry(
-        constraints, report, samples=samples, prompt_version=result.prompt_version,
-        model=result.model, cache_key=result.key)
-  lmm.save_constraints_file(FLAGS.out, entries)
+    entries, reports, failed = {}, [], []
+    for result in results:
+      if result.error is not None:
+        failed.append(result)
+        continue
+      samples, report = lmm.parse_samples(result.answers, people, trust_sides=FLAGS.trust_sides)
+      constraints = Constraints.from_pairs(samples, people, min_frequency=FLAGS.min_frequency)
+      reports.append(report)
+      entries[result.image_id] = lmm.image_entry(
+          constraints, report, samples=samples, prompt_version=result.prompt_version,
+          model=result.model, cache_key=result.key)
+    lmm.save_constraints_file(FLAGS.out, entries)
 
   fetched = sum(r.fetched for r in results if r.error is None)
   cached = sum(r.from_cache for r in results if r.error is None)

@@ -1,11 +1,21 @@
 """Files written so that a killed run never leaves a half-written one: temp file + rename; and
-append-only files read back without the half-written line a killed run may leave."""
+append-only files read back without the half-written line a killed run may leave; a lock that
+keeps two runs from writing the same outputs at once.
+
+A temporary file's name carries its writer's process id (``.tmp-<pid>-...``). A run killed between
+creating and renaming it leaves it behind; the first atomic write into that folder by a later
+process removes it, once its writer is gone.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
 import os
+import re
 import tempfile
+import threading
 
 from posejax.errors import FileFormatError
 
@@ -18,7 +28,9 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> str:
   path = os.fspath(path)
   folder = os.path.dirname(os.path.abspath(path))
   os.makedirs(folder, exist_ok=True)
-  handle, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path))
+  remove_stale_temporaries(folder)
+  handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".tmp-{os.getpid()}-",
+                                       suffix=os.path.basename(path))
   try:
     with os.fdopen(handle, "wb") as stream:
       stream.write(data)
@@ -79,3 +91,76 @@ def read_complete_lines(path: str | os.PathLike) -> bytes:
       handle.truncate(cut)
     content = content[:cut]
   return content
+
+
+_TEMPORARY = re.compile(r"^\.tmp-(\d+)-")
+_swept_folders: set[str] = set()
+_swept_lock = threading.Lock()
+
+
+def _process_alive(pid: int) -> bool:
+  try:
+    os.kill(pid, 0)
+  except ProcessLookupError:
+    return False
+  except PermissionError:  # alive, owned by someone else
+    return True
+  return True
+
+
+def remove_stale_temporaries(folder: str | os.PathLike) -> list[str]:
+  """Removes the temporary files that killed atomic writes left in ``folder`` (once per process).
+
+  A temporary file is stale when the process named in it is no longer running (a live writer's
+  file is never touched).
+
+  Returns:
+    The removed paths.
+  """
+  folder = os.path.abspath(os.fspath(folder))
+  with _swept_lock:
+    if folder in _swept_folders:
+      return []
+    _swept_folders.add(folder)
+  removed = []
+  try:
+    names = os.listdir(folder)
+  except OSError:
+    return removed
+  for name in names:
+    match = _TEMPORARY.match(name)
+    if match is None or int(match.group(1)) == os.getpid() or _process_alive(int(match.group(1))):
+      continue
+    stale = os.path.join(folder, name)
+    try:
+      os.unlink(stale)
+      removed.append(stale)
+    except OSError:
+      pass
+  if removed:
+    logging.getLogger(__name__).info("removed %d temporary files of killed runs in %s",
+                                     len(removed), folder)
+  return removed
+
+
+@contextlib.contextmanager
+def exclusive_run(path: str | os.PathLike, what: str = "outputs"):
+  """Holds ``<path>.lock`` for the duration: a second run writing the same outputs waits for it.
+
+  Args:
+    path: the output file or folder the lock guards.
+    what: what is guarded, for the message logged while waiting.
+  """
+  lock_path = os.fspath(path).rstrip(os.sep) + ".lock"
+  os.makedirs(os.path.dirname(os.path.abspath(lock_path)), exist_ok=True)
+  fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
+  try:
+    try:
+      fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+      logging.getLogger(__name__).warning(
+          "another run is writing the %s at %s; waiting for it to finish", what, os.fspath(path))
+      fcntl.flock(fd, fcntl.LOCK_EX)
+    yield
+  finally:
+    os.close(fd)

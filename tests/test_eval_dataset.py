@@ -219,3 +219,23 @@ def test_moyo_ground_truth_path_without_fitting(tmp_path):
   without = eval_dataset._tools(dataclasses.replace(settings, moyo_gt_dir=None), model, 1)
   assert without[0].self_contact is None
   assert any("--moyo_gt_dir" in note for note in without[1])
+
+
+def test_a_run_killed_after_an_image_is_fitted_writes_its_files_on_resume(dataset, tmp_path,
+                                                                         monkeypatch):
+  out = tmp_path / "eval"
+  real_save_fit = eval_dataset._save_fit
+
+  def killed(*args, **kwargs):  # the process dies while writing the image's fit file
+    raise KeyboardInterrupt
+
+  monkeypatch.setattr(eval_dataset, "_save_fit", killed)
+  with pytest.raises(KeyboardInterrupt):
+    eval_dataset.run(_settings(dataset, out, max_images=2, save_fits=True))
+  # Nothing marks the image done while its files are missing.
+  assert _rows(out / eval_dataset.CSV_NAME) == []
+  monkeypatch.setattr(eval_dataset, "_save_fit", real_save_fit)
+  eval_dataset.run(_settings(dataset, out, max_images=2, save_fits=True))
+  assert [r["name"] for r in _rows(out / eval_dataset.CSV_NAME)] == ["img0_0", "img1_0"]
+  assert sorted(os.listdir(out / "fits")) == ["img0_0.npz", "img1_0.npz"]
+  assert (out / "overlays" / "img0_0.png").exists()

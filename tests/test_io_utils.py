@@ -1,5 +1,7 @@
 """Format headers of posejax's JSON files; reading back append-only files after a killed run."""
 
+import os
+
 import pytest
 
 from posejax.errors import FileFormatError
@@ -28,3 +30,45 @@ def test_read_complete_lines_cuts_a_half_written_last_line(tmp_path, caplog):
   assert read_complete_lines(path) == b"a,b\n1,2\n"
   path.write_bytes(b"no newline at all")
   assert read_complete_lines(path) == b"" and path.read_bytes() == b""
+
+
+def test_temporary_files_of_killed_writers_are_removed_by_the_next_run(tmp_path):
+  import subprocess
+  import sys
+  from posejax import io_utils
+  dead = subprocess.Popen([sys.executable, "-c", "pass"])
+  dead.wait()
+  stale = tmp_path / f".tmp-{dead.pid}-abcresult.json"
+  stale.write_text("half")
+  live = tmp_path / f".tmp-{os.getppid()}-defresult.json"  # a writer that is still running
+  live.write_text("in progress")
+  unrelated = tmp_path / ".tmp-notes"
+  unrelated.write_text("mine")
+  io_utils.atomic_write_text(tmp_path / "result.json", "{}")
+  assert not stale.exists()
+  assert live.exists() and unrelated.exists()
+  assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+      [live.name, unrelated.name, "result.json"])
+
+
+def test_exclusive_run_makes_a_second_process_wait(tmp_path):
+  import subprocess
+  import sys
+  import time
+  from posejax import io_utils
+  repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  marker = tmp_path / "order.txt"
+  child_code = (
+      "import sys, time\n"
+      "from posejax import io_utils\n"
+      "with io_utils.exclusive_run(sys.argv[1]):\n"
+      "  open(sys.argv[2], 'a').write('child\\n')\n")
+  with io_utils.exclusive_run(tmp_path / "out"):
+    child = subprocess.Popen([sys.executable, "-c", child_code, str(tmp_path / "out"), str(marker)],
+                             env=dict(os.environ, PYTHONPATH=repo))
+    time.sleep(1.0)
+    assert child.poll() is None  # still waiting for the lock
+    with open(marker, "a") as handle:
+      handle.write("parent\n")
+  assert child.wait(timeout=60) == 0
+  assert marker.read_text() == "parent\nchild\n"

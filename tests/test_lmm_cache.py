@@ -115,3 +115,46 @@ def test_threads_share_one_cache(tmp_path):
   assert len(records) == 200
   for key in ("key0", "key1"):
     assert sorted(r["index"] for r in records if r["key"] == key) == list(range(100))
+
+
+_APPENDER = """
+import sys
+from posejax.lmm.cache import AnswerCache
+path, worker = sys.argv[1], sys.argv[2]
+with AnswerCache(path) as cache:
+  for k in range(200):
+    cache.append("shared", f"{worker}-{k}")
+"""
+
+
+def test_two_processes_append_to_one_cache_and_nothing_is_hidden(tmp_path):
+  import os
+  import subprocess
+  import sys
+  path = tmp_path / "cache.jsonl"
+  repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  env = dict(os.environ, PYTHONPATH=repo)
+  with AnswerCache(path) as watcher:
+    children = [subprocess.Popen([sys.executable, "-c", _APPENDER, str(path), str(w)], env=env,
+                                 stderr=subprocess.PIPE) for w in range(2)]
+    for child in children:
+      assert child.wait(timeout=120) == 0, child.stderr.read().decode()
+    # An object opened before the others wrote sees their lines too.
+    assert watcher.count("shared") == 400
+  records = _lines(path)
+  assert sorted(r["index"] for r in records) == list(range(400))
+  with AnswerCache(path) as again:
+    assert sorted(again.answers("shared")) == sorted(f"{w}-{k}" for w in range(2) for k in range(200))
+
+
+def test_reader_does_not_cut_a_line_another_writer_has_not_finished(tmp_path):
+  path = tmp_path / "cache.jsonl"
+  with AnswerCache(path) as cache:
+    cache.append("k", "a")
+    with open(path, "ab") as handle:  # a line in flight, as another writer holds it
+      handle.write(b'{"key": "k", "index": 1, "ans')
+      handle.flush()
+      assert cache.count("k") == 1
+      assert path.read_bytes().endswith(b'"ans')
+      handle.write(b'wer": "b"}\n')
+    assert cache.answers("k") == ["a", "b"]

@@ -220,3 +220,38 @@ def test_killed_process_resumes_with_every_answer_once(tmp_path):
     served = server.served - served_before
   assert served == 20 - stored
   _check_exactly_once(path, [r.key for r in results], 5)
+
+
+_RACER = textwrap.dedent("""
+    import sys
+    from posejax.lmm.cache import AnswerCache, SamplingSettings
+    from posejax.lmm.client import ClientConfig, LMMClient
+    from posejax.lmm.prompts import TWO_PERSON_TEXT
+    from posejax.lmm.query import QueryItem, query_many
+    base_url, path, order = sys.argv[1], sys.argv[2], sys.argv[3]
+    items = [QueryItem(image_id=f"scene{i}", description=f"scene number {i}: two people hug")
+             for i in range(6)]
+    if order == "reversed":
+      items = items[::-1]
+    client = LMMClient(ClientConfig(base_url=base_url, max_n_per_request=2))
+    with AnswerCache(path) as cache:
+      query_many(items, prompt=TWO_PERSON_TEXT, settings=SamplingSettings(model="fake-model"),
+                 cache=cache, client=client, n=4, max_workers=2)
+""")
+
+
+def test_two_processes_on_one_cache_ask_once_and_store_each_answer_once(tmp_path):
+  path = tmp_path / "cache.jsonl"
+  env = dict(os.environ, PYTHONPATH=REPO, JAX_PLATFORMS="cpu")
+  with FakeLMMServer([ANSWER], delay_s=0.05) as server:
+    children = [subprocess.Popen([sys.executable, "-c", _RACER, server.base_url, str(path), order],
+                                 env=env, cwd=REPO, stderr=subprocess.PIPE)
+                for order in ("forward", "reversed")]
+    for child in children:
+      assert child.wait(timeout=120) == 0, child.stderr.read().decode()
+    served = server.served
+  keys = [item_key(i, TWO_PERSON_TEXT, SETTINGS) for i in _items(6)]
+  assert served == 6 * 4, f"{served} answers paid for, 24 needed"
+  _check_exactly_once(path, keys, 4)
+  with AnswerCache(path) as cache:
+    assert all(cache.count(key) == 4 for key in keys)

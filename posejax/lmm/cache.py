@@ -18,13 +18,19 @@ answer exactly once and asks only for the missing ones. Any other malformed line
 edited or is not a cache, and is an error. A request's token usage is recorded on the first answer it
 produced, so summing the lines gives the true total.
 
-One process writes a cache file at a time; threads of that process may share one ``AnswerCache``.
-The API key is never part of a line.
+Processes and threads may share one cache file. A lock file beside it (``<cache>.lock``) serialises
+the appends (``flock``), and every read first takes in the lines other processes appended since, so
+indices never repeat and no answer is hidden. ``AnswerCache.reserve(key)`` holds a key for the
+caller while it asks for that key's missing answers (a byte-range lock in the lock file, plus a
+thread lock): a second process that wants the same key waits, then finds the answers cached instead
+of paying for them again. The API key is never part of a line.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
 import hashlib
 import json
 import os
@@ -92,67 +98,124 @@ class AnswerCache:
 
   Attributes:
     path: the file.
-    dropped_tail: True when opening found and removed a half-written last line.
+    dropped_tail: True when this object found and removed a half-written last line (a killed run's).
   """
 
   def __init__(self, path: str | os.PathLike, *, durable: bool = False):
     self.path = os.fspath(path)
     self.durable = durable
-    self._lock = threading.Lock()
+    self._lock = threading.RLock()
+    self._key_locks: dict[str, threading.Lock] = {}
     self._answers: dict[str, dict[int, CachedAnswer]] = {}
+    self._offset = 0
+    self._line_number = 0
     self.dropped_tail = False
+    self._lock_fd = -1
     if os.path.isdir(self.path):
       raise FileFormatError(self.path, "the answer cache must be a file, but this is a folder")
     folder = os.path.dirname(os.path.abspath(self.path))
     os.makedirs(folder, exist_ok=True)
-    if os.path.exists(self.path):
-      self._load()
-    self._file = open(self.path, "a", encoding="utf-8")
+    self._lock_fd = os.open(self.path + ".lock", os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+      self._file = open(self.path, "a+b")
+      with self._exclusive():
+        pass
+    except BaseException:
+      self.close()
+      raise
 
-  def _load(self) -> None:
-    with open(self.path, "rb") as handle:
-      data = handle.read()
-    good_end = 0
+  @contextlib.contextmanager
+  def _exclusive(self):
+    """Holds the file for writing (threads and processes) with every stored line read in."""
+    with self._lock:
+      fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+      try:
+        self._read_new(repair=True)
+        yield
+      finally:
+        fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
+  @contextlib.contextmanager
+  def _shared(self):
+    """Holds the file for reading with every line other writers appended read in."""
+    with self._lock:
+      fcntl.flock(self._lock_fd, fcntl.LOCK_SH)
+      try:
+        self._read_new(repair=False)
+        yield
+      finally:
+        fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
+  def _read_new(self, repair: bool) -> None:
+    """Takes in the complete lines appended since the last read.
+
+    Writers hold the exclusive lock for a whole line, so an unterminated last line seen under a lock
+    is a killed writer's. With ``repair`` (exclusive lock held) it is completed with its newline when
+    it is a whole record, else cut from the file (it can never become valid).
+    """
+    self._file.seek(self._offset)
+    data = self._file.read()
     position = 0
-    line_number = 0
     while position < len(data):
       newline = data.find(b"\n", position)
-      last = newline < 0
-      end = len(data) if last else newline + 1
-      line = data[position:end]
-      line_number += 1
-      if line.strip():
-        record = None
-        try:
-          record = json.loads(line.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
-          pass
-        valid = (isinstance(record, dict) and isinstance(record.get("key"), str)
-                 and isinstance(record.get("index"), int) and isinstance(record.get("answer"), str))
-        if not valid:
-          if last:  # only a killed write leaves an unterminated last line; it cannot be completed
-            self.dropped_tail = True
-            break
-          raise FileFormatError(
-              self.path, f"line {line_number} is not a cached answer (expected a JSON object with "
-              "'key', 'index' and 'answer'); fix or remove the line, or use another cache file")
-        by_index = self._answers.setdefault(record["key"], {})
-        by_index.setdefault(record["index"], CachedAnswer(record["key"], record["index"],
-                                                          record["answer"], record))
-      good_end = end
-      position = end
-    if self.dropped_tail:
-      with open(self.path, "r+b") as handle:
-        handle.truncate(good_end)
-    elif data and not data.endswith(b"\n"):  # a complete last record without its newline
-      with open(self.path, "ab") as handle:
-        handle.write(b"\n")
+      if newline < 0:
+        if not repair:
+          break
+        tail = data[position:]
+        if _parse_record(tail) is not None:
+          self._file.write(b"\n")
+          self._file.flush()
+          self._take_line(tail)
+          position = len(data) + 1
+        else:
+          self.dropped_tail = True
+          self._file.truncate(self._offset + position)
+        break
+      self._take_line(data[position:newline])
+      position = newline + 1
+    self._offset += min(position, len(data) + 1)
+
+  def _take_line(self, line: bytes) -> None:
+    self._line_number += 1
+    if not line.strip():
+      return
+    record = _parse_record(line)
+    if record is None:
+      raise FileFormatError(
+          self.path, f"line {self._line_number} is not a cached answer (expected a JSON object "
+          "with 'key', 'index' and 'answer'); fix or remove the line, or use another cache file")
+    by_index = self._answers.setdefault(record["key"], {})
+    by_index.setdefault(record["index"], CachedAnswer(record["key"], record["index"],
+                                                      record["answer"], record))
+
+  @contextlib.contextmanager
+  def reserve(self, key: str):
+    """Holds ``key`` for this caller (other threads and processes wait) while it fills the key.
+
+    Use it around "count what is cached, ask for the rest, append": two runs that want the same
+    image then pay for its answers once.
+    """
+    with self._lock:
+      thread_lock = self._key_locks.setdefault(key, threading.Lock())
+    with thread_lock:
+      # One byte of the lock file per key (chosen by the key's hash): an unrelated key that lands
+      # on the same byte only waits, it is never wrong.
+      offset = int(hashlib.sha256(key.encode("utf-8")).hexdigest()[:10], 16)
+      fcntl.lockf(self._lock_fd, fcntl.LOCK_EX, 1, offset)
+      try:
+        yield
+      finally:
+        fcntl.lockf(self._lock_fd, fcntl.LOCK_UN, 1, offset)
 
   def close(self) -> None:
     """Closes the file; the object must not be used afterwards."""
     with self._lock:
-      if not self._file.closed:
-        self._file.close()
+      handle = getattr(self, "_file", None)
+      if handle is not None and not handle.closed:
+        handle.close()
+      if self._lock_fd >= 0:
+        os.close(self._lock_fd)
+        self._lock_fd = -1
 
   def __enter__(self) -> AnswerCache:
     return self
@@ -161,26 +224,26 @@ class AnswerCache:
     self.close()
 
   def __len__(self) -> int:
-    with self._lock:
+    with self._shared():
       return sum(len(v) for v in self._answers.values())
 
   def __contains__(self, key: str) -> bool:
-    with self._lock:
+    with self._shared():
       return key in self._answers
 
   def keys(self) -> list[str]:
     """Every key with at least one answer."""
-    with self._lock:
+    with self._shared():
       return list(self._answers)
 
   def count(self, key: str) -> int:
     """How many answers are stored under ``key``."""
-    with self._lock:
+    with self._shared():
       return len(self._answers.get(key, {}))
 
   def entries(self, key: str) -> list[CachedAnswer]:
     """The stored answers of ``key`` in index order."""
-    with self._lock:
+    with self._shared():
       by_index = self._answers.get(key, {})
       return [by_index[i] for i in sorted(by_index)]
 
@@ -200,16 +263,18 @@ class AnswerCache:
     Returns:
       The index the answer was stored under.
     """
-    with self._lock:
+    record = {"key": key, "index": 0, "answer": answer, **fields}
+    with self._exclusive():
       by_index = self._answers.setdefault(key, {})
       index = max(by_index) + 1 if by_index else 0
-      record = {"key": key, "index": index, "answer": answer, **fields,
-                "created": round(time.time(), 3)}
-      line = json.dumps(record, ensure_ascii=False)
-      self._file.write(line + "\n")
+      record.update(index=index, created=round(time.time(), 3))
+      line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
+      self._file.write(line)
       self._file.flush()
       if self.durable:
         os.fsync(self._file.fileno())
+      self._offset += len(line)
+      self._line_number += 1
       by_index[index] = CachedAnswer(key, index, answer, record)
       return index
 
@@ -219,7 +284,7 @@ class AnswerCache:
     Returns:
       ``{"prompt_tokens": ..., "completion_tokens": ..., "answers": ...}``.
     """
-    with self._lock:
+    with self._shared():
       chosen = self._answers.keys() if keys is None else [k for k in keys if k in self._answers]
       totals = {"prompt_tokens": 0, "completion_tokens": 0, "answers": 0}
       for key in chosen:
@@ -230,3 +295,15 @@ class AnswerCache:
           totals["completion_tokens"] += int(usage.get("completion_tokens") or 0)
           totals["answers"] += 1
       return totals
+
+
+def _parse_record(line: bytes) -> dict | None:
+  """The cached answer a line holds, or None when it is not one."""
+  try:
+    record = json.loads(line.decode("utf-8"))
+  except (UnicodeDecodeError, ValueError, RecursionError):
+    return None
+  valid = (isinstance(record, dict) and isinstance(record.get("key"), str)
+           and isinstance(record.get("index"), int) and not isinstance(record.get("index"), bool)
+           and record["index"] >= 0 and isinstance(record.get("answer"), str))
+  return record if valid else None

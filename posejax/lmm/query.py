@@ -105,25 +105,26 @@ def query(item: QueryItem, *, prompt: Prompt, settings: SamplingSettings, cache:
     raise LMMError(f"n must be at least 1, got {n}")
   _check_item(item, prompt)
   key = item_key(item, prompt, settings)
-  have = cache.count(key)
-  missing = n - have
-  if missing > 0:
-    if offline or client is None:
-      why = "offline mode" if offline else "no client was given"
-      raise LMMError(
-          f"{why}: the cache {cache.path} holds {have} of the {n} answers for item "
-          f"{item.image_id!r} (cache key {key}, prompt {prompt.version}, model {settings.model!r}); "
-          "run once with a client to fill it")
-    messages = prompt.messages(image_b64=item.image.base64 if item.image is not None else None,
-                               description=item.description, detail=settings.detail)
+  with cache.reserve(key):
+    have = cache.count(key)
+    missing = n - have
+    if missing > 0:
+      if offline or client is None:
+        why = "offline mode" if offline else "no client was given"
+        raise LMMError(
+            f"{why}: the cache {cache.path} holds {have} of the {n} answers for item "
+            f"{item.image_id!r} (cache key {key}, prompt {prompt.version}, model "
+            f"{settings.model!r}); run once with a client to fill it")
+      messages = prompt.messages(image_b64=item.image.base64 if item.image is not None else None,
+                                 description=item.description, detail=settings.detail)
 
-    def store(choice, usage):
-      cache.append(key, choice.text, image_id=item.image_id, prompt_version=prompt.version,
-                   model=settings.model, settings=settings.as_dict(), usage=usage,
-                   finish_reason=choice.finish_reason)
+      def store(choice, usage):
+        cache.append(key, choice.text, image_id=item.image_id, prompt_version=prompt.version,
+                     model=settings.model, settings=settings.as_dict(), usage=usage,
+                     finish_reason=choice.finish_reason)
 
-    client.sample(messages, missing, settings, on_answer=store)
-  answers = tuple(cache.answers(key)[:n])
+      client.sample(messages, missing, settings, on_answer=store)
+    answers = tuple(cache.answers(key)[:n])
   return QueryResult(image_id=item.image_id, key=key, answers=answers, from_cache=min(have, n),
                      fetched=max(0, missing), prompt_version=prompt.version, model=settings.model)
 
