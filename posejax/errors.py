@@ -37,3 +37,8 @@ class ConstraintError(InvalidInputError):
 
 class LMMError(PoseJaxError, RuntimeError):
   """A language-model request failed for good (after retries), or the cache cannot answer."""
+
+
+class PoseJaxWarning(UserWarning):
+  """Something posejax did that the caller should look at, although nothing failed (a fit that did
+  not converge, answers that look like another prompt's)."""

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import random
+import time
+import warnings
+
 import hypothesis
 import hypothesis.strategies as st
 import pytest
@@ -10,6 +14,7 @@ from lmm_answers import CORPUS
 from lmm_answers import TRUST_SIDES
 from posejax.body import vocabulary
 from posejax.errors import InvalidInputError
+from posejax.errors import PoseJaxWarning
 from posejax.lmm import parsing as parse_module
 from posejax.lmm.parsing import SYNONYMS
 from posejax.lmm.parsing import ParseReport
@@ -133,7 +138,7 @@ def test_report_sums_answers():
   assert report.empty_answers == 2
   assert report.refusals == 1
   assert report.declared_empty == 1
-  assert report.no_table == 1
+  assert report.no_table == 0  # the refusal had no table; each empty answer counts once
   assert report.rows_kept == 5
   assert report.rows_dropped == {"no known part in cell 1": 2}
   assert report.unknown_words == {"aura": 1, "spleen": 1}
@@ -148,9 +153,101 @@ def test_bad_people_is_an_input_error():
     parse_answers("| hand | back |", 2)
 
 
-def test_not_a_string_is_an_empty_answer():
-  assert parse_answer(None, 2).rows == ()
-  assert parse_answer(12, 1).rows == ()
+def test_an_answer_that_is_not_text_is_an_input_error_naming_it():
+  with pytest.raises(InvalidInputError, match="must be a string.*NoneType"):
+    parse_answer(None, 2)
+  with pytest.raises(InvalidInputError, match=r"answers\[1\] must be a string.*int 123"):
+    parse_answers(["| hand | back |", 123], 2)
+
+
+def test_empty_answers_fall_in_exactly_one_kind_and_the_summary_adds_up():
+  answers = [
+      "They hug.\n| Person 1 Body Part | Person 2 Body Part |\n|---|---|\n| hand | back |",
+      "| Person 1 Body Part | Person 2 Body Part |\n|---|---|\n| none | none |",
+      "The two people are not touching; there is no contact between them.",
+      "I cannot see any body parts touching in this picture.",
+      "I'm sorry, I can't help with that.",
+      "Person 1 stands next to Person 2.",
+      "| Person 1 Body Part | Person 2 Body Part |\n|---|---|\n| aura | spleen |",
+      "I'm sorry, I cannot tell.\n| Person 1 Body Part | Person 2 Body Part |\n|---|---|\n"
+      "| aura | aura |",
+  ]
+  _, report, parsed = parse_answers(answers, 2)
+  assert report.empty_answers == 7
+  assert (report.declared_empty, report.refusals, report.no_table, report.unreadable) == (3, 2, 1, 1)
+  assert report.empty_answers == (report.declared_empty + report.refusals + report.no_table
+                                  + report.unreadable)
+  # Honest "no contact" answers are not refusals.
+  assert [p.refusal for p in parsed[2:4]] == [False, False]
+  assert "7 empty: 3 said none, 2 refusals, 1 without a table, 1 with no usable row" in (
+      report.summary())
+
+
+ONE_PERSON_ANSWER = ("The person holds a seated forward bend.\n| Body Part A | Body Part B |\n"
+                     "|---|---|\n| hand | foot |\n| butt | ground |")
+TWO_PERSON_ANSWER = ("They hug.\n| Person 1 Body Part | Person 2 Body Part |\n|---|---|\n"
+                     "| arm | back |")
+
+
+def test_answers_of_the_other_prompt_are_warned_about():
+  with pytest.warns(PoseJaxWarning, match="one-person prompt.*people=2"):
+    _, report, _ = parse_answers([ONE_PERSON_ANSWER] * 3, 2)
+  assert report.other_prompt == 3
+  with pytest.warns(PoseJaxWarning, match="two-person prompt.*people=1"):
+    parse_answers([TWO_PERSON_ANSWER] * 3, 1)
+  with warnings.catch_warnings():
+    warnings.simplefilter("error")
+    assert parse_answers([ONE_PERSON_ANSWER] * 3, 1)[1].other_prompt == 0
+    assert parse_answers([TWO_PERSON_ANSWER] * 3, 2)[1].other_prompt == 0
+
+
+def _brute_force_correct(word):
+  """The spelling correction by measuring every correctable word (the definition)."""
+  limit = 1 if len(word) <= 7 else 2
+  distances = {known: parse_module._osa_distance(word, known, limit)
+               for known in parse_module._CORRECTABLE if len(known) >= 4}
+  best = min(distances.values())
+  return best, {k for k, d in distances.items() if d == best}
+
+
+@hypothesis.settings(max_examples=400, deadline=None)
+@hypothesis.given(st.one_of(
+    st.text(alphabet="abcdefghijklmnopqrstuvwxyz", min_size=5, max_size=12),
+    st.sampled_from(sorted(parse_module._CORRECTABLE)).flatmap(
+        lambda w: st.tuples(st.just(w), st.integers(0, 20), st.sampled_from("aeiostr"))
+        .map(lambda t: (t[0][:t[1]] + t[2] + t[0][t[1] + 1:])))))
+def test_spelling_correction_finds_what_measuring_every_word_finds(word):
+  hypothesis.assume(len(word) >= 5 and word not in parse_module._FILLER_WORDS
+                    and word not in parse_module._EMPTY_WORDS)
+  best, found = _brute_force_correct(word)
+  corrected = parse_module._correct.__wrapped__(word)
+  limit = 1 if len(word) <= 7 else 2
+  if best > limit:
+    assert corrected is None
+  elif len(found) == 1:
+    assert corrected == next(iter(found))
+  else:
+    assert corrected is None or corrected in found
+
+
+def test_a_long_table_parses_in_linear_time():
+  rng = random.Random(0)
+  parts = ["hand", "arm", "back", "shoulder (front)", "head", "neck", "chest", "stomach", "waist",
+           "leg", "foot", "butt", "sholder", "hnad"]
+  def table(rows):
+    lines = [f"| {rng.choice(['left ', 'right ', ''])}{rng.choice(parts)} / {rng.choice(parts)} | "
+             f"{rng.choice(parts)}, {rng.choice(parts)} |" for _ in range(rows)]
+    return "Reasoning.\n| Person 1 Body Part | Person 2 Body Part |\n|---|---|\n" + "\n".join(lines)
+  times = {}
+  for rows in (1000, 4000):
+    text = table(rows)
+    parse_module._read_row.cache_clear()
+    started = time.perf_counter()
+    parsed = parse_answer(text, 2, trust_sides=True)
+    times[rows] = time.perf_counter() - started
+    assert len(parsed.rows) + len(parsed.dropped) >= rows * 0.9
+  print(f"parse times: {times}")
+  assert times[4000] < 0.5
 
 
 _TABLE_BITS = st.sampled_from([

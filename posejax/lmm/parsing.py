@@ -78,10 +78,12 @@ import collections
 import dataclasses
 import functools
 import re
+import warnings
 from typing import Iterable, Sequence, Union
 
 from posejax.body import vocabulary
 from posejax.errors import InvalidInputError
+from posejax.errors import PoseJaxWarning
 
 Cell = Union[str, tuple[str, ...]]
 Row = tuple[Cell, Cell]
@@ -194,6 +196,13 @@ _HEADER_WORDS = frozenset("""
     person persons people body part parts column individual subject contact contacts p a b of the
     region regions limb limbs first second 's s touching touches pair pairs with
     """.split())
+_NO_CONTACT = re.compile(
+    r"\bno\s+(?:physical\s+|visible\s+|body\s+|direct\s+)?(?:contact|touch(?:ing)?)\b|"
+    r"\bnot\s+(?:in\s+)?(?:physical\s+|direct\s+)?(?:contact|touching)\b|"
+    r"\b(?:aren'?t|isn'?t|don'?t|do\s+not|does\s+not|doesn'?t)\s+(?:appear\s+to\s+)?touch|"
+    r"\bno\s+(?:body\s+)?parts?\s+(?:are\s+|is\s+)?(?:touching|in\s+contact)|"
+    r"\b(?:cannot|can'?t|do\s+not|don'?t)\s+see\s+any\s+(?:contact|touch|body\s+parts?\s+touching)",
+    re.IGNORECASE)
 _REFUSAL = re.compile(
     r"i'?\s*a?m sorry|i cannot|i can'?t|i can ?not|unable to|not able to|as an ai|cannot assist|"
     r"can'?t help|cannot help|not possible to (determine|identify)|i won'?t", re.IGNORECASE)
@@ -251,9 +260,12 @@ class ParsedAnswer:
     corrected_words: ``(as written, read as)`` for each misspelling corrected.
     sides_dropped: left/right words that did not reach the output.
     table_found: whether a table was found at all.
-    declared_empty: the table was there and said there is no contact (no rows, or "none" rows).
-    refusal: no table and the text reads as a refusal.
+    declared_empty: no row, and the answer said there is no contact (an empty table, "none" rows,
+      or words such as "no contact" / "they are not touching").
+    refusal: no row, not ``declared_empty``, and the text reads as a refusal.
     tables_ignored: further tables that were not used.
+    other_prompt: the answer reads as written for the other prompt (a "Body Part A | B" table or
+      ground contact in a two-person answer; a "Person 1 | Person 2" table in a one-person answer).
   """
 
   rows: tuple[Row, ...] = ()
@@ -265,23 +277,34 @@ class ParsedAnswer:
   declared_empty: bool = False
   refusal: bool = False
   tables_ignored: int = 0
+  other_prompt: bool = False
 
   @property
   def empty(self) -> bool:
     """True when the answer gives no constraint (it still counts as a sample)."""
     return not self.rows
 
+  @property
+  def unreadable(self) -> bool:
+    """A table was there, but none of its rows gave a constraint (and it did not say "none")."""
+    return self.table_found and not self.rows and not self.declared_empty and not self.refusal
+
 
 @dataclasses.dataclass(frozen=True)
 class ParseReport:
   """Diagnostics over the answers of one image (or any set of answers).
 
+  The empty answers fall in exactly one of four kinds: ``empty_answers == declared_empty + refusals +
+  no_table + unreadable``.
+
   Attributes:
     answers: how many answers were parsed.
     empty_answers: answers that gave no row.
-    declared_empty: answers whose table said "no contact".
-    no_table: answers without any table.
-    refusals: answers that read as refusals.
+    declared_empty: empty answers that said there is no contact.
+    refusals: empty answers that read as refusals.
+    no_table: other empty answers without any table.
+    unreadable: other empty answers whose table had rows, none of them usable.
+    other_prompt: answers that read as written for the other prompt (one person vs two).
     rows_kept: rows given to ``Constraints``, summed over answers.
     rows_dropped: reason -> count of dropped rows.
     unknown_words: word -> count of unknown (dropped) words.
@@ -292,8 +315,10 @@ class ParseReport:
   answers: int = 0
   empty_answers: int = 0
   declared_empty: int = 0
-  no_table: int = 0
   refusals: int = 0
+  no_table: int = 0
+  unreadable: int = 0
+  other_prompt: int = 0
   rows_kept: int = 0
   rows_dropped: dict[str, int] = dataclasses.field(default_factory=dict)
   unknown_words: dict[str, int] = dataclasses.field(default_factory=dict)
@@ -311,8 +336,11 @@ class ParseReport:
         answers=len(parsed),
         empty_answers=sum(p.empty for p in parsed),
         declared_empty=sum(p.declared_empty for p in parsed),
-        no_table=sum(not p.table_found for p in parsed),
         refusals=sum(p.refusal for p in parsed),
+        no_table=sum(p.empty and not (p.table_found or p.declared_empty or p.refusal)
+                     for p in parsed),
+        unreadable=sum(p.unreadable for p in parsed),
+        other_prompt=sum(p.other_prompt for p in parsed),
         rows_kept=sum(len(p.rows) for p in parsed),
         rows_dropped=dict(dropped.most_common()),
         unknown_words=dict(unknown.most_common()),
@@ -342,10 +370,13 @@ class ParseReport:
   def summary(self) -> str:
     """One line for logs."""
     dropped = sum(self.rows_dropped.values())
+    other = (f"; {self.other_prompt} read as the other prompt's (one person vs two)"
+             if self.other_prompt else "")
     return (f"{self.answers} answers ({self.empty_answers} empty: {self.declared_empty} said none, "
-            f"{self.no_table} without a table, {self.refusals} refusals); {self.rows_kept} rows kept, "
-            f"{dropped} dropped; {sum(self.unknown_words.values())} unknown words; "
-            f"{self.sides_dropped} sides ignored")
+            f"{self.refusals} refusals, {self.no_table} without a table, {self.unreadable} with no "
+            f"usable row); {self.rows_kept} rows kept, {dropped} dropped; "
+            f"{sum(self.unknown_words.values())} unknown words; {self.sides_dropped} sides ignored"
+            f"{other}")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -389,6 +420,34 @@ _KNOWN_WORDS = frozenset(_CORRECTABLE) | _FILLER_WORDS | _EMPTY_WORDS | _PHRASE_
 _PLAIN_WORD = re.compile(r"[a-z]{4,}")
 
 
+_MAX_CORRECTION = 2
+
+
+def _deletions(word: str, depth: int) -> set[str]:
+  """``word`` and every string made from it by deleting up to ``depth`` letters."""
+  found, frontier = {word}, {word}
+  for _ in range(depth):
+    frontier = {w[:i] + w[i + 1:] for w in frontier for i in range(len(w))}
+    found |= frontier
+  return found
+
+
+@functools.cache
+def _deletion_index() -> dict[str, tuple[str, ...]]:
+  """Deletion variant -> the correctable words it comes from.
+
+  Two words within ``k`` edits or neighbour swaps share a variant made by at most ``k`` deletions
+  from each, so looking a word's variants up finds every candidate within the limit, and only
+  those few are measured: correcting costs the same whatever the vocabulary's size.
+  """
+  index: dict[str, list[str]] = collections.defaultdict(list)
+  for known in _CORRECTABLE:
+    if len(known) >= 4:
+      for variant in _deletions(known, _MAX_CORRECTION):
+        index[variant].append(known)
+  return {variant: tuple(words) for variant, words in index.items()}
+
+
 @functools.lru_cache(maxsize=8192)
 def _correct(word: str) -> str | None:
   """The one known word within the allowed distance of ``word``, else None."""
@@ -399,10 +458,11 @@ def _correct(word: str) -> str | None:
     found = [w for w in _CORRECTABLE if w in swaps and w != word]
     return found[0] if len(set(found)) == 1 else None
   limit = 1 if len(word) <= 7 else 2
+  candidates = set()
+  for variant in _deletions(word, limit):
+    candidates.update(_deletion_index().get(variant, ()))
   best, found = limit + 1, set()
-  for known in _CORRECTABLE:
-    if len(known) < 4:
-      continue
+  for known in sorted(candidates):
     distance = _osa_distance(word, known, limit)
     if distance < best:
       best, found = distance, {known}
@@ -783,10 +843,13 @@ def parse_answer(text: str, people: int, *, trust_sides: bool = False,
   if people not in (1, 2):
     raise InvalidInputError(f"people must be 1 or 2, got {people!r}")
   if not isinstance(text, str):
-    text = "" if text is None else str(text)
+    raise InvalidInputError(f"an answer must be a string (the model's text), got "
+                            f"{type(text).__name__} {text!r:.40}")
+  said_none = bool(_NO_CONTACT.search(text))
   tables = _find_tables(_strip_fences(text)) if "|" in text else []
   if not tables:
-    return ParsedAnswer(refusal=bool(_REFUSAL.search(text)))
+    return ParsedAnswer(declared_empty=said_none,
+                        refusal=not said_none and bool(_REFUSAL.search(text)))
   with_header = [t for t in tables if t.body_part_header]
   table = with_header[-1] if with_header else next(
       (t for t in reversed(tables)
@@ -801,6 +864,7 @@ def parse_answer(text: str, people: int, *, trust_sides: bool = False,
   corrected: list[tuple[str, str]] = []
   sides_dropped = 0
   empty_markers = 0
+  copies: collections.Counter = collections.Counter()
   for line in table.rows:
     cells = _split_cells(line)
     if len(cells) <= needed:
@@ -817,17 +881,28 @@ def parse_answer(text: str, people: int, *, trust_sides: bool = False,
     for reason in outcome.drops:
       dropped.append(DroppedRow(line.strip(), reason))
     for row in outcome.rows:
-      copies = rows.count(row)
-      if copies and copies >= (2 if _names_lateral(row) else 1):
+      if copies[row] and copies[row] >= (2 if _names_lateral(row) else 1):
         dropped.append(DroppedRow(line.strip(), "duplicate row"))
       else:
+        copies[row] += 1
         rows.append(row)
-  declared_empty = not rows and not dropped and (empty_markers > 0 or not table.rows)
+  declared_empty = not rows and (said_none or (not dropped and (empty_markers > 0
+                                                                 or not table.rows)))
+  other_prompt = _reads_as_other_prompt(table.header, dropped, people)
   return ParsedAnswer(rows=tuple(rows), dropped=tuple(dropped), unknown_words=tuple(unknown),
                       corrected_words=tuple(corrected), sides_dropped=sides_dropped,
                       table_found=True, declared_empty=declared_empty,
-                      refusal=not rows and bool(_REFUSAL.search(text)),
-                      tables_ignored=len(tables) - 1)
+                      refusal=not rows and not declared_empty and bool(_REFUSAL.search(text)),
+                      tables_ignored=len(tables) - 1, other_prompt=other_prompt)
+
+
+def _reads_as_other_prompt(header: tuple[str, ...] | None, dropped, people: int) -> bool:
+  words = {w for cell in header or () for w in _WORD.findall(_clean(cell))}
+  names_people = "person" in words or "persons" in words
+  if people == 1:
+    return names_people
+  lettered = {"a", "b"} <= words and not names_people
+  return lettered or any(d.reason == "ground in a two-person answer" for d in dropped)
 
 
 def parse_answers(answers: Sequence[str], people: int, *, trust_sides: bool = False,
@@ -848,5 +923,17 @@ def parse_answers(answers: Sequence[str], people: int, *, trust_sides: bool = Fa
     raise InvalidInputError(f"people must be 1 or 2, got {people!r}")
   if isinstance(answers, str):
     raise InvalidInputError("answers must be a list of answer texts, not one string")
+  answers = list(answers)
+  for index, text in enumerate(answers):
+    if not isinstance(text, str):
+      raise InvalidInputError(f"answers[{index}] must be a string (the model's text), got "
+                              f"{type(text).__name__} {text!r:.40}")
   parsed = [parse_answer(text, people, trust_sides=trust_sides, fuzzy=fuzzy) for text in answers]
-  return [list(p.rows) for p in parsed], ParseReport.of(parsed), parsed
+  report = ParseReport.of(parsed)
+  if report.other_prompt * 2 > report.answers:
+    prompt = "one-person" if people == 2 else "two-person"
+    warnings.warn(
+        f"{report.other_prompt} of {report.answers} answers read as answers to the {prompt} "
+        f"prompt, but they were parsed with people={people}; check which prompt was asked",
+        PoseJaxWarning, stacklevel=2)
+  return [list(p.rows) for p in parsed], report, parsed
