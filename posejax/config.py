@@ -17,6 +17,7 @@ Presets reproduce the published settings (METHOD.md, "Optimization"):
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Mapping
 
 from posejax.body import regions
@@ -50,6 +51,11 @@ class LossWeights:
   shape: float = 0.0
   penetration: float = 0.0
   proximity: float = 0.0
+
+  def __post_init__(self):
+    for term, value in dataclasses.asdict(self).items():
+      if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+        raise InvalidInputError(f"loss weight {term!r} must be a finite number >= 0, got {value!r}")
 
   def replace(self, **changes: float) -> "LossWeights":
     return dataclasses.replace(self, **changes)
@@ -90,6 +96,12 @@ class StageConfig:
           f"StageConfig.optimize must name some of {OPTIMIZABLE_GROUPS}, got {self.optimize!r}")
     if self.max_iters < 0 or self.early_stop_window < 2:
       raise InvalidInputError("StageConfig needs max_iters >= 0 and early_stop_window >= 2")
+    if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
+      raise InvalidInputError(
+          f"StageConfig.learning_rate must be a finite number > 0, got {self.learning_rate!r}")
+    if not (math.isfinite(self.early_stop_slope) and self.early_stop_slope >= 0):
+      raise InvalidInputError(
+          f"StageConfig.early_stop_slope must be a finite number >= 0, got {self.early_stop_slope!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -138,6 +150,11 @@ class FitConfig:
       raise InvalidInputError(f"FitConfig.people must be 1 or 2, got {self.people}")
     if not self.stages:
       raise InvalidInputError("FitConfig needs at least one stage")
+    if self.contact_softmin is not None and not (math.isfinite(self.contact_softmin)
+                                                 and self.contact_softmin > 0):
+      raise InvalidInputError(
+          f"FitConfig.contact_softmin must be None or a temperature > 0 metres, got "
+          f"{self.contact_softmin!r}")
     if min(self.contact_search_every, self.penetration_search_every) < 1:
       raise InvalidInputError(
           "FitConfig.contact_search_every and penetration_search_every must be >= 1, got "

@@ -70,6 +70,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from posejax import safe_load
 from posejax.body import vocabulary
 from posejax.errors import ConstraintError
 from posejax.errors import FileFormatError
@@ -360,8 +361,8 @@ class Constraints:
     """
     try:
       data = json.loads(text)
-    except json.JSONDecodeError as e:
-      raise FileFormatError(path, f"not valid JSON ({e})") from e
+    except (ValueError, RecursionError) as e:
+      raise FileFormatError(path, f"not valid JSON ({type(e).__name__}: {str(e)[:200]})") from None
     check_format_header(path, data, FORMAT, JSON_VERSION, "a posejax constraints JSON file")
     try:
       samples = [[tuple(c if isinstance(c, str) else tuple(c) for c in row) for row in sample]
@@ -377,7 +378,7 @@ class Constraints:
       padded_ground[:len(samples)] = ground
       cons = cons.replace(ground_rows=padded_ground)
       return cons.pad(**{k: int(v) for k, v in data.get("padding", {}).items()})
-    except (KeyError, TypeError, ValueError) as e:
+    except (KeyError, TypeError, ValueError, OverflowError) as e:
       if isinstance(e, FileFormatError):
         raise
       raise FileFormatError(path, f"malformed constraints JSON: {e}") from e
@@ -392,8 +393,8 @@ class Constraints:
     try:
       with open(path, encoding="utf-8") as f:
         text = f.read()
-    except OSError as e:
-      raise FileFormatError(path, f"cannot read constraints JSON ({e})") from e
+    except (OSError, UnicodeDecodeError) as e:
+      raise FileFormatError(path, f"cannot read constraints JSON ({e})") from None
     return cls.from_json(text, path=path, **kwargs)
 
   def save_npz(self, path: str | os.PathLike) -> None:
@@ -412,11 +413,7 @@ class Constraints:
     Raises:
       FileFormatError: missing or unreadable file, or arrays that do not form valid constraints.
     """
-    try:
-      with np.load(path, allow_pickle=False) as data:
-        arrays = {k: data[k] for k in data.files}
-    except (OSError, ValueError) as e:
-      raise FileFormatError(path, f"cannot read constraints .npz ({e})") from e
+    arrays = safe_load.load_npz(path, "a constraints .npz file")
     if str(arrays.get("format", "")) != FORMAT:
       raise FileFormatError(path, f"not a {FORMAT} .npz file")
     version = int(arrays.get("version", -1))

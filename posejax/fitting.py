@@ -34,6 +34,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from posejax import validation
 from posejax.body import keypoints as body_keypoints
 from posejax.body.forward import forward
 from posejax.body.model import PARAM_FIELDS
@@ -353,10 +354,14 @@ class Fitter:
     init = _check_init(self.model, init, batch_shape + (people,))
     constraints = _batch_constraints(constraints, batch_shape, people, scenes)
     camera = _batch_camera(camera, image_size, batch_shape, scenes, self.model.dtype)
+    validation.check_camera(camera)
+    validation.check_keypoint_values(np.reshape(image_kp, (scenes,) + image_kp.shape[-3:]), camera)
 
     flat = lambda x: jnp.reshape(x, (scenes,) + x.shape[len(batch_shape):])
     keypoints = flat(jnp.asarray(image_kp, self.model.dtype))
     init_flat = jax.tree_util.tree_map(flat, init)
+    validation.check_init_in_front(
+        validation.root_depths(self.model, init_flat.betas, init_flat.transl, camera))
     person = self.fold(init_flat)
     keypoints, missing = _prepare_keypoints(self.shared.kernel, person, init_flat, keypoints, camera)
 
@@ -409,6 +414,17 @@ class Fitter:
       iterations.append(state.iters)
       converged.append(state.stopped)
 
+    stage_terms = jnp.stack(stage_terms, axis=1)
+    stage_total = jnp.stack(stage_total, axis=1)
+    converged = jnp.stack(converged, axis=1)
+    usable = jnp.isfinite(keypoints).all(-1) & (keypoints[..., 2] > 0)
+    finite, diverged = validation.result_flags(
+        [params[name] for name in PARAM_FIELDS], stage_terms, stage_total,
+        stage_terms[:, -1, TERMS.index("keypoints")],
+        jnp.sum(jnp.where(usable, keypoints[..., 2], 0.0), axis=(1, 2)),
+        validation.root_depths(self.model, params["betas"], params["transl"], camera))
+    validation.warn_about(np.asarray(finite), np.asarray(diverged), np.asarray(converged))
+
     unflat = lambda x: jnp.reshape(x, batch_shape + x.shape[1:])
     final = BodyParams(**{name: unflat(params[name]) for name in PARAM_FIELDS})
     vertices = None
@@ -416,11 +432,13 @@ class Fitter:
       vertices = jax.jit(forward)(self.model, final).vertices
     return FitResult(
         params=final,
-        stage_terms=unflat(jnp.stack(stage_terms, axis=1)),
-        stage_total=unflat(jnp.stack(stage_total, axis=1)),
+        stage_terms=unflat(stage_terms),
+        stage_total=unflat(stage_total),
         iterations=unflat(jnp.stack(iterations, axis=1)),
-        converged=unflat(jnp.stack(converged, axis=1)),
+        converged=unflat(converged),
         fell_back=unflat(fell_back),
+        finite=unflat(finite),
+        diverged=unflat(diverged),
         keypoints_missing=unflat(missing),
         vertices=vertices,
         metadata={

@@ -36,13 +36,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import pickle
 from typing import Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from posejax import safe_load
 from posejax.errors import FileFormatError
 from posejax.errors import InvalidInputError
 from posejax.losses.f1 import contact_f1  # noqa: F401 (re-exported: LMM answer quality)
@@ -152,22 +152,17 @@ def load_joint_regressor(path: str | os.PathLike,
   if not os.path.isfile(path):
     raise FileFormatError(path, "joint regressor file not found")
   suffix = os.path.splitext(path)[1].lower()
-  try:
-    if suffix == ".npy":
-      obj = np.load(path, allow_pickle=True)
-      if obj.dtype == object and obj.shape == ():
-        obj = obj.item()
-    elif suffix == ".npz":
-      with np.load(path, allow_pickle=True) as archive:
-        obj = {k: archive[k] for k in archive.files}
-    else:
-      with open(path, "rb") as f:
-        obj = pickle.load(f, encoding="latin1")
-  except FileFormatError:
-    raise
-  except Exception as err:  # unreadable file: say which and why
-    raise FileFormatError(
-        path, f"cannot read joint regressor ({type(err).__name__}: {err})") from err
+  what = "a joint regressor"
+  if suffix == ".npz":
+    obj = safe_load.load_npz(path, what)
+  elif suffix == ".npy":
+    try:
+      obj = np.load(path, allow_pickle=False)
+    except Exception as err:  # a pickled object array, a truncated or foreign file
+      raise FileFormatError(path, f"cannot read {what} as a plain .npy array "
+                            f"({type(err).__name__}: {err})") from None
+  else:
+    obj = safe_load.load_pickle(path, what, allow_torch=True)
   regressor = _as_regressor_array(obj, path)
   if regressor.ndim != 2 or regressor.shape[0] != num_joints:
     raise FileFormatError(

@@ -16,6 +16,7 @@ import flax.struct
 import jax
 import numpy as np
 
+from posejax import safe_load
 from posejax.body.model import PARAM_FIELDS
 from posejax.body.model import BodyParams
 from posejax.config import TERMS
@@ -41,6 +42,10 @@ class FitResult:
     fell_back: (...,) bool, the scene used the fallback preset (its answers were empty).
     keypoints_missing: (..., P) bool, the person had no usable keypoint (fully occluded): the fit
       kept it near its initial estimate by the priors alone.
+    finite: (...,) bool, every fitted parameter and loss value is finite.
+    diverged: (...,) bool, finite but not to be trusted: a body ended behind the camera, or its
+      keypoints are on average more than a quarter of the normalised box from their detections
+      (``posejax.validation``).
     metadata: JSON-friendly facts about the run (config, model source, ``synthetic_body``).
   """
 
@@ -51,12 +56,23 @@ class FitResult:
   converged: jax.Array
   fell_back: jax.Array
   keypoints_missing: jax.Array
+  finite: jax.Array
+  diverged: jax.Array
   vertices: jax.Array | None = None
   metadata: Any = flax.struct.field(pytree_node=False, default=None)
 
   @property
   def batch_shape(self) -> tuple[int, ...]:
     return tuple(self.fell_back.shape)
+
+  @property
+  def status(self) -> np.ndarray:
+    """(...,) per scene: "ok", "not converged" (some stage hit its cap), "diverged" or
+    "non-finite"."""
+    converged = np.asarray(self.converged).all(axis=-1)
+    return np.where(~np.asarray(self.finite), "non-finite",
+                    np.where(np.asarray(self.diverged), "diverged",
+                             np.where(converged, "ok", "not converged")))
 
   def term(self, name: str, stage: int = -1) -> np.ndarray:
     """(...,) the unweighted value of loss term ``name`` at the end of ``stage``."""
@@ -79,6 +95,8 @@ class FitResult:
         "scenes": int(np.prod(self.batch_shape)),
         "fell_back": int(np.asarray(self.fell_back).sum()),
         "people_without_keypoints": int(np.asarray(self.keypoints_missing).sum()),
+        "status": {kind: int(count) for kind, count in
+                   zip(*np.unique(self.status, return_counts=True))},
         "stages": stages,
     }
 
@@ -92,7 +110,7 @@ class FitResult:
     base = base[:-4] if base.endswith(".npz") else base
     arrays = {f"params.{name}": np.asarray(getattr(self.params, name)) for name in PARAM_FIELDS}
     for name in ("stage_terms", "stage_total", "iterations", "converged", "fell_back",
-                 "keypoints_missing"):
+                 "keypoints_missing", "finite", "diverged"):
       arrays[name] = np.asarray(getattr(self, name))
     if self.vertices is not None:
       arrays["vertices"] = np.asarray(self.vertices)
@@ -109,12 +127,10 @@ class FitResult:
     """Reads a result written by ``save`` (give the ``.npz`` path or the common base path)."""
     base = os.fspath(path)
     file = base if base.endswith(".npz") else base + ".npz"
-    try:
-      with np.load(file, allow_pickle=False) as data:
-        arrays = {key: data[key] for key in data.files}
-    except (OSError, ValueError) as error:
-      raise FileFormatError(file, f"cannot read a FitResult: {error}") from error
-    missing = [k for k in ("stage_terms", "fell_back", "params.body_pose") if k not in arrays]
+    arrays = safe_load.load_npz(file, "a FitResult file")
+    missing = [k for k in ("stage_terms", "stage_total", "iterations", "converged", "fell_back",
+                           "keypoints_missing", "finite", "diverged", "metadata_json")
+               + tuple(f"params.{name}" for name in PARAM_FIELDS) if k not in arrays]
     if missing:
       raise FileFormatError(file, f"not a FitResult file: missing {missing}")
     params = BodyParams(**{name: arrays[f"params.{name}"] for name in PARAM_FIELDS})
@@ -126,6 +142,18 @@ class FitResult:
         converged=arrays["converged"],
         fell_back=arrays["fell_back"],
         keypoints_missing=arrays["keypoints_missing"],
+        finite=arrays["finite"],
+        diverged=arrays["diverged"],
         vertices=arrays.get("vertices"),
-        metadata=json.loads(str(arrays["metadata_json"])),
+        metadata=_metadata(file, arrays["metadata_json"]),
     )
+
+
+def _metadata(path: str, stored: np.ndarray) -> dict:
+  try:
+    metadata = json.loads(str(stored))
+  except (ValueError, RecursionError) as error:
+    raise FileFormatError(path, f"the stored metadata is not JSON ({error})") from None
+  if not isinstance(metadata, dict):
+    raise FileFormatError(path, "the stored metadata is not a JSON object")
+  return metadata

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import sys
 
 import jax
 import numpy as np
@@ -254,14 +255,17 @@ def test_file_errors(tmp_path, npz_path):
   listed.write_bytes(pickle.dumps([1, 2, 3]))
   with pytest.raises(FileFormatError, match="holds a list, not a mapping"):
     load_model(listed)
-  # A pickle of the old chumpy-based releases needs that module.
-  chumpy = tmp_path / "old.pkl"
-  chumpy.write_bytes(b"\x80\x02cchumpy.ch\nCh\nq\x00.")
-  with pytest.raises(FileFormatError, match="needs the module 'chumpy'"):
-    load_model(chumpy)
+  # A chumpy-era pickle: its arrays come out as numpy without chumpy installed.
+  old = tmp_path / "old.pkl"
+  shapedirs = np.arange(24.0).reshape(2, 3, 4)
+  old.write_bytes(_chumpy_era_pickle({"shapedirs": shapedirs, "f": np.zeros((1, 3), np.uint32)}))
+  assert "chumpy" not in sys.modules
+  arrays = read_model_file(old)
+  np.testing.assert_array_equal(arrays["shapedirs"], shapedirs)
+  assert "chumpy" not in sys.modules
   truncated = tmp_path / "cut.pkl"
   truncated.write_bytes(pickle.dumps({"v_template": np.zeros(3)})[:20])
-  with pytest.raises(FileFormatError, match="cannot read this .pkl"):
+  with pytest.raises(FileFormatError, match="cut.pkl: cannot read a model file: not a readable pickle"):
     load_model(truncated)
 
 
@@ -312,3 +316,25 @@ def test_saved_kid_model_keeps_its_kid_direction(raw, npz_path, tmp_path):
 def test_save_model_needs_a_full_model(model, tmp_path):
   with pytest.raises(InvalidInputError, match="full"):
     save_model(reduce_model(model, [0, 1]), tmp_path / "x.npz")
+
+
+def _chumpy_era_pickle(arrays: dict) -> bytes:
+  """A protocol-2 pickle in which every array is a ``chumpy.ch.Ch`` holding it as ``x``, as the
+  released SMPL / SMPL-X pickles store them (written with a stand-in module, no chumpy needed)."""
+  import types
+  module = types.ModuleType("chumpy.ch")
+
+  class Ch:
+    def __init__(self, x):
+      self.x = x
+
+  Ch.__module__ = "chumpy.ch"
+  Ch.__qualname__ = "Ch"
+  module.Ch = Ch
+  package = types.ModuleType("chumpy")
+  package.ch = module
+  sys.modules.update({"chumpy": package, "chumpy.ch": module})
+  try:
+    return pickle.dumps({k: Ch(v) for k, v in arrays.items()}, protocol=2)
+  finally:
+    del sys.modules["chumpy"], sys.modules["chumpy.ch"]

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import io
 import os
-import pickle
-import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -35,6 +33,7 @@ from posejax.body.model import BodyModel
 from posejax.body.reduce import build_full_kernel
 from posejax.errors import FileFormatError
 from posejax.errors import InvalidInputError
+from posejax import safe_load
 from posejax.io_utils import atomic_write_bytes
 
 REQUIRED_KEYS: tuple[str, ...] = (
@@ -122,25 +121,13 @@ def read_model_file(path: str | os.PathLike) -> dict[str, Any]:
   """The raw key -> array mapping of an ``.npz`` or ``.pkl`` model file.
 
   Raises:
-    FileFormatError: unreadable file, or a pickle that needs chumpy or is not a mapping.
+    FileFormatError: unreadable file, a pickle that names any type but arrays (it is never run),
+      or one that is not a mapping.
   """
   path = Path(path)
   if path.suffix.lower() == ".npz":
-    try:
-      with np.load(path, allow_pickle=True) as data:
-        return {key: data[key] for key in data.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError, pickle.UnpicklingError) as error:
-      raise FileFormatError(path, f"cannot read this .npz file ({error}).") from None
-  try:
-    with open(path, "rb") as handle:
-      data = pickle.load(handle, encoding="latin1")
-  except ModuleNotFoundError as error:
-    raise FileFormatError(
-        path, f"this pickle needs the module '{error.name}' (old chumpy-based release). Use the "
-        "SMPL-X .npz file instead, or convert the pickle to plain numpy arrays.") from None
-  except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ValueError,
-          IndexError, TypeError) as error:
-    raise FileFormatError(path, f"cannot read this .pkl file ({error}).") from None
+    return safe_load.load_npz(path, "a model file", objects="skip")
+  data = safe_load.load_pickle(path, "a model file")
   if not isinstance(data, Mapping):
     raise FileFormatError(
         path, f"the pickle holds a {type(data).__name__}, not a mapping of model arrays.")

@@ -526,7 +526,7 @@ def read_contact_regions(path: str | os.PathLike, num_faces: int | None = None) 
       content = json.load(handle)
   except FileNotFoundError:
     raise FileFormatError(path, f"contact region file not found; {hint}") from None
-  except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+  except (OSError, UnicodeDecodeError, ValueError, RecursionError) as error:
     raise FileFormatError(
         path, f"cannot read the contact region file as JSON ({error}); {hint}"
     ) from None
@@ -545,6 +545,8 @@ def read_contact_regions(path: str | os.PathLike, num_faces: int | None = None) 
         isinstance(f, int) and not isinstance(f, bool) for f in face_ids
     ):
       raise FileFormatError(path, f"region {number} is not a list of integer face ids")
+    if any(abs(f) >= 2**62 for f in face_ids):
+      raise FileFormatError(path, f"region {number} has a face id too large for any mesh")
     ids = np.asarray(face_ids, dtype=np.int64)
     if ids.size and (ids.min() < 0 or (num_faces is not None and ids.max() >= num_faces)):
       raise FileFormatError(

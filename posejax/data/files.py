@@ -25,13 +25,12 @@ Formats, and how sure we are of them (read from the public BUDDI (muelea/buddi) 
 
 from __future__ import annotations
 
-import json
 import os
-import pickle
 from typing import Any, Mapping
 
 import numpy as np
 
+from posejax import safe_load
 from posejax.errors import FileFormatError
 
 NUM_BODY25 = 25
@@ -71,26 +70,12 @@ def load_pickle(path: str | os.PathLike) -> Any:
       importable, and the message says so.
   """
   path = require_file(path)
-  try:
-    with open(path, "rb") as f:
-      return pickle.load(f, encoding="latin1")
-  except ModuleNotFoundError as err:
-    raise FileFormatError(
-        path, f"this pickle needs the Python module {err.name!r} to be read (the reference "
-        "pipeline stores torch tensors); install it (e.g. the CPU build of torch) or re-save the "
-        "file with numpy arrays") from err
-  except Exception as err:
-    raise FileFormatError(path, f"not a readable pickle ({type(err).__name__}: {err})") from err
+  return safe_load.load_pickle(path, "a processed dataset file", allow_torch=True)
 
 
 def load_json(path: str | os.PathLike) -> Any:
   """Reads a JSON file, raising ``FileFormatError`` naming it on any problem."""
-  path = require_file(path)
-  try:
-    with open(path, "r", encoding="utf-8") as f:
-      return json.load(f)
-  except (OSError, ValueError) as err:
-    raise FileFormatError(path, f"not valid JSON ({err})") from err
+  return safe_load.load_json(require_file(path), "a JSON file")
 
 
 def _person_keypoints(person: Any, key: str, path: str, index: int) -> np.ndarray:
@@ -264,14 +249,9 @@ def read_split(path: str | os.PathLike, split: str) -> list[str]:
 
 
 def _npz_entry(path: str, key: str, missing: str) -> Any:
-  """Entry ``key`` of an ``.npz`` archive (pickled objects allowed); ``missing`` starts the
-  message when there is none."""
-  try:
-    with np.load(path, allow_pickle=True) as archive:
-      if key not in archive.files:
-        raise FileFormatError(path, f"{missing} (entries: {archive.files})")
-      return archive[key]
-  except FileFormatError:
-    raise
-  except Exception as err:
-    raise FileFormatError(path, f"not a readable .npz archive ({err})") from err
+  """Entry ``key`` of an ``.npz`` archive (objects read with the allow-list unpickler);
+  ``missing`` starts the message when there is none."""
+  arrays = safe_load.load_npz(path, "an .npz archive", objects="safe")
+  if key not in arrays:
+    raise FileFormatError(path, f"{missing} (entries: {sorted(arrays)})")
+  return arrays[key]

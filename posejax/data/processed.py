@@ -100,7 +100,13 @@ class _Item:
     value = np.asarray(self.raw(key))
     if value.size != 1:
       raise self.error(f"key {key!r} should be a single number, has shape {value.shape}")
-    return kind(value.reshape(()))
+    try:
+      number = float(value.reshape(()))
+    except (TypeError, ValueError) as err:
+      raise self.error(f"key {key!r} should be a number, got {value.reshape(())!r:.40}") from None
+    if not np.isfinite(number):
+      raise self.error(f"key {key!r} should be a finite number, got {number}")
+    return kind(number)
 
   def array(self, key: str, people: int, tail: tuple[int, ...], dtype=np.float64) -> np.ndarray:
     """The value of ``key`` as a (people, *tail) array; a size-1 frame axis is dropped."""
@@ -297,7 +303,11 @@ def sample_from_item(item: Mapping[str, Any], dataset: str, path: str = "<memory
   people = int(openpose.shape[0])
   height = entry.scalar("img_height", int)
   width = entry.scalar("img_width", int)
+  if height < 1 or width < 1:
+    raise entry.error(f"the image size must be positive, got {width} x {height} pixels")
   focal = entry.scalar("fl") if entry.has("fl") else focal_length_px(height, width)
+  if focal <= 0:
+    raise entry.error(f"key 'fl' (focal length) must be positive pixels, got {focal}")
   image_path = str(entry.raw(entry.first_present("imgpath", "imgname")))
   if image_root is not None and not os.path.isabs(image_path):
     image_path = os.path.join(os.fspath(image_root), image_path)

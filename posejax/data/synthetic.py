@@ -44,6 +44,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from posejax import safe_load
 from posejax.body import keypoints as body_keypoints
 from posejax.body import vocabulary
 from posejax.body.model import PARAM_FIELDS
@@ -764,17 +765,9 @@ def load_benchmark(path: str | os.PathLike) -> SyntheticBenchmark:
     if not os.path.isfile(p):
       raise FileFormatError(p, "synthetic benchmark file not found; write one with "
                                "posejax.data.save_benchmark (both .npz and .json are needed)")
-  try:
-    with open(json_path, "rb") as f:
-      meta = json.loads(f.read().decode("utf-8"))
-  except (OSError, ValueError) as error:
-    raise FileFormatError(json_path, f"not readable as JSON: {error}") from None
+  meta = safe_load.load_json(json_path, "a synthetic benchmark file")
   check_format_header(json_path, meta, FORMAT, FORMAT_VERSION, "a synthetic benchmark file")
-  try:
-    with np.load(npz_path, allow_pickle=False) as data:
-      arrays = {k: data[k] for k in data.files}
-  except (OSError, ValueError) as error:
-    raise FileFormatError(npz_path, f"not readable as .npz: {error}") from None
+  arrays = safe_load.load_npz(npz_path, "a synthetic benchmark file")
 
   def array(i: int, key: str, source: str = npz_path) -> np.ndarray:
     name = f"{i}/{key}"

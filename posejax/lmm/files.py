@@ -107,8 +107,9 @@ def load_constraints_file(path: str | os.PathLike) -> dict[str, ImageConstraints
   except FileNotFoundError:
     raise FileFormatError(path, "constraints file not found; write one with "
                           "experiments/query_lmm.py") from None
-  except (OSError, ValueError) as error:
-    raise FileFormatError(path, f"cannot read the constraints file as JSON ({error})") from None
+  except (OSError, ValueError, RecursionError) as error:
+    raise FileFormatError(path, f"cannot read the constraints file as JSON ({type(error).__name__}: "
+                          f"{str(error)[:200]})") from None
   check_format_header(path, data, FORMAT, VERSION, "a constraints file")
   images = data.get("images")
   if not isinstance(images, dict):
@@ -122,7 +123,7 @@ def load_constraints_file(path: str | os.PathLike) -> dict[str, ImageConstraints
           prompt_version=str(entry["prompt_version"]), model=str(entry["model"]),
           fallback=bool(entry["fallback"]), report=dict(entry.get("report") or {}),
           samples=list(entry.get("samples") or []))
-    except (KeyError, TypeError, ValueError) as error:
+    except (KeyError, TypeError, ValueError, OverflowError) as error:
       if isinstance(error, FileFormatError):
         raise
       raise FileFormatError(path, f"image {image_id!r}: malformed entry ({error!r})") from None

@@ -21,7 +21,6 @@ precomputed in float64) and evaluated by the pure, vmap-able :func:`pose_prior_e
 from __future__ import annotations
 
 import os
-import pickle
 from typing import Literal
 
 import flax.struct
@@ -30,6 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.linalg
 
+from posejax import safe_load
 from posejax.errors import FileFormatError
 from posejax.errors import InvalidInputError
 
@@ -206,27 +206,6 @@ def gmm_prior_from_arrays(
   )
 
 
-class _ArraysOnlyUnpickler(pickle.Unpickler):
-  """Unpickles plain containers and numpy arrays only: a prior file must not run code."""
-
-  _ALLOWED = {
-      ("numpy.core.multiarray", "_reconstruct"),
-      ("numpy._core.multiarray", "_reconstruct"),
-      ("numpy.core.multiarray", "scalar"),
-      ("numpy._core.multiarray", "scalar"),
-      ("numpy", "ndarray"),
-      ("numpy", "dtype"),
-      ("copyreg", "_reconstructor"),
-      ("_codecs", "encode"),  # how Python 3 writes bytes into protocol-2 pickles
-      ("builtins", "object"),
-  }
-
-  def find_class(self, module, name):
-    if (module, name) not in self._ALLOWED:
-      raise pickle.UnpicklingError(f"refusing to load {module}.{name} (only numpy arrays allowed)")
-    return super().find_class(module, name)
-
-
 def load_gmm_prior(
     path: str | os.PathLike,
     *,
@@ -253,11 +232,7 @@ def load_gmm_prior(
   if not os.path.isfile(path):
     raise FileFormatError(path, "the GMM pose prior file does not exist; pass the path of "
                           "SMPLify's gmm_08.pkl, or use default_pose_prior() without one.")
-  try:
-    with open(path, "rb") as f:
-      content = _ArraysOnlyUnpickler(f, encoding="latin1").load()
-  except Exception as e:  # noqa: BLE001 - any unpickling failure means the same thing to a user.
-    raise FileFormatError(path, f"cannot read the GMM pose prior as a pickle ({e}).") from e
+  content = safe_load.load_pickle(path, "the GMM pose prior (SMPLify's gmm_08.pkl)")
   if not isinstance(content, dict):
     raise FileFormatError(path, f"expected a dict with means, covars and weights, found "
                           f"{type(content).__name__}.")
