@@ -192,13 +192,33 @@ class FitConfig:
 
   def with_max_iters(self, *caps: int) -> "FitConfig":
     """The same config (and fallback) with new iteration caps, one per stage or one for all."""
-    if len(caps) == 1:
-      caps = caps * len(self.stages)
-    if len(caps) != len(self.stages):
-      raise InvalidInputError(f"with_max_iters needs 1 or {len(self.stages)} caps, got {len(caps)}")
-    stages = tuple(dataclasses.replace(s, max_iters=int(c)) for s, c in zip(self.stages, caps))
-    fallback = None if self.fallback is None else self.fallback.with_max_iters(*caps)
+    return self._with_stage_values("max_iters", tuple(int(c) for c in caps))
+
+  def with_learning_rates(self, *rates: float) -> "FitConfig":
+    """The same config (and fallback) with new Adam step sizes, one per stage or one for all."""
+    return self._with_stage_values("learning_rate", tuple(float(r) for r in rates))
+
+  def _with_stage_values(self, field: str, values: tuple) -> "FitConfig":
+    if len(values) == 1:
+      values = values * len(self.stages)
+    if len(values) != len(self.stages):
+      raise InvalidInputError(f"{field} needs 1 or {len(self.stages)} values, got {len(values)}")
+    stages = tuple(dataclasses.replace(s, **{field: v}) for s, v in zip(self.stages, values))
+    fallback = (None if self.fallback is None
+                else self.fallback._with_stage_values(field, values))
     return dataclasses.replace(self, stages=stages, fallback=fallback)
+
+  def structure(self) -> tuple:
+    """The static part of the config: what a compiled fit program depends on.
+
+    Two configs with equal structures run on one compiled program: weights, learning rates,
+    iteration caps, early-stop slopes, search intervals, the number of stages and the fallback's
+    weights are all traced values. The compiled loss terms are those with a non-zero weight in some
+    stage (``active_terms``), so turning a weight to or from zero changes the structure.
+    """
+    return (self.people, self.region_samples, self.contact_softmin, self.count_empty_samples,
+            frozenset(s.early_stop_window for s in self.stages),
+            frozenset(g for s in self.stages for g in s.optimize), self.active_terms())
 
   def stage_weights(self, stage: int) -> LossWeights:
     return self.stages[stage].weights

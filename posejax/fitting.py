@@ -315,10 +315,7 @@ class Fitter:
   def _check_config(self, config: FitConfig | None) -> FitConfig:
     if config is None:
       return self.config
-    structure = lambda c: (c.people, c.region_samples, c.contact_softmin, c.count_empty_samples,
-                           {s.early_stop_window for s in c.stages},
-                           {g for s in c.stages for g in s.optimize})
-    if structure(config) != structure(self.config):
+    if config.structure()[:-1] != self.config.structure()[:-1]:
       raise InvalidInputError(
           f"config {config.name!r} differs from the fitter's {self.config.name!r} in its "
           "structure (people, region samples, soft-min, empty-sample rule, early-stop window or "
@@ -544,16 +541,17 @@ def fit(
   fitter = cached_fitter(model, config, regions=regions, pose_prior=pose_prior)
   return fitter(image_kp, constraints, init=init, camera=camera, image_size=image_size,
                 return_vertices=return_vertices, progress=progress, chunk_size=chunk_size,
-                sharding=sharding)
+                sharding=sharding, config=config)
 
 
 def cached_fitter(model: BodyModel, config: FitConfig, *, regions=None, pose_prior=None) -> Fitter:
-  """A ``Fitter`` for (model, config, regions, prior), reused across calls (a small LRU cache).
+  """A ``Fitter`` for (model, the config's structure, regions, prior), reused across calls.
 
-  Reuse is what keeps compilations to one per (batch shape, config): the compiled stages live on
-  the fitter.
+  The key holds ``config.structure()``, not the config: configs that differ only in weights,
+  learning rates, caps, slopes or search intervals share one fitter and its compiled program
+  (a small LRU cache of ``_MAX_CACHED_FITTERS`` entries, the only state ``fit`` keeps).
   """
-  key = (id(model), config, id(regions), id(pose_prior))
+  key = (id(model), config.structure(), id(regions), id(pose_prior))
   if key in _FITTERS:
     _FITTERS.move_to_end(key)
     return _FITTERS[key][1]

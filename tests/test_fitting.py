@@ -206,3 +206,32 @@ def test_ablations_share_one_compiled_program_when_the_terms_are_compiled_in(set
   assert not np.allclose(results[0].params.body_pose, results[1].params.body_pose)
   with pytest.raises(posejax.InvalidInputError, match="did not compile"):
     fitter(kp, cons, init=init, camera=setting["camera"], config=config)
+
+
+def test_fit_compiles_once_for_any_weights_and_learning_rates(setting):
+  compiles = []
+
+  def count(event, duration, **kwargs):
+    if event == "/jax/core/compile/backend_compile_duration":
+      compiles.append(duration)
+
+  base = posejax.FitConfig.two_person(max_iters=3)
+  knobs = [base.with_weights(contact=500.0),
+           base.with_weights(contact=2000.0, keypoints=0.2).with_learning_rates(0.02, 0.002),
+           base.with_weights(pose_prior=1.0).with_learning_rates(0.005),
+           base.with_weights(init_pose=50.0, shape=10.0).with_max_iters(4, 2),
+           base.with_learning_rates(0.03, 0.01)]
+  kp, cons = setting["keypoints"][:2], setting["constraints"][:2]
+  init = jax.tree_util.tree_map(lambda x: x[:2], setting["inits"])
+  arguments = dict(init=init, model=setting["model"], camera=setting["camera"],
+                   regions=setting["regions"])
+  results = [posejax.fit(kp, cons, config=knobs[0], **arguments)]
+  jax.monitoring.register_event_duration_secs_listener(count)
+  try:
+    results += [posejax.fit(kp, cons, config=config, **arguments) for config in knobs[1:]]
+  finally:
+    jax.monitoring.unregister_event_duration_listener(count)
+  assert compiles == [], f"{len(compiles)} programs compiled after the first fit"
+  poses = [np.asarray(r.params.body_pose) for r in results]
+  assert all(not np.allclose(poses[0], p) for p in poses[1:])  # the knobs took effect
+  assert results[3].iterations[0].tolist() == [4, 2]
