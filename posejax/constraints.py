@@ -444,9 +444,9 @@ def needs_fallback(constraints: Constraints, min_empty: int | None = None):
   """Whether an image should keep its baseline fit instead of the contact-driven one.
 
   The rule of the published method: every sample is empty; or, when ``min_empty`` is given (CHI3D
-  uses 2), at least ``min_empty`` samples are empty. "Empty" means no rows once ground rows are
-  dropped; a one-person set whose rows all fail the frequency filter is not empty, it merely costs
-  nothing.
+  uses 2), at least ``min_empty`` samples are empty. "Empty" means no row that constrains
+  anything: none once ground rows are dropped, or, for one person, none that passes the frequency
+  filter (so an image whose rows all fail the filter keeps its baseline fit).
 
   Args:
     constraints: one image, or a stack.
@@ -803,7 +803,9 @@ def _assemble(parsed, compiled: list[_Compiled], rows_valid: list[list[bool]], c
   entry_valid = np.arange(big_e) < first
   sample_valid = np.arange(n) < len(parsed)
   sample_nonempty = np.zeros(n, bool)
-  sample_nonempty[:len(parsed)] = [bool(rows) for rows in parsed]
+  # One person: a sample whose rows all fail the frequency filter constrains nothing, so it is
+  # as empty as one without rows (and an image of only such samples keeps its baseline).
+  sample_nonempty[:len(parsed)] = [any(valid) for valid in rows_valid]
   ground = np.zeros(n, np.int32)
   ground[:len(parsed)] = ground_rows
 

@@ -297,3 +297,18 @@ def test_version_1_npz_is_rebuilt_from_its_source_rows(tmp_path, people):
   np.savez(tmp_path / "old.npz", **old)
   with pytest.raises(FileFormatError, match="missing arrays"):
     Constraints.load_npz(tmp_path / "old.npz")
+
+
+def test_one_person_samples_whose_rows_all_fail_the_frequency_filter_fall_back():
+  # Every answer names a different pair: no pair reaches 3 of 5 samples, nothing constrains.
+  parts = ["hand", "foot", "head", "back", "leg"]
+  scattered = [[(parts[i], parts[(i + 1) % 5])] for i in range(5)]
+  cons = Constraints.from_pairs(scattered, people=1, min_frequency=3)
+  assert not cons.row_valid.any()
+  np.testing.assert_array_equal(cons.sample_nonempty[:5], [False] * 5)
+  assert bool(needs_fallback(cons))
+  # One pair repeated enough: the samples naming it constrain, the image is fitted.
+  agreed = [[("hand", "foot")]] * 3 + scattered[:2]
+  cons = Constraints.from_pairs(agreed, people=1, min_frequency=3)
+  np.testing.assert_array_equal(cons.sample_nonempty[:5], [True, True, True, True, False])
+  assert not bool(needs_fallback(cons))

@@ -13,8 +13,10 @@ Finding the table
   The header is the line just above the separator. Lines of prose that happen to contain a pipe are
   not rows: they belong to no such run, or sit above the header. When a table's rows start with a pipe,
   the first line after it that does not ends the table. Code fences, bold, italics, inline code and
-  HTML tags are stripped. When there are several tables, the last one with a body-part header is used
-  (a model that drafts a table and then corrects it means the last one); the others are counted.
+  HTML tags are stripped. When there are several tables, the last one of contacts between parts is
+  used (a model that drafts a table and then corrects it means the last one), together with the last
+  table whose every row names the ground (a one-person answer that lists its ground contacts apart
+  adds them, it does not replace the self-contact table); the others are counted as ignored.
 
 Choosing the two columns (extra columns: an index, "Confidence", "Notes")
   The first two columns whose header mentions a person or a body part; failing that, with two cells
@@ -23,10 +25,10 @@ Choosing the two columns (extra columns: an index, "Confidence", "Notes")
 Rows that are no rows
   "none", "N/A", "-", "no contact" or empty in both cells marks an empty table: not a constraint and
   not a dropped row. A row with a part in one cell and nothing usable in the other is dropped, with
-  the reason recorded. A repeated row that names a side-free lateral part is kept: told not to say
-  left or right, a model that means both hands writes "hand | back" twice, and the chirality rule
-  (METHOD.md: a part named twice in a column must use both sides) reads it exactly so. Other exact
-  duplicates (no lateral part, or a third copy) add nothing and are dropped.
+  the reason recorded. Every row counts, repeats included, as in the published loss (a sum over
+  rows): told not to say left or right, a model that means both hands writes "hand | back" twice,
+  and the chirality rule (METHOD.md: a part named twice in a column must use both sides) reads it
+  exactly so; a repeated central row weighs twice.
 
 Decisions about words
   * Plurals mean both sides: a row whose cell says "hands" ("both hands", "left and right hand")
@@ -819,11 +821,6 @@ def _strip_fences(text: str) -> list[str]:
   return [line for line in lines if not _FENCE.match(line)]
 
 
-def _names_lateral(row: Row) -> bool:
-  return any(vocabulary.is_lateral(name) for cell in row
-             for name in ((cell,) if isinstance(cell, str) else cell))
-
-
 def parse_answer(text: str, people: int, *, trust_sides: bool = False,
                  fuzzy: bool = True) -> ParsedAnswer:
   """Turns one model answer into constraint rows; never raises.
@@ -850,21 +847,71 @@ def parse_answer(text: str, people: int, *, trust_sides: bool = False,
   if not tables:
     return ParsedAnswer(declared_empty=said_none,
                         refusal=not said_none and bool(_REFUSAL.search(text)))
+  chosen = _chosen_tables([_read_table(table, people, trust_sides, fuzzy)
+                           for table in _contact_tables(tables, people, fuzzy)])
+  rows = tuple(row for table in chosen for row in table.rows)
+  dropped = tuple(d for table in chosen for d in table.dropped)
+  empty_markers = sum(table.empty_markers for table in chosen)
+  declared_empty = not rows and (said_none or (not dropped and (
+      empty_markers > 0 or not any(table.lines for table in chosen))))
+  header = next((t.header for t in tables if t.body_part_header), tables[-1].header)
+  return ParsedAnswer(
+      rows=rows, dropped=dropped,
+      unknown_words=tuple(w for table in chosen for w in table.unknown),
+      corrected_words=tuple(c for table in chosen for c in table.corrected),
+      sides_dropped=sum(table.sides_dropped for table in chosen), table_found=True,
+      declared_empty=declared_empty,
+      refusal=not rows and not declared_empty and bool(_REFUSAL.search(text)),
+      tables_ignored=len(tables) - len(chosen),
+      other_prompt=_reads_as_other_prompt(header, dropped, people))
+
+
+def _contact_tables(tables: list[_Table], people: int, fuzzy: bool) -> list[_Table]:
+  """The tables of an answer that list contacts, in order: those headed by body-part columns;
+  without such a header, those whose rows name a known part; else the last table."""
   with_header = [t for t in tables if t.body_part_header]
-  table = with_header[-1] if with_header else next(
-      (t for t in reversed(tables)
-       if any(_read_cell(c, people, fuzzy).mentions for line in t.rows for c in _split_cells(line))),
-      tables[-1])
+  if with_header:
+    return with_header
+  naming = [t for t in tables if any(_read_cell(c, people, fuzzy).mentions
+                                     for line in t.rows for c in _split_cells(line))]
+  return naming or [tables[-1]]
+
+
+def _chosen_tables(read: list["_ReadTable"]) -> list["_ReadTable"]:
+  """The tables an answer means: its last table of contacts between parts (an earlier one is a
+  draft it corrected), and its last table of contacts with the ground, which complements rather
+  than replaces it (one person: "hand | foot", then "butt | ground")."""
+  def with_ground(table):
+    return bool(table.rows) and all(vocabulary.GROUND in _names_in(row) for row in table.rows)
+
+  parts = [t for t in read if not with_ground(t)]
+  ground = [t for t in read if with_ground(t)]
+  chosen = {id(t) for t in (parts[-1:] + ground[-1:])}
+  return [t for t in read if id(t) in chosen]
+
+
+def _names_in(row: Row) -> tuple[str, ...]:
+  return tuple(name for cell in row for name in ((cell,) if isinstance(cell, str) else cell))
+
+
+@dataclasses.dataclass(frozen=True)
+class _ReadTable:
+  rows: tuple[Row, ...]
+  dropped: tuple[DroppedRow, ...]
+  unknown: tuple[str, ...]
+  corrected: tuple[tuple[str, str], ...]
+  sides_dropped: int
+  empty_markers: int
+  lines: int
+
+
+def _read_table(table: _Table, people: int, trust_sides: bool, fuzzy: bool) -> _ReadTable:
+  """Every row of one table, repeats included: the loss sums over rows, and a lateral part named
+  twice in a column means both sides."""
   first, second = _choose_columns(table, people, fuzzy)
   needed = max(first, second)
-
-  rows: list[Row] = []
-  dropped: list[DroppedRow] = []
-  unknown: list[str] = []
-  corrected: list[tuple[str, str]] = []
-  sides_dropped = 0
-  empty_markers = 0
-  copies: collections.Counter = collections.Counter()
+  rows, dropped, unknown, corrected = [], [], [], []
+  sides_dropped = empty_markers = 0
   for line in table.rows:
     cells = _split_cells(line)
     if len(cells) <= needed:
@@ -878,22 +925,10 @@ def parse_answer(text: str, people: int, *, trust_sides: bool = False,
     corrected.extend(outcome.corrected)
     sides_dropped += outcome.sides_dropped
     empty_markers += outcome.empty_marker
-    for reason in outcome.drops:
-      dropped.append(DroppedRow(line.strip(), reason))
-    for row in outcome.rows:
-      if copies[row] and copies[row] >= (2 if _names_lateral(row) else 1):
-        dropped.append(DroppedRow(line.strip(), "duplicate row"))
-      else:
-        copies[row] += 1
-        rows.append(row)
-  declared_empty = not rows and (said_none or (not dropped and (empty_markers > 0
-                                                                 or not table.rows)))
-  other_prompt = _reads_as_other_prompt(table.header, dropped, people)
-  return ParsedAnswer(rows=tuple(rows), dropped=tuple(dropped), unknown_words=tuple(unknown),
-                      corrected_words=tuple(corrected), sides_dropped=sides_dropped,
-                      table_found=True, declared_empty=declared_empty,
-                      refusal=not rows and not declared_empty and bool(_REFUSAL.search(text)),
-                      tables_ignored=len(tables) - 1, other_prompt=other_prompt)
+    dropped.extend(DroppedRow(line.strip(), reason) for reason in outcome.drops)
+    rows.extend(outcome.rows)
+  return _ReadTable(tuple(rows), tuple(dropped), tuple(unknown), tuple(corrected), sides_dropped,
+                    empty_markers, len(table.rows))
 
 
 def _reads_as_other_prompt(header: tuple[str, ...] | None, dropped, people: int) -> bool:
