@@ -183,14 +183,22 @@ _CHILD = textwrap.dedent("""
     from posejax.lmm.client import ClientConfig, LMMClient
     from posejax.lmm.prompts import TWO_PERSON_TEXT
     from posejax.lmm.query import QueryItem, query_many
-    base_url, path = sys.argv[1], sys.argv[2]
+    base_url, path, count, n, per_request, order = sys.argv[1:7]
     items = [QueryItem(image_id=f"scene{i}", description=f"scene number {i}: two people hug")
-             for i in range(4)]
-    client = LMMClient(ClientConfig(base_url=base_url, max_n_per_request=1))
+             for i in range(int(count))]
+    if order == "reversed":
+      items = items[::-1]
+    client = LMMClient(ClientConfig(base_url=base_url, max_n_per_request=int(per_request)))
     with AnswerCache(path) as cache:
       query_many(items, prompt=TWO_PERSON_TEXT, settings=SamplingSettings(model="fake-model"),
-                 cache=cache, client=client, n=5, max_workers=2)
+                 cache=cache, client=client, n=int(n), max_workers=2)
 """)
+
+
+def _child(base_url, path, count, n, per_request, order="forward"):
+  """A process querying ``count`` items for ``n`` answers each through one cache file."""
+  return [sys.executable, "-c", _CHILD, base_url, str(path), str(count), str(n), str(per_request),
+          order]
 
 
 def test_killed_process_resumes_with_every_answer_once(tmp_path):
@@ -198,8 +206,8 @@ def test_killed_process_resumes_with_every_answer_once(tmp_path):
   items = _items(4)
   env = dict(os.environ, PYTHONPATH=REPO, JAX_PLATFORMS="cpu")
   with FakeLMMServer([ANSWER], delay_s=0.1) as server:
-    child = subprocess.Popen([sys.executable, "-c", _CHILD, server.base_url, str(path)], env=env,
-                             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    child = subprocess.Popen(_child(server.base_url, path, 4, 5, 1), env=env, cwd=REPO,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
       if path.exists() and path.read_text().count("\n") >= 6:
@@ -222,31 +230,12 @@ def test_killed_process_resumes_with_every_answer_once(tmp_path):
   _check_exactly_once(path, [r.key for r in results], 5)
 
 
-_RACER = textwrap.dedent("""
-    import sys
-    from posejax.lmm.cache import AnswerCache, SamplingSettings
-    from posejax.lmm.client import ClientConfig, LMMClient
-    from posejax.lmm.prompts import TWO_PERSON_TEXT
-    from posejax.lmm.query import QueryItem, query_many
-    base_url, path, order = sys.argv[1], sys.argv[2], sys.argv[3]
-    items = [QueryItem(image_id=f"scene{i}", description=f"scene number {i}: two people hug")
-             for i in range(6)]
-    if order == "reversed":
-      items = items[::-1]
-    client = LMMClient(ClientConfig(base_url=base_url, max_n_per_request=2))
-    with AnswerCache(path) as cache:
-      query_many(items, prompt=TWO_PERSON_TEXT, settings=SamplingSettings(model="fake-model"),
-                 cache=cache, client=client, n=4, max_workers=2)
-""")
-
-
 def test_two_processes_on_one_cache_ask_once_and_store_each_answer_once(tmp_path):
   path = tmp_path / "cache.jsonl"
   env = dict(os.environ, PYTHONPATH=REPO, JAX_PLATFORMS="cpu")
   with FakeLMMServer([ANSWER], delay_s=0.05) as server:
-    children = [subprocess.Popen([sys.executable, "-c", _RACER, server.base_url, str(path), order],
-                                 env=env, cwd=REPO, stderr=subprocess.PIPE)
-                for order in ("forward", "reversed")]
+    children = [subprocess.Popen(_child(server.base_url, path, 6, 4, 2, order), env=env, cwd=REPO,
+                                 stderr=subprocess.PIPE) for order in ("forward", "reversed")]
     for child in children:
       assert child.wait(timeout=120) == 0, child.stderr.read().decode()
     served = server.served

@@ -118,30 +118,20 @@ class AnswerCache:
     self._lock_fd = os.open(self.path + ".lock", os.O_RDWR | os.O_CREAT, 0o666)
     try:
       self._file = open(self.path, "a+b")
-      with self._exclusive():
+      with self._held(writing=True):
         pass
     except BaseException:
       self.close()
       raise
 
   @contextlib.contextmanager
-  def _exclusive(self):
-    """Holds the file for writing (threads and processes) with every stored line read in."""
+  def _held(self, writing: bool):
+    """Holds the file (threads and processes) with every line other writers appended read in:
+    exclusively for writing (and repairing a killed writer's last line), shared for reading."""
     with self._lock:
-      fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+      fcntl.flock(self._lock_fd, fcntl.LOCK_EX if writing else fcntl.LOCK_SH)
       try:
-        self._read_new(repair=True)
-        yield
-      finally:
-        fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
-
-  @contextlib.contextmanager
-  def _shared(self):
-    """Holds the file for reading with every line other writers appended read in."""
-    with self._lock:
-      fcntl.flock(self._lock_fd, fcntl.LOCK_SH)
-      try:
-        self._read_new(repair=False)
+        self._read_new(repair=writing)
         yield
       finally:
         fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
@@ -224,26 +214,26 @@ class AnswerCache:
     self.close()
 
   def __len__(self) -> int:
-    with self._shared():
+    with self._held(writing=False):
       return sum(len(v) for v in self._answers.values())
 
   def __contains__(self, key: str) -> bool:
-    with self._shared():
+    with self._held(writing=False):
       return key in self._answers
 
   def keys(self) -> list[str]:
     """Every key with at least one answer."""
-    with self._shared():
+    with self._held(writing=False):
       return list(self._answers)
 
   def count(self, key: str) -> int:
     """How many answers are stored under ``key``."""
-    with self._shared():
+    with self._held(writing=False):
       return len(self._answers.get(key, {}))
 
   def entries(self, key: str) -> list[CachedAnswer]:
     """The stored answers of ``key`` in index order."""
-    with self._shared():
+    with self._held(writing=False):
       by_index = self._answers.get(key, {})
       return [by_index[i] for i in sorted(by_index)]
 
@@ -264,7 +254,7 @@ class AnswerCache:
       The index the answer was stored under.
     """
     record = {"key": key, "index": 0, "answer": answer, **fields}
-    with self._exclusive():
+    with self._held(writing=True):
       by_index = self._answers.setdefault(key, {})
       index = max(by_index) + 1 if by_index else 0
       record.update(index=index, created=round(time.time(), 3))
@@ -284,7 +274,7 @@ class AnswerCache:
     Returns:
       ``{"prompt_tokens": ..., "completion_tokens": ..., "answers": ...}``.
     """
-    with self._shared():
+    with self._held(writing=False):
       chosen = self._answers.keys() if keys is None else [k for k in keys if k in self._answers]
       totals = {"prompt_tokens": 0, "completion_tokens": 0, "answers": 0}
       for key in chosen:
