@@ -5,7 +5,11 @@ multimodal model read off the image ("Pose Priors from Language Models", CVPR 20
 The public API is re-exported here, one name per line; never import a private module.
 """
 
-from posejax import body
+from posejax import _xla_flags
+
+_xla_flags.disable_experimental_cpu_fusions()
+
+from posejax import body  # noqa: E402 (after the XLA flags are set)
 from posejax import camera
 from posejax import data
 from posejax import lmm

@@ -249,6 +249,21 @@ class Constraints:
     """The leading image axes: ``()`` for one image, ``(B,)`` after ``stack``."""
     return tuple(np.shape(self.pair_valid)[:-1])
 
+  def __repr__(self) -> str:
+    """A summary: people, batch, answers, rows and the most common pairs (no index arrays)."""
+    if not isinstance(self.sample_valid, np.ndarray) or self.batch_shape:
+      return (f"Constraints(people={self.people}, batch_shape={self.batch_shape}, "
+              f"padded sizes {self.sizes()})")
+    samples = self.to_pairs()
+    pairs = collections.Counter(
+        " | ".join(c if isinstance(c, str) else "/".join(c) for c in row)
+        for rows in samples for row in rows)
+    common = ", ".join(f"{pair} x{count}" for pair, count in pairs.most_common(4))
+    more = f", ... ({len(pairs)} distinct)" if len(pairs) > 4 else ""
+    empty = sum(not rows for rows in samples)
+    return (f"Constraints(people={self.people}, {len(samples)} answers ({empty} empty), "
+            f"{sum(map(len, samples))} rows: {common or 'none'}{more})")
+
   def sizes(self) -> dict[str, int]:
     """The padded sizes: samples, entries, rows, variants, combinations, pairs, alternatives."""
     rows, entries = np.shape(self.entry_variants)[-2:]
@@ -322,10 +337,6 @@ class Constraints:
     if self.batch_shape:
       raise ConstraintError("to_pairs reads one image; index a stacked Constraints first")
     return _source_rows(np.asarray(self.row_names), np.asarray(self.sample_valid))
-
-  def needs_fallback(self, min_empty: int | None = None):
-    """See ``needs_fallback``."""
-    return needs_fallback(self, min_empty)
 
   # ----------------------------------------------------------------------------------------------
   # Files

@@ -237,9 +237,9 @@ class Fitter:
         energy = jax.vmap(lambda pose: priors.pose_prior_energy(shared.pose_prior, pose))
         terms["pose_prior"] = jnp.sum(energy(body_pose))
       if "init_pose" in active:
-        terms["init_pose"] = jnp.sum(jnp.square(body_pose - scene.anchor))
+        terms["init_pose"] = priors.init_pose_energy(body_pose, scene.anchor)
       if "shape" in active:
-        terms["shape"] = jnp.sum(jnp.square(params["betas"]))
+        terms["shape"] = jnp.sum(jax.vmap(priors.shape_prior_energy)(params["betas"]))
       if "penetration" in active and people == 2:
         def penetration_term():
           queries = vertices[:, shared.proxy.vertex_ids]

@@ -11,6 +11,7 @@ from lmm_answers import CORPUS
 from posejax.body import vocabulary
 from posejax.constraints import Constraints
 from posejax.constraints import assignment_count
+from posejax.constraints import needs_fallback
 from posejax.lmm import build
 from posejax.lmm.parsing import parse_answer
 
@@ -35,7 +36,7 @@ def test_two_person_corpus_becomes_constraints_with_the_same_rows():
   assert report.answers == len(TWO)
   assert report.rows_kept == sum(len(c[3]) for c in TWO)
   assert report.refusals == 1
-  assert not bool(cons.needs_fallback())
+  assert not bool(needs_fallback(cons))
 
 
 def test_one_person_rows_pass_through_the_frequency_filter():
@@ -56,7 +57,7 @@ def test_one_person_rows_pass_through_the_frequency_filter():
 def test_all_empty_answers_fall_back():
   answers = ["I'm sorry, I cannot help with that.", HEADER2, HEADER2 + "| none | none |\n"]
   cons, report = build.parse(answers, people=2, return_report=True)
-  assert bool(cons.needs_fallback())
+  assert bool(needs_fallback(cons))
   assert report.empty_answers == 3
   assert report.declared_empty == 2
   assert cons.to_pairs() == [[], [], []]

@@ -313,8 +313,6 @@ def test_chunking_changes_nothing_and_vmaps(ball):
 
 
 def test_errors():
-  with pytest.raises(InvalidInputError, match="not supported"):
-    pen.self_penetration_penalty(jnp.zeros((4, 3)))
   with pytest.raises(InvalidInputError, match="inside"):
     penetration_penalty(jnp.zeros((4, 3)), jnp.zeros((4, 3)), jnp.zeros(3, bool))
   with pytest.raises(InvalidInputError, match="triangles"):

@@ -24,8 +24,6 @@ def test_nearest_matches_brute_force(x64, chunk_size):
   brute = _brute_squared(a, b)
   np.testing.assert_array_equal(ids, brute.argmin(1))
   np.testing.assert_allclose(fast, brute.min(1), atol=1e-12)
-  exact = proximity.squared_distances_to_nearest(a, b, chunk_size=chunk_size)
-  np.testing.assert_allclose(exact, brute.min(1), rtol=1e-12)
 
 
 def test_min_squared_distance_matches_brute_force_and_its_gradient(x64):

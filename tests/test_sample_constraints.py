@@ -7,6 +7,7 @@ import pytest
 
 from posejax import lmm
 from posejax.constraints import Constraints
+from posejax.constraints import needs_fallback
 from posejax.data import DatasetSample
 from posejax.data import sample_constraints as sc
 from posejax.errors import FileFormatError
@@ -49,7 +50,7 @@ def test_constraints_from_every_kind_of_source(tmp_path):
   assert found.constraints[1] is direct
   parsed = found.constraints[2].to_pairs()
   assert len(parsed) == 3 and parsed[1] == [] and len(parsed[0]) == 2
-  fallback = [bool(c.needs_fallback()) for c in found.constraints]
+  fallback = [bool(needs_fallback(c)) for c in found.constraints]
   assert fallback == [False, False, False, True]
   # Stacking every sample to the common sizes gives one shape for the whole dataset.
   sizes = found.common_sizes()
@@ -67,7 +68,7 @@ def test_one_person_answers_and_mismatches():
   assert int(found.constraints[0].min_frequency) == 2
   assert np.asarray(found.constraints[0].row_valid).any()
   missing = sc.constraints_for_samples(one, {})
-  assert missing.constraints[0].people == 1 and bool(missing.constraints[0].needs_fallback())
+  assert missing.constraints[0].people == 1 and bool(needs_fallback(missing.constraints[0]))
   with pytest.raises(InvalidInputError, match="for 2 people but sample"):
     sc.constraints_for_samples(one, {"pose_YOGI_Cam_01_0001": lmm.parse([TABLE], 2)})
   with pytest.raises(InvalidInputError, match="mix people counts"):

@@ -41,7 +41,7 @@ class ImageConstraints:
     people: 1 or 2.
     prompt_version: the prompt that produced the answers.
     model: the model that wrote them.
-    fallback: whether the image should keep its baseline fit (``Constraints.needs_fallback``).
+    fallback: whether the image should keep its baseline fit (``posejax.needs_fallback``).
     report: the parse diagnostics (``ParseReport.as_dict()``).
     samples: the parsed rows per answer, as written.
   """
@@ -67,6 +67,8 @@ def image_entry(constraints, report, *, samples, prompt_version: str, model: str
     prompt_version, model, cache_key: provenance.
     answers: how many answers were parsed (default: ``len(samples)``).
   """
+  from posejax.constraints import needs_fallback  # the array layer, imported where it is used
+
   return {
       "people": int(constraints.people),
       "prompt_version": prompt_version,
@@ -76,7 +78,7 @@ def image_entry(constraints, report, *, samples, prompt_version: str, model: str
       "samples": [[[c if isinstance(c, str) else list(c) for c in row] for row in rows]
                   for rows in samples],
       "report": report.as_dict(),
-      "fallback": bool(constraints.needs_fallback()),
+      "fallback": bool(needs_fallback(constraints)),
       "constraints": json.loads(constraints.to_json()),
   }
 

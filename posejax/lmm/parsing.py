@@ -842,9 +842,9 @@ def parse_answer(text: str, people: int, *, trust_sides: bool = False,
   if not isinstance(text, str):
     raise InvalidInputError(f"an answer must be a string (the model's text), got "
                             f"{type(text).__name__} {text!r:.40}")
-  said_none = bool(_NO_CONTACT.search(text))
   tables = _find_tables(_strip_fences(text)) if "|" in text else []
   if not tables:
+    said_none = bool(_NO_CONTACT.search(text))
     return ParsedAnswer(declared_empty=said_none,
                         refusal=not said_none and bool(_REFUSAL.search(text)))
   chosen = _chosen_tables([_read_table(table, people, trust_sides, fuzzy)
@@ -852,8 +852,11 @@ def parse_answer(text: str, people: int, *, trust_sides: bool = False,
   rows = tuple(row for table in chosen for row in table.rows)
   dropped = tuple(d for table in chosen for d in table.dropped)
   empty_markers = sum(table.empty_markers for table in chosen)
-  declared_empty = not rows and (said_none or (not dropped and (
-      empty_markers > 0 or not any(table.lines for table in chosen))))
+  # The text is searched for "no contact" and refusals only when no row came out (most answers
+  # have rows, and these searches cost more than the table).
+  declared_empty = not rows and ((not dropped and (
+      empty_markers > 0 or not any(table.lines for table in chosen)))
+      or bool(_NO_CONTACT.search(text)))
   header = next((t.header for t in tables if t.body_part_header), tables[-1].header)
   return ParsedAnswer(
       rows=rows, dropped=dropped,
@@ -881,6 +884,9 @@ def _chosen_tables(read: list["_ReadTable"]) -> list["_ReadTable"]:
   """The tables an answer means: its last table of contacts between parts (an earlier one is a
   draft it corrected), and its last table of contacts with the ground, which complements rather
   than replaces it (one person: "hand | foot", then "butt | ground")."""
+  if len(read) <= 1:
+    return read
+
   def with_ground(table):
     return bool(table.rows) and all(vocabulary.GROUND in _names_in(row) for row in table.rows)
 
@@ -932,12 +938,19 @@ def _read_table(table: _Table, people: int, trust_sides: bool, fuzzy: bool) -> _
 
 
 def _reads_as_other_prompt(header: tuple[str, ...] | None, dropped, people: int) -> bool:
-  words = {w for cell in header or () for w in _WORD.findall(_clean(cell))}
-  names_people = "person" in words or "persons" in words
+  names_people, lettered = _header_style(header)
   if people == 1:
     return names_people
-  lettered = {"a", "b"} <= words and not names_people
-  return lettered or any(d.reason == "ground in a two-person answer" for d in dropped)
+  return (lettered and not names_people) or any(
+      d.reason == "ground in a two-person answer" for d in dropped)
+
+
+@functools.lru_cache(maxsize=4096)
+def _header_style(header: tuple[str, ...] | None) -> tuple[bool, bool]:
+  """Whether a header names people ("Person 1 Body Part") and whether it letters its columns
+  ("Body Part A", "Body Part B")."""
+  words = {w for cell in header or () for w in _WORD.findall(_clean(cell))}
+  return "person" in words or "persons" in words, {"a", "b"} <= words
 
 
 def parse_answers(answers: Sequence[str], people: int, *, trust_sides: bool = False,

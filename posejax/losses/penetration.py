@@ -30,7 +30,10 @@ condition, no flipped triangles). Separate closed parts (SMPL-X's eyeballs, the 
 eyes) stay separate closed parts: winding numbers add up over parts, so a point inside any part,
 or inside two overlapping parts, still counts as inside.
 
-Self-penetration of one person is not supported (see :func:`self_penetration_penalty`).
+Self-penetration of one person is not modelled: a body's own vertices lie on its own proxy, where
+winding numbers are about 1/2 and meaningless, and parts that legitimately touch (upper and lower
+arm at a bent elbow) cannot be told from intersecting ones without a segmentation into separately
+closed parts. The term is for two people, as in the reference.
 """
 
 from __future__ import annotations
@@ -744,19 +747,3 @@ def pair_penetration(
     inside_b = inside_mask(vertices_b, vertices_a, proxy_a)
   return (penetration_penalty(vertices_a, vertices_b, inside_a, scale=scale)
           + penetration_penalty(vertices_b, vertices_a, inside_b, scale=scale))
-
-
-def self_penetration_penalty(*args, **kwargs):
-  """Self-penetration of one person: NOT SUPPORTED; always raises.
-
-  A body's own vertices lie on its own proxy, where winding numbers are about 1/2 and meaningless,
-  and parts that legitimately touch (upper and lower arm at a bent elbow) cannot be told from
-  intersecting ones without a segmentation into separately closed parts. posejax does not fake it.
-
-  Raises:
-    InvalidInputError: always.
-  """
-  del args, kwargs
-  raise InvalidInputError("self-penetration for one person is not supported by posejax; leave "
-                          "the interpenetration term off for one-person fits (the reference uses "
-                          "it only between two people).")

@@ -113,30 +113,6 @@ def nearest_ids(
   return _map_chunks(search, jax.lax.stop_gradient(points), chunk_size)
 
 
-def squared_distances_to_nearest(
-    points: jax.Array,
-    others: jax.Array,
-    *,
-    others_valid: jax.Array | None = None,
-    chunk_size: int = DEFAULT_CHUNK_SIZE,
-) -> jax.Array:
-  """Squared distance from each point to the nearest of ``others``, differentiable.
-
-  Args:
-    points: (N, 3) query points, metres.
-    others: (M, 3) candidate points, metres.
-    others_valid: optional (M,) bool mask of usable candidates.
-    chunk_size: query points per chunk of the search.
-
-  Returns:
-    (N,) squared distances in m^2, exact (``sum (p - o*)^2`` on the nearest pair), gradients with
-    respect to both sets; finite for coincident points (no square root is taken).
-  """
-  ids, _ = nearest_ids(points, others, others_valid=others_valid, chunk_size=chunk_size)
-  difference = points - others[ids]
-  return jnp.sum(difference * difference, axis=-1)
-
-
 def closest_pair(
     vertices_a: jax.Array,
     vertices_b: jax.Array,
