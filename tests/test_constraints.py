@@ -235,7 +235,7 @@ def test_fallback_rule():
   assert bool(needs_fallback(all_empty))
   assert not bool(needs_fallback(two_empty))
   assert bool(needs_fallback(two_empty, min_empty=2))
-  assert not bool(one_empty.needs_fallback(min_empty=2))
+  assert not bool(needs_fallback(one_empty, min_empty=2))
   ground_only = Constraints.from_pairs([[("foot", "ground")], []], 1)
   assert bool(needs_fallback(ground_only))
   stacked = Constraints.stack([all_empty, two_empty, one_empty])
