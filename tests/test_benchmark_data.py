@@ -190,7 +190,8 @@ def test_scene_metrics_against_direct_computation(model):
     assert exact[column] == pytest.approx(np.mean(np.asarray(expected) < tau))
   # A shifted and scaled copy keeps PA-MPJPE at zero; swapping the people is undone.
   moved = (gt * 1.3 + np.array([0.2, -0.1, 0.5]))[::-1]
-  assert benchmark.scene_metrics(tools, scene, moved, gt)["pa_mpjpe"] == pytest.approx(0, abs=1e-3)
+  # Within 10 micrometres: the alignment runs in float32, whose rounding at metres is ~0.5 um.
+  assert benchmark.scene_metrics(tools, scene, moved, gt)["pa_mpjpe"] == pytest.approx(0, abs=1e-2)
   assert benchmark.scene_metrics(tools, scene, moved, gt)["swapped"] == 1.0
   bad = _scene(1, contacts=(("left hand", "elbow"),))
   with pytest.raises(InvalidInputError, match="region"):
