@@ -177,13 +177,18 @@ def test_proxy_of_the_default_body(default_body_and_proxy):
   faces = np.asarray(model.faces)
   _check_proxy(proxy, vertices, faces)
   assert 1000 <= proxy.num_vertices <= 1100
-  # The body's own vertices pushed 1 cm inwards along their normals are inside the proxy ...
+  # On the trunk and limbs, the body's own vertices pushed 1 cm inwards along their normals are
+  # inside the proxy, and 1 cm outwards outside. Head, hands and feet have features thinner
+  # than 2 cm (ears, nose, lips, fingers, toes) that a 1,000-vertex proxy cannot follow.
   mesh = trimesh.Trimesh(vertices, faces, process=False)
   inside = np.asarray(inside_mask(vertices - 0.01 * mesh.vertex_normals, vertices, proxy))
-  assert inside.mean() > 0.95
-  # ... and 1 cm outside, outside (the coarse proxy bridges some concave spots: armpits, fingers).
   outside = np.asarray(inside_mask(vertices + 0.01 * mesh.vertex_normals, vertices, proxy))
-  assert outside.mean() < 0.05
+  names = np.asarray(posejax_body.SKELETON_JOINT_NAMES)
+  dominant = names[np.asarray(model.lbs_weights).argmax(axis=1)]
+  thin = np.array([any(k in n for k in ("head", "eye", "jaw", "foot", "wrist", "index",
+                                         "middle", "ring", "pinky", "thumb")) for n in dominant])
+  assert inside[~thin].mean() > 0.99 and outside[~thin].mean() < 0.01
+  assert inside[thin].mean() > 0.75 and outside[thin].mean() < 0.15
 
 
 def test_default_bodies_penetrating_and_apart(default_body_and_proxy):

