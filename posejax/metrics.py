@@ -238,7 +238,55 @@ def lsp14_regressor_for(model) -> np.ndarray:
       head_mask = np.argmax(weights, axis=1) == SMPLX_HEAD_JOINT
       if not head_mask.any():
         head_mask = None
+  if weights is not None and np.asarray(joint_regressor).min() < 0:
+    # A regressor with negative weights (exact in the model's shape space, like the exported
+    # Anny body's) is not meant for posed meshes: regress from each joint's skinning band.
+    joint_regressor = skinning_band_regressor(template, np.asarray(weights),
+                                              np.asarray(joint_regressor) @ template,
+                                              _model_field(model, ("parents",)))
   return lsp14_regressor(joint_regressor, template, head_mask)
+
+
+def skinning_band_regressor(rest_vertices: np.ndarray, weights: np.ndarray, rest_joints: np.ndarray,
+                            parents: Sequence[int], *, min_weight: float = 0.1,
+                            max_vertices: int = 128) -> np.ndarray:
+  """(J, V) a local, non-negative joint regressor: each joint from the vertices that blend it
+  with its parent, weighted to hit the rest joint.
+
+  On a posed mesh these vertices move with both bones around the joint, so their weighted
+  mean follows the joint (the standard regressor-on-posed-mesh approximation). Weights are a
+  non-negative least-squares solution (sum one, rest joint reproduced) over the band's
+  ``max_vertices`` vertices nearest the joint; a joint without a band (the root) uses its own
+  most-weighted vertices.
+
+  Args:
+    rest_vertices: (V, 3) rest vertices, metres.
+    weights: (V, J) skinning weights.
+    rest_joints: (J, 3) rest joints, metres.
+    parents: (J,) parent joint of each joint, -1 for the root.
+    min_weight: a band vertex carries at least this weight of the joint and of its parent.
+  """
+  from scipy.optimize import nnls
+
+  out = np.zeros((len(parents), len(rest_vertices)))
+  for joint, parent in enumerate(parents):
+    band = np.zeros(len(rest_vertices), bool)
+    if parent >= 0:
+      band = (weights[:, joint] > min_weight) & (weights[:, parent] > min_weight)
+    if band.sum() < 4:
+      band = weights[:, joint] >= np.sort(weights[:, joint])[-64]
+    ids = np.flatnonzero(band)
+    ids = ids[np.argsort(np.linalg.norm(rest_vertices[ids] - rest_joints[joint], axis=1))
+              [:max_vertices]]
+    # Rows: the three coordinates relative to the joint (centimetres), and the sum.
+    a = np.concatenate([(rest_vertices[ids] - rest_joints[joint]).T * 100.0,
+                        np.ones((1, len(ids)))])
+    b = np.concatenate([np.zeros(3), [1.0]])
+    w, _ = nnls(a, b, maxiter=50 * len(ids))
+    if w.sum() <= 0:
+      w = np.ones(len(ids))
+    out[joint, ids] = w / w.sum()
+  return out
 
 
 def _model_field(model, names: Sequence[str], required: bool = True):
