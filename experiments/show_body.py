@@ -1,4 +1,4 @@
-"""Renders posejax's synthetic default body to a PNG: rest pose and a posed state, front and side.
+"""Renders posejax's default body (Anny) to a PNG: an adult and a child, rest and posed.
 
 Vertices are coloured by contact region (``posejax.body.regions``, derived from the model's own
 skinning weights) or, with ``--colour=joints``, by dominant skinning joint. No GPU: the software
@@ -20,6 +20,7 @@ from PIL import Image
 from PIL import ImageDraw
 
 import posejax.body as pb
+from posejax.body import default_body
 from posejax.viz.render import render_mesh
 
 FLAGS = flags.FLAGS
@@ -28,6 +29,8 @@ flags.DEFINE_integer("panel_size", 520, "Height and width of each panel, pixels.
 flags.DEFINE_enum("colour", "regions", ["regions", "joints"], "What the colours show.")
 flags.DEFINE_list("views", ["front", "left"], "Views rendered for each pose (front, back, left, "
                   "right, top, or an azimuth in degrees).")
+flags.DEFINE_list("ages", ["0.667", "0.25"], "Anny age phenotypes of the bodies shown (0 newborn, "
+                  "1/3 child, 2/3 young adult, 1 old); the other phenotypes stay at 0.5.")
 
 # Shown region of a vertex in several regions: the first that holds it.
 _REGION_PRIORITY = (
@@ -45,8 +48,8 @@ _REGION_COLOURS = {
 }
 
 
-def posed_params(model: pb.BodyModel) -> pb.BodyParams:
-  """A lively pose: one arm down, one waving, a step forward, head turned, hands curled."""
+def posed_params(model: pb.BodyModel, betas: np.ndarray) -> pb.BodyParams:
+  """A lively pose: one arm down, one waving, a step forward, head turned, fingers curled."""
   body_pose = np.zeros((21, 3), np.float32)
   body_pose[0] = (-0.55, 0.0, 0.08)    # left hip: thigh forward
   body_pose[1] = (0.20, 0.0, -0.05)    # right hip: thigh back
@@ -59,13 +62,11 @@ def posed_params(model: pb.BodyModel) -> pb.BodyParams:
   body_pose[16] = (0.0, 0.3, -0.55)    # right shoulder: arm up
   body_pose[17] = (0.0, -0.9, 0.0)     # left elbow
   body_pose[18] = (0.0, 1.3, 0.0)      # right elbow
-  left_hand = np.zeros(model.num_pca_comps, np.float32)
-  left_hand[0] = 1.8
-  right_hand = np.zeros(model.num_pca_comps, np.float32)
-  right_hand[1] = 1.0
+  curl = np.zeros((15, 3), np.float32)
+  curl[:, 2] = 0.5  # every finger joint bent about the palm's normal axis
   return pb.BodyParams.create(
-      model, body_pose=body_pose.reshape(-1), left_hand_pose=left_hand,
-      right_hand_pose=right_hand, jaw_pose=np.array([0.25, 0.0, 0.0], np.float32))
+      model, betas=betas, body_pose=body_pose.reshape(-1),
+      left_hand_pose=curl.reshape(-1), right_hand_pose=-0.5 * curl.reshape(-1))
 
 
 def region_colours(model: pb.BodyModel) -> tuple[np.ndarray, list[tuple[str, tuple]]]:
@@ -103,15 +104,24 @@ def main(argv):
   else:
     colours, legend = joint_colours(model)
   faces = np.asarray(model.faces)
-  rest = np.asarray(model.v_template)
-  posed = np.asarray(pb.forward(model, posed_params(model)).vertices)
-  # One scale for every panel, so rest and posed bodies compare.
+  mapping = default_body.phenotype_map()
+  bodies = []
+  for age in FLAGS.ages:
+    phenotypes = np.full((1, 6), 0.5)
+    phenotypes[0, 1] = float(age)
+    betas = mapping.betas(phenotypes)[0].astype(np.float32)
+    rest = np.asarray(pb.forward(model, pb.BodyParams.create(model, betas=betas)).vertices)
+    posed = np.asarray(pb.forward(model, posed_params(model, betas)).vertices)
+    bodies += [rest, posed]
+  # One scale and one floor for every panel, so bodies compare.
   size = FLAGS.panel_size
   pixels_per_metre = 0.9 * size / 2.0
+  floor = min(float(v[:, 1].min()) for v in bodies)
   panels = []
-  for vertices in (rest, posed):
+  for vertices in bodies:
     low, high = vertices.min(axis=0), vertices.max(axis=0)
     center = 0.5 * (low + high)
+    center[1] = floor + 0.95
     for view in FLAGS.views:
       try:
         view = float(view)
@@ -120,12 +130,14 @@ def main(argv):
       panels.append(render_mesh(vertices, faces, vertex_colors=colours, view=view,
                                 image_size=size, center=center,
                                 pixels_per_metre=pixels_per_metre))
-  image = Image.fromarray(np.concatenate(panels, axis=1))
+  per_row = 2 * len(FLAGS.views)  # one row per body: rest and posed, every view
+  rows = [np.concatenate(panels[i:i + per_row], axis=1) for i in range(0, len(panels), per_row)]
+  image = Image.fromarray(np.concatenate(rows, axis=0))
   if legend:
     image = _with_legend(image, legend)
   draw = ImageDraw.Draw(image)
-  draw.text((8, 6), "posejax default body (SYNTHETIC, not SMPL-X): rest pose and a posed state",
-            fill=(0, 0, 0))
+  draw.text((8, 6), "posejax default body: Anny (CC0 MakeHuman assets), not SMPL-X. Adult and "
+            "child (age phenotype " + " / ".join(FLAGS.ages) + "), rest and posed", fill=(0, 0, 0))
   os.makedirs(os.path.dirname(os.path.abspath(FLAGS.output)), exist_ok=True)
   image.save(FLAGS.output)
   logging.info("wrote %s", FLAGS.output)

@@ -34,7 +34,7 @@ def _scene(index: int, people: int = 2, *, contacts=(("left hand", "right hand")
   orient = np.tile([np.pi, 0.0, 0.0], (people, 1))
   transl = np.array([[-0.4, 0.0, 4.0], [0.4, 0.0, 4.0]])[:people]
   gt = {"global_orient": orient, "transl": transl, "body_pose": rng.normal(0, 0.05, (people, 63)),
-        "betas": np.zeros((people, 10))}
+        "betas": np.zeros((people, body.default_model().num_betas))}
   init = dict(gt, body_pose=gt["body_pose"] + 0.1)
   keypoints = np.concatenate([rng.uniform(0, 200, (people, 25, 2)), np.ones((people, 25, 1))], -1)
   return synthetic.SyntheticScene(

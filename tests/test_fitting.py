@@ -41,8 +41,8 @@ def _scene(model, regions):
   pose[1, 3 * 15 + 2] = 1.0  # B lowers its left arm
   pose[0, 3 * 17 + 1] = 0.4  # the touching elbows bend a little
   pose[1, 3 * 16 + 1] = -0.4
-  betas = np.zeros((2, 10))
-  betas[1, 0] = 2.0  # B is taller than average
+  betas = np.zeros((2, model.num_betas))
+  betas[1, 0] = 2.0  # B is bigger than average
   transl = np.array([[-0.8, 0.0, 4.0], [0.8, 0.0, 4.0]])
   orient = np.tile([np.pi, 0.0, 0.0], (2, 1))  # upright, facing the camera
   gt = BodyParams.create(model, (2,), global_orient=orient, transl=transl, body_pose=pose,
@@ -55,12 +55,14 @@ def _scene(model, regions):
   truth = posejax.body.forward(model, gt)
   projected = posejax.camera.project(camera, posejax.body.keypoints.smplx_to_body25(truth.joints))
   keypoints = np.concatenate([np.asarray(projected), np.ones((2, 25, 1))], axis=-1)
-  # The regressor's view: B average-sized (betas 0) and nearer by the same factor (1.068 is
-  # the height ratio of betas[0] = 2), so both project alike.
+  # The regressor's view: B average-sized (betas 0) and nearer by their height ratio, so both
+  # project alike.
+  rest = posejax.body.forward(model, BodyParams.create(model, (2,), betas=betas)).vertices
+  heights = np.ptp(np.asarray(rest[..., 1]), axis=-1)
   init_transl = transl.copy()
-  init_transl[1] /= 1.068
+  init_transl[1] /= heights[1] / heights[0]
   noise = np.random.default_rng(0).normal(0.0, 0.1, (2, 63))
-  init = gt.replace(body_pose=jnp.asarray(pose + noise, jnp.float32), betas=jnp.zeros((2, 10)),
+  init = gt.replace(body_pose=jnp.asarray(pose + noise, jnp.float32), betas=jnp.zeros((2, model.num_betas)),
                     transl=jnp.asarray(init_transl, jnp.float32))
   return gt, truth, keypoints, init, camera
 

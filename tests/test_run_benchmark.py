@@ -48,7 +48,7 @@ def _write_scenes(path, settings: synthetic.SyntheticSettings) -> list[synthetic
     rng = np.random.default_rng(index)
     gt = {"global_orient": np.tile([np.pi, 0.0, 0.0], (2, 1)),
           "transl": np.array([[-0.35, 0.2, 4.0], [0.35, 0.2, 4.1]]),
-          "body_pose": rng.normal(0.0, 0.05, (2, 63)), "betas": rng.normal(0.0, 0.3, (2, 10))}
+          "body_pose": rng.normal(0.0, 0.05, (2, 63)), "betas": rng.normal(0.0, 0.3, (2, model.num_betas))}
     init = dict(gt, body_pose=gt["body_pose"] + rng.normal(0.0, 0.1, (2, 63)),
                 transl=gt["transl"] + [[0.05, 0.0, 0.2], [-0.05, 0.0, -0.2]])
     scene = synthetic.SyntheticScene(

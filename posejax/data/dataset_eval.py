@@ -68,8 +68,9 @@ MARKDOWN_PCC_TAUS_CM: tuple[int, ...] = (5, 10, 15, 20, 30, 50)
 def params_for_model(model: Any, arrays: Mapping[str, Any]) -> BodyParams:
   """A sample's parameter dict (person axis first) as ``BodyParams`` for ``model``.
 
-  Betas are fitted to the model's width: missing columns are zero, extra ones are dropped (an
-  adult model drops BEV's kid scale, the 11th column the readers append). Every other field must
+  Betas and expression are fitted to the model's width: missing columns are zero, extra ones
+  are dropped (an adult model drops BEV's kid scale, the 11th column the readers append; the
+  default body, which has no expression, drops the expression). Every other field must
   have the model's width; fields the dict lacks are zero (hands at the model's mean pose).
 
   Args:
@@ -99,7 +100,7 @@ def params_for_model(model: Any, arrays: Mapping[str, Any]) -> BodyParams:
     if not np.all(np.isfinite(value)):
       raise InvalidInputError(f"parameter {name!r} holds NaN or infinite values")
     width = field_width(model, name)
-    if name == "betas":
+    if name in ("betas", "expression"):
       fitted = np.zeros((people, width))
       keep = min(width, value.shape[1])
       fitted[:, :keep] = value[:, :keep]
