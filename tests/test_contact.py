@@ -48,6 +48,11 @@ def _region_distance(points_x, points_y, valid, rx, ry):
 
 
 def brute_two_person(samples, pa, pb, valid, count_empty=True):
+  """The published formula as METHOD.md states it, by exhaustive enumeration: every cell chooses
+  one of its alternatives, every chosen side-free lateral part a side; a choice is valid when each
+  part chosen two or more times in one column (side-free) uses both sides. Alternatives that are
+  not chosen take no side and do not count. Sample cost: min over roles and valid choices of the
+  sum over rows of the chosen regions' distance."""
   cache = {}
 
   def d(on_a, ra, rb):  # region ra on body A (role 0) or B, region rb on the other body
@@ -63,23 +68,21 @@ def brute_two_person(samples, pa, pb, valid, count_empty=True):
     if not rows:
       continue
     nonempty += 1
-    occurrences = [(r, col, k) for r, row in enumerate(rows) for col in (0, 1)
-                   for k, name in enumerate(row[col]) if name in vocabulary.LATERAL_PARTS]
+    cells = [(r, col) for r in range(len(rows)) for col in (0, 1)]
     best = math.inf
-    for sides in itertools.product(vocabulary.SIDES, repeat=len(occurrences)):
-      side = dict(zip(occurrences, sides))
-      used = {}
-      for (r, col, k), s in side.items():
-        used.setdefault((col, rows[r][col][k]), []).append(s)
-      if any(len(v) >= 2 and set(v) != {"left", "right"} for v in used.values()):
-        continue
-      for on_a in (True, False):
-        cost = 0.0
-        for r, row in enumerate(rows):
-          cost += min(
-              d(on_a, _resolve(a, side.get((r, 0, ka))), _resolve(b, side.get((r, 1, kb))))
-              for ka, a in enumerate(row[0]) for kb, b in enumerate(row[1]))
-        best = min(best, cost)
+    for chosen in itertools.product(*(rows[r][col] for r, col in cells)):
+      lateral = [i for i, name in enumerate(chosen) if name in vocabulary.LATERAL_PARTS]
+      for sides in itertools.product(vocabulary.SIDES, repeat=len(lateral)):
+        side = dict(zip(lateral, sides))
+        used = {}
+        for i, s in side.items():
+          used.setdefault((cells[i][1], chosen[i]), []).append(s)
+        if any(len(v) >= 2 and set(v) != {"left", "right"} for v in used.values()):
+          continue
+        regions = [_resolve(name, side.get(i)) for i, name in enumerate(chosen)]
+        for on_a in (True, False):
+          best = min(best, sum(d(on_a, regions[2 * r], regions[2 * r + 1])
+                               for r in range(len(rows))))
     total += best
   n = len(samples) if count_empty else max(nonempty, 1)
   return total / n
@@ -92,36 +95,47 @@ def _softmin(values, temperature):
 
 
 def brute_two_person_soft(samples, pa, pb, valid, temperature):
-  """The soft-min loss as documented: soft minima over each row's alternatives (free sides
-  included), then over person roles, then over the valid sides of the constrained occurrences
-  (side-free parts named two or more times in one column); every sample counts."""
+  """The soft-min loss as documented. A side-free lateral part that its column names two or more
+  times (alternatives included) is constrained; an assignment fixes, for every cell, which of its
+  constrained names it takes and on which side, or that it takes one of its other names. Soft
+  minima over each row's remaining options (the other names, with free sides), then over person
+  roles, then over the valid assignments; every sample counts."""
   total = 0.0
   for sample in samples:
     rows = [_cells(row) for row in sample]
     if not rows:
       continue
-    groups = {}
-    for r, row in enumerate(rows):
+    named = {}
+    for row in rows:
       for col in (0, 1):
-        for k, name in enumerate(row[col]):
-          if name in vocabulary.LATERAL_PARTS:
-            groups.setdefault((col, name), []).append((r, col, k))
-    constrained = [g for g in groups.values() if len(g) >= 2]
-    patterns = [[p for p in itertools.product(vocabulary.SIDES, repeat=len(g))
-                 if set(p) == {"left", "right"}] for g in constrained]
+        for name in row[col]:
+          named[(col, name)] = named.get((col, name), 0) + 1
+    constrained = lambda col, name: name in vocabulary.LATERAL_PARTS and named[(col, name)] >= 2
+    cells = [(r, col) for r in range(len(rows)) for col in (0, 1)]
+    choices = []
+    for r, col in cells:
+      cell = rows[r][col]
+      own = [(name, s) for name in cell if constrained(col, name) for s in vocabulary.SIDES]
+      others = [(name, s) for name in cell if not constrained(col, name)
+                for s in (vocabulary.SIDES if name in vocabulary.LATERAL_PARTS else (None,))]
+      choices.append([[option] for option in own] + ([others] if others else []))
     per_assignment = []
-    for choice in itertools.product(*patterns):
-      side = {o: s for g, p in zip(constrained, choice) for o, s in zip(g, p)}
+    for choice in itertools.product(*choices):
+      used = {}
+      for (r, col), options in zip(cells, choice):
+        name, s = options[0]
+        if constrained(col, name):
+          used.setdefault((col, name), []).append(s)
+      if any(len(v) >= 2 and set(v) != {"left", "right"} for v in used.values()):
+        continue
       per_role = []
       for x, y in ((pa, pb), (pb, pa)):
         cost = 0.0
-        for r, row in enumerate(rows):
-          options = [[(name, s) for k, name in enumerate(row[col])
-                      for s in ((side[(r, col, k)],) if (r, col, k) in side
-                                else vocabulary.SIDES if name in vocabulary.LATERAL_PARTS
-                                else (None,))] for col in (0, 1)]
+        for r in range(len(rows)):
+          first, second = choice[2 * r], choice[2 * r + 1]
           cost += _softmin([_region_distance(x, y, valid, _resolve(a, sa), _resolve(b, sb))
-                            for (a, sa), (b, sb) in itertools.product(*options)], temperature)
+                            for (a, sa), (b, sb) in itertools.product(first, second)],
+                           temperature)
         per_role.append(cost)
       per_assignment.append(_softmin(per_role, temperature))
     total += _softmin(per_assignment, temperature)
@@ -161,14 +175,14 @@ def brute_one_person(samples, points, valid, min_frequency, temperature=None):
 # Random problems
 
 
-def random_samples(rng, pool, n_samples, max_rows=3, max_alternatives=2):
+def random_samples(rng, pool, n_samples, max_rows=3, max_alternatives=2, single=0.7):
   samples = []
   for _ in range(n_samples):
     rows = []
     for _ in range(rng.integers(0, max_rows + 1)):
       row = []
       for _ in range(2):
-        count = 1 if rng.random() < 0.7 else int(rng.integers(2, max_alternatives + 1))
+        count = 1 if rng.random() < single else int(rng.integers(2, max_alternatives + 1))
         names = tuple(str(x) for x in rng.choice(pool, size=count))
         row.append(names[0] if count == 1 else names)
       rows.append(tuple(row))
@@ -215,6 +229,58 @@ def test_two_person_loss_equals_brute_force(x64, seed):
       expected = brute_two_person_soft(samples, pa, pb, valid, temperature)
       assert loss(pa, pb, valid, cons, temperature=temperature) == pytest.approx(expected,
                                                                                  abs=1e-9)
+
+
+# Lateral parts repeated in one column with alternatives beside them: where an alternative that is
+# not chosen must not use up a side.
+ALTERNATIVES_POOL = ("hand", "hand", "arm", "arm", "foot", "head", "back", "left hand")
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_two_person_loss_with_alternatives_equals_brute_force(x64, seed):
+  rng = np.random.default_rng(50 + seed)
+  samples = random_samples(rng, ALTERNATIVES_POOL, n_samples=3, max_rows=4, single=0.4)
+  samples = [s if side_free_count(s) <= 8 else [] for s in samples]
+  pa, pb, valid = random_points(rng)
+  cons = Constraints.from_pairs(samples, 2)
+  assert loss(pa, pb, valid, cons) == pytest.approx(brute_two_person(samples, pa, pb, valid),
+                                                    abs=1e-9)
+  for temperature in (0.02, 0.3):
+    expected = brute_two_person_soft(samples, pa, pb, valid, temperature)
+    assert loss(pa, pb, valid, cons, temperature=temperature) == pytest.approx(expected, abs=1e-9)
+
+
+def _neck_scene():
+  """Body B's neck at the origin; body A's left hand 0.1 m from it, its left arm 0.2 m, its right
+  hand 1 m; every other region of either body metres away."""
+  pa = np.full((REGIONS, 1, 3), 50.0)
+  pb = np.full((REGIONS, 1, 3), -50.0)
+  pa[:, 0, 1] = 10.0 * np.arange(REGIONS)
+  pb[:, 0, 1] = -10.0 * np.arange(REGIONS)
+  pb[vocabulary.REGION_INDEX["neck"], 0] = [0.0, 0.0, 0.0]
+  pa[vocabulary.REGION_INDEX["left hand"], 0] = [0.1, 0.0, 0.0]
+  pa[vocabulary.REGION_INDEX["left arm"], 0] = [0.2, 0.0, 0.0]
+  pa[vocabulary.REGION_INDEX["right hand"], 0] = [1.0, 0.0, 0.0]
+  return pa, pb, np.ones((REGIONS, 1), bool)
+
+
+def test_an_alternative_that_is_not_chosen_takes_no_side(x64):
+  """Issue 16: "hand | neck" twice and "hand / arm | neck". Served by the arm, the third row
+  leaves "hand" named twice, so both hands: 0.1 + 1 + 0.2; served by a hand, three hands use both
+  sides: 0.1 + 0.1 + 1. Posejax gave the unchosen "hand" of the third row a side of its own (the
+  right), so that both plain rows took the left hand: 0.1 + 0.1 + 0.2 = 0.4, below the formula."""
+  pa, pb, valid = _neck_scene()
+  samples = [[("hand", "neck"), ("hand", "neck"), (("hand", "arm"), "neck")]]
+  cons = Constraints.from_pairs(samples, 2)
+  assert brute_two_person(samples, pa, pb, valid) == pytest.approx(1.2, abs=1e-12)
+  assert loss(pa, pb, valid, cons) == pytest.approx(1.2, abs=1e-12)
+  # The same rows with the arm alone: 0.1 + 1 + 0.2 (the hands still both used).
+  alone = Constraints.from_pairs([[("hand", "neck"), ("hand", "neck"), ("arm", "neck")]], 2)
+  assert loss(pa, pb, valid, alone) == pytest.approx(1.3, abs=1e-12)
+  # A third row with a central alternative instead of the arm: "hand / head", head far away.
+  central = [[("hand", "neck"), ("hand", "neck"), (("hand", "head"), "neck")]]
+  assert loss(pa, pb, valid, Constraints.from_pairs(central, 2)) == pytest.approx(
+      brute_two_person(central, pa, pb, valid), abs=1e-12)
 
 
 @pytest.mark.parametrize("seed", range(8))

@@ -87,11 +87,13 @@ def fit_to_limits(rows: Sequence[Row], people: int, *, max_side_variables: int,
       reasons.append(TOO_MANY_ALTERNATIVES)
     else:
       candidates.append(row)
-  if (people == 1 or _side_free_total(candidates) <= max_side_variables
-      or _side_free_repeats(candidates) <= max_side_variables):
-    # 2^(repeated side-free occurrences) bounds the assignment count from above: nothing to do.
-    return candidates, reasons
   limit = 2 ** max_side_variables
+  # A cell with j repeated side-free occurrences has at most 2j + 1 <= 3^j choices (each of them
+  # with either side, or one of its other names), so 3^(repeated occurrences) bounds the
+  # assignment count from above: nothing to do below the limit.
+  if (people == 1 or 3 ** _side_free_total(candidates) <= limit
+      or 3 ** _side_free_repeats(candidates) <= limit):
+    return candidates, reasons
   if assignment_count(candidates) <= limit:
     return candidates, reasons
   kept: list[Row] = []
