@@ -17,9 +17,12 @@ How the answers are read (METHOD.md, "Parsing and aggregation"):
   and the right side: "hand" named twice for Person 1 means both hands. An alternative that is
   not taken takes no side and does not count: with rows "hand | neck", "hand | neck" and
   "hand / arm | neck", a third row served by the arm leaves two hands, one on each side. Parts
-  given with an explicit side (written and trusted, or from a plural the parser expanded) are
-  fixed and do not count. The sample costs the minimum over valid choices of the sum over rows,
-  then the minimum over the two ways to map Person 1 / Person 2 onto the bodies.
+  given with an explicit side (written in the answer and trusted, ``parse(...,
+  trust_sides=True)``, or from a plural the parser expanded) keep that side and count in the rule
+  like any other: "left hand" and a side-free "hand" in one column make the latter the right
+  hand, as it would be with neither side written; only occurrences that are all written ("left
+  hand" twice) are left as written. The sample costs the minimum over valid choices of the sum
+  over rows, then the minimum over the two ways to map Person 1 / Person 2 onto the bodies.
 * One person: the side of every lateral occurrence is chosen per row (no rule across rows); a
   combination whose two cells resolve to the same region is excluded ("hand | hand" means left hand
   against right hand) and a row with no other combination is dropped. The frequency filter keeps a
@@ -27,13 +30,13 @@ How the answers are read (METHOD.md, "Parsing and aggregation"):
   Rows naming the ground are dropped and counted in ``ground_rows``, as the reference does: the
   ground plane is not known in camera coordinates, so posejax does not guess one.
 
-Exact reduction of the enumeration: a lateral part that its column names side-free only once (in
-any cell, alternatives included) can never be taken twice, so the rule never constrains it and
-minimising over its side and over its cell's alternatives can move inside its row: its two sides
-become alternatives of the cell. Only the constrained occurrences (parts named side-free two or
-more times in their column) are enumerated: an assignment fixes, for every cell holding one,
-which constrained name the cell takes and on which side, or that it takes one of its other
-names (the row then minimises over those). The rule links only the cells of one (column, part)
+Exact reduction of the enumeration: a lateral part that its column names only once (in any cell,
+alternatives included), or only with written sides, is never constrained by the rule, so
+minimising over its side and over its cell's alternatives can move inside its row: a side-free
+name's two sides become alternatives of the cell. Only the constrained occurrences (parts named
+two or more times in their column, once at least side-free) are enumerated: an assignment fixes,
+for every cell holding one, which constrained name the cell takes and on which side (a written
+side as written), or that it takes one of its other names (the row then minimises over those). The rule links only the cells of one (column, part)
 group, or of groups that share a cell ("hand / arm" with both repeated), so the valid assignments
 are the product over such components of each component's valid choices: for cells without
 alternatives, 2^g - 2 for a group of g occurrences. The cost is the number of valid assignments,
@@ -618,36 +621,53 @@ def _check_combinations(count: int, sample: int, row: int) -> None:
 
 
 @functools.lru_cache(maxsize=65536)
-def _lateral_names(row: tuple) -> tuple[tuple[int, int, str], ...]:
-  """The side-free lateral names of a row as (column, position in cell, name)."""
-  return tuple((col, k, name) for col, cell in enumerate(row) for k, name in enumerate(cell)
-               if name in _LATERAL)
+def _lateral_names(row: tuple) -> tuple[tuple[int, int, str, int | None], ...]:
+  """The lateral names of a row, side-free or sided, as (column, position in cell, part, written
+  side: left 0, right 1, None when side-free)."""
+  found = []
+  for col, cell in enumerate(row):
+    for k, name in enumerate(cell):
+      side, part = vocabulary.split_side(name)
+      if part in _LATERAL:
+        found.append((col, k, part, None if side is None else vocabulary.SIDES.index(side)))
+  return tuple(found)
 
 
-def _side_groups(rows) -> list[list[tuple[int, int, int]]]:
-  """Side-free lateral occurrences (row, column, position in cell) grouped by (column, part)."""
+def _side_groups(rows) -> list[list[tuple[int, int, int, int | None]]]:
+  """Lateral occurrences (row, column, position in cell, written side) grouped by (column, part);
+  only the groups the chirality rule constrains: two or more occurrences, one at least side-free,
+  and not both sides written in cells without alternatives (always taken: the rule then holds
+  whatever the others take, as for the two rows a plural "hands" becomes)."""
   occurrences = collections.defaultdict(list)
   for r, row in enumerate(rows):
-    for col, k, name in _lateral_names(row):
-      occurrences[(col, name)].append((r, col, k))
-  return list(occurrences.values())
+    for col, k, part, side in _lateral_names(row):
+      occurrences[(col, part)].append((r, col, k, side))
+  return [g for g in occurrences.values()
+          if len(g) >= 2 and any(side is None for *_, side in g)
+          and {side for r, col, _, side in g if side is not None and len(rows[r][col]) == 1}
+          != {0, 1}]
 
 
 @functools.lru_cache(maxsize=65536)
 def _cell_choices(cell: tuple[str, ...], constrained: tuple[int, ...]) -> tuple:
   """What one two-person cell may stand for, one choice per assignment: ``(k, side)`` (left 0,
-  right 1) for each constrained occurrence k (its name chosen, with that side), then ``None``
-  (one of the cell's other names, free sides included, whichever is closest) when there are
-  other names. A cell without constrained occurrences has the single choice ``None``."""
-  choices = tuple((k, s) for k in constrained for s in (0, 1))
-  return choices + ((None,) if len(constrained) < len(cell) else ())
+  right 1) for each constrained occurrence k (its name taken, on that side: either for a
+  side-free name, the written one for a sided name), then ``None`` (one of the cell's other
+  names, free sides included, whichever is closest) when there are other names. A cell without
+  constrained occurrences has the single choice ``None``."""
+  choices = []
+  for k in constrained:
+    written = vocabulary.split_side(cell[k])[0]
+    choices += [(k, s) for s in (0, 1) if written is None or vocabulary.SIDES[s] == written]
+  return tuple(choices) + ((None,) if len(constrained) < len(cell) else ())
 
 
 def _choice_options(cell: tuple[str, ...], constrained: tuple[int, ...], choice) -> list[int]:
   """The regions a cell may stand for under one of its choices (``_cell_choices``)."""
   if choice is not None:
     k, side = choice
-    return [vocabulary.REGION_INDEX[vocabulary.sided(cell[k], vocabulary.SIDES[side])]]
+    part = vocabulary.split_side(cell[k])[1]
+    return [vocabulary.REGION_INDEX[vocabulary.sided(part, vocabulary.SIDES[side])]]
   return [o for k, name in enumerate(cell) if k not in constrained for o in _options(name, None)]
 
 
@@ -658,26 +678,27 @@ class _SampleChoices(NamedTuple):
   """Per row and column, the positions in the cell of its constrained occurrences."""
   cells: tuple[tuple[int, int], ...]
   """(row, column) of every cell with a constrained occurrence, in row order."""
-  groups: tuple[tuple[tuple[int, int] | None, ...], ...]
-  """Per such cell and choice, (constrained group, side) of the name the choice takes, or None
-  for the cell's other names."""
+  groups: tuple[tuple[tuple[int, int, bool] | None, ...], ...]
+  """Per such cell and choice, (constrained group, side, whether the side is free rather than
+  written) of the name the choice takes, or None for the cell's other names."""
   components: tuple[tuple[int, ...], ...]
   """Cells grouped so that no group of constrained occurrences spans two components (a cell with
   two constrained names, "hand / arm", joins their groups); components are independent."""
 
 
 def _sample_choices(rows) -> _SampleChoices:
-  groups = [g for g in _side_groups(rows) if len(g) >= 2]
+  groups = _side_groups(rows)
   positions = [[[], []] for _ in rows]
   group_of = {}
   for g, group in enumerate(groups):
-    for r, col, k in group:
+    for r, col, k, _ in group:
       positions[r][col].append(k)
       group_of[(r, col, k)] = g
   positions = tuple(tuple(tuple(sorted(p)) for p in row) for row in positions)
   cells = tuple((r, col) for r in range(len(rows)) for col in (0, 1) if positions[r][col])
   cell_groups = tuple(
-      tuple(None if c is None else (group_of[(r, col, c[0])], c[1])
+      tuple(None if c is None else (group_of[(r, col, c[0])], c[1],
+                                    vocabulary.split_side(rows[r][col][c[0]])[0] is None)
             for c in _cell_choices(rows[r][col], positions[r][col])) for r, col in cells)
   # Components: union-find over groups, joined by the cells they share.
   parent = list(range(len(groups)))
@@ -704,13 +725,13 @@ _BOTH = 3  # the side mask of a group that used the left (1) and the right (2) s
 def _valid_count(choices: _SampleChoices, component: tuple[int, ...]) -> int:
   """How many choices of one component's cells are valid, counted without enumerating them.
 
-  A dynamic programme over the cells whose state is, per group, how often it was chosen (0, 1 or
-  2 and more) and which sides it used; valid at the end when every group chosen twice or more used
-  both sides.
+  A dynamic programme over the cells whose state is, per group, how often it was taken (0, 1 or
+  2 and more), which sides it used and whether a side-free occurrence was taken; valid at the end
+  when every group taken twice or more, side-free at least once, used both sides.
   """
   groups = sorted({c[0] for i in component for c in choices.groups[i] if c is not None})
   index = {g: j for j, g in enumerate(groups)}
-  counts = {((0, 0),) * len(groups): 1}
+  counts = {((0, 0, False),) * len(groups): 1}
   for i in component:
     following = collections.Counter()
     for state, ways in counts.items():
@@ -718,12 +739,20 @@ def _valid_count(choices: _SampleChoices, component: tuple[int, ...]) -> int:
         if choice is None:
           following[state] += ways
           continue
-        j, mask = index[choice[0]], 1 << choice[1]
-        times, used = state[j]
-        following[state[:j] + ((min(times + 1, 2), used | mask),) + state[j + 1:]] += ways
+        g, side, free = choice
+        j = index[g]
+        times, used, any_free = state[j]
+        taken = (min(times + 1, 2), used | (1 << side), any_free or free)
+        following[state[:j] + (taken,) + state[j + 1:]] += ways
     counts = following
   return sum(ways for state, ways in counts.items()
-             if all(times < 2 or used == _BOTH for times, used in state))
+             if all(_allowed(*group) for group in state))
+
+
+def _allowed(times: int, used: int, any_free: bool) -> bool:
+  """The chirality rule for one (column, part): taken at most once, or both sides used, or every
+  occurrence taken has its side written (honoured as written)."""
+  return times < 2 or used == _BOTH or not any_free
 
 
 def _valid_choices(choices: _SampleChoices, component: tuple[int, ...]) -> np.ndarray:
@@ -731,12 +760,14 @@ def _valid_choices(choices: _SampleChoices, component: tuple[int, ...]) -> np.nd
   component's cells, in ``itertools.product`` order."""
   valid = []
   for picks in itertools.product(*(range(len(choices.groups[i])) for i in component)):
-    used = collections.defaultdict(list)
+    state = collections.defaultdict(lambda: (0, 0, False))
     for i, pick in zip(component, picks):
       chosen = choices.groups[i][pick]
       if chosen is not None:
-        used[chosen[0]].append(chosen[1])
-    if all(len(sides) < 2 or len(set(sides)) == 2 for sides in used.values()):
+        g, side, free = chosen
+        times, used, any_free = state[g]
+        state[g] = (times + 1, used | (1 << side), any_free or free)
+    if all(_allowed(*group) for group in state.values()):
       valid.append(picks)
   return np.array(valid, np.int64).reshape(len(valid), len(component))
 
@@ -744,11 +775,12 @@ def _valid_choices(choices: _SampleChoices, component: tuple[int, ...]) -> np.nd
 def assignment_count(rows: Sequence[Sequence[str | Sequence[str]]]) -> int:
   """The number of valid left/right assignments ``from_pairs`` enumerates for one two-person sample.
 
-  Each cell with a constrained occurrence (a side-free lateral part named two or more times in its
-  column, alternatives included) chooses one of its constrained names with a side, or (when it has
-  them) its other names; an assignment is valid when every (column, part) chosen twice or more uses
-  both sides. For cells without alternatives this is the product over groups of g occurrences of
-  2^g - 2. Sided names are fixed and do not count.
+  Each cell with a constrained occurrence (a lateral part named two or more times in its column,
+  once at least side-free, alternatives included) chooses one of its constrained names with a side
+  (the written one for a sided name), or (when it has them) its other names; an assignment is
+  valid when every (column, part) taken twice or more, once at least side-free, uses both sides.
+  For side-free cells without alternatives this is the product over groups of g occurrences of
+  2^g - 2.
 
   Args:
     rows: one sample's ``(cell_1, cell_2)`` rows, as ``from_pairs`` takes them.

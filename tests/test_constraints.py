@@ -88,11 +88,22 @@ def test_free_sides_become_alternatives_and_repeated_parts_are_enumerated():
   # Three times: 2^3 - 2 assignments use both sides.
   cons = Constraints.from_pairs([[("hand", "back")] * 3], 2)
   assert _assignments(cons) == 6
-  # Explicit sides are fixed and do not make the side-free "hand" a constrained variable.
+  # An explicit side is fixed, and counts: "hand" named a second time, side-free, is the other
+  # hand, as if neither side were written.
   cons = Constraints.from_pairs([[("left hand", "back"), ("hand", "head")]], 2)
   assert _assignments(cons) == 1
   assert _pairs(cons) == [(R["left hand"], R["back"])]
-  assert len(_pairs(cons, row=1)) == 2
+  assert _pairs(cons, row=1) == [(R["right hand"], R["head"])]
+  # Both sides written (as a plural "hands" becomes): the rule holds whatever the side-free hand
+  # takes, so it stays a free alternative of its row.
+  cons = Constraints.from_pairs([[("left hand", "back"), ("right hand", "back"), ("hand", "head")]],
+                                2)
+  assert _assignments(cons) == 1
+  assert len(_pairs(cons, row=2)) == 2
+  # Written sides alone are honoured as written: two left hands, nothing to enumerate.
+  cons = Constraints.from_pairs([[("left hand", "back"), ("left hand", "head")]], 2)
+  assert _assignments(cons) == 1
+  assert _pairs(cons, row=1) == [(R["left hand"], R["head"])]
 
 
 def test_an_alternative_takes_a_side_only_when_chosen():
@@ -121,7 +132,8 @@ def test_an_alternative_takes_a_side_only_when_chosen():
   # A cell whose alternatives are all central or sided adds one choice ("hand / back" twice: a
   # hand on each side, or the back in either row, or both backs).
   assert assignment_count([(("hand", "back"), "head"), (("hand", "back"), "neck")]) == 7
-  assert assignment_count([(("hand", "left hand"), "head"), ("hand", "neck")]) == 4
+  # A written side is one choice: (hand L, R), (hand R, L), (left hand, R).
+  assert assignment_count([(("hand", "left hand"), "head"), ("hand", "neck")]) == 3
 
 
 @pytest.mark.parametrize("seed", range(4))

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from posejax.body import vocabulary
+from posejax import lmm
 from posejax.constraints import Constraints
 from posejax.errors import InvalidInputError
 from posejax.losses import contact
@@ -50,9 +51,10 @@ def _region_distance(points_x, points_y, valid, rx, ry):
 def brute_two_person(samples, pa, pb, valid, count_empty=True):
   """The published formula as METHOD.md states it, by exhaustive enumeration: every cell chooses
   one of its alternatives, every chosen side-free lateral part a side; a choice is valid when each
-  part chosen two or more times in one column (side-free) uses both sides. Alternatives that are
-  not chosen take no side and do not count. Sample cost: min over roles and valid choices of the
-  sum over rows of the chosen regions' distance."""
+  lateral part chosen two or more times in one column, at least once side-free, uses both sides
+  (a written side counts as written). Alternatives that are not chosen take no side and do not
+  count. Sample cost: min over roles and valid choices of the sum over rows of the chosen
+  regions' distance."""
   cache = {}
 
   def d(on_a, ra, rb):  # region ra on body A (role 0) or B, region rb on the other body
@@ -74,10 +76,13 @@ def brute_two_person(samples, pa, pb, valid, count_empty=True):
       lateral = [i for i, name in enumerate(chosen) if name in vocabulary.LATERAL_PARTS]
       for sides in itertools.product(vocabulary.SIDES, repeat=len(lateral)):
         side = dict(zip(lateral, sides))
-        used = {}
-        for i, s in side.items():
-          used.setdefault((cells[i][1], chosen[i]), []).append(s)
-        if any(len(v) >= 2 and set(v) != {"left", "right"} for v in used.values()):
+        used = {}  # (column, part) -> [(side, written)]
+        for i, name in enumerate(chosen):
+          written, part = vocabulary.split_side(name)
+          if part in vocabulary.LATERAL_PARTS:
+            used.setdefault((cells[i][1], part), []).append((written or side[i], bool(written)))
+        if any(len(v) >= 2 and not all(w for _, w in v) and {s for s, _ in v} != {"left", "right"}
+               for v in used.values()):
           continue
         regions = [_resolve(name, side.get(i)) for i, name in enumerate(chosen)]
         for on_a in (True, False):
@@ -95,27 +100,35 @@ def _softmin(values, temperature):
 
 
 def brute_two_person_soft(samples, pa, pb, valid, temperature):
-  """The soft-min loss as documented. A side-free lateral part that its column names two or more
-  times (alternatives included) is constrained; an assignment fixes, for every cell, which of its
-  constrained names it takes and on which side, or that it takes one of its other names. Soft
-  minima over each row's remaining options (the other names, with free sides), then over person
-  roles, then over the valid assignments; every sample counts."""
+  """The soft-min loss as documented. A lateral part that its column names two or more times,
+  at least once side-free (alternatives included), is constrained; an assignment fixes, for every
+  cell, which of its constrained names it takes and on which side (a written side as written), or
+  that it takes one of its other names. Soft minima over each row's remaining options (the other
+  names, with free sides), then over person roles, then over the valid assignments; every sample
+  counts."""
   total = 0.0
   for sample in samples:
     rows = [_cells(row) for row in sample]
     if not rows:
       continue
-    named = {}
+    named, free = {}, {}
     for row in rows:
       for col in (0, 1):
         for name in row[col]:
-          named[(col, name)] = named.get((col, name), 0) + 1
-    constrained = lambda col, name: name in vocabulary.LATERAL_PARTS and named[(col, name)] >= 2
+          written, part = vocabulary.split_side(name)
+          named[(col, part)] = named.get((col, part), 0) + 1
+          free[(col, part)] = free.get((col, part), 0) + (written is None)
+
+    def constrained(col, name):
+      part = vocabulary.split_side(name)[1]
+      return part in vocabulary.LATERAL_PARTS and named[(col, part)] >= 2 and free[(col, part)]
+
     cells = [(r, col) for r in range(len(rows)) for col in (0, 1)]
     choices = []
     for r, col in cells:
       cell = rows[r][col]
-      own = [(name, s) for name in cell if constrained(col, name) for s in vocabulary.SIDES]
+      own = [(name, s) for name in cell if constrained(col, name)
+             for s in ((None,) if vocabulary.split_side(name)[0] else vocabulary.SIDES)]
       others = [(name, s) for name in cell if not constrained(col, name)
                 for s in (vocabulary.SIDES if name in vocabulary.LATERAL_PARTS else (None,))]
       choices.append([[option] for option in own] + ([others] if others else []))
@@ -125,8 +138,10 @@ def brute_two_person_soft(samples, pa, pb, valid, temperature):
       for (r, col), options in zip(cells, choice):
         name, s = options[0]
         if constrained(col, name):
-          used.setdefault((col, name), []).append(s)
-      if any(len(v) >= 2 and set(v) != {"left", "right"} for v in used.values()):
+          written, part = vocabulary.split_side(name)
+          used.setdefault((col, part), []).append((written or s, bool(written)))
+      if any(len(v) >= 2 and not all(w for _, w in v) and {s for s, _ in v} != {"left", "right"}
+             for v in used.values()):
         continue
       per_role = []
       for x, y in ((pa, pb), (pb, pa)):
@@ -281,6 +296,57 @@ def test_an_alternative_that_is_not_chosen_takes_no_side(x64):
   central = [[("hand", "neck"), ("hand", "neck"), (("hand", "head"), "neck")]]
   assert loss(pa, pb, valid, Constraints.from_pairs(central, 2)) == pytest.approx(
       brute_two_person(central, pa, pb, valid), abs=1e-12)
+
+
+HEADER = "| Person 1 Body Part | Person 2 Body Part |\n|---|---|\n"
+
+
+def test_written_sides_restrict_the_assignment_when_trusted(x64):
+  """Person 1's left hand on Person 2's right shoulder, as the answer writes it. Person 1's right
+  hand is nearer Person 2's left shoulder (0.1 m) than the written pair (0.3 m): the published
+  reading drops the sides and takes the nearer pair; trusting them keeps the written one."""
+  pa = np.full((REGIONS, 1, 3), 50.0)
+  pb = np.full((REGIONS, 1, 3), -50.0)
+  pa[:, 0, 1] = 10.0 * np.arange(REGIONS)
+  pb[:, 0, 1] = -10.0 * np.arange(REGIONS)
+  valid = np.ones((REGIONS, 1), bool)
+  pb[vocabulary.REGION_INDEX["right shoulder"], 0] = [0.0, 0.0, 0.0]
+  pb[vocabulary.REGION_INDEX["left shoulder"], 0] = [5.0, 0.0, 0.0]
+  pa[vocabulary.REGION_INDEX["left hand"], 0] = [0.3, 0.0, 0.0]
+  pa[vocabulary.REGION_INDEX["right hand"], 0] = [5.1, 0.0, 0.0]
+  answers = [HEADER + "| left hand | right shoulder |\n"] * 3
+  published = lmm.parse(answers, 2)
+  trusted = lmm.parse(answers, 2, trust_sides=True)
+  assert published.to_pairs() == [[("hand", "shoulder")]] * 3
+  assert trusted.to_pairs() == [[("left hand", "right shoulder")]] * 3
+  assert loss(pa, pb, valid, published) == pytest.approx(0.1, abs=1e-12)
+  assert loss(pa, pb, valid, trusted) == pytest.approx(0.3, abs=1e-12)
+  assert _assignments_of(trusted) == [1, 1, 1]
+
+
+def _assignments_of(cons):
+  return [int(a) for a in cons.assignments_per_sample()[np.asarray(cons.sample_valid)]]
+
+
+def test_a_written_side_counts_in_the_rule_for_the_same_part_unwritten(x64):
+  """Trusted "left hand | neck" and side-free "hand | neck": the part is named twice, so the
+  side-free hand is the right one, as when no side is written (0.1 + 1 m); before, it could take
+  the left hand again (0.2 m), so that writing a side loosened the constraint."""
+  pa, pb, valid = _neck_scene()
+  answers = [HEADER + "| left hand | neck |\n| hand | neck |\n"]
+  trusted = lmm.parse(answers, 2, trust_sides=True)
+  assert trusted.to_pairs() == [[("left hand", "neck"), ("hand", "neck")]]
+  assert loss(pa, pb, valid, trusted) == pytest.approx(1.1, abs=1e-12)
+  assert loss(pa, pb, valid, lmm.parse(answers, 2)) == pytest.approx(1.1, abs=1e-12)
+  assert brute_two_person(trusted.to_pairs(), pa, pb, valid) == pytest.approx(1.1, abs=1e-12)
+  # Written sides are honoured as written: two left hands stay two left hands.
+  both_left = [[("left hand", "neck"), ("left hand", "neck")]]
+  assert loss(pa, pb, valid, Constraints.from_pairs(both_left, 2)) == pytest.approx(0.2, abs=1e-12)
+  # ... and with a side-free third hand, that one is the right hand.
+  three = [[("left hand", "neck"), ("left hand", "neck"), ("hand", "neck")]]
+  assert loss(pa, pb, valid, Constraints.from_pairs(three, 2)) == pytest.approx(
+      brute_two_person(three, pa, pb, valid), abs=1e-12)
+  assert brute_two_person(three, pa, pb, valid) == pytest.approx(1.2, abs=1e-12)
 
 
 @pytest.mark.parametrize("seed", range(8))

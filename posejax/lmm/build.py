@@ -151,7 +151,10 @@ def parse(answers: Sequence[str], people: int, *, trust_sides: bool = False, fuz
     answers: the model's answers, verbatim (refusals and empty answers included: each is a sample,
       and the mean over samples counts them).
     people: 2 (contact between two people) or 1 (self-contact).
-    trust_sides: keep left/right written in the answers instead of dropping them.
+    trust_sides: False (the published method): left/right written in the answers are dropped
+      and every side is chosen by the loss. True: written sides are kept, and the loss honours
+      them (a written side is the only one its row may take, and it counts in the chirality
+      rule). The published prompt asks for no sides, so most answers have none to honour.
     fuzzy: correct misspellings within a small edit distance.
     min_frequency: one person: the frequency filter's threshold (``Constraints.from_pairs``
       default when None: half the samples, rounded up).
