@@ -89,6 +89,13 @@ def test_the_assignment_limit_counts_the_choices_of_alternatives():
   Constraints.from_pairs([kept], 2, max_side_variables=2)  # within the limit: builds
   kept, reasons = build.fit_to_limits(rows, 2, max_side_variables=3, max_combinations=1024)
   assert kept == rows and reasons == []
+  # Written sides count in the rule too: one side-free hand and two cells "left hand / back" have
+  # 5 valid choices (the free hand on the right, each cell either; or on the left, both backs).
+  rows = [("hand", "head"), (("left hand", "back"), "neck"), (("left hand", "back"), "chest")]
+  assert assignment_count(rows) == 5
+  kept, reasons = build.fit_to_limits(rows, 2, max_side_variables=2, max_combinations=1024)
+  assert assignment_count(kept) <= 4 and reasons == [build.TOO_MANY_SIDES]
+  Constraints.from_pairs([kept], 2, max_side_variables=2)
 
 
 def test_rows_with_too_many_alternatives_are_left_out():
