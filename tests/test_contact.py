@@ -349,6 +349,18 @@ def test_a_written_side_counts_in_the_rule_for_the_same_part_unwritten(x64):
   assert brute_two_person(three, pa, pb, valid) == pytest.approx(1.2, abs=1e-12)
 
 
+def test_every_row_of_an_answer_counts_in_the_loss(x64):
+  """Issue 16, kept fixed: a repeated row is not dropped. "hand | neck" twice is both hands
+  (0.1 + 1 m, not 0.1); "head | neck" twice weighs twice (2 x 0.5 m)."""
+  pa, pb, valid = _neck_scene()
+  pa[vocabulary.REGION_INDEX["head"], 0] = [0.0, 0.5, 0.0]
+  hands = lmm.parse([HEADER + "| hand | neck |\n| hand | neck |\n"], 2)
+  assert hands.to_pairs() == [[("hand", "neck")] * 2]
+  assert loss(pa, pb, valid, hands) == pytest.approx(1.1, abs=1e-12)
+  heads = lmm.parse([HEADER + "| head | neck |\n| head | neck |\n", ""], 2)
+  assert loss(pa, pb, valid, heads) == pytest.approx(2 * 0.5 / 2, abs=1e-12)
+
+
 @pytest.mark.parametrize("seed", range(8))
 def test_one_person_loss_equals_brute_force(x64, seed):
   rng = np.random.default_rng(100 + seed)
