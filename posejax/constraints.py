@@ -11,13 +11,18 @@ How the answers are read (METHOD.md, "Parsing and aggregation"):
   or ``"ground"`` (one person only). Case and repeated spaces are ignored.
 * Alternatives in one cell are an OR: the row costs the smallest distance over them. (The reference
   implementation reads them as AND; posejax deliberately differs.)
-* Two people: every side-free lateral occurrence in a sample is a side variable. A left/right
-  assignment is invalid when a lateral part occurs side-free two or more times in one column (one
-  person's column of the table) without those occurrences using both the left and the right side:
-  "hand" named twice for Person 1 means both hands. Occurrences inside alternatives count; parts
-  given with an explicit side (e.g. from a plural the parser expanded) are fixed and do not count.
-  The sample costs the minimum over valid assignments of the sum over rows, then the minimum over
-  the two ways to map Person 1 / Person 2 onto the bodies.
+* Two people (the published rule): every cell takes one of its alternatives, and every side-free
+  lateral part it takes gets a side. Such a choice is invalid when a lateral part taken side-free
+  two or more times in one column (one person's column of the table) does not use both the left
+  and the right side: "hand" named twice for Person 1 means both hands. An alternative that is
+  not taken takes no side and does not count: with rows "hand | neck", "hand | neck" and
+  "hand / arm | neck", a third row served by the arm leaves two hands, one on each side. Parts
+  given with an explicit side (written in the answer and trusted, ``parse(...,
+  trust_sides=True)``, or from a plural the parser expanded) keep that side and count in the rule
+  like any other: "left hand" and a side-free "hand" in one column make the latter the right
+  hand, as it would be with neither side written; only occurrences that are all written ("left
+  hand" twice) are left as written. The sample costs the minimum over valid choices of the sum
+  over rows, then the minimum over the two ways to map Person 1 / Person 2 onto the bodies.
 * One person: the side of every lateral occurrence is chosen per row (no rule across rows); a
   combination whose two cells resolve to the same region is excluded ("hand | hand" means left hand
   against right hand) and a row with no other combination is dropped. The frequency filter keeps a
@@ -25,21 +30,26 @@ How the answers are read (METHOD.md, "Parsing and aggregation"):
   Rows naming the ground are dropped and counted in ``ground_rows``, as the reference does: the
   ground plane is not known in camera coordinates, so posejax does not guess one.
 
-Exact reduction of the assignment count: a side variable that the validity rule does not constrain
-(its part occurs side-free only once in its column) appears in a single cell, so minimising over
-it can move inside its row. Such variables become two alternatives (left, right) of their cell, and
-only the constrained variables are enumerated. The validity rule acts on each (column, part) group on its
-own, so the valid assignments are the product over groups of each group's valid side patterns
-(2^g - 2 for a group of g occurrences), enumerated directly: the cost is the number of valid
-assignments, never 2^S. The result equals the minimum over all 2^S assignments. The number of
-valid assignments of a sample is capped at 2^max_side_variables with a clear error.
+Exact reduction of the enumeration: a lateral part that its column names only once (in any cell,
+alternatives included), or only with written sides, is never constrained by the rule, so
+minimising over its side and over its cell's alternatives can move inside its row: a side-free
+name's two sides become alternatives of the cell. Only the constrained occurrences (parts named
+two or more times in their column, once at least side-free) are enumerated: an assignment fixes,
+for every cell holding one, which constrained name the cell takes and on which side (a written
+side as written), or that it takes one of its other names (the row then minimises over those). The rule links only the cells of one (column, part)
+group, or of groups that share a cell ("hand / arm" with both repeated), so the valid assignments
+are the product over such components of each component's valid choices: for cells without
+alternatives, 2^g - 2 for a group of g occurrences. The cost is the number of valid assignments,
+never the 2^S of all side patterns, and the result equals the minimum over every choice of
+alternative and side. The number of valid assignments of a sample is counted without enumerating
+them (``assignment_count``) and capped at 2^max_side_variables with a clear error.
 
 Array layout (unbatched; ``Constraints.stack`` adds a leading image axis to every field):
   N samples, E entries (one per valid left/right assignment of a sample, every real sample having
   at least one), O person roles (2 for two people, 1 for one), R rows, W row variants, C
   combinations of one alternative per cell, P distinct region pairs, M names per cell.
 
-A row variant is a row with the sides of its constrained occurrences fixed: what the row costs is
+A row variant is a row with the choices of its cells fixed: what the row costs is
 its minimum over its C combinations, the same whichever assignment selects it and whichever sample
 names it. The loss takes that minimum once per distinct variant (an O x C x W table) and then sums,
 for every entry, the variants its rows take (an R x E gather). An (E, O, R, C) table would repeat
@@ -93,9 +103,10 @@ MAX_COMBINATIONS = 1024
 FORMAT = "posejax.constraints"
 JSON_VERSION = 1
 """Version of ``to_json``'s text: the answers themselves, rebuilt on reading."""
-NPZ_VERSION = 2
-"""Version of ``save_npz``'s arrays. Version 1 (an (E, O, R, C) pair table) is still read: it is
-rebuilt from the source rows it holds."""
+NPZ_VERSION = 3
+"""Version of ``save_npz``'s arrays. Versions 1 (an (E, O, R, C) pair table) and 2 (this layout,
+built before an alternative that is not chosen stopped taking a side) are still read: they are
+rebuilt from the source rows they hold."""
 
 # Minimum padded sizes; every padded size is a power of two at or above these, so that images with
 # similar answers share array shapes and hence compiled code. Entries, rows and region pairs, whose
@@ -199,8 +210,9 @@ class Constraints:
         and "hand | foot" count together; "hand, arm | foot" is a pair of its own). Default: half
         the number of samples, rounded up (10 for the published N = 20).
       max_side_variables: two people: a sample may have at most 2 to this power valid left/right
-        assignments (``assignment_count``; at most 2^S for S constrained side variables, so a
-        sample with S <= max_side_variables always passes). More raise ``ConstraintError``.
+        assignments (``assignment_count``; at most 2^S for S constrained side variables in cells
+        without alternatives, so such a sample with S <= max_side_variables always passes; a cell
+        with other alternatives adds its choice of them). More raise ``ConstraintError``.
 
     Returns:
       Unbatched ``Constraints``, padded to power-of-two sizes.
@@ -236,7 +248,7 @@ class Constraints:
     if people == 2:
       rows_valid = [[True] * len(rows) for rows in parsed]
     else:  # a row needs two different regions and enough samples naming its pair
-      rows_valid = [[table.shape[1] > 0 and counts[_row_key(row)] >= min_frequency
+      rows_valid = [[len(table[0]) > 0 and counts[_row_key(row)] >= min_frequency
                      for row, table in zip(rows, c.tables)] for rows, c in zip(parsed, compiled)]
     return _assemble(parsed, compiled, rows_valid, counts, ground_rows, people,
                      int(min_frequency))
@@ -428,10 +440,10 @@ class Constraints:
     if str(arrays.get("format", "")) != FORMAT:
       raise FileFormatError(path, f"not a {FORMAT} .npz file")
     version = int(arrays.get("version", -1))
-    if version == 1:
-      return _rebuild_version_1(arrays, path)
+    if version in (1, 2):
+      return _rebuild_from_rows(arrays, path, version)
     if version != NPZ_VERSION:
-      raise FileFormatError(path, f"unsupported version {version}; this posejax reads 1 and "
+      raise FileFormatError(path, f"unsupported version {version}; this posejax reads 1 to "
                                   f"{NPZ_VERSION}")
     missing = [name for name in _FIELD_AXES if name not in arrays]
     if missing:
@@ -609,32 +621,173 @@ def _check_combinations(count: int, sample: int, row: int) -> None:
 
 
 @functools.lru_cache(maxsize=65536)
-def _lateral_names(row: tuple) -> tuple[tuple[int, int, str], ...]:
-  """The side-free lateral names of a row as (column, position in cell, name)."""
-  return tuple((col, k, name) for col, cell in enumerate(row) for k, name in enumerate(cell)
-               if name in _LATERAL)
+def _lateral_names(row: tuple) -> tuple[tuple[int, int, str, int | None], ...]:
+  """The lateral names of a row, side-free or sided, as (column, position in cell, part, written
+  side: left 0, right 1, None when side-free)."""
+  found = []
+  for col, cell in enumerate(row):
+    for k, name in enumerate(cell):
+      side, part = vocabulary.split_side(name)
+      if part in _LATERAL:
+        found.append((col, k, part, None if side is None else vocabulary.SIDES.index(side)))
+  return tuple(found)
 
 
-def _side_groups(rows) -> list[list[tuple[int, int, int]]]:
-  """Side-free lateral occurrences (row, column, position in cell) grouped by (column, part)."""
+def _side_groups(rows) -> list[list[tuple[int, int, int, int | None]]]:
+  """Lateral occurrences (row, column, position in cell, written side) grouped by (column, part);
+  only the groups the chirality rule constrains: two or more occurrences, one at least side-free,
+  and not both sides written in cells without alternatives (always taken: the rule then holds
+  whatever the others take, as for the two rows a plural "hands" becomes)."""
   occurrences = collections.defaultdict(list)
   for r, row in enumerate(rows):
-    for col, k, name in _lateral_names(row):
-      occurrences[(col, name)].append((r, col, k))
-  return list(occurrences.values())
+    for col, k, part, side in _lateral_names(row):
+      occurrences[(col, part)].append((r, col, k, side))
+  return [g for g in occurrences.values()
+          if len(g) >= 2 and any(side is None for *_, side in g)
+          and {side for r, col, _, side in g if side is not None and len(rows[r][col]) == 1}
+          != {0, 1}]
+
+
+@functools.lru_cache(maxsize=65536)
+def _cell_choices(cell: tuple[str, ...], constrained: tuple[int, ...]) -> tuple:
+  """What one two-person cell may stand for, one choice per assignment: ``(k, side)`` (left 0,
+  right 1) for each constrained occurrence k (its name taken, on that side: either for a
+  side-free name, the written one for a sided name), then ``None`` (one of the cell's other
+  names, free sides included, whichever is closest) when there are other names. A cell without
+  constrained occurrences has the single choice ``None``."""
+  choices = []
+  for k in constrained:
+    written = vocabulary.split_side(cell[k])[0]
+    choices += [(k, s) for s in (0, 1) if written is None or vocabulary.SIDES[s] == written]
+  return tuple(choices) + ((None,) if len(constrained) < len(cell) else ())
+
+
+def _choice_options(cell: tuple[str, ...], constrained: tuple[int, ...], choice) -> list[int]:
+  """The regions a cell may stand for under one of its choices (``_cell_choices``)."""
+  if choice is not None:
+    k, side = choice
+    part = vocabulary.split_side(cell[k])[1]
+    return [vocabulary.REGION_INDEX[vocabulary.sided(part, vocabulary.SIDES[side])]]
+  return [o for k, name in enumerate(cell) if k not in constrained for o in _options(name, None)]
+
+
+class _SampleChoices(NamedTuple):
+  """The side variables of one two-person sample, as ``_compile_two_person`` enumerates them."""
+
+  positions: tuple[tuple[tuple[int, ...], tuple[int, ...]], ...]
+  """Per row and column, the positions in the cell of its constrained occurrences."""
+  cells: tuple[tuple[int, int], ...]
+  """(row, column) of every cell with a constrained occurrence, in row order."""
+  groups: tuple[tuple[tuple[int, int, bool] | None, ...], ...]
+  """Per such cell and choice, (constrained group, side, whether the side is free rather than
+  written) of the name the choice takes, or None for the cell's other names."""
+  components: tuple[tuple[int, ...], ...]
+  """Cells grouped so that no group of constrained occurrences spans two components (a cell with
+  two constrained names, "hand / arm", joins their groups); components are independent."""
+
+
+def _sample_choices(rows) -> _SampleChoices:
+  groups = _side_groups(rows)
+  positions = [[[], []] for _ in rows]
+  group_of = {}
+  for g, group in enumerate(groups):
+    for r, col, k, _ in group:
+      positions[r][col].append(k)
+      group_of[(r, col, k)] = g
+  positions = tuple(tuple(tuple(sorted(p)) for p in row) for row in positions)
+  cells = tuple((r, col) for r in range(len(rows)) for col in (0, 1) if positions[r][col])
+  cell_groups = tuple(
+      tuple(None if c is None else (group_of[(r, col, c[0])], c[1],
+                                    vocabulary.split_side(rows[r][col][c[0]])[0] is None)
+            for c in _cell_choices(rows[r][col], positions[r][col])) for r, col in cells)
+  # Components: union-find over groups, joined by the cells they share.
+  parent = list(range(len(groups)))
+
+  def root(g):
+    while parent[g] != g:
+      parent[g] = parent[parent[g]]
+      g = parent[g]
+    return g
+
+  for r, col in cells:
+    first, *others = [group_of[(r, col, k)] for k in positions[r][col]]
+    for g in others:
+      parent[root(g)] = root(first)
+  components = collections.defaultdict(list)
+  for i, (r, col) in enumerate(cells):
+    components[root(group_of[(r, col, positions[r][col][0])])].append(i)
+  return _SampleChoices(positions, cells, cell_groups, tuple(map(tuple, components.values())))
+
+
+_BOTH = 3  # the side mask of a group that used the left (1) and the right (2) side
+
+
+def _valid_count(choices: _SampleChoices, component: tuple[int, ...]) -> int:
+  """How many choices of one component's cells are valid, counted without enumerating them.
+
+  A dynamic programme over the cells whose state is, per group, how often it was taken (0, 1 or
+  2 and more), which sides it used and whether a side-free occurrence was taken; valid at the end
+  when every group taken twice or more, side-free at least once, used both sides.
+  """
+  groups = sorted({c[0] for i in component for c in choices.groups[i] if c is not None})
+  index = {g: j for j, g in enumerate(groups)}
+  counts = {((0, 0, False),) * len(groups): 1}
+  for i in component:
+    following = collections.Counter()
+    for state, ways in counts.items():
+      for choice in choices.groups[i]:
+        if choice is None:
+          following[state] += ways
+          continue
+        g, side, free = choice
+        j = index[g]
+        times, used, any_free = state[j]
+        taken = (min(times + 1, 2), used | (1 << side), any_free or free)
+        following[state[:j] + (taken,) + state[j + 1:]] += ways
+    counts = following
+  return sum(ways for state, ways in counts.items()
+             if all(_allowed(*group) for group in state))
+
+
+def _allowed(times: int, used: int, any_free: bool) -> bool:
+  """The chirality rule for one (column, part): taken at most once, or both sides used, or every
+  occurrence taken has its side written (honoured as written)."""
+  return times < 2 or used == _BOTH or not any_free
+
+
+def _valid_choices(choices: _SampleChoices, component: tuple[int, ...]) -> np.ndarray:
+  """(A_c, cells of the component) the choice index of each cell, for every valid choice of the
+  component's cells, in ``itertools.product`` order."""
+  valid = []
+  for picks in itertools.product(*(range(len(choices.groups[i])) for i in component)):
+    state = collections.defaultdict(lambda: (0, 0, False))
+    for i, pick in zip(component, picks):
+      chosen = choices.groups[i][pick]
+      if chosen is not None:
+        g, side, free = chosen
+        times, used, any_free = state[g]
+        state[g] = (times + 1, used | (1 << side), any_free or free)
+    if all(_allowed(*group) for group in state.values()):
+      valid.append(picks)
+  return np.array(valid, np.int64).reshape(len(valid), len(component))
 
 
 def assignment_count(rows: Sequence[Sequence[str | Sequence[str]]]) -> int:
   """The number of valid left/right assignments ``from_pairs`` enumerates for one two-person sample.
 
-  The product over (column, side-free lateral part) groups named g >= 2 times of 2^g - 2 (the side
-  patterns that use both sides). Occurrences inside alternatives count; sided names do not.
+  Each cell with a constrained occurrence (a lateral part named two or more times in its column,
+  once at least side-free, alternatives included) chooses one of its constrained names with a side
+  (the written one for a sided name), or (when it has them) its other names; an assignment is
+  valid when every (column, part) taken twice or more, once at least side-free, uses both sides.
+  For side-free cells without alternatives this is the product over groups of g occurrences of
+  2^g - 2.
 
   Args:
     rows: one sample's ``(cell_1, cell_2)`` rows, as ``from_pairs`` takes them.
   """
   rows = [tuple(_parse_cell(c, 0, r) for c in row) for r, row in enumerate(rows)]
-  return math.prod(2 ** len(g) - 2 for g in _side_groups(rows) if len(g) >= 2)
+  choices = _sample_choices(rows)
+  return math.prod(_valid_count(choices, component) for component in choices.components)
 
 
 class _Compiled(NamedTuple):
@@ -642,9 +795,10 @@ class _Compiled(NamedTuple):
 
   assignments: int
   """A: the number of valid left/right assignments (1 for one person)."""
-  tables: tuple[np.ndarray, ...]
-  """Per row, (V, C, 2) int32: the regions on body 0 and body 1 (one person: the same body,
-  smaller index first) of each of the row's C combinations, under each of its V side variants."""
+  tables: tuple[tuple[np.ndarray, ...], ...]
+  """Per row, its V variants (two people: one per choice of its cells, see ``_row_variants``; one
+  person: one), each (C_v, 2) int32: the regions on body 0 and body 1 (one person: the same body,
+  smaller index first) of each of the variant's C_v combinations."""
   variant: np.ndarray | None
   """(A, R) int: the variant each row takes under each assignment; None when A is 1 and every
   row has a single variant."""
@@ -664,65 +818,66 @@ def _row_codes(row: tuple, width: int) -> tuple[int, ...]:
 
 
 @functools.lru_cache(maxsize=65536)
-def _row_variants(row: tuple, sided: tuple[tuple[int, int], ...]) -> np.ndarray:
-  """(2^V, C, 2) region pairs of one two-person row for each side pattern of its V constrained
-  occurrences ``sided`` ((column, position in cell), in row order). The patterns come in
-  ``itertools.product(SIDES, repeat=V)`` order: pattern bits (left 0, right 1) read as a binary
-  number, first occurrence most significant, index the variants."""
-  variants = []
-  for sides in itertools.product(vocabulary.SIDES, repeat=len(sided)):
-    side_of = dict(zip(sided, sides))
-    cell_options = [[o for k, name in enumerate(cell) for o in _options(name, side_of.get((col, k)))]
-                    for col, cell in enumerate(row)]
-    variants.append(list(itertools.product(*cell_options)))
-  return _read_only(np.array(variants, np.int32).reshape(len(variants), -1, 2))
+def _row_variants(row: tuple, positions: tuple[tuple[int, ...], tuple[int, ...]]
+                  ) -> tuple[np.ndarray, ...]:
+  """The (C_v, 2) region pairs of one two-person row under each of its variants: one variant per
+  pair of choices of its two cells (``_cell_choices`` given the constrained ``positions`` in each
+  cell), numbered ``choice_1 * (choices of cell 2) + choice_2``."""
+  per_cell = [[_choice_options(cell, constrained, choice)
+               for choice in _cell_choices(cell, constrained)]
+              for cell, constrained in zip(row, positions)]
+  return tuple(_read_only(np.array(list(itertools.product(a, b)), np.int32).reshape(-1, 2))
+               for a, b in itertools.product(*per_cell))
 
 
 def _compile_two_person(rows, sample: int, max_side_variables: int) -> _Compiled:
-  groups = [g for g in _side_groups(rows) if len(g) >= 2]
-  count = math.prod(2 ** len(g) - 2 for g in groups)
-  if count > 2 ** max_side_variables:
+  choices = _sample_choices(rows)
+  count = math.prod(_valid_count(choices, component) for component in choices.components)
+  if count > 2 ** max_side_variables:  # counted first: enumerating so many would take long
     raise ConstraintError(
         f"sample {sample}: {count} valid left/right assignments exceed "
         f"2^max_side_variables = {2 ** max_side_variables}; raise max_side_variables or check the "
         f"answer for parts repeated in one column")
-  # A row's combinations depend only on the sides of its own V constrained occurrences: each of
-  # its 2^V variants is built once (and memoised across samples), and every assignment picks one.
-  # A row names each (column, part) group at most once (a cell holds each name once), so 2^V never
-  # exceeds the sample's number of assignments.
-  sided = [[] for _ in rows]
-  for group in groups:
-    for r, col, k in group:
-      sided[r].append((col, k))
-  sided = [tuple(sorted(occurrences)) for occurrences in sided]
-  for r, row in enumerate(rows):
-    options = [_option_count(cell) for cell in row]
-    for col, _ in sided[r]:
-      options[col] -= 1  # a constrained occurrence has its side: one region instead of two
-    _check_combinations(options[0] * options[1], sample, r)
-  tables = tuple(_row_variants(row, occurrences) for row, occurrences in zip(rows, sided))
-  if not groups:
+  for r, (row, positions) in enumerate(zip(rows, choices.positions)):
+    largest = [max(len(_choice_options(cell, constrained, c))
+                   for c in _cell_choices(cell, constrained))
+               for cell, constrained in zip(row, positions)]
+    _check_combinations(largest[0] * largest[1], sample, r)
+  # A row's combinations depend only on the choices of its own two cells: each of its variants is
+  # built once (and memoised across samples), and every assignment picks one.
+  tables = tuple(_row_variants(row, positions) for row, positions in zip(rows, choices.positions))
+  if not choices.cells:
     return _Compiled(1, tables, None)
-  # (A, S) the side (left 0, right 1) of every constrained occurrence under each valid assignment
-  # (the groups' patterns that use both sides, in itertools.product order), times (S, R) weights
-  # that read a row's occurrences as its variant number.
-  patterns = [[p for p in itertools.product((0, 1), repeat=len(g)) if 0 < sum(p) < len(g)]
-              for g in groups]
-  sides = np.array([sum(choice, ()) for choice in itertools.product(*patterns)], np.int64)
-  weights = np.zeros((sides.shape[1], len(rows)), np.int64)
-  for s, (r, col, k) in enumerate(o for g in groups for o in g):
-    weights[s, r] = 1 << (len(sided[r]) - 1 - sided[r].index((col, k)))
-  return _Compiled(count, tables, _read_only(sides @ weights))
+  # (A, cells) the choice of every cell under each valid assignment: the product of the
+  # components' valid choices (the validity rule of a component involves its own cells only),
+  # the first component major.
+  valid_choices = [_valid_choices(choices, component) for component in choices.components]
+  count = math.prod(len(valid) for valid in valid_choices)
+  picks = np.zeros((count, len(choices.cells)), np.int64)
+  repeat = count
+  for component, valid in zip(choices.components, valid_choices):
+    repeat //= len(valid)
+    picks[:, list(component)] = valid[(np.arange(count) // repeat) % len(valid)]
+  # (A, R) each row's variant number from its cells' choices (a cell without constrained
+  # occurrences has the single choice 0).
+  column = {cell: i for i, cell in enumerate(choices.cells)}
+  variant = np.zeros((count, len(rows)), np.int64)
+  for r, (row, positions) in enumerate(zip(rows, choices.positions)):
+    second = len(_cell_choices(row[1], positions[1]))
+    for col, scale in ((0, second), (1, 1)):
+      if (r, col) in column:
+        variant[:, r] += scale * picks[:, column[(r, col)]]
+  return _Compiled(count, tables, _read_only(variant))
 
 
 @functools.lru_cache(maxsize=65536)
-def _one_person_combinations(row: tuple) -> np.ndarray:
-  """(1, C, 2) region pairs of one one-person row, smaller index first, in order of first
-  occurrence; a combination naming the same region twice is left out."""
+def _one_person_combinations(row: tuple) -> tuple[np.ndarray]:
+  """The single variant of one one-person row: (C, 2) region pairs, smaller index first, in order
+  of first occurrence; a combination naming the same region twice is left out."""
   cell_options = [[o for name in cell for o in _options(name, None)] for cell in row]
   combos = dict.fromkeys(
       (min(a, b), max(a, b)) for a, b in itertools.product(*cell_options) if a != b)
-  return _read_only(np.array(list(combos), np.int32).reshape(1, -1, 2))
+  return (_read_only(np.array(list(combos), np.int32).reshape(-1, 2)),)
 
 
 def _compile_one_person(rows, sample: int) -> _Compiled:
@@ -766,7 +921,7 @@ def _assemble(parsed, compiled: list[_Compiled], rows_valid: list[list[bool]], c
   row_at = ([i for i, rows in enumerate(parsed) for _ in rows],
             [r for rows in parsed for r in range(len(rows))])
   flat_rows = [row for rows in parsed for row in rows]
-  flat_combos = [table.shape[1] for c in compiled for table in c.tables]
+  flat_combos = [len(variant) for c in compiled for table in c.tables for variant in table]
   size = {
       "entries": _bucket(sum(c.assignments for c in compiled), "entries"),
       "rows": _bucket(max([len(rows) for rows in parsed] + [0]), "rows"),
@@ -784,9 +939,10 @@ def _assemble(parsed, compiled: list[_Compiled], rows_valid: list[list[bool]], c
   row_names[row_at] = np.array([_row_codes(row, big_m) for row in flat_rows],
                                np.int32).reshape(-1, 2, big_m)
 
-  # Row variants: the combinations of every valid row under each of its side patterns (every
-  # pattern occurs under some valid assignment, since each group's patterns use both sides). A
-  # variant's cost depends on its combinations alone, so equal ones (a row repeated within a sample
+  # Row variants: the combinations of every valid row under each choice of its cells (every
+  # choice of a cell occurs under some valid assignment: the other cells of its group can always
+  # complete both sides, and the two cells of a row lie in different columns, hence in independent
+  # components). A variant's cost depends on its combinations alone, so equal ones (a row repeated within a sample
   # or across the N samples, as answers to one image do) are stored once.
   tables = []  # per variant, (C_w, 2) region pairs
   number_of = {}
@@ -908,12 +1064,13 @@ def _source_rows(names: np.ndarray, sample_valid: np.ndarray) -> list:
   return samples
 
 
-def _rebuild_version_1(arrays: dict[str, np.ndarray], path) -> Constraints:
-  """Constraints saved by ``save_npz`` version 1, rebuilt from the source rows they hold.
+def _rebuild_from_rows(arrays: dict[str, np.ndarray], path, version: int) -> Constraints:
+  """Constraints saved by an older ``save_npz``, rebuilt from the source rows they hold.
 
-  Version 1 kept an (E, O, R, C) pair table instead of row variants; the answers themselves
-  (``row_names``, ``ground_rows``, ``min_frequency``, ``people``) are what every version stores,
-  so rebuilding gives the same loss. Padding sizes may differ.
+  Version 1 kept an (E, O, R, C) pair table instead of row variants; version 2 gave an alternative
+  that is not chosen a side of its own (a loss below the published formula's). The answers
+  themselves (``row_names``, ``ground_rows``, ``min_frequency``, ``people``) are what every version
+  stores, so rebuilding gives this version's loss. Padding sizes may differ.
   """
   needed = ("people", "row_names", "sample_valid", "ground_rows", "min_frequency", "entry_valid")
   missing = [name for name in needed if name not in arrays]
@@ -923,13 +1080,15 @@ def _rebuild_version_1(arrays: dict[str, np.ndarray], path) -> Constraints:
   if people not in (1, 2):
     raise FileFormatError(path, f"people must be 1 or 2, got {people}")
   batch = arrays["min_frequency"].shape
-  # The entries a sample had bound its assignments, so this limit lets every saved sample through.
-  max_side = max(DEFAULT_MAX_SIDE_VARIABLES, arrays["entry_valid"].shape[-1].bit_length())
   images = []
   try:
     for index in np.ndindex(*batch):
       valid = arrays["sample_valid"][index]
       samples = _source_rows(arrays["row_names"][index], valid)
+      # Saved samples were within the limit they were built with; the count now may differ
+      # (alternatives add choices), so the limit is whatever lets every saved sample through.
+      max_side = max([DEFAULT_MAX_SIDE_VARIABLES] + [
+          (assignment_count(rows) - 1).bit_length() for rows in samples if people == 2])
       image = Constraints.from_pairs(
           samples, people, max_side_variables=max_side,
           min_frequency=int(arrays["min_frequency"][index]) if people == 1 else None)
@@ -937,7 +1096,7 @@ def _rebuild_version_1(arrays: dict[str, np.ndarray], path) -> Constraints:
       ground[:len(samples)] = arrays["ground_rows"][index][valid]
       images.append(image.replace(ground_rows=ground))
   except (ConstraintError, IndexError, ValueError) as e:
-    raise FileFormatError(path, f"version 1 arrays do not hold valid answers ({e})") from e
+    raise FileFormatError(path, f"version {version} arrays do not hold valid answers ({e})") from e
   if not batch:
     return images[0]
   stacked = Constraints.stack(images)

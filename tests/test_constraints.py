@@ -88,11 +88,71 @@ def test_free_sides_become_alternatives_and_repeated_parts_are_enumerated():
   # Three times: 2^3 - 2 assignments use both sides.
   cons = Constraints.from_pairs([[("hand", "back")] * 3], 2)
   assert _assignments(cons) == 6
-  # Explicit sides are fixed and do not make the side-free "hand" a constrained variable.
+  # An explicit side is fixed, and counts: "hand" named a second time, side-free, is the other
+  # hand, as if neither side were written.
   cons = Constraints.from_pairs([[("left hand", "back"), ("hand", "head")]], 2)
   assert _assignments(cons) == 1
   assert _pairs(cons) == [(R["left hand"], R["back"])]
-  assert len(_pairs(cons, row=1)) == 2
+  assert _pairs(cons, row=1) == [(R["right hand"], R["head"])]
+  # Both sides written (as a plural "hands" becomes): the rule holds whatever the side-free hand
+  # takes, so it stays a free alternative of its row.
+  cons = Constraints.from_pairs([[("left hand", "back"), ("right hand", "back"), ("hand", "head")]],
+                                2)
+  assert _assignments(cons) == 1
+  assert len(_pairs(cons, row=2)) == 2
+  # Written sides alone are honoured as written: two left hands, nothing to enumerate.
+  cons = Constraints.from_pairs([[("left hand", "back"), ("left hand", "head")]], 2)
+  assert _assignments(cons) == 1
+  assert _pairs(cons, row=1) == [(R["left hand"], R["head"])]
+
+
+def test_an_alternative_takes_a_side_only_when_chosen():
+  # "hand" three times in Person 1's column, once beside "arm": either the third row takes a hand
+  # (three hands, both sides: 6 assignments) or the arm (two hands, one each: 2 assignments).
+  rows = [("hand", "neck"), ("hand", "neck"), (("hand", "arm"), "neck")]
+  assert assignment_count(rows) == 8
+  cons = Constraints.from_pairs([rows], 2)
+  assert _assignments(cons) == 8
+  hands = {R["left hand"], R["right hand"]}
+  arms = {R["left arm"], R["right arm"]}
+  served_by_arm = 0
+  for a in range(8):
+    chosen = [_pairs(cons, assignment=a, row=r) for r in range(3)]
+    first, second = chosen[0][0][0], chosen[1][0][0]
+    third = {pair[0] for pair in chosen[2]}
+    if third == arms:  # the arm, either side: the two plain rows take one hand each
+      served_by_arm += 1
+      assert {first, second} == hands
+    else:  # one hand: the three rows use both hands
+      assert len(third) == 1 and third <= hands and {first, second} | third == hands
+  assert served_by_arm == 2
+  # Two cells "hand / arm": each takes a hand or an arm, with a side; a part taken twice uses
+  # both sides: 16 - 2 - 2.
+  assert assignment_count([(("hand", "arm"), "back"), (("hand", "arm"), "head")]) == 12
+  # A cell whose alternatives are all central or sided adds one choice ("hand / back" twice: a
+  # hand on each side, or the back in either row, or both backs).
+  assert assignment_count([(("hand", "back"), "head"), (("hand", "back"), "neck")]) == 7
+  # A written side is one choice: (hand L, R), (hand R, L), (left hand, R).
+  assert assignment_count([(("hand", "left hand"), "head"), ("hand", "neck")]) == 3
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_assignment_count_is_the_number_of_entries_built(seed):
+  rng = np.random.default_rng(seed)
+  pool = ["hand", "hand", "arm", "arm", "foot", "back", "left hand", "shoulder"]
+  for _ in range(10):
+    rows = []
+    for _ in range(int(rng.integers(1, 6))):
+      rows.append(tuple(
+          str(rng.choice(pool)) if rng.random() < 0.5
+          else tuple(dict.fromkeys(str(x) for x in rng.choice(pool, size=int(rng.integers(2, 4)))))
+          for _ in range(2)))
+    count = assignment_count(rows)
+    if count > 2 ** 10:
+      with pytest.raises(ConstraintError, match=f"{count} valid"):
+        Constraints.from_pairs([rows], 2)
+      continue
+    assert _assignments(Constraints.from_pairs([rows], 2)) == count
 
 
 def test_one_person_rules():
@@ -297,6 +357,21 @@ def test_version_1_npz_is_rebuilt_from_its_source_rows(tmp_path, people):
   np.savez(tmp_path / "old.npz", **old)
   with pytest.raises(FileFormatError, match="missing arrays"):
     Constraints.load_npz(tmp_path / "old.npz")
+
+
+def test_version_2_npz_is_rebuilt_under_the_current_rule(tmp_path):
+  # Version 2 files hold this layout, built when an alternative that was not chosen still took a
+  # side; only their source rows are read.
+  rows = [("hand", "neck"), ("hand", "neck"), (("hand", "arm"), "neck")]
+  cons = Constraints.from_pairs([rows, []], 2)
+  cons.save_npz(tmp_path / "c.npz")
+  arrays = dict(np.load(tmp_path / "c.npz"))
+  assert int(arrays["version"]) == 3
+  stale = np.zeros_like(arrays["entry_variants"])  # in range, but not what the rows mean
+  np.savez(tmp_path / "v2.npz", **dict(arrays, version=np.asarray(2), entry_variants=stale))
+  loaded = Constraints.load_npz(tmp_path / "v2.npz")
+  assert_same(loaded, cons)
+  np.testing.assert_array_equal(loaded.assignments_per_sample()[:2], [8, 1])
 
 
 def test_one_person_samples_whose_rows_all_fail_the_frequency_filter_fall_back():

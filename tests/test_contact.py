@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from posejax.body import vocabulary
+from posejax import lmm
 from posejax.constraints import Constraints
 from posejax.errors import InvalidInputError
 from posejax.losses import contact
@@ -48,6 +49,12 @@ def _region_distance(points_x, points_y, valid, rx, ry):
 
 
 def brute_two_person(samples, pa, pb, valid, count_empty=True):
+  """The published formula as METHOD.md states it, by exhaustive enumeration: every cell chooses
+  one of its alternatives, every chosen side-free lateral part a side; a choice is valid when each
+  lateral part chosen two or more times in one column, at least once side-free, uses both sides
+  (a written side counts as written). Alternatives that are not chosen take no side and do not
+  count. Sample cost: min over roles and valid choices of the sum over rows of the chosen
+  regions' distance."""
   cache = {}
 
   def d(on_a, ra, rb):  # region ra on body A (role 0) or B, region rb on the other body
@@ -63,23 +70,24 @@ def brute_two_person(samples, pa, pb, valid, count_empty=True):
     if not rows:
       continue
     nonempty += 1
-    occurrences = [(r, col, k) for r, row in enumerate(rows) for col in (0, 1)
-                   for k, name in enumerate(row[col]) if name in vocabulary.LATERAL_PARTS]
+    cells = [(r, col) for r in range(len(rows)) for col in (0, 1)]
     best = math.inf
-    for sides in itertools.product(vocabulary.SIDES, repeat=len(occurrences)):
-      side = dict(zip(occurrences, sides))
-      used = {}
-      for (r, col, k), s in side.items():
-        used.setdefault((col, rows[r][col][k]), []).append(s)
-      if any(len(v) >= 2 and set(v) != {"left", "right"} for v in used.values()):
-        continue
-      for on_a in (True, False):
-        cost = 0.0
-        for r, row in enumerate(rows):
-          cost += min(
-              d(on_a, _resolve(a, side.get((r, 0, ka))), _resolve(b, side.get((r, 1, kb))))
-              for ka, a in enumerate(row[0]) for kb, b in enumerate(row[1]))
-        best = min(best, cost)
+    for chosen in itertools.product(*(rows[r][col] for r, col in cells)):
+      lateral = [i for i, name in enumerate(chosen) if name in vocabulary.LATERAL_PARTS]
+      for sides in itertools.product(vocabulary.SIDES, repeat=len(lateral)):
+        side = dict(zip(lateral, sides))
+        used = {}  # (column, part) -> [(side, written)]
+        for i, name in enumerate(chosen):
+          written, part = vocabulary.split_side(name)
+          if part in vocabulary.LATERAL_PARTS:
+            used.setdefault((cells[i][1], part), []).append((written or side[i], bool(written)))
+        if any(len(v) >= 2 and not all(w for _, w in v) and {s for s, _ in v} != {"left", "right"}
+               for v in used.values()):
+          continue
+        regions = [_resolve(name, side.get(i)) for i, name in enumerate(chosen)]
+        for on_a in (True, False):
+          best = min(best, sum(d(on_a, regions[2 * r], regions[2 * r + 1])
+                               for r in range(len(rows))))
     total += best
   n = len(samples) if count_empty else max(nonempty, 1)
   return total / n
@@ -92,36 +100,57 @@ def _softmin(values, temperature):
 
 
 def brute_two_person_soft(samples, pa, pb, valid, temperature):
-  """The soft-min loss as documented: soft minima over each row's alternatives (free sides
-  included), then over person roles, then over the valid sides of the constrained occurrences
-  (side-free parts named two or more times in one column); every sample counts."""
+  """The soft-min loss as documented. A lateral part that its column names two or more times,
+  at least once side-free (alternatives included), is constrained; an assignment fixes, for every
+  cell, which of its constrained names it takes and on which side (a written side as written), or
+  that it takes one of its other names. Soft minima over each row's remaining options (the other
+  names, with free sides), then over person roles, then over the valid assignments; every sample
+  counts."""
   total = 0.0
   for sample in samples:
     rows = [_cells(row) for row in sample]
     if not rows:
       continue
-    groups = {}
-    for r, row in enumerate(rows):
+    named, free = {}, {}
+    for row in rows:
       for col in (0, 1):
-        for k, name in enumerate(row[col]):
-          if name in vocabulary.LATERAL_PARTS:
-            groups.setdefault((col, name), []).append((r, col, k))
-    constrained = [g for g in groups.values() if len(g) >= 2]
-    patterns = [[p for p in itertools.product(vocabulary.SIDES, repeat=len(g))
-                 if set(p) == {"left", "right"}] for g in constrained]
+        for name in row[col]:
+          written, part = vocabulary.split_side(name)
+          named[(col, part)] = named.get((col, part), 0) + 1
+          free[(col, part)] = free.get((col, part), 0) + (written is None)
+
+    def constrained(col, name):
+      part = vocabulary.split_side(name)[1]
+      return part in vocabulary.LATERAL_PARTS and named[(col, part)] >= 2 and free[(col, part)]
+
+    cells = [(r, col) for r in range(len(rows)) for col in (0, 1)]
+    choices = []
+    for r, col in cells:
+      cell = rows[r][col]
+      own = [(name, s) for name in cell if constrained(col, name)
+             for s in ((None,) if vocabulary.split_side(name)[0] else vocabulary.SIDES)]
+      others = [(name, s) for name in cell if not constrained(col, name)
+                for s in (vocabulary.SIDES if name in vocabulary.LATERAL_PARTS else (None,))]
+      choices.append([[option] for option in own] + ([others] if others else []))
     per_assignment = []
-    for choice in itertools.product(*patterns):
-      side = {o: s for g, p in zip(constrained, choice) for o, s in zip(g, p)}
+    for choice in itertools.product(*choices):
+      used = {}
+      for (r, col), options in zip(cells, choice):
+        name, s = options[0]
+        if constrained(col, name):
+          written, part = vocabulary.split_side(name)
+          used.setdefault((col, part), []).append((written or s, bool(written)))
+      if any(len(v) >= 2 and not all(w for _, w in v) and {s for s, _ in v} != {"left", "right"}
+             for v in used.values()):
+        continue
       per_role = []
       for x, y in ((pa, pb), (pb, pa)):
         cost = 0.0
-        for r, row in enumerate(rows):
-          options = [[(name, s) for k, name in enumerate(row[col])
-                      for s in ((side[(r, col, k)],) if (r, col, k) in side
-                                else vocabulary.SIDES if name in vocabulary.LATERAL_PARTS
-                                else (None,))] for col in (0, 1)]
+        for r in range(len(rows)):
+          first, second = choice[2 * r], choice[2 * r + 1]
           cost += _softmin([_region_distance(x, y, valid, _resolve(a, sa), _resolve(b, sb))
-                            for (a, sa), (b, sb) in itertools.product(*options)], temperature)
+                            for (a, sa), (b, sb) in itertools.product(first, second)],
+                           temperature)
         per_role.append(cost)
       per_assignment.append(_softmin(per_role, temperature))
     total += _softmin(per_assignment, temperature)
@@ -161,14 +190,14 @@ def brute_one_person(samples, points, valid, min_frequency, temperature=None):
 # Random problems
 
 
-def random_samples(rng, pool, n_samples, max_rows=3, max_alternatives=2):
+def random_samples(rng, pool, n_samples, max_rows=3, max_alternatives=2, single=0.7):
   samples = []
   for _ in range(n_samples):
     rows = []
     for _ in range(rng.integers(0, max_rows + 1)):
       row = []
       for _ in range(2):
-        count = 1 if rng.random() < 0.7 else int(rng.integers(2, max_alternatives + 1))
+        count = 1 if rng.random() < single else int(rng.integers(2, max_alternatives + 1))
         names = tuple(str(x) for x in rng.choice(pool, size=count))
         row.append(names[0] if count == 1 else names)
       rows.append(tuple(row))
@@ -215,6 +244,121 @@ def test_two_person_loss_equals_brute_force(x64, seed):
       expected = brute_two_person_soft(samples, pa, pb, valid, temperature)
       assert loss(pa, pb, valid, cons, temperature=temperature) == pytest.approx(expected,
                                                                                  abs=1e-9)
+
+
+# Lateral parts repeated in one column with alternatives beside them: where an alternative that is
+# not chosen must not use up a side.
+ALTERNATIVES_POOL = ("hand", "hand", "arm", "arm", "foot", "head", "back", "left hand")
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_two_person_loss_with_alternatives_equals_brute_force(x64, seed):
+  rng = np.random.default_rng(50 + seed)
+  samples = random_samples(rng, ALTERNATIVES_POOL, n_samples=3, max_rows=4, single=0.4)
+  samples = [s if side_free_count(s) <= 8 else [] for s in samples]
+  pa, pb, valid = random_points(rng)
+  cons = Constraints.from_pairs(samples, 2)
+  assert loss(pa, pb, valid, cons) == pytest.approx(brute_two_person(samples, pa, pb, valid),
+                                                    abs=1e-9)
+  for temperature in (0.02, 0.3):
+    expected = brute_two_person_soft(samples, pa, pb, valid, temperature)
+    assert loss(pa, pb, valid, cons, temperature=temperature) == pytest.approx(expected, abs=1e-9)
+
+
+def _neck_scene():
+  """Body B's neck at the origin; body A's left hand 0.1 m from it, its left arm 0.2 m, its right
+  hand 1 m; every other region of either body metres away."""
+  pa = np.full((REGIONS, 1, 3), 50.0)
+  pb = np.full((REGIONS, 1, 3), -50.0)
+  pa[:, 0, 1] = 10.0 * np.arange(REGIONS)
+  pb[:, 0, 1] = -10.0 * np.arange(REGIONS)
+  pb[vocabulary.REGION_INDEX["neck"], 0] = [0.0, 0.0, 0.0]
+  pa[vocabulary.REGION_INDEX["left hand"], 0] = [0.1, 0.0, 0.0]
+  pa[vocabulary.REGION_INDEX["left arm"], 0] = [0.2, 0.0, 0.0]
+  pa[vocabulary.REGION_INDEX["right hand"], 0] = [1.0, 0.0, 0.0]
+  return pa, pb, np.ones((REGIONS, 1), bool)
+
+
+def test_an_alternative_that_is_not_chosen_takes_no_side(x64):
+  """Issue 16: "hand | neck" twice and "hand / arm | neck". Served by the arm, the third row
+  leaves "hand" named twice, so both hands: 0.1 + 1 + 0.2; served by a hand, three hands use both
+  sides: 0.1 + 0.1 + 1. Posejax gave the unchosen "hand" of the third row a side of its own (the
+  right), so that both plain rows took the left hand: 0.1 + 0.1 + 0.2 = 0.4, below the formula."""
+  pa, pb, valid = _neck_scene()
+  samples = [[("hand", "neck"), ("hand", "neck"), (("hand", "arm"), "neck")]]
+  cons = Constraints.from_pairs(samples, 2)
+  assert brute_two_person(samples, pa, pb, valid) == pytest.approx(1.2, abs=1e-12)
+  assert loss(pa, pb, valid, cons) == pytest.approx(1.2, abs=1e-12)
+  # The same rows with the arm alone: 0.1 + 1 + 0.2 (the hands still both used).
+  alone = Constraints.from_pairs([[("hand", "neck"), ("hand", "neck"), ("arm", "neck")]], 2)
+  assert loss(pa, pb, valid, alone) == pytest.approx(1.3, abs=1e-12)
+  # A third row with a central alternative instead of the arm: "hand / head", head far away.
+  central = [[("hand", "neck"), ("hand", "neck"), (("hand", "head"), "neck")]]
+  assert loss(pa, pb, valid, Constraints.from_pairs(central, 2)) == pytest.approx(
+      brute_two_person(central, pa, pb, valid), abs=1e-12)
+
+
+HEADER = "| Person 1 Body Part | Person 2 Body Part |\n|---|---|\n"
+
+
+def test_written_sides_restrict_the_assignment_when_trusted(x64):
+  """Person 1's left hand on Person 2's right shoulder, as the answer writes it. Person 1's right
+  hand is nearer Person 2's left shoulder (0.1 m) than the written pair (0.3 m): the published
+  reading drops the sides and takes the nearer pair; trusting them keeps the written one."""
+  pa = np.full((REGIONS, 1, 3), 50.0)
+  pb = np.full((REGIONS, 1, 3), -50.0)
+  pa[:, 0, 1] = 10.0 * np.arange(REGIONS)
+  pb[:, 0, 1] = -10.0 * np.arange(REGIONS)
+  valid = np.ones((REGIONS, 1), bool)
+  pb[vocabulary.REGION_INDEX["right shoulder"], 0] = [0.0, 0.0, 0.0]
+  pb[vocabulary.REGION_INDEX["left shoulder"], 0] = [5.0, 0.0, 0.0]
+  pa[vocabulary.REGION_INDEX["left hand"], 0] = [0.3, 0.0, 0.0]
+  pa[vocabulary.REGION_INDEX["right hand"], 0] = [5.1, 0.0, 0.0]
+  answers = [HEADER + "| left hand | right shoulder |\n"] * 3
+  published = lmm.parse(answers, 2)
+  trusted = lmm.parse(answers, 2, trust_sides=True)
+  assert published.to_pairs() == [[("hand", "shoulder")]] * 3
+  assert trusted.to_pairs() == [[("left hand", "right shoulder")]] * 3
+  assert loss(pa, pb, valid, published) == pytest.approx(0.1, abs=1e-12)
+  assert loss(pa, pb, valid, trusted) == pytest.approx(0.3, abs=1e-12)
+  assert _assignments_of(trusted) == [1, 1, 1]
+
+
+def _assignments_of(cons):
+  return [int(a) for a in cons.assignments_per_sample()[np.asarray(cons.sample_valid)]]
+
+
+def test_a_written_side_counts_in_the_rule_for_the_same_part_unwritten(x64):
+  """Trusted "left hand | neck" and side-free "hand | neck": the part is named twice, so the
+  side-free hand is the right one, as when no side is written (0.1 + 1 m); before, it could take
+  the left hand again (0.2 m), so that writing a side loosened the constraint."""
+  pa, pb, valid = _neck_scene()
+  answers = [HEADER + "| left hand | neck |\n| hand | neck |\n"]
+  trusted = lmm.parse(answers, 2, trust_sides=True)
+  assert trusted.to_pairs() == [[("left hand", "neck"), ("hand", "neck")]]
+  assert loss(pa, pb, valid, trusted) == pytest.approx(1.1, abs=1e-12)
+  assert loss(pa, pb, valid, lmm.parse(answers, 2)) == pytest.approx(1.1, abs=1e-12)
+  assert brute_two_person(trusted.to_pairs(), pa, pb, valid) == pytest.approx(1.1, abs=1e-12)
+  # Written sides are honoured as written: two left hands stay two left hands.
+  both_left = [[("left hand", "neck"), ("left hand", "neck")]]
+  assert loss(pa, pb, valid, Constraints.from_pairs(both_left, 2)) == pytest.approx(0.2, abs=1e-12)
+  # ... and with a side-free third hand, that one is the right hand.
+  three = [[("left hand", "neck"), ("left hand", "neck"), ("hand", "neck")]]
+  assert loss(pa, pb, valid, Constraints.from_pairs(three, 2)) == pytest.approx(
+      brute_two_person(three, pa, pb, valid), abs=1e-12)
+  assert brute_two_person(three, pa, pb, valid) == pytest.approx(1.2, abs=1e-12)
+
+
+def test_every_row_of_an_answer_counts_in_the_loss(x64):
+  """Issue 16, kept fixed: a repeated row is not dropped. "hand | neck" twice is both hands
+  (0.1 + 1 m, not 0.1); "head | neck" twice weighs twice (2 x 0.5 m)."""
+  pa, pb, valid = _neck_scene()
+  pa[vocabulary.REGION_INDEX["head"], 0] = [0.0, 0.5, 0.0]
+  hands = lmm.parse([HEADER + "| hand | neck |\n| hand | neck |\n"], 2)
+  assert hands.to_pairs() == [[("hand", "neck")] * 2]
+  assert loss(pa, pb, valid, hands) == pytest.approx(1.1, abs=1e-12)
+  heads = lmm.parse([HEADER + "| head | neck |\n| head | neck |\n", ""], 2)
+  assert loss(pa, pb, valid, heads) == pytest.approx(2 * 0.5 / 2, abs=1e-12)
 
 
 @pytest.mark.parametrize("seed", range(8))

@@ -79,6 +79,25 @@ def test_rows_past_the_assignment_limit_are_left_out_and_counted():
   assert cons.to_pairs() == [rows[:6]]
 
 
+def test_the_assignment_limit_counts_the_choices_of_alternatives():
+  # Two cells "hand / back": a hand on each side, or a back in one or both rows; 7 assignments,
+  # more than 2^2 although only two side-free hands are repeated.
+  rows = [(("hand", "back"), "head"), (("hand", "back"), "neck")]
+  assert assignment_count(rows) == 7
+  kept, reasons = build.fit_to_limits(rows, 2, max_side_variables=2, max_combinations=1024)
+  assert kept == rows[:1] and reasons == [build.TOO_MANY_SIDES]
+  Constraints.from_pairs([kept], 2, max_side_variables=2)  # within the limit: builds
+  kept, reasons = build.fit_to_limits(rows, 2, max_side_variables=3, max_combinations=1024)
+  assert kept == rows and reasons == []
+  # Written sides count in the rule too: one side-free hand and two cells "left hand / back" have
+  # 5 valid choices (the free hand on the right, each cell either; or on the left, both backs).
+  rows = [("hand", "head"), (("left hand", "back"), "neck"), (("left hand", "back"), "chest")]
+  assert assignment_count(rows) == 5
+  kept, reasons = build.fit_to_limits(rows, 2, max_side_variables=2, max_combinations=1024)
+  assert assignment_count(kept) <= 4 and reasons == [build.TOO_MANY_SIDES]
+  Constraints.from_pairs([kept], 2, max_side_variables=2)
+
+
 def test_rows_with_too_many_alternatives_are_left_out():
   row = ("hand", tuple(vocabulary.RESOLVED_REGIONS))
   kept, reasons = build.fit_to_limits([row, ("hand", "back")], 2, max_side_variables=10,

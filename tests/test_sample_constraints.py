@@ -97,3 +97,25 @@ def test_answers_by_image_from_a_cache(tmp_path):
     assert len(cache) == 6
   with pytest.raises(FileFormatError, match="answer cache not found"):
     sc.answers_by_image(tmp_path / "none.jsonl")
+
+
+def test_one_person_images_fall_back_only_when_nothing_passes_the_filter():
+  # Issue 16, kept fixed: the fallback is decided after the frequency filter, and a ground table
+  # after the self-contact table adds to it instead of replacing it.
+  one = [_sample("pose_a_0", people=1)]
+  parts = ["hand", "foot", "head", "back", "leg"]
+  scattered = [f"| Body Part A | Body Part B |\n|---|---|\n| {parts[i % 5]} | "
+               f"{parts[(i + 1) % 5]} |\n| {parts[i % 5]} | arm |\n" for i in range(20)]
+  found = sc.constraints_for_samples(one, {"pose_a": scattered})  # threshold: 10 of 20
+  cons = found.constraints[0]
+  assert found.sources == [sc.FROM_ANSWERS]
+  assert np.asarray(cons.sample_nonempty).sum() == 0 and not np.asarray(cons.row_valid).any()
+  assert bool(needs_fallback(cons))
+  self_then_ground = ("Seated forward bend.\n| Body Part A | Body Part B |\n|---|---|\n"
+                      "| hand | foot |\n| head | leg |\n\nWith the ground:\n"
+                      "| Body Part A | Body Part B |\n|---|---|\n| butt | ground |\n")
+  cons = sc.constraints_for_samples(one, {"pose_a": [self_then_ground] * 20}).constraints[0]
+  assert cons.to_pairs() == [[("hand", "foot"), ("head", "leg")]] * 20
+  np.testing.assert_array_equal(np.asarray(cons.ground_rows)[:20], [1] * 20)
+  assert np.asarray(cons.row_valid)[:20, :2].all()
+  assert not bool(needs_fallback(cons))

@@ -39,26 +39,33 @@ def _options(cell) -> int:
   return sum(2 if name in _LATERAL else 1 for name in cell)
 
 
-def _side_free_total(rows: Sequence[Row]) -> int:
-  """Side-free lateral occurrences in the rows (cheap upper bound of ``_side_free_repeats``)."""
+_PART_OF = {name: vocabulary.split_side(name)[1] for name in vocabulary.RESOLVED_REGIONS}
+_PART_OF.update({name: name for name in _LATERAL})
+
+
+def _lateral_total(rows: Sequence[Row]) -> int:
+  """Lateral occurrences in the rows, side-free or sided (cheap upper bound of
+  ``_lateral_repeats``)."""
   total = 0
   for row in rows:
     for cell in row:
       if cell.__class__ is str:
-        total += cell in _LATERAL
+        total += _PART_OF.get(cell) in _LATERAL
       else:
-        total += sum(name in _LATERAL for name in cell)
+        total += sum(_PART_OF.get(name) in _LATERAL for name in cell)
   return total
 
 
-def _side_free_repeats(rows: Sequence[Row]) -> int:
-  """Side-free lateral occurrences whose part occurs more than once in the same column."""
+def _lateral_repeats(rows: Sequence[Row]) -> int:
+  """Lateral occurrences, side-free or sided, whose part occurs more than once in the same
+  column (only these can be constrained by the chirality rule)."""
   occurrences = collections.Counter()
   for row in rows:
     for column, cell in enumerate(row):
       for name in _names(cell):
-        if name in _LATERAL:
-          occurrences[(column, name)] += 1
+        part = _PART_OF.get(name)
+        if part in _LATERAL:
+          occurrences[(column, part)] += 1
   return sum(count for count in occurrences.values() if count >= 2)
 
 
@@ -87,11 +94,13 @@ def fit_to_limits(rows: Sequence[Row], people: int, *, max_side_variables: int,
       reasons.append(TOO_MANY_ALTERNATIVES)
     else:
       candidates.append(row)
-  if (people == 1 or _side_free_total(candidates) <= max_side_variables
-      or _side_free_repeats(candidates) <= max_side_variables):
-    # 2^(repeated side-free occurrences) bounds the assignment count from above: nothing to do.
-    return candidates, reasons
   limit = 2 ** max_side_variables
+  # A cell with j repeated lateral occurrences has at most 2j + 1 <= 3^j choices (each of them
+  # on either side, or one of its other names), so 3^(repeated occurrences) bounds the
+  # assignment count from above: nothing to do below the limit.
+  if (people == 1 or 3 ** _lateral_total(candidates) <= limit
+      or 3 ** _lateral_repeats(candidates) <= limit):
+    return candidates, reasons
   if assignment_count(candidates) <= limit:
     return candidates, reasons
   kept: list[Row] = []
@@ -149,7 +158,10 @@ def parse(answers: Sequence[str], people: int, *, trust_sides: bool = False, fuz
     answers: the model's answers, verbatim (refusals and empty answers included: each is a sample,
       and the mean over samples counts them).
     people: 2 (contact between two people) or 1 (self-contact).
-    trust_sides: keep left/right written in the answers instead of dropping them.
+    trust_sides: False (the published method): left/right written in the answers are dropped
+      and every side is chosen by the loss. True: written sides are kept, and the loss honours
+      them (a written side is the only one its row may take, and it counts in the chirality
+      rule). The published prompt asks for no sides, so most answers have none to honour.
     fuzzy: correct misspellings within a small edit distance.
     min_frequency: one person: the frequency filter's threshold (``Constraints.from_pairs``
       default when None: half the samples, rounded up).

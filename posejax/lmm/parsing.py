@@ -41,9 +41,12 @@ Decisions about words
   * Several parts in one cell ("back, waist", "back/waist", "back or waist", "hand (palm)") are
     alternatives: a tuple, duplicates removed, order kept. "and" separates alternatives too: a cell
     is one end of one contact, and the loss takes whichever alternative is closest.
-  * Left/right written despite the instruction: dropped by default, because the models confuse the
-    person's side with the viewer's and the loss minimises over the side anyway; ``trust_sides=True``
-    keeps them ("left hand"). Either way every side word that did not reach the output is counted.
+  * Left/right written despite the instruction: dropped by default, as in the published method
+    (the prompt asks for none, the models confuse the person's side with the viewer's, and the loss
+    minimises over the side anyway); ``trust_sides=True`` keeps them ("left hand"), and the loss
+    then honours them: the written side is the only one the row may take, and it counts in the
+    chirality rule with the side-free occurrences of the same part (``posejax.constraints``).
+    Either way every side word that did not reach the output is counted.
   * Synonyms map anatomical words onto the vocabulary (table ``SYNONYMS`` below, each entry with its
     reason). A word that sits on the border of two regions (wrist, ankle, armpit) maps to both, as
     alternatives. For one person, names are mapped onto the one-person prompt's parts where one covers
@@ -828,7 +831,8 @@ def parse_answer(text: str, people: int, *, trust_sides: bool = False,
   Args:
     text: the answer, verbatim (anything that is not a string parses as an empty answer).
     people: 2 (rows are Person 1 part, Person 2 part) or 1 (the two touching parts).
-    trust_sides: keep "left"/"right" written in the answer instead of dropping them.
+    trust_sides: keep "left"/"right" written in the answer instead of dropping them (False: the
+      published behaviour; True: the loss honours the written sides).
     fuzzy: correct misspellings within a small edit distance.
 
   Returns:
