@@ -15,6 +15,7 @@ from posejax import data
 from posejax import lmm
 from posejax import losses
 from posejax import metrics
+from posejax import photos
 from posejax import viz
 from posejax.config import FitConfig
 from posejax.config import LossWeights

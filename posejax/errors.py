@@ -31,12 +31,39 @@ class InvalidInputError(PoseJaxError, ValueError):
   """An argument has the wrong shape, dtype or value (checked where data enters posejax)."""
 
 
+class UnsupportedImageError(InvalidInputError):
+  """An input posejax cannot fit as it is: nobody found, more than two people in one image, an
+  initial estimate with fewer people than the keypoints.
+
+  Attributes:
+    path: the file that shows the problem (keypoint file, estimate file, image).
+  """
+
+  def __init__(self, path: str | os.PathLike, problem: str):
+    self.path = os.fspath(path)
+    self.problem = problem
+    super().__init__(f"{self.path}: {problem}")
+
+
 class ConstraintError(InvalidInputError):
   """Contact constraints cannot be built: unknown region names, too many assignments, ..."""
 
 
 class LMMError(PoseJaxError, RuntimeError):
   """A language-model request failed for good (after retries), or the cache cannot answer."""
+
+
+class LMMRefusalError(LMMError):
+  """The language model refused to answer about an image (every answer was a refusal).
+
+  Attributes:
+    path: the image.
+  """
+
+  def __init__(self, path: str | os.PathLike, problem: str):
+    self.path = os.fspath(path)
+    self.problem = problem
+    super().__init__(f"{self.path}: {problem}")
 
 
 class PoseJaxWarning(UserWarning):

@@ -154,7 +154,7 @@ def read_image_folder_sample(folder: str | os.PathLike, name: str, people: Seque
   extras = {"smpl_betas": estimate["smpl_betas"][people].copy(), "cam_trans": cam_trans.copy(),
             "keypoint_source": tuple(matched_from), "estimator": estimator}
   if model is not None:
-    init["transl"] = cam_trans - _pelvis(model, init)
+    init["transl"] = cam_trans - pelvis_position(model, init)
     extras["transl_is_pelvis"] = False
   else:
     init["transl"] = cam_trans.copy()
@@ -165,8 +165,9 @@ def read_image_folder_sample(folder: str | os.PathLike, name: str, people: Seque
                        focal_length=focal_length_px(height, width))
 
 
-def _pelvis(model, init: dict[str, np.ndarray]) -> np.ndarray:
-  """(P, 3) posed pelvis of ``model`` at zero translation (and the init's betas)."""
+def pelvis_position(model, init: dict[str, np.ndarray]) -> np.ndarray:
+  """(P, 3) posed pelvis of ``model`` at zero translation, metres, for smplx-named (P, width)
+  ``global_orient``, ``body_pose`` and ``betas`` (betas padded or cut to the model)."""
   from posejax import body  # the body layer sits below data
 
   betas = init["betas"]

@@ -1,0 +1,390 @@
+"""From a folder of photos to fitted meshes in one command (README, "Your own photos").
+
+For every image ``<stem>.jpg|jpeg|png`` of ``--images``: read its 2D keypoints (OpenPose BODY_25,
+or ViTPose COCO-17 / COCO-WholeBody JSON, ``<stem>.json`` or ``<stem>_keypoints.json``), pick the
+one or two people, find its camera (``--intrinsics`` / ``--focal_length``, else EXIF, else the
+reference camera), take its initial estimate from ``--init_dir`` (BEV / HMR2 ``<stem>_0.08.npz``,
+SMPL-X ``<stem>.npz`` or ``<stem>.json``) or make one from the keypoints, get the language model's
+contact answers (asked through the answer cache, replayed with ``--offline``, or read from
+``--constraints``), fit, and write ``<out_dir>/<stem>/``: ``fit.glb``, ``fit.obj``,
+``params.npz``, ``params.json``, ``overlay.png`` (initial estimate | fit | side view) and
+``answers.json``. ``<out_dir>/summary.md`` shows a thumbnail and the status of every image
+(fitted, fell back, failed and why); it is rewritten after each image.
+
+Resumable: an image's files are written before its line in ``<out_dir>/progress.jsonl``; a rerun
+skips the images with a "fitted" or "fell back" line and tries the failed ones again (answers
+already paid for come from the cache). One bad image (a missing keypoint file, three people, a
+refusal with ``--on_refusal=fail``) is recorded as failed and never stops the run.
+
+  .venv/bin/python -m experiments.fit_images --images photos/ --out_dir out/photos \\
+      --base_url http://localhost:8000/v1 --lmm_model Qwen/Qwen2-VL-7B-Instruct
+  .venv/bin/python -m experiments.fit_images --images photos/ --out_dir out/photos --offline
+  .venv/bin/python -m experiments.fit_images --images photos/ --out_dir out/photos \\
+      --constraints out/photos_constraints.json      # answers from experiments/query_lmm.py
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging as std_logging
+import os
+import time
+from typing import Any
+
+import numpy as np
+from absl import flags
+from absl import logging
+
+from experiments import _cli
+import posejax
+from posejax import lmm
+from posejax import photos
+from posejax.data import photos as photo_files
+from posejax.errors import InvalidInputError
+from posejax.io_utils import atomic_write_text
+from posejax.io_utils import exclusive_run
+from posejax.io_utils import read_complete_lines
+from posejax.viz import overlay
+
+PROGRESS_NAME = "progress.jsonl"
+DONE = (photos.FITTED, photos.FELL_BACK)
+
+
+@dataclasses.dataclass(frozen=True)
+class PhotoSettings:
+  """Everything a run depends on (the flags; see ``define_flags`` for their meanings)."""
+
+  images: str
+  out_dir: str
+  keypoints_dir: str | None = None
+  init_dir: str | None = None
+  intrinsics: str | None = None
+  focal_length: float | None = None
+  use_exif: bool = True
+  constraints: str | None = None
+  cache: str | None = None
+  offline: bool = False
+  base_url: str | None = None
+  lmm_model: str = "gpt-4o"
+  api_key_env: str = "OPENAI_API_KEY"
+  n: int = 20
+  temperature: float = 0.7
+  max_tokens: int = 500
+  detail: str = "high"
+  margin: float = 0.2
+  max_side: int = 1024
+  trust_sides: bool = False
+  on_refusal: str = "fall_back"
+  model_path: str | None = None
+  max_iters: int = 1000
+  init_iters: int = 100
+  min_keypoints: int = photo_files.MIN_KEYPOINTS_PER_PERSON
+  thumbnail_width: int = 480
+  compilation_cache: str | None = None
+
+  def signature(self) -> dict:
+    """The settings that change the results: a resumed run must match them."""
+    keys = ("images", "keypoints_dir", "init_dir", "intrinsics", "focal_length", "use_exif",
+            "constraints", "lmm_model", "n", "temperature", "max_tokens", "detail", "margin",
+            "max_side", "trust_sides", "on_refusal", "model_path", "max_iters", "init_iters",
+            "min_keypoints")
+    values = dataclasses.asdict(self)
+    return {key: values[key] for key in keys}
+
+
+@dataclasses.dataclass
+class _Tools:
+  """What every image of a run shares."""
+
+  model: Any
+  intrinsics: dict | None
+  constraints: dict | None
+  cache: lmm.AnswerCache | None
+  client: Any
+  sampling: lmm.SamplingSettings
+
+
+def _check(settings: PhotoSettings) -> None:
+  if settings.constraints and settings.offline:
+    raise InvalidInputError("give --constraints or --offline (replay the answer cache), not both")
+  if settings.on_refusal not in ("fall_back", "fail"):
+    raise InvalidInputError(f"--on_refusal must be fall_back or fail, got {settings.on_refusal!r}")
+  if settings.max_iters < 0 or settings.init_iters < 0 or settings.n < 1:
+    raise InvalidInputError("--max_iters and --init_iters must be >= 0 and --n >= 1")
+
+
+def run(settings: PhotoSettings) -> dict:
+  """Fits (or resumes fitting) every image of ``settings.images``; returns the records.
+
+  Two runs given the same ``out_dir`` take turns: the second waits, then resumes the first's work.
+  """
+  _check(settings)
+  if settings.compilation_cache:
+    posejax.enable_compilation_cache(settings.compilation_cache)
+  images = photo_files.image_files(settings.images)
+  os.makedirs(settings.out_dir, exist_ok=True)
+  with exclusive_run(settings.out_dir, "photo fits"):
+    return _run_locked(settings, images)
+
+
+def _check_resume(settings: PhotoSettings) -> None:
+  run_path = os.path.join(settings.out_dir, "run.json")
+  if os.path.isfile(run_path):
+    with open(run_path, encoding="utf-8") as handle:
+      previous = json.load(handle).get("signature", {})
+    changed = sorted(k for k, v in settings.signature().items() if previous.get(k) != v)
+    if changed:
+      raise InvalidInputError(f"{settings.out_dir} holds fits made with other settings "
+                              f"({', '.join(changed)}); use another --out_dir")
+  atomic_write_text(run_path, json.dumps({"signature": settings.signature(),
+                                          "settings": dataclasses.asdict(settings)}, indent=1))
+
+
+def read_records(path: str) -> dict[str, dict]:
+  """The latest progress record of every image (stem -> record); drops a killed run's half line."""
+  records = {}
+  for line in read_complete_lines(path).decode("utf-8").splitlines():
+    if line.strip():
+      record = json.loads(line)
+      records[record["stem"]] = record
+  return records
+
+
+def _run_locked(settings: PhotoSettings, images: list[str]) -> dict:
+  _check_resume(settings)
+  progress_path = os.path.join(settings.out_dir, PROGRESS_NAME)
+  records = read_records(progress_path)
+  stem = lambda path: os.path.splitext(os.path.basename(path))[0]
+  pending = [p for p in images if records.get(stem(p), {}).get("status") not in DONE]
+  logging.info("%d images in %s: %d done, %d to fit", len(images), settings.images,
+               len(images) - len(pending), len(pending))
+  if not pending:
+    _write_summary(settings, images, records)
+    return records
+
+  model = (posejax.body.load_model(settings.model_path) if settings.model_path
+           else posejax.body.default_model())
+  if model.synthetic:
+    logging.warning("fitting with the SYNTHETIC default body (no --model_path): a licence-free "
+                    "stand-in for SMPL-X")
+  sampling = lmm.SamplingSettings(model=settings.lmm_model, temperature=settings.temperature,
+                                  max_tokens=settings.max_tokens, detail=settings.detail)
+  cache = client = None
+  constraints = None
+  if settings.constraints:
+    constraints = lmm.load_constraints_file(settings.constraints)
+  else:
+    cache = lmm.AnswerCache(settings.cache or os.path.join(settings.out_dir,
+                                                          "answers.cache.jsonl"))
+    if not settings.offline:
+      client = lmm.LMMClient(lmm.ClientConfig(base_url=settings.base_url,
+                                              api_key_env=settings.api_key_env))
+  tools = _Tools(model=model, intrinsics=(photo_files.read_intrinsics(settings.intrinsics)
+                                          if settings.intrinsics else None),
+                 constraints=constraints, cache=cache, client=client, sampling=sampling)
+  started = time.monotonic()
+  try:
+    with open(progress_path, "a", encoding="utf-8") as handle:
+      for number, image_path in enumerate(pending, start=1):
+        began = time.monotonic()
+        record = _one_image(settings, tools, image_path)
+        record["seconds"] = round(time.monotonic() - began, 2)
+        _save_thumbnail(settings, image_path, record)
+        # The image's files are all written: its line marks it done.
+        handle.write(json.dumps(record) + "\n")
+        handle.flush()
+        records[record["stem"]] = record
+        _write_summary(settings, images, records)
+        done = len(images) - len(pending) + number
+        note = f": {record['reason']}" if record["reason"] else ""
+        log = logging.warning if record["status"] == photos.FAILED else logging.info
+        log("[%d/%d] %s %s%s (%.1f s; %.0f s so far)", done, len(images), record["image"],
+            record["status"], note, record["seconds"], time.monotonic() - started)
+  finally:
+    if cache is not None:
+      cache.close()
+  return records
+
+
+def _one_image(settings: PhotoSettings, tools: _Tools, image_path: str) -> dict:
+  """Fits one image and writes its files; any posejax error becomes a failed record."""
+  stem = os.path.splitext(os.path.basename(image_path))[0]
+  record: dict[str, Any] = {"image": os.path.basename(image_path), "stem": stem,
+                            "status": photos.FAILED, "reason": ""}
+  try:
+    record.update(_fit_image(settings, tools, image_path, record))
+  except posejax.PoseJaxError as error:
+    record.update(status=photos.FAILED, reason=str(error))
+  except Exception as error:  # a bug, not the user's input: logged in full, the run goes on
+    logging.exception("%s failed unexpectedly", image_path)
+    record.update(status=photos.FAILED, reason=f"unexpected {type(error).__name__}: {error}")
+  return record
+
+
+def _fit_image(settings: PhotoSettings, tools: _Tools, image_path: str, record: dict) -> dict:
+  model = tools.model
+  keypoint_path = photo_files.find_keypoint_file(image_path, settings.keypoints_dir)
+  detections, layout = photo_files.read_keypoint_file(keypoint_path)
+  keypoints = photo_files.select_people(detections, keypoint_path,
+                                        min_keypoints=settings.min_keypoints)
+  record.update(people=int(keypoints.shape[0]), keypoint_file=keypoint_path,
+                keypoint_layout=layout)
+  image = overlay.load_image(image_path)
+  height, width = image.shape[:2]
+  camera, camera_source = photo_files.photo_camera(
+      image_path, (width, height), tools.intrinsics, settings.focal_length, settings.use_exif)
+  record["camera"] = camera_source
+
+  init_path = photo_files.find_initial_estimate(image_path, settings.init_dir)
+  if init_path is not None:
+    arrays, kind = photo_files.read_initial_estimate(init_path, model)
+    arrays = photo_files.match_estimate_to_keypoints(model, arrays, keypoints, camera, init_path)
+    init = posejax.body.BodyParams.create(model, (keypoints.shape[0],), **arrays)
+    record["initial_estimate"] = f"{kind} file {os.path.basename(init_path)}"
+  else:
+    init = photos.init_from_keypoints(model, keypoints, camera, max_iters=settings.init_iters,
+                                      path=keypoint_path)
+    record["initial_estimate"] = "from keypoints"
+
+  answers = None
+  if tools.constraints is not None:
+    entry = tools.constraints.get(stem := record["stem"])
+    if entry is not None:
+      answers = photos.answers_from_file(entry, keypoints.shape[0], settings.constraints)
+    record["answers"] = ("constraints file" if entry is not None
+                         else f"none: no entry {stem!r} in {settings.constraints}")
+  else:
+    answers = photos.photo_answers(
+        image_path, keypoints, cache=tools.cache, settings=tools.sampling, client=tools.client,
+        n=settings.n, offline=settings.offline, margin=settings.margin,
+        max_side=settings.max_side, trust_sides=settings.trust_sides)
+    record["answers"] = f"{answers.source} ({answers.fetched} new of {settings.n})"
+
+  photo = photos.fit_photo(model, keypoints, camera, init, answers,
+                           config=photos.photo_config(keypoints.shape[0], settings.max_iters),
+                           image_path=image_path, on_refusal=settings.on_refusal)
+  facts = {key: record[key] for key in ("image", "keypoint_file", "keypoint_layout", "camera",
+                                        "initial_estimate", "answers")}
+  facts["synthetic_body"] = bool(model.synthetic)
+  folder = os.path.join(settings.out_dir, record["stem"])
+  paths = photos.save_photo_outputs(folder, model, photo, image=image, camera=camera,
+                                    keypoints=keypoints, answers=answers, facts=facts)
+  return {"status": photo.status, "reason": photo.reason,
+          "keypoint_error_px": photo.keypoint_error_px,
+          "fit_status": str(photo.result.status[0]),
+          "outputs": {k: os.path.relpath(v, settings.out_dir) for k, v in paths.items()}}
+
+
+def _save_thumbnail(settings: PhotoSettings, image_path: str, record: dict) -> None:
+  """The summary's picture of the image: its overlay, or the photo itself when it failed."""
+  source = os.path.join(settings.out_dir, record["stem"], "overlay.png")
+  if record["status"] == photos.FAILED or not os.path.isfile(source):
+    source = image_path
+  try:
+    picture = overlay.load_image(source)
+  except posejax.PoseJaxError:
+    return  # an unreadable photo: its row says why, without a picture
+  path = os.path.join(settings.out_dir, "thumbs", record["stem"] + ".png")
+  overlay.write_png(path, photos.thumbnail(picture, settings.thumbnail_width))
+  record["thumbnail"] = os.path.relpath(path, settings.out_dir)
+
+
+def _cell(text: str) -> str:
+  return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _write_summary(settings: PhotoSettings, images: list[str], records: dict) -> str:
+  stems = [os.path.splitext(os.path.basename(p))[0] for p in images]
+  counts = {status: sum(records.get(s, {}).get("status") == status for s in stems)
+            for status in photos.STATUSES}
+  pending = sum(s not in records for s in stems)
+  lines = [
+      f"# Fits of {settings.images}",
+      "",
+      f"{len(images)} images: {counts[photos.FITTED]} fitted, {counts[photos.FELL_BACK]} fell "
+      f"back (fitted without contact answers), {counts[photos.FAILED]} failed, {pending} not yet "
+      "done.",
+      "",
+      "| image | status | people | initial estimate | answers | keypoint error px (initial / "
+      "fit) | why |",
+      "|---|---|---:|---|---|---|---|",
+  ]
+  for stem, path in zip(stems, images):
+    record = records.get(stem)
+    if record is None:
+      lines.append(f"| {_cell(os.path.basename(path))} | not yet done | | | | | |")
+      continue
+    picture = (f"![{_cell(stem)}]({record['thumbnail']})<br>" if record.get("thumbnail") else "")
+    errors = record.get("keypoint_error_px") or {}
+    error_text = (photos.describe([errors["initial"], errors["fit"]]) if errors else "")
+    folder = f" ([files]({stem}/))" if record["status"] != photos.FAILED else ""
+    lines.append(
+        f"| {picture}{_cell(record['image'])}{folder} | {record['status']} | "
+        f"{record.get('people', '')} | {_cell(record.get('initial_estimate', ''))} | "
+        f"{_cell(record.get('answers', ''))} | {error_text} | {_cell(record['reason'])} |")
+  lines.append("")
+  return atomic_write_text(os.path.join(settings.out_dir, "summary.md"), "\n".join(lines))
+
+
+# ----------------------------------------------------------------------------------------------
+# Flags
+
+
+def define_flags() -> None:
+  """Defines the flags (only when run as a script)."""
+  flags.DEFINE_string("images", None, "Folder of photos (.jpg, .jpeg, .png).")
+  flags.DEFINE_string("out_dir", None, "Folder of the results (resumed when it has some).")
+  flags.DEFINE_string("keypoints_dir", None, "Folder of the keypoint JSON files (<stem>.json or "
+                      "<stem>_keypoints.json); default: the image folder.")
+  flags.DEFINE_string("init_dir", None, "Folder of initial estimates (<stem>_0.08.npz from BEV / "
+                      "HMR2, or SMPL-X <stem>.npz / <stem>.json); default: made from the keypoints.")
+  flags.DEFINE_string("intrinsics", None, "JSON camera intrinsics, one for all images or one per "
+                      "stem: {\"focal_length\": f, \"principal_point\": [cx, cy]}.")
+  flags.DEFINE_float("focal_length", None, "Focal length in pixels for every image.")
+  flags.DEFINE_bool("use_exif", True, "Read the focal length from EXIF when none is given.")
+  flags.DEFINE_string("constraints", None, "Answers from a constraints file "
+                      "(experiments/query_lmm.py) instead of asking the model.")
+  flags.DEFINE_string("cache", None, "The answer cache; default <out_dir>/answers.cache.jsonl.")
+  flags.DEFINE_bool("offline", False, "Answer from the cache only; never contact a server.")
+  flags.DEFINE_string("base_url", None, "OpenAI-compatible endpoint; default: OpenAI.")
+  flags.DEFINE_string("lmm_model", "gpt-4o", "Language model name.")
+  flags.DEFINE_string("api_key_env", "OPENAI_API_KEY", "Environment variable holding the API key.")
+  flags.DEFINE_integer("n", 20, "Answers per image.")
+  flags.DEFINE_float("temperature", 0.7, "Sampling temperature.")
+  flags.DEFINE_integer("max_tokens", 500, "Maximum tokens per answer.")
+  flags.DEFINE_enum("detail", "high", ["high", "low", "auto"], "Image detail level.")
+  flags.DEFINE_float("margin", 0.2, "Crop margin around the people's keypoints (fraction).")
+  flags.DEFINE_integer("max_side", 1024, "Longest side of the image sent, pixels.")
+  flags.DEFINE_bool("trust_sides", False, "Keep left/right written in the answers.")
+  flags.DEFINE_enum("on_refusal", "fall_back", ["fall_back", "fail"], "When every answer is a "
+                    "refusal: fit without answers (fall back), or record the image as failed.")
+  flags.DEFINE_string("model_path", None, "SMPL-X model file (licensed); default: the SYNTHETIC "
+                      "default body.")
+  flags.DEFINE_integer("max_iters", 1000, "Iteration cap of each fit stage.")
+  flags.DEFINE_integer("init_iters", 100, "Iteration cap of each stage of the keypoint-only fit "
+                       "that makes an initial estimate (images without one).")
+  flags.DEFINE_integer("min_keypoints", photo_files.MIN_KEYPOINTS_PER_PERSON,
+                       "A detection is a person with at least this many confident keypoints.")
+  flags.DEFINE_integer("thumbnail_width", 480, "Width of the summary's thumbnails, pixels.")
+  flags.DEFINE_string("compilation_cache", None, "Keep compiled fits here (a rerun skips "
+                      "compilation).")
+  flags.mark_flags_as_required(["images", "out_dir"])
+
+
+def settings_from_flags() -> PhotoSettings:
+  values = flags.FLAGS
+  return PhotoSettings(**{field.name: getattr(values, field.name)
+                          for field in dataclasses.fields(PhotoSettings)})
+
+
+def main() -> None:
+  std_logging.getLogger("posejax").setLevel(std_logging.INFO)
+  records = run(settings_from_flags())
+  failed = [r for r in records.values() if r["status"] == photos.FAILED]
+  print(f"{len(records)} images: {len(records) - len(failed)} fitted, {len(failed)} failed; see "
+        f"{os.path.join(flags.FLAGS.out_dir, 'summary.md')}")
+
+
+if __name__ == "__main__":
+  _cli.run_script(define_flags, main)
