@@ -606,7 +606,7 @@ def torch_peer(model, fitter, prior, folder: str):
   import posejax
   from experiments import torch_reference
 
-  path = posejax.body.save_model(model, Path(folder) / "SMPLX_NEUTRAL.npz")
+  path = posejax.body.save_model(model, Path(folder) / "SMPLX_NEUTRAL.npz", for_smplx=True)
   regions = fitter.regions
   ids = np.asarray(regions.sample_ids)
   valid = np.asarray(regions.sample_valid)
@@ -614,7 +614,12 @@ def torch_peer(model, fitter, prior, folder: str):
   return torch_reference.ReferenceLoop(
       str(path), region_ids, np.asarray(fitter.proxy.triangle_ids),
       (np.asarray(prior.means), np.asarray(prior.whiteners), np.asarray(prior.neg_log_constants)),
-      threads=os.cpu_count())
+      threads=os.cpu_count(),
+      model_options=dict(num_betas=model.num_betas,
+                         num_expression_coeffs=model.num_expression_coeffs,
+                         use_pca=model.use_pca, num_pca_comps=model.num_pca_comps,
+                         flat_hand_mean=model.flat_hand_mean,
+                         vertex_ids=posejax.body.io.smplx_vertex_ids(model)))
 
 
 def torch_scene(scenes: Scenes, index: int):

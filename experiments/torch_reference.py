@@ -52,9 +52,6 @@ MIN_DEPTH = 1e-3
 RIGHT_ANKLE, LEFT_ANKLE = 11, 14
 FEET = {RIGHT_ANKLE: (22, 23, 24), LEFT_ANKLE: (19, 20, 21)}
 
-PARAM_WIDTHS = {"betas": 10, "expression": 10, "global_orient": 3, "body_pose": 63,
-                "jaw_pose": 3, "leye_pose": 3, "reye_pose": 3, "left_hand_pose": 6,
-                "right_hand_pose": 6, "transl": 3}
 
 
 @dataclasses.dataclass
@@ -63,7 +60,7 @@ class Scene:
 
   Attributes:
     keypoints: (2, 25, 3) BODY_25 pixels and confidence.
-    init: field -> (2, width) initial parameters (``PARAM_WIDTHS`` fields).
+    init: field -> (2, width) initial parameters (smplx's keyword fields, the model's widths).
     samples: the N answers, each a list of rows ``(cell_1, cell_2)`` of region or part names
       (a cell may be a tuple of alternatives).
     focal_length: (2,) pixels.
@@ -115,19 +112,29 @@ class ReferenceLoop:
   """The reference's per-image fitting loop in plain PyTorch.
 
   Args:
-    model_path: an SMPL-X ``.npz`` (e.g. ``posejax.body.save_model`` of the default body).
+    model_path: an SMPL-X ``.npz`` (e.g. ``posejax.body.save_model(..., for_smplx=True)`` of the
+      default body).
     region_vertex_ids: region name -> (n,) model vertex ids (posejax's fixed subsamples).
     proxy_triangles: (T, 3) model vertex ids of the closed proxy mesh's triangles.
     pose_prior: ``(means (K, 63), whiteners (K, 63, 63), neg_log_constants (K,))``.
     threads: ``torch.set_num_threads`` value.
     winding_chunk: vertices per chunk of the winding-number sum (memory ~ chunk x T floats).
+    model_options: ``smplx.SMPLX`` options matching the posejax model (``num_betas``,
+      ``num_expression_coeffs``, ``use_pca``, ``num_pca_comps``, ``vertex_ids``, ...).
   """
 
   def __init__(self, model_path: str, region_vertex_ids: dict, proxy_triangles: np.ndarray,
-               pose_prior: tuple, *, threads: int, winding_chunk: int = 2048):
+               pose_prior: tuple, *, threads: int, winding_chunk: int = 2048,
+               model_options: dict | None = None):
     torch.set_num_threads(threads)
-    self.body = smplx.SMPLX(str(model_path), num_betas=10, num_expression_coeffs=10,
-                            use_pca=True, num_pca_comps=6, flat_hand_mean=False, batch_size=1)
+    options = dict(num_betas=10, num_expression_coeffs=10, use_pca=True, num_pca_comps=6,
+                   flat_hand_mean=False)
+    options.update(model_options or {})
+    vertex_ids = options.pop("vertex_ids", None)
+    self.body = smplx.SMPLX(str(model_path), batch_size=1, **options)
+    if vertex_ids is not None:  # smplx.SMPLX fixes SMPL-X's own ids; a body on its own mesh
+      from smplx.vertex_joint_selector import VertexJointSelector
+      self.body.vertex_joint_selector = VertexJointSelector(vertex_ids=vertex_ids)
     for parameter in self.body.parameters():
       parameter.requires_grad_(False)
     self.regions = {name: torch.as_tensor(np.array(ids), dtype=torch.long)

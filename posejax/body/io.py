@@ -371,7 +371,7 @@ def model_from_arrays(
   )
 
 
-def save_model(model: BodyModel, path: str | os.PathLike) -> Path:
+def save_model(model: BodyModel, path: str | os.PathLike, *, for_smplx: bool = False) -> Path:
   """Writes ``model`` as an SMPL-X ``.npz`` that ``smplx.SMPLX`` loads to the same numbers.
 
   Shape directions are padded with zeros to the official 300 + 100 layout (expression at index
@@ -403,7 +403,8 @@ def save_model(model: BodyModel, path: str | os.PathLike) -> Path:
   num_verts = v_template.shape[0]
   shapedirs = numpy(model.shapedirs)
   base_betas = model.num_betas - (1 if model.age == "kid" else 0)
-  smplx_layout = model.has_pose_correctives and model.vertex_joint_ids == SMPLX_VERTEX_JOINT_IDS
+  smplx_layout = for_smplx or (model.has_pose_correctives
+                              and model.vertex_joint_ids == SMPLX_VERTEX_JOINT_IDS)
   if smplx_layout:
     padded = np.zeros((num_verts, 3, SHAPE_SPACE_DIM + EXPRESSION_SPACE_DIM), v_template.dtype)
     padded[:, :, :base_betas] = shapedirs[:, :, :base_betas]
@@ -429,10 +430,13 @@ def save_model(model: BodyModel, path: str | os.PathLike) -> Path:
   }
   if model.has_pose_correctives:
     arrays["posedirs"] = numpy(model.posedirs)
+  elif for_smplx:
+    arrays["posedirs"] = np.zeros((num_verts, 3, NUM_POSE_BASIS), v_template.dtype)
   else:
     arrays["pose_correctives"] = np.asarray("none")
   if not smplx_layout:
     arrays["num_shape_directions"] = np.asarray(base_betas)
+  if model.vertex_joint_ids != SMPLX_VERTEX_JOINT_IDS:
     arrays["vertex_joint_ids"] = np.asarray(model.vertex_joint_ids, np.int64)
   if model.metadata:
     arrays["metadata"] = np.asarray(model.metadata)
@@ -519,6 +523,19 @@ class _ArrayReader:
       raise FileFormatError(self.source, f"key '{key}' holds index {array.max()}, beyond "
                             f"{upper_name} ({upper}).")
     return array
+
+
+SMPLX_VERTEX_ID_NAMES: tuple[str, ...] = (
+    "nose", "reye", "leye", "rear", "lear", "LBigToe", "LSmallToe", "LHeel", "RBigToe",
+    "RSmallToe", "RHeel", "lthumb", "lindex", "lmiddle", "lring", "lpinky", "rthumb", "rindex",
+    "rmiddle", "rring", "rpinky",
+)
+"""smplx's names for ``VERTEX_JOINT_NAMES``, in the same order."""
+
+
+def smplx_vertex_ids(model: BodyModel) -> dict[str, int]:
+  """The ``vertex_ids`` argument of ``smplx.SMPLX`` for ``model``'s own vertex joints."""
+  return dict(zip(SMPLX_VERTEX_ID_NAMES, (int(i) for i in model.vertex_joint_ids)))
 
 
 def _says_no_pose_correctives(arrays: Mapping[str, Any], source: str) -> bool:
