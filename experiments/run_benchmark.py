@@ -1,6 +1,6 @@
 """The paper's table on posejax's SYNTHETIC contact benchmark.
 
-Generates (or reuses) synthetic scenes on the synthetic default body (``posejax.data.synthetic``:
+Generates (or reuses) synthetic scenes on the default body, Anny (``posejax.data.synthetic``:
 two people in contact, one person in self-contact; exact ground truth, noisy keypoints, a degraded
 initial estimate, simulated language-model answers with controllable error rates), fits them
 with every method of the paper's tables and scores each fit:
@@ -67,9 +67,10 @@ from posejax.io_utils import read_complete_lines
 
 RESULTS_NAME = "results.jsonl"
 SCENE_FILES = {2: "scenes_two_person", 1: "scenes_one_person"}
-SYNTHETIC_NOTE = ("SYNTHETIC: synthetic scenes posed on the synthetic default body, with simulated "
-                  "keypoints, initial estimates and language-model answers. These numbers test "
-                  "the method's machinery; they are not results on photographs or real SMPL-X.")
+SYNTHETIC_NOTE = ("SYNTHETIC: synthetic scenes posed on the default body (Anny, not SMPL-X), "
+                  "with simulated keypoints, initial estimates and language-model answers. These "
+                  "numbers test the method's machinery; they are not results on photographs or "
+                  "real SMPL-X.")
 DEFAULT_MAX_ITERS = (1000, 100)
 """Iteration caps of the two stages: stage 1 at the published 1000; stage 2 (lr 0.001, with the
 interpenetration term, 10x dearer per step) at 100, so that the default run fits a 2-core CPU in
@@ -492,7 +493,7 @@ def _plot(path: str, tables) -> str:
     curves.grid(alpha=0.3)
     curves.legend(fontsize=7, loc="lower right")
     curves.set_title("PCC(tau) (SYNTHETIC)")
-  figure.suptitle("posejax on the synthetic benchmark (synthetic scenes, synthetic default body)",
+  figure.suptitle("posejax on the synthetic benchmark (synthetic scenes, Anny default body)",
                   fontsize=11)
   figure.tight_layout()
   buffer = io.BytesIO()

@@ -3,7 +3,7 @@
 ``load_model`` reads the official files (``.npz``, or ``.pkl`` latin-1 pickles with a
 scipy-sparse ``J_regressor``; chumpy is not needed), given as a file or as a folder holding
 ``SMPLX_<GENDER>.<ext>`` directly or in a ``smplx/`` subfolder. ``model_from_arrays`` builds a
-model from a mapping with the official keys (used by the loader and by the procedural default
+model from a mapping with the official keys (used by the loader and by the embedded default
 body). ``save_model`` writes an ``.npz`` the smplx package loads to the same numbers.
 
 Options mirror ``smplx.SMPLX``'s constructor and are applied at load time. Problems with the
@@ -175,7 +175,7 @@ def model_from_arrays(
       ``hands_meanl/r (45,)``, ``lmk_faces_idx (51,)``, ``lmk_bary_coords (51,3)`` and, for the
       face contour, ``dynamic_lmk_faces_idx (79,17)``, ``dynamic_lmk_bary_coords (79,17,3)``.
     source: where the arrays came from, for messages and ``model.source``.
-    synthetic: mark the model (and results computed with it) as a procedural body.
+    synthetic: mark the model (and results computed with it) as not a licensed SMPL-X model.
     num_betas: shape coefficients to use (<= 300; the kid scale comes on top).
     num_expression_coeffs: expression coefficients to use (<= 100).
     use_pca: hand poses as PCA coefficients (else 45 axis-angle values per hand).

