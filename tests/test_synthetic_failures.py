@@ -144,7 +144,8 @@ def test_profiles_are_settings_that_round_trip(name):
   assert settings.profile == name and settings.seed == 4
   assert settings.init_target_pa_mpjpe > 0 and settings.answers.correlation > 0
   assert synthetic.SyntheticSettings.from_dict(settings.to_dict()) == settings
-  people = 1 if name == "moyo" else 2
+  people = synthetic.PROFILES[name].people
+  assert people == (1 if name == "moyo" else 2)
   kinds = synthetic.default_kinds(people, settings)
   assert kinds and all(synthetic_poses.scene_design(k).people == people for k in kinds)
   assert synthetic.PROFILES[name].reasons

@@ -20,11 +20,19 @@ A scene is made in six seeded steps:
    facing each other, so that both are seen), rotated into the reference camera's convention
    (``posejax.camera``: x right, y down, z forward) and pushed back along the optical axis until
    it fills ``frame_fill`` of the image.
-5. Observations: BODY_25 keypoints projected with pixel noise; occluded keypoints (see
-   ``synthetic_geometry.visible_keypoints``) get lower confidence, larger noise, or none.
+5. Observations: BODY_25 keypoints projected (by a camera whose focal length may differ from the
+   one the fitter is given, ``focal_error``) with pixel noise; occluded keypoints (see
+   ``synthetic_geometry.visible_keypoints``) get lower confidence, larger noise, or none; then a
+   detector's failures (``synthetic_failures``: swaps with the other person, left/right flips,
+   hidden keypoints on a wrong limb, missed parts) at the settings' rates.
 6. Initial estimate and answers: the ground truth degraded as a monocular regressor degrades (pose
    noise largest on joints whose keypoints are hidden, shape noise, depth and relative-placement
-   error between people), and simulated language-model answers (``synthetic_answers``).
+   error between people), either at fixed noise levels or calibrated per scene to a target joint
+   PA-MPJPE (``calibrated_degrade``), and simulated language-model answers
+   (``synthetic_answers``, errors optionally correlated across a scene's samples).
+
+``PROFILES`` (``SyntheticSettings.preset``) name settings after the datasets they stand in for:
+``hi4d``, ``flickrci3d``, ``chi3d`` and ``moyo``, each calibrated to the published initial error.
 
 Everything follows from ``SyntheticSettings`` (a frozen dataclass recorded with every scene) and
 the scene's index: the same settings and index give the same scene, whatever else is generated.
@@ -254,11 +262,13 @@ class Profile:
     stands_for: the dataset and the published initial estimate it is calibrated to.
     values: the ``SyntheticSettings`` fields it sets (the rest keep their defaults).
     reasons: why each value is what it is (a published figure, or a stated assumption).
+    people: 2 for the two-person datasets, 1 for MOYO.
   """
 
   stands_for: str
   values: dict
   reasons: str
+  people: int = 2
 
 
 _TWO_PERSON_FAILURES = dict(swap_radius=0.1, flip_rate=0.05, part_miss_rate=0.05,
@@ -318,7 +328,8 @@ PROFILES: dict[str, Profile] = {
                     init_target_pa_mpjpe=84.0),
         reasons="MOYO: one person in yoga poses filmed from several sides (view_jitter 1.0 rad); "
                 "upside-down and twisted poses invite left/right flips (flip_rate 0.08, an "
-                "assumption); no other person to swap with. " + _FAILURE_REASONS),
+                "assumption); no other person to swap with. " + _FAILURE_REASONS,
+        people=1),
 }
 """Profiles named after the datasets they stand in for (``SyntheticSettings.preset(name)``).
 
