@@ -77,7 +77,7 @@ interpenetration term, 10x dearer per step) at 100, so that the default run fits
 about a quarter of an hour. Measured on 8 two-person scenes, 1000 stage-2 steps changed the mean
 PA-MPJPE by 0.3 to 1.3 mm per method."""
 ANSWER_RATE_FIELDS = ("miss_rate", "hallucination_rate", "side_rate", "wrong_side_rate",
-                      "empty_rate", "swap_rate", "plural_rate")
+                      "empty_rate", "swap_rate", "plural_rate", "correlation")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,6 +86,7 @@ class BenchmarkSettings:
 
   out_dir: str
   people: tuple[int, ...] = (2, 1)
+  profile: str = ""
   num_scenes: int = 16
   num_scenes_one: int = 8
   seed: int = 0
@@ -106,8 +107,11 @@ class BenchmarkSettings:
   plot: bool = True
 
   def generator_settings(self) -> synthetic.SyntheticSettings:
-    """The synthetic generator's settings: defaults, then ``generator``, then ``answers``."""
-    values = synthetic.SyntheticSettings(seed=self.seed).to_dict()
+    """The synthetic generator's settings: the profile's (or the defaults), then ``generator``,
+    then ``answers``."""
+    base = (synthetic.SyntheticSettings.preset(self.profile, seed=self.seed) if self.profile
+            else synthetic.SyntheticSettings(seed=self.seed))
+    values = base.to_dict()
     values.update(self.generator)
     values["seed"] = self.seed
     values["answers"] = {**values["answers"], **self.answers}
@@ -513,6 +517,10 @@ def define_flags() -> None:
                       "has some).")
   flags.DEFINE_enum("people", "both", ["1", "2", "both"], "Which table: one person, two people "
                     "or both.")
+  flags.DEFINE_enum("profile", "", [""] + sorted(synthetic.PROFILES), "Generator preset named "
+                    "after the dataset it stands in for (posejax.data.synthetic.PROFILES); "
+                    "--generator_json and the answer flags apply on top; two-person profiles need "
+                    "--people=2, moyo --people=1.")
   flags.DEFINE_integer("num_scenes", 16, "Two-person scenes.")
   flags.DEFINE_integer("num_scenes_one", 8, "One-person scenes.")
   flags.DEFINE_integer("seed", 0, "The synthetic generator's seed.")
@@ -554,12 +562,14 @@ def settings_from_flags() -> BenchmarkSettings:
   generator = json.loads(values.generator_json) if values.generator_json else {}
   if not isinstance(generator, dict):
     raise InvalidInputError("--generator_json must be a JSON object")
-  answers = {name: getattr(values, name) for name in ANSWER_RATE_FIELDS}
-  answers["num_answers"] = values.num_answers
+  # Only the answer flags given on the command line override the profile's (or default) answers.
+  answers = {name: getattr(values, name) for name in ANSWER_RATE_FIELDS + ("num_answers",)
+             if values[name].present}
   vertices = values.self_contact_vertices_per_region
   pcc_vertices = values.pcc_vertices_per_region
   return BenchmarkSettings(
-      out_dir=values.out_dir, people=people, num_scenes=values.num_scenes,
+      out_dir=values.out_dir, people=people, profile=values.profile,
+      num_scenes=values.num_scenes,
       num_scenes_one=values.num_scenes_one, seed=values.seed,
       max_iters=tuple(int(n) for n in values.max_iters),
       contact_search_every=values.contact_search_every,

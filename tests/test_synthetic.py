@@ -542,3 +542,33 @@ def test_bundled_scenes_are_true_on_the_current_default_body(model, region_masks
     other = vertices[1] if scene.people == 2 else vertices[0]
     for a, b in scene.contact_pairs:
       assert _pair_distance(vertices[0], other, region_masks, a, b) < 0.01
+
+
+def test_profile_scene_records_its_camera_failures_and_calibrated_start(model):
+  from posejax.body.keypoints import smplx_to_body25
+  from posejax.camera import Camera
+  from posejax.camera import project
+  settings = synthetic.SyntheticSettings.preset("chi3d", seed=3)
+  scene = synthetic.generate_scene("handshake", 0, settings, model, check=False)
+  assert synthetic.SyntheticSettings.from_dict(scene.settings) == settings
+  assert scene.settings["profile"] == "chi3d"
+  given, true = scene.focal_length[0], scene.true_focal_length[0]
+  assert given == pytest.approx(synthetic._focal(settings))
+  assert true == pytest.approx(synthetic.true_focal(settings, 0)) and true != given
+  # The keypoints were taken by the true camera: visible, unfailed ones sit near its projection.
+  _, joints = _vertices_and_joints(model, scene.gt)
+  exact = np.asarray(project(Camera.from_intrinsics(scene.true_focal_length,
+                                                    scene.principal_point, scene.image_size),
+                             np.asarray(smplx_to_body25(joints))))
+  error = np.linalg.norm(scene.keypoints[..., :2] - exact, axis=-1)
+  assert np.median(error[~scene.occluded]) < 3 * settings.keypoint_noise
+  # The start is calibrated: with the focal length's depth scale undone, the joint PA-MPJPE is
+  # the scene's drawn target.
+  z = synthetic._rng(settings, 0, "init").normal()
+  spread = settings.init_target_spread
+  target = settings.init_target_pa_mpjpe * np.exp(spread * z - spread ** 2 / 2)
+  undone = synthetic._rescale_distance(model, scene.init, true / given)
+  errors = synthetic.initial_errors(model, scene.gt, undone)
+  assert errors["pa_mpjpe"] == pytest.approx(target, rel=0.03)
+  assert errors["relative"] == pytest.approx(target * settings.init_target_relative
+                                             / settings.init_target_pa_mpjpe, rel=1e-3)

@@ -205,7 +205,7 @@ def generate_or_resume(path: str | os.PathLike, num_scenes: int, people: int,
     people: 1 or 2.
     settings: the generator's settings.
     model: the body model; None is the default body.
-    kinds: the kinds to cycle through (default every kind for ``people``).
+    kinds: the kinds to cycle through (default ``synthetic.default_kinds(people, settings)``).
     max_attempts: give up after this many generated scenes (default ``3 * num_scenes + 10``).
     progress: optional ``progress(done, attempted, scene_or_failure)`` after each new scene.
 
@@ -215,12 +215,10 @@ def generate_or_resume(path: str | os.PathLike, num_scenes: int, people: int,
   Raises:
     InvalidInputError: a saved file of other settings, bad arguments, or too many failures.
   """
-  from posejax.data import synthetic_poses
 
   if people not in (1, 2):
     raise InvalidInputError(f"people must be 1 or 2, got {people!r}")
-  kinds = tuple(kinds) if kinds else (synthetic_poses.TWO_PERSON_KINDS if people == 2
-                                      else synthetic_poses.ONE_PERSON_KINDS)
+  kinds = tuple(kinds) if kinds else synthetic.default_kinds(people, settings)
   max_attempts = 3 * num_scenes + 10 if max_attempts is None else int(max_attempts)
   wanted = _normalised(settings.to_dict())
   scenes: list = []

@@ -20,11 +20,19 @@ A scene is made in six seeded steps:
    facing each other, so that both are seen), rotated into the reference camera's convention
    (``posejax.camera``: x right, y down, z forward) and pushed back along the optical axis until
    it fills ``frame_fill`` of the image.
-5. Observations: BODY_25 keypoints projected with pixel noise; occluded keypoints (see
-   ``synthetic_geometry.visible_keypoints``) get lower confidence, larger noise, or none.
+5. Observations: BODY_25 keypoints projected (by a camera whose focal length may differ from the
+   one the fitter is given, ``focal_error``) with pixel noise; occluded keypoints (see
+   ``synthetic_geometry.visible_keypoints``) get lower confidence, larger noise, or none; then a
+   detector's failures (``synthetic_failures``: swaps with the other person, left/right flips,
+   hidden keypoints on a wrong limb, missed parts) at the settings' rates.
 6. Initial estimate and answers: the ground truth degraded as a monocular regressor degrades (pose
    noise largest on joints whose keypoints are hidden, shape noise, depth and relative-placement
-   error between people), and simulated language-model answers (``synthetic_answers``).
+   error between people), either at fixed noise levels or calibrated per scene to a target joint
+   PA-MPJPE (``calibrated_degrade``), and simulated language-model answers
+   (``synthetic_answers``, errors optionally correlated across a scene's samples).
+
+``PROFILES`` (``SyntheticSettings.preset``) name settings after the datasets they stand in for:
+``hi4d``, ``flickrci3d``, ``chi3d`` and ``moyo``, each calibrated to the published initial error.
 
 Everything follows from ``SyntheticSettings`` (a frozen dataclass recorded with every scene) and
 the scene's index: the same settings and index give the same scene, whatever else is generated.
@@ -107,6 +115,37 @@ class SyntheticSettings:
     init_relative_noise: metres, per-axis standard deviation of an extra offset of each person (the
       error in where the people are relative to each other).
     answers: the simulated answers' error model.
+    kinds: scene kinds ``generate_benchmark`` cycles through when given none (empty: every kind of
+      the person count); a profile's contact mix.
+    profile: name of the ``PROFILES`` preset these settings started from ("" for none).
+    swap_rate: probability that a keypoint whose same part on the other person projects within
+      ``swap_radius`` of it is taken from the other person (``synthetic_failures.swap_people``).
+    swap_radius: share of the person's projected height within which a swap can happen.
+    flip_rate: probability per person and limb pair (arms, legs) of a left/right flip
+      (``synthetic_failures.flip_limbs``).
+    misplace_rate: probability that a hidden keypoint is put confidently on a wrong limb
+      (``synthetic_failures.misplace_hidden``); it then is not dropped.
+    misplaced_confidence: (low, high) uniform confidence of a misplaced keypoint.
+    part_miss_rate: probability per person and part (head, each arm, each leg) that the detector
+      misses the part (``synthetic_failures.miss_limbs``).
+    missed_confidence: (low, high) uniform confidence of a missed part's keypoints.
+    focal_error: standard deviation of the log of the true focal length over the one the fitter is
+      given (the reference's fixed 60 degree field of view, ``posejax.camera``). The scene is
+      framed and its keypoints projected with the true focal length; the initial estimate is
+      consistent with the given one (its distance scaled by given / true, as a regressor assuming
+      that camera would place it).
+    init_target_pa_mpjpe: millimetres; when > 0 the initial estimate is calibrated: each scene
+      draws a target ``init_target_pa_mpjpe * exp(s z - s^2 / 2)`` (``s = init_target_spread``,
+      z standard normal, so the mean over scenes is the target) and the pose noise is scaled until
+      the scene's joint PA-MPJPE (LSP-14, both people aligned together; one person: PA-MPJPE)
+      equals it. ``init_pose_noise``, ``init_occluded_pose_noise`` and ``init_orient_noise`` then
+      only set the ratios between joints; ``init_relative_noise`` is replaced by
+      ``init_target_relative``; ``init_depth_noise`` moves both people together.
+    init_target_relative: millimetres (two people, calibrated mode): the error of the vector from
+      one person's pelvis to the other's, drawn per scene with the same factor as the PA-MPJPE
+      target; its direction is random with twice the standard deviation in depth as across the
+      image (depth is what one image leaves most uncertain).
+    init_target_spread: ``s`` above: log standard deviation of the per-scene targets.
   """
 
   seed: int = 0
@@ -133,6 +172,34 @@ class SyntheticSettings:
   init_depth_noise: float = 0.1
   init_relative_noise: float = 0.08
   answers: AnswerSettings = AnswerSettings()
+  kinds: tuple[str, ...] = ()
+  profile: str = ""
+  swap_rate: float = 0.0
+  swap_radius: float = 0.1
+  flip_rate: float = 0.0
+  misplace_rate: float = 0.0
+  misplaced_confidence: tuple[float, float] = (0.5, 0.9)
+  part_miss_rate: float = 0.0
+  missed_confidence: tuple[float, float] = (0.0, 0.1)
+  focal_error: float = 0.0
+  init_target_pa_mpjpe: float = 0.0
+  init_target_relative: float = 0.0
+  init_target_spread: float = 0.25
+
+  @classmethod
+  def preset(cls, profile: str, **changes) -> SyntheticSettings:
+    """The settings of a named profile (``PROFILES``), with ``changes`` on top.
+
+    Raises:
+      InvalidInputError: an unknown profile.
+    """
+    if profile not in PROFILES:
+      raise InvalidInputError(f"unknown synthetic profile {profile!r}; profiles are "
+                              f"{sorted(PROFILES)}")
+    values = dict(PROFILES[profile].values)
+    values.update(profile=profile)
+    values.update(changes)
+    return cls(**values)
 
   def __post_init__(self):
     if len(self.image_size) != 2 or min(self.image_size) <= 0:
@@ -141,7 +208,14 @@ class SyntheticSettings:
       raise InvalidInputError(f"frame_fill must be in (0, 1], got {self.frame_fill}")
     if self.contact_tolerance <= 0 or self.max_penetration < 0:
       raise InvalidInputError("contact_tolerance must be > 0 and max_penetration >= 0 metres")
-    for name in ("visible_confidence", "occluded_confidence"):
+    for name in ("swap_rate", "flip_rate", "misplace_rate", "part_miss_rate"):
+      if not 0.0 <= getattr(self, name) <= 1.0:
+        raise InvalidInputError(f"{name} must lie in [0, 1], got {getattr(self, name)!r}")
+    if min(self.focal_error, self.init_target_pa_mpjpe, self.init_target_relative,
+           self.init_target_spread, self.swap_radius) < 0:
+      raise InvalidInputError("focal_error, swap_radius and the init_target_* values must be >= 0")
+    for name in ("visible_confidence", "occluded_confidence", "misplaced_confidence",
+                 "missed_confidence"):
       low, high = getattr(self, name)
       if not 0 <= low <= high <= 1:
         raise InvalidInputError(f"{name} must be (low, high) with 0 <= low <= high <= 1")
@@ -152,6 +226,9 @@ class SyntheticSettings:
     values["image_size"] = list(self.image_size)
     values["visible_confidence"] = list(self.visible_confidence)
     values["occluded_confidence"] = list(self.occluded_confidence)
+    values["misplaced_confidence"] = list(self.misplaced_confidence)
+    values["missed_confidence"] = list(self.missed_confidence)
+    values["kinds"] = list(self.kinds)
     return values
 
   @classmethod
@@ -170,10 +247,95 @@ class SyntheticSettings:
       values["refine"] = geometry.RefineWeights(**values["refine"])
     if "answers" in values:
       values["answers"] = AnswerSettings.from_dict(values["answers"])
-    for name in ("image_size", "visible_confidence", "occluded_confidence"):
+    for name in ("image_size", "visible_confidence", "occluded_confidence", "misplaced_confidence",
+                 "missed_confidence", "kinds"):
       if name in values:
         values[name] = tuple(values[name])
     return cls(**values)
+
+
+@dataclasses.dataclass(frozen=True)
+class Profile:
+  """A named preset of ``SyntheticSettings`` standing in for a published dataset.
+
+  Attributes:
+    stands_for: the dataset and the published initial estimate it is calibrated to.
+    values: the ``SyntheticSettings`` fields it sets (the rest keep their defaults).
+    reasons: why each value is what it is (a published figure, or a stated assumption).
+    people: 2 for the two-person datasets, 1 for MOYO.
+  """
+
+  stands_for: str
+  values: dict
+  reasons: str
+  people: int = 2
+
+
+_TWO_PERSON_FAILURES = dict(swap_radius=0.1, flip_rate=0.05, part_miss_rate=0.05,
+                            occluded_drop_rate=0.3, answers=AnswerSettings(correlation=0.5))
+_FAILURE_REASONS = (
+    "Failure rates (no published per-type rates exist for people in contact; see "
+    "synthetic_failures): flip_rate 0.05 per limb pair flips about 3.6% of keypoints, a small "
+    "part of the ~25% of keypoints with localisation errors that Ronchi & Perona (ICCV 2017) find "
+    "in COCO detectors, most of which is jitter (keypoint_noise). swap_rate applies only to "
+    "keypoints whose same part on the other person is within 10% of body height; Ronchi & Perona "
+    "find swaps grow with overlap, and at that distance a top-down detector's two crops share "
+    "the part, so a quarter to a third of them is assumed. misplace_rate: detectors (OpenPose, "
+    "ViTPose) output every keypoint, and a hidden one lands on whatever limb is in front; the "
+    "assumed share grows with how much the dataset's contacts hide. part_miss_rate 0.05: an "
+    "assumption. occluded_drop_rate 0.3: fewer hidden keypoints are simply absent than by "
+    "default, since misplacement takes their place. Initial error: init_target_pa_mpjpe is the "
+    "published initial error (METHOD.md: BEV on Hi4D 144, FlickrCI3D 106, CHI3D 96 mm; HMR2 on "
+    "MOYO 84 mm). init_target_relative: no published figure splits BEV's joint error into pose "
+    "and placement; it is assumed equal, in mm, to the joint PA-MPJPE target. Answers: "
+    "correlation 0.5 between the samples of a scene, an assumption (no published figure; the "
+    "paper's gain from N = 1 to 20 shows samples are not identical, and a model that reads one "
+    "image repeats much of its reading).")
+
+PROFILES: dict[str, Profile] = {
+    "hi4d": Profile(
+        stands_for="Hi4D (BEV initial estimate, joint PA-MPJPE 144 mm)",
+        values=dict(_TWO_PERSON_FAILURES, kinds=(
+            "hug", "arm_around_waist", "back_to_back", "piggyback", "hand_on_shoulder", "hug",
+            "holding_hands", "arm_around_waist", "high_five", "handshake"),
+            view_jitter=1.2, swap_rate=0.3, misplace_rate=0.3, focal_error=0.15,
+            init_target_pa_mpjpe=144.0, init_target_relative=144.0),
+        reasons="Hi4D: pairs hugging, posing, dancing and fighting in a multi-view dome, so "
+                "whole-body contacts come twice in the mix and views come from every side "
+                "(view_jitter 1.2 rad). Calibrated studio cameras whose field of view is not the "
+                "assumed 60 degrees: focal_error 0.15. " + _FAILURE_REASONS),
+    "flickrci3d": Profile(
+        stands_for="FlickrCI3D (BEV initial estimate, joint PA-MPJPE 106 mm)",
+        values=dict(_TWO_PERSON_FAILURES, kinds=(), view_jitter=0.3, swap_rate=0.25,
+                    misplace_rate=0.2, focal_error=0.25, init_target_pa_mpjpe=106.0,
+                    init_target_relative=106.0),
+        reasons="FlickrCI3D: photographs of every kind of interaction taken by a photographer "
+                "who frames both people (every kind, the designs' own views), with unknown "
+                "cameras and crops: focal_error 0.25. " + _FAILURE_REASONS),
+    "chi3d": Profile(
+        stands_for="CHI3D (BEV initial estimate, joint PA-MPJPE 96 mm)",
+        values=dict(_TWO_PERSON_FAILURES, kinds=(
+            "hug", "handshake", "hand_on_shoulder", "high_five", "holding_hands",
+            "arm_around_waist"), view_jitter=1.2, swap_rate=0.25, misplace_rate=0.25,
+            focal_error=0.15, init_target_pa_mpjpe=96.0, init_target_relative=96.0),
+        reasons="CHI3D: hugs, handshakes, pushes, posing and kicks filmed by four studio cameras "
+                "around the pair (view_jitter 1.2 rad, focal_error 0.15). " + _FAILURE_REASONS),
+    "moyo": Profile(
+        stands_for="MOYO (HMR2 initial estimate, PA-MPJPE 84 mm)",
+        values=dict(answers=AnswerSettings(correlation=0.5), kinds=(), view_jitter=1.0,
+                    flip_rate=0.08, misplace_rate=0.15,
+                    part_miss_rate=0.05, occluded_drop_rate=0.3, focal_error=0.15,
+                    init_target_pa_mpjpe=84.0),
+        reasons="MOYO: one person in yoga poses filmed from several sides (view_jitter 1.0 rad); "
+                "upside-down and twisted poses invite left/right flips (flip_rate 0.08, an "
+                "assumption); no other person to swap with. " + _FAILURE_REASONS,
+        people=1),
+}
+"""Profiles named after the datasets they stand in for (``SyntheticSettings.preset(name)``).
+
+Two-person profiles: ``hi4d``, ``flickrci3d``, ``chi3d``; one person: ``moyo``. Each sets the contact
+mix (``kinds``), the view, occlusion-driven keypoint failures, focal-length error and the initial
+estimate's calibrated error; ``Profile.reasons`` says where each number comes from."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -197,7 +359,7 @@ class SyntheticScene:
     also_touching: further region pairs closer than the tolerance (not annotated, never hallucinated).
     contact_distances: (C,) metres: each true pair's full-mesh distance (all below the tolerance).
     penetration_depth: metres: deepest interpenetration found.
-    focal_length: (2,) pixels.
+    focal_length: (2,) pixels: the camera the fitter is given.
     principal_point: (2,) pixels.
     image_size: (width, height) pixels.
     answers: simulated language-model answers (Markdown tables).
@@ -207,6 +369,8 @@ class SyntheticScene:
     model_source: the body model the scene was posed on.
     model_fingerprint: ``model_fingerprint(model)`` of that model: the contacts are facts only on
       that exact mesh (compare before trusting a stored scene on another model).
+    true_focal_length: (2,) pixels: the camera that took the keypoints (differs from
+      ``focal_length`` by ``SyntheticSettings.focal_error``; None: the same).
     synthetic: always True: this is generated data.
   """
 
@@ -230,6 +394,7 @@ class SyntheticScene:
   index: int
   model_source: str
   model_fingerprint: str = ""
+  true_focal_length: np.ndarray | None = None
   synthetic: bool = True
 
   def camera(self):
@@ -258,6 +423,8 @@ class SyntheticScene:
         "image_size": list(self.image_size), "answers": list(self.answers),
         "description": self.description, "settings": self.settings, "index": self.index,
         "model_source": self.model_source, "model_fingerprint": self.model_fingerprint,
+        "true_focal_length": [float(f) for f in (
+            self.focal_length if self.true_focal_length is None else self.true_focal_length)],
         "synthetic": True,
     }
 
@@ -322,6 +489,7 @@ class _Workshop:
     self.vertex_joint = np.argmax(np.asarray(model.lbs_weights), axis=1)
     self.owners = geometry.keypoint_owner_joints(model.kernel.joint_names)
     self.faces = np.asarray(model.faces)
+    self.lsp: np.ndarray | None = None
     self._rest: dict[int, np.ndarray] = {}
 
   def rest_distances(self, people: int) -> np.ndarray:
@@ -429,7 +597,7 @@ def _posed(model, params: dict[str, np.ndarray]):
   return np.asarray(out.vertices, np.float64), np.asarray(out.joints, np.float64)
 
 
-def _place_camera(model, params, design, settings, index):
+def _place_camera(model, params, design, settings, index, focal=None):
   """Turns the scene to its view, flips it into camera space and frames it. Returns new params."""
   rng = _rng(settings, index, "camera")
   vertices, _ = _posed(model, params)
@@ -439,7 +607,7 @@ def _place_camera(model, params, design, settings, index):
   rotation = _CAMERA_FLIP @ Rotation.from_euler("y", view).as_matrix()
   turned = (vertices.reshape(-1, 3) - centre) @ rotation.T
   width, height = settings.image_size
-  focal = _focal(settings)
+  focal = _focal(settings) if focal is None else focal
   low, high = turned.min(axis=0), turned.max(axis=0)
   mid = 0.5 * (low + high)
   half_w, half_h = 0.5 * settings.frame_fill * width, 0.5 * settings.frame_fill * height
@@ -455,9 +623,22 @@ def _focal(settings: SyntheticSettings) -> float:
   return reference_focal_length(*settings.image_size)
 
 
-def _project(points: np.ndarray, settings: SyntheticSettings) -> np.ndarray:
+def true_focal(settings: SyntheticSettings, index: int) -> float:
+  """Pixels: the focal length of the camera that takes scene ``index``'s keypoints.
+
+  The reference's fixed focal length (what the fitter is given) times ``exp(focal_error z)``,
+  z standard normal from the scene's own stream.
+  """
+  if settings.focal_error == 0:
+    return _focal(settings)
+  z = _rng(settings, index, "focal").normal()
+  return _focal(settings) * float(np.exp(settings.focal_error * z))
+
+
+def _project(points: np.ndarray, settings: SyntheticSettings, focal: float | None = None
+             ) -> np.ndarray:
   width, height = settings.image_size
-  focal = _focal(settings)
+  focal = _focal(settings) if focal is None else focal
   return np.array([width / 2.0, height / 2.0]) + focal * points[..., :2] / points[..., 2:]
 
 
@@ -533,19 +714,196 @@ def degrade(model, gt: dict[str, np.ndarray], occluded: np.ndarray, settings: Sy
   return init
 
 
-def observe(model, params: dict[str, np.ndarray], settings: SyntheticSettings, index: int
+def _pelvis(model, params: dict[str, np.ndarray]) -> np.ndarray:
+  return geometry.pelvis_rest_position(model, params["betas"]) + params["transl"]
+
+
+def _with_pelvis(model, params: dict[str, np.ndarray], pelvis: np.ndarray) -> dict[str, np.ndarray]:
+  out = dict(params)
+  out["transl"] = pelvis - geometry.pelvis_rest_position(model, params["betas"])
+  return out
+
+
+def _rescale_distance(model, params: dict[str, np.ndarray], factor: float) -> dict[str, np.ndarray]:
+  """The same people ``factor`` times as far from the camera (pelvises along their rays)."""
+  return _with_pelvis(model, params, _pelvis(model, params) * factor)
+
+
+def _lsp_joints(model, params: dict[str, np.ndarray]) -> np.ndarray:
+  shop = _workshop(model)
+  if shop.lsp is None:
+    from posejax import metrics
+    shop.lsp = np.asarray(metrics.lsp14_regressor_for(model), np.float64)
+  vertices, _ = _posed(model, params)
+  return np.einsum("jv,pvk->pjk", shop.lsp, vertices)
+
+
+def initial_errors(model, gt: dict[str, np.ndarray], init: dict[str, np.ndarray]
+                   ) -> dict[str, float]:
+  """How far an initial estimate is from the truth, as the published initial errors are measured.
+
+  Args:
+    model: the body model.
+    gt: ground-truth parameters (``(P, width)`` numpy fields).
+    init: the estimate (same fields).
+
+  Returns:
+    ``pa_mpjpe``: mm, LSP-14 joints; two people: one similarity Procrustes over both (the joint
+    PA-MPJPE of the paper), one person: PA-MPJPE. ``person_pa_mpjpe``: mm, mean of each person
+    aligned alone. ``relative``: mm, two people: error of the vector from person 0's pelvis to
+    person 1's (camera space, no alignment); NaN for one person.
+  """
+  from posejax import metrics
+  gt_joints, init_joints = _lsp_joints(model, gt), _lsp_joints(model, init)
+  return _errors_of(init_joints, gt_joints, _pelvis(model, init), _pelvis(model, gt), metrics)
+
+
+def _errors_of(init_joints, gt_joints, init_pelvis, gt_pelvis, metrics) -> dict[str, float]:
+  people = gt_joints.shape[0]
+  per_person = float(np.mean([metrics.pa_mpjpe(init_joints[p], gt_joints[p])
+                              for p in range(people)]))
+  if people == 2:
+    joint = float(metrics.joint_pa_mpjpe(init_joints, gt_joints)[0])
+    relative = 1000 * float(np.linalg.norm((init_pelvis[1] - init_pelvis[0])
+                                           - (gt_pelvis[1] - gt_pelvis[0])))
+  else:
+    joint, relative = per_person, float("nan")
+  return {"pa_mpjpe": joint, "person_pa_mpjpe": per_person, "relative": relative}
+
+
+def _rotated(rotvecs: np.ndarray, noise: np.ndarray) -> np.ndarray:
+  flat = Rotation.from_rotvec(noise.reshape(-1, 3)) * Rotation.from_rotvec(rotvecs.reshape(-1, 3))
+  return flat.as_rotvec().reshape(rotvecs.shape)
+
+
+_CALIBRATION_GRID = 16
+_CALIBRATION_MAX_NOISE = 1.2
+"""Radians: largest per-axis pose noise of visible joints the calibration tries (hidden joints get
+the ``init_occluded_pose_noise / init_pose_noise`` multiple of it)."""
+
+
+def calibrated_degrade(model, gt: dict[str, np.ndarray], occluded: np.ndarray,
+                       settings: SyntheticSettings, rng: np.random.Generator,
+                       details: dict | None = None) -> dict[str, np.ndarray]:
+  """An initial estimate whose error is set to the settings' per-scene targets.
+
+  The scene's targets are ``init_target_pa_mpjpe`` and ``init_target_relative`` (mm) times one
+  factor ``exp(s z - s^2 / 2)``, ``s = init_target_spread``. Noise directions are drawn once: a
+  rotation per body joint (hidden ones ``init_occluded_pose_noise / init_pose_noise`` times
+  larger) and per root (``init_orient_noise / init_pose_noise``), shape noise
+  ``init_shape_noise``, and for two people a pelvis-to-pelvis offset of exactly the relative
+  target (split between the two, direction with twice the standard deviation along the depth
+  axis), then both people move together along the scene's mean viewing ray by a relative
+  ``init_depth_noise``. One scale of the rotation noise is then searched (two 16-point grids
+  over [0, 1.2] rad, then linear interpolation) so that the joint PA-MPJPE equals the target.
+  When the placement and shape errors alone exceed the target the rotation noise is 0; when even
+  1.2 rad falls short it is 1.2 rad (``details`` says which).
+
+  Args:
+    model: the body model.
+    gt: ground-truth parameters (``(P, width)`` numpy fields), camera space.
+    occluded: (P, 25) hidden keypoints.
+    settings: targets and noise ratios.
+    rng: random generator (consumed).
+    details: optional dict that receives ``target`` (mm), ``relative_target`` (mm), ``scale``
+      (rad) and the reached ``errors`` (``initial_errors``).
+
+  Returns:
+    The degraded parameters (same fields).
+  """
+  from posejax import metrics
+  people = gt["body_pose"].shape[0]
+  factor = float(np.exp(settings.init_target_spread * rng.normal()
+                        - 0.5 * settings.init_target_spread ** 2))
+  target = settings.init_target_pa_mpjpe * factor
+  base = max(settings.init_pose_noise, 1e-9)
+  ratio = np.where(hidden_joints(occluded), settings.init_occluded_pose_noise / base, 1.0)
+  pose_dirs = rng.normal(0.0, 1.0, (people, 21, 3)) * ratio[..., None]
+  orient_dirs = rng.normal(0.0, 1.0, (people, 1, 3)) * settings.init_orient_noise / base
+  betas = gt["betas"] + rng.normal(0.0, settings.init_shape_noise, gt["betas"].shape)
+  pelvis = _pelvis(model, gt)
+  relative_target = 0.0
+  if people == 2:
+    direction = rng.normal(0.0, 1.0, 3) * np.array([1.0, 0.5, 2.0])
+    relative_target = settings.init_target_relative * factor
+    offset = direction / np.linalg.norm(direction) * relative_target / 1000.0
+    pelvis = pelvis + np.stack([-offset / 2, offset / 2])
+  pelvis = pelvis + rng.normal(0.0, settings.init_depth_noise) * pelvis.mean(axis=0)
+  gt_pose = gt["body_pose"].reshape(people, 21, 3)
+  gt_joints = _lsp_joints(model, gt)
+  gt_pelvis = _pelvis(model, gt)
+
+  def build(scale: float) -> dict[str, np.ndarray]:
+    init = dict(gt)
+    init.update(body_pose=_rotated(gt_pose, scale * pose_dirs).reshape(people, -1),
+                global_orient=_rotated(gt["global_orient"][:, None], scale * orient_dirs)[:, 0],
+                betas=betas)
+    return _with_pelvis(model, init, pelvis)
+
+  def errors(scales: np.ndarray) -> np.ndarray:
+    built = [build(float(a)) for a in scales]
+    stacked = {k: np.concatenate([b[k] for b in built]) for k in built[0]}
+    joints = _lsp_joints(model, stacked).reshape(len(scales), people, 14, 3)
+    if people == 2:
+      return np.array([float(metrics.joint_pa_mpjpe(j, gt_joints)[0]) for j in joints])
+    return np.array([float(metrics.pa_mpjpe(j[0], gt_joints[0])) for j in joints])
+
+  low, high = 0.0, _CALIBRATION_MAX_NOISE
+  for _ in range(2):
+    grid = np.linspace(low, high, _CALIBRATION_GRID)
+    values = errors(grid)
+    above = np.flatnonzero(values >= target)
+    if above.size == 0:
+      low = high = grid[-1]
+      break
+    if above[0] == 0:
+      low = high = grid[0]
+      break
+    i = above[0]
+    low, high, e_low, e_high = grid[i - 1], grid[i], values[i - 1], values[i]
+  if low == high:
+    scale = low
+  else:
+    scale = low + (target - e_low) / max(e_high - e_low, 1e-9) * (high - low)
+  init = build(scale)
+  if details is not None:
+    details.update(target=target, relative_target=relative_target, scale=scale,
+                   errors=_errors_of(_lsp_joints(model, init), gt_joints, _pelvis(model, init),
+                                     gt_pelvis, metrics))
+  return init
+
+
+def observe(model, params: dict[str, np.ndarray], settings: SyntheticSettings, index: int,
+            focal: float | None = None, *, details: dict | None = None
             ) -> tuple[np.ndarray, np.ndarray]:
   """Noisy BODY_25 keypoints of posed people and which of them are hidden.
+
+  Pixel noise and confidence by visibility, hidden keypoints dropped at ``occluded_drop_rate``,
+  then the detector failures of ``synthetic_failures`` at the settings' rates (each from its own
+  random stream, so rates of 0 leave the keypoints exactly as without them): hidden keypoints
+  misplaced on a wrong limb, keypoints swapped with the other person, left/right limb flips,
+  missed parts. Keypoints that end up outside the image get confidence 0.
+
+  Args:
+    model: the body model.
+    params: the posed people's parameters, camera space.
+    settings: the generator's settings.
+    index: the scene's index (seeds the draws).
+    focal: pixels, the camera's focal length (None: the reference's).
+    details: optional dict that receives the failure masks (``"misplaced"``, ``"swapped"``,
+      ``"missed"`` (P, 25) and ``"flipped"`` (P, 2)).
 
   Returns:
     ``(keypoints (P, 25, 3) x, y pixels and confidence; occluded (P, 25) bool)``.
   """
+  from posejax.data import synthetic_failures as failures
   shop = _workshop(model)
   rng = _rng(settings, index, "keypoints")
   vertices, joints = _posed(model, params)
   body25 = np.asarray(body_keypoints.smplx_to_body25(joints), np.float64)
-  pixels = _project(body25, settings)
-  visible = geometry.visible_keypoints(body25, pixels, vertices, _project(vertices, settings),
+  pixels = _project(body25, settings, focal)
+  visible = geometry.visible_keypoints(body25, pixels, vertices,
+                                       _project(vertices, settings, focal),
                                        shop.vertex_joint, shop.faces, shop.owners,
                                        settings.image_size)
   occluded = ~visible
@@ -554,11 +912,31 @@ def observe(model, params: dict[str, np.ndarray], settings: SyntheticSettings, i
   confidence = np.where(occluded, rng.uniform(*settings.occluded_confidence, occluded.shape),
                         rng.uniform(*settings.visible_confidence, occluded.shape))
   dropped = occluded & (rng.random(occluded.shape) < settings.occluded_drop_rate)
+  confidence = np.where(dropped, 0.0, confidence)
+  keypoints = np.concatenate([noisy, confidence[..., None]], axis=-1)
+  masks = {}
+  if settings.misplace_rate > 0:
+    keypoints, masks["misplaced"] = failures.misplace_hidden(
+        keypoints, occluded, _rng(settings, index, "misplace"), settings.misplace_rate,
+        settings.misplaced_confidence)
+  if settings.swap_rate > 0:
+    keypoints, masks["swapped"] = failures.swap_people(
+        keypoints, pixels, _rng(settings, index, "swap"), settings.swap_rate,
+        settings.swap_radius)
+  if settings.flip_rate > 0:
+    keypoints, masks["flipped"] = failures.flip_limbs(keypoints, _rng(settings, index, "flip"),
+                                                      settings.flip_rate)
+  if settings.part_miss_rate > 0:
+    keypoints, masks["missed"] = failures.miss_limbs(
+        keypoints, _rng(settings, index, "miss"), settings.part_miss_rate,
+        settings.missed_confidence)
+  if details is not None:
+    details.update(masks)
   width, height = settings.image_size
-  outside = ((noisy[..., 0] < 0) | (noisy[..., 0] >= width) | (noisy[..., 1] < 0)
-             | (noisy[..., 1] >= height))
-  confidence = np.where(dropped | outside, 0.0, confidence)
-  return np.concatenate([noisy, confidence[..., None]], axis=-1), occluded
+  outside = ((keypoints[..., 0] < 0) | (keypoints[..., 0] >= width) | (keypoints[..., 1] < 0)
+             | (keypoints[..., 1] >= height))
+  keypoints[..., 2] = np.where(outside, 0.0, keypoints[..., 2])
+  return keypoints, occluded
 
 
 def generate_scene(kind: str, index: int = 0, settings: SyntheticSettings = SyntheticSettings(),
@@ -604,10 +982,18 @@ def generate_scene(kind: str, index: int = 0, settings: SyntheticSettings = Synt
                              + f" (tolerance {100 * settings.contact_tolerance:.1f} cm, "
                              f"max penetration {100 * settings.max_penetration:.1f} cm)")
 
-  params = _place_camera(model, params, design, settings, index)
-  keypoints, occluded = observe(model, params, settings, index)
+  focal = true_focal(settings, index)
+  params = _place_camera(model, params, design, settings, index, focal)
+  keypoints, occluded = observe(model, params, settings, index, focal)
   gt = _full_params(model, params)
-  init = degrade(model, gt, occluded, settings, _rng(settings, index, "init"))
+  init_rng = _rng(settings, index, "init")
+  if settings.init_target_pa_mpjpe > 0:
+    init = calibrated_degrade(model, gt, occluded, settings, init_rng)
+  else:
+    init = degrade(model, gt, occluded, settings, init_rng)
+  if focal != _focal(settings):
+    # A regressor that assumes the given camera puts the people at given / true of the distance.
+    init = _rescale_distance(model, init, _focal(settings) / focal)
   answers = simulate_answers(
       design.contacts, design.people, settings.answers,
       seed=(settings.seed, index, zlib.crc32(b"answers")), description=design.description,
@@ -619,9 +1005,18 @@ def generate_scene(kind: str, index: int = 0, settings: SyntheticSettings = Synt
       also_touching=measured.also_touching, contact_distances=measured.contact_distances,
       penetration_depth=measured.penetration_depth,
       focal_length=np.full(2, _focal(settings)), principal_point=np.array([width / 2, height / 2]),
+      true_focal_length=np.full(2, focal),
       image_size=(int(width), int(height)), answers=tuple(answers),
       description=design.description, settings=settings.to_dict(), index=int(index),
       model_source=str(getattr(model, "source", "")), model_fingerprint=model_fingerprint(model))
+
+
+def default_kinds(people: int, settings: SyntheticSettings) -> tuple[str, ...]:
+  """The kinds a benchmark of ``people`` cycles through: ``settings.kinds`` (a profile's contact
+  mix) when set, else every kind for ``people``."""
+  if settings.kinds:
+    return tuple(settings.kinds)
+  return poses.TWO_PERSON_KINDS if people == 2 else poses.ONE_PERSON_KINDS
 
 
 def generate_benchmark(num_scenes: int, people: int = 2,
@@ -641,7 +1036,7 @@ def generate_benchmark(num_scenes: int, people: int = 2,
     people: 1 or 2 (selects the default kinds).
     settings: the generator's settings.
     model: the body model; None uses the default body.
-    kinds: scene kinds to cycle through (default: every kind for ``people``).
+    kinds: scene kinds to cycle through (default: ``default_kinds(people, settings)``).
     max_attempts: give up after this many generated scenes (default ``3 * num_scenes + 10``).
     tries_per_scene: tries of one kind before moving on to the next kind.
     resume: scenes and failures of an earlier, interrupted run with the same settings and kinds
@@ -658,8 +1053,7 @@ def generate_benchmark(num_scenes: int, people: int = 2,
   """
   if people not in (1, 2):
     raise InvalidInputError(f"people must be 1 or 2, got {people!r}")
-  kinds = tuple(kinds) if kinds else (poses.TWO_PERSON_KINDS if people == 2 else
-                                      poses.ONE_PERSON_KINDS)
+  kinds = default_kinds(people, settings) if not kinds else tuple(kinds)
   for kind in kinds:
     if poses.scene_design(kind).people != people:
       raise InvalidInputError(f"scene kind {kind!r} is not a {people}-person kind")
@@ -799,7 +1193,9 @@ def load_benchmark(path: str | os.PathLike) -> SyntheticBenchmark:
           image_size=tuple(int(v) for v in entry["image_size"]), answers=tuple(entry["answers"]),
           description=entry["description"], settings=entry["settings"], index=int(entry["index"]),
           model_source=entry.get("model_source", ""),
-          model_fingerprint=entry.get("model_fingerprint", "")))
+          model_fingerprint=entry.get("model_fingerprint", ""),
+          true_focal_length=np.asarray(entry.get("true_focal_length", entry["focal_length"]),
+                                       np.float64)))
     except (KeyError, TypeError, ValueError) as error:
       raise FileFormatError(json_path, f"scene {i} is malformed ({error!r}); regenerate the file")
   failures = tuple(SyntheticFailure(**f) for f in meta.get("failures", []))

@@ -16,6 +16,21 @@ scene's true contact pairs, with errors whose rates are set in ``AnswerSettings`
 * empty answers: with probability ``empty_rate`` the answer names no contact (an empty table, or no
   table at all after a sentence of doubt).
 
+Errors are correlated across the answers of one scene when ``correlation`` > 0, as a real model
+repeats its own mistakes on one image: each scene first draws a *belief* (``SceneBelief``) that every
+answer shares, then each answer adds its own noise. The belief holds, per true pair, the chance
+that answers miss it, drawn from a beta distribution with mean ``miss_rate`` whose intra-scene
+correlation is ``correlation`` (two answers of a scene both miss a pair more often than two
+independent ones: the beta-binomial model, whose pairwise correlation of the answers' misses is
+exactly ``correlation``); likewise the chance of an empty answer (mean ``empty_rate``); a few
+hallucinated pairs the model believes in (each hallucinated row is one of them with probability
+``correlation``, else a fresh one); and, per true pair and cell, the side the model believes
+(wrong with probability ``wrong_side_rate``; a written side is the believed one with probability
+``correlation``, else drawn afresh). With ``correlation`` 0 nothing is drawn for the belief and the
+answers are exactly those of independent samples. A believed wrong side is an error that matters
+when sides are trusted (``posejax.lmm.parse(..., trust_sides=True)``): every answer of the scene then
+pulls the same wrong hand.
+
 Two features are not errors: for two people the model may call either person "Person 1"
 (``swap_rate``: both columns swapped for the whole answer), and two rows differing only in the side of
 one part may be merged into a plural (``"hands | back"``, ``plural_rate``), which a parser expands
@@ -131,6 +146,8 @@ class AnswerSettings:
       columns swapped; the prompt allows it, so it is not an error).
     plural_rate: probability that two true rows differing only in the side of one part are written as
       one plural row ("hands | back").
+    correlation: how much the answers of one scene share their errors (0: independent samples;
+      1: every answer of a scene misses the same pairs, names the same hallucinations and sides).
   """
 
   num_answers: int = 20
@@ -142,6 +159,7 @@ class AnswerSettings:
   empty_rate: float = 0.1
   swap_rate: float = 0.5
   plural_rate: float = 0.3
+  correlation: float = 0.0
 
   def __post_init__(self):
     if not isinstance(self.num_answers, (int, np.integer)) or self.num_answers < 0:
@@ -201,6 +219,70 @@ class SimulatedAnswer:
   empty: bool
   sides_given: int
   wrong_sides: int
+
+
+BELIEVED_HALLUCINATIONS = 3
+"""Hallucinated pairs a scene's belief holds (the rows its answers repeat)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class SceneBelief:
+  """What a simulated model believes about one scene, shared by all its answers.
+
+  Attributes:
+    miss: (C,) per true pair, the probability that an answer leaves it out.
+    empty: probability that an answer names no contact.
+    hallucinations: pairs (prompt names) the model wrongly believes touch.
+    wrong_side: (C, 2) bool, per true pair and cell, whether the believed side is the wrong one.
+    correlation: the settings' ``correlation`` (share of rows and sides taken from the belief).
+  """
+
+  miss: np.ndarray
+  empty: float
+  hallucinations: tuple[Pair, ...]
+  wrong_side: np.ndarray
+  correlation: float
+
+
+def _beta(rng: np.random.Generator, mean: float, correlation: float, size=None):
+  """Draws with mean ``mean`` whose Bernoulli children have intra-class correlation ``correlation``."""
+  if mean <= 0.0 or mean >= 1.0 or correlation <= 0.0:
+    return np.full(size, mean) if size is not None else mean
+  if correlation >= 1.0:
+    return (rng.random(size) < mean).astype(np.float64)
+  spread = (1.0 - correlation) / correlation
+  return rng.beta(mean * spread, (1.0 - mean) * spread, size)
+
+
+def scene_belief(true_pairs: Sequence[Sequence[str]], people: int, settings: AnswerSettings,
+                 rng: np.random.Generator, *, also_touching: Collection[Sequence[str]] = ()
+                 ) -> SceneBelief:
+  """Draws one scene's belief (see the module docstring).
+
+  Args:
+    true_pairs: the scene's contact pairs as resolved region names.
+    people: 1 or 2.
+    settings: the error model (``correlation`` sets how strongly answers follow the belief).
+    rng: random generator (consumed).
+    also_touching: region pairs that touch without being annotated (never believed wrongly).
+
+  Returns:
+    The ``SceneBelief``.
+  """
+  true_pairs = _check_pairs(true_pairs, people, "true_pairs")
+  touching = _check_pairs(also_touching, people, "also_touching")
+  true_coarse = [coarse_pair(p, people) for p in true_pairs]
+  forbidden = {_canonical(coarse_pair(p, people), people) for p in true_pairs + touching}
+  rho = float(settings.correlation)
+  hallucinations = []
+  for _ in range(BELIEVED_HALLUCINATIONS):
+    fake = _draw_hallucination(rng, people, true_coarse, forbidden, settings.near_miss_share)
+    if fake is not None:
+      hallucinations.append(fake)
+  return SceneBelief(
+      miss=np.asarray(_beta(rng, settings.miss_rate, rho, len(true_pairs)), np.float64),
+      empty=float(_beta(rng, settings.empty_rate, rho)), hallucinations=tuple(hallucinations),
+      wrong_side=rng.random((len(true_pairs), 2)) < settings.wrong_side_rate, correlation=rho)
 
 
 def prompt_parts(people: int) -> tuple[str, ...]:
@@ -273,7 +355,8 @@ def _draw_hallucination(rng: np.random.Generator, people: int, true_coarse: list
 
 
 def _write_cell(region_or_part: str, people: int, settings: AnswerSettings,
-                rng: np.random.Generator) -> tuple[str, int, int]:
+                rng: np.random.Generator, believed_wrong: bool | None = None,
+                correlation: float = 0.0) -> tuple[str, int, int]:
   """Returns the written cell, whether a side was given (0/1) and whether it was wrong (0/1)."""
   side, part = vocabulary.split_side(region_or_part)
   if not vocabulary.is_lateral(part):
@@ -283,7 +366,10 @@ def _write_cell(region_or_part: str, people: int, settings: AnswerSettings,
   if side is None:  # a hallucinated lateral part has no true side: either is as wrong
     side = vocabulary.SIDES[rng.integers(2)]
     return f"{side} {part}", 1, 0
-  wrong = rng.random() < settings.wrong_side_rate
+  if believed_wrong is not None and correlation > 0 and rng.random() < correlation:
+    wrong = bool(believed_wrong)
+  else:
+    wrong = rng.random() < settings.wrong_side_rate
   if wrong:
     side = vocabulary.RIGHT if side == vocabulary.LEFT else vocabulary.LEFT
   return f"{side} {part}", 1, int(wrong)
@@ -359,8 +445,8 @@ def _reasoning(people: int, description: str, pose_name: str, rng: np.random.Gen
 
 def simulate_answer(true_pairs: Sequence[Sequence[str]], people: int, rng: np.random.Generator,
                     settings: AnswerSettings = AnswerSettings(), *, description: str = "",
-                    pose_name: str = "", also_touching: Collection[Sequence[str]] = ()
-                    ) -> SimulatedAnswer:
+                    pose_name: str = "", also_touching: Collection[Sequence[str]] = (),
+                    belief: SceneBelief | None = None) -> SimulatedAnswer:
   """One simulated answer.
 
   Args:
@@ -374,6 +460,7 @@ def simulate_answer(true_pairs: Sequence[Sequence[str]], people: int, rng: np.ra
     pose_name: one person: the pose's name, used in the reasoning text.
     also_touching: further region pairs that touch in the scene without being annotated; never used
       as hallucinations.
+    belief: the scene's shared belief (``scene_belief``); None: independent errors.
 
   Returns:
     The ``SimulatedAnswer``.
@@ -386,7 +473,9 @@ def simulate_answer(true_pairs: Sequence[Sequence[str]], people: int, rng: np.ra
   true_coarse = [coarse_pair(p, people) for p in true_pairs]
   forbidden = {_canonical(coarse_pair(p, people), people) for p in true_pairs + touching}
 
-  if rng.random() < settings.empty_rate:
+  empty_rate = settings.empty_rate if belief is None else belief.empty
+  miss = np.full(len(true_pairs), settings.miss_rate) if belief is None else belief.miss
+  if rng.random() < empty_rate:
     doubt = _DOUBTS[rng.integers(len(_DOUBTS))].format(body="bodies" if people == 2 else "body")
     text = f"{_reasoning(people, description, pose_name, rng)}\n\n{doubt}"
     if rng.random() < 0.5:
@@ -394,13 +483,18 @@ def simulate_answer(true_pairs: Sequence[Sequence[str]], people: int, rng: np.ra
     return SimulatedAnswer(text=text, rows=(), row_kinds=(), rows_expanded=0, swapped=False,
                            empty=True, sides_given=0, wrong_sides=0)
 
-  kept = [p for p in true_pairs if rng.random() >= settings.miss_rate]
+  kept_ids = [i for i in range(len(true_pairs)) if rng.random() >= miss[i]]
+  kept = [true_pairs[i] for i in kept_ids]
   order = rng.permutation(len(kept))
   raw_rows: list[tuple[str, str, str]] = []
   next_true = 0
   while next_true < len(kept):
     if rng.random() < settings.hallucination_rate:
-      fake = _draw_hallucination(rng, people, true_coarse, forbidden, settings.near_miss_share)
+      if (belief is not None and belief.hallucinations and belief.correlation > 0
+          and rng.random() < belief.correlation):
+        fake = belief.hallucinations[rng.integers(len(belief.hallucinations))]
+      else:
+        fake = _draw_hallucination(rng, people, true_coarse, forbidden, settings.near_miss_share)
       if fake is not None:
         raw_rows.append((fake[0], fake[1], HALLUCINATED_ROW))
       continue
@@ -413,13 +507,17 @@ def simulate_answer(true_pairs: Sequence[Sequence[str]], people: int, rng: np.ra
   rows: list[Pair] = []
   kinds: list[str] = []
   sides_given = wrong_sides = expanded = 0
+  pair_index = {pair: i for i, pair in enumerate(true_pairs)}
   for a, b, kind, count in merged:
     cells = []
-    for name in (a, b):
+    i = pair_index.get((a, b)) if kind == TRUE_ROW and belief is not None else None
+    for column, name in enumerate((a, b)):
       if name in _PLURALS.values():
         cells.append(name)
         continue
-      written, given, wrong = _write_cell(name, people, settings, rng)
+      believed = None if i is None else bool(belief.wrong_side[i, column])
+      written, given, wrong = _write_cell(name, people, settings, rng, believed,
+                                          0.0 if belief is None else belief.correlation)
       cells.append(written)
       sides_given += given
       wrong_sides += wrong
@@ -452,11 +550,19 @@ def simulate_answers(true_pairs: Sequence[Sequence[str]], people: int,
     also_touching: region pairs that touch without being annotated (never hallucinated).
     detailed: return ``SimulatedAnswer`` records instead of the texts.
 
+  With ``settings.correlation`` > 0 the answers share one ``scene_belief``, drawn from its own
+  stream of ``seed``.
+
   Returns:
     The answer texts (or records), ``settings.num_answers`` of them.
   """
   rng = np.random.default_rng(np.random.SeedSequence(seed))
+  belief = None
+  if settings.correlation > 0:
+    # The belief has its own stream: the answers' draws stay in step with independent ones.
+    belief_rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0])
+    belief = scene_belief(true_pairs, people, settings, belief_rng, also_touching=also_touching)
   answers = [simulate_answer(true_pairs, people, rng, settings, description=description,
-                             pose_name=pose_name, also_touching=also_touching)
+                             pose_name=pose_name, also_touching=also_touching, belief=belief)
              for _ in range(settings.num_answers)]
   return answers if detailed else [a.text for a in answers]
