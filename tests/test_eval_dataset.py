@@ -98,8 +98,8 @@ def _rows(path):
 def _joint_pa_mpjpe_mm(model, regressor, pred_params, gt_params):
   """Joint PA-MPJPE from scratch: 28 LSP joints, similarity Procrustes (Umeyama), both orders."""
   def joints(params):
-    vertices = np.asarray(body.forward(model, body.BodyParams.create(model, (2,), **params))
-                          .vertices, np.float64)
+    vertices = np.asarray(body.forward(model, params_for_model(model, params)).vertices,
+                          np.float64)
     return [regressor @ v for v in vertices]
 
   pred, gt = joints(pred_params), joints(gt_params)
