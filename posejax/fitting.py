@@ -459,7 +459,7 @@ def enable_compilation_cache(directory: str | None = None) -> str:
   """Keeps compiled fit programs on disk so that the next process skips compilation.
 
   Uses JAX's persistent compilation cache; every program is cached, however fast it compiled.
-  Call it once, before the first fit.
+  Takes effect for the programs compiled after the call.
 
   Args:
     directory: where to keep the cache; default ``$POSEJAX_CACHE`` or ``~/.cache/posejax/jax``.
@@ -470,10 +470,14 @@ def enable_compilation_cache(directory: str | None = None) -> str:
   import os
   directory = directory or os.environ.get("POSEJAX_CACHE") or os.path.join(
       os.path.expanduser("~"), ".cache", "posejax", "jax")
+  from jax.experimental.compilation_cache import compilation_cache
+
   os.makedirs(directory, exist_ok=True)
   jax.config.update("jax_compilation_cache_dir", directory)
   jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
   jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+  # JAX decides whether to use the cache at its first compilation; after one, look again.
+  compilation_cache.reset_cache()
   return directory
 
 

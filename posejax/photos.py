@@ -112,8 +112,10 @@ class CanonicalMeasures:
 
 def canonical_measures(model: BodyModel) -> CanonicalMeasures:
   """Torso length, shoulder and hip widths of the canonical pose of ``model`` (metres)."""
-  params = BodyParams.create(model, body_pose=canonical_body_pose())
-  points = np.asarray(body_keypoints.smplx_to_body25(forward(model, params).joints), np.float64)
+  # Two copies: the shape ``init_from_keypoints`` poses its two candidate yaws in, so the compiled
+  # ``_posed_keypoints`` is shared (an eager forward pass compiles each of its ops on its own).
+  params = BodyParams.create(model, (2,), body_pose=np.tile(canonical_body_pose(), (2, 1)))
+  points = np.asarray(_posed_keypoints(model, params)[0][0], np.float64)
   distances = np.linalg.norm(points[:, None] - points[None], axis=-1)
   return CanonicalMeasures(torso=float(distances[_NECK, _MID_HIP]),
                            shoulders=float(distances[_SHOULDERS]), hips=float(distances[_HIPS]),
@@ -177,6 +179,9 @@ def place_person(keypoints: np.ndarray, camera: Camera, measures: CanonicalMeasu
     return depth, pelvis, [alpha, alpha + np.pi]
   turn = float(np.arccos(np.clip(np.mean(cosines), -1.0, 1.0)))
   return depth, pelvis, sorted({alpha + turn, alpha - turn})
+
+
+_forward = jax.jit(forward)
 
 
 @jax.jit
@@ -274,8 +279,11 @@ def keypoint_error_px(model: BodyModel, params: BodyParams, keypoints, camera: C
     params: ``BodyParams`` with batch shape (P,).
     keypoints: (P, 25, 3).
   """
+  people = int(np.shape(params.body_pose)[0])
+  if people == 1:  # posed as two, the batch shape every other call here compiles for
+    params = jax.tree_util.tree_map(lambda x: jnp.concatenate([x, x]), params)
   points, _ = _posed_keypoints(model, params)
-  pixels = np.asarray(project(camera, points), np.float64)
+  pixels = np.asarray(project(camera, points[:people]), np.float64)
   keypoints = np.asarray(keypoints, np.float64)
   seen = np.nan_to_num(keypoints[..., 2]) > MIN_CONFIDENCE
   gaps = np.linalg.norm(pixels - keypoints[..., :2], axis=-1)
@@ -467,7 +475,7 @@ def fit_photo(model: BodyModel, keypoints, camera: Camera, init: BodyParams,
     reason = "no answers given; fitted with the fallback preset"
   result = fit(keypoints[None], None if constraints is None else [constraints],
                init=jax.tree_util.tree_map(lambda x: jnp.asarray(x)[None], init), model=model,
-               camera=camera, config=config, return_vertices=True)
+               camera=camera, config=config)
   fell_back = bool(np.asarray(result.fell_back)[0])
   if fell_back and not reason:
     report = answers.report if answers is not None else {}
@@ -475,10 +483,13 @@ def fit_photo(model: BodyModel, keypoints, camera: Camera, init: BodyParams,
               f"{report.get('answers', 0)} empty, {report.get('declared_empty', 0)} said no "
               "contact); fitted with the fallback preset")
   fitted = jax.tree_util.tree_map(lambda x: jnp.asarray(x)[0], result.params)
-  initial_vertices = np.asarray(jax.jit(forward)(model, init).vertices, np.float64)
+  # The initial and fitted people in one forward pass: one compiled program per people count.
+  both = jax.tree_util.tree_map(lambda a, b: jnp.stack([jnp.asarray(a, b.dtype), b]), init,
+                                fitted)
+  initial_vertices, fitted_vertices = np.asarray(_forward(model, both).vertices, np.float64)
   return PhotoFit(
       result=result, initial=init, fitted=fitted, initial_vertices=initial_vertices,
-      fitted_vertices=np.asarray(result.vertices[0], np.float64),
+      fitted_vertices=fitted_vertices,
       status=FELL_BACK if fell_back else FITTED, reason=reason,
       keypoint_error_px={"initial": keypoint_error_px(model, init, keypoints, camera),
                          "fit": keypoint_error_px(model, fitted, keypoints, camera)})

@@ -8,6 +8,7 @@ purpose: one without a keypoint file, one whose keypoint file shows three people
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -21,6 +22,7 @@ import pytest
 from PIL import Image
 
 from lmm_server import FakeLMMServer
+from experiments import fit_images
 from posejax import body
 from posejax import lmm
 from posejax import metrics
@@ -36,7 +38,9 @@ from posejax.viz import overlay
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ANSWERS_PER_IMAGE = 4
-ITERS = ("--max_iters=60", "--init_iters=40")
+MAX_ITERS, INIT_ITERS = 60, 40
+_FORWARD = jax.jit(body.forward)
+"""Every forward pass of these tests: compiled once per batch shape (eager, each op compiles)."""
 REFUSAL = "I'm sorry, but I can't help with identifying or describing the people in this image."
 
 
@@ -60,9 +64,8 @@ def folder(tmp_path_factory):
   model = body.default_model()
   scenes = {scene.people: scene for scene in synthetic.load_bundled()}
   faces = np.asarray(model.faces)
-  posed = jax.jit(body.forward)
   for stem, scene in (("a_hug", scenes[2]), ("b_pose", scenes[1])):
-    truth = np.asarray(posed(model, scene.gt_params(model)).vertices)
+    truth = np.asarray(_FORWARD(model, scene.gt_params(model)).vertices)
     width, height = scene.image_size
     background = np.full((height, width, 3), (200, 210, 190), np.uint8)
     picture = overlay.render_people(truth, faces, scene.camera(), image=background, alpha=1.0,
@@ -91,11 +94,37 @@ def _command(folder, out, *extra):
   return [sys.executable, "-m", "experiments.fit_images", f"--images={folder['images']}",
           f"--keypoints_dir={folder['keypoints']}", f"--out_dir={out}",
           f"--compilation_cache={folder['root'] / 'jax_cache'}", f"--n={ANSWERS_PER_IMAGE}",
-          "--lmm_model=fake", *ITERS, *extra]
+          "--lmm_model=fake", f"--max_iters={MAX_ITERS}", f"--init_iters={INIT_ITERS}", *extra]
+
+
+def _settings(folder, out, **extra) -> fit_images.PhotoSettings:
+  """The settings ``_command`` gives the script, for a run in this process."""
+  return fit_images.PhotoSettings(
+      images=str(folder["images"]), keypoints_dir=str(folder["keypoints"]), out_dir=str(out),
+      compilation_cache=str(folder["root"] / "jax_cache"), n=ANSWERS_PER_IMAGE, lmm_model="fake",
+      max_iters=MAX_ITERS, init_iters=INIT_ITERS, **extra)
 
 
 def _env():
-  return dict(os.environ, PYTHONPATH=REPO, JAX_PLATFORMS="cpu", OPENAI_API_KEY="sk-test")
+  # The tests' JAX settings (conftest.py), so that the script finds the programs this process
+  # compiled in the persistent compilation cache.
+  return dict(os.environ, PYTHONPATH=REPO, JAX_PLATFORMS="cpu", OPENAI_API_KEY="sk-test",
+              JAX_NUMPY_RANK_PROMOTION="raise")
+
+
+@pytest.fixture
+def compilation_cache(monkeypatch):
+  """In-process runs use JAX's persistent compilation cache (as the script does); it is switched
+  off again after the test, and the server's API key is set."""
+  monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+  names = ("jax_compilation_cache_dir", "jax_persistent_cache_min_compile_time_secs",
+           "jax_persistent_cache_min_entry_size_bytes")
+  saved = {name: getattr(jax.config, name) for name in names}
+  yield
+  for name, value in saved.items():
+    jax.config.update(name, value)
+  from jax.experimental.compilation_cache import compilation_cache as jax_cache
+  jax_cache.reset_cache()
 
 
 def _records(out):
@@ -107,9 +136,9 @@ def _pa_mpjpe(model, params: dict, truth) -> float:
   """Mean per-person PA-MPJPE (mm) of smplx-named parameter lists against the true BodyParams."""
   regressor = metrics.lsp14_regressor_for(model)
   people = len(params["body_pose"])
-  ours = body.forward(model, body.BodyParams.create(model, (people,), **{
+  ours = _FORWARD(model, body.BodyParams.create(model, (people,), **{
       k: np.asarray(v) for k, v in params.items()})).vertices
-  true = body.forward(model, truth).vertices
+  true = _FORWARD(model, truth).vertices
   # The fitted people keep the keypoint file's order, which is the scene's order here.
   return float(np.mean([metrics.pa_mpjpe(metrics.regress_joints(regressor, ours[p]),
                                          metrics.regress_joints(regressor, true[p]))
@@ -153,50 +182,52 @@ def _check_outputs(folder, out, records, initial_estimate: str):
   return improvement
 
 
-def test_fit_images_end_to_end_kill_resume_and_offline(folder, tmp_path):
-  out = tmp_path / "from_keypoints"
+def test_fit_images_end_to_end_kill_resume_and_offline(folder, tmp_path, compilation_cache):
+  """Without initial estimates, asking the server (run in this process, each fit compiles once,
+  into the persistent compilation cache); then the script itself with initial estimates, on the
+  cached answers: killed once the first image is recorded, and resumed offline."""
   cache = tmp_path / "answers.jsonl"
+  out = tmp_path / "from_keypoints"
   with FakeLMMServer(folder["answers"]) as server:
-    # Without initial estimates: killed once the first image is recorded, then resumed.
+    fit_images.run(_settings(folder, out, base_url=server.base_url, cache=str(cache)))
+    assert len(server.requests) == 2 and server.served == 2 * ANSWERS_PER_IMAGE
+    records = _records(out)
+    assert [r["stem"] for r in records] == ["a_hug", "b_pose", "c_crowd", "d_alone"]
+    assert [json.loads((out / s / "answers.json").read_text())["source"]
+            for s in ("a_hug", "b_pose")] == ["asked", "asked"]
+    from_keypoints = _check_outputs(folder, out, records, "from keypoints")
+    for stem, (before, after, _) in from_keypoints.items():
+      assert after < before, (stem, before, after)
+
+    # With initial estimates (an SMPL-X .npz and a .json): the script, killed once the first
+    # image is recorded (answers from the cache, the server up), then resumed offline.
+    offline = tmp_path / "from_estimates"
+    estimates = (f"--init_dir={folder['estimates']}", f"--cache={cache}")
     process = subprocess.Popen(
-        _command(folder, out, f"--base_url={server.base_url}", f"--cache={cache}"), cwd=REPO,
+        _command(folder, offline, *estimates, f"--base_url={server.base_url}"), cwd=REPO,
         env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + 240
     try:
       while time.monotonic() < deadline and process.poll() is None:
-        if (out / "progress.jsonl").is_file() and _records(out):
+        if (offline / "progress.jsonl").is_file() and _records(offline):
           break
         time.sleep(0.05)
     finally:
       os.killpg(process.pid, signal.SIGKILL)
       output = process.communicate()[0].decode()
-    first = _records(out)
+    first = _records(offline)
     assert [r["stem"] for r in first] == ["a_hug"], output[-3000:]
-    overlay_time = (out / "a_hug" / "overlay.png").stat().st_mtime_ns
-    resumed = subprocess.run(
-        _command(folder, out, f"--base_url={server.base_url}", f"--cache={cache}"), cwd=REPO,
-        env=_env(), capture_output=True, text=True, timeout=300)
+    overlay_time = (offline / "a_hug" / "overlay.png").stat().st_mtime_ns
+    resumed = subprocess.run(_command(folder, offline, *estimates, "--offline"), cwd=REPO,
+                             env=_env(), capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert "4 images: 2 done, 2 to fit" not in resumed.stderr
     assert "1 done, 3 to fit" in resumed.stderr
-    # One request per photo over both runs: nothing was asked twice.
-    assert len(server.requests) == 2
-    assert server.served == 2 * ANSWERS_PER_IMAGE
-  records = _records(out)
-  assert [r["stem"] for r in records] == ["a_hug", "b_pose", "c_crowd", "d_alone"]
-  assert (out / "a_hug" / "overlay.png").stat().st_mtime_ns == overlay_time
-  assert "sk-test" not in cache.read_text()
-  from_keypoints = _check_outputs(folder, out, records, "from keypoints")
-  for stem, (before, after, _) in from_keypoints.items():
-    assert after < before, (stem, before, after)
-
-  # With initial estimates (an SMPL-X .npz and a .json), answers replayed offline: no server.
-  offline = tmp_path / "from_estimates"
-  done = subprocess.run(
-      _command(folder, offline, f"--init_dir={folder['estimates']}", f"--cache={cache}",
-               "--offline"), cwd=REPO, env=_env(), capture_output=True, text=True, timeout=300)
-  assert done.returncode == 0, done.stderr[-3000:]
+    # Nothing asked twice: the script's runs answered from the cache this process filled.
+    assert len(server.requests) == 2 and server.served == 2 * ANSWERS_PER_IMAGE
   records = _records(offline)
+  assert [r["stem"] for r in records] == ["a_hug", "b_pose", "c_crowd", "d_alone"]
+  assert (offline / "a_hug" / "overlay.png").stat().st_mtime_ns == overlay_time
+  assert "sk-test" not in cache.read_text()
   assert [json.loads((offline / s / "answers.json").read_text())["source"]
           for s in ("a_hug", "b_pose")] == ["cache", "cache"]
   from_estimates = _check_outputs(folder, offline, records, "smplx file")
@@ -207,6 +238,34 @@ def test_fit_images_end_to_end_kill_resume_and_offline(folder, tmp_path):
     assert pixels["fit"] < pixels["initial"], (stem, pixels)
   print("PA-MPJPE mm (initial, fit) from keypoints:", from_keypoints, "from estimates:",
         from_estimates)
+
+
+def test_refused_image_falls_back_with_the_reason_in_the_summary(folder, tmp_path,
+                                                                 compilation_cache):
+  """Every answer a refusal: the image is fitted without contact answers ("fell back")."""
+  images = tmp_path / "images"
+  images.mkdir()
+  (images / "a_hug.png").write_bytes((folder["images"] / "a_hug.png").read_bytes())
+  out = tmp_path / "out"
+  with FakeLMMServer([REFUSAL]) as server:
+    records = fit_images.run(dataclasses.replace(
+        _settings(folder, out, base_url=server.base_url, init_dir=str(folder["estimates"])),
+        images=str(images)))
+    assert len(server.requests) == 1
+  record = records["a_hug"]
+  reason = (f"the model refused to answer about this image ({ANSWERS_PER_IMAGE} of "
+            f"{ANSWERS_PER_IMAGE} answers were refusals); fitted without contact answers")
+  assert record["status"] == "fell back" and reason in record["reason"], record
+  assert _records(out) == [record]
+  summary = (out / "summary.md").read_text()
+  assert "1 images: 0 fitted, 1 fell back" in summary and "0 failed" in summary
+  assert "| fell back | 2 | smplx file a_hug.npz |" in summary
+  assert reason in summary
+  saved = json.loads((out / "a_hug" / "params.json").read_text())
+  assert saved["status"] == "fell back" and reason in saved["reason"]
+  assert json.loads((out / "a_hug" / "answers.json").read_text())["refused"]
+  for name in ("fit.glb", "fit.obj", "params.npz", "overlay.png"):
+    assert (out / "a_hug" / name).stat().st_size > 0, name
 
 
 # ----------------------------------------------------------------------------------------------
@@ -288,12 +347,12 @@ def test_placement_from_keypoints_recovers_depth_and_facing(folder):
            "body_pose": np.tile(photos.canonical_body_pose(), (2, 1)),
            "transl": np.array([[-0.5, 0.2, 4.0], [0.6, 0.1, 6.0]])}
   params = body.BodyParams.create(model, (2,), **truth)
-  out = body.forward(model, params)
+  out = _FORWARD(model, params)
   from posejax.camera import project
   pixels = np.asarray(project(camera, body_keypoints.smplx_to_body25(out.joints)))
   keypoints = np.concatenate([pixels, np.ones((2, 25, 1))], axis=-1)
   placed = photos.init_from_keypoints(model, keypoints, camera, max_iters=0)
-  placed_out = body.forward(model, placed)
+  placed_out = _FORWARD(model, placed)
   # The torso is seen without foreshortening here, so depth and pelvis come back closely.
   np.testing.assert_allclose(placed_out.joints[:, 0], out.joints[:, 0], atol=0.03)
   from scipy.spatial.transform import Rotation
