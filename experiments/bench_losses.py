@@ -47,7 +47,7 @@ flags.DEFINE_integer("assignments", 64, "Left/right assignments of the largest s
 flags.DEFINE_integer("body_batch", 64,
                      "Bodies per forward+backward (contact: half as many scenes).")
 flags.DEFINE_integer("repeats", 20, "Timed runs per figure (median reported).")
-flags.DEFINE_integer("queries", 10_475, "Winding-number query points.")
+flags.DEFINE_integer("queries", 13_718, "Winding-number query points (the default body's vertex count).")
 flags.DEFINE_list("winding_chunks", ["128", "1024"], "Winding-number chunk sizes to time.")
 flags.DEFINE_integer("seed", 0, "Random seed.")
 flags.DEFINE_integer("region_samples", regions_module.DEFAULT_SAMPLES_PER_REGION,
