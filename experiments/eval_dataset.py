@@ -63,6 +63,7 @@ from posejax.errors import InvalidInputError
 from posejax.io_utils import atomic_write_bytes
 from posejax.io_utils import atomic_write_text
 from posejax.io_utils import exclusive_run
+from posejax.io_utils import refuse_changed_settings
 from posejax.io_utils import read_complete_lines
 from posejax.losses import priors
 from posejax.viz import overlay
@@ -335,14 +336,7 @@ def run(settings: EvalSettings) -> dict:
 
 
 def _run_locked(settings: EvalSettings) -> dict:
-  run_path = os.path.join(settings.out_dir, "run.json")
-  if os.path.isfile(run_path):
-    with open(run_path, encoding="utf-8") as handle:
-      previous = json.load(handle).get("signature", {})
-    changed = sorted(k for k, v in settings.signature().items() if previous.get(k) != v)
-    if changed:
-      raise InvalidInputError(f"{settings.out_dir} holds results of a run with other settings "
-                              f"({', '.join(changed)}); use another --out_dir")
+  run_path = refuse_changed_settings(settings.out_dir, settings.signature(), "results")
 
   model = load_body(settings.model_path, settings.kid_template)
   samples = read_samples(settings, model)

@@ -44,6 +44,7 @@ from posejax.data import photos as photo_files
 from posejax.errors import InvalidInputError
 from posejax.io_utils import atomic_write_text
 from posejax.io_utils import exclusive_run
+from posejax.io_utils import refuse_changed_settings
 from posejax.io_utils import read_complete_lines
 from posejax.viz import overlay
 
@@ -129,14 +130,7 @@ def run(settings: PhotoSettings) -> dict:
 
 
 def _check_resume(settings: PhotoSettings) -> None:
-  run_path = os.path.join(settings.out_dir, "run.json")
-  if os.path.isfile(run_path):
-    with open(run_path, encoding="utf-8") as handle:
-      previous = json.load(handle).get("signature", {})
-    changed = sorted(k for k, v in settings.signature().items() if previous.get(k) != v)
-    if changed:
-      raise InvalidInputError(f"{settings.out_dir} holds fits made with other settings "
-                              f"({', '.join(changed)}); use another --out_dir")
+  run_path = refuse_changed_settings(settings.out_dir, settings.signature(), "fits")
   atomic_write_text(run_path, json.dumps({"signature": settings.signature(),
                                           "settings": dataclasses.asdict(settings)}, indent=1))
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import logging
 import os
 import re
@@ -18,6 +19,7 @@ import tempfile
 import threading
 
 from posejax.errors import FileFormatError
+from posejax.errors import InvalidInputError
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> str:
@@ -51,6 +53,24 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> str:
 def atomic_write_text(path: str | os.PathLike, text: str) -> str:
   """``atomic_write_bytes`` for UTF-8 text."""
   return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def refuse_changed_settings(out_dir: str | os.PathLike, signature: dict, what: str) -> str:
+  """Path of ``out_dir``'s ``run.json``, after checking that a run resumed there used the same
+  ``signature`` (the settings that change its results).
+
+  Raises:
+    InvalidInputError: naming the settings that differ.
+  """
+  run_path = os.path.join(out_dir, "run.json")
+  if os.path.isfile(run_path):
+    with open(run_path, encoding="utf-8") as handle:
+      previous = json.load(handle).get("signature", {})
+    changed = sorted(k for k, v in signature.items() if previous.get(k) != v)
+    if changed:
+      raise InvalidInputError(f"{out_dir} holds {what} made with other settings "
+                              f"({', '.join(changed)}); use another --out_dir")
+  return run_path
 
 
 def check_format_header(path, data, expected_format: str, version: int, description: str) -> None:
