@@ -90,6 +90,7 @@ class BenchmarkSettings:
   num_scenes: int = 16
   num_scenes_one: int = 8
   seed: int = 0
+  split: str = "test"
   max_iters: tuple[int, ...] = DEFAULT_MAX_ITERS
   contact_search_every: int = posejax.FitConfig.contact_search_every
   penetration_search_every: int = posejax.FitConfig.penetration_search_every
@@ -109,11 +110,12 @@ class BenchmarkSettings:
   def generator_settings(self) -> synthetic.SyntheticSettings:
     """The synthetic generator's settings: the profile's (or the defaults), then ``generator``,
     then ``answers``."""
-    base = (synthetic.SyntheticSettings.preset(self.profile, seed=self.seed) if self.profile
-            else synthetic.SyntheticSettings(seed=self.seed))
+    seed = benchmark.split_seed(self.split, self.seed)
+    base = (synthetic.SyntheticSettings.preset(self.profile, seed=seed) if self.profile
+            else synthetic.SyntheticSettings(seed=seed))
     values = base.to_dict()
     values.update(self.generator)
-    values["seed"] = self.seed
+    values["seed"] = seed
     values["answers"] = {**values["answers"], **self.answers}
     answers = values["answers"]
     if answers.get("num_answers", 0) < max(self.samples):
@@ -446,8 +448,23 @@ def _write_tables(settings, runs, rows, model) -> dict:
                  f"{100 * reference['pcc_mean']:.1f} %, PCC(5 cm) "
                  f"{100 * reference['pcc_05cm']:.1f} % (PCC(0 cm) is 0 by definition, so the "
                  "mean cannot reach 100)")
+    f1 = np.array([[v for v in benchmark.answer_f1(s).values()] for s in run.scenes])
+    notes.append(f"answer quality (parsed answers against the true pairs, sides ignored): "
+                 f"precision {100 * f1[:, 0].mean():.1f} %, recall {100 * f1[:, 1].mean():.1f} %, "
+                 f"F1 {100 * f1[:, 2].mean():.1f} %")
+    notes.insert(1, f"split {settings.split!r}" + (f", profile {settings.profile!r} ("
+                 f"{synthetic.PROFILES[settings.profile].stands_for})" if settings.profile else ""))
     title = f"posejax on the SYNTHETIC benchmark, {'two people' if people == 2 else 'one person'}"
-    texts.append(benchmark.results_markdown(title, run.methods, summary, people, notes=notes))
+    by_method = {m.name: {i: rows[(people, m.name, i)] for i in (s.scene_id for s in run.scenes)
+                          if (people, m.name, i) in rows} for m in run.methods}
+    main = [m.name for m in run.methods if m.group == "main"]
+    texts.append(benchmark.results_markdown(title, run.methods, summary, people, notes=notes)
+                 + "\nPaired differences over scenes (mean A - B, 95% bootstrap interval, "
+                 "scenes where A is lower / higher):\n\n"
+                 + benchmark.paired_markdown(by_method, people)
+                 + "\nPA-MPJPE (mm) per scene kind:\n\n"
+                 + benchmark.per_kind_markdown(by_method, {s.scene_id: s.kind for s in run.scenes},
+                                               main))
   paths = {
       "markdown": atomic_write_text(os.path.join(settings.out_dir, "benchmark.md"),
                                     "\n".join(texts)),
@@ -523,7 +540,10 @@ def define_flags() -> None:
                     "--people=2, moyo --people=1.")
   flags.DEFINE_integer("num_scenes", 16, "Two-person scenes.")
   flags.DEFINE_integer("num_scenes_one", 8, "One-person scenes.")
-  flags.DEFINE_integer("seed", 0, "The synthetic generator's seed.")
+  flags.DEFINE_integer("seed", 0, "Which scenes of the split (the generator's seed is "
+                       "posejax.data.benchmark.split_seed(split, seed)).")
+  flags.DEFINE_enum("split", "test", list(benchmark.SPLITS), "dev: scenes for choosing settings; "
+                    "test: disjoint scenes, only for reporting.")
   flags.DEFINE_list("max_iters", [str(n) for n in DEFAULT_MAX_ITERS], "Iteration cap of every "
                     "stage, or one per stage (published: 1000,1000; see DEFAULT_MAX_ITERS).")
   flags.DEFINE_integer("contact_search_every", posejax.FitConfig.contact_search_every,
@@ -570,7 +590,7 @@ def settings_from_flags() -> BenchmarkSettings:
   return BenchmarkSettings(
       out_dir=values.out_dir, people=people, profile=values.profile,
       num_scenes=values.num_scenes,
-      num_scenes_one=values.num_scenes_one, seed=values.seed,
+      num_scenes_one=values.num_scenes_one, seed=values.seed, split=values.split,
       max_iters=tuple(int(n) for n in values.max_iters),
       contact_search_every=values.contact_search_every,
       penetration_search_every=values.penetration_search_every,

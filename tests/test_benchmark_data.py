@@ -251,15 +251,16 @@ def test_generate_or_resume_keeps_and_extends_saved_scenes(tmp_path, monkeypatch
   path = tmp_path / "scenes"
   kinds = ("hug", "handshake")
   first = benchmark.generate_or_resume(path, 2, 2, settings, model, kinds=kinds)
-  assert [s.index for s in first.scenes] == [0, 2]
-  assert calls == [("hug", 0), ("handshake", 1), ("hug", 2)]
+  # The failed handshake is retried with the next draw: the kinds stay balanced.
+  assert [(s.kind, s.index) for s in first.scenes] == [("hug", 0), ("handshake", 2)]
+  assert calls == [("hug", 0), ("handshake", 1), ("handshake", 2)]
   assert [f.index for f in first.failures] == [1]
   # A rerun reads them back without generating; asking for more continues the sequence.
   again = benchmark.generate_or_resume(path, 2, 2, settings, model, kinds=kinds)
   assert [s.scene_id for s in again.scenes] == [s.scene_id for s in first.scenes]
   assert len(calls) == 3
   more = benchmark.generate_or_resume(path, 3, 2, settings, model, kinds=kinds)
-  assert [s.index for s in more.scenes] == [0, 2, 3] and calls[-1] == ("handshake", 3)
+  assert [s.index for s in more.scenes] == [0, 2, 3] and calls[-1] == ("hug", 3)
   fewer = benchmark.generate_or_resume(path, 1, 2, settings, model, kinds=kinds)
   assert [s.index for s in fewer.scenes] == [0]
   with pytest.raises(InvalidInputError, match="other generator settings"):
@@ -268,3 +269,66 @@ def test_generate_or_resume_keeps_and_extends_saved_scenes(tmp_path, monkeypatch
   with pytest.raises(InvalidInputError, match="passed the check"):
     benchmark.generate_or_resume(tmp_path / "other", 5, 2, settings, model, kinds=kinds,
                                  max_attempts=2)
+
+
+# ----------------------------------------------------------------------------------------------
+# Splits, paired intervals, true-pair gaps, answer F1
+
+
+def test_dev_and_test_splits_never_share_a_seed():
+  seeds = {(split, k): benchmark.split_seed(split, k) for split in benchmark.SPLITS
+           for k in range(50)}
+  assert len(set(seeds.values())) == len(seeds)
+  assert benchmark.split_seed("test", 0) == 0
+  with pytest.raises(InvalidInputError, match="unknown split"):
+    benchmark.split_seed("train")
+
+
+def test_paired_difference_interval_is_the_pairs_not_the_spread():
+  rng = np.random.default_rng(0)
+  base = rng.normal(100, 40, 30)  # a large spread over scenes, shared by both methods
+  d = benchmark.paired_difference(base - 2.0 + rng.normal(0, 0.5, 30), base)
+  assert d["high"] < 0 and d["low"] > -3 and d["lower"] >= 28 and d["scenes"] == 30
+  same = benchmark.paired_difference(base + rng.normal(0, 1, 30), base)
+  assert same["low"] < 0 < same["high"]
+  nan = benchmark.paired_difference(np.array([1.0, np.nan]), np.array([0.0, 0.0]))
+  assert nan["scenes"] == 1 and nan["mean"] == 1.0
+  rows = {"oracle": {"a": {"pa_mpjpe": 50.0, "pcc_mean": 0.9, "gap_mm": 1.0},
+                     "b": {"pa_mpjpe": 60.0, "pcc_mean": 0.8, "gap_mm": 3.0}},
+          "heuristic": {"a": {"pa_mpjpe": 70.0, "pcc_mean": 0.7, "gap_mm": 9.0},
+                        "b": {"pa_mpjpe": 80.0, "pcc_mean": 0.6, "gap_mm": 11.0}}}
+  text = benchmark.paired_markdown(rows, 2)
+  assert "| oracle vs heuristic | 2 | -20.0 [-20.0, -20.0] (2 / 0) | +20.0 [+20.0, +20.0] (0 / 2)" \
+      in text
+  assert "posejax_n20" not in text  # missing methods are left out
+  kinds = benchmark.per_kind_markdown(rows, {"a": "hug", "b": "hug"}, ["oracle", "heuristic"])
+  assert "| hug | 2 | 55.0 | 75.0 |" in kinds
+
+
+def test_true_pair_gaps_measure_the_nearest_vertices_of_the_pair():
+  tools = benchmark.EvaluationTools(
+      regressor=np.zeros((14, 4)), region_names=("left hand", "right hand"), region_vertices=None,
+      self_contact=None, gap_vertices=np.array([[0, 1], [2, 3]]))
+  scene = _scene(0, contacts=(("left hand", "right hand"),))
+  pred = np.zeros((2, 4, 3))
+  pred[0, :2] = [[0, 0, 0], [1, 0, 0]]
+  pred[1, 2:] = [[0, 0.012, 0], [1, 0.003, 0]]  # nearest: vertex 1 to vertex 3, 3 mm
+  gaps = benchmark.true_pair_gaps(tools, scene, pred)
+  assert gaps["gap_mm"] == pytest.approx(3.0)
+  assert gaps["gap_within_05mm"] == 1.0 and gaps["gap_within_20mm"] == 1.0
+  one = _scene(0, people=1, contacts=(("left hand", "right hand"),))
+  lone = pred[:1].copy()
+  lone[0, 2:] = [[0, 0.0, 0.03], [5, 0, 0]]  # 30 mm on the same body
+  gaps = benchmark.true_pair_gaps(tools, one, lone)
+  assert gaps["gap_mm"] == pytest.approx(30.0) and gaps["gap_within_20mm"] == 0.0
+
+
+def test_answer_f1_counts_a_matching_alternative_and_ignores_sides():
+  truth = (("left hand", "back"), ("right hand", "back"), ("chest", "chest"))
+  answers = (_table([("hand", "back"), ("chest", "chest")]),  # p 1, r 1: without sides both hands are one pair
+             _table([("hand / arm", "back"), ("head", "head")]),  # alternative hits: p 1/2, r 1/2
+             "no table at all")  # p 0, r 0
+  scene = _scene(0, contacts=truth, answers=answers, kind="hug")
+  f1 = benchmark.answer_f1(scene)
+  assert f1["precision"] == pytest.approx((1 + 0.5 + 0) / 3)
+  assert f1["recall"] == pytest.approx((1 + 0.5 + 0) / 3)

@@ -518,6 +518,14 @@ def test_generate_benchmark_keeps_kinds_balanced_and_reports_failures(monkeypatc
                                          resume=partial)
   assert [s.index for s in resumed] == [0, 3, 4, 6] and calls[0] == ("handshake", 4)
 
+  # By default a kind is never skipped: every failed draw is retried with the same kind.
+  calls.clear()
+  balanced = synthetic.generate_benchmark(4, 2, SETTINGS, model=object(),
+                                          kinds=["hug", "handshake"])
+  assert [s.kind for s in balanced] == ["hug", "handshake", "hug", "handshake"]
+  assert [s.index for s in balanced] == [0, 3, 4, 6]
+  assert calls[1:3] == [("handshake", 1), ("handshake", 2)]
+
   def fail(kind, index, settings, model):
     raise synthetic.SceneCheckFailed(f"synthetic scene {kind!r} #{index}: always")
 
@@ -572,3 +580,32 @@ def test_profile_scene_records_its_camera_failures_and_calibrated_start(model):
   assert errors["pa_mpjpe"] == pytest.approx(target, rel=0.03)
   assert errors["relative"] == pytest.approx(target * settings.init_target_relative
                                              / settings.init_target_pa_mpjpe, rel=1e-3)
+
+
+def test_a_scene_whose_contacts_stop_short_is_repaired_with_stronger_contact(monkeypatch, model):
+  shop = synthetic._workshop(model)
+  real_refine, real_measure = shop.refiner.refine, synthetic.geometry.measure_scene
+  passes = []
+
+  def refine(params, pairs, moving, weights):
+    passes.append((weights.contact, weights.pose_anchor))
+    return real_refine(params, pairs, moving, weights)
+
+  def measure(*args):
+    measured = real_measure(*args)
+    # The first pass "stops 5 cm short"; a repair pass reaches the contact.
+    if len(passes) == 1:
+      measured = dataclasses_replace(measured, contact_distances=measured.contact_distances + 0.05)
+    return measured
+
+  monkeypatch.setattr(shop.refiner, "refine", refine)
+  monkeypatch.setattr(synthetic.geometry, "measure_scene", measure)
+  scene = synthetic.generate_scene("handshake", 0, SETTINGS, model)
+  base = SETTINGS.refine
+  assert passes == [(base.contact, base.pose_anchor), (4 * base.contact, base.pose_anchor / 2)]
+  assert np.all(scene.contact_distances <= SETTINGS.contact_tolerance)
+  passes.clear()
+  no_repair = dataclasses_replace(SETTINGS, repairs=0)
+  with pytest.raises(synthetic.SceneCheckFailed, match=r"5\.\d cm apart.*after 0 repair"):
+    synthetic.generate_scene("handshake", 0, no_repair, model)
+  assert len(passes) == 1

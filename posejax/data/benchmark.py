@@ -59,10 +59,22 @@ ABLATIONS: tuple[tuple[str, str, str], ...] = (
 )
 """The published loss ablations: (method name, loss term set to zero, table label)."""
 
+SPLITS: tuple[str, ...] = ("dev", "test")
+"""The benchmark's splits: settings are chosen on ``dev`` and reported on ``test``."""
+
+
+def split_seed(split: str, seed: int = 0) -> int:
+  """The generator seed of scene set ``seed`` of a split: ``2 seed`` for test, ``2 seed + 1`` for
+  dev, so the two splits never share a scene whatever ``seed``."""
+  if split not in SPLITS:
+    raise InvalidInputError(f"unknown split {split!r}; splits are {list(SPLITS)}")
+  return 2 * int(seed) + (split == "dev")
+
+
 DEFAULT_SAMPLES: tuple[int, ...] = (1, 5, 20)
 """Answers per scene of the posejax rows (the paper's "more samples help" study)."""
 
-MARKDOWN_PCC_TAUS_CM: tuple[int, ...] = (5, 10, 20, 30, 50)
+MARKDOWN_PCC_TAUS_CM: tuple[int, ...] = (5, 10, 20)
 """PCC thresholds the Markdown table spells out (the CSV has all twenty)."""
 
 
@@ -194,8 +206,8 @@ def generate_or_resume(path: str | os.PathLike, num_scenes: int, people: int,
                        progress: Callable | None = None) -> synthetic.SyntheticBenchmark:
   """``synthetic.generate_benchmark``, saved after every scene and resumed from the saved file.
 
-  It runs ``generate_benchmark`` with one try per kind slot: attempt ``i`` has kind
-  ``kinds[i % len(kinds)]``, failed scenes are recorded and skipped. A file written with other
+  Kept scene ``k`` has kind ``kinds[k % len(kinds)]``: a scene that fails the check is recorded
+  and its kind tried again with the next draw, so the kinds stay balanced. A file written with other
   settings or another person count is an error (use another path); a file with more scenes than
   asked for gives its first ``num_scenes``.
 
@@ -246,10 +258,9 @@ def generate_or_resume(path: str | os.PathLike, num_scenes: int, people: int,
     if progress is not None:
       progress(done, attempted, item)
 
-  # One try per slot: the kind of attempt i is kinds[i % len(kinds)], whatever passed before.
   return synthetic.generate_benchmark(num_scenes, people, settings, model, kinds=kinds,
-                                      max_attempts=max_attempts, tries_per_scene=1,
-                                      resume=resume, progress=save_and_report)
+                                      max_attempts=max_attempts, resume=resume,
+                                      progress=save_and_report)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -359,12 +370,15 @@ class EvaluationTools:
     region_names: the coarse region names (``vocabulary.RESOLVED_REGIONS``).
     region_vertices: (R, M) fixed vertices per region for the two-person PCC, or None.
     self_contact: the one-person self-contact index, or None.
+    gap_vertices: (R, M) every vertex of each region (padded by repetition), for the distances
+      of a scene's true contact pairs (``true_pair_gaps``).
   """
 
   regressor: np.ndarray
   region_names: tuple[str, ...]
   region_vertices: np.ndarray | None
   self_contact: metrics.SelfContactIndex | None
+  gap_vertices: np.ndarray
 
 
 def evaluation_tools(model, people: int, *, pcc_vertices_per_region: int | None = None,
@@ -397,7 +411,53 @@ def evaluation_tools(model, people: int, *, pcc_vertices_per_region: int | None 
         max_vertices_per_region=self_contact_vertices_per_region)
   return EvaluationTools(regressor=metrics.lsp14_regressor_for(model),
                          region_names=tuple(regions.names), region_vertices=region_vertices,
-                         self_contact=self_contact)
+                         self_contact=self_contact,
+                         gap_vertices=metrics.fixed_region_vertices(regions, count=None))
+
+
+GAP_THRESHOLDS_MM: tuple[int, ...] = (5, 20)
+"""Thresholds of ``true_pair_gaps``' ``gap_within_XXmm`` columns: 5 mm is touching within the
+skin's give; 20 mm is the paper's self-contact ground-truth threshold (METHOD.md)."""
+
+
+def true_pair_gaps(tools: EvaluationTools, scene: synthetic.SyntheticScene,
+                   pred_vertices) -> dict[str, float]:
+  """How far apart the predicted meshes leave the scene's true contact pairs.
+
+  The region-pair PCC saturates for one person (a fit without contact already leaves most
+  self-contact pairs within its 5 cm bins, and the ground truth scores about 95 %); the distance of
+  each true pair, over every vertex of both regions, does not.
+
+  Args:
+    tools: from ``evaluation_tools``.
+    scene: the scene (its ``contact_pairs``: person 0's region, then person 1's; one person: both
+      on person 0).
+    pred_vertices: (P, V, 3) predicted meshes, metres, in the scene's person order.
+
+  Returns:
+    ``gap_mm``: mean over the true pairs of their minimum vertex distance (millimetres);
+    ``gap_within_XXmm``: share of true pairs closer than each of ``GAP_THRESHOLDS_MM``.
+  """
+  from scipy.spatial import cKDTree
+
+  pred = np.asarray(pred_vertices, np.float64)
+  pairs = contact_pair_indices(scene, tools.region_names)
+  gaps = []
+  for a, b in pairs:
+    first = pred[0, np.unique(tools.gap_vertices[a])]
+    second = pred[min(1, pred.shape[0] - 1), np.unique(tools.gap_vertices[b])]
+    gaps.append(cKDTree(second).query(first)[0].min())
+  gaps = 1000.0 * np.asarray(gaps)
+  out = {"gap_mm": float(gaps.mean()) if gaps.size else math.nan}
+  for threshold in GAP_THRESHOLDS_MM:
+    out[f"gap_within_{threshold:02d}mm"] = (float((gaps < threshold).mean()) if gaps.size
+                                            else math.nan)
+  return out
+
+
+GAP_COLUMNS: tuple[str, ...] = ("gap_mm",) + tuple(f"gap_within_{t:02d}mm"
+                                                   for t in GAP_THRESHOLDS_MM)
+"""The per-scene columns of ``true_pair_gaps``."""
 
 
 def contact_pair_indices(scene: synthetic.SyntheticScene,
@@ -424,12 +484,15 @@ def scene_metrics(tools: EvaluationTools, scene: synthetic.SyntheticScene, pred_
 
   Returns:
     ``pa_mpjpe`` (mm; two people: joint over both, better person order), ``mpjpe`` (mm),
-    ``pcc_mean`` and ``pcc_XXcm`` (fractions), and for two people ``swapped``.
+    ``pcc_mean`` and ``pcc_XXcm`` (fractions), ``true_pair_gaps``' columns, and for two people
+    ``swapped``.
   """
   pairs = contact_pair_indices(scene, tools.region_names) if scene.people == 2 else None
-  return dataset_eval.sample_metrics(pred_vertices, gt_vertices, tools.regressor,
-                                     contact_pairs=pairs, region_vertices=tools.region_vertices,
-                                     self_contact=tools.self_contact)
+  row = dataset_eval.sample_metrics(pred_vertices, gt_vertices, tools.regressor,
+                                    contact_pairs=pairs, region_vertices=tools.region_vertices,
+                                    self_contact=tools.self_contact)
+  row.update(true_pair_gaps(tools, scene, pred_vertices))
+  return row
 
 
 # ----------------------------------------------------------------------------------------------
@@ -441,9 +504,9 @@ def summarize_method(rows: Sequence[Mapping[str, Any]]) -> dict[str, float]:
   of scenes that used the fallback preset), ``iterations`` (mean Adam steps over both stages)
   and ``converged`` (share of scenes whose every stage stopped early)."""
   out = dataset_eval.summarize(rows)
-  for key in ("fell_back", "iterations", "converged"):
+  for key in ("fell_back", "iterations", "converged") + GAP_COLUMNS:
     values = [float(r[key]) for r in rows if r.get(key) is not None]
-    out[key] = float(np.mean(values)) if values else math.nan
+    out[key] = float(np.nanmean(values)) if values else math.nan
   return out
 
 
@@ -471,6 +534,7 @@ def results_markdown(title: str, methods: Sequence[BenchmarkMethod],
   lines = [f"# {title}", ""] + [f"- {note}" for note in notes] + ([""] if notes else [])
   header = (["method", "scenes", "PA-MPJPE (mm)", "MPJPE (mm)", f"{pcc} mean (%)"]
             + [f"{pcc} {cm} cm" for cm in MARKDOWN_PCC_TAUS_CM]
+            + ["true-pair gap (mm)"] + [f"gap < {t} mm (%)" for t in GAP_THRESHOLDS_MM]
             + ["fell back", "Adam steps (both stages)"])
   for group in ("main", "ablation"):
     chosen = [m for m in methods if m.group == group]
@@ -488,6 +552,8 @@ def results_markdown(title: str, methods: Sequence[BenchmarkMethod],
       cells = [method.label, str(int(summary["images"])), _number(summary["pa_mpjpe"]),
                _number(summary["mpjpe"]), _number(summary["pcc_mean"], 100)]
       cells += [_number(summary[t], 100) for t in taus]
+      cells += [_number(summary.get("gap_mm"))] + [_number(summary.get(c), 100)
+                                                    for c in GAP_COLUMNS[1:]]
       fell_back = summary["fell_back"]
       cells += [f"{100 * fell_back:.0f} %" if fit and np.isfinite(fell_back) else "–",
                 _number(summary["iterations"], 1, 0) if fit else "–"]
@@ -497,7 +563,8 @@ def results_markdown(title: str, methods: Sequence[BenchmarkMethod],
 
 CSV_COLUMNS: tuple[str, ...] = (
     ("people", "method", "label", "group", "scenes", "pa_mpjpe", "mpjpe", "pcc_images", "pcc_mean")
-    + dataset_eval.PCC_COLUMNS + ("fell_back", "iterations", "converged", "synthetic"))
+    + dataset_eval.PCC_COLUMNS + GAP_COLUMNS
+    + ("fell_back", "iterations", "converged", "synthetic"))
 """Columns of ``results_csv``."""
 
 
@@ -524,6 +591,150 @@ def results_csv(tables: Sequence[tuple[int, Sequence[BenchmarkMethod],
       for key in CSV_COLUMNS:
         if key not in values:
           value = summary.get(key, math.nan)
-          values[key] = "" if not np.isfinite(value) else f"{float(value):.6g}"
+          values[key] = "" if value is None or not np.isfinite(value) else f"{float(value):.6g}"
       writer.writerow([values[key] for key in CSV_COLUMNS])
   return out.getvalue()
+
+
+# ----------------------------------------------------------------------------------------------
+# Paired comparisons
+
+
+PAIRED_COMPARISONS: dict[int, tuple[tuple[str, str], ...]] = {
+    2: (("oracle", "heuristic"), ("oracle", "no_contact"), ("posejax_n20", "heuristic"),
+        ("posejax_n20", "no_contact"), ("posejax_n20", "oracle"), ("posejax_n1", "posejax_n5"),
+        ("posejax_n5", "posejax_n20")),
+    1: (("oracle", "no_contact"), ("posejax_n20", "no_contact"), ("posejax_n20", "oracle"),
+        ("posejax_n1", "posejax_n5"), ("posejax_n5", "posejax_n20")),
+}
+"""People -> (A, B) method names compared scene by scene in the tables."""
+
+PAIRED_METRICS: dict[int, tuple[tuple[str, str, float], ...]] = {
+    2: (("pa_mpjpe", "PA-MPJPE (mm)", 1.0), ("pcc_mean", "PCC mean (points)", 100.0),
+        ("gap_mm", "true-pair gap (mm)", 1.0)),
+    1: (("pa_mpjpe", "PA-MPJPE (mm)", 1.0), ("gap_mm", "true-pair gap (mm)", 1.0),
+        ("gap_within_20mm", "pairs < 20 mm (points)", 100.0)),
+}
+"""People -> (row key, label, scale) of the paired columns."""
+
+
+def paired_difference(a: np.ndarray, b: np.ndarray, *, resamples: int = 10000,
+                      seed: int = 0) -> dict[str, float]:
+  """Mean of ``a - b`` over scenes with a 95% percentile bootstrap interval.
+
+  Scenes are resampled with replacement, each keeping its pair of values, so the interval is that
+  of a paired comparison (the scene-to-scene spread that both methods share cancels).
+
+  Args:
+    a, b: (S,) per-scene values of two methods on the same scenes (NaN pairs are dropped).
+    resamples: bootstrap resamples.
+    seed: the resampling seed.
+
+  Returns:
+    ``mean``, ``low``, ``high`` (the interval), ``lower`` / ``higher`` (scenes where a < b / a > b)
+    and ``scenes``.
+  """
+  difference = np.asarray(a, np.float64) - np.asarray(b, np.float64)
+  difference = difference[np.isfinite(difference)]
+  if difference.size == 0:
+    return {"mean": math.nan, "low": math.nan, "high": math.nan, "lower": 0, "higher": 0,
+            "scenes": 0}
+  draws = np.random.default_rng(seed).integers(0, difference.size, (resamples, difference.size))
+  low, high = np.percentile(difference[draws].mean(axis=1), [2.5, 97.5])
+  return {"mean": float(difference.mean()), "low": float(low), "high": float(high),
+          "lower": int((difference < 0).sum()), "higher": int((difference > 0).sum()),
+          "scenes": int(difference.size)}
+
+
+def interval_text(d: Mapping[str, float], scale: float = 1.0) -> str:
+  """``"+1.2 [-0.3, +2.8] (5 / 11)"``: a paired difference, its interval and lower / higher."""
+  if not d["scenes"]:
+    return "–"
+  return (f"{scale * d['mean']:+.1f} [{scale * d['low']:+.1f}, {scale * d['high']:+.1f}] "
+          f"({d['lower']} / {d['higher']})")
+
+
+def paired_markdown(rows: Mapping[str, Mapping[str, Mapping[str, Any]]], people: int,
+                    comparisons: Sequence[tuple[str, str]] | None = None) -> str:
+  """The paired comparisons of a run as a Markdown table.
+
+  Args:
+    rows: method name -> scene id -> per-scene row (``scene_metrics`` plus the fit's fields).
+    people: 1 or 2 (picks ``PAIRED_COMPARISONS`` and ``PAIRED_METRICS``).
+    comparisons: (A, B) pairs (default ``PAIRED_COMPARISONS[people]``); pairs with a method
+      missing are left out.
+
+  Returns:
+    Markdown: one line per pair, each cell ``A - B`` mean [95% interval] (scenes lower / higher).
+  """
+  columns = PAIRED_METRICS[people]
+  lines = ["| A vs B | scenes | " + " | ".join(f"{label}, A - B" for _, label, _ in columns)
+           + " |", "|" + "---|" * (len(columns) + 2)]
+  for a, b in comparisons or PAIRED_COMPARISONS[people]:
+    if a not in rows or b not in rows:
+      continue
+    common = sorted(set(rows[a]) & set(rows[b]))
+    cells = []
+    for key, _, scale in columns:
+      values = [[_row_value(rows[m][s], key) for s in common] for m in (a, b)]
+      cells.append(interval_text(paired_difference(*map(np.asarray, values)), scale))
+    lines.append(f"| {a} vs {b} | {len(common)} | " + " | ".join(cells) + " |")
+  return "\n".join(lines) + "\n"
+
+
+def _row_value(row: Mapping[str, Any], key: str) -> float:
+  value = row.get(key)
+  return math.nan if value is None else float(value)
+
+
+def per_kind_markdown(rows: Mapping[str, Mapping[str, Mapping[str, Any]]],
+                      kinds: Mapping[str, str], methods: Sequence[str],
+                      key: str = "pa_mpjpe") -> str:
+  """Mean ``key`` per scene kind and method, as Markdown.
+
+  Args:
+    rows: method name -> scene id -> per-scene row.
+    kinds: scene id -> scene kind.
+    methods: the columns, in order (missing methods are left out).
+    key: the per-scene value averaged.
+  """
+  methods = [m for m in methods if m in rows]
+  lines = ["| kind | scenes | " + " | ".join(methods) + " |", "|" + "---|" * (len(methods) + 2)]
+  for kind in sorted(set(kinds.values())):
+    ids = [s for s, k in kinds.items() if k == kind]
+    cells = []
+    for method in methods:
+      values = [_row_value(rows[method][s], key) for s in ids if s in rows[method]]
+      cells.append(_number(np.nanmean(values)) if values else "–")
+    lines.append(f"| {kind} | {len(ids)} | " + " | ".join(cells) + " |")
+  return "\n".join(lines) + "\n"
+
+
+def answer_f1(scene: synthetic.SyntheticScene) -> dict[str, float]:
+  """Answer-level precision, recall and F1 of a scene's simulated answers (METHOD.md, "LMM answer
+  quality"), averaged over its answers.
+
+  Each answer is parsed as the fit reads it; a row whose cell lists alternatives counts as the
+  alternative that matches a true pair, if any. Sides are ignored (most answers leave them out)
+  and, for one person, so is the order within a pair.
+  """
+  from posejax.losses.f1 import contact_f1
+  from posejax.lmm import parse_answer
+
+  def options(cell):
+    return (cell,) if isinstance(cell, str) else tuple(cell)
+
+  truth = [tuple(vocabulary.split_side(name)[1] for name in pair) for pair in scene.contact_pairs]
+  true_set = {p if scene.people == 2 else tuple(sorted(p)) for p in truth}
+  scores = []
+  for text in scene.answers:
+    predicted = []
+    for row in parse_answer(text, people=scene.people).rows:
+      combos = [(a, b) for a in options(row[0]) for b in options(row[-1])]
+      keys = [tuple(vocabulary.split_side(n)[1] for n in c) for c in combos]
+      keys = [k if scene.people == 2 else tuple(sorted(k)) for k in keys]
+      predicted.append(next((k for k in keys if k in true_set), keys[0]))
+    scores.append(contact_f1(predicted, truth, ignore_sides=True,
+                             ignore_person_order=scene.people == 1))
+  precision, recall, f1 = np.mean(scores, axis=0) if scores else (math.nan,) * 3
+  return {"precision": float(precision), "recall": float(recall), "f1": float(f1)}
