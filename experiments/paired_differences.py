@@ -1,80 +1,78 @@
-"""Paired differences between benchmark methods, with 95% bootstrap intervals.
+"""Paired differences between benchmark methods, across runs, with 95% bootstrap intervals.
 
-Reads ``run_benchmark``'s ``results.jsonl`` and, for each pair of methods compared on the same
-scenes, prints the mean difference A - B of joint PA-MPJPE (mm) and of mean PCC (points), a 95%
-percentile bootstrap interval over scenes (resampling scenes, the pairing kept), and how many
-scenes came out lower / higher. Differences whose interval excludes zero are the ones the
-benchmark resolves.
+Reads one or more ``run_benchmark`` output folders of the same scenes (e.g. the published settings
+in one folder and a candidate setting in another, its scenes copied over) and, for each pair of
+methods, prints the mean difference A - B over the scenes both have, of joint PA-MPJPE (mm),
+mean PCC (points) and the true-pair gap (mm) (one person: PA-MPJPE and the gaps), a 95%
+percentile bootstrap interval (scenes resampled, the pairing kept) and how many scenes came out
+lower / higher. A method is named ``run:method`` where ``run`` is a folder's label; with one
+folder the plain method names work.
 
-  .venv/bin/python -m experiments.paired_differences --results outputs/benchmark/results.jsonl
+  .venv/bin/python -m experiments.paired_differences --runs outputs/benchmark
+  .venv/bin/python -m experiments.paired_differences \\
+      --runs published=outputs/dev_hi4d,w300=outputs/dev_hi4d_w300 \\
+      --pairs w300:posejax_n20-published:posejax_n20,w300:posejax_n20-published:heuristic
 """
 
 from __future__ import annotations
 
-import json
+import os
 
-import numpy as np
 from absl import flags
 
 from experiments._cli import run_script
+from experiments.run_benchmark import RESULTS_NAME
+from experiments.run_benchmark import read_records
+from experiments.run_benchmark import scene_rows
+from posejax.data import benchmark
+from posejax.errors import InvalidInputError
 
 FLAGS = flags.FLAGS
 
-DEFAULT_PAIRS = {
-    2: (("posejax_n20", "heuristic"), ("posejax_n20", "no_contact"), ("oracle", "heuristic"),
-        ("oracle", "no_contact"), ("posejax_n20", "posejax_n1"), ("posejax_n20", "posejax_n5")),
-    1: (("posejax_n20", "no_contact"), ("oracle", "no_contact"), ("posejax_n20", "posejax_n1")),
-}
-"""People -> (A, B) method names (as in results.jsonl) compared by default."""
-
 
 def define_flags() -> None:
-  flags.DEFINE_string("results", "outputs/benchmark/results.jsonl", "run_benchmark's results.")
-  flags.DEFINE_integer("resamples", 10000, "Bootstrap resamples.")
-  flags.DEFINE_integer("seed", 0, "Bootstrap seed.")
+  flags.DEFINE_list("runs", ["outputs/benchmark"], "run_benchmark output folders, each "
+                    "optionally labelled label=folder.")
+  flags.DEFINE_list("pairs", [], "A-B method pairs (run:method or method); default: "
+                    "posejax.data.benchmark.PAIRED_COMPARISONS within each run.")
+  flags.DEFINE_enum("people", "2", ["1", "2"], "Which table.")
 
 
-def per_scene(path: str) -> dict:
-  """(people, method) -> scene_id -> row, from the results file (later rows win)."""
-  out: dict = {}
-  with open(path) as handle:
-    for line in handle:
-      record = json.loads(line)
-      for row in record["rows"]:
-        out.setdefault((int(record["people"]), record["method"]), {})[row["scene_id"]] = row
-  return out
-
-
-def paired(a: np.ndarray, b: np.ndarray, resamples: int, rng: np.random.Generator) -> dict:
-  """Mean of a - b, its 95% percentile bootstrap interval over scenes, lower / higher counts."""
-  difference = a - b
-  draws = rng.integers(0, len(difference), (resamples, len(difference)))
-  means = difference[draws].mean(axis=1)
-  low, high = np.percentile(means, [2.5, 97.5])
-  return {"mean": float(difference.mean()), "low": float(low), "high": float(high),
-          "lower": int((difference < 0).sum()), "higher": int((difference > 0).sum()),
-          "scenes": int(len(difference))}
+def load_runs(specs) -> dict[str, dict]:
+  """label -> method -> scene id -> row, for ``people``."""
+  runs = {}
+  for spec in specs:
+    label, _, folder = spec.rpartition("=")
+    label = label or os.path.basename(os.path.normpath(folder))
+    path = os.path.join(folder, RESULTS_NAME)
+    if not os.path.isfile(path):
+      raise InvalidInputError(f"no {RESULTS_NAME} in {folder}")
+    by_method: dict = {}
+    for (people, method, scene), row in scene_rows(read_records(path)).items():
+      if people == int(FLAGS.people):
+        by_method.setdefault(method, {})[scene] = row
+    runs[label] = by_method
+  return runs
 
 
 def main() -> None:
-  rows = per_scene(FLAGS.results)
-  rng = np.random.default_rng(FLAGS.seed)
-  print("| people | A vs B | PA-MPJPE A - B (mm) | PCC mean A - B (points) |")
-  print("|---|---|---|---|")
-  for people, pairs in DEFAULT_PAIRS.items():
-    for a, b in pairs:
-      if (people, a) not in rows or (people, b) not in rows:
-        continue
-      ra, rb = rows[(people, a)], rows[(people, b)]
-      common = sorted(set(ra) & set(rb))
-      cells = []
-      for key, scale in (("pa_mpjpe", 1.0), ("pcc_mean", 100.0)):
-        x = np.array([ra[s][key] for s in common], np.float64) * scale
-        y = np.array([rb[s][key] for s in common], np.float64) * scale
-        d = paired(x, y, FLAGS.resamples, rng)
-        cells.append(f"{d['mean']:+.1f} [{d['low']:+.1f}, {d['high']:+.1f}] "
-                     f"({d['lower']} / {d['higher']} of {d['scenes']})")
-      print(f"| {people} | {a} vs {b} | {cells[0]} | {cells[1]} |")
+  runs = load_runs(FLAGS.runs)
+  people = int(FLAGS.people)
+  if len(runs) == 1 and not FLAGS.pairs:
+    print(benchmark.paired_markdown(next(iter(runs.values())), people))
+    return
+  rows = {f"{label}:{method}": scenes for label, methods in runs.items()
+          for method, scenes in methods.items()}
+  if len(runs) == 1:
+    rows.update(next(iter(runs.values())))
+  pairs = [tuple(p.split("-", 1)) for p in FLAGS.pairs] or [
+      (f"{label}:{a}", f"{label}:{b}") for label in runs
+      for a, b in benchmark.PAIRED_COMPARISONS[people]]
+  for a, b in pairs:
+    for name in (a, b):
+      if name not in rows:
+        raise InvalidInputError(f"no method {name!r}; have {sorted(rows)}")
+  print(benchmark.paired_markdown(rows, people, pairs))
 
 
 if __name__ == "__main__":

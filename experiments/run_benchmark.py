@@ -95,6 +95,7 @@ class BenchmarkSettings:
   contact_search_every: int = posejax.FitConfig.contact_search_every
   penetration_search_every: int = posejax.FitConfig.penetration_search_every
   contact_weight: float | None = None
+  config_changes: dict = dataclasses.field(default_factory=dict)
   batch_size: int = 16
   samples: tuple[int, ...] = benchmark.DEFAULT_SAMPLES
   ablations: bool = True
@@ -132,7 +133,7 @@ class BenchmarkSettings:
         "generator": self.generator_settings().to_dict(), "max_iters": list(self.max_iters),
         "contact_search_every": self.contact_search_every,
         "penetration_search_every": self.penetration_search_every,
-        "contact_weight": self.contact_weight,
+        "contact_weight": self.contact_weight, "config_changes": self.config_changes,
         "pcc_vertices_per_region": self.pcc_vertices_per_region,
         "self_contact_vertices_per_region": self.self_contact_vertices_per_region}))
 
@@ -236,7 +237,8 @@ def _prepare(settings: BenchmarkSettings, people: int, model) -> _PeopleRun:
   methods = benchmark.benchmark_methods(people, max_iters=settings.max_iters,
                                         samples=settings.samples, ablations=settings.ablations,
                                         search_every=settings.search_intervals(),
-                                        contact_weight=settings.contact_weight)
+                                        contact_weight=settings.contact_weight,
+                                        changes=settings.config_changes)
   if settings.methods:
     unknown = sorted(set(settings.methods) - {m.name for m in methods})
     if unknown:
@@ -555,6 +557,9 @@ def define_flags() -> None:
   flags.DEFINE_float("contact_weight", None, "Contact weight of the posejax, oracle and ablation "
                      "rows in every stage (default: the presets', 1000 for two people and 1e4 for "
                      "one).")
+  flags.DEFINE_string("config_json", None, "JSON object of changes to the posejax, oracle and "
+                      "ablation rows' FitConfig (posejax.data.benchmark.apply_config_changes), "
+                      "e.g. '{\"weights\": {\"contact\": [300, 1000]}}'.")
   flags.DEFINE_integer("batch_size", 16, "Scenes per fit call.")
   flags.DEFINE_list("samples", [str(n) for n in benchmark.DEFAULT_SAMPLES],
                     "N of the posejax rows (answers per scene).")
@@ -595,6 +600,7 @@ def settings_from_flags() -> BenchmarkSettings:
       contact_search_every=values.contact_search_every,
       penetration_search_every=values.penetration_search_every,
       contact_weight=values.contact_weight,
+      config_changes=json.loads(values.config_json) if values.config_json else {},
       batch_size=values.batch_size, samples=tuple(int(n) for n in values.samples),
       ablations=values.ablations, methods=tuple(values.methods), generator=generator,
       answers=answers, pcc_vertices_per_region=pcc_vertices if pcc_vertices > 0 else None,

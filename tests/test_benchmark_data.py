@@ -332,3 +332,17 @@ def test_answer_f1_counts_a_matching_alternative_and_ignores_sides():
   f1 = benchmark.answer_f1(scene)
   assert f1["precision"] == pytest.approx((1 + 0.5 + 0) / 3)
   assert f1["recall"] == pytest.approx((1 + 0.5 + 0) / 3)
+
+
+def test_config_changes_reach_the_posejax_and_oracle_rows_only():
+  changes = {"weights": {"contact": [300, 1000]}, "learning_rates": [0.02, 0.001],
+             "contact_softmin": 0.01}
+  methods = {m.name: m for m in benchmark.benchmark_methods(2, ablations=False, changes=changes)}
+  for name in ("posejax_n20", "oracle"):
+    config = methods[name].config
+    assert [s.weights.contact for s in config.stages] == [300, 1000]
+    assert [s.learning_rate for s in config.stages] == [0.02, 0.001]
+    assert config.contact_softmin == 0.01
+  assert methods["heuristic"].config == benchmark.benchmark_methods(2, ablations=False)[1].config
+  with pytest.raises(InvalidInputError, match="unknown FitConfig fields"):
+    benchmark.apply_config_changes(FitConfig.two_person(), {"contact_wieght": 3})

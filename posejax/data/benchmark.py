@@ -116,7 +116,8 @@ def _with_options(config: FitConfig, caps: tuple[int, ...], searches: dict) -> F
 def benchmark_methods(people: int, *, max_iters: int | Sequence[int] = 1000,
                       samples: Sequence[int] = DEFAULT_SAMPLES, oracle_samples: int | None = None,
                       ablations: bool = True, search_every: Mapping[str, int] | None = None,
-                      contact_weight: float | None = None) -> tuple[BenchmarkMethod, ...]:
+                      contact_weight: float | None = None,
+                      changes: Mapping[str, Any] | None = None) -> tuple[BenchmarkMethod, ...]:
   """The rows of the paper's tables for one or two people.
 
   Two people: initial estimate, heuristic, optimisation without contact, posejax with each N of
@@ -136,6 +137,9 @@ def benchmark_methods(people: int, *, max_iters: int | Sequence[int] = 1000,
       ``penetration_search_every``; None keeps the presets' (1 and 10).
     contact_weight: the contact term's weight in every stage of the posejax, oracle and ablation
       rows (a sensitivity study); None keeps the preset's (1000 for two people, 1e4 for one).
+    changes: changes to the posejax, oracle and ablation rows' config (a candidate setting):
+      ``"weights"`` maps terms to a weight or one weight per stage (``FitConfig.with_weights``),
+      ``"learning_rates"`` is one rate per stage, any other key a ``FitConfig`` field.
 
   Returns:
     The methods in table order.
@@ -158,6 +162,7 @@ def benchmark_methods(people: int, *, max_iters: int | Sequence[int] = 1000,
   full = options(FitConfig.two_person() if people == 2 else FitConfig.one_person())
   if contact_weight is not None:
     full = full.with_weights(contact=float(contact_weight))
+  full = apply_config_changes(full, changes or {})
   methods = [BenchmarkMethod("initial", "initial estimate (no fit)", None)]
   if people == 2:
     methods.append(BenchmarkMethod("heuristic", "heuristic (closest points)",
@@ -261,6 +266,28 @@ def generate_or_resume(path: str | os.PathLike, num_scenes: int, people: int,
   return synthetic.generate_benchmark(num_scenes, people, settings, model, kinds=kinds,
                                       max_attempts=max_attempts, resume=resume,
                                       progress=save_and_report)
+
+
+def apply_config_changes(config: FitConfig, changes: Mapping[str, Any]) -> FitConfig:
+  """``config`` with ``benchmark_methods``' ``changes`` applied (weights, learning rates, fields).
+
+  Raises:
+    InvalidInputError: an unknown field or a bad value.
+  """
+  changes = dict(changes)
+  weights = changes.pop("weights", {})
+  rates = changes.pop("learning_rates", None)
+  unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(FitConfig)})
+  if unknown or not isinstance(weights, Mapping):
+    raise InvalidInputError(f"config changes: unknown FitConfig fields {unknown} (or 'weights' is "
+                            "not a mapping)")
+  config = config.replace(**changes) if changes else config
+  if weights:
+    config = config.with_weights(**{t: tuple(v) if isinstance(v, (list, tuple)) else v
+                                    for t, v in weights.items()})
+  if rates is not None:
+    config = config.with_learning_rates(*rates)
+  return config
 
 
 @dataclasses.dataclass(frozen=True)
