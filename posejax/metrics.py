@@ -28,8 +28,7 @@ What follows the reference evaluation (BUDDI / ProsePose code, read for this mod
 Where posejax differs on purpose: the per-person MPJPE of the reference aligns joint 0 of the LSP
 order (the right ankle, by its default ``RootAlignment``); posejax aligns the mid-hip by default and
 says so (``root=`` chooses). The reference picks 5 random vertices per region; posejax is
-deterministic. Contact F1 of parsed answers is ``posejax.losses.contact_f1``, re-exported here as
-``metrics.contact_f1``.
+deterministic.
 """
 
 from __future__ import annotations
@@ -45,35 +44,18 @@ import numpy as np
 from posejax import safe_load
 from posejax.errors import FileFormatError
 from posejax.errors import InvalidInputError
-from posejax.losses.f1 import contact_f1  # noqa: F401 (re-exported: LMM answer quality)
 from posejax.losses.proximity import safe_sqrt
 
-LSP14_NAMES: tuple[str, ...] = (
-    "right ankle",
-    "right knee",
-    "right hip",
-    "left hip",
-    "left knee",
-    "left ankle",
-    "right wrist",
-    "right elbow",
-    "right shoulder",
-    "left shoulder",
-    "left elbow",
-    "left wrist",
-    "neck",
-    "head top",
-)
-"""The 14 LSP joints in the order every regressor row and joint array here uses."""
-
 LSP14_FROM_SMPLX_JOINTS: tuple[int, ...] = (8, 5, 2, 1, 4, 7, 21, 19, 17, 16, 18, 20, 12)
-"""SMPL-X skeleton joint index of the first 13 LSP joints (head top has no skeleton joint)."""
+"""SMPL-X skeleton joint index of the first 13 LSP joints (head top has no skeleton joint).
+
+The LSP order, which every regressor row and joint array here uses: right ankle, knee, hip; left
+hip, knee, ankle; right wrist, elbow, shoulder; left shoulder, elbow, wrist; neck; head top."""
 
 LSP14_MID_HIP: tuple[int, ...] = (2, 3)
 """LSP indices whose mean is the pelvis stand-in used as the MPJPE root."""
 
 SMPLX_HEAD_JOINT = 15
-SMPLX_NECK_JOINT = 12
 
 PCC_THRESHOLDS_M: np.ndarray = np.round(np.arange(20) * 0.05, 2)
 """tau = 0, 0.05, ..., 0.95 metres (the reference's ``np.arange(0, 1, 0.05)``)."""

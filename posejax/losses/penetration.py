@@ -6,8 +6,7 @@ signed solid angle, Van Oosterom-Strackee formula, divided by 4 pi; 1 inside a c
 surface, 0 outside). Each inside vertex is pushed out by ``(100 d^2)^2``, ``d`` its distance
 (metres) to the nearest vertex of B (METHOD.md; BUDDI's ``GeneralContactLoss``). The inside
 mask carries no gradient, so the fit may refresh it only every few steps: :func:`inside_mask`
-computes it, :func:`penetration_penalty` applies it, :func:`pair_penetration` does both, in both
-directions.
+computes it and :func:`penetration_penalty` applies it, once per direction.
 
 posejax differs from the reference on purpose: each direction counts on its own (the reference
 applies the penalty only when both bodies penetrate each other at once), the search is exact and
@@ -712,38 +711,3 @@ def penetration_penalty(
   difference = points - safe_others[jax.lax.stop_gradient(nearest)]
   squared = jnp.sum(difference * difference, axis=-1)
   return jnp.sum(jnp.where(inside, jnp.square(scale * squared), 0.0))
-
-
-def pair_penetration(
-    vertices_a: jax.Array,
-    vertices_b: jax.Array,
-    proxy_a: PenetrationProxy,
-    proxy_b: PenetrationProxy,
-    *,
-    inside_a: jax.Array | None = None,
-    inside_b: jax.Array | None = None,
-    scale: float = PENALTY_SCALE,
-) -> jax.Array:
-  """Interpenetration of two people, both directions, each on its own.
-
-  ``penalty(A's vertices inside B) + penalty(B's vertices inside A)``; unlike the reference, one
-  direction counts even when the other is empty.
-
-  Args:
-    vertices_a: (V, 3) posed vertices of person A, metres (the mesh ``proxy_a`` was built on).
-    vertices_b: (V', 3) posed vertices of person B, metres.
-    proxy_a: A's proxy.
-    proxy_b: B's proxy.
-    inside_a: optional (V,) precomputed mask of A's vertices inside B (computed here if None).
-    inside_b: optional (V',) precomputed mask of B's vertices inside A.
-    scale: the 100 of ``(100 d^2)^2``.
-
-  Returns:
-    () penalty (not weighted).
-  """
-  if inside_a is None:
-    inside_a = inside_mask(vertices_a, vertices_b, proxy_b)
-  if inside_b is None:
-    inside_b = inside_mask(vertices_b, vertices_a, proxy_a)
-  return (penetration_penalty(vertices_a, vertices_b, inside_a, scale=scale)
-          + penetration_penalty(vertices_b, vertices_a, inside_b, scale=scale))
