@@ -101,8 +101,6 @@ def test_bad_files_give_clear_errors_and_never_run_code(tmp_path):
       "load_joint_regressor": metrics.load_joint_regressor,
       "read_contact_regions": body.regions.read_contact_regions,
       "load_constraints_file": lmm.load_constraints_file,
-      "Constraints.load_json": Constraints.load_json,
-      "Constraints.load_npz": Constraints.load_npz,
       "FitResult.load": FitResult.load,
       "load_benchmark": data.load_benchmark,
       "read_processed": lambda p: data.read_processed(p, "flickrci3d"),
