@@ -34,6 +34,7 @@ from posejax import constraint_tables
 from posejax.constraints import Constraints
 from posejax.lmm import build
 from posejax.lmm import parsing
+from posejax.lmm import words
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("answers", 10_000, "Answers in total.")
@@ -86,7 +87,7 @@ def make_answer(rng: random.Random, people: int) -> str:
 
 def clear_caches() -> None:
   """Forgets every memoised word, cell, row and sample: a fresh process, as for new answers."""
-  for module in (parsing, build, constraint_tables):
+  for module in (parsing, words, build, constraint_tables):
     for value in vars(module).values():
       if hasattr(value, "cache_clear"):
         value.cache_clear()
