@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from posejax import metrics
-from posejax.errors import InvalidInputError
 from posejax.errors import FileFormatError
+from posejax.errors import InvalidInputError
 
 
 def _rotation(axis, angle):
