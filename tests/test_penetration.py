@@ -171,8 +171,6 @@ def _both_directions(vertices_a, vertices_b, proxy_a, proxy_b):
 
 @pytest.fixture(scope="module")
 def default_body_and_proxy():
-  if not hasattr(posejax_body, "default_model"):
-    pytest.skip("posejax.body.default_model is not available yet")
   model = posejax_body.default_model()
   return model, pen.build_model_proxy(model)
 

@@ -361,14 +361,13 @@ def test_region_file_refuses_a_synthetic_body(tmp_path, toy):
     regions.load_contact_regions(path, synthetic)
 
 
-# --- the default body (skipped until posejax.body.default_model exists) ------------------------
+# --- the default body ---------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
 def default_body():
-  body = pytest.importorskip("posejax.body")
-  if not hasattr(body, "default_model"):
-    pytest.skip("posejax.body.default_model is not available yet")
+  from posejax import body
+
   model = body.default_model()
   return model, regions.derive_regions(model)
 
