@@ -17,7 +17,7 @@ Targets on a 2-core CPU: full forward+backward at batch 64 at least 1.5x faster 
 reduced forward at least 4x faster than posejax's full forward.
 
   .venv/bin/python -m experiments.bench_body [--batches 1,64,512] [--repeats 3]
-      [--subset 3000] [--model path/to/SMPLX_NEUTRAL.npz] [--skip_smplx]
+      [--subset 3000] [--model_path path/to/SMPLX_NEUTRAL.npz] [--skip_smplx]
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ FLAGS = flags.FLAGS
 flags.DEFINE_list("batches", ["1", "64", "512"], "Batch sizes to time.")
 flags.DEFINE_integer("repeats", 3, "Timed runs per figure (median reported).")
 flags.DEFINE_integer("subset", 3000, "Vertices of the reduced model.")
-flags.DEFINE_string("model", None, "SMPL-X .npz/.pkl file; default: generate the synthetic one.")
+flags.DEFINE_string("model_path", None, "SMPL-X .npz/.pkl file; default: generate the synthetic one.")
 flags.DEFINE_bool("skip_smplx", False, "Time posejax only.")
 flags.DEFINE_integer("seed", 0, "Random seed.")
 
@@ -106,8 +106,8 @@ def _smplx_figures(path, options, values, repeats):
 
 
 def _model_path() -> Path:
-  if FLAGS.model:
-    return Path(FLAGS.model)
+  if FLAGS.model_path:
+    return Path(FLAGS.model_path)
   tests = Path(__file__).resolve().parent.parent / "tests"
   sys.path.insert(0, str(tests))
   from smplx_files import write_synthetic_smplx  # noqa: PLC0415 (the tests' generator)

@@ -23,7 +23,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 import numpy as np
 from absl import flags
@@ -38,13 +37,13 @@ FLAGS = flags.FLAGS
 
 
 def define_flags() -> None:
-  flags.DEFINE_string("model", "posejax/assets/anny_body.npz", "Exported model file.")
+  flags.DEFINE_string("model_path", "posejax/assets/anny_body.npz", "Exported model file.")
   flags.DEFINE_integer("num_shapes", 12, "Held-out shapes from Anny's distribution.")
   flags.DEFINE_integer("num_children", 4, "Extra held-out children (morphological age 2-12).")
   flags.DEFINE_integer("num_random_poses", 12, "Random poses on top of the designed ones.")
   flags.DEFINE_float("random_pose_sigma", 0.35, "Std of the random poses' rotations, radians.")
   flags.DEFINE_integer("seed", 1000, "Seed of the held-out shapes and poses.")
-  flags.DEFINE_string("output", "outputs/bench_body_export.json", "JSON summary to write.")
+  flags.DEFINE_string("out_dir", "outputs", "Folder of the JSON summary (bench_body_export.json).")
 
 
 def held_out_phenotypes(anny_model, count: int, children: int, seed: int) -> np.ndarray:
@@ -143,10 +142,10 @@ def main() -> None:
   import jax.numpy as jnp
 
   anny_model = anny.Anny()
-  meta_arrays = pb.io.read_model_file(FLAGS.model)
+  meta_arrays = pb.io.read_model_file(FLAGS.model_path)
   metadata = json.loads(str(meta_arrays["metadata"]))
   num_betas = int(meta_arrays["num_shape_directions"])
-  model = pb.load_model(FLAGS.model, num_betas=num_betas, num_expression_coeffs=0,
+  model = pb.load_model(FLAGS.model_path, num_betas=num_betas, num_expression_coeffs=0,
                         use_pca=False)
   origin = np.asarray(metadata["anny_origin"])  # Anny's origin in the model's frame
   regions = pb.derive_regions(model)
@@ -194,10 +193,10 @@ def main() -> None:
         joints = np.asarray(joints, np.float64) - origin
         joint_errors.append(np.linalg.norm(joints - true_joints, axis=-1) * 1e3)
   result = {
-      "model": FLAGS.model, "shapes": len(pheno), "children": FLAGS.num_children,
+      "model": FLAGS.model_path, "shapes": len(pheno), "children": FLAGS.num_children,
       "poses": len(pose_names), "num_betas": num_betas,
       "largest_bone_pose_gap": max(gaps),
-      "bytes": os.path.getsize(FLAGS.model), "cold_load_s": round(cold_load_seconds(FLAGS.model), 2),
+      "bytes": os.path.getsize(FLAGS.model_path), "cold_load_s": round(cold_load_seconds(FLAGS.model_path), 2),
   }
   for name, values in errors.items():
     values = np.asarray(values)  # (S, K, V)
@@ -209,8 +208,8 @@ def main() -> None:
         region: summarise(values[:, :, regions.masks[r]])
         for r, region in enumerate(regions.names)}
   result["joints"] = summarise(np.asarray(joint_errors))
-  os.makedirs(os.path.dirname(FLAGS.output) or ".", exist_ok=True)
-  with open(FLAGS.output, "w") as f:
+  os.makedirs(FLAGS.out_dir, exist_ok=True)
+  with open(os.path.join(FLAGS.out_dir, "bench_body_export.json"), "w") as f:
     json.dump(result, f, indent=1)
   print(json.dumps({k: v for k, v in result.items() if k not in ("projected", "phenotype_map")}))
   for name in errors:

@@ -38,7 +38,7 @@ from absl import flags
 from posejax.body import regions as regions_module
 from posejax.body import vocabulary
 from posejax.constraints import Constraints
-from posejax.constraints import assignment_count
+from posejax.constraint_tables import assignment_count
 from posejax.losses import contact
 
 FLAGS = flags.FLAGS

@@ -8,7 +8,7 @@ images of --n answers, and times, as the median of --repeats runs:
 2. ``Constraints.from_pairs`` alone, per image, on the parsed rows;
 3. both (the whole of ``posejax.lmm.parse``);
 
-each cold (every memoised word, cell, row and sample of the parser and of ``posejax.constraints``
+each cold (every memoised word, cell, row and sample of the parser and of ``posejax.constraint_tables``
 forgotten first: a fresh process reading new answers) and warm (kept: a rerun, or a dataset whose
 answers repeat the same cells and rows).
 
@@ -30,10 +30,11 @@ from absl import app
 from absl import flags
 
 from posejax.body import vocabulary
-from posejax import constraints
+from posejax import constraint_tables
 from posejax.constraints import Constraints
 from posejax.lmm import build
 from posejax.lmm import parsing
+from posejax.lmm import words
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("answers", 10_000, "Answers in total.")
@@ -86,7 +87,7 @@ def make_answer(rng: random.Random, people: int) -> str:
 
 def clear_caches() -> None:
   """Forgets every memoised word, cell, row and sample: a fresh process, as for new answers."""
-  for module in (parsing, build, constraints):
+  for module in (parsing, words, build, constraint_tables):
     for value in vars(module).values():
       if hasattr(value, "cache_clear"):
         value.cache_clear()

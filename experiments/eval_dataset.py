@@ -99,7 +99,7 @@ class EvalSettings:
   self_contact_vertices_per_region: int | None = None
   config: str = "prosepose"
   ablate: tuple[str, ...] = ()
-  max_iters: int | None = None
+  max_iters: tuple[int, ...] | None = None
   fallback_min_empty: int | None = None
   batch_size: int = 16
   max_images: int | None = None
@@ -185,7 +185,7 @@ def build_config(settings: EvalSettings, people: int) -> FitConfig:
   else:
     raise InvalidInputError(f"--config must be one of {CONFIGS}, got {settings.config!r}")
   if settings.max_iters is not None:
-    config = config.with_max_iters(settings.max_iters)
+    config = config.with_max_iters(*settings.max_iters)
   unknown = sorted(set(settings.ablate) - set(TERMS))
   if unknown:
     raise InvalidInputError(f"--ablate names unknown loss terms {unknown}; terms are {TERMS}")
@@ -531,7 +531,8 @@ def define_flags() -> None:
                        "One person: subsample regions for a faster self-contact PCC.")
   flags.DEFINE_enum("config", "prosepose", list(CONFIGS), "Fit preset.")
   flags.DEFINE_list("ablate", [], f"Loss terms to switch off, of {list(TERMS)}.")
-  flags.DEFINE_integer("max_iters", None, "Iteration cap per stage (default: the preset's 1000).")
+  flags.DEFINE_list("max_iters", None, "Iteration cap of every stage, or one per stage (default: "
+                    "the preset's 1000).")
   flags.DEFINE_integer("fallback_min_empty", None, "Fall back when this many answers are empty "
                        "(default: 2 for CHI3D, else only when all are).")
   flags.DEFINE_integer("batch_size", 16, "Scenes per fit call.")
@@ -548,6 +549,8 @@ def settings_from_flags() -> EvalSettings:
   names = [field.name for field in dataclasses.fields(EvalSettings)]
   settings = {name: getattr(values, name) for name in names}
   settings["ablate"] = tuple(settings["ablate"])
+  if settings["max_iters"] is not None:
+    settings["max_iters"] = tuple(int(n) for n in settings["max_iters"])
   return EvalSettings(**settings)
 
 

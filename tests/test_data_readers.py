@@ -94,25 +94,7 @@ def test_bev_npz_round_trip_and_errors(tmp_path):
     files.read_bev_npz(tmp_path / "nocam.npz")
 
 
-def test_contact_signatures_flickr_and_chi3d(tmp_path):
-  flickr = {"girls_1": {"bbxes": [[0, 0, 1, 1]] * 3, "ci_sign": [
-      {"person_ids": [2, 0], "smplx": {"region_id": [[19, 45], [44, 34]], "vertex_id": []}},
-      {"person_ids": [1, 2], "smplx": {"region_id": [[3, 7]]}}]}}
-  read = files.read_contact_signatures(_write_json(tmp_path / "flickr.json", flickr))
-  assert read["girls_1"][0]["person_ids"] == [2, 0]
-  np.testing.assert_array_equal(read["girls_1"][0]["region_pairs"], [[19, 45], [44, 34]])
-  np.testing.assert_array_equal(read["girls_1"][1]["region_pairs"], [[3, 7]])
-  chi3d = {"Hug 1": {"fr_id": 85, "start_fr": 60, "end_fr": 100,
-                     "smplx_signature": {"region_id": [[1, 2]]}}}
-  read = files.read_contact_signatures(_write_json(tmp_path / "chi3d.json", chi3d))
-  assert read["Hug 1"][0]["fr_id"] == 85
-  np.testing.assert_array_equal(read["Hug 1"][0]["region_pairs"], [[1, 2]])
-  bad = {"x": {"ci_sign": [{"person_ids": [0, 1], "smplx": {"region_id": [[1, 99]]}}]}}
-  with pytest.raises(FileFormatError, match=r"bad.json: 'x' ci_sign\[0\].*0\.\.74"):
-    files.read_contact_signatures(_write_json(tmp_path / "bad.json", bad))
-
-
-def test_region_vertex_map_and_split(tmp_path):
+def test_region_vertex_map(tmp_path):
   mapping = {i: np.arange(i * 3, i * 3 + 3) for i in range(75)}
   path = tmp_path / "flickrci3ds_r75_rid_to_smplx_vid.pkl"
   path.write_bytes(pickle.dumps(mapping))
@@ -123,11 +105,6 @@ def test_region_vertex_map_and_split(tmp_path):
   path.write_bytes(pickle.dumps(mapping))
   with pytest.raises(FileFormatError, match="without gaps"):
     files.read_region_vertex_map(path)
-  split = tmp_path / "train_val_split.npz"
-  np.savez(split, train=np.array(["a", "b"]), val=np.array(["c"]))
-  assert files.read_split(split, "val") == ["c"]
-  with pytest.raises(FileFormatError, match="no split 'test'"):
-    files.read_split(split, "test")
 
 
 def test_unreadable_pickle(tmp_path):
@@ -259,7 +236,7 @@ def test_processed_reads_torch_tensors(tmp_path):
   rng = np.random.default_rng(3)
   item = _item(rng, "flickrci3d", tensors=True)
   path = _write_pickle(tmp_path / "val_optimization.pkl", [item])
-  sample = data.read_flickrci3d(path)[0]
+  sample = data.read_processed(path, "flickrci3d")[0]
   np.testing.assert_allclose(sample.init["body_pose"], _as_numpy(item["bev_smplx_body_pose"]),
                              rtol=1e-6)
   assert sample.contact_map.dtype == bool and sample.contact_map.sum() == 3
@@ -272,9 +249,9 @@ def test_chi3d_skips_frames_without_detections(tmp_path):
                if k not in ("openpose", "vitpose") and not k.startswith("bev_")}
   neighbour["is_contact_frame"] = False
   path = _write_pickle(tmp_path / "val_optimization.pkl", [neighbour, contact])
-  assert len(data.read_chi3d(path)) == 1
+  assert len(data.read_processed(path, "chi3d")) == 1
   with pytest.raises(FileFormatError, match="item 0.*missing key 'openpose'"):
-    data.read_chi3d(path, contact_frames_only=False)
+    data.read_processed(path, "chi3d", contact_frames_only=False)
 
 
 def test_keypoint_selection_follows_the_reference():
@@ -312,7 +289,7 @@ def test_malformed_processed_items_name_file_and_key(tmp_path, change, message):
   change(items[1])
   path = _write_pickle(tmp_path / "val_optimization.pkl", items)
   with pytest.raises(FileFormatError, match=message) as caught:
-    data.read_flickrci3d(path)
+    data.read_processed(path, "flickrci3d")
   assert caught.value.path == str(path)
   assert "item 1 (girls_250416.png)" in str(caught.value)
 
@@ -320,19 +297,19 @@ def test_malformed_processed_items_name_file_and_key(tmp_path, change, message):
 def test_processed_file_layout_errors(tmp_path):
   path = _write_pickle(tmp_path / "val_optimization.pkl", {"not": "a list"})
   with pytest.raises(FileFormatError, match="expected a list of per-image dicts"):
-    data.read_hi4d(path)
+    data.read_processed(path, "hi4d")
   path = _write_pickle(tmp_path / "list.pkl", [["not", "a dict"]])
   with pytest.raises(FileFormatError, match="item 0 is a list"):
-    data.read_hi4d(path)
+    data.read_processed(path, "hi4d")
   with pytest.raises(FileFormatError, match="file not found"):
-    data.read_hi4d(tmp_path / "nothing.pkl")
+    data.read_processed(tmp_path / "nothing.pkl", "hi4d")
 
 
 # ---------------------------------------------------------------------------------------------
 # MOYO
 
 
-def test_moyo_ground_truth_camera_and_names(tmp_path):
+def test_moyo_ground_truth_and_names(tmp_path):
   rng = np.random.default_rng(7)
   poses = rng.normal(size=(1000, 165))
   trans = rng.normal(size=(1000, 3))
@@ -348,48 +325,5 @@ def test_moyo_ground_truth_camera_and_names(tmp_path):
   assert gt["betas"].shape == (1, 10)
   with pytest.raises(FileFormatError, match="row 5000 is outside"):
     data.read_moyo_ground_truth(path, 5000)
-  rotation = np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
-  cameras = _write_json(tmp_path / "cameras_param.json", {"cam_5": {
-      "rotation": rotation.tolist(), "position": [1.0, 2.0, 3.0], "focal": 1000.0,
-      "princpt": [300.0, 400.0]}})
-  params = data.read_moyo_camera(cameras, 5)
-  np.testing.assert_allclose(params["focal"], [1000.0, 1000.0])
-  moved = data.moyo_world_to_camera(np.array([[1.0, 3.0, 3.0]]), params)
-  np.testing.assert_allclose(moved, [[-1.0, 0.0, 0.0]])
-  with pytest.raises(FileFormatError, match="no camera 'cam_2'"):
-    data.read_moyo_camera(cameras, 2)
   with pytest.raises(FileFormatError, match="not a MOYO image name"):
     data.moyo_camera_and_frame("girls_250416")
-
-
-def test_image_folder_sample(tmp_path):
-  from PIL import Image
-
-  rng = np.random.default_rng(8)
-  name = "Boat_Pose_YOGI_Cam_05_0100"
-  (tmp_path / "images").mkdir()
-  Image.new("RGB", (320, 240)).save(tmp_path / "images" / f"{name}.jpg")
-  (tmp_path / "hmr2").mkdir()
-  results = _bev_results(rng, people=2)
-  # Person 1 of the estimator sits around x, y in [200, 300]; person 0 around [0, 100].
-  results["pj2d_org"][0] = rng.uniform(0, 100, size=(54, 2))
-  results["pj2d_org"][1] = rng.uniform(200, 300, size=(54, 2))
-  np.savez(tmp_path / "hmr2" / f"{name}_0.08.npz", results=results)
-  (tmp_path / "vitpose").mkdir()
-  near_1 = np.concatenate([rng.uniform(210, 290, size=(25, 2)), np.ones((25, 1))], axis=1)
-  near_0 = np.concatenate([rng.uniform(10, 90, size=(25, 2)), np.ones((25, 1))], axis=1)
-  _write_json(tmp_path / "vitpose" / f"{name}_keypoints.json", {"people": [
-      {"pose_keypoints_2d": near_0.reshape(-1).tolist()},
-      {"pose_keypoints_2d": near_1.reshape(-1).tolist()}]})
-  sample = data.read_image_folder_sample(tmp_path, name, people=(1,))
-  assert sample.image_size == (240, 320) and sample.num_people == 1
-  np.testing.assert_allclose(sample.keypoints[0], near_1)
-  np.testing.assert_allclose(sample.init["body_pose"][0], results["smpl_thetas"][1, 3:66])
-  np.testing.assert_allclose(sample.init["transl"][0], results["cam_trans"][1])
-  assert sample.extras["transl_is_pelvis"] and sample.extras["keypoint_source"] == ("vitpose",)
-  both = data.read_image_folder_sample(tmp_path, name, people=(0, 1))
-  np.testing.assert_allclose(both.keypoints[0], near_0)
-  with pytest.raises(FileFormatError, match="has 2 people; asked for \\[3\\]"):
-    data.read_image_folder_sample(tmp_path, name, people=(3,))
-  with pytest.raises(FileFormatError, match="image not found"):
-    data.read_image_folder_sample(tmp_path, "nobody")

@@ -84,7 +84,7 @@ def dataset(tmp_path_factory):
 def _settings(dataset, out_dir, **changes):
   values = dict(dataset="flickrci3d", processed=dataset["processed"], out_dir=str(out_dir),
                 image_root=str(dataset["root"]), constraints=dataset["constraints"],
-                region_map=dataset["region_map"], max_iters=2, ablate=("penetration",),
+                region_map=dataset["region_map"], max_iters=(2,), ablate=("penetration",),
                 batch_size=2, overlays=1)
   values.update(changes)
   return eval_dataset.EvalSettings(**values)

@@ -94,19 +94,3 @@ def test_bad_inputs_are_named(tmp_path, two_people):
     export.export_meshes(tmp_path / "x.obj", bad, faces)
   with pytest.raises(InvalidInputError, match="colours"):
     export.export_meshes(tmp_path / "x.obj", vertices, faces, colors=[(1, 0, 0)])
-
-
-def test_export_bodies_of_the_default_model(tmp_path):
-  from posejax import body
-
-  model = body.default_model()
-  params = body.BodyParams.create(model, transl=np.array([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0]]))
-  path = export.export_bodies(tmp_path / "fit.glb", model, params)
-  loaded = trimesh.load(path, process=False)
-  assert set(loaded.geometry) == {"person_0", "person_1"}
-  for name, offset in (("person_0", 0.0), ("person_1", 1.0)):
-    mesh = loaded.geometry[name]
-    assert mesh.vertices.shape == (model.num_vertices, 3)
-    assert mesh.faces.shape == tuple(np.asarray(model.faces).shape)
-    np.testing.assert_allclose(mesh.vertices.mean(axis=0)[0],
-                               np.asarray(model.v_template).mean(axis=0)[0] + offset, atol=0.05)

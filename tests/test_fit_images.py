@@ -102,7 +102,7 @@ def _settings(folder, out, **extra) -> fit_images.PhotoSettings:
   return fit_images.PhotoSettings(
       images=str(folder["images"]), keypoints_dir=str(folder["keypoints"]), out_dir=str(out),
       compilation_cache=str(folder["root"] / "jax_cache"), n=ANSWERS_PER_IMAGE, lmm_model="fake",
-      max_iters=MAX_ITERS, init_iters=INIT_ITERS, **extra)
+      max_iters=(MAX_ITERS,), init_iters=INIT_ITERS, **extra)
 
 
 def _env():

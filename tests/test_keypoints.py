@@ -26,11 +26,6 @@ def test_body25_indices_match_the_smplx_joint_names():
       range(56, 66))
 
 
-def test_coco17_indices_match_the_smplx_joint_names():
-  expected = [SMPLX_OUTPUT_NAMES.index(n) for n in kp.COCO_17_NAMES]
-  assert kp.SMPLX_TO_COCO_17.tolist() == expected
-
-
 def test_vertex_joint_table_matches_the_smplx_package():
   ids = SMPLX_VERTEX_IDS["smplx"]
   smplx_key = {
@@ -50,11 +45,9 @@ def test_vertex_joint_table_matches_the_smplx_package():
 def test_smplx_maps_gather_batched_joints():
   joints = jnp.arange(2 * 3 * 127 * 3, dtype=jnp.float32).reshape(2, 3, 127, 3)
   body25 = kp.smplx_to_body25(joints)
-  coco = kp.smplx_to_coco17(joints)
-  assert body25.shape == (2, 3, 25, 3) and coco.shape == (2, 3, 17, 3)
+  assert body25.shape == (2, 3, 25, 3)
   np.testing.assert_array_equal(body25[1, 2, 8], joints[1, 2, 0])  # mid-hip is the pelvis
   np.testing.assert_array_equal(body25[1, 2, 0], joints[1, 2, 55])  # nose
-  np.testing.assert_array_equal(coco[0, 1, 16], joints[0, 1, 8])  # right ankle
   assert jax.jit(kp.smplx_to_body25)(joints).shape == (2, 3, 25, 3)
 
 
@@ -62,8 +55,6 @@ def test_smplx_maps_gather_batched_joints():
 def test_smplx_maps_reject_bad_shapes(shape):
   with pytest.raises(InvalidInputError, match="joints"):
     kp.smplx_to_body25(np.zeros(shape))
-  with pytest.raises(InvalidInputError, match="joints"):
-    kp.smplx_to_coco17(np.zeros(shape))
 
 
 def _coco17(rng, count=None):

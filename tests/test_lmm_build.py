@@ -10,7 +10,7 @@ import pytest
 from lmm_answers import CORPUS
 from posejax.body import vocabulary
 from posejax.constraints import Constraints
-from posejax.constraints import assignment_count
+from posejax.constraint_tables import assignment_count
 from posejax.constraints import needs_fallback
 from posejax.lmm import build
 from posejax.lmm.parsing import parse_answer

@@ -16,7 +16,8 @@ from posejax.body import vocabulary
 from posejax.errors import InvalidInputError
 from posejax.errors import PoseJaxWarning
 from posejax.lmm import parsing as parse_module
-from posejax.lmm.parsing import SYNONYMS
+from posejax.lmm import words
+from posejax.lmm.words import SYNONYMS
 from posejax.lmm.parsing import ParseReport
 from posejax.lmm.parsing import parse_answer
 from posejax.lmm.parsing import parse_answers
@@ -64,13 +65,13 @@ def test_every_emitted_name_is_accepted_by_constraints(people):
 def test_synonym_table_maps_only_to_vocabulary(people):
   allowed = ACCEPTED | {vocabulary.GROUND}
   for word in SYNONYMS:
-    names = parse_module._expand(word, people)
+    names = words._expand(word, people)
     assert names and set(names) <= allowed, word
   # One person: names folded onto the one-person prompt where it has a part for them.
-  assert parse_module._expand("shoulderfront", 1) == ("shoulder",)
-  assert parse_module._expand("lowerback", 1) == ("back",)
-  assert parse_module._expand("lowerback", 2) == ("waist (back)",)
-  assert parse_module._expand("groin", 2) == ("waist (front)",)
+  assert words._expand("shoulderfront", 1) == ("shoulder",)
+  assert words._expand("lowerback", 1) == ("back",)
+  assert words._expand("lowerback", 2) == ("waist (back)",)
+  assert words._expand("groin", 2) == ("waist (front)",)
 
 
 def test_every_prompt_part_reads_as_itself():
@@ -204,8 +205,8 @@ def test_answers_of_the_other_prompt_are_warned_about():
 def _brute_force_correct(word):
   """The spelling correction by measuring every correctable word (the definition)."""
   limit = 1 if len(word) <= 7 else 2
-  distances = {known: parse_module._osa_distance(word, known, limit)
-               for known in parse_module._CORRECTABLE if len(known) >= 4}
+  distances = {known: words._osa_distance(word, known, limit)
+               for known in words._CORRECTABLE if len(known) >= 4}
   best = min(distances.values())
   return best, {k for k, d in distances.items() if d == best}
 
@@ -213,14 +214,14 @@ def _brute_force_correct(word):
 @hypothesis.settings(max_examples=400, deadline=None)
 @hypothesis.given(st.one_of(
     st.text(alphabet="abcdefghijklmnopqrstuvwxyz", min_size=5, max_size=12),
-    st.sampled_from(sorted(parse_module._CORRECTABLE)).flatmap(
+    st.sampled_from(sorted(words._CORRECTABLE)).flatmap(
         lambda w: st.tuples(st.just(w), st.integers(0, 20), st.sampled_from("aeiostr"))
         .map(lambda t: (t[0][:t[1]] + t[2] + t[0][t[1] + 1:])))))
 def test_spelling_correction_finds_what_measuring_every_word_finds(word):
-  hypothesis.assume(len(word) >= 5 and word not in parse_module._FILLER_WORDS
-                    and word not in parse_module._EMPTY_WORDS)
+  hypothesis.assume(len(word) >= 5 and word not in words._FILLER_WORDS
+                    and word not in words._EMPTY_WORDS)
   best, found = _brute_force_correct(word)
-  corrected = parse_module._correct.__wrapped__(word)
+  corrected = words._correct.__wrapped__(word)
   limit = 1 if len(word) <= 7 else 2
   if best > limit:
     assert corrected is None
@@ -241,7 +242,7 @@ def test_a_long_table_parses_in_linear_time():
   times = {}
   for rows in (1000, 4000):
     text = table(rows)
-    parse_module._read_row.cache_clear()
+    words.read_row.cache_clear()
     started = time.perf_counter()
     parsed = parse_answer(text, 2, trust_sides=True)
     times[rows] = time.perf_counter() - started

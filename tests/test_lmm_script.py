@@ -40,7 +40,7 @@ def test_query_lmm_writes_constraints_and_replays_offline(tmp_path):
   env = dict(os.environ, PYTHONPATH=REPO, JAX_PLATFORMS="cpu", OPENAI_API_KEY="sk-script-secret")
   with FakeLMMServer(ANSWERS) as server:
     done = _run(["--images", str(images), "--keypoints_dir", str(keypoints), "--out", str(out),
-                 "--base_url", server.base_url, "--model", "fake", "--n", "4", "--workers", "2"],
+                 "--base_url", server.base_url, "--lmm_model", "fake", "--n", "4", "--workers", "2"],
                 env)
     assert done.returncode == 0, done.stderr
     assert len(server.requests) == 2
@@ -59,7 +59,7 @@ def test_query_lmm_writes_constraints_and_replays_offline(tmp_path):
   # Offline: no server at all, the same file again.
   replay = tmp_path / "replay.json"
   again = _run(["--images", str(images), "--keypoints_dir", str(keypoints), "--out", str(replay),
-                "--cache", str(tmp_path / "constraints.json.cache.jsonl"), "--model", "fake",
+                "--cache", str(tmp_path / "constraints.json.cache.jsonl"), "--lmm_model", "fake",
                 "--n", "4", "--offline"], env)
   assert again.returncode == 0, again.stderr
   assert "0 new, 8 from the cache" in again.stdout
@@ -68,7 +68,7 @@ def test_query_lmm_writes_constraints_and_replays_offline(tmp_path):
   # Offline with more answers than cached: the images fail, named, and the exit code says so.
   short = _run(["--images", str(images), "--keypoints_dir", str(keypoints),
                 "--out", str(tmp_path / "short.json"), "--cache",
-                str(tmp_path / "constraints.json.cache.jsonl"), "--model", "fake", "--n", "6",
+                str(tmp_path / "constraints.json.cache.jsonl"), "--lmm_model", "fake", "--n", "6",
                 "--offline"], env)
   assert short.returncode == 1
   assert "FAILED a: offline mode: the cache" in short.stderr

@@ -12,6 +12,7 @@ import pytest
 
 from posejax import metrics
 from posejax.errors import FileFormatError
+from posejax.errors import InvalidInputError
 
 
 def _rotation(axis, angle):
@@ -354,7 +355,7 @@ def test_evaluate_two_person_matches_parts(x64, skeletons):
   curve = np.mean(np.asarray(expected)[None, :] < metrics.PCC_THRESHOLDS_M[:, None], axis=1)
   np.testing.assert_allclose(out["pcc"], curve)
   assert out["pcc_mean"] == pytest.approx(curve.mean())
-  with pytest.raises(metrics.InvalidInputError, match="region_vertices"):
+  with pytest.raises(InvalidInputError, match="region_vertices"):
     metrics.evaluate_two_person(pred, gt, regressor, pairs)
 
 

@@ -101,16 +101,12 @@ def test_bad_files_give_clear_errors_and_never_run_code(tmp_path):
       "load_joint_regressor": metrics.load_joint_regressor,
       "read_contact_regions": body.regions.read_contact_regions,
       "load_constraints_file": lmm.load_constraints_file,
-      "Constraints.load_json": Constraints.load_json,
-      "Constraints.load_npz": Constraints.load_npz,
       "FitResult.load": FitResult.load,
       "load_benchmark": data.load_benchmark,
-      "read_flickrci3d": data.read_flickrci3d,
+      "read_processed": lambda p: data.read_processed(p, "flickrci3d"),
       "read_keypoints_json": data.read_keypoints_json,
       "read_bev_npz": data.read_bev_npz,
       "read_region_vertex_map": data.read_region_vertex_map,
-      "read_contact_signatures": data.read_contact_signatures,
-      "read_split": lambda p: data.read_split(p, "train"),
       "read_moyo_ground_truth": lambda p: data.read_moyo_ground_truth(p, 0),
   }
   for name, path in _bad_files(tmp_path, marker).items():
@@ -128,7 +124,7 @@ def test_bad_files_give_clear_errors_and_never_run_code(tmp_path):
                        ("negative", {"img_height": -5}), ("openpose", {"openpose": "x"})):
     path = tmp_path / "processed.pkl"
     path.write_bytes(pickle.dumps([{**good, **change}]))
-    _expect_error("files", f"processed item {case}", lambda: data.read_flickrci3d(path),
+    _expect_error("files", f"processed item {case}", lambda: data.read_processed(path, "flickrci3d"),
                   "processed.pkl")
   assert not marker.exists(), "a pickle ran code"
   assert TABLE["files"][GARBAGE] == 0 and TABLE["files"][CRASH] == 0, "\n".join(

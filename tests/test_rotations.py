@@ -1,4 +1,4 @@
-"""Rotation conversions against scipy, round trips, and finite gradients at the zero rotation."""
+"""Rotation conversions against scipy, and finite gradients at the zero rotation."""
 
 from __future__ import annotations
 
@@ -56,54 +56,6 @@ def test_any_batch_shape():
   vectors = jnp.asarray(_vectors()[:12].reshape(2, 2, 3, 3), jnp.float32)
   mats = rotations.axis_angle_to_matrix(vectors)
   assert mats.shape == (2, 2, 3, 3, 3)
-  back = rotations.matrix_to_axis_angle(mats)
-  assert back.shape == (2, 2, 3, 3)
-
-
-def test_matrix_to_axis_angle_matches_scipy(x64):
-  vectors = _vectors(2)
-  vectors = vectors[np.linalg.norm(vectors, axis=1) < np.pi - 1e-6]  # unique below pi
-  mats = Rotation.from_rotvec(vectors).as_matrix()
-  ours = np.asarray(rotations.matrix_to_axis_angle(jnp.asarray(mats)))
-  np.testing.assert_allclose(ours, vectors, atol=1e-12)
-
-
-def test_matrix_to_axis_angle_near_pi(x64):
-  # At angle pi the vector's sign is arbitrary; the rotation must come back.
-  axis = np.array([0.6, -0.48, 0.64])
-  for angle in (np.pi - 1e-9, np.pi):
-    mat = Rotation.from_rotvec(axis * angle).as_matrix()
-    back = np.array(rotations.matrix_to_axis_angle(jnp.asarray(mat)))
-    np.testing.assert_allclose(Rotation.from_rotvec(back).as_matrix(), mat, atol=1e-12)
-    np.testing.assert_allclose(np.linalg.norm(back), angle, atol=1e-9)
-
-
-def test_six_d_round_trip(x64):
-  mats = Rotation.random(20, random_state=3).as_matrix()
-  six = rotations.matrix_to_rotation_6d(jnp.asarray(mats))
-  assert six.shape == (20, 6)
-  np.testing.assert_allclose(np.asarray(six), mats[:, :2, :].reshape(20, 6), atol=0)
-  np.testing.assert_allclose(np.asarray(rotations.rotation_6d_to_matrix(six)), mats, atol=1e-14)
-
-
-def test_six_d_gram_schmidt_from_raw_vectors(x64):
-  raw = np.random.default_rng(4).normal(size=(50, 6)) * 3.0
-  mats = np.asarray(rotations.rotation_6d_to_matrix(jnp.asarray(raw)))
-  np.testing.assert_allclose(mats @ np.swapaxes(mats, -1, -2),
-                             np.broadcast_to(np.eye(3), mats.shape), atol=1e-12)
-  np.testing.assert_allclose(np.linalg.det(mats), 1.0, atol=1e-12)
-  first = raw[:, :3] / np.linalg.norm(raw[:, :3], axis=1, keepdims=True)
-  np.testing.assert_allclose(mats[:, 0], first, atol=1e-12)
-  # The second row lies in the plane of the two raw vectors.
-  normal = np.cross(raw[:, :3], raw[:, 3:])
-  np.testing.assert_allclose(np.sum(mats[:, 1] * normal, axis=1), 0.0, atol=1e-9)
-
-
-def test_axis_angle_6d_helpers_compose(x64):
-  vectors = _vectors(5)[:11]
-  six = rotations.axis_angle_to_rotation_6d(jnp.asarray(vectors))
-  np.testing.assert_allclose(np.asarray(rotations.rotation_6d_to_axis_angle(six)), vectors,
-                             atol=1e-12)
 
 
 def test_jacobian_at_zero_is_the_generators(x64):
@@ -117,25 +69,11 @@ def test_jacobian_at_zero_is_the_generators(x64):
 
 @pytest.mark.parametrize("fn, point", [
     (rotations.axis_angle_to_matrix, np.zeros(3)),
-    (rotations.matrix_to_axis_angle, np.eye(3)),
-    (rotations.rotation_6d_to_matrix, np.array([1.0, 0, 0, 0, 1, 0])),
-    (rotations.rotation_6d_to_axis_angle, np.array([1.0, 0, 0, 0, 1, 0])),
-    (rotations.rotation_6d_to_matrix, np.zeros(6)),
 ])
 def test_gradients_finite_at_singular_points(fn, point):
   grad = jax.grad(lambda x: jnp.sum(fn(x) * jnp.arange(1.0, 1.0 + fn(x).size).reshape(
       fn(x).shape)))(jnp.asarray(point, jnp.float32))
   assert np.all(np.isfinite(np.asarray(grad)))
-
-
-def test_matrix_to_axis_angle_gradient_at_identity(x64):
-  # Near the identity, log(R) ~ vee(R - R^T) / 2: its derivative is exact there.
-  jac = np.asarray(jax.jacfwd(rotations.matrix_to_axis_angle)(jnp.eye(3)))
-  expected = np.zeros((3, 3, 3))
-  expected[0, 2, 1], expected[0, 1, 2] = 0.5, -0.5
-  expected[1, 0, 2], expected[1, 2, 0] = 0.5, -0.5
-  expected[2, 1, 0], expected[2, 0, 1] = 0.5, -0.5
-  np.testing.assert_allclose(jac, expected, atol=1e-12)
 
 
 def test_gradient_matches_finite_differences_across_the_taylor_switch(x64):
@@ -154,9 +92,7 @@ def test_gradient_matches_finite_differences_across_the_taylor_switch(x64):
 
 @settings(max_examples=40, deadline=None)
 @given(st.lists(st.floats(-2.0, 2.0), min_size=3, max_size=3))
-def test_round_trip_property(vector):
+def test_matches_scipy_property(vector):
   vector = np.asarray(vector, np.float32)
-  if np.linalg.norm(vector) > 3.1:
-    vector = vector * (3.1 / np.linalg.norm(vector))
-  back = rotations.matrix_to_axis_angle(rotations.axis_angle_to_matrix(jnp.asarray(vector)))
-  np.testing.assert_allclose(np.asarray(back), vector, atol=2e-5)
+  ours = np.asarray(rotations.axis_angle_to_matrix(jnp.asarray(vector)))
+  np.testing.assert_allclose(ours, Rotation.from_rotvec(vector).as_matrix(), atol=2e-6)

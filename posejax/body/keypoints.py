@@ -91,12 +91,6 @@ SMPLX_TO_BODY_25 = np.array(
 )
 """``joints[SMPLX_TO_BODY_25]`` is BODY_25 from the SMPL-X joint output; MidHip is the pelvis joint."""
 
-SMPLX_TO_COCO_17 = np.array(
-    [55, 57, 56, 59, 58, 16, 17, 18, 19, 20, 21, 1, 2, 4, 5, 7, 8], dtype=np.int32
-)
-"""``joints[SMPLX_TO_COCO_17]`` is COCO-17 order. COCO hips sit higher and wider than the SMPL-X
-hip joints; this is the plain correspondence, not a regressed fit."""
-
 # Where each COCO-17 body point lands in BODY_25.
 _COCO_17_TO_BODY_25 = np.array([BODY_25_NAMES.index(n) for n in COCO_17_NAMES], dtype=np.int32)
 _FOOT_TO_BODY_25 = np.array(
@@ -135,22 +129,6 @@ def smplx_to_body25(joints: jax.Array) -> jax.Array:
   """
   _check_joints(joints, "smplx_to_body25")
   return jnp.take(jnp.asarray(joints), SMPLX_TO_BODY_25, axis=-2)
-
-
-def smplx_to_coco17(joints: jax.Array) -> jax.Array:
-  """Selects the COCO-17 points (ViTPose order) from the SMPL-X joint output.
-
-  Args:
-    joints: (..., J, 3) SMPL-X joint output (J = 127 from ``posejax.body.forward``), metres.
-
-  Returns:
-    (..., 17, 3) the points in ``COCO_17_NAMES`` order, metres.
-
-  Raises:
-    InvalidInputError: when ``joints`` is not (..., J >= 66, 3).
-  """
-  _check_joints(joints, "smplx_to_coco17")
-  return jnp.take(jnp.asarray(joints), SMPLX_TO_COCO_17, axis=-2)
 
 
 def _midpoint(keypoints: jax.Array, pair: tuple[int, int], min_confidence: float) -> jax.Array:

@@ -29,7 +29,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import struct
-from scipy.spatial import cKDTree
 
 from posejax.body import vocabulary
 from posejax.errors import FileFormatError
@@ -436,34 +435,6 @@ def sample_points(region_map: RegionMap, vertices: jax.Array) -> jax.Array:
   ids = jnp.asarray(region_map.sample_ids)
   flat = jnp.take(vertices, ids.reshape(-1), axis=-2)
   return flat.reshape(vertices.shape[:-2] + ids.shape + (3,))
-
-
-def mirror_vertex_map(rest_vertices: np.ndarray, max_gap: float | None = None) -> np.ndarray:
-  """For a left-right symmetric body, the vertex each vertex mirrors onto through x = 0.
-
-  Args:
-    rest_vertices: (V, 3) rest-pose vertices, metres (symmetric about the plane x = 0).
-    max_gap: if given, the largest allowed distance (metres) between a reflected vertex and its
-      match.
-
-  Returns:
-    (V,) int, ``mirror[v]`` is the vertex nearest to v reflected through x = 0.
-
-  Raises:
-    InvalidInputError: when a match is farther than ``max_gap`` (the body is not symmetric).
-  """
-  rest_vertices = np.asarray(rest_vertices, dtype=np.float64)
-  if rest_vertices.ndim != 2 or rest_vertices.shape[1] != 3:
-    raise InvalidInputError(f"rest vertices must be (V, 3), got {rest_vertices.shape}")
-  reflected = rest_vertices * np.array([-1.0, 1.0, 1.0])
-  gap, mirror = cKDTree(rest_vertices).query(reflected)
-  if max_gap is not None and gap.max() > max_gap:
-    worst = int(np.argmax(gap))
-    raise InvalidInputError(
-        f"the body is not left-right symmetric: vertex {worst} reflected through x = 0 is "
-        f"{gap[worst]:.4g} m from the nearest vertex (max_gap {max_gap:.4g} m)"
-    )
-  return mirror.astype(np.int64)
 
 
 # The CI3D contact-region file (FlickrCI3D / CHI3D dataset tools) splits the SMPL-X surface into

@@ -1,5 +1,5 @@
-"""Readers for the files around the datasets: pickles, keypoint JSON, BEV/HMR2 archives, contact
-signatures, region maps and split lists. Every problem becomes a ``FileFormatError`` naming the
+"""Readers for the files around the datasets: pickles, keypoint JSON, BEV/HMR2 archives and region
+maps. Every problem becomes a ``FileFormatError`` naming the
 file and what was wrong.
 
 Formats, and how sure we are of them (read from the public BUDDI (muelea/buddi) and ProsePose
@@ -14,13 +14,8 @@ Formats, and how sure we are of them (read from the public BUDDI (muelea/buddi) 
   leaves the age out: not verified), ``cam_trans`` (N, 3) metres
   (the pelvis position in the camera frame), and optionally ``joints``, ``verts``, ``pj2d_org``
   (projected joints, pixels) and ``boxes``.
-* ``interaction_contact_signature.json`` (FlickrCI3D, CHI3D): verified from BUDDI's demo copy.
-  FlickrCI3D: image name -> ``{"bbxes": [...], "ci_sign": [{"person_ids": [i, j], "smplx":
-  {"region_id": [[a, b], ...], ...}}, ...]}``; CHI3D: action -> ``{"fr_id": ..., "smplx_signature":
-  {"region_id": [...]}}``. Region ids are the 75 FlickrCI3D contact regions.
 * Region map ``flickrci3ds_r75_rid_to_smplx_vid.pkl``: verified from the evaluation code: a dict
   region id (0..74) -> SMPL-X vertex ids.
-* Split file ``train_val_split.npz``: verified; arrays of image names (or subjects) per split.
 """
 
 from __future__ import annotations
@@ -152,60 +147,6 @@ def read_bev_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
   return out
 
 
-def read_contact_signatures(path: str | os.PathLike, model_type: str = "smplx"
-                            ) -> dict[str, list[dict[str, Any]]]:
-  """Contact annotations from ``interaction_contact_signature.json`` (FlickrCI3D or CHI3D).
-
-  Args:
-    path: the signature file.
-    model_type: which body's region ids to read (``"smplx"``).
-
-  Returns:
-    key (FlickrCI3D image name, or CHI3D action) -> list of annotations, each a dict with
-    ``person_ids`` (the two bounding-box indices; [0, 1] for CHI3D), ``region_pairs`` (K, 2) int
-    and, for CHI3D, the contact frame ``fr_id``.
-  """
-  path = require_file(path)
-  data = load_json(path)
-  if not isinstance(data, Mapping):
-    raise FileFormatError(path, "expected an object keyed by image name or action")
-  out: dict[str, list[dict[str, Any]]] = {}
-  for key, entry in data.items():
-    if not isinstance(entry, Mapping):
-      raise FileFormatError(path, f"entry {key!r} is not an object")
-    if "ci_sign" in entry:
-      annotations = []
-      for index, sign in enumerate(entry["ci_sign"]):
-        where = f"{key!r} ci_sign[{index}]"
-        if model_type not in sign or "region_id" not in sign[model_type]:
-          raise FileFormatError(path, f"{where} has no {model_type!r}.region_id")
-        annotations.append({"person_ids": list(sign.get("person_ids", [])),
-                            "region_pairs": _region_pairs(sign[model_type]["region_id"], path,
-                                                          where)})
-      out[key] = annotations
-    elif f"{model_type}_signature" in entry:
-      where = f"{key!r} {model_type}_signature"
-      signature = entry[f"{model_type}_signature"]
-      if "region_id" not in signature:
-        raise FileFormatError(path, f"{where} has no region_id")
-      out[key] = [{"person_ids": [0, 1], "fr_id": entry.get("fr_id"),
-                   "region_pairs": _region_pairs(signature["region_id"], path, where)}]
-    else:
-      raise FileFormatError(path, f"entry {key!r} has neither 'ci_sign' nor "
-                            f"'{model_type}_signature'")
-  return out
-
-
-def _region_pairs(value: Any, path: str, where: str) -> np.ndarray:
-  try:
-    pairs = np.asarray(to_numpy(value), dtype=np.int64).reshape(-1, 2)
-  except (TypeError, ValueError) as err:
-    raise FileFormatError(path, f"{where}: region ids are not [a, b] pairs ({err})") from err
-  if pairs.size and (pairs.min() < 0 or pairs.max() >= NUM_CONTACT_REGIONS):
-    raise FileFormatError(path, f"{where}: region ids must lie in 0..{NUM_CONTACT_REGIONS - 1}")
-  return pairs
-
-
 def read_region_vertex_map(path: str | os.PathLike, num_vertices: int | None = None
                            ) -> list[np.ndarray]:
   """The 75 FlickrCI3D contact regions as SMPL-X vertex ids.
@@ -239,13 +180,6 @@ def read_region_vertex_map(path: str | os.PathLike, num_vertices: int | None = N
       raise FileFormatError(path, f"region {region} has vertex ids outside 0..{num_vertices}")
     regions.append(ids.astype(np.int64))
   return regions
-
-
-def read_split(path: str | os.PathLike, split: str) -> list[str]:
-  """Names (images or subjects) of one split from a ``train_val_split.npz`` file."""
-  path = require_file(path)
-  names = _npz_entry(path, split, f"has no split {split!r}")
-  return [str(name) for name in np.asarray(names).reshape(-1)]
 
 
 def _npz_entry(path: str, key: str, missing: str) -> Any:

@@ -1,4 +1,4 @@
-"""MOYO ground truth: SMPL-X mocap fits and camera parameters from the MOYO release.
+"""MOYO ground truth: SMPL-X mocap fits from the MOYO release.
 
 Verified from the ProsePose evaluation code (``moyo_eval.py`` and its helpers):
 
@@ -8,9 +8,6 @@ Verified from the ProsePose evaluation code (``moyo_eval.py`` and its helpers):
   the pose into ``root_orient``, ``pose_body``, ``pose_hand``, ``pose_jaw``, ``pose_eye``; both
   are read.
 * Image names end in ``_YOGI_Cam_<camera>_<frame>``; the mocap row of image frame f is 2 f.
-* Cameras: ``cameras_param.json`` with one ``cam_<i>`` entry per camera holding ``rotation``
-  (3 x 3), ``position`` (3,), ``focal`` and ``princpt``; a world point x maps to the camera frame
-  as ``R (x - position)``.
 
 The ground-truth body is a neutral adult SMPL-X with 10 betas and full (non-PCA) hand poses.
 """
@@ -23,7 +20,6 @@ from typing import Any
 
 import numpy as np
 
-from posejax.data.files import load_json
 from posejax.data.files import require_file
 from posejax.errors import FileFormatError
 
@@ -93,33 +89,3 @@ def read_moyo_ground_truth(path: str | os.PathLike, row: int) -> dict[str, np.nd
   params["betas"] = betas[None, :10].astype(np.float64)
   params["transl"] = trans[row][None].astype(np.float64)
   return params
-
-
-def read_moyo_camera(path: str | os.PathLike, camera: int) -> dict[str, np.ndarray]:
-  """One camera of a MOYO ``cameras_param.json``.
-
-  Returns:
-    ``rotation`` (3, 3), ``position`` (3,) metres, ``focal`` (2,) and ``principal_point`` (2,)
-    pixels.
-  """
-  path = require_file(path)
-  data = load_json(path)
-  key = f"cam_{camera}"
-  if not isinstance(data, dict) or key not in data:
-    raise FileFormatError(path, f"has no camera {key!r}")
-  entry = data[key]
-  try:
-    rotation = np.asarray(entry["rotation"], dtype=np.float64).reshape(3, 3)
-    position = np.asarray(entry["position"], dtype=np.float64).reshape(3)
-    focal = np.broadcast_to(np.asarray(entry["focal"], dtype=np.float64).reshape(-1), (2,)).copy()
-    principal = np.asarray(entry["princpt"], dtype=np.float64).reshape(2)
-  except (KeyError, TypeError, ValueError) as err:
-    raise FileFormatError(path, f"camera {key!r} is malformed ({type(err).__name__}: {err}); "
-                          "expected rotation (3x3), position (3), focal, princpt (2)") from err
-  return {"rotation": rotation, "position": position, "focal": focal, "principal_point": principal}
-
-
-def moyo_world_to_camera(points: np.ndarray, camera: dict[str, np.ndarray]) -> np.ndarray:
-  """Moves (..., 3) world points (metres) into a MOYO camera's frame: ``R (x - position)``."""
-  points = np.asarray(points, dtype=np.float64)
-  return (points - camera["position"]) @ camera["rotation"].T

@@ -334,7 +334,10 @@ def read_processed(path: str | os.PathLike, dataset: str,
 
   Args:
     path: e.g. ``datasets/processed/FlickrCI3D_Signatures/val_optimization.pkl``.
-    dataset: ``"flickrci3d"``, ``"chi3d"``, ``"hi4d"`` or ``"moyo"``.
+    dataset: ``"flickrci3d"`` (pseudo-ground truth where present), ``"chi3d"`` (annotated contact
+      frames, mocap ground truth), ``"hi4d"`` (every 5th frame per camera, ground truth, no
+      contact annotation) or ``"moyo"`` (one person, HMR2 initial estimate in the ``bev_smplx_*``
+      keys; ground truth from ``posejax.data.read_moyo_ground_truth``).
     image_root: folder joined to relative image paths.
     kid_scale: see :func:`sample_from_item`.
     contact_frames_only: CHI3D files also list frames around the annotated one, without
@@ -357,31 +360,3 @@ def read_processed(path: str | os.PathLike, dataset: str,
       continue
     samples.append(sample_from_item(item, dataset, path, index, image_root, kid_scale))
   return samples
-
-
-def read_flickrci3d(path: str | os.PathLike, **kwargs) -> list[DatasetSample]:
-  """FlickrCI3D Signatures (``<split>_optimization.pkl``), with pseudo-ground truth where present.
-
-  Keyword arguments as in :func:`read_processed`.
-  """
-  return read_processed(path, "flickrci3d", **kwargs)
-
-
-def read_chi3d(path: str | os.PathLike, **kwargs) -> list[DatasetSample]:
-  """CHI3D (``<split>_optimization.pkl``): annotated contact frames with mocap ground truth."""
-  return read_processed(path, "chi3d", **kwargs)
-
-
-def read_hi4d(path: str | os.PathLike, **kwargs) -> list[DatasetSample]:
-  """Hi4D (``<split>_optimization.pkl``): every 5th frame per camera, with ground truth.
-
-  Hi4D has no contact annotation (``contact_pairs`` is None).
-  """
-  return read_processed(path, "hi4d", **kwargs)
-
-
-def read_moyo(path: str | os.PathLike, **kwargs) -> list[DatasetSample]:
-  """MOYO one-person samples from the image-folder loader's processed pickle (HMR2 initial
-  estimate in the ``bev_smplx_*`` keys). Ground truth comes from the MOYO release itself
-  (``posejax.data.read_moyo_ground_truth``)."""
-  return read_processed(path, "moyo", **kwargs)

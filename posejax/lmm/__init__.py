@@ -19,12 +19,12 @@ from posejax.lmm.files import save_constraints_file
 from posejax.lmm.image import PreparedImage
 from posejax.lmm.image import keypoint_box
 from posejax.lmm.image import prepare_image
-from posejax.lmm.parsing import SYNONYMS
 from posejax.lmm.parsing import DroppedRow
 from posejax.lmm.parsing import ParsedAnswer
 from posejax.lmm.parsing import ParseReport
 from posejax.lmm.parsing import parse_answer
 from posejax.lmm.parsing import parse_answers
+from posejax.lmm.words import SYNONYMS
 from posejax.lmm.prompts import ONE_PERSON
 from posejax.lmm.prompts import ONE_PERSON_TEXT
 from posejax.lmm.prompts import TWO_PERSON

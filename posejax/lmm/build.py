@@ -77,13 +77,13 @@ def fit_to_limits(rows: Sequence[Row], people: int, *, max_side_variables: int,
     rows: one sample's rows.
     people: 1 or 2.
     max_side_variables: two people: at most ``2**max_side_variables`` valid left/right assignments
-      (``posejax.constraints.assignment_count``) per sample.
+      (``posejax.constraint_tables.assignment_count``) per sample.
     max_combinations: the limit on (alternative, side) combinations of one row.
 
   Returns:
     ``(kept rows, reasons)``: one reason per row left out.
   """
-  from posejax.constraints import assignment_count
+  from posejax.constraint_tables import assignment_count
 
   reasons: list[str] = []
   candidates: list[Row] = []
@@ -127,16 +127,16 @@ def parse_samples(answers: Sequence[str], people: int, *, trust_sides: bool = Fa
   Returns:
     ``(samples, report)``: one list of rows per answer, and the diagnostics summed over answers.
   """
-  from posejax import constraints  # the array layer; imported late to keep parsing light
+  from posejax import constraint_tables  # the array layer; imported late to keep parsing light
 
   if max_side_variables is None:
-    max_side_variables = constraints.DEFAULT_MAX_SIDE_VARIABLES
+    max_side_variables = constraint_tables.DEFAULT_MAX_SIDE_VARIABLES
   samples, report, _ = parse_answers(answers, people, trust_sides=trust_sides, fuzzy=fuzzy)
   extra = collections.Counter()
   fitted = []
   for rows in samples:
     kept, reasons = fit_to_limits(rows, people, max_side_variables=max_side_variables,
-                                  max_combinations=constraints.MAX_COMBINATIONS)
+                                  max_combinations=constraint_tables.MAX_COMBINATIONS)
     extra.update(reasons)
     fitted.append(kept)
   if extra:

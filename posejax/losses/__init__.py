@@ -1,7 +1,6 @@
 """Loss terms of the fit: pure functions of arrays (contact, keypoints, priors, penetration)."""
 
 from posejax.losses import contact
-from posejax.losses.f1 import contact_f1
 from posejax.losses import keypoints
 from posejax.losses import penetration
 from posejax.losses import priors

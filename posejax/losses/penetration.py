@@ -6,8 +6,7 @@ signed solid angle, Van Oosterom-Strackee formula, divided by 4 pi; 1 inside a c
 surface, 0 outside). Each inside vertex is pushed out by ``(100 d^2)^2``, ``d`` its distance
 (metres) to the nearest vertex of B (METHOD.md; BUDDI's ``GeneralContactLoss``). The inside
 mask carries no gradient, so the fit may refresh it only every few steps: :func:`inside_mask`
-computes it, :func:`penetration_penalty` applies it, :func:`pair_penetration` does both, in both
-directions.
+computes it and :func:`penetration_penalty` applies it, once per direction.
 
 posejax differs from the reference on purpose: each direction counts on its own (the reference
 applies the penalty only when both bodies penetrate each other at once), the search is exact and
@@ -22,13 +21,7 @@ centimetre are therefore seen only in part, as in the reference.
 
 The proxy (:func:`build_proxy`, once per model) is a closed, consistently outward-oriented mesh of
 about 1,000 vertices whose vertices are a SUBSET of the model's vertices, so that the posed proxy is
-a gather of the posed vertices. It is made by (1) closing every hole of the model's mesh (SMPL-X's
-open mouth) with a fan of triangles between the hole's own vertices, (2) flipping any part whose
-volume is negative, and (3) quadric-error half-edge collapses (Garland-Heckbert quadrics; a vertex
-merges into a neighbour, so no new vertex is made) that keep each part a closed 2-manifold (link
-condition, no flipped triangles). Separate closed parts (SMPL-X's eyeballs, the default body's
-eyes) stay separate closed parts: winding numbers add up over parts, so a point inside any part,
-or inside two overlapping parts, still counts as inside.
+a gather of the posed vertices (how it is made: ``posejax.losses.proxy_mesh``).
 
 Self-penetration of one person is not modelled: a body's own vertices lie on its own proxy, where
 winding numbers are about 1/2 and meaningless, and parts that legitimately touch (upper and lower
@@ -39,7 +32,6 @@ closed parts. The term is for two people, as in the reference.
 from __future__ import annotations
 
 import hashlib
-import heapq
 import math
 
 import flax.struct
@@ -48,9 +40,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from posejax.errors import InvalidInputError
+from posejax.losses import proxy_mesh
 from posejax.losses import proxy_parts
-from posejax.losses.proximity import _check_points
-from posejax.losses.proximity import _map_chunks
+from posejax.losses.proximity import check_points
+from posejax.losses.proximity import map_chunks
 from posejax.losses.proximity import nearest_ids
 from posejax.losses.proximity import safe_sqrt
 
@@ -126,9 +119,9 @@ def winding_numbers(
   Returns:
     (N,) winding numbers (unitless).
   """
-  _check_points("points", points)
+  check_points("points", points)
   _check_triangles(triangles)
-  return _map_chunks(lambda p: _winding_numbers_dense(p, triangles), points, chunk_size)
+  return map_chunks(lambda p: _winding_numbers_dense(p, triangles), points, chunk_size)
 
 
 def _chunked_over_selected(fn, points: jax.Array, selected: jax.Array, chunk_size: int,
@@ -273,236 +266,6 @@ def proxy_triangles(proxy: PenetrationProxy, vertices: jax.Array) -> jax.Array:
   return vertices[proxy.triangle_ids]
 
 
-def _orient_and_close(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
-  """Faces with every hole capped by a fan and every part oriented outwards (numpy, once)."""
-  faces = np.asarray(faces, dtype=np.int64)
-  if faces.ndim != 2 or faces.shape[1] != 3 or len(faces) == 0:
-    raise InvalidInputError(f"faces has shape {faces.shape}; expected (F, 3) vertex ids.")
-  if faces.min() < 0 or faces.max() >= len(vertices):
-    raise InvalidInputError(f"faces index vertices 0..{faces.max()} but there are "
-                            f"{len(vertices)} vertices.")
-  faces = faces[(faces[:, 0] != faces[:, 1]) & (faces[:, 1] != faces[:, 2])
-                & (faces[:, 2] != faces[:, 0])]
-  _, first = np.unique(np.sort(faces, axis=1), axis=0, return_index=True)
-  faces = faces[np.sort(first)]
-
-  half_edges: dict[tuple[int, int], int] = {}
-  for f, (i, j, k) in enumerate(faces.tolist()):
-    for edge in ((i, j), (j, k), (k, i)):
-      if edge in half_edges:
-        raise InvalidInputError(
-            f"the mesh is not an oriented 2-manifold: edge {edge} is used twice in the same "
-            "direction (inconsistent winding or a non-manifold edge); repair it first.")
-      half_edges[edge] = f
-  undirected = {tuple(sorted(e)) for e in half_edges}
-
-  # Each boundary half-edge (a, b) has no twin (b, a); following them traces the holes.
-  next_on_boundary: dict[int, int] = {}
-  for a, b in half_edges:
-    if (b, a) not in half_edges:
-      if a in next_on_boundary:
-        raise InvalidInputError(f"vertex {a} lies on two holes at once (a non-manifold vertex); "
-                                "the mesh cannot be closed automatically.")
-      next_on_boundary[a] = b
-  caps = []
-  while next_on_boundary:
-    start = next(iter(next_on_boundary))
-    loop = [start]
-    while True:
-      following = next_on_boundary.pop(loop[-1], None)
-      if following is None:
-        raise InvalidInputError(f"a hole's boundary through vertex {loop[-1]} does not close into "
-                                "a loop; the mesh cannot be closed automatically.")
-      if following == start:
-        break
-      loop.append(following)
-    caps.extend(_fan_cap(loop, undirected))
-  if caps:
-    faces = np.concatenate([faces, np.asarray(caps, dtype=np.int64)])
-
-  # Outward orientation, part by part: a closed part's signed volume is positive when outward.
-  labels = _connected_parts(len(vertices), faces)
-  corners = vertices[faces]
-  signed = np.einsum("ij,ij->i", corners[:, 0], np.cross(corners[:, 1], corners[:, 2])) / 6.0
-  volume = np.zeros(labels.max() + 1)
-  np.add.at(volume, labels[faces[:, 0]], signed)
-  inverted = volume[labels[faces[:, 0]]] < 0
-  faces[inverted] = faces[inverted][:, ::-1]
-  return faces
-
-
-def _fan_cap(loop: list[int], existing_edges: set) -> list[tuple[int, int, int]]:
-  """Triangles closing one hole, fanned from one of its own vertices (no vertex added)."""
-  n = len(loop)
-  if n < 3:
-    raise InvalidInputError(f"a hole with {n} vertices cannot be closed.")
-  for shift in range(n):
-    ring = loop[shift:] + loop[:shift]
-    apex = ring[0]
-    # A fan edge that already exists elsewhere would make that edge non-manifold.
-    if all(tuple(sorted((apex, ring[i]))) not in existing_edges for i in range(2, n - 1)):
-      return [(apex, ring[i + 1], ring[i]) for i in range(1, n - 1)]
-  raise InvalidInputError(f"cannot close a hole of {n} vertices with a fan without duplicating "
-                          "an edge; repair the mesh first.")
-
-
-def _connected_parts(num_vertices: int, faces: np.ndarray) -> np.ndarray:
-  """(V,) part label of every vertex (unused vertices get their own labels)."""
-  parent = np.arange(num_vertices)
-
-  def root(i):
-    while parent[i] != i:
-      parent[i] = parent[parent[i]]
-      i = parent[i]
-    return i
-
-  for i, j, k in faces.tolist():
-    ri, rj, rk = root(i), root(j), root(k)
-    parent[rj] = ri
-    parent[root(rk)] = ri
-  roots = np.array([root(i) for i in range(num_vertices)])
-  _, labels = np.unique(roots, return_inverse=True)
-  return labels
-
-
-def _face_quadrics(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
-  """(F, 4, 4) area-weighted plane quadrics (Garland-Heckbert)."""
-  corners = vertices[faces]
-  normals = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
-  double_area = np.linalg.norm(normals, axis=-1)
-  unit = normals / np.maximum(double_area, 1e-30)[:, None]
-  planes = np.concatenate([unit, -np.einsum("ij,ij->i", unit, corners[:, 0])[:, None]], axis=-1)
-  return 0.5 * double_area[:, None, None] * planes[:, :, None] * planes[:, None, :]
-
-
-def _decimate(vertices: np.ndarray, faces: np.ndarray, target: int) -> np.ndarray:
-  """Half-edge collapses down to about ``target`` vertices; returns the surviving faces."""
-  num_vertices = len(vertices)
-  face_list = [list(f) for f in faces.tolist()]
-  face_alive = [True] * len(face_list)
-  vertex_faces: list[set[int]] = [set() for _ in range(num_vertices)]
-  for f, corners in enumerate(face_list):
-    for v in corners:
-      vertex_faces[v].add(f)
-  used = np.array([bool(s) for s in vertex_faces])
-  quadrics = np.zeros((num_vertices, 4, 4))
-  np.add.at(quadrics, faces.reshape(-1), np.repeat(_face_quadrics(vertices, faces), 3, axis=0))
-  homogeneous = np.concatenate([vertices, np.ones((num_vertices, 1))], axis=-1)
-
-  labels = _connected_parts(num_vertices, faces).tolist()
-  part_sizes = np.bincount(np.asarray(labels)[used], minlength=max(labels) + 1)
-  total = int(used.sum())
-  # Every part keeps at least a tetrahedron and about half its fair share, so small closed parts
-  # (eyeballs, fingers of the default body) are simplified but never erased.
-  part_floor = np.maximum(4, np.floor(0.5 * target * part_sizes / max(total, 1))).astype(int)
-  part_floor = part_floor.tolist()
-  part_count = part_sizes.tolist()
-  # Plain Python ints: heap entries compare faster than with numpy scalars in them.
-  version = [0] * num_vertices
-  alive_count = total
-
-  def ring(v):
-    return {w for f in vertex_faces[v] for w in face_list[f]} - {v}
-
-  def normals(corners):
-    e1 = corners[:, 1] - corners[:, 0]
-    e2 = corners[:, 2] - corners[:, 0]
-    return np.stack([e1[:, 1] * e2[:, 2] - e1[:, 2] * e2[:, 1],
-                     e1[:, 2] * e2[:, 0] - e1[:, 0] * e2[:, 2],
-                     e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]], axis=-1)
-
-  def can_collapse(u, v):
-    if part_count[labels[u]] <= part_floor[labels[u]]:
-      return False
-    shared_faces = vertex_faces[u] & vertex_faces[v]
-    if len(shared_faces) != 2:
-      return False
-    opposite = {w for f in shared_faces for w in face_list[f]} - {u, v}
-    if ring(u) & ring(v) != opposite:
-      return False
-    moved = [f for f in vertex_faces[u] if f not in shared_faces]
-    if not moved:
-      return False
-    old_corners = [face_list[f] for f in moved]
-    new_corners = [[v if w == u else w for w in corners] for corners in old_corners]
-    old_n = normals(vertices[old_corners])
-    new_n = normals(vertices[new_corners])
-    agreement = np.sum(old_n * new_n, axis=-1)
-    scale = np.sqrt(np.sum(old_n * old_n, axis=-1) * np.sum(new_n * new_n, axis=-1))
-    # Reject flipped or nearly degenerate triangles (normals turning by more than ~87 degrees).
-    return bool(np.all(agreement > 0.05 * scale) and np.all(scale > 0))
-
-  def collapse(u, v):
-    nonlocal alive_count
-    for f in list(vertex_faces[u]):
-      corners = face_list[f]
-      if v in corners:
-        face_alive[f] = False
-        for w in corners:
-          vertex_faces[w].discard(f)
-      else:
-        corners[corners.index(u)] = v
-        vertex_faces[v].add(f)
-    vertex_faces[u] = set()
-    quadrics[v] += quadrics[u]
-    version[u] += 1
-    version[v] += 1
-    part_count[labels[u]] -= 1
-    alive_count -= 1
-
-  def costs(sources, targets):
-    """Quadric error of moving each source vertex onto its target (half-edge collapse)."""
-    p = homogeneous[targets]
-    return np.einsum("ki,kij,kj->k", p, quadrics[sources] + quadrics[targets], p).tolist()
-
-  def all_candidates():
-    sources, targets = [], []
-    for u in range(num_vertices):
-      if vertex_faces[u]:
-        for w in ring(u):
-          sources.append(u)
-          targets.append(w)
-    return [(c, u, w, version[u], version[w])
-            for c, u, w in zip(costs(sources, targets), sources, targets)]
-
-  def candidates_around(v):
-    around = list(ring(v))
-    here = [v] * len(around)
-    entries = [(c, v, w, version[v], version[w]) for c, w in zip(costs(here, around), around)]
-    entries += [(c, w, v, version[w], version[v]) for c, w in zip(costs(around, here), around)]
-    return entries
-
-  while alive_count > target:
-    heap = all_candidates()
-    heapq.heapify(heap)
-    collapsed_any = False
-    while heap and alive_count > target:
-      _, u, v, version_u, version_v = heapq.heappop(heap)
-      if version[u] != version_u or version[v] != version_v or not vertex_faces[u]:
-        continue
-      if not can_collapse(u, v):
-        continue
-      collapse(u, v)
-      collapsed_any = True
-      for entry in candidates_around(v):
-        heapq.heappush(heap, entry)
-    if not collapsed_any:
-      break
-  return np.array([corners for f, corners in enumerate(face_list) if face_alive[f]],
-                  dtype=np.int64)
-
-
-def _check_closed(faces: np.ndarray) -> None:
-  directed = {}
-  for i, j, k in faces.tolist():
-    for edge in ((i, j), (j, k), (k, i)):
-      directed[edge] = directed.get(edge, 0) + 1
-  for (a, b), count in directed.items():
-    if count != 1 or directed.get((b, a), 0) != 1:
-      raise InvalidInputError(f"proxy construction failed: edge ({a}, {b}) is not shared by "
-                              "exactly two consistently oriented triangles.")
-
-
 def build_proxy(
     vertices: np.ndarray,
     faces: np.ndarray,
@@ -512,7 +275,7 @@ def build_proxy(
 ) -> PenetrationProxy:
   """Builds a body model's closed low-resolution proxy mesh (numpy, once per model).
 
-  See the module docstring for how. Pure Python/numpy, a few seconds for SMPL-X's 10,475 vertices;
+  See ``posejax.losses.proxy_mesh`` for how. Pure Python/numpy, a few seconds for SMPL-X's 10,475 vertices;
   the result is cached per mesh for the life of the process.
 
   Args:
@@ -541,10 +304,7 @@ def build_proxy(
   shapes = str((vertices.shape, faces.shape, int(target_vertices))).encode()
   key = hashlib.sha1(vertices.tobytes() + faces.tobytes() + shapes).hexdigest()
   if key not in _PROXY_CACHE:
-    closed = _orient_and_close(vertices, faces)
-    reduced = _decimate(vertices, closed, int(target_vertices))
-    _check_closed(reduced)
-    _PROXY_CACHE[key] = reduced
+    _PROXY_CACHE[key] = proxy_mesh.simplified_faces(vertices, faces, int(target_vertices))
   reduced = _PROXY_CACHE[key]
   parts = block_part = None
   if vertex_labels is not None:
@@ -610,8 +370,8 @@ def inside_mask(
   Returns:
     (N,) bool, True where the point is inside body B.
   """
-  _check_points("points", points)
-  _check_points("other_vertices", other_vertices)
+  check_points("points", points)
+  check_points("other_vertices", other_vertices)
   points = jax.lax.stop_gradient(points)
   other_vertices = jax.lax.stop_gradient(other_vertices)
   finite = jnp.all(jnp.isfinite(points), axis=-1)
@@ -651,8 +411,8 @@ def nearest_other_vertices(
   Returns:
     (N,) int32 indices into ``other_vertices``; 0 for points that are not inside.
   """
-  _check_points("points", points)
-  _check_points("other_vertices", other_vertices)
+  check_points("points", points)
+  check_points("other_vertices", other_vertices)
   if inside.shape != points.shape[:1]:
     raise InvalidInputError(f"inside has shape {inside.shape}; expected ({points.shape[0]},), one "
                             "flag per point.")
@@ -697,8 +457,8 @@ def penetration_penalty(
   Returns:
     () penalty (not weighted; 1000 in stage 2 of the reference). 0 when nothing is inside.
   """
-  _check_points("points", points)
-  _check_points("other_vertices", other_vertices)
+  check_points("points", points)
+  check_points("other_vertices", other_vertices)
   if nearest is None:
     nearest = nearest_other_vertices(points, other_vertices, inside, chunk_size=chunk_size)
   if inside.shape != points.shape[:1] or nearest.shape != points.shape[:1]:
@@ -712,38 +472,3 @@ def penetration_penalty(
   difference = points - safe_others[jax.lax.stop_gradient(nearest)]
   squared = jnp.sum(difference * difference, axis=-1)
   return jnp.sum(jnp.where(inside, jnp.square(scale * squared), 0.0))
-
-
-def pair_penetration(
-    vertices_a: jax.Array,
-    vertices_b: jax.Array,
-    proxy_a: PenetrationProxy,
-    proxy_b: PenetrationProxy,
-    *,
-    inside_a: jax.Array | None = None,
-    inside_b: jax.Array | None = None,
-    scale: float = PENALTY_SCALE,
-) -> jax.Array:
-  """Interpenetration of two people, both directions, each on its own.
-
-  ``penalty(A's vertices inside B) + penalty(B's vertices inside A)``; unlike the reference, one
-  direction counts even when the other is empty.
-
-  Args:
-    vertices_a: (V, 3) posed vertices of person A, metres (the mesh ``proxy_a`` was built on).
-    vertices_b: (V', 3) posed vertices of person B, metres.
-    proxy_a: A's proxy.
-    proxy_b: B's proxy.
-    inside_a: optional (V,) precomputed mask of A's vertices inside B (computed here if None).
-    inside_b: optional (V',) precomputed mask of B's vertices inside A.
-    scale: the 100 of ``(100 d^2)^2``.
-
-  Returns:
-    () penalty (not weighted).
-  """
-  if inside_a is None:
-    inside_a = inside_mask(vertices_a, vertices_b, proxy_b)
-  if inside_b is None:
-    inside_b = inside_mask(vertices_b, vertices_a, proxy_a)
-  return (penetration_penalty(vertices_a, vertices_b, inside_a, scale=scale)
-          + penetration_penalty(vertices_b, vertices_a, inside_b, scale=scale))

@@ -33,9 +33,6 @@ from posejax import safe_load
 from posejax.errors import FileFormatError
 from posejax.errors import InvalidInputError
 
-SMPL_POSE_DIMS = 69
-"""Dimensions of the SMPL body pose the published mixture was fitted on (23 joints x 3)."""
-
 SMPLX_POSE_DIMS = 63
 """Dimensions of the SMPL-X body pose (21 joints x 3), the leading 63 of the SMPL 69."""
 

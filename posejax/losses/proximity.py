@@ -35,7 +35,8 @@ def safe_sqrt(squared: jax.Array) -> jax.Array:
   return jnp.where(positive, jnp.sqrt(jnp.where(positive, squared, 1.0)), 0.0)
 
 
-def _check_points(name: str, points: jax.Array) -> None:
+def check_points(name: str, points: jax.Array) -> None:
+  """Raises ``InvalidInputError`` naming ``name`` unless ``points`` is a non-empty (N, 3) set."""
   if points.ndim != 2 or points.shape[-1] != 3 or points.shape[0] == 0:
     raise InvalidInputError(f"{name} has shape {points.shape}; expected a non-empty (N, 3) set of "
                             "points in metres (vmap for batches).")
@@ -59,7 +60,7 @@ def _usable_points(name: str, points: jax.Array, valid_name: str,
 
   A row is usable when it is finite and, if ``valid`` is given, marked valid there.
   """
-  _check_points(name, points)
+  check_points(name, points)
   usable = jnp.all(jnp.isfinite(points), axis=-1)
   if valid is not None:
     if valid.shape != points.shape[:1]:
@@ -69,7 +70,7 @@ def _usable_points(name: str, points: jax.Array, valid_name: str,
   return jax.lax.stop_gradient(jnp.where(usable[:, None], points, 0.0)), usable
 
 
-def _map_chunks(fn, points: jax.Array, chunk_size: int | None):
+def map_chunks(fn, points: jax.Array, chunk_size: int | None):
   """``fn`` on (C, 3) chunks of the points (``lax.map``), outputs concatenated over points."""
   n = points.shape[0]
   if chunk_size is None or chunk_size >= n:
@@ -102,7 +103,7 @@ def nearest_ids(
     in m^2 (no gradient; recompute from the gathered pair for one). Where no candidate is valid,
     the id is 0 and the distance ``inf``.
   """
-  _check_points("points", points)
+  check_points("points", points)
   others, valid = _usable_points("others", others, "others_valid", others_valid)
 
   def search(chunk):
@@ -110,7 +111,7 @@ def nearest_ids(
     ids = jnp.argmin(squared, axis=-1).astype(jnp.int32)
     return ids, jnp.take_along_axis(squared, ids[:, None], axis=-1)[:, 0]
 
-  return _map_chunks(search, jax.lax.stop_gradient(points), chunk_size)
+  return map_chunks(search, jax.lax.stop_gradient(points), chunk_size)
 
 
 def closest_pair(
@@ -138,7 +139,7 @@ def closest_pair(
   """
   frozen_a, usable_a = _usable_points("vertices_a", vertices_a, "valid_a", valid_a)
   others, valid_others = _usable_points("vertices_b", vertices_b, "valid_b", valid_b)
-  row_minima = _map_chunks(
+  row_minima = map_chunks(
       lambda chunk: jnp.min(_squared_distance_planes(chunk, others, valid_others), axis=-1),
       frozen_a, chunk_size)
   row_minima = jnp.where(usable_a, row_minima, jnp.inf)

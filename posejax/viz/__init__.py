@@ -1,7 +1,6 @@
 """Results people can look at: mesh export, software rendering and PNG overlays."""
 
 from posejax.viz import export
-from posejax.viz.export import export_bodies
 from posejax.viz.export import export_meshes
 from posejax.viz import render
 from posejax.viz.render import render_mesh

@@ -146,24 +146,3 @@ def export_meshes(path: str | os.PathLike, vertices, faces, colors=None,
   if isinstance(data, str):  # trimesh returns OBJ as text
     return atomic_write_text(path, data)
   return atomic_write_bytes(path, data)
-
-
-def export_bodies(path: str | os.PathLike, model, params, colors=None,
-                  names: Sequence[str] | None = None, file_type: str | None = None) -> str:
-  """Poses a body model and exports every person of ``params`` into one scene file.
-
-  Args:
-    path: target .obj, .ply or .glb file.
-    model: a ``posejax.body.BodyModel`` (its ``faces`` give the triangles).
-    params: ``posejax.body.BodyParams`` with a leading person axis (P, ...).
-    colors, names, file_type: as in :func:`export_meshes`.
-
-  Returns:
-    The path written.
-  """
-  from posejax import body  # the body layer sits below viz
-
-  vertices = np.asarray(body.forward(model, params).vertices)
-  if vertices.ndim != 3:
-    raise InvalidInputError(f"params must carry a person axis: got vertices {vertices.shape}")
-  return export_meshes(path, vertices, np.asarray(model.faces), colors, names, file_type)
