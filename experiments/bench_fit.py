@@ -721,16 +721,24 @@ def markdown_table(rows: list, torch_figures: dict | None) -> str:
 def run_dataset(model, fitter, scenes: Scenes, slots: int, chunk: int) -> dict:
   """Dataset mode: the scenes fitted in batches of ``slots``, then streamed through ``slots``
   slots per stage; times, steps and the largest per-scene difference."""
+  import posejax
+
   keypoints, constraints, init, camera = fit_arguments(model, scenes)
+  # Padded to the dataset's largest answers, as fit_dataset pads them: one shape for every batch.
+  constraints = posejax.Constraints.stack(constraints)
   count = len(scenes)
+  if count % slots:
+    raise app.UsageError("--dataset_scenes must be a multiple of --slots (equal batches).")
   take = lambda rows: jax.tree_util.tree_map(lambda x: x[rows], init)
-  # Compile (one stage-loop program serves both), at a cap of 1 step: the caps are traced.
+  rows_of = lambda rows: jax.tree_util.tree_map(lambda x: x[rows], constraints)
+  # Compile everything both runs use (one stage-loop program serves both) at a cap of 1 step:
+  # the caps are traced.
   warm = fitter.config.with_max_iters(1)
   started = time.perf_counter()
-  fitter(keypoints[:slots], constraints[:slots], init=take(slice(0, slots)), camera=camera,
+  fitter(keypoints[:slots], rows_of(slice(0, slots)), init=take(slice(0, slots)), camera=camera,
          config=warm)
-  fitter.fit_dataset(keypoints[:slots], constraints[:slots], init=take(slice(0, slots)),
-                     camera=camera, slots=slots, chunk_size=chunk, config=warm)
+  fitter.fit_dataset(keypoints, constraints, init=init, camera=camera, slots=slots,
+                     chunk_size=chunk, config=warm)
   compile_s = time.perf_counter() - started
   print(f"compiled for {slots} scenes in {compile_s:.1f} s; load {os.getloadavg()[0]:.2f}",
         flush=True)
@@ -740,7 +748,7 @@ def run_dataset(model, fitter, scenes: Scenes, slots: int, chunk: int) -> dict:
   batched = []
   for first in range(0, count, slots):
     rows = slice(first, min(first + slots, count))
-    batched.append(fitter(keypoints[rows], constraints[rows], init=take(rows), camera=camera))
+    batched.append(fitter(keypoints[rows], rows_of(rows), init=take(rows), camera=camera))
     print(f"  batch of scenes {rows.start}-{rows.stop - 1}: "
           f"{time.perf_counter() - started:.1f} s so far; load {os.getloadavg()[0]:.2f}",
           flush=True)
@@ -752,8 +760,9 @@ def run_dataset(model, fitter, scenes: Scenes, slots: int, chunk: int) -> dict:
 
   load_before = os.getloadavg()[0]
   started = time.perf_counter()
+  rounds = []
   streamed = fitter.fit_dataset(keypoints, constraints, init=init, camera=camera, slots=slots,
-                                chunk_size=chunk)
+                                chunk_size=chunk, progress=rounds.append)
   jax.block_until_ready(streamed.params)
   streamed_s = time.perf_counter() - started
   load_streamed = os.getloadavg()[0]
@@ -769,8 +778,14 @@ def run_dataset(model, fitter, scenes: Scenes, slots: int, chunk: int) -> dict:
       for f in ("body_pose", "betas", "transl"))
   # A batch of B scenes takes as many steps as its slowest scene (per stage).
   batch_steps = [np.max(np.asarray(r.iterations), axis=0) for r in batched]
+  # Slot-steps computed against the scenes' own evaluations (what a perfect packing computes).
+  useful = int(np.sum(iterations + 1))
+  batch_slot_steps = int(sum(np.sum(b + 1) * slots for b in batch_steps))
+  stream_slot_steps = rounds[-1]["chunks"] * chunk * slots if rounds else 0
   return {
       "scenes": count, "slots": slots, "chunk": chunk, "compile_s": compile_s,
+      "useful_scene_steps": useful, "batched_slot_steps": batch_slot_steps,
+      "streamed_slot_steps_at_most": stream_slot_steps,
       "batched_s": batched_s, "streamed_s": streamed_s,
       "batched_scenes_per_min": 60.0 * count / batched_s,
       "streamed_scenes_per_min": 60.0 * count / streamed_s,
@@ -812,6 +827,9 @@ def dataset_mode() -> None:
       f"{row['batch_loop_steps']}; stopped early per stage {row['stopped_early']}.",
       f"same per-scene step counts in both runs: {row['same_iterations']}; largest parameter "
       f"difference {row['max_param_difference']:.2e}.",
+      f"scene steps the scenes used {row['useful_scene_steps']}; slot steps computed: batches "
+      f"{row['batched_slot_steps']}, continuous at most {row['streamed_slot_steps_at_most']} "
+      "(a chunk whose slots all stop early ends early).",
       f"compile {row['compile_s']:.1f} s (one stage-loop program for both runs), not timed; "
       f"swaps every {row['chunk']} steps; load average (1 min) after each run in brackets.",
   ]

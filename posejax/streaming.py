@@ -64,6 +64,7 @@ class _Pool:
     self.scene = None  # fitting._Scene of numpy arrays (B, ...), the slots' inputs
     self.free = None  # field -> (B, P, width) numpy, the entering scenes' parameters
     self.state = None  # the device StageState
+    self.device_scene = None  # ``scene`` on the device, until a slot is filled again
 
   @property
   def occupied(self) -> int:
@@ -178,9 +179,12 @@ def fit_scenes(fitter, config, rows, keypoints, init: BodyParams, constraints, c
                              (data, free))
     pool.owner[slot] = scene
     pool.load[slot] = True
+    pool.device_scene = None
 
   def run_chunk(pool: _Pool) -> None:
-    scene = jax.tree_util.tree_map(jnp.asarray, pool.scene)
+    if pool.device_scene is None:
+      pool.device_scene = jax.tree_util.tree_map(jnp.asarray, pool.scene)
+    scene = pool.device_scene
     shared = fitter._shared_for(pool.scene.weights[pool.owner >= 0])
     state = pool.state
     if pool.load.any():
