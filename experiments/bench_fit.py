@@ -46,12 +46,21 @@ projects keypoints and degrades an initial estimate here; ``synthetic`` uses the
 (``generate_benchmark``, about a minute per scene on a loaded 2-core CPU), --unique_scenes of
 them tiled to the batch size (cached in --synthetic_file).
 
+Dataset mode (--dataset_scenes N --slots B): N scenes fitted twice in one run, every stage to its
+end: in consecutive batches of B scenes (``Fitter.__call__``; a batch runs until its slowest scene
+stops) and with continuous batching (``Fitter.fit_dataset``, B slots per stage; a scene leaves
+its slot when it stops and the next takes it). Both share one compiled stage loop, compiled before
+the timing. Reports scenes per minute of each, their ratio, the Adam steps used per stage (median,
+max), each time with the load average beside it, and the largest difference between the two
+runs' per-scene results.
+
 Targets on a 2-core CPU: batch 64 at least 50x the PyTorch loop's scenes per minute; compile
 under 20 s.
 
   .venv/bin/python -m experiments.bench_fit [--batches 1,16,64,256] [--full_batches 1]
       [--stage2_steps 20] [--max_iters 1000] [--penetration_search_every 10] [--torch_full]
       [--nowarm_start] [--noparity] [--write]
+  .venv/bin/python -m experiments.bench_fit --dataset_scenes 256 --slots 64 [--dataset_chunk 25]
 """
 
 from __future__ import annotations
@@ -114,6 +123,11 @@ flags.DEFINE_bool("write", False, "Write the table as JSON and Markdown into --o
 flags.DEFINE_string("output_dir", "outputs/bench_fit", "Where --write puts its files.")
 flags.DEFINE_integer("seed", 0, "Seed of the scenes.")
 flags.DEFINE_bool("warm_child", False, "Internal: the warm-start process (prints one JSON line).")
+flags.DEFINE_integer("dataset_scenes", 0, "Dataset mode when > 0: fit this many scenes with and "
+                     "without continuous batching (see below) instead of the batch table.")
+flags.DEFINE_integer("slots", 64, "Dataset mode: scenes per batch without continuous batching, and "
+                     "slots per stage with it (the same compiled program).")
+flags.DEFINE_integer("dataset_chunk", 25, "Dataset mode: steps between slot swaps.")
 
 WARM_TAG = "BENCH_FIT_WARM "
 IMAGE_SIZE = (640, 480)
@@ -704,10 +718,139 @@ def markdown_table(rows: list, torch_figures: dict | None) -> str:
   return "\n".join(lines)
 
 
+def run_dataset(model, fitter, scenes: Scenes, slots: int, chunk: int) -> dict:
+  """Dataset mode: the scenes fitted in batches of ``slots``, then streamed through ``slots``
+  slots per stage; times, steps and the largest per-scene difference."""
+  import posejax
+
+  keypoints, constraints, init, camera = fit_arguments(model, scenes)
+  # Padded to the dataset's largest answers, as fit_dataset pads them: one shape for every batch.
+  constraints = posejax.Constraints.stack(constraints)
+  count = len(scenes)
+  if count % slots:
+    raise app.UsageError("--dataset_scenes must be a multiple of --slots (equal batches).")
+  take = lambda rows: jax.tree_util.tree_map(lambda x: x[rows], init)
+  rows_of = lambda rows: jax.tree_util.tree_map(lambda x: x[rows], constraints)
+  # Compile everything both runs use (one stage-loop program serves both) at a cap of 1 step:
+  # the caps are traced.
+  warm = fitter.config.with_max_iters(1)
+  started = time.perf_counter()
+  fitter(keypoints[:slots], rows_of(slice(0, slots)), init=take(slice(0, slots)), camera=camera,
+         config=warm)
+  fitter.fit_dataset(keypoints, constraints, init=init, camera=camera, slots=slots,
+                     chunk_size=chunk, config=warm)
+  compile_s = time.perf_counter() - started
+  print(f"compiled for {slots} scenes in {compile_s:.1f} s; load {os.getloadavg()[0]:.2f}",
+        flush=True)
+
+  load_before = os.getloadavg()[0]
+  started = time.perf_counter()
+  batched = []
+  for first in range(0, count, slots):
+    rows = slice(first, min(first + slots, count))
+    batched.append(fitter(keypoints[rows], rows_of(rows), init=take(rows), camera=camera))
+    print(f"  batch of scenes {rows.start}-{rows.stop - 1}: "
+          f"{time.perf_counter() - started:.1f} s so far; load {os.getloadavg()[0]:.2f}",
+          flush=True)
+  batched_s = time.perf_counter() - started
+  load_batched = os.getloadavg()[0]
+  print(f"batches of {slots}: {batched_s:.1f} s for {count} scenes, "
+        f"{60.0 * count / batched_s:.2f} scenes/min; load {load_before:.2f} -> "
+        f"{load_batched:.2f}", flush=True)
+
+  load_before = os.getloadavg()[0]
+  started = time.perf_counter()
+  rounds = []
+  streamed = fitter.fit_dataset(keypoints, constraints, init=init, camera=camera, slots=slots,
+                                chunk_size=chunk, progress=rounds.append)
+  jax.block_until_ready(streamed.params)
+  streamed_s = time.perf_counter() - started
+  load_streamed = os.getloadavg()[0]
+  print(f"continuous batching, {slots} slots per stage: {streamed_s:.1f} s for {count} scenes, "
+        f"{60.0 * count / streamed_s:.2f} scenes/min; load {load_before:.2f} -> "
+        f"{load_streamed:.2f}", flush=True)
+
+  joined = lambda name: np.concatenate([np.asarray(getattr(r, name)) for r in batched])
+  iterations = np.asarray(streamed.iterations)
+  difference = max(
+      float(np.max(np.abs(np.concatenate([np.asarray(getattr(r.params, f)) for r in batched])
+                          - np.asarray(getattr(streamed.params, f)))))
+      for f in ("body_pose", "betas", "transl"))
+  # A batch of B scenes takes as many steps as its slowest scene (per stage).
+  batch_steps = [np.max(np.asarray(r.iterations), axis=0) for r in batched]
+  # Slot-steps computed against the scenes' own evaluations (what a perfect packing computes).
+  useful = int(np.sum(iterations + 1))
+  batch_slot_steps = int(sum(np.sum(b + 1) * slots for b in batch_steps))
+  stream_slot_steps = rounds[-1]["chunks"] * chunk * slots if rounds else 0
+  return {
+      "scenes": count, "slots": slots, "chunk": chunk, "compile_s": compile_s,
+      "useful_scene_steps": useful, "batched_slot_steps": batch_slot_steps,
+      "streamed_slot_steps_at_most": stream_slot_steps,
+      "batched_s": batched_s, "streamed_s": streamed_s,
+      "batched_scenes_per_min": 60.0 * count / batched_s,
+      "streamed_scenes_per_min": 60.0 * count / streamed_s,
+      "ratio": batched_s / streamed_s,
+      "load_batched": load_batched, "load_streamed": load_streamed,
+      "steps_median": np.median(iterations, axis=0).tolist(),
+      "steps_max": iterations.max(axis=0).tolist(),
+      "steps_mean": iterations.mean(axis=0).tolist(),
+      "batch_loop_steps": [b.tolist() for b in batch_steps],
+      "stopped_early": np.asarray(streamed.converged).mean(axis=0).tolist(),
+      "same_iterations": bool(np.array_equal(joined("iterations"), iterations)),
+      "max_param_difference": difference,
+  }
+
+
+def dataset_mode() -> None:
+  import posejax
+
+  load_start = os.getloadavg()
+  model = posejax.body.default_model()
+  config = fit_config()
+  fitter, setup = build_fitter(model, config, gmm_prior(FLAGS.gmm_components, FLAGS.seed))
+  scenes = make_scenes(model, FLAGS.dataset_scenes)
+  print(f"dataset mode: {config.name}, caps {[s.max_iters for s in config.stages]}; "
+        f"{scenes.description}; model {model.source}; fitter set-up {setup:.1f} s; "
+        f"jax {jax.__version__}, {os.cpu_count()} CPUs; load at start {load_start[0]:.2f}",
+        flush=True)
+  row = run_dataset(model, fitter, scenes, FLAGS.slots, FLAGS.dataset_chunk)
+  table = "\n".join([
+      "| scenes | slots | batches of B: scenes/min (load) | continuous: scenes/min (load) | "
+      "ratio | steps stage 1 median / max | steps stage 2 median / max |",
+      "|---:|---:|---:|---:|---:|---|---|",
+      f"| {row['scenes']} | {row['slots']} | {row['batched_scenes_per_min']:.2f} "
+      f"({row['load_batched']:.2f}) | {row['streamed_scenes_per_min']:.2f} "
+      f"({row['load_streamed']:.2f}) | {row['ratio']:.2f}x | {row['steps_median'][0]:.0f} / "
+      f"{row['steps_max'][0]} | {row['steps_median'][1]:.0f} / {row['steps_max'][1]} |"])
+  notes = [
+      f"each batch of B runs its stages until its slowest scene stops: loop steps per batch "
+      f"{row['batch_loop_steps']}; stopped early per stage {row['stopped_early']}.",
+      f"same per-scene step counts in both runs: {row['same_iterations']}; largest parameter "
+      f"difference {row['max_param_difference']:.2e}.",
+      f"scene steps the scenes used {row['useful_scene_steps']}; slot steps computed: batches "
+      f"{row['batched_slot_steps']}, continuous at most {row['streamed_slot_steps_at_most']} "
+      "(a chunk whose slots all stop early ends early).",
+      f"compile {row['compile_s']:.1f} s (one stage-loop program for both runs), not timed; "
+      f"swaps every {row['chunk']} steps; load average (1 min) after each run in brackets.",
+  ]
+  print()
+  print(table)
+  for note in notes:
+    print(note)
+  if FLAGS.write:
+    folder = Path(FLAGS.output_dir)
+    atomic_write_text(folder / "bench_fit_dataset.json",
+                      json.dumps({**row, "load_average_start": load_start}, indent=2))
+    atomic_write_text(folder / "bench_fit_dataset.md", table + "\n\n" + "\n".join(notes) + "\n")
+
+
 def main(argv):
   del argv
   if FLAGS.warm_child:
     warm_child()
+    return
+  if FLAGS.dataset_scenes > 0:
+    dataset_mode()
     return
   import posejax
 

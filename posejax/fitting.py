@@ -213,10 +213,10 @@ class Fitter:
     def objective(free, carry, search, scene: _Scene, shared: _Shared):
       vertices, joints, params = self._people(free, scene, shared)
       found = jax.lax.stop_gradient(vertices)
-      # ``search`` is the same for every scene: real branches under vmap.
-      carry = {term: jax.lax.cond(search[term],
-                                  lambda term=term: self._search(term, found, scene, shared),
-                                  lambda term=term: carry[term])
+      # Each search runs only at iterations where some scene of the batch is due (a real branch
+      # under vmap); the scenes not due keep their carry.
+      carry = {term: search[term].renew(
+                   lambda term=term: self._search(term, found, scene, shared), carry[term])
                for term in carry}
       zero = lambda: jnp.zeros((), vertices.dtype)
       terms = dict.fromkeys(TERMS, zero())
@@ -258,7 +258,10 @@ class Fitter:
             shared.use_proximity,
             lambda: proximity.min_squared_distance(points[0], points[1]), zero)
       stacked = jnp.stack([terms[t] for t in TERMS])
-      return jnp.sum(scene.weights * stacked), (stacked, carry)
+      # A term this scene does not weigh reads 0, as in a batch where no scene weighs it: a
+      # scene's result does not depend on the scenes it was batched with.
+      reported = jnp.where(scene.weights != 0, stacked, jnp.zeros_like(stacked))
+      return jnp.sum(scene.weights * stacked), (reported, carry)
 
     return objective
 
@@ -344,26 +347,13 @@ class Fitter:
     """Fits a batch of scenes; see ``posejax.fit`` for the arguments. ``config`` (default: the
     fitter's) supplies the weights and must share the fitter's stage structure and compiled terms."""
     config = self._check_config(config)
-    people = config.people
-    image_kp = _check_keypoints(image_kp, people)
-    batch_shape = image_kp.shape[:-3]
+    batch_shape, inputs = self._check_inputs(image_kp, constraints, init, camera, image_size,
+                                             config)
+    keypoints, init_flat, constraints, camera = inputs
     scenes = int(np.prod(batch_shape))
-    init = _check_init(self.model, init, batch_shape + (people,))
-    constraints = _batch_constraints(constraints, batch_shape, people, scenes)
-    camera = _batch_camera(camera, image_size, batch_shape, scenes, self.model.dtype)
-    validation.check_camera(camera)
-    validation.check_keypoint_values(np.reshape(image_kp, (scenes,) + image_kp.shape[-3:]), camera)
-
-    flat = lambda x: jnp.reshape(x, (scenes,) + x.shape[len(batch_shape):])
-    keypoints = flat(jnp.asarray(image_kp, self.model.dtype))
-    init_flat = jax.tree_util.tree_map(flat, init)
-    validation.check_init_in_front(
-        validation.root_depths(self.model, init_flat.betas, init_flat.transl, camera))
     person = self.fold(init_flat)
     keypoints, missing = _prepare_keypoints(self.shared.kernel, person, init_flat, keypoints, camera)
-
-    fell_back = needs_fallback(constraints, config.fallback_min_empty)
-    fell_back = jnp.reshape(fell_back, (scenes,))
+    fell_back = jnp.reshape(needs_fallback(constraints, config.fallback_min_empty), (scenes,))
     params = {name: getattr(init_flat, name) for name in PARAM_FIELDS}
 
     report = _progress_function(progress)
@@ -372,23 +362,14 @@ class Fitter:
     init_stage, advance = self.loop
     for index, stage_config in enumerate(config.stages):
       weights = _stage_weights(config, index, fell_back, self.model.dtype)
-      uses = lambda term: jnp.any(weights[:, TERMS.index(term)] != 0)
-      shared = self.shared.replace(use_contact=uses("contact"), use_proximity=uses("proximity"),
-                                   use_penetration=uses("penetration"))
+      shared = self._shared_for(weights)
       free = {name: params[name] for name in self.groups}
       fixed = {name: params[name] for name in PARAM_FIELDS if name not in self.groups}
       scene = _Scene(keypoints=keypoints, camera=camera, constraints=constraints, weights=weights,
                      anchor=anchor, fixed=fixed, person=person)
       if sharding is not None:
         scene, free = _shard((scene, free), sharding)
-      settings = StageSettings.create(
-          learning_rate=stage_config.learning_rate, max_iters=stage_config.max_iters,
-          early_stop_slope=stage_config.early_stop_slope,
-          search_every={term: getattr(config, f"{term}_search_every")
-                        for term in self._searched_terms()},
-          trainable={name: name in stage_config.optimize for name in self.groups},
-          dtype=self.model.dtype)
-      state = init_stage(free, scene, shared, settings)
+      state = init_stage(free, scene, shared, self._stage_settings(config, index))
       started = time.perf_counter()
       evaluations = stage_config.max_iters + 1  # the last one scores the final parameters
       step = 0
@@ -411,18 +392,118 @@ class Fitter:
       iterations.append(state.iters)
       converged.append(state.stopped)
 
-    stage_terms = jnp.stack(stage_terms, axis=1)
-    stage_total = jnp.stack(stage_total, axis=1)
-    converged = jnp.stack(converged, axis=1)
+    outcome = _Outcome(
+        params=params, stage_terms=jnp.stack(stage_terms, axis=1),
+        stage_total=jnp.stack(stage_total, axis=1), iterations=jnp.stack(iterations, axis=1),
+        converged=jnp.stack(converged, axis=1), keypoints=keypoints, missing=missing,
+        fell_back=fell_back)
+    return self._result(config, batch_shape, outcome, camera, return_vertices)
+
+  def fit_dataset(
+      self,
+      image_kp,
+      constraints: Constraints | Sequence[Constraints] | None,
+      *,
+      init: BodyParams,
+      camera: Camera | None = None,
+      image_size: Sequence[float] | None = None,
+      slots: int = 64,
+      chunk_size: int = 25,
+      return_vertices: bool = False,
+      progress: Callable[[dict], None] | bool | None = None,
+      across_processes: bool = False,
+      config: FitConfig | None = None,
+  ) -> FitResult:
+    """Fits many scenes through a fixed number of slots (continuous batching).
+
+    See ``posejax.fit_dataset``; ``config`` as in ``__call__``.
+    """
+    from posejax import streaming  # the slot scheduler builds on this module
+
+    config = self._check_config(config)
+    if isinstance(slots, bool) or not isinstance(slots, (int, np.integer)) or slots < 1:
+      raise InvalidInputError(f"slots must be a positive int, got {slots!r}")
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or \
+        chunk_size < 1:
+      raise InvalidInputError(f"chunk_size must be a positive int, got {chunk_size!r}")
+    batch_shape, inputs = self._check_inputs(image_kp, constraints, init, camera, image_size,
+                                             config)
+    if len(batch_shape) != 1:
+      raise InvalidInputError(
+          f"fit_dataset takes one scene axis: image_kp (scenes, P, 25, 3); got batch shape "
+          f"{batch_shape}.")
+    keypoints, init_flat, constraints, camera = inputs
+    fell_back = needs_fallback(constraints, config.fallback_min_empty)
+    run = lambda rows: streaming.fit_scenes(
+        self, config, rows, keypoints, init_flat, constraints, camera, fell_back, slots=int(slots),
+        chunk_size=int(chunk_size), progress=_progress_function(progress, streaming.log_line))
+    if across_processes:
+      outcome = streaming.fit_across_processes(run, batch_shape[0])
+    else:
+      outcome = run(np.arange(batch_shape[0]))
+    return self._result(config, batch_shape, outcome, camera, return_vertices)
+
+  # ------------------------------------------------------------------------------------------
+  # The pieces of a fit call
+
+  def _check_inputs(self, image_kp, constraints, init, camera, image_size, config: FitConfig):
+    """The call's inputs checked and flattened to one scene axis.
+
+    Returns:
+      ``batch_shape`` and (keypoints (S, P, 25, 3), init ``BodyParams`` (S, P), ``Constraints``
+      (S,), ``Camera`` (S,)) as device arrays of the model's dtype.
+    """
+    people = config.people
+    image_kp = _check_keypoints(image_kp, people)
+    batch_shape = image_kp.shape[:-3]
+    scenes = int(np.prod(batch_shape))
+    init = _check_init(self.model, init, batch_shape + (people,))
+    constraints = _batch_constraints(constraints, batch_shape, people, scenes)
+    # Device arrays, as the continuous batching passes them: one jit cache entry for both.
+    constraints = jax.tree_util.tree_map(jnp.asarray, constraints)
+    camera = _batch_camera(camera, image_size, batch_shape, scenes, self.model.dtype)
+    validation.check_camera(camera)
+    validation.check_keypoint_values(np.reshape(image_kp, (scenes,) + image_kp.shape[-3:]), camera)
+
+    flat = lambda x: jnp.reshape(x, (scenes,) + x.shape[len(batch_shape):])
+    keypoints = flat(jnp.asarray(image_kp, self.model.dtype))
+    init_flat = jax.tree_util.tree_map(flat, init)
+    validation.check_init_in_front(
+        validation.root_depths(self.model, init_flat.betas, init_flat.transl, camera))
+    return batch_shape, (keypoints, init_flat, constraints, camera)
+
+  def _stage_settings(self, config: FitConfig, index: int) -> StageSettings:
+    stage_config = config.stages[index]
+    return StageSettings.create(
+        learning_rate=stage_config.learning_rate, max_iters=stage_config.max_iters,
+        early_stop_slope=stage_config.early_stop_slope,
+        search_every={term: getattr(config, f"{term}_search_every")
+                      for term in self._searched_terms()},
+        trainable={name: name in stage_config.optimize for name in self.groups},
+        dtype=self.model.dtype)
+
+  def _shared_for(self, weights) -> _Shared:
+    """The shared tables with the term switches set for a batch of (B, T) stage weights."""
+    uses = lambda term: jnp.any(jnp.asarray(weights)[:, TERMS.index(term)] != 0)
+    return self.shared.replace(use_contact=uses("contact"), use_proximity=uses("proximity"),
+                               use_penetration=uses("penetration"))
+
+  def _result(self, config: FitConfig, batch_shape, outcome: "_Outcome", camera,
+              return_vertices: bool) -> FitResult:
+    """The ``FitResult`` of per-scene outcomes (leading scene axis S), shaped ``batch_shape``."""
+    params, keypoints = outcome.params, jnp.asarray(outcome.keypoints)
+    stage_terms, stage_total = jnp.asarray(outcome.stage_terms), jnp.asarray(outcome.stage_total)
+    converged = jnp.asarray(outcome.converged)
     usable = jnp.isfinite(keypoints).all(-1) & (keypoints[..., 2] > 0)
     finite, diverged = validation.result_flags(
-        [params[name] for name in PARAM_FIELDS], stage_terms, stage_total,
+        [jnp.asarray(params[name]) for name in PARAM_FIELDS], stage_terms, stage_total,
         stage_terms[:, -1, TERMS.index("keypoints")],
         jnp.sum(jnp.where(usable, keypoints[..., 2], 0.0), axis=(1, 2)),
-        validation.root_depths(self.model, params["betas"], params["transl"], camera))
+        validation.root_depths(self.model, jnp.asarray(params["betas"]),
+                               jnp.asarray(params["transl"]), camera))
     validation.warn_about(np.asarray(finite), np.asarray(diverged), np.asarray(converged))
 
-    unflat = lambda x: jnp.reshape(x, batch_shape + x.shape[1:])
+    unflat = lambda x: jnp.reshape(jnp.asarray(x), tuple(batch_shape) + jnp.shape(x)[1:])
     final = BodyParams(**{name: unflat(params[name]) for name in PARAM_FIELDS})
     vertices = None
     if return_vertices:
@@ -431,17 +512,17 @@ class Fitter:
         params=final,
         stage_terms=unflat(stage_terms),
         stage_total=unflat(stage_total),
-        iterations=unflat(jnp.stack(iterations, axis=1)),
+        iterations=unflat(outcome.iterations),
         converged=unflat(converged),
-        fell_back=unflat(fell_back),
+        fell_back=unflat(outcome.fell_back),
         finite=unflat(finite),
         diverged=unflat(diverged),
-        keypoints_missing=unflat(missing),
+        keypoints_missing=unflat(outcome.missing),
         vertices=vertices,
         metadata={
             "config": config.name,
             "config_settings": config.to_dict(),
-            "people": people,
+            "people": config.people,
             "model_source": self.model.source,
             "synthetic_body": bool(self.model.synthetic),
             "terms": list(TERMS),
@@ -449,6 +530,20 @@ class Fitter:
             "evaluated_vertices": int(self.vertex_ids.size),
         },
     )
+
+
+@flax.struct.dataclass
+class _Outcome:
+  """What the stages produced per scene (leading scene axis S; device or numpy arrays)."""
+
+  params: dict  # field -> (S, P, width) final parameters
+  stage_terms: Any  # (S, stages, T)
+  stage_total: Any  # (S, stages)
+  iterations: Any  # (S, stages)
+  converged: Any  # (S, stages)
+  keypoints: Any  # (S, P, 25, 3) after the ankle fallback
+  missing: Any  # (S, P)
+  fell_back: Any  # (S,)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -546,6 +641,69 @@ def fit(
   return fitter(image_kp, constraints, init=init, camera=camera, image_size=image_size,
                 return_vertices=return_vertices, progress=progress, chunk_size=chunk_size,
                 sharding=sharding, config=config)
+
+
+def fit_dataset(
+    image_kp,
+    constraints: Constraints | Sequence[Constraints] | None,
+    *,
+    init: BodyParams,
+    model: BodyModel | None = None,
+    camera: Camera | None = None,
+    config: FitConfig | None = None,
+    image_size: Sequence[float] | None = None,
+    pose_prior: priors.GaussianMixturePrior | None = None,
+    regions: RegionMap | None = None,
+    slots: int = 64,
+    chunk_size: int = 25,
+    return_vertices: bool = False,
+    progress: Callable[[dict], None] | bool | None = None,
+    across_processes: bool = False,
+) -> FitResult:
+  """Fits a dataset of scenes with continuous batching: each scene costs its own steps.
+
+  ``fit`` runs a batch until its slowest scene stops. Here ``slots`` scenes run at once in the
+  compiled stage loop; when a scene stops (early stop or its cap) it leaves its slot and the next
+  scene takes it, so a dataset's cost follows the scenes' own step counts. Each stage has its own
+  pool of ``slots`` slots, all running the one compiled stage loop (a stage's settings are traced),
+  and a scene that ends stage 1 queues for a slot of stage 2. Slots are swapped every
+  ``chunk_size`` steps. Every scene's result equals fitting it alone with ``fit`` (to float
+  rounding: the same steps, early stops, fallback and searches).
+
+  Args:
+    image_kp: (S, P, 25, 3) OpenPose BODY_25 keypoints of S scenes (see ``fit``).
+    constraints: ``Constraints`` with batch shape (S,), a sequence of S unbatched ones, or None.
+    init: initial ``BodyParams`` with leading shape (S, P).
+    model, camera, config, image_size, pose_prior, regions: as in ``fit`` (camera shared or (S,)).
+    slots: scenes per stage that run at once (the compiled batch size; ``fit`` with a batch of
+      this size shares the compiled program).
+    chunk_size: steps between slot swaps (rounded up to a multiple of every search interval, so
+      that the scenes in a pool search at the same steps).
+    return_vertices: also return the full final meshes (S, P, V, 3).
+    progress: True logs a line per chunk; a callable receives a dict per chunk with
+      ``"finished"``, ``"scenes"``, ``"running"`` (scenes per stage), ``"waiting"`` (scenes per
+      stage not yet in a slot), ``"chunks"`` and ``"seconds"``.
+    across_processes: after ``jax.distributed.initialize``, each process fits its contiguous share
+      of the S scenes and every process returns the results of all S (gathered with
+      ``jax.experimental.multihost_utils.process_allgather``); give every process the same inputs.
+
+  Returns:
+    ``FitResult`` with batch shape (S,), in input order.
+
+  Raises:
+    InvalidInputError: as ``fit``; or ``slots`` / ``chunk_size`` not a positive int.
+  """
+  if model is None:
+    from posejax.body.default_body import default_model  # heavy: built on first use
+    model = default_model()
+  people = _people_of(image_kp)
+  if config is None:
+    config = FitConfig.two_person() if people == 2 else FitConfig.one_person()
+  fitter = cached_fitter(model, config, regions=regions, pose_prior=pose_prior)
+  return fitter.fit_dataset(image_kp, constraints, init=init, camera=camera,
+                            image_size=image_size, slots=slots, chunk_size=chunk_size,
+                            return_vertices=return_vertices, progress=progress,
+                            across_processes=across_processes, config=config)
 
 
 def cached_fitter(model: BodyModel, config: FitConfig, *, regions=None, pose_prior=None) -> Fitter:
@@ -714,9 +872,12 @@ def _shard(tree, sharding):
   return jax.tree_util.tree_map(lambda x: jax.device_put(x, make(jnp.asarray(x))), tree)
 
 
-def _progress_function(progress):
+def _progress_function(progress, log_line=None):
+  """None, the callable given, or (``progress=True``) ``log_line`` (default: a stage line)."""
   if progress is None or progress is False:
     return None
+  if progress is True and log_line is not None:
+    return log_line
   if progress is True:
     def log_line(info: dict) -> None:
       _log.warning(

@@ -27,12 +27,35 @@ import optax
 
 from posejax.errors import InvalidInputError
 
-Objective = Callable[[Any, Any, jax.Array, Any, Any], tuple[jax.Array, tuple[jax.Array, Any]]]
+Objective = Callable[[Any, Any, Any, Any, Any], tuple[jax.Array, tuple[jax.Array, Any]]]
 """``objective(free, carry, search, data, shared) -> (total (), (terms (T,), carry))`` for one
 scene: ``carry`` holds gradient-free search results (closest pairs, inside masks); ``search`` is
-shaped like ``StageSettings.search_every`` with () bool leaves, the same for every scene: where
-set, the objective searches afresh and returns the new results, otherwise it uses and returns
+shaped like ``StageSettings.search_every`` with ``Search`` leaves: where one is due, the objective
+searches afresh and returns the new results (``Search.renew``), otherwise it uses and returns
 ``carry``."""
+
+
+class Search(NamedTuple):
+  """Whether one search runs at this iteration.
+
+  Scenes enter a stage at different iterations when a batch is refilled (``replace_scenes``), so
+  each scene has its own schedule. ``anyone`` is the same for every scene of the batch, so a
+  ``lax.cond`` on it stays a real branch under ``vmap``: the search is computed only at
+  iterations where some scene needs it, and kept only by the scenes that do.
+
+  Attributes:
+    due: () bool, this scene searches now.
+    anyone: () bool, some live scene of the batch searches now (not batched).
+  """
+
+  due: jax.Array
+  anyone: jax.Array
+
+  def renew(self, run: Callable[[], Any], old: Any) -> Any:
+    """``run()`` when this scene is due, else ``old`` (``run`` is skipped when no scene is)."""
+    fresh = lambda: jax.tree_util.tree_map(lambda new, kept: jnp.where(self.due, new, kept),
+                                           run(), old)
+    return jax.lax.cond(self.anyone, fresh, lambda: old)
 
 
 @flax.struct.dataclass
@@ -78,15 +101,18 @@ class StageSettings:
 
 @flax.struct.dataclass
 class StageState:
-  """The state of one stage for a batch of B scenes.
+  """The state of one stage for a batch of B scenes (the B slots of a refilled batch).
 
   Attributes:
     free: the optimised parameters, a pytree whose leaves have leading axis B.
-    opt_state: Adam's state for ``free``.
+    opt_state: Adam's state for ``free``, per scene (leading axis B, its step count included).
     carry: per-scene gradient-free search results, renewed as ``settings.search_every`` says
       iterations (e.g. closest vertex pairs, interpenetration inside masks), leading axis B.
     settings: this stage's ``StageSettings`` (unbatched).
-    step: () int32, objective evaluations run so far in this stage (at most ``max_iters + 1``).
+    step: () int32, loop iterations run so far on this state (the clock ``advance``'s ``until``
+      counts).
+    evaluations: (B,) int32, objective evaluations of each scene in this stage (at most
+      ``max_iters + 1``); equal to ``step`` unless scenes entered later (``replace_scenes``).
     history: (B, W) the last W total losses, oldest first.
     seen: (B,) int32, how many losses ``history`` holds (saturates at W).
     stopped: (B,) bool, scenes whose early-stop rule fired.
@@ -100,12 +126,18 @@ class StageState:
   carry: Any
   settings: StageSettings
   step: jax.Array
+  evaluations: jax.Array
   history: jax.Array
   seen: jax.Array
   stopped: jax.Array
   iters: jax.Array
   loss: jax.Array
   terms: jax.Array
+
+  @property
+  def done(self) -> jax.Array:
+    """(B,) bool, scenes whose stage has ended (early stop, or the cap's final evaluation)."""
+    return self.stopped | (self.evaluations > self.settings.max_iters)
 
 
 class Stage(NamedTuple):
@@ -162,15 +194,19 @@ def make_stage(
       ``init(free, data, shared, settings) -> StageState`` for batched ``free`` and ``data``
       (leading axis B) and unbatched ``StageSettings``;
       ``advance(state, data, shared, until) -> StageState`` runs iterations until
-      ``state.step == until``, the stage is complete (``max_iters + 1`` evaluations) or every scene
-      has stopped; ``until`` is traced.
+      ``state.step == until`` or every scene's stage is complete (``max_iters + 1`` evaluations,
+      or stopped early); ``until`` is traced.
   """
   adam = optax.scale_by_adam()
   placeholder = initial_carry if initial_carry is not None else (lambda free, data, shared: ())
   scenes = (0, 0, None)
   placeholder_batch = jax.vmap(placeholder, in_axes=scenes)
-  value_and_grad = jax.vmap(jax.value_and_grad(objective, has_aux=True),
-                            in_axes=(0, 0, None, 0, None))
+  # Adam per scene: each scene's bias correction counts its own updates, wherever it entered.
+  adam_init, adam_update = jax.vmap(adam.init), jax.vmap(adam.update)
+
+  def batched(objective_function, search_every):
+    search_axes = jax.tree_util.tree_map(lambda _: Search(due=0, anyone=None), search_every)
+    return jax.vmap(objective_function, in_axes=(0, 0, search_axes, 0, None))
 
   def init(free, data, shared, settings: StageSettings) -> StageState:
     leaf = jax.tree_util.tree_leaves(free)[0]
@@ -180,15 +216,18 @@ def make_stage(
           trainable=jax.tree_util.tree_map(lambda _: jnp.ones((), bool), free))
     # The searches run in the first iteration (step 0), not here: compiled once, in ``advance``.
     carry = placeholder_batch(free, data, shared)
-    search = jax.tree_util.tree_map(lambda _: jnp.ones((), bool), settings.search_every)
-    _, (terms, _) = jax.eval_shape(jax.vmap(objective, in_axes=(0, 0, None, 0, None)), free,
-                                   carry, search, data, shared)
+    search = jax.tree_util.tree_map(
+        lambda _: Search(due=jnp.ones((batch,), bool), anyone=jnp.ones((), bool)),
+        settings.search_every)
+    _, (terms, _) = jax.eval_shape(batched(objective, settings.search_every), free, carry,
+                                   search, data, shared)
     return StageState(
         free=free,
-        opt_state=adam.init(free),
+        opt_state=adam_init(free),
         carry=carry,
         settings=settings,
         step=jnp.zeros((), jnp.int32),
+        evaluations=jnp.zeros((batch,), jnp.int32),
         history=jnp.zeros((batch, early_stop_window), dtype),
         seen=jnp.zeros((batch,), jnp.int32),
         stopped=jnp.zeros((batch,), bool),
@@ -199,31 +238,36 @@ def make_stage(
 
   def iteration(state: StageState, data, shared) -> StageState:
     settings = state.settings
-    last = state.step >= settings.max_iters  # scores the final parameters: searches fresh
-    search = jax.tree_util.tree_map(lambda every: (state.step % every == 0) | last,
-                                    settings.search_every)
-    (total, (terms, carry)), grads = value_and_grad(state.free, state.carry, search, data, shared)
-    grads = jax.tree_util.tree_map(lambda g, t: jnp.where(t, g, jnp.zeros_like(g)), grads,
-                                   settings.trainable)
-    live = ~state.stopped
+    live = ~state.done
+    last = state.evaluations >= settings.max_iters  # scores the final parameters: searches fresh
+
+    def search_flags(every):
+      due = (state.evaluations % every == 0) | last
+      return Search(due=due, anyone=jnp.any(due & live))
+
+    search = jax.tree_util.tree_map(search_flags, settings.search_every)
+    (total, (terms, carry)), grads = batched(
+        jax.value_and_grad(objective, has_aux=True), settings.search_every)(
+            state.free, state.carry, search, data, shared)
+    grads = jax.tree_util.tree_map(
+        lambda g, t: jnp.where(t, g, jnp.zeros_like(g)), grads, settings.trainable)
     history = jnp.concatenate([state.history[:, 1:], total[:, None]], axis=1)
     seen = jnp.minimum(state.seen + 1, early_stop_window)
     slope = jnp.abs(least_squares_slope(history))
-    flat = (seen >= early_stop_window) & (slope < settings.early_stop_slope)
+    flat = live & (seen >= early_stop_window) & (slope < settings.early_stop_slope)
     stopped = state.stopped | flat
-    frozen = stopped | last
-    directions, opt_state = adam.update(grads, state.opt_state)
+    frozen = stopped | last | ~live
+    directions, opt_state = adam_update(grads, state.opt_state)
     rate = settings.learning_rate
     moved = jax.tree_util.tree_map(lambda p, d: p - rate.astype(p.dtype) * d, state.free,
                                    directions)
     keep = lambda new, old: jnp.where(_expand(frozen, new), old, new)
     return state.replace(
         free=jax.tree_util.tree_map(keep, moved, state.free),
-        opt_state=jax.tree_util.tree_map(
-            lambda new, old: keep(new, old) if jnp.ndim(new) > 0 else new, opt_state,
-            state.opt_state),
+        opt_state=jax.tree_util.tree_map(keep, opt_state, state.opt_state),
         carry=carry,
         step=state.step + 1,
+        evaluations=state.evaluations + live.astype(jnp.int32),
         history=jnp.where(live[:, None], history, state.history),
         seen=jnp.where(live, seen, state.seen),
         stopped=stopped,
@@ -234,12 +278,34 @@ def make_stage(
 
   def advance(state: StageState, data, shared, until) -> StageState:
     return jax.lax.while_loop(
-        lambda s: (s.step < until) & (s.step <= s.settings.max_iters) & ~jnp.all(s.stopped),
+        lambda s: (s.step < until) & ~jnp.all(s.done),
         lambda s: iteration(s, data, shared),
         state,
     )
 
   return Stage(init=init, advance=advance)
+
+
+def replace_scenes(state: StageState, fresh: StageState, mask: jax.Array) -> StageState:
+  """``state`` with the scenes (slots) where ``mask`` is set taken from ``fresh``.
+
+  Continuous batching: a stage keeps running over B slots while finished scenes leave and new
+  ones enter. A new scene's state is its row of a fresh ``init`` (zero moments, no losses seen,
+  no evaluation yet), so it runs exactly as it would in a stage of its own; the clock ``step``
+  and the settings stay ``state``'s.
+
+  Args:
+    state: the running stage.
+    fresh: ``init`` of the same stage for the incoming scenes (rows not in ``mask`` unused).
+    mask: (B,) bool, the slots to replace.
+
+  Returns:
+    The merged ``StageState``.
+  """
+  rows = lambda s: s.replace(settings=None, step=None)  # the per-scene fields
+  merged = jax.tree_util.tree_map(lambda new, old: jnp.where(_expand(mask, new), new, old),
+                                  rows(fresh), rows(state))
+  return merged.replace(settings=state.settings, step=state.step)
 
 
 def _expand(mask: jax.Array, like: jax.Array) -> jax.Array:

@@ -78,8 +78,7 @@ def test_searches_run_on_schedule():
   def objective(free, carry, search, data, shared):
     del data, shared
     # The carry records the parameters the last search saw.
-    carry = jax.lax.cond(search, lambda: jax.lax.stop_gradient(jnp.sum(free["x"])),
-                         lambda: carry)
+    carry = search.renew(lambda: jax.lax.stop_gradient(jnp.sum(free["x"])), carry)
     return jnp.sum(free["x"] ** 2) + 0.0 * carry, (jnp.stack([carry]), carry)
 
   placeholder = lambda free, data, shared: jnp.zeros(())
