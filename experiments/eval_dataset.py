@@ -68,7 +68,7 @@ from posejax.io_utils import read_complete_lines
 from posejax.losses import priors
 from posejax.viz import overlay
 
-CONFIGS = ("prosepose", "prosepose_published", "heuristic", "no_contact")
+CONFIGS = ("prosepose", "heuristic", "no_contact")
 CSV_NAME = "per_image.csv"
 DEFAULT_FALLBACK_MIN_EMPTY = {"chi3d": 2}
 """The published rule: CHI3D images fall back when at least 2 of the answers are empty."""
@@ -173,9 +173,8 @@ def answer_source(settings: EvalSettings) -> dict:
 
 def build_config(settings: EvalSettings, people: int) -> FitConfig:
   """The preset of ``--config`` for ``people``, with the caps, ablations and fallback rule."""
-  if settings.config in ("prosepose", "prosepose_published"):
-    preset = FitConfig.two_person if people == 2 else FitConfig.one_person
-    config = preset(published=settings.config == "prosepose_published")
+  if settings.config == "prosepose":
+    config = FitConfig.two_person() if people == 2 else FitConfig.one_person()
   elif settings.config == "heuristic":
     if people != 2:
       raise InvalidInputError("--config=heuristic is the two-person baseline; use no_contact for "
@@ -530,9 +529,7 @@ def define_flags() -> None:
   flags.DEFINE_string("moyo_gt_dir", None, "MOYO: folder of the mocap .npz sequences.")
   flags.DEFINE_integer("self_contact_vertices_per_region", None,
                        "One person: subsample regions for a faster self-contact PCC.")
-  flags.DEFINE_enum("config", "prosepose", list(CONFIGS), "Fit preset: prosepose "
-                    "(FitConfig.two_person() / one_person()), prosepose_published (the same with "
-                    "published=True: the paper's weights), heuristic, no_contact.")
+  flags.DEFINE_enum("config", "prosepose", list(CONFIGS), "Fit preset.")
   flags.DEFINE_list("ablate", [], f"Loss terms to switch off, of {list(TERMS)}.")
   flags.DEFINE_list("max_iters", None, "Iteration cap of every stage, or one per stage (default: "
                     "the preset's 1000).")

@@ -6,7 +6,7 @@ are the exception: they travel into the compiled loop as traced floats, one set 
 batch can mix presets (a scene that falls back to the heuristic baseline runs beside scenes that use the
 language model's constraints) and an ablation that changes a weight does not recompile.
 
-Presets (METHOD.md, "Optimization"); ``published=True`` gives the paper's settings exactly:
+Presets reproduce the published settings (METHOD.md, "Optimization"):
 
 * ``FitConfig.two_person()``: ProsePose for two people.
 * ``FitConfig.one_person()``: ProsePose for one person in self-contact (MOYO settings).
@@ -248,32 +248,20 @@ class FitConfig:
       data["fallback"] = cls.from_dict(data["fallback"])
     return cls(**data)
 
-  # Presets (METHOD.md); the defaults differ from the published settings only where the synthetic
-  # benchmark's development split measured a gain (README, "Synthetic benchmark").
+  # Presets: the published settings (METHOD.md).
 
   @classmethod
-  def two_person(cls, *, max_iters: int = 1000, published: bool = False) -> "FitConfig":
-    """ProsePose for two people; scenes with all answers empty fall back to the heuristic.
-
-    Default: the published weights except stage 1's contact weight, 300 instead of 1000. At 1000
-    the contact term decides each sample's roles, sides and closest pairs within the first few
-    dozen steps, before the keypoints have placed the limbs, and the fit cannot leave a wrong
-    choice (a hand locked onto the other person's wrong shoulder); at 300 the keypoints keep a say
-    while the choices settle, and stage 2 still closes the contacts at 1000. On the Hi4D-like
-    development split (24 scenes, paired, 95% bootstrap) this gained 3.6 mm joint PA-MPJPE over
-    the published weights ([-10.9, +2.4]) and turned the gain over the heuristic from
-    -12.5 [-32.0, +4.8] mm into -16.1 [-34.1, -1.3] mm. ``published=True``: the paper's weights.
-    """
+  def two_person(cls, *, max_iters: int = 1000) -> "FitConfig":
+    """ProsePose for two people; scenes with all answers empty fall back to the heuristic."""
     return cls(
         people=2,
         stages=_two_stages(
             max_iters,
-            LossWeights(keypoints=0.04, contact=1000 if published else 300, pose_prior=4,
-                        init_pose=200, shape=40),
+            LossWeights(keypoints=0.04, contact=1000, pose_prior=4, init_pose=200, shape=40),
             LossWeights(keypoints=0.1, contact=1000, pose_prior=4, init_pose=200, penetration=1000),
         ),
         fallback=cls.heuristic(max_iters=max_iters),
-        name="prosepose-two-person" + ("-published" if published else ""),
+        name="prosepose-two-person",
     )
 
   @classmethod
@@ -290,28 +278,18 @@ class FitConfig:
     )
 
   @classmethod
-  def one_person(cls, *, max_iters: int = 1000, published: bool = False) -> "FitConfig":
+  def one_person(cls, *, max_iters: int = 1000) -> "FitConfig":
     """ProsePose for one person in self-contact (MOYO weights); all-empty scenes fall back to
-    optimisation without contact.
-
-    Default: the published weights except stage 1's contact weight, 100 instead of 1e4. At 1e4 the
-    self-contact pairs pull limbs together before the keypoints have placed them, bending the
-    pose to reach (true contacts then raised joint error over the fit without contact); at 100
-    stage 1 follows the keypoints and stage 2 closes the contacts at 1e4. On the MOYO-like
-    development split (24 scenes) this gained 1.2 mm joint PA-MPJPE ([-3.7, +1.3]) with
-    self-contact gaps unchanged, and the true contacts moved from +2.9 [-1.5, +7.5] to
-    -1.3 [-4.3, +1.3] mm against the fit without contact. ``published=True``: the paper's weights.
-    """
+    optimisation without contact."""
     return cls(
         people=1,
         stages=_two_stages(
             max_iters,
-            LossWeights(keypoints=0.04, contact=1e4 if published else 100, init_pose=400,
-                        shape=40),
+            LossWeights(keypoints=0.04, contact=1e4, init_pose=400, shape=40),
             LossWeights(keypoints=0.1, contact=1e4, init_pose=400),
         ),
         fallback=cls.no_contact(1, max_iters=max_iters),
-        name="prosepose-one-person" + ("-published" if published else ""),
+        name="prosepose-one-person",
     )
 
   @classmethod

@@ -59,14 +59,12 @@ def test_two_person_methods_are_the_papers_rows():
   methods = benchmark.benchmark_methods(2, max_iters=7)
   names = [m.name for m in methods]
   assert names == ["initial", "heuristic", "no_contact", "posejax_n1", "posejax_n5",
-                   "posejax_n20", "posejax_n20_published", "oracle", "without_lmm", "without_2d", "without_gmm",
+                   "posejax_n20", "oracle", "without_lmm", "without_2d", "without_gmm",
                    "without_shape", "without_init_pose", "without_penetration"]
   by_name = {m.name: m for m in methods}
   assert by_name["initial"].config is None
   assert by_name["posejax_n5"].samples == 5 and by_name["posejax_n5"].contacts == benchmark.ANSWERS
   assert by_name["oracle"].contacts == benchmark.ORACLE and by_name["oracle"].samples == 20
-  published = FitConfig.two_person(max_iters=7, published=True)
-  assert by_name["posejax_n20_published"].config.stages == published.stages
   full = FitConfig.two_person(max_iters=7)
   for name, term, _ in benchmark.ABLATIONS:
     config = by_name[name].config
@@ -104,8 +102,7 @@ def test_two_person_methods_are_the_papers_rows():
 def test_one_person_methods_skip_terms_the_preset_does_not_weigh():
   methods = benchmark.benchmark_methods(1, samples=(2, 4), ablations=True)
   names = [m.name for m in methods]
-  assert names == ["initial", "no_contact", "posejax_n2", "posejax_n4", "posejax_n4_published",
-                   "oracle", "without_lmm",
+  assert names == ["initial", "no_contact", "posejax_n2", "posejax_n4", "oracle", "without_lmm",
                    "without_2d", "without_shape", "without_init_pose"]
   assert all(m.config is None or m.config.people == 1 for m in methods)
   assert methods[-1].samples == 4
@@ -347,7 +344,5 @@ def test_config_changes_reach_the_posejax_and_oracle_rows_only():
     assert [s.learning_rate for s in config.stages] == [0.02, 0.001]
     assert config.contact_softmin == 0.01
   assert methods["heuristic"].config == benchmark.benchmark_methods(2, ablations=False)[1].config
-  assert methods["posejax_n20_published"].config.stages == FitConfig.two_person(
-      published=True).stages
   with pytest.raises(InvalidInputError, match="unknown FitConfig fields"):
     benchmark.apply_config_changes(FitConfig.two_person(), {"contact_wieght": 3})

@@ -1,5 +1,4 @@
-"""FitConfig presets carry the published settings (by name) and the defaults chosen on the
-development split; edits and serialisation keep them intact."""
+"""FitConfig presets carry the published settings; edits and serialisation keep them intact."""
 
 import pytest
 
@@ -8,8 +7,8 @@ from posejax.config import LossWeights
 from posejax.errors import InvalidInputError
 
 
-def test_two_person_published_preset_is_the_published_setting():
-  config = FitConfig.two_person(published=True)
+def test_two_person_preset_is_the_published_setting():
+  config = FitConfig.two_person()
   first, second = config.stages
   assert first.optimize == ("body_pose", "betas", "transl")
   assert second.optimize == ("body_pose", "transl")
@@ -25,23 +24,11 @@ def test_two_person_published_preset_is_the_published_setting():
   assert config.fallback.stages[0].weights.contact == 0
 
 
-def test_one_person_published_preset_uses_the_moyo_weights():
-  first, second = FitConfig.one_person(published=True).stages
+def test_one_person_preset_uses_the_moyo_weights():
+  first, second = FitConfig.one_person().stages
   assert first.weights.contact == second.weights.contact == 1e4
   assert first.weights.init_pose == 400 and first.weights.pose_prior == 0
   assert first.weights.keypoints == 0.04 and second.weights.keypoints == 0.1
-
-
-@pytest.mark.parametrize("people", [1, 2])
-def test_defaults_differ_from_the_published_setting_only_in_stage_one_contact(people):
-  preset = FitConfig.two_person if people == 2 else FitConfig.one_person
-  default, published = preset(), preset(published=True)
-  assert default.stages[0].weights.contact == (300 if people == 2 else 100)
-  assert default.stages[0].weights.replace(contact=0) == published.stages[0].weights.replace(
-      contact=0)
-  assert default.stages[1] == published.stages[1]
-  assert default.fallback == published.fallback
-  assert default.name != published.name
 
 
 def test_ablation_zeroes_a_term_in_every_stage_and_drops_it_from_the_program():

@@ -159,8 +159,7 @@ def benchmark_methods(people: int, *, max_iters: int | Sequence[int] = 1000,
                               f"1, got {search_every}")
     searches[f"{term}_search_every"] = int(every)
   options = lambda config: _with_options(config, caps, searches)
-  preset = FitConfig.two_person if people == 2 else FitConfig.one_person
-  full = options(preset())
+  full = options(FitConfig.two_person() if people == 2 else FitConfig.one_person())
   if contact_weight is not None:
     full = full.with_weights(contact=float(contact_weight))
   full = apply_config_changes(full, changes or {})
@@ -172,9 +171,6 @@ def benchmark_methods(people: int, *, max_iters: int | Sequence[int] = 1000,
                                  options(FitConfig.no_contact(people))))
   for n in samples:
     methods.append(BenchmarkMethod(f"posejax_n{n}", f"posejax, N = {n}", full, ANSWERS, n))
-  methods.append(BenchmarkMethod(f"posejax_n{largest}_published",
-                                 f"posejax, N = {largest}, published settings",
-                                 options(preset(published=True)), ANSWERS, largest))
   methods.append(BenchmarkMethod("oracle", "oracle (true contacts)", full, ORACLE,
                                  oracle_samples))
   if ablations:
@@ -631,20 +627,14 @@ def results_csv(tables: Sequence[tuple[int, Sequence[BenchmarkMethod],
 # Paired comparisons
 
 
-_DEFAULT_VS_PUBLISHED_AND_ABLATIONS = (("posejax_n20", "posejax_n20_published"),) + tuple(
-    (name, "posejax_n20") for name, _, _ in ABLATIONS)
-
 PAIRED_COMPARISONS: dict[int, tuple[tuple[str, str], ...]] = {
     2: (("oracle", "heuristic"), ("oracle", "no_contact"), ("posejax_n20", "heuristic"),
         ("posejax_n20", "no_contact"), ("posejax_n20", "oracle"), ("posejax_n1", "posejax_n5"),
-        ("posejax_n5", "posejax_n20")) + _DEFAULT_VS_PUBLISHED_AND_ABLATIONS,
+        ("posejax_n5", "posejax_n20")),
     1: (("oracle", "no_contact"), ("posejax_n20", "no_contact"), ("posejax_n20", "oracle"),
-        ("posejax_n1", "posejax_n5"), ("posejax_n5", "posejax_n20"))
-       + _DEFAULT_VS_PUBLISHED_AND_ABLATIONS,
+        ("posejax_n1", "posejax_n5"), ("posejax_n5", "posejax_n20")),
 }
-"""People -> (A, B) method names compared scene by scene in the tables: the headline
-comparisons, the defaults against the published settings, and each ablation against the full
-method (rows missing from a run are left out)."""
+"""People -> (A, B) method names compared scene by scene in the tables."""
 
 PAIRED_METRICS: dict[int, tuple[tuple[str, str, float], ...]] = {
     2: (("pa_mpjpe", "PA-MPJPE (mm)", 1.0), ("pcc_mean", "PCC mean (points)", 100.0),
