@@ -413,7 +413,7 @@ def _write_run_json(settings, runs, model, path, signature) -> None:
 
 
 def _write_tables(settings, runs, rows, model) -> dict:
-  tables, texts, summaries = [], [], {}
+  tables, texts, summaries, scene_values = [], [], {}, {}
   for people, run in runs.items():
     summary = _summaries(run, rows)
     summaries[people] = summary
@@ -459,11 +459,14 @@ def _write_tables(settings, runs, rows, model) -> dict:
     title = f"posejax on the SYNTHETIC benchmark, {'two people' if people == 2 else 'one person'}"
     by_method = {m.name: {i: rows[(people, m.name, i)] for i in (s.scene_id for s in run.scenes)
                           if (people, m.name, i) in rows} for m in run.methods}
+    scene_values[people] = by_method
     main = [m.name for m in run.methods if m.group == "main"]
     texts.append(benchmark.results_markdown(title, run.methods, summary, people, notes=notes)
                  + "\nPaired differences over scenes (mean A - B, 95% bootstrap interval, "
                  "scenes where A is lower / higher):\n\n"
                  + benchmark.paired_markdown(by_method, people)
+                 + ("\n" + gap if (gap := benchmark.gap_closed_markdown(by_method, people))
+                    else "")
                  + "\nPA-MPJPE (mm) per scene kind:\n\n"
                  + benchmark.per_kind_markdown(by_method, {s.scene_id: s.kind for s in run.scenes},
                                                main))
@@ -476,13 +479,18 @@ def _write_tables(settings, runs, rows, model) -> dict:
       "run": os.path.join(settings.out_dir, "run.json"),
   }
   if settings.plot:
-    paths["plot"] = _plot(os.path.join(settings.out_dir, "benchmark.png"), tables)
+    paths["plot"] = _plot(os.path.join(settings.out_dir, "benchmark.png"), tables, scene_values)
   print("\n".join(texts))
   return {"paths": paths, "summaries": summaries}
 
 
-def _plot(path: str, tables) -> str:
-  """PA-MPJPE bars of every method and PCC(tau) curves of the main methods, per person count."""
+PLOT_BASELINE: dict[int, str] = {2: "heuristic", 1: "no_contact"}
+"""People -> the method every other is compared with in the plot."""
+
+
+def _plot(path: str, tables, scene_values) -> str:
+  """Per person count: each method's paired PA-MPJPE difference from the baseline with its 95%
+  interval, and PCC(tau) curves of the main methods."""
   import matplotlib
   matplotlib.use("Agg")
   from matplotlib import pyplot
@@ -492,18 +500,29 @@ def _plot(path: str, tables) -> str:
   figure, axes = pyplot.subplots(len(tables), 2, figsize=(13, 4.8 * len(tables)), squeeze=False)
   taus = 100 * np.asarray(metrics.PCC_THRESHOLDS_M)
   for row, (people, methods, summaries) in enumerate(tables):
-    shown = [m for m in methods if m.name in summaries]
-    bars, curves = axes[row]
-    errors = [summaries[m.name]["pa_mpjpe"] for m in shown]
-    colors = ["tab:gray" if m.config is None else "tab:blue" if m.group == "main" else "tab:orange"
-              for m in shown]
-    bars.barh(range(len(shown)), errors, color=colors)
-    bars.set_yticks(range(len(shown)), [m.label for m in shown], fontsize=8)
-    bars.invert_yaxis()
-    bars.set_xlabel("PA-MPJPE (mm)")
-    bars.set_title(f"{'two people' if people == 2 else 'one person'}: PA-MPJPE (SYNTHETIC)")
-    for method in shown:
-      if method.group != "main":
+    forest, curves = axes[row]
+    rows, baseline = scene_values[people], PLOT_BASELINE[people]
+    shown = [m for m in methods if m.name in rows and m.name != baseline]
+    if baseline in rows:
+      for y, method in enumerate(shown):
+        common = sorted(set(rows[method.name]) & set(rows[baseline]))
+        values = [np.asarray([rows[m][s].get("pa_mpjpe", np.nan) for s in common], float)
+                  for m in (method.name, baseline)]
+        d = benchmark.paired_difference(*values)
+        color = ("tab:gray" if method.config is None else
+                 "tab:blue" if method.group == "main" else "tab:orange")
+        forest.errorbar(d["mean"], y, xerr=[[d["mean"] - d["low"]], [d["high"] - d["mean"]]],
+                        fmt="o", color=color, capsize=3)
+      forest.axvline(0.0, color="black", linewidth=0.8)
+      forest.set_yticks(range(len(shown)), [m.label for m in shown], fontsize=8)
+      forest.invert_yaxis()
+      forest.grid(axis="x", alpha=0.3)
+    label = dict((m.name, m.label) for m in methods).get(baseline, baseline)
+    forest.set_xlabel(f"PA-MPJPE minus {label}'s, same scenes (mm; 95% bootstrap interval)")
+    forest.set_title(f"{'two people' if people == 2 else 'one person'}: lower is better "
+                     "(SYNTHETIC)")
+    for method in methods:
+      if method.group != "main" or method.name not in summaries:
         continue
       summary = summaries[method.name]
       curve = [summary[c] for c in benchmark.dataset_eval.PCC_COLUMNS]

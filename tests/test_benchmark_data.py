@@ -305,6 +305,30 @@ def test_paired_difference_interval_is_the_pairs_not_the_spread():
   assert "| hug | 2 | 55.0 | 75.0 |" in kinds
 
 
+def test_gap_closed_is_the_share_of_the_baseline_to_target_gap():
+  rng = np.random.default_rng(1)
+  baseline = rng.normal(100, 30, 40)
+  target = baseline - 20 + rng.normal(0, 2, 40)
+  halfway = baseline - 10 + rng.normal(0, 2, 40)
+  d = benchmark.gap_closed(halfway, baseline, target)
+  assert d["mean"] == pytest.approx(0.5, abs=0.05) and d["low"] < 0.5 < d["high"]
+  assert d["high"] - d["low"] < 0.2  # the shared spread over scenes cancels
+  assert benchmark.gap_closed(target, baseline, target)["mean"] == pytest.approx(1.0)
+  assert benchmark.gap_closed(baseline + 20, baseline, target)["mean"] == pytest.approx(-1, abs=0.05)
+  assert np.isnan(benchmark.gap_closed(target, baseline, baseline)["mean"])
+  # PCC: higher is better; the same formula, since both differences change sign together.
+  score = benchmark.gap_closed(np.full(3, 0.8), np.full(3, 0.7), np.full(3, 0.9))
+  assert score["mean"] == pytest.approx(0.5)
+  rows = {name: {s: {"pa_mpjpe": v + k, "pcc_mean": 0.5, "gap_mm": v}
+                 for k, s in enumerate("abc")}
+          for name, v in (("posejax_n20", 75.0), ("heuristic", 90.0), ("oracle", 70.0))}
+  text = benchmark.gap_closed_markdown(rows, 2)
+  assert "PA-MPJPE: posejax_n20 closes 75% [75, 75] of the heuristic-to-oracle gap (3 scenes)" \
+      in text
+  assert "PCC mean: posejax_n20 closes – of" in text  # no gap to close
+  assert benchmark.gap_closed_markdown({"oracle": rows["oracle"]}, 2) == ""
+
+
 def test_true_pair_gaps_measure_the_nearest_vertices_of_the_pair():
   tools = benchmark.EvaluationTools(
       regressor=np.zeros((14, 4)), region_names=("left hand", "right hand"), region_vertices=None,

@@ -94,6 +94,7 @@ def test_table_has_every_method_with_finite_numbers(first_run):
   paths = output["paths"]
   text = open(paths["markdown"], encoding="utf-8").read()
   assert "SYNTHETIC" in text
+  assert "posejax_n20 closes" in text and "of the heuristic-to-oracle gap (3 scenes)" in text
   for method in methods:
     assert f"| {method.label} | {SCENES} |" in text
   rows = list(csv.DictReader(open(paths["csv"], encoding="utf-8")))
