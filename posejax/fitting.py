@@ -619,7 +619,8 @@ def fit(
       licence-free ``default_pose_prior()``.
     regions: a ``RegionMap``; default derived from the model's skinning weights.
     return_vertices: also return the full final meshes (..., P, V, 3) (memory: 126 kB per person).
-    progress: True logs a line per chunk; a callable receives a dict per chunk.
+    progress: True logs a line per chunk at INFO (``log_stage_progress``); a callable receives a
+      dict per chunk.
     chunk_size: iterations between progress reports (the loop stays compiled within a chunk).
     sharding: a ``jax.sharding.Mesh`` (its first axis splits the scenes) or a ``Sharding`` for
       the scene axis, to spread the batch over devices; the scene count must divide evenly.
@@ -680,7 +681,7 @@ def fit_dataset(
     chunk_size: steps between slot swaps (rounded up to a multiple of every search interval, so
       that the scenes in a pool search at the same steps).
     return_vertices: also return the full final meshes (S, P, V, 3).
-    progress: True logs a line per chunk; a callable receives a dict per chunk with
+    progress: True logs a line per chunk at INFO; a callable receives a dict per chunk with
       ``"finished"``, ``"scenes"``, ``"running"`` (scenes per stage), ``"waiting"`` (scenes per
       stage not yet in a slot), ``"chunks"`` and ``"seconds"``.
     across_processes: after ``jax.distributed.initialize``, each process fits its contiguous share
@@ -872,17 +873,16 @@ def _shard(tree, sharding):
   return jax.tree_util.tree_map(lambda x: jax.device_put(x, make(jnp.asarray(x))), tree)
 
 
-def _progress_function(progress, log_line=None):
-  """None, the callable given, or (``progress=True``) ``log_line`` (default: a stage line)."""
+def log_stage_progress(info: dict) -> None:
+  """The ``progress=True`` line of ``fit``: logged at INFO on the ``posejax.fitting`` logger
+  (absl scripts show it; elsewhere ``logging.basicConfig(level=logging.INFO)``)."""
+  _log.info("stage %d: iteration %d/%d, %d/%d scenes stopped, median loss %.4g (%.1f s)",
+            info["stage"] + 1, info["iteration"], info["max_iters"], info["stopped"],
+            info["scenes"], info["median_loss"], info["seconds"])
+
+
+def _progress_function(progress, log_line=log_stage_progress):
+  """None, the callable given, or (``progress=True``) ``log_line``."""
   if progress is None or progress is False:
     return None
-  if progress is True and log_line is not None:
-    return log_line
-  if progress is True:
-    def log_line(info: dict) -> None:
-      _log.warning(
-          "stage %d: iteration %d/%d, %d/%d scenes stopped, median loss %.4g (%.1f s)",
-          info["stage"] + 1, info["iteration"], info["max_iters"], info["stopped"],
-          info["scenes"], info["median_loss"], info["seconds"])
-    return log_line
-  return progress
+  return log_line if progress is True else progress

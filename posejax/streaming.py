@@ -48,10 +48,10 @@ _replace_scenes = jax.jit(replace_scenes)
 
 
 def log_line(info: dict) -> None:
-  """The ``progress=True`` line of ``fit_dataset``."""
-  _log.warning("%d/%d scenes done; running per stage %s, waiting %s (%d chunks, %.1f s)",
-               info["finished"], info["scenes"], info["running"], info["waiting"],
-               info["chunks"], info["seconds"])
+  """The ``progress=True`` line of ``fit_dataset``, logged at INFO on ``posejax.streaming``."""
+  _log.info("%d/%d scenes done; running per stage %s, waiting %s (%d chunks, %.1f s)",
+            info["finished"], info["scenes"], info["running"], info["waiting"],
+            info["chunks"], info["seconds"])
 
 
 class _Pool:

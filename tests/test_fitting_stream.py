@@ -114,3 +114,21 @@ def test_bad_slot_counts_are_refused(setting):
       setting["fitter"].fit_dataset(setting["keypoints"], None, slots=slots, **arguments)
   with pytest.raises(posejax.InvalidInputError, match="one scene axis"):
     setting["fitter"].fit_dataset(setting["keypoints"][None], None, slots=2, **arguments)
+
+
+def test_progress_true_logs_at_info_level(setting, caplog):
+  fitter = setting["fitter"]
+  one = lambda x: x[:1]
+  with caplog.at_level("INFO", logger="posejax"):
+    fitter(setting["keypoints"][:1], setting["constraints"][:1],
+           init=jax.tree_util.tree_map(one, setting["init"]), camera=setting["camera"],
+           progress=True, chunk_size=25)
+    fitter.fit_dataset(setting["keypoints"][:2], setting["constraints"][:2],
+                       init=jax.tree_util.tree_map(lambda x: x[:2], setting["init"]),
+                       camera=setting["camera"], slots=1, chunk_size=25, progress=True)
+  stage_lines = [r for r in caplog.records if r.name == "posejax.fitting"
+                 and r.getMessage().startswith("stage 1: iteration 25/50")]
+  dataset_lines = [r for r in caplog.records if r.name == "posejax.streaming"
+                   and "scenes done; running per stage" in r.getMessage()]
+  assert stage_lines and dataset_lines
+  assert {r.levelname for r in stage_lines + dataset_lines} == {"INFO"}
