@@ -1,6 +1,6 @@
 """Checks each synthetic profile's initial estimates against the published initial error.
 
-For every profile of ``posejax.data.synthetic.PROFILES`` it generates ``--num_scenes`` scenes
+For every profile of ``posejax.data.synthetic_settings.PROFILES`` it generates ``--num_scenes`` scenes
 (cycling through the profile's kinds; the contact check is skipped, ``--check`` to keep it, since
 it does not change how the initial estimate is made) and prints a Markdown table: the published
 initial error the profile stands in for, the generated initial estimates' mean joint PA-MPJPE
@@ -21,11 +21,12 @@ from absl import logging
 
 from experiments import _cli
 from posejax.data import synthetic
+from posejax.data.synthetic_settings import PROFILES
 
 
 def define_flags() -> None:
   flags.DEFINE_integer("num_scenes", 16, "Scenes per profile.")
-  flags.DEFINE_list("profiles", sorted(synthetic.PROFILES), "Profiles to check.")
+  flags.DEFINE_list("profiles", sorted(PROFILES), "Profiles to check.")
   flags.DEFINE_integer("seed", 0, "Generator seed.")
   flags.DEFINE_bool("check", False, "Keep only scenes that pass the contact check.")
   flags.DEFINE_string("json_out", None, "Also write the per-scene numbers here.")
@@ -36,7 +37,7 @@ def calibration_rows(profile: str, num_scenes: int, seed: int = 0, check: bool =
   """Per-scene initial errors of ``num_scenes`` scenes of ``profile`` (``initial_errors`` + ids)."""
   settings = synthetic.SyntheticSettings.preset(profile, seed=seed)
   model = synthetic._default_model() if model is None else model
-  kinds = synthetic.default_kinds(synthetic.PROFILES[profile].people, settings)
+  kinds = synthetic.default_kinds(PROFILES[profile].people, settings)
   rows, index = [], 0
   while len(rows) < num_scenes:
     kind = kinds[len(rows) % len(kinds)]
@@ -60,7 +61,7 @@ def table(rows_by_profile: dict[str, list[dict]]) -> str:
            "ratio | per-person PA-MPJPE (mm) | relative placement (mm) | scenes |",
            "|---|---:|---:|---:|---:|---:|---:|"]
   for name, rows in rows_by_profile.items():
-    published = synthetic.PROFILES[name].values["init_target_pa_mpjpe"]
+    published = PROFILES[name].values["init_target_pa_mpjpe"]
     pa = np.array([r["pa_mpjpe"] for r in rows])
     person = np.mean([r["person_pa_mpjpe"] for r in rows])
     relative = np.array([r["relative"] for r in rows])

@@ -59,6 +59,7 @@ from posejax import body
 from posejax.constraints import Constraints
 from posejax.data import benchmark
 from posejax.data import synthetic
+from posejax.data.synthetic_settings import PROFILES
 from posejax.data.synthetic_answers import AnswerSettings
 from posejax.errors import InvalidInputError
 from posejax.io_utils import atomic_write_bytes
@@ -455,7 +456,7 @@ def _write_tables(settings, runs, rows, model) -> dict:
                  f"precision {100 * f1[:, 0].mean():.1f} %, recall {100 * f1[:, 1].mean():.1f} %, "
                  f"F1 {100 * f1[:, 2].mean():.1f} %")
     notes.insert(1, f"split {settings.split!r}" + (f", profile {settings.profile!r} ("
-                 f"{synthetic.PROFILES[settings.profile].stands_for})" if settings.profile else ""))
+                 f"{PROFILES[settings.profile].stands_for})" if settings.profile else ""))
     title = f"posejax on the SYNTHETIC benchmark, {'two people' if people == 2 else 'one person'}"
     by_method = {m.name: {i: rows[(people, m.name, i)] for i in (s.scene_id for s in run.scenes)
                           if (people, m.name, i) in rows} for m in run.methods}
@@ -555,8 +556,8 @@ def define_flags() -> None:
                       "has some).")
   flags.DEFINE_enum("people", "both", ["1", "2", "both"], "Which table: one person, two people "
                     "or both.")
-  flags.DEFINE_enum("profile", "", [""] + sorted(synthetic.PROFILES), "Generator preset named "
-                    "after the dataset it stands in for (posejax.data.synthetic.PROFILES); "
+  flags.DEFINE_enum("profile", "", [""] + sorted(PROFILES), "Generator preset named "
+                    "after the dataset it stands in for (posejax.data.PROFILES); "
                     "--generator_json and the answer flags apply on top; two-person profiles need "
                     "--people=2, moyo --people=1.")
   flags.DEFINE_integer("num_scenes", 16, "Two-person scenes.")

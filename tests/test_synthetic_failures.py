@@ -9,6 +9,7 @@ import pytest
 from posejax import InvalidInputError
 from posejax.body.keypoints import BODY_25_NAMES
 from posejax.data import synthetic
+from posejax.data.synthetic_settings import PROFILES
 from posejax.data import synthetic_failures as failures
 from posejax.data import synthetic_poses
 from posejax.data.synthetic_answers import AnswerSettings
@@ -138,23 +139,23 @@ def test_true_focal_length_spreads_at_the_stated_log_error():
 # Profiles
 
 
-@pytest.mark.parametrize("name", sorted(synthetic.PROFILES))
+@pytest.mark.parametrize("name", sorted(PROFILES))
 def test_profiles_are_settings_that_round_trip(name):
   settings = synthetic.SyntheticSettings.preset(name, seed=4)
   assert settings.profile == name and settings.seed == 4
   assert settings.init_target_pa_mpjpe > 0 and settings.answers.correlation > 0
   assert synthetic.SyntheticSettings.from_dict(settings.to_dict()) == settings
-  people = synthetic.PROFILES[name].people
+  people = PROFILES[name].people
   assert people == (1 if name == "moyo" else 2)
   kinds = synthetic.default_kinds(people, settings)
   assert kinds and all(synthetic_poses.scene_design(k).people == people for k in kinds)
-  assert synthetic.PROFILES[name].reasons
+  assert PROFILES[name].reasons
   with pytest.raises(InvalidInputError, match="unknown synthetic profile"):
     synthetic.SyntheticSettings.preset("coco")
 
 
 def test_published_initial_errors_are_the_profiles_targets():
-  targets = {n: p.values["init_target_pa_mpjpe"] for n, p in synthetic.PROFILES.items()}
+  targets = {n: p.values["init_target_pa_mpjpe"] for n, p in PROFILES.items()}
   assert targets == {"hi4d": 144.0, "flickrci3d": 106.0, "chi3d": 96.0, "moyo": 84.0}
 
 

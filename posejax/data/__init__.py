@@ -13,7 +13,7 @@ from posejax.data import dataset_eval
 from posejax.data import synthetic
 from posejax.data.synthetic import SyntheticBenchmark
 from posejax.data.synthetic import SyntheticScene
-from posejax.data.synthetic import SyntheticSettings
+from posejax.data.synthetic_settings import SyntheticSettings
 from posejax.data.synthetic import generate_benchmark
 from posejax.data.synthetic import generate_scene
 from posejax.data.synthetic import load_benchmark

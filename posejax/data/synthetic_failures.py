@@ -13,7 +13,7 @@ undetected parts. That study finds localisation errors in about a quarter of the
 2016 COCO winners, most of them jitter (which ``observe`` models as pixel noise), and finds that
 their frequency grows with crowding (overlap with other people) and with the number of hidden
 keypoints: exactly the conditions of close contact. It gives no per-type rates for people in
-contact, so each rate in ``posejax.data.synthetic.PROFILES`` states its own reason.
+contact, so each rate in ``posejax.data.synthetic_settings.PROFILES`` states its own reason.
 """
 
 from __future__ import annotations
