@@ -21,6 +21,7 @@ from absl import logging
 
 from experiments import _cli
 from posejax.data import synthetic
+from posejax.data import synthetic_initial
 from posejax.data.synthetic_settings import PROFILES
 
 
@@ -46,9 +47,9 @@ def calibration_rows(profile: str, num_scenes: int, seed: int = 0, check: bool =
     except synthetic.SceneCheckFailed:
       index += 1
       continue
-    undone = synthetic._rescale_distance(
+    undone = synthetic_initial.rescale_distance(
         model, scene.init, float(scene.true_focal_length[0] / scene.focal_length[0]))
-    errors = synthetic.initial_errors(model, scene.gt, undone)
+    errors = synthetic_initial.initial_errors(model, scene.gt, undone)
     rows.append({"profile": profile, "scene_id": scene.scene_id, **errors,
                  "focal_ratio": float(scene.true_focal_length[0] / scene.focal_length[0])})
     logging.info("%s %s %s", profile, scene.scene_id, errors)

@@ -219,6 +219,7 @@ from scipy.spatial.transform import Rotation  # noqa: E402
 
 from posejax import FileFormatError  # noqa: E402
 from posejax.data import synthetic  # noqa: E402
+from posejax.data import synthetic_initial  # noqa: E402
 
 SETTINGS = synthetic.SyntheticSettings(seed=3)
 
@@ -347,14 +348,14 @@ def test_initial_estimate_is_degraded_by_the_configured_amounts(model):
   settings = synthetic.SyntheticSettings(init_pose_noise=0.05, init_occluded_pose_noise=0.2,
                                          init_orient_noise=0.1, init_shape_noise=0.4,
                                          init_depth_noise=0.1, init_relative_noise=0.0)
-  init = synthetic.degrade(model, gt, occluded, settings, np.random.default_rng(1))
+  init = synthetic_initial.degrade(model, gt, occluded, settings, np.random.default_rng(1))
 
   def angles(a, b):
     return (Rotation.from_rotvec(a.reshape(-1, 3)).inv()
             * Rotation.from_rotvec(b.reshape(-1, 3))).magnitude().reshape(a.shape[0], -1)
 
   errors = angles(gt["body_pose"], init["body_pose"])  # (people, 21)
-  hidden = synthetic.hidden_joints(occluded)[0]
+  hidden = synthetic_initial.hidden_joints(occluded)[0]
   # The wrist keypoint ends the forearm (elbow joint) and stands for the hand (wrist joint).
   assert [synthetic_poses.BODY_JOINTS[j] for j in np.flatnonzero(hidden)] == [
       "left_elbow", "left_wrist"]
@@ -371,7 +372,7 @@ def test_initial_estimate_is_degraded_by_the_configured_amounts(model):
   # Along the viewing ray: the pelvis still projects where it did.
   np.testing.assert_allclose(pelvis[:, :2] / pelvis[:, 2:], pelvis_gt[:, :2] / pelvis_gt[:, 2:],
                              atol=1e-9)
-  shifted = synthetic.degrade(model, gt, occluded, synthetic.SyntheticSettings(
+  shifted = synthetic_initial.degrade(model, gt, occluded, synthetic.SyntheticSettings(
       init_depth_noise=0.0, init_relative_noise=0.08), np.random.default_rng(2))
   moved = synthetic.geometry.pelvis_rest_position(model, shifted["betas"]) + shifted["transl"]
   assert np.std(moved - pelvis_gt) == pytest.approx(0.08, rel=0.1)
@@ -575,8 +576,8 @@ def test_profile_scene_records_its_camera_failures_and_calibrated_start(model):
   z = synthetic._rng(settings, 0, "init").normal()
   spread = settings.init_target_spread
   target = settings.init_target_pa_mpjpe * np.exp(spread * z - spread ** 2 / 2)
-  undone = synthetic._rescale_distance(model, scene.init, true / given)
-  errors = synthetic.initial_errors(model, scene.gt, undone)
+  undone = synthetic_initial.rescale_distance(model, scene.init, true / given)
+  errors = synthetic_initial.initial_errors(model, scene.gt, undone)
   assert errors["pa_mpjpe"] == pytest.approx(target, rel=0.03)
   assert errors["relative"] == pytest.approx(target * settings.init_target_relative
                                              / settings.init_target_pa_mpjpe, rel=1e-3)

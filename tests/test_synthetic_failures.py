@@ -9,6 +9,7 @@ import pytest
 from posejax import InvalidInputError
 from posejax.body.keypoints import BODY_25_NAMES
 from posejax.data import synthetic
+from posejax.data import synthetic_initial
 from posejax.data.synthetic_settings import PROFILES
 from posejax.data import synthetic_failures as failures
 from posejax.data import synthetic_poses
@@ -241,15 +242,15 @@ def test_calibrated_initial_estimate_hits_its_targets(model, people):
   settings = synthetic.SyntheticSettings(init_target_pa_mpjpe=110.0, init_target_relative=90.0,
                                          init_target_spread=0.0)
   details = {}
-  init = synthetic.calibrated_degrade(model, gt, occluded, settings, np.random.default_rng(1),
+  init = synthetic_initial.calibrated_degrade(model, gt, occluded, settings, np.random.default_rng(1),
                                       details)
-  errors = synthetic.initial_errors(model, gt, init)
+  errors = synthetic_initial.initial_errors(model, gt, init)
   assert errors["pa_mpjpe"] == pytest.approx(110.0, rel=0.02)
   assert errors == pytest.approx(details["errors"], nan_ok=True)
   if people == 2:
     assert errors["relative"] == pytest.approx(90.0, rel=1e-6)
     assert errors["person_pa_mpjpe"] < errors["pa_mpjpe"]
   # The focal-length correction keeps every pelvis on its viewing ray.
-  moved = synthetic._rescale_distance(model, init, 0.8)
-  a, b = synthetic._pelvis(model, init), synthetic._pelvis(model, moved)
+  moved = synthetic_initial.rescale_distance(model, init, 0.8)
+  a, b = synthetic_initial._pelvis(model, init), synthetic_initial._pelvis(model, moved)
   np.testing.assert_allclose(a[:, :2] / a[:, 2:], b[:, :2] / b[:, 2:], atol=1e-12)

@@ -150,6 +150,18 @@ def body_params(model, params: dict[str, np.ndarray]) -> BodyParams:
       k: np.asarray(v, np.float32) for k, v in params.items()})
 
 
+@functools.lru_cache(maxsize=None)
+def _jitted_forward():
+  return jax.jit(forward)
+
+
+def posed(model, params: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+  """``(vertices (P, V, 3), joints (P, J, 3))`` metres, float64, of a numpy parameter dict with a
+  leading person axis."""
+  out = _jitted_forward()(model, body_params(model, params))
+  return np.asarray(out.vertices, np.float64), np.asarray(out.joints, np.float64)
+
+
 def _nearest_pair_distance(points_a: jax.Array, points_b: jax.Array, valid_a: jax.Array,
                            valid_b: jax.Array) -> jax.Array:
   """Minimum distance between two point sets; the gradient reaches only the closest pair."""
