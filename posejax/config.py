@@ -220,9 +220,6 @@ class FitConfig:
             frozenset(s.early_stop_window for s in self.stages),
             frozenset(g for s in self.stages for g in s.optimize), self.active_terms())
 
-  def stage_weights(self, stage: int) -> LossWeights:
-    return self.stages[stage].weights
-
   def active_terms(self, stage: int | None = None) -> tuple[str, ...]:
     """Terms with a non-zero weight in this config or its fallback, in one stage or in any
     (the terms compiled into that stage's program)."""

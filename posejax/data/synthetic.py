@@ -28,7 +28,7 @@ A scene is made in six seeded steps:
 6. Initial estimate and answers: the ground truth degraded as a monocular regressor degrades (pose
    noise largest on joints whose keypoints are hidden, shape noise, depth and relative-placement
    error between people), either at fixed noise levels or calibrated per scene to a target joint
-   PA-MPJPE (``calibrated_degrade``), and simulated language-model answers
+   PA-MPJPE (``synthetic_initial.calibrated_degrade``), and simulated language-model answers
    (``synthetic_answers``, errors optionally correlated across a scene's samples).
 
 ``PROFILES`` (``SyntheticSettings.preset``) name settings after the datasets they stand in for:

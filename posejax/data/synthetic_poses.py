@@ -55,17 +55,6 @@ def turn(*steps: tuple[str, float]) -> AxisAngle:
   return tuple(float(v) for v in rotation.as_rotvec())
 
 
-def mirror_rotation(axis_angle: AxisAngle) -> AxisAngle:
-  """The same joint rotation seen on the other side of the body (reflection through x = 0)."""
-  x, y, z = axis_angle
-  return (x, -y, -z)
-
-
-def both_sides(joint: str, left: AxisAngle) -> dict[str, AxisAngle]:
-  """A left-side rotation for ``"left_<joint>"`` and its mirror image for ``"right_<joint>"``."""
-  return {f"left_{joint}": left, f"right_{joint}": mirror_rotation(left)}
-
-
 @dataclasses.dataclass(frozen=True)
 class PersonDesign:
   """One person of a designed scene.
