@@ -68,7 +68,9 @@ from posejax.io_utils import read_complete_lines
 from posejax.losses import priors
 from posejax.viz import overlay
 
-CONFIGS = ("prosepose", "heuristic", "no_contact")
+PRESETS: dict[str, int | None] = {"two_person": 2, "one_person": 1, "heuristic": 2,
+                                  "no_contact": None}
+"""``--config`` values: ``FitConfig``'s preset names, with the people each fits (None: either)."""
 CSV_NAME = "per_image.csv"
 DEFAULT_FALLBACK_MIN_EMPTY = {"chi3d": 2}
 """The published rule: CHI3D images fall back when at least 2 of the answers are empty."""
@@ -97,7 +99,7 @@ class EvalSettings:
   joint_regressor: str | None = None
   moyo_gt_dir: str | None = None
   self_contact_vertices_per_region: int | None = None
-  config: str = "prosepose"
+  config: str = ""
   ablate: tuple[str, ...] = ()
   max_iters: tuple[int, ...] | None = None
   fallback_min_empty: int | None = None
@@ -173,17 +175,13 @@ def answer_source(settings: EvalSettings) -> dict:
 
 def build_config(settings: EvalSettings, people: int) -> FitConfig:
   """The preset of ``--config`` for ``people``, with the caps, ablations and fallback rule."""
-  if settings.config == "prosepose":
-    config = FitConfig.two_person() if people == 2 else FitConfig.one_person()
-  elif settings.config == "heuristic":
-    if people != 2:
-      raise InvalidInputError("--config=heuristic is the two-person baseline; use no_contact for "
-                              "one person (HMR2+opt)")
-    config = FitConfig.heuristic()
-  elif settings.config == "no_contact":
-    config = FitConfig.no_contact(people)
-  else:
-    raise InvalidInputError(f"--config must be one of {CONFIGS}, got {settings.config!r}")
+  name = settings.config or ("two_person" if people == 2 else "one_person")
+  if name not in PRESETS:
+    raise InvalidInputError(f"--config must be one of {sorted(PRESETS)}, got {name!r}")
+  if PRESETS[name] not in (None, people):
+    raise InvalidInputError(f"--config={name} fits {PRESETS[name]} person(s) but the dataset has "
+                            f"{people}; use no_contact (HMR2+opt) or leave --config empty")
+  config = FitConfig.no_contact(people) if name == "no_contact" else getattr(FitConfig, name)()
   if settings.max_iters is not None:
     config = config.with_max_iters(*settings.max_iters)
   unknown = sorted(set(settings.ablate) - set(TERMS))
@@ -529,7 +527,8 @@ def define_flags() -> None:
   flags.DEFINE_string("moyo_gt_dir", None, "MOYO: folder of the mocap .npz sequences.")
   flags.DEFINE_integer("self_contact_vertices_per_region", None,
                        "One person: subsample regions for a faster self-contact PCC.")
-  flags.DEFINE_enum("config", "prosepose", list(CONFIGS), "Fit preset.")
+  flags.DEFINE_enum("config", "", [""] + list(PRESETS), "FitConfig preset (default: the "
+                    "dataset's, two_person or one_person).")
   flags.DEFINE_list("ablate", [], f"Loss terms to switch off, of {list(TERMS)}.")
   flags.DEFINE_list("max_iters", None, "Iteration cap of every stage, or one per stage (default: "
                     "the preset's 1000).")

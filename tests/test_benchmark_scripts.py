@@ -64,7 +64,7 @@ def test_bench_fit_writes_its_table_with_the_pytorch_peer(tmp_path):
   pytest.importorskip("smplx")
   out = _run("experiments.bench_fit", "--batches", "2", "--full_batches", "2", "--max_iters", "3",
              "--samples", "2", "--torch_steps", "1", "--torch_stage2_steps", "1",
-             "--nowarm_start", "--write", "--output_dir", str(tmp_path))
+             "--nowarm_start", "--write", "--out_dir", str(tmp_path))
   assert "| batch |" in out and (tmp_path / "bench_fit.md").exists()
   figures = json.loads((tmp_path / "bench_fit.json").read_text())
   (row,) = figures["posejax"]

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import posejax
 from experiments import eval_dataset
 from posejax import body
 from posejax import lmm
@@ -241,3 +242,17 @@ def test_a_run_killed_after_an_image_is_fitted_writes_its_files_on_resume(datase
   assert [r["name"] for r in _rows(out / eval_dataset.CSV_NAME)] == ["img0_0", "img1_0"]
   assert sorted(os.listdir(out / "fits")) == ["img0_0.npz", "img1_0.npz"]
   assert (out / "overlays" / "img0_0.png").exists()
+
+
+def test_config_flag_takes_the_api_preset_names(tmp_path):
+  settings = lambda **changes: eval_dataset.EvalSettings(
+      dataset="flickrci3d", processed="unused", out_dir=str(tmp_path), **changes)
+  assert eval_dataset.build_config(settings(), 2) == posejax.FitConfig.two_person()
+  assert eval_dataset.build_config(settings(), 1) == posejax.FitConfig.one_person()
+  assert eval_dataset.build_config(settings(config="heuristic"), 2) == posejax.FitConfig.heuristic()
+  assert (eval_dataset.build_config(settings(config="no_contact"), 1)
+          == posejax.FitConfig.no_contact(1))
+  with pytest.raises(InvalidInputError, match="one_person fits 1 person"):
+    eval_dataset.build_config(settings(config="one_person"), 2)
+  with pytest.raises(InvalidInputError, match="heuristic fits 2"):
+    eval_dataset.build_config(settings(config="heuristic"), 1)
