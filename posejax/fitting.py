@@ -632,13 +632,7 @@ def fit(
     InvalidInputError: misshaped keypoints, params, constraints or camera, non-finite initial
       parameters, or a people count the config does not fit.
   """
-  if model is None:
-    from posejax.body.default_body import default_model  # heavy: built on first use
-    model = default_model()
-  people = _people_of(image_kp)
-  if config is None:
-    config = FitConfig.two_person() if people == 2 else FitConfig.one_person()
-  fitter = cached_fitter(model, config, regions=regions, pose_prior=pose_prior)
+  fitter, config = _defaults_and_fitter(image_kp, model, config, regions, pose_prior)
   return fitter(image_kp, constraints, init=init, camera=camera, image_size=image_size,
                 return_vertices=return_vertices, progress=progress, chunk_size=chunk_size,
                 sharding=sharding, config=config)
@@ -694,17 +688,22 @@ def fit_dataset(
   Raises:
     InvalidInputError: as ``fit``; or ``slots`` / ``chunk_size`` not a positive int.
   """
-  if model is None:
-    from posejax.body.default_body import default_model  # heavy: built on first use
-    model = default_model()
-  people = _people_of(image_kp)
-  if config is None:
-    config = FitConfig.two_person() if people == 2 else FitConfig.one_person()
-  fitter = cached_fitter(model, config, regions=regions, pose_prior=pose_prior)
+  fitter, config = _defaults_and_fitter(image_kp, model, config, regions, pose_prior)
   return fitter.fit_dataset(image_kp, constraints, init=init, camera=camera,
                             image_size=image_size, slots=slots, chunk_size=chunk_size,
                             return_vertices=return_vertices, progress=progress,
                             across_processes=across_processes, config=config)
+
+
+def _defaults_and_fitter(image_kp, model, config, regions, pose_prior) -> tuple[Fitter, FitConfig]:
+  """``fit``'s and ``fit_dataset``'s defaults (the default body; the preset for P people) and the
+  cached fitter they use."""
+  if model is None:
+    from posejax.body.default_body import default_model  # heavy: built on first use
+    model = default_model()
+  if config is None:
+    config = FitConfig.two_person() if _people_of(image_kp) == 2 else FitConfig.one_person()
+  return cached_fitter(model, config, regions=regions, pose_prior=pose_prior), config
 
 
 def cached_fitter(model: BodyModel, config: FitConfig, *, regions=None, pose_prior=None) -> Fitter:
