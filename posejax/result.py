@@ -79,7 +79,9 @@ class FitResult:
     return np.asarray(self.stage_terms[..., stage, TERMS.index(name)])
 
   def summary(self) -> dict:
-    """A JSON-friendly summary: metadata plus per-stage aggregates over the batch."""
+    """A short JSON-friendly summary: the metadata but the config's full settings, counts over
+    the batch, and per stage the median of each loss term, the mean iterations and how many
+    scenes converged (``save`` writes it with the full settings)."""
     terms = np.asarray(self.stage_terms).reshape(-1, *self.stage_terms.shape[-2:])
     iterations = np.asarray(self.iterations).reshape(-1, self.iterations.shape[-1])
     converged = np.asarray(self.converged).reshape(-1, self.converged.shape[-1])
@@ -91,7 +93,7 @@ class FitResult:
           "converged": int(converged[:, s].sum()),
       })
     return {
-        **(self.metadata or {}),
+        **{k: v for k, v in (self.metadata or {}).items() if k != "config_settings"},
         "scenes": int(np.prod(self.batch_shape)),
         "fell_back": int(np.asarray(self.fell_back).sum()),
         "people_without_keypoints": int(np.asarray(self.keypoints_missing).sum()),
@@ -119,7 +121,9 @@ class FitResult:
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **arrays)
     atomic_write_bytes(base + ".npz", buffer.getvalue())
-    atomic_write_text(base + ".json", json.dumps(self.summary(), indent=2, default=float))
+    record = {**self.summary(),
+              "config_settings": (self.metadata or {}).get("config_settings")}
+    atomic_write_text(base + ".json", json.dumps(record, indent=2, default=float))
     return base + ".npz", base + ".json"
 
   @classmethod

@@ -12,6 +12,8 @@ where B stands. Four variants are fitted in ONE batch (one compilation):
 """
 
 
+import json
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -174,6 +176,10 @@ def test_result_round_trips_through_files(setting, tmp_path):
   np.testing.assert_array_equal(loaded.fell_back, result.fell_back)
   assert loaded.metadata["synthetic_body"] is True
   assert '"scenes": 4' in open(summary).read()
+  recorded = json.load(open(summary))
+  assert recorded["config_settings"] == json.loads(json.dumps(result.metadata["config_settings"]))
+  short = result.summary()
+  assert "config_settings" not in short and len(json.dumps(short, indent=1).splitlines()) < 60
 
 
 def test_bad_inputs_are_refused_with_clear_errors(setting):
