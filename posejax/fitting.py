@@ -265,7 +265,7 @@ class Fitter:
 
     return objective
 
-  def _searched_terms(self) -> tuple[str, ...]:
+  def searched_terms(self) -> tuple[str, ...]:
     """The compiled terms with a search to remember (keys of the carry)."""
     two = self.config.people == 2
     return tuple(t for t in ("contact", "penetration")
@@ -276,7 +276,7 @@ class Fitter:
     vertices = jax.eval_shape(lambda: self._people(free, scene, shared)[0])
     return {term: _zeros_like(jax.eval_shape(
         lambda v, term=term: self._search(term, v, scene, shared), vertices))
-            for term in self._searched_terms()}
+            for term in self.searched_terms()}
 
   def _search(self, term: str, vertices, scene: _Scene, shared: _Shared):
     """One loss term's gradient-free search, remembered for some steps (see the module).
@@ -362,14 +362,14 @@ class Fitter:
     init_stage, advance = self.loop
     for index, stage_config in enumerate(config.stages):
       weights = _stage_weights(config, index, fell_back, self.model.dtype)
-      shared = self._shared_for(weights)
+      shared = self.shared_for(weights)
       free = {name: params[name] for name in self.groups}
       fixed = {name: params[name] for name in PARAM_FIELDS if name not in self.groups}
       scene = _Scene(keypoints=keypoints, camera=camera, constraints=constraints, weights=weights,
                      anchor=anchor, fixed=fixed, person=person)
       if sharding is not None:
         scene, free = _shard((scene, free), sharding)
-      state = init_stage(free, scene, shared, self._stage_settings(config, index))
+      state = init_stage(free, scene, shared, self.stage_settings(config, index))
       started = time.perf_counter()
       evaluations = stage_config.max_iters + 1  # the last one scores the final parameters
       step = 0
@@ -472,18 +472,21 @@ class Fitter:
         validation.root_depths(self.model, init_flat.betas, init_flat.transl, camera))
     return batch_shape, (keypoints, init_flat, constraints, camera)
 
-  def _stage_settings(self, config: FitConfig, index: int) -> StageSettings:
+  def stage_settings(self, config: FitConfig, index: int) -> StageSettings:
+    """The traced settings of stage ``index`` of ``config`` (the knobs one compiled stage loop
+    runs with; ``fit_dataset``'s scheduler passes them per pool)."""
     stage_config = config.stages[index]
     return StageSettings.create(
         learning_rate=stage_config.learning_rate, max_iters=stage_config.max_iters,
         early_stop_slope=stage_config.early_stop_slope,
         search_every={term: getattr(config, f"{term}_search_every")
-                      for term in self._searched_terms()},
+                      for term in self.searched_terms()},
         trainable={name: name in stage_config.optimize for name in self.groups},
         dtype=self.model.dtype)
 
-  def _shared_for(self, weights) -> _Shared:
-    """The shared tables with the term switches set for a batch of (B, T) stage weights."""
+  def shared_for(self, weights) -> _Shared:
+    """The shared tables with the term switches set for a batch of (B, T) stage weights (a term
+    no scene of the batch weighs is skipped at run time)."""
     uses = lambda term: jnp.any(jnp.asarray(weights)[:, TERMS.index(term)] != 0)
     return self.shared.replace(use_contact=uses("contact"), use_proximity=uses("proximity"),
                                use_penetration=uses("penetration"))

@@ -144,14 +144,14 @@ def fit_scenes(fitter, config, rows, keypoints, init: BodyParams, constraints, c
   params = {name: np.array(getattr(init, name)) for name in PARAM_FIELDS}
   weights = [np.asarray(_stage_weights(config, s, fell_back, fitter.model.dtype))
              for s in range(stages)]
-  settings = [fitter._stage_settings(config, s) for s in range(stages)]
+  settings = [fitter.stage_settings(config, s) for s in range(stages)]
   tables = _Tables(fitter, keypoints, init, camera, slots)
   terms = np.zeros((count, stages, len(TERMS)), dtype)
   total = np.zeros((count, stages), dtype)
   iterations = np.zeros((count, stages), np.int32)
   converged = np.zeros((count, stages), bool)
 
-  intervals = [getattr(config, f"{term}_search_every") for term in fitter._searched_terms()]
+  intervals = [getattr(config, f"{term}_search_every") for term in fitter.searched_terms()]
   aligned = math.lcm(*intervals) if intervals else 1
   chunk = -(-chunk_size // aligned) * aligned
   init_stage, advance = fitter.loop
@@ -185,7 +185,7 @@ def fit_scenes(fitter, config, rows, keypoints, init: BodyParams, constraints, c
     if pool.device_scene is None:
       pool.device_scene = jax.tree_util.tree_map(jnp.asarray, pool.scene)
     scene = pool.device_scene
-    shared = fitter._shared_for(pool.scene.weights[pool.owner >= 0])
+    shared = fitter.shared_for(pool.scene.weights[pool.owner >= 0])
     state = pool.state
     if pool.load.any():
       free = jax.tree_util.tree_map(jnp.asarray, pool.free)
