@@ -18,6 +18,16 @@ import numpy as np
 from posejax.body.model import NUM_SKELETON_JOINTS
 from posejax.errors import InvalidInputError
 
+COCO_WHOLEBODY_FOOT_NAMES: tuple[str, ...] = (
+    "left_big_toe",
+    "left_small_toe",
+    "left_heel",
+    "right_big_toe",
+    "right_small_toe",
+    "right_heel",
+)
+"""The 6 foot points of COCO-WholeBody, at indices 17..22 right after the 17 body points."""
+
 BODY_25_NAMES: tuple[str, ...] = (
     "nose",
     "neck",
@@ -38,13 +48,7 @@ BODY_25_NAMES: tuple[str, ...] = (
     "left_eye",
     "right_ear",
     "left_ear",
-    "left_big_toe",
-    "left_small_toe",
-    "left_heel",
-    "right_big_toe",
-    "right_small_toe",
-    "right_heel",
-)
+) + COCO_WHOLEBODY_FOOT_NAMES
 """OpenPose BODY_25 keypoint names, in OpenPose's order (left/right are the person's own sides)."""
 
 COCO_17_NAMES: tuple[str, ...] = (
@@ -68,15 +72,6 @@ COCO_17_NAMES: tuple[str, ...] = (
 )
 """COCO-17 body keypoint names, in COCO's (and ViTPose's) order."""
 
-COCO_WHOLEBODY_FOOT_NAMES: tuple[str, ...] = (
-    "left_big_toe",
-    "left_small_toe",
-    "left_heel",
-    "right_big_toe",
-    "right_small_toe",
-    "right_heel",
-)
-"""The 6 foot points of COCO-WholeBody, at indices 17..22 right after the 17 body points."""
 
 NUM_COCO_WHOLEBODY = 133
 """COCO-WholeBody size: 17 body + 6 foot + 68 face + 21 left hand + 21 right hand."""
