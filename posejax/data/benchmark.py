@@ -630,11 +630,13 @@ def results_csv(tables: Sequence[tuple[int, Sequence[BenchmarkMethod],
 PAIRED_COMPARISONS: dict[int, tuple[tuple[str, str], ...]] = {
     2: (("oracle", "heuristic"), ("oracle", "no_contact"), ("posejax_n20", "heuristic"),
         ("posejax_n20", "no_contact"), ("posejax_n20", "oracle"), ("posejax_n1", "posejax_n5"),
-        ("posejax_n5", "posejax_n20")),
+        ("posejax_n5", "posejax_n20"))
+       + tuple((name, "posejax_n20") for name, _, _ in ABLATIONS),
     1: (("oracle", "no_contact"), ("posejax_n20", "no_contact"), ("posejax_n20", "oracle"),
         ("posejax_n1", "posejax_n5"), ("posejax_n5", "posejax_n20")),
 }
-"""People -> (A, B) method names compared scene by scene in the tables."""
+"""People -> (A, B) method names compared scene by scene in the tables (two people: each
+ablation against the full posejax N = 20 too; pairs with a method not run are left out)."""
 
 PAIRED_METRICS: dict[int, tuple[tuple[str, str, float], ...]] = {
     2: (("pa_mpjpe", "PA-MPJPE (mm)", 1.0), ("pcc_mean", "PCC mean (points)", 100.0),
