@@ -29,6 +29,7 @@ from posejax import body
 from posejax import metrics
 from posejax import photos
 from posejax.data import synthetic
+from posejax.io_utils import atomic_write_text
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("scenes", None, "A saved synthetic benchmark (posejax.data.save_benchmark); "
@@ -40,7 +41,7 @@ flags.DEFINE_float("pose_prior", 4.0, "Keypoint-only fit: pose prior weight.")
 flags.DEFINE_float("init_pose", 10.0, "Keypoint-only fit: weight of the canonical-pose anchor.")
 flags.DEFINE_integer("fit_iters", 0, "Also run the ProsePose fit from each init with this cap "
                      "(0: initial estimates only).")
-flags.DEFINE_string("json_out", None, "Write the per-person numbers here.")
+flags.DEFINE_string("out", None, "JSON file of the per-person numbers (written atomically).")
 
 
 def _person_errors(model, regressor, params, gt_params, keypoints, camera) -> list[dict]:
@@ -121,9 +122,8 @@ def main(argv):
                        f"{_interval(np.array(v))[1]:+.3g}] ({sum(x < 0 for x in v)} / {len(v)} "
                        "lower)" for key, v in paired.items())
       print(f"{stage}: keypoint init - simulated init: {text}")
-  if FLAGS.json_out:
-    with open(FLAGS.json_out, "w", encoding="utf-8") as handle:
-      json.dump(rows, handle, indent=1)
+  if FLAGS.out:
+    atomic_write_text(FLAGS.out, json.dumps(rows, indent=1))
 
 
 def _constraints(scene):

@@ -23,6 +23,7 @@ from experiments import _cli
 from posejax.data import synthetic
 from posejax.data import synthetic_initial
 from posejax.data.synthetic_settings import PROFILES
+from posejax.io_utils import atomic_write_text
 
 
 def define_flags() -> None:
@@ -30,7 +31,7 @@ def define_flags() -> None:
   flags.DEFINE_list("profiles", sorted(PROFILES), "Profiles to check.")
   flags.DEFINE_integer("seed", 0, "Generator seed.")
   flags.DEFINE_bool("check", False, "Keep only scenes that pass the contact check.")
-  flags.DEFINE_string("json_out", None, "Also write the per-scene numbers here.")
+  flags.DEFINE_string("out", None, "JSON file of the per-scene numbers (written atomically).")
 
 
 def calibration_rows(profile: str, num_scenes: int, seed: int = 0, check: bool = False,
@@ -78,9 +79,8 @@ def main() -> None:
           for p in values.profiles}
   print("SYNTHETIC scenes on the default body: initial estimates per profile\n")
   print(table(rows))
-  if values.json_out:
-    with open(values.json_out, "w", encoding="utf-8") as handle:
-      json.dump(rows, handle, indent=1)
+  if values.out:
+    atomic_write_text(values.out, json.dumps(rows, indent=1))
 
 
 if __name__ == "__main__":
