@@ -375,6 +375,8 @@ class Fitter:
       step = 0
       while step < evaluations:
         step = min(step + chunk_size, evaluations)
+        if step == evaluations - 1:  # the final scoring step joins the last chunk: one report
+          step = evaluations
         state = advance(state, scene, shared, step)
         done = int(state.step)
         if report is not None:

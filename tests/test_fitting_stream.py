@@ -120,14 +120,20 @@ def test_progress_true_logs_at_info_level(setting, caplog):
   fitter = setting["fitter"]
   one = lambda x: x[:1]
   with caplog.at_level("INFO", logger="posejax"):
+    never_stops = _config().replace(stages=tuple(
+        dataclasses.replace(s, early_stop_slope=0.0) for s in _config().stages))
     fitter(setting["keypoints"][:1], setting["constraints"][:1],
            init=jax.tree_util.tree_map(one, setting["init"]), camera=setting["camera"],
-           progress=True, chunk_size=25)
+           progress=True, chunk_size=25, config=never_stops)
     fitter.fit_dataset(setting["keypoints"][:2], setting["constraints"][:2],
                        init=jax.tree_util.tree_map(lambda x: x[:2], setting["init"]),
                        camera=setting["camera"], slots=1, chunk_size=25, progress=True)
-  stage_lines = [r for r in caplog.records if r.name == "posejax.fitting"
-                 and r.getMessage().startswith("stage 1: iteration 25/50")]
+  stage_lines = [r for r in caplog.records if r.name == "posejax.fitting"]
+  assert stage_lines[0].getMessage().startswith("stage 1: iteration 25/50")
+  # One line per chunk up to the cap: the final scoring step does not repeat the last line.
+  reported = [r.getMessage().split(",")[0] for r in stage_lines]
+  assert reported[:4] == ["stage 1: iteration 25/50", "stage 1: iteration 50/50",
+                          "stage 2: iteration 25/50", "stage 2: iteration 50/50"], reported
   dataset_lines = [r for r in caplog.records if r.name == "posejax.streaming"
                    and "scenes done; running per stage" in r.getMessage()]
   assert stage_lines and dataset_lines
