@@ -125,6 +125,15 @@ class BenchmarkSettings:
                               f"scene but --samples asks for {max(self.samples)}")
     return synthetic.SyntheticSettings.from_dict(values)
 
+  def fit_changes(self) -> dict:
+    """``config_changes`` plus the profile's published fallback rule (``Profile.
+    fallback_min_empty``, CHI3D's), unless the changes set one."""
+    changes = dict(self.config_changes)
+    rule = PROFILES[self.profile].fallback_min_empty if self.profile else None
+    if rule is not None:
+      changes.setdefault("fallback_min_empty", rule)
+    return changes
+
   def search_intervals(self) -> dict[str, int]:
     return {"contact": self.contact_search_every, "penetration": self.penetration_search_every}
 
@@ -134,7 +143,7 @@ class BenchmarkSettings:
         "generator": self.generator_settings().to_dict(), "max_iters": list(self.max_iters),
         "contact_search_every": self.contact_search_every,
         "penetration_search_every": self.penetration_search_every,
-        "contact_weight": self.contact_weight, "config_changes": self.config_changes,
+        "contact_weight": self.contact_weight, "config_changes": self.fit_changes(),
         "pcc_vertices_per_region": self.pcc_vertices_per_region,
         "self_contact_vertices_per_region": self.self_contact_vertices_per_region}))
 
@@ -239,7 +248,7 @@ def _prepare(settings: BenchmarkSettings, people: int, model) -> _PeopleRun:
                                         samples=settings.samples, ablations=settings.ablations,
                                         search_every=settings.search_intervals(),
                                         contact_weight=settings.contact_weight,
-                                        changes=settings.config_changes)
+                                        changes=settings.fit_changes())
   if settings.methods:
     unknown = sorted(set(settings.methods) - {m.name for m in methods})
     if unknown:

@@ -166,3 +166,16 @@ def test_flags_reach_the_settings(tmp_path):
   meta = json.load(open(tmp_path / "run.json", encoding="utf-8"))
   assert meta["generator_settings"]["answers"]["miss_rate"] == 0.5
   assert not os.path.exists(tmp_path / "benchmark.png")
+
+
+def test_profiles_bring_their_datasets_published_fallback_rule(tmp_path):
+  settings = lambda **changes: run_benchmark.BenchmarkSettings(out_dir=str(tmp_path), **changes)
+  assert settings(profile="chi3d").fit_changes() == {"fallback_min_empty": 2}
+  assert settings(profile="hi4d").fit_changes() == {} and settings().fit_changes() == {}
+  chosen = settings(profile="chi3d", config_changes={"fallback_min_empty": 5})
+  assert chosen.fit_changes() == {"fallback_min_empty": 5}
+  assert settings(profile="chi3d").signature()["config_changes"] == {"fallback_min_empty": 2}
+  methods = {m.name: m for m in benchmark.benchmark_methods(
+      2, ablations=False, changes=settings(profile="chi3d").fit_changes())}
+  assert methods["posejax_n20"].config.fallback_min_empty == 2
+  assert methods["heuristic"].config.fallback_min_empty is None

@@ -204,12 +204,15 @@ class Profile:
     values: the ``SyntheticSettings`` fields it sets (the rest keep their defaults).
     reasons: why each value is what it is (a published figure, or a stated assumption).
     people: 2 for the two-person datasets, 1 for MOYO.
+    fallback_min_empty: the paper's fallback rule for the dataset (``FitConfig``'s field of that
+      name: fall back when at least this many answers are empty); None: only when all are.
   """
 
   stands_for: str
   values: dict
   reasons: str
   people: int = 2
+  fallback_min_empty: int | None = None
 
 
 _TWO_PERSON_FAILURES = dict(swap_radius=0.1, flip_rate=0.05, part_miss_rate=0.05,
@@ -260,7 +263,10 @@ PROFILES: dict[str, Profile] = {
             "arm_around_waist"), view_jitter=1.2, swap_rate=0.25, misplace_rate=0.25,
             focal_error=0.15, init_target_pa_mpjpe=96.0, init_target_relative=96.0),
         reasons="CHI3D: hugs, handshakes, pushes, posing and kicks filmed by four studio cameras "
-                "around the pair (view_jitter 1.2 rad, focal_error 0.15). " + _FAILURE_REASONS),
+                "around the pair (view_jitter 1.2 rad, focal_error 0.15). The paper's CHI3D "
+                "rule: an image falls back to the heuristic when at least 2 of its answers are "
+                "empty (METHOD.md). " + _FAILURE_REASONS,
+        fallback_min_empty=2),
     "moyo": Profile(
         stands_for="MOYO (HMR2 initial estimate, PA-MPJPE 84 mm)",
         values=dict(answers=AnswerSettings(correlation=0.5), kinds=(), view_jitter=1.0,
