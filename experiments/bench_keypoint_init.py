@@ -3,8 +3,8 @@
 For photos without a BEV / HMR2 / SMPL-X estimate, ``posejax.photos.init_from_keypoints`` makes one
 from the 2D keypoints (canonical pose at the torso's depth, yaw from shoulders and hips, a short
 keypoint-only fit). This script measures it against the synthetic benchmark's simulated regressor
-init (``posejax.data.synthetic_initial.degrade``), scene by scene, both as initial estimates and after the
-ProsePose fit started from each:
+init (``posejax.data.synthetic_initial.degrade``), scene by scene, both as initial estimates and
+after the ProsePose fit started from each:
 
 * PA-MPJPE per person (mm; LSP-14 joints regressed from the meshes, each person aligned alone),
 * pelvis error (m; the 3D distance to the true pelvis, depth included),

@@ -1,12 +1,12 @@
 """Checks each synthetic profile's initial estimates against the published initial error.
 
-For every profile of ``posejax.data.synthetic_settings.PROFILES`` it generates ``--num_scenes`` scenes
-(cycling through the profile's kinds; the contact check is skipped, ``--check`` to keep it, since
-it does not change how the initial estimate is made) and prints a Markdown table: the published
-initial error the profile stands in for, the generated initial estimates' mean joint PA-MPJPE
-(LSP-14, both people aligned together; one person: PA-MPJPE), their ratio, the mean per-person
-PA-MPJPE and the relative placement error (pelvis to pelvis, mm, measured with the focal-length
-error's uniform depth scale undone). SYNTHETIC scenes on the default body.
+For every profile of ``posejax.data.synthetic_settings.PROFILES`` it generates ``--num_scenes``
+scenes (cycling through the profile's kinds; the contact check is skipped, ``--check`` to keep it,
+since it does not change how the initial estimate is made) and prints a Markdown table: the
+published initial error the profile stands in for, the generated initial estimates' mean joint
+PA-MPJPE (LSP-14, both people aligned together; one person: PA-MPJPE), their ratio, the mean
+per-person PA-MPJPE and the relative placement error (pelvis to pelvis, mm, measured with the
+focal-length error's uniform depth scale undone). SYNTHETIC scenes on the default body.
 
   python -m experiments.calibrate_profiles --num_scenes 16
 """

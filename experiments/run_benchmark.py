@@ -515,10 +515,8 @@ def _plot(path: str, tables, scene_values) -> str:
     shown = [m for m in methods if m.name in rows and m.name != baseline]
     if baseline in rows:
       for y, method in enumerate(shown):
-        common = sorted(set(rows[method.name]) & set(rows[baseline]))
-        values = [np.asarray([rows[m][s].get("pa_mpjpe", np.nan) for s in common], float)
-                  for m in (method.name, baseline)]
-        d = benchmark.paired_difference(*values)
+        d = benchmark.paired_difference(
+            *benchmark.scene_values(rows, (method.name, baseline), "pa_mpjpe"))
         color = ("tab:gray" if method.config is None else
                  "tab:blue" if method.group == "main" else "tab:orange")
         forest.errorbar(d["mean"], y, xerr=[[d["mean"] - d["low"]], [d["high"] - d["mean"]]],
@@ -565,8 +563,8 @@ def define_flags() -> None:
                       "has some).")
   flags.DEFINE_enum("people", "both", ["1", "2", "both"], "Which table: one person, two people "
                     "or both.")
-  flags.DEFINE_enum("profile", "", [""] + sorted(PROFILES), "Generator preset named "
-                    "after the dataset it stands in for (posejax.data.PROFILES); "
+  flags.DEFINE_enum("profile", "", [""] + sorted(PROFILES), "Generator preset named after "
+                    "the dataset it stands in for (posejax.data.synthetic_settings.PROFILES); "
                     "--generator_json and the answer flags apply on top; two-person profiles need "
                     "--people=2, moyo --people=1.")
   flags.DEFINE_integer("num_scenes", 16, "Two-person scenes.")

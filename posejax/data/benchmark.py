@@ -725,16 +725,16 @@ def gap_closed_markdown(rows: Mapping[str, Mapping[str, Mapping[str, Any]]], peo
   Args:
     rows: method name -> scene id -> per-scene row.
     people: 1 or 2 (picks ``PAIRED_METRICS``).
-    method, baseline, target: method names; an empty string when one is missing.
+    method, baseline, target: method names.
+
+  Returns:
+    Markdown lines, or an empty string when one of the three methods was not run.
   """
   if any(name not in rows for name in (method, baseline, target)):
     return ""
-  common = sorted(set(rows[method]) & set(rows[baseline]) & set(rows[target]))
   lines = []
   for key, label, _ in PAIRED_METRICS[people]:
-    values = [np.asarray([_row_value(rows[m][s], key) for s in common])
-              for m in (method, baseline, target)]
-    d = gap_closed(*values)
+    d = gap_closed(*scene_values(rows, (method, baseline, target), key))
     text = ("–" if not np.isfinite(d["mean"]) else
             f"{100 * d['mean']:.0f}% [{100 * d['low']:.0f}, {100 * d['high']:.0f}]")
     lines.append(f"- {label.split(' (')[0]}: {method} closes {text} of the {baseline}-to-{target} "
@@ -761,13 +761,28 @@ def paired_markdown(rows: Mapping[str, Mapping[str, Mapping[str, Any]]], people:
   for a, b in comparisons or PAIRED_COMPARISONS[people]:
     if a not in rows or b not in rows:
       continue
-    common = sorted(set(rows[a]) & set(rows[b]))
-    cells = []
-    for key, _, scale in columns:
-      values = [[_row_value(rows[m][s], key) for s in common] for m in (a, b)]
-      cells.append(interval_text(paired_difference(*map(np.asarray, values)), scale))
+    common = set(rows[a]) & set(rows[b])
+    cells = [interval_text(paired_difference(*scene_values(rows, (a, b), key)), scale)
+             for key, _, scale in columns]
     lines.append(f"| {a} vs {b} | {len(common)} | " + " | ".join(cells) + " |")
   return "\n".join(lines) + "\n"
+
+
+def scene_values(rows: Mapping[str, Mapping[str, Mapping[str, Any]]], methods: Sequence[str],
+                 key: str) -> list[np.ndarray]:
+  """Per method, ``key`` over the scenes every one of ``methods`` has, in one scene order.
+
+  Args:
+    rows: method name -> scene id -> per-scene row.
+    methods: method names (each in ``rows``).
+    key: the per-scene value (a missing or None value is NaN).
+
+  Returns:
+    One (S,) float array per method, aligned scene by scene (for ``paired_difference`` and
+    ``gap_closed``).
+  """
+  common = sorted(set.intersection(*(set(rows[m]) for m in methods)))
+  return [np.asarray([_row_value(rows[m][s], key) for s in common], np.float64) for m in methods]
 
 
 def _row_value(row: Mapping[str, Any], key: str) -> float:

@@ -56,7 +56,8 @@ def hidden_joints(occluded: np.ndarray) -> np.ndarray:
   return out
 
 
-def _noisy_rotations(rotvecs: np.ndarray, sigma: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def _noisy_rotations(rotvecs: np.ndarray, sigma: np.ndarray,
+                     rng: np.random.Generator) -> np.ndarray:
   """Each axis-angle composed with a random rotation whose vector has per-axis std ``sigma``."""
   return _rotated(rotvecs, rng.normal(0.0, 1.0, rotvecs.shape) * sigma[..., None])
 
@@ -89,7 +90,8 @@ def degrade(model, gt: dict[str, np.ndarray], occluded: np.ndarray, settings: Sy
   betas = gt["betas"] + rng.normal(0.0, settings.init_shape_noise, gt["betas"].shape)
   pelvis = geometry.pelvis_rest_position(model, gt["betas"]) + gt["transl"]
   scale = 1.0 + rng.normal(0.0, settings.init_depth_noise, (people, 1))
-  pelvis = pelvis * np.maximum(scale, 0.2) + rng.normal(0.0, settings.init_relative_noise, (people, 3))
+  pelvis = (pelvis * np.maximum(scale, 0.2)
+            + rng.normal(0.0, settings.init_relative_noise, (people, 3)))
   init = dict(gt)
   init.update(body_pose=body_pose.reshape(people, -1), global_orient=orient, betas=betas,
               transl=pelvis - geometry.pelvis_rest_position(model, betas))
