@@ -454,9 +454,8 @@ class Fitter:
   def _score(self, config: FitConfig, index: int, scene: _Scene, free: dict,
              sharding) -> "_StageEnd":
     """The loss of stage ``index`` at ``free``: one evaluation, every search fresh, no step."""
-    scoring = config.replace(stages=tuple(
-        dataclasses.replace(s, max_iters=0) if i == index else s
-        for i, s in enumerate(config.stages)))
+    caps = [0 if i == index else s.max_iters for i, s in enumerate(config.stages)]
+    scoring = config.with_max_iters(*caps)
     return self._run_stage(scoring, index, scene, free, report=None, chunk_size=1,
                            sharding=sharding)
 

@@ -644,3 +644,56 @@ def test_bad_shapes_raise_clear_errors():
     contact.contact_loss(points, points, jnp.ones((REGIONS, K + 1), bool), cons)
   with pytest.raises(InvalidInputError, match="vmap"):
     contact.contact_loss(points, points, None, Constraints.stack([cons, cons]))
+
+
+def _hands_scene():
+  """A's right hand 0.1 m from B's left hand; A's left hand 0.5 m from B's right hand; every
+  other region metres away."""
+  pa = np.full((REGIONS, 1, 3), 50.0)
+  pb = np.full((REGIONS, 1, 3), -50.0)
+  pa[:, 0, 1] = 10.0 * np.arange(REGIONS)
+  pb[:, 0, 1] = -10.0 * np.arange(REGIONS)
+  index = vocabulary.REGION_INDEX
+  pa[index["right hand"], 0] = [0.0, 0.0, 0.0]
+  pb[index["left hand"], 0] = [0.1, 0.0, 0.0]
+  pa[index["left hand"], 0] = [2.0, 0.0, 0.0]
+  pb[index["right hand"], 0] = [2.5, 0.0, 0.0]
+  return pa, pb, np.ones((REGIONS, 1), bool)
+
+
+def _surrogate_value(pa, pb, valid, cons, preference):
+  bias = contact.side_preference_bias(cons, jnp.asarray(preference))
+  surrogate = contact.contact_surrogate(jnp.asarray(pa), jnp.asarray(pb), jnp.asarray(valid), cons,
+                                        pair_bias=bias)
+  return float(contact.surrogate_contact_loss(jnp.asarray(pa), jnp.asarray(pb),
+                                              jnp.asarray(valid), cons, surrogate))
+
+
+def test_a_side_preference_makes_the_choice_but_the_loss_measures_true_distances(x64):
+  pa, pb, valid = _hands_scene()
+  cons = Constraints.from_pairs([[("hand", "hand")]] * 3 + [[]], 2)
+  free = contact.NO_PREFERENCE
+  assert _surrogate_value(pa, pb, valid, cons, [free, free]) == pytest.approx(
+      loss(pa, pb, valid, cons), abs=1e-12)
+  assert loss(pa, pb, valid, cons) == pytest.approx(0.75 * 0.1, abs=1e-12)
+  # A's left hand and B's right hand, as preferred: 0.5 m in three samples of four.
+  assert _surrogate_value(pa, pb, valid, cons, [0, 1]) == pytest.approx(0.75 * 0.5, abs=1e-12)
+  # One side preferred: the other body's hand is still chosen by distance.
+  a_left = np.hypot(2.0 - 0.1, 0.0)
+  assert _surrogate_value(pa, pb, valid, cons, [0, free]) == pytest.approx(
+      0.75 * min(a_left, 0.5), abs=1e-12)
+  # A part named twice uses both sides whatever the preference.
+  both = Constraints.from_pairs([[("hand", "hand"), ("hand", "hand")]], 2)
+  for preference in ([0, 0], [1, 1], [free, free]):
+    assert _surrogate_value(pa, pb, valid, both, preference) == pytest.approx(
+        loss(pa, pb, valid, both), abs=1e-12)
+
+
+def test_side_preference_bias_counts_the_regions_against_each_bodys_side():
+  cons = Constraints.from_pairs([[("hand", "neck")], [("hand", "hand")]], 2)
+  regions = np.asarray(cons.pair_regions)[np.asarray(cons.pair_valid)]
+  bias = np.asarray(contact.side_preference_bias(cons, jnp.asarray([1, 0])))
+  names = vocabulary.RESOLVED_REGIONS
+  for (a, b), value in zip(regions, bias[np.asarray(cons.pair_valid)]):
+    against = (names[a].startswith("left ")) + (names[b].startswith("right "))
+    assert value == pytest.approx(contact.SIDE_PENALTY * against)
