@@ -27,7 +27,7 @@ import collections
 import dataclasses
 import logging
 import time
-from typing import Any, Callable, NamedTuple, Sequence
+from typing import Any, Callable, Sequence
 
 import flax.struct
 import jax
@@ -100,18 +100,6 @@ class _Scene:
   anchor: jax.Array  # (P, 63) init-pose anchor
   fixed: dict  # field -> (P, width) parameters not optimised in this stage
   person: dict  # _PERSON_FIELDS -> (P, ...) folded per-person model pieces
-  side_preference: jax.Array  # (2,) int32 preferred side per body in the contact choices
-
-
-SIDE_STARTS = np.array([[contact_losses.NO_PREFERENCE] * 2, [0, 0], [0, 1], [1, 0], [1, 1]],
-                       np.int32)
-"""The starts of ``FitConfig.side_starts``: choices by distance alone, then each (side of body 0,
-side of body 1) preferred (0 left, 1 right)."""
-
-
-def no_side_preference(scenes: int) -> np.ndarray:
-  """(scenes, 2) the side preference of a fit that makes its choices by distance alone."""
-  return np.full((scenes, 2), contact_losses.NO_PREFERENCE, np.int32)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -310,8 +298,7 @@ class Fitter:
       other = points[1] if self.config.people == 2 else None
       run = lambda: contact_losses.contact_surrogate(
           points[0], other, shared.sample_valid, scene.constraints,
-          temperature=self.config.contact_softmin, count_empty=self.config.count_empty_samples,
-          pair_bias=contact_losses.side_preference_bias(scene.constraints, scene.side_preference))
+          temperature=self.config.contact_softmin, count_empty=self.config.count_empty_samples)
       used = shared.use_contact
     else:
       def run():
@@ -372,25 +359,40 @@ class Fitter:
     report = _progress_function(progress)
     stage_terms, stage_total, iterations, converged = [], [], [], []
     anchor = params["body_pose"]
-    for index in range(len(config.stages)):
+    init_stage, advance = self.loop
+    for index, stage_config in enumerate(config.stages):
       weights = _stage_weights(config, index, fell_back, self.model.dtype)
+      shared = self.shared_for(weights)
       free = {name: params[name] for name in self.groups}
       fixed = {name: params[name] for name in PARAM_FIELDS if name not in self.groups}
       scene = _Scene(keypoints=keypoints, camera=camera, constraints=constraints, weights=weights,
-                     anchor=anchor, fixed=fixed, person=person,
-                     side_preference=jnp.asarray(no_side_preference(scenes)))
-      if index == 0 and self._uses_side_starts(config):
-        end = self._best_side_start(config, scene, free, report=report, chunk_size=chunk_size,
-                                    sharding=sharding)
-      else:
-        end = self._run_stage(config, index, scene, free, report=report, chunk_size=chunk_size,
-                              sharding=sharding)
-      params = {**params, **end.free}
+                     anchor=anchor, fixed=fixed, person=person)
+      if sharding is not None:
+        scene, free = _shard((scene, free), sharding)
+      state = init_stage(free, scene, shared, self.stage_settings(config, index))
+      started = time.perf_counter()
+      evaluations = stage_config.max_iters + 1  # the last one scores the final parameters
+      step = 0
+      while step < evaluations:
+        step = min(step + chunk_size, evaluations)
+        if step == evaluations - 1:  # the final scoring step joins the last chunk: one report
+          step = evaluations
+        state = advance(state, scene, shared, step)
+        done = int(state.step)
+        if report is not None:
+          report({"stage": index, "iteration": min(done, stage_config.max_iters),
+                  "max_iters": stage_config.max_iters,
+                  "stopped": int(jnp.sum(state.stopped)), "scenes": scenes,
+                  "median_loss": float(jnp.median(state.loss)),
+                  "seconds": time.perf_counter() - started})
+        if done < step:  # every scene stopped early
+          break
+      params = {**params, **state.free}
       anchor = params["body_pose"]
-      stage_terms.append(end.terms)
-      stage_total.append(end.loss)
-      iterations.append(end.iters)
-      converged.append(end.stopped)
+      stage_terms.append(state.terms)
+      stage_total.append(state.loss)
+      iterations.append(state.iters)
+      converged.append(state.stopped)
 
     outcome = _Outcome(
         params=params, stage_terms=jnp.stack(stage_terms, axis=1),
@@ -398,66 +400,6 @@ class Fitter:
         converged=jnp.stack(converged, axis=1), keypoints=keypoints, missing=missing,
         fell_back=fell_back)
     return self._result(config, batch_shape, outcome, camera, return_vertices)
-
-  def _run_stage(self, config: FitConfig, index: int, scene: _Scene, free: dict, *, report,
-                 chunk_size: int, sharding) -> "_StageEnd":
-    """Runs stage ``index`` over a batch of scenes in chunks, reporting progress between them."""
-    stage_config = config.stages[index]
-    shared = self.shared_for(scene.weights)
-    if sharding is not None:
-      scene, free = _shard((scene, free), sharding)
-    init_stage, advance = self.loop
-    state = init_stage(free, scene, shared, self.stage_settings(config, index))
-    started = time.perf_counter()
-    evaluations = stage_config.max_iters + 1  # the last one scores the final parameters
-    scenes = int(scene.weights.shape[0])
-    step = 0
-    while step < evaluations:
-      step = min(step + chunk_size, evaluations)
-      if step == evaluations - 1:  # the final scoring step joins the last chunk: one report
-        step = evaluations
-      state = advance(state, scene, shared, step)
-      done = int(state.step)
-      if report is not None:
-        report({"stage": index, "iteration": min(done, stage_config.max_iters),
-                "max_iters": stage_config.max_iters,
-                "stopped": int(jnp.sum(state.stopped)), "scenes": scenes,
-                "median_loss": float(jnp.median(state.loss)),
-                "seconds": time.perf_counter() - started})
-      if done < step:  # every scene stopped early
-        break
-    return _StageEnd(free=state.free, terms=state.terms, loss=state.loss, iters=state.iters,
-                     stopped=state.stopped)
-
-  def _uses_side_starts(self, config: FitConfig) -> bool:
-    return config.side_starts and config.people == 2 and "contact" in self.terms
-
-  def _best_side_start(self, config: FitConfig, scene: _Scene, free: dict, *, report,
-                       chunk_size: int, sharding) -> "_StageEnd":
-    """Stage 0 from every start of ``SIDE_STARTS``; per scene, the start with the lowest loss.
-
-    Each start runs the whole stage with its side preference in the contact choices; the loss
-    that picks the winner is then evaluated once more at each start's result with choices by
-    distance alone, so every start is judged by the same objective.
-    """
-    scenes, starts = int(scene.weights.shape[0]), len(SIDE_STARTS)
-    repeat = lambda tree: jax.tree_util.tree_map(lambda x: jnp.repeat(x, starts, axis=0), tree)
-    scene_x, free_x = repeat((scene, free))
-    preferred = scene_x.replace(side_preference=jnp.asarray(np.tile(SIDE_STARTS, (scenes, 1))))
-    end = self._run_stage(config, 0, preferred, free_x, report=report, chunk_size=chunk_size,
-                          sharding=sharding)
-    scored = self._score(config, 0, scene_x, end.free, sharding)
-    best = jnp.argmin(jnp.reshape(scored.loss, (scenes, starts)), axis=1)
-    pick = lambda x: jnp.reshape(x, (scenes, starts) + x.shape[1:])[jnp.arange(scenes), best]
-    return jax.tree_util.tree_map(pick, end._replace(terms=scored.terms, loss=scored.loss))
-
-  def _score(self, config: FitConfig, index: int, scene: _Scene, free: dict,
-             sharding) -> "_StageEnd":
-    """The loss of stage ``index`` at ``free``: one evaluation, every search fresh, no step."""
-    caps = [0 if i == index else s.max_iters for i, s in enumerate(config.stages)]
-    scoring = config.with_max_iters(*caps)
-    return self._run_stage(scoring, index, scene, free, report=None, chunk_size=1,
-                           sharding=sharding)
 
   def fit_dataset(
       self,
@@ -481,10 +423,6 @@ class Fitter:
     from posejax import streaming  # the slot scheduler builds on this module
 
     config = self._check_config(config)
-    if self._uses_side_starts(config):
-      raise InvalidInputError(
-          f"config {config.name!r} sets side_starts, which fit_dataset does not run; use "
-          "config.replace(side_starts=False) or fit batches with posejax.fit")
     if isinstance(slots, bool) or not isinstance(slots, (int, np.integer)) or slots < 1:
       raise InvalidInputError(f"slots must be a positive int, got {slots!r}")
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or \
@@ -597,16 +535,6 @@ class Fitter:
             "evaluated_vertices": int(self.vertex_ids.size),
         },
     )
-
-
-class _StageEnd(NamedTuple):
-  """Where a stage left each scene (leading scene axis)."""
-
-  free: dict  # field -> (S, P, width) the optimised parameters
-  terms: jax.Array  # (S, T) unweighted terms at them
-  loss: jax.Array  # (S,) total loss at them
-  iters: jax.Array  # (S,) parameter updates
-  stopped: jax.Array  # (S,) bool, stopped early
 
 
 @flax.struct.dataclass

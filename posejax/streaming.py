@@ -134,7 +134,6 @@ def fit_scenes(fitter, config, rows, keypoints, init: BodyParams, constraints, c
   from posejax.fitting import _Outcome
   from posejax.fitting import _Scene
   from posejax.fitting import _stage_weights
-  from posejax.fitting import no_side_preference
 
   rows = np.asarray(rows, int)
   take = lambda tree: jax.tree_util.tree_map(lambda x: np.asarray(x)[rows], tree)
@@ -167,8 +166,7 @@ def fit_scenes(fitter, config, rows, keypoints, init: BodyParams, constraints, c
         camera=jax.tree_util.tree_map(lambda x: x[one], camera),
         constraints=jax.tree_util.tree_map(lambda x: x[one], constraints),
         weights=weights[stage][one], anchor=params["body_pose"][one],
-        fixed={name: params[name][one] for name in fixed_fields}, person=person,
-        side_preference=no_side_preference(1))
+        fixed={name: params[name][one] for name in fixed_fields}, person=person)
     return data, {name: params[name][one] for name in fitter.groups}
 
   def enter(pool: _Pool, slot: int, scene: int) -> None:

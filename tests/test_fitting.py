@@ -243,27 +243,3 @@ def test_fit_compiles_once_for_any_weights_and_learning_rates(setting):
   poses = [np.asarray(r.params.body_pose) for r in results]
   assert all(not np.allclose(poses[0], p) for p in poses[1:])  # the knobs took effect
   assert results[3].iterations[0].tolist() == [4, 2]
-
-
-def test_side_starts_keep_the_start_with_the_lowest_first_stage_loss(setting):
-  rows = [0, 3]  # "hand | hand" twenty times; all answers empty (the heuristic's fallback)
-  take = lambda tree: jax.tree_util.tree_map(lambda x: x[np.asarray(rows)], tree)
-  config = setting["fitter"].config.replace(side_starts=True)
-  reports = []
-  result = setting["fitter"](setting["keypoints"][rows], [setting["constraints"][i] for i in rows],
-                             init=take(setting["inits"]), camera=setting["camera"], config=config,
-                             progress=reports.append)
-  assert {(r["stage"], r["scenes"]) for r in reports} == {(0, 10), (1, 2)}  # five starts each
-  plain = setting["result"]
-  first_stage = np.asarray(result.stage_total)[:, 0]
-  assert np.all(first_stage <= np.asarray(plain.stage_total)[rows, 0] * (1 + 1e-5))
-  # The fallback scene has no contact choices: every start is the plain fit.
-  np.testing.assert_allclose(result.params.body_pose[1], plain.params.body_pose[3], atol=1e-5)
-  # Its hands end joined, as the ground truth's: A's left hand to B's right.
-  gap, _ = _contact_gap(setting["model"], setting["regions"], _scene_params(result, 0))
-  assert gap < 0.02
-  with pytest.raises(posejax.InvalidInputError, match="side_starts"):
-    setting["fitter"].fit_dataset(setting["keypoints"][rows],
-                                  [setting["constraints"][i] for i in rows],
-                                  init=take(setting["inits"]), camera=setting["camera"],
-                                  config=config)

@@ -54,19 +54,6 @@ _PARKED = 1e6
 vertex, and its square still far from float32 overflow."""
 
 _UNSIGNED = {2: jnp.uint16, 4: jnp.uint32, 8: jnp.uint64}
-
-SIDE_PENALTY = 10.0
-"""Metres added to a region distance per lateral region on the side a start does not prefer
-(``side_preference_bias``): more than any two bodies in one image are apart, so a preferred side
-wins every choice it can take, and far below ``FAR``."""
-
-NO_PREFERENCE = -1
-"""A person's entry in a side preference that leaves the side choices to distance."""
-
-_REGION_SIDE = np.array([vocabulary.SIDES.index(side) if side is not None else NO_PREFERENCE
-                         for side, _ in map(vocabulary.split_side, vocabulary.RESOLVED_REGIONS)],
-                        np.int32)
-"""(23,) 0 for a left region, 1 for a right one, -1 for a central one."""
 """The unsigned integer type of a float type's width, by its size in bytes."""
 
 
@@ -362,30 +349,6 @@ class ContactSurrogate:
   minima)."""
 
 
-def side_preference_bias(constraints: Constraints, preference: jax.Array) -> jax.Array:
-  """Extra distance per region pair that makes the choices favour one side per person.
-
-  A start of a multi-start fit (``FitConfig.side_starts``) makes the side-free choices of every
-  sample with one side per person: with answers such as "hand | hand", whichever two hands are
-  closest in the initial estimate are otherwise joined, and the fit never leaves that choice.
-  Choices a sample cannot make on the preferred side (a part named twice uses both) are
-  unaffected: every option they have pays the same penalty.
-
-  Args:
-    constraints: unbatched ``Constraints``.
-    preference: (2,) int, the side (0 left, 1 right, ``NO_PREFERENCE``) preferred on body 0 and
-      body 1.
-
-  Returns:
-    (P,) metres: ``SIDE_PENALTY`` per lateral region of the pair not on its body's preferred side.
-  """
-  regions = jnp.asarray(constraints.pair_regions)  # (P, 2)
-  sides = jnp.asarray(_REGION_SIDE)[regions]
-  preference = jnp.asarray(preference, jnp.int32)[None, :]
-  against = (preference != NO_PREFERENCE) & (sides != NO_PREFERENCE) & (sides != preference)
-  return SIDE_PENALTY * jnp.sum(against, axis=-1).astype(jnp.result_type(float))
-
-
 def contact_surrogate(
     points_a: jax.Array,
     points_b: jax.Array | None,
@@ -394,7 +357,6 @@ def contact_surrogate(
     *,
     temperature=None,
     count_empty: bool = True,
-    pair_bias: jax.Array | None = None,
 ) -> ContactSurrogate:
   """Makes the gradient-free choices of the contact loss once, for reuse over several steps.
 
@@ -405,13 +367,10 @@ def contact_surrogate(
 
   Args:
     points_a, points_b, valid, constraints, temperature, count_empty: as ``contact_loss``.
-    pair_bias: optional (P,) metres added to each region distance for making the choices only
-      (``side_preference_bias``); the surrogate measures the unbiased distances of those choices.
 
   Returns:
     A ``ContactSurrogate`` such that ``surrogate_contact_loss`` at these same points equals
-    ``contact_loss`` (up to rounding) without ``pair_bias``; with it, the loss of the biased
-    choices, which is at least ``contact_loss``.
+    ``contact_loss`` (up to rounding).
   """
   if points_b is None:
     points_b = points_a
@@ -419,12 +378,11 @@ def contact_surrogate(
   valid = jnp.asarray(valid, bool)
   closest = closest_pairs(points_a, points_b, valid, constraints)
   distances = region_pair_distances(points_a, points_b, valid, constraints, closest)
-  bias = jnp.zeros_like(distances) if pair_bias is None else pair_bias.astype(distances.dtype)
   loss, weights = jax.value_and_grad(
-      lambda d: contact_loss_from_distances(d + bias, constraints, temperature=temperature,
+      lambda d: contact_loss_from_distances(d, constraints, temperature=temperature,
                                             count_empty=count_empty))(distances)
   # Masked pairs hold FAR; their weight is 0, and 0 * FAR must not leak into the offset.
-  used = jnp.where(weights != 0, distances + bias, 0.0)
+  used = jnp.where(weights != 0, distances, 0.0)
   return ContactSurrogate(closest=closest, weights=weights, offset=loss - jnp.dot(weights, used))
 
 
