@@ -255,8 +255,8 @@ class FitConfig:
     300 in both stages (0.0 [-1.5, +1.5] mm against 300), a soft minimum (temperature 0.02) over
     the closest pairs (-0.5 [-2.1, +0.9] mm); the first stage run from five starts (choices by
     distance, and each left/right preference per body) keeping the start of lowest loss, against
-    side lock-in on hand-to-hand answers (+1.8 [-4.2, +7.6] mm, 4 scenes lower / 11 higher: the
-    lowest loss often joins the wrong hands).
+    side lock-in on hand-to-hand answers (hi4d +1.8 [-4.2, +7.6] mm, 4 scenes lower / 11 higher:
+    the lowest loss often joins the wrong hands; flickrci3d 32 scenes -1.2 [-4.6, +1.3] mm).
     """
     return cls(
         people=2,
