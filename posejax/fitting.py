@@ -34,6 +34,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from posejax import io_utils
 from posejax import validation
 from posejax.body import keypoints as body_keypoints
 from posejax.body.forward import forward
@@ -173,7 +174,8 @@ class Fitter:
       local_proxy = penetration.PenetrationProxy(
           vertex_ids=jnp.zeros((0,), jnp.int32), triangle_ids=jnp.zeros((0, 3), jnp.int32))
     shared = _Shared(
-        kernel=reduce_model(model, vertex_ids),
+        # One compiled program instead of dozens of eagerly compiled operations (seconds).
+        kernel=jax.jit(lambda: reduce_model(model, vertex_ids))(),
         sample_ids=local(sample_ids),
         sample_valid=jnp.asarray(regions.sample_valid),
         proxy=local_proxy,
@@ -562,14 +564,17 @@ def enable_compilation_cache(directory: str | None = None) -> str:
   Takes effect for the programs compiled after the call.
 
   Args:
-    directory: where to keep the cache; default ``$POSEJAX_CACHE`` or ``~/.cache/posejax/jax``.
+    directory: where to keep the cache; default ``$POSEJAX_CACHE/jax`` (``~/.cache/posejax/jax``
+      unless set).
 
   Returns:
     The cache directory.
   """
   import os
-  directory = directory or os.environ.get("POSEJAX_CACHE") or os.path.join(
-      os.path.expanduser("~"), ".cache", "posejax", "jax")
+  directory = directory or io_utils.cache_directory("jax")
+  if directory is None:
+    raise InvalidInputError(f"enable_compilation_cache: {io_utils.CACHE_ENV} is 'off'; pass a "
+                            "directory to cache compiled programs anyway")
   from jax.experimental.compilation_cache import compilation_cache
 
   os.makedirs(directory, exist_ok=True)

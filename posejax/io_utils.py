@@ -50,6 +50,19 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> str:
   return path
 
 
+CACHE_ENV = "POSEJAX_CACHE"
+"""Environment variable: the folder posejax keeps what it can recompute in, or ``off``."""
+
+
+def cache_directory(kind: str) -> str | None:
+  """Where posejax keeps one kind of recomputable file: ``$POSEJAX_CACHE/kind``, by default
+  ``~/.cache/posejax/kind``; None when ``POSEJAX_CACHE=off``."""
+  root = os.environ.get(CACHE_ENV) or os.path.join(os.path.expanduser("~"), ".cache", "posejax")
+  if root.lower() == "off":
+    return None
+  return os.path.join(root, kind)
+
+
 def atomic_write_text(path: str | os.PathLike, text: str) -> str:
   """``atomic_write_bytes`` for UTF-8 text."""
   return atomic_write_bytes(path, text.encode("utf-8"))

@@ -1,7 +1,18 @@
 """Shared test set-up: strict broadcasting, a float64 switch, and generated model files."""
 
+import atexit
+import os
+import shutil
+import tempfile
+
 import jax
 import pytest
+
+# What posejax keeps on disk between processes (interpenetration proxies) goes to a folder of this
+# test run, not the user's cache; subprocesses of the tests inherit it.
+_CACHE = tempfile.mkdtemp(prefix="posejax-test-cache-")
+os.environ["POSEJAX_CACHE"] = _CACHE
+atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
 
 # Silent broadcasting hides shape bugs; every test runs with it forbidden.
 jax.config.update("jax_numpy_rank_promotion", "raise")

@@ -72,3 +72,39 @@ def test_exclusive_run_makes_a_second_process_wait(tmp_path):
       handle.write("parent\n")
   assert child.wait(timeout=60) == 0
   assert marker.read_text() == "parent\nchild\n"
+
+
+def test_the_cache_folder_follows_posejax_cache_and_can_be_turned_off(tmp_path, monkeypatch):
+  from posejax.io_utils import cache_directory
+  monkeypatch.setenv("POSEJAX_CACHE", str(tmp_path))
+  assert cache_directory("proxy") == os.path.join(str(tmp_path), "proxy")
+  monkeypatch.delenv("POSEJAX_CACHE")
+  assert cache_directory("jax") == os.path.join(os.path.expanduser("~"), ".cache", "posejax", "jax")
+  monkeypatch.setenv("POSEJAX_CACHE", "off")
+  assert cache_directory("jax") is None
+
+
+_COMPILE_AND_CACHE = """
+import sys
+import jax, jax.numpy as jnp
+import posejax
+if sys.argv[1] == "off":
+  try:
+    posejax.enable_compilation_cache()
+  except posejax.InvalidInputError as error:
+    print("refused:", error)
+  sys.exit(0)
+print(posejax.enable_compilation_cache())
+jax.jit(lambda x: jnp.sin(x) * 3.0)(jnp.ones(5)).block_until_ready()
+"""
+
+
+def test_compiled_programs_are_kept_in_the_cache_folder(tmp_path):
+  import subprocess
+  import sys
+  run = lambda cache, mode: subprocess.run(
+      [sys.executable, "-c", _COMPILE_AND_CACHE, mode], capture_output=True, text=True,
+      env={**os.environ, "POSEJAX_CACHE": cache, "JAX_PLATFORMS": "cpu"}, check=True).stdout
+  assert run(str(tmp_path), "on").strip() == str(tmp_path / "jax")
+  assert any((tmp_path / "jax").iterdir())
+  assert "refused: enable_compilation_cache: POSEJAX_CACHE is 'off'" in run("off", "off")

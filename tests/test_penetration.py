@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import logging
+
 import chex
 import jax
 import jax.numpy as jnp
@@ -12,6 +15,7 @@ import trimesh
 from posejax import body as posejax_body
 from posejax.errors import InvalidInputError
 from posejax.losses import penetration as pen
+from posejax.losses import proxy_mesh
 
 
 # Eager calls dispatch op by op; the tests call the jitted versions (as the fit does).
@@ -339,3 +343,71 @@ def test_reindexed_proxy_follows_a_vertex_subset(ball):
   np.testing.assert_array_equal(sub.faces(), proxy.faces())
   with pytest.raises(InvalidInputError, match="subset_ids"):
     proxy.reindexed(subset[subset != int(proxy.vertex_ids[0])])
+
+
+def _small_mesh():
+  sphere = trimesh.creation.icosphere(subdivisions=2)
+  return np.asarray(sphere.vertices), np.asarray(sphere.faces)
+
+
+def test_a_stored_proxy_is_read_back_instead_of_rebuilt(tmp_path, monkeypatch):
+  vertices, faces = _small_mesh()
+  built = proxy_mesh.stored_simplified_faces(vertices, faces, 60, str(tmp_path))
+  files = list(tmp_path.glob("proxy-*.npz"))
+  assert len(files) == 1
+  monkeypatch.setattr(proxy_mesh, "simplified_faces", lambda *a: pytest.fail("rebuilt"))
+  np.testing.assert_array_equal(
+      proxy_mesh.stored_simplified_faces(vertices, faces, 60, str(tmp_path)), built)
+  # Another target or another mesh is another file.
+  monkeypatch.undo()
+  proxy_mesh.stored_simplified_faces(vertices, faces, 80, str(tmp_path))
+  proxy_mesh.stored_simplified_faces(vertices * 1.01, faces, 60, str(tmp_path))
+  assert len(list(tmp_path.glob("proxy-*.npz"))) == 3
+
+
+def _damaged_versions(path, vertices):
+  """Truncated bytes, a valid file of another mesh, and faces out of range, each written over
+  ``path``."""
+  good = path.read_bytes()
+  yield "truncated", good[: len(good) // 2]
+  other = io.BytesIO()
+  np.savez(other, faces=np.load(io.BytesIO(good))["faces"], key=np.frombuffer(b"0" * 64, np.uint8))
+  yield "another mesh", other.getvalue()
+  stored = np.load(io.BytesIO(good))
+  wrong = io.BytesIO()
+  np.savez(wrong, faces=stored["faces"] + len(vertices), key=stored["key"])
+  yield "out of range", wrong.getvalue()
+  unclosed = io.BytesIO()
+  np.savez(unclosed, faces=stored["faces"][1:], key=stored["key"])
+  yield "not closed", unclosed.getvalue()
+
+
+def test_a_damaged_stored_proxy_is_rebuilt_with_a_warning(tmp_path, caplog):
+  vertices, faces = _small_mesh()
+  built = proxy_mesh.stored_simplified_faces(vertices, faces, 60, str(tmp_path))
+  (path,) = tmp_path.glob("proxy-*.npz")
+  for name, data in list(_damaged_versions(path, vertices)):
+    path.write_bytes(data)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="posejax.losses.proxy_mesh"):
+      again = proxy_mesh.stored_simplified_faces(vertices, faces, 60, str(tmp_path))
+    np.testing.assert_array_equal(again, built, err_msg=name)
+    assert "rebuilding the interpenetration proxy" in caplog.text, name
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="posejax.losses.proxy_mesh"):
+      proxy_mesh.stored_simplified_faces(vertices, faces, 60, str(tmp_path))
+    assert caplog.text == "", f"{name}: the rebuilt file was not stored"
+
+
+def test_an_unwritable_or_disabled_store_only_costs_time(tmp_path, monkeypatch):
+  vertices, faces = _small_mesh()
+  expected = proxy_mesh.simplified_faces(vertices, faces, 60)
+  blocked = tmp_path / "file"
+  blocked.write_text("not a folder")
+  np.testing.assert_array_equal(
+      proxy_mesh.stored_simplified_faces(vertices, faces, 60, str(blocked / "proxy")), expected)
+  monkeypatch.setenv("POSEJAX_CACHE", "off")
+  np.testing.assert_array_equal(proxy_mesh.stored_simplified_faces(vertices, faces, 60), expected)
+  monkeypatch.setenv("POSEJAX_CACHE", str(tmp_path / "root"))
+  proxy_mesh.stored_simplified_faces(vertices, faces, 60)
+  assert len(list((tmp_path / "root" / "proxy").glob("proxy-*.npz"))) == 1

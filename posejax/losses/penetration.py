@@ -275,8 +275,9 @@ def build_proxy(
 ) -> PenetrationProxy:
   """Builds a body model's closed low-resolution proxy mesh (numpy, once per model).
 
-  See ``posejax.losses.proxy_mesh`` for how. Pure Python/numpy, a few seconds for SMPL-X's 10,475 vertices;
-  the result is cached per mesh for the life of the process.
+  See ``posejax.losses.proxy_mesh`` for how. Pure Python/numpy, a few seconds for SMPL-X's 10,475
+  vertices the first time on a machine; the result is kept per mesh for the life of the process
+  and on disk (``proxy_mesh.stored_simplified_faces``).
 
   Args:
     vertices: (V, 3) rest-pose vertices of the model, metres (e.g. the template).
@@ -304,7 +305,7 @@ def build_proxy(
   shapes = str((vertices.shape, faces.shape, int(target_vertices))).encode()
   key = hashlib.sha1(vertices.tobytes() + faces.tobytes() + shapes).hexdigest()
   if key not in _PROXY_CACHE:
-    _PROXY_CACHE[key] = proxy_mesh.simplified_faces(vertices, faces, int(target_vertices))
+    _PROXY_CACHE[key] = proxy_mesh.stored_simplified_faces(vertices, faces, int(target_vertices))
   reduced = _PROXY_CACHE[key]
   parts = block_part = None
   if vertex_labels is not None:

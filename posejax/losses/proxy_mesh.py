@@ -8,16 +8,87 @@ collapses (Garland-Heckbert quadrics; a vertex merges into a neighbour, so no ne
 that keep each part a closed 2-manifold (link condition, no flipped triangles). Separate closed
 parts (SMPL-X's eyeballs, the default body's eyes) stay separate closed parts: winding numbers add
 up over parts, so a point inside any part, or inside two overlapping parts, still counts as inside.
-Pure Python/numpy, a few seconds for SMPL-X's 10,475 vertices.
+Pure Python/numpy, a few seconds for SMPL-X's 10,475 vertices; :func:`stored_simplified_faces`
+keeps each result on disk, so that only the first process on a machine pays them.
 """
 
 from __future__ import annotations
 
+import hashlib
 import heapq
+import io
+import logging
+import os
 
 import numpy as np
 
+from posejax import io_utils
+from posejax import safe_load
+from posejax.errors import FileFormatError
 from posejax.errors import InvalidInputError
+
+_log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+"""Part of every stored proxy's key: raise it when the construction changes its result."""
+
+
+def stored_simplified_faces(vertices: np.ndarray, faces: np.ndarray, target_vertices: int,
+                            directory: str | None = None) -> np.ndarray:
+  """``simplified_faces``, kept in a file per mesh and target that later processes read back.
+
+  The file's name is a digest of the inputs (and ``FORMAT_VERSION``); it is written atomically,
+  so processes sharing the folder each see a whole file or none. A file that is unreadable, of
+  another mesh, or not a closed oriented mesh over valid vertex ids is rebuilt, with a warning.
+  A folder that cannot be written only costs the time.
+
+  Args:
+    vertices, faces, target_vertices: as ``simplified_faces``.
+    directory: the folder; default ``io_utils.cache_directory("proxy")`` (None: no file).
+
+  Returns:
+    (T, 3) int64 triangles, as ``simplified_faces`` returns them.
+  """
+  vertices = np.ascontiguousarray(vertices, dtype=np.float64)
+  faces = np.ascontiguousarray(faces, dtype=np.int64)
+  directory = directory if directory is not None else io_utils.cache_directory("proxy")
+  if directory is None:
+    return simplified_faces(vertices, faces, target_vertices)
+  digest = hashlib.sha256()
+  for part in (str((FORMAT_VERSION, vertices.shape, faces.shape, int(target_vertices))).encode(),
+               vertices.tobytes(), faces.tobytes()):
+    digest.update(part)
+  key = digest.hexdigest()
+  path = os.path.join(directory, f"proxy-{key[:32]}.npz")
+  if os.path.exists(path):
+    try:
+      return _read_stored(path, key, len(vertices))
+    except (FileFormatError, InvalidInputError) as error:
+      _log.warning("rebuilding the interpenetration proxy: %s", error)
+  reduced = simplified_faces(vertices, faces, target_vertices)
+  buffer = io.BytesIO()
+  np.savez(buffer, faces=reduced, key=np.frombuffer(key.encode(), np.uint8))
+  try:
+    io_utils.atomic_write_bytes(path, buffer.getvalue())
+  except OSError as error:
+    _log.info("interpenetration proxy not stored in %s: %s", directory, error)
+  return reduced
+
+
+def _read_stored(path: str, key: str, num_vertices: int) -> np.ndarray:
+  """The faces of a stored proxy, checked against its key and for a closed mesh."""
+  arrays = safe_load.load_npz(path, "a stored interpenetration proxy")
+  stored_key = arrays.get("key")
+  if stored_key is None or bytes(np.asarray(stored_key, np.uint8)).decode("ascii", "replace") != key:
+    raise FileFormatError(path, "this stored proxy belongs to another mesh")
+  faces = arrays.get("faces")
+  if (faces is None or faces.ndim != 2 or faces.shape[1] != 3 or len(faces) < 4
+      or not np.issubdtype(faces.dtype, np.integer)
+      or faces.min() < 0 or faces.max() >= num_vertices):
+    raise FileFormatError(path, "the stored proxy's faces are not (T, 3) ids of this mesh")
+  faces = faces.astype(np.int64)
+  _check_closed(faces)
+  return faces
 
 
 def simplified_faces(vertices: np.ndarray, faces: np.ndarray, target_vertices: int) -> np.ndarray:
