@@ -572,12 +572,6 @@ def warm_start(batch: int, cache_dir: str) -> dict:
   raise RuntimeError(f"the warm-start process failed ({done.returncode}):\n{done.stderr[-3000:]}")
 
 
-def enable_compilation_cache(cache_dir: str) -> None:
-  jax.config.update("jax_compilation_cache_dir", cache_dir)
-  jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-  jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
-
-
 def fit_config():
   import posejax
   caps = [int(n) for n in FLAGS.max_iters]
@@ -597,7 +591,7 @@ def warm_child() -> None:
   """The warm-start process: same fitter and scenes, one zero-step call, figures as JSON."""
   import posejax
   started = time.perf_counter()
-  enable_compilation_cache(FLAGS.cache_dir)
+  posejax.enable_compilation_cache(FLAGS.cache_dir)
   clock = _CompileClock()
   model = posejax.body.default_model()
   fitter, setup = build_fitter(model, fit_config(), gmm_prior(FLAGS.gmm_components, FLAGS.seed))
@@ -865,7 +859,7 @@ def main(argv):
     if cache_dir is None:
       cache_dir = tempfile.mkdtemp(prefix="bench_fit_cache_")
       scratch.append(cache_dir)
-    enable_compilation_cache(cache_dir)
+    posejax.enable_compilation_cache(cache_dir)
   clock = _CompileClock()
   batches = [int(b) for b in FLAGS.batches]
   full_batches = {int(b) for b in FLAGS.full_batches}

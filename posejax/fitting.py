@@ -580,7 +580,7 @@ def enable_compilation_cache(directory: str | None = None) -> str:
   os.makedirs(directory, exist_ok=True)
   jax.config.update("jax_compilation_cache_dir", directory)
   jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-  jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+  jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)  # every size, no overrides
   # JAX decides whether to use the cache at its first compilation; after one, look again.
   compilation_cache.reset_cache()
   return directory
