@@ -79,7 +79,10 @@ class StageConfig:
     weights: loss weights of the stage.
     early_stop_window: number of most recent total-loss values the slope is fitted to.
     early_stop_slope: a scene stops when the least-squares slope of that window has an absolute value
-      below this (loss units per iteration); ``0`` disables early stopping.
+      below this (loss units per iteration; the reference's rule); ``0`` disables it.
+    early_stop_relative: a scene also stops when that absolute slope is below this fraction of
+      the window's mean absolute loss (per iteration); ``0`` disables it. The absolute rule
+      waits longer the larger a scene's loss is.
   """
 
   optimize: tuple[str, ...]
@@ -88,6 +91,7 @@ class StageConfig:
   weights: LossWeights
   early_stop_window: int = 20
   early_stop_slope: float = 1e-4
+  early_stop_relative: float = 0.0
 
   def __post_init__(self):
     unknown = [g for g in self.optimize if g not in OPTIMIZABLE_GROUPS]
@@ -99,9 +103,10 @@ class StageConfig:
     if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
       raise InvalidInputError(
           f"StageConfig.learning_rate must be a finite number > 0, got {self.learning_rate!r}")
-    if not (math.isfinite(self.early_stop_slope) and self.early_stop_slope >= 0):
-      raise InvalidInputError(
-          f"StageConfig.early_stop_slope must be a finite number >= 0, got {self.early_stop_slope!r}")
+    for name in ("early_stop_slope", "early_stop_relative"):
+      value = getattr(self, name)
+      if not (math.isfinite(value) and value >= 0):
+        raise InvalidInputError(f"StageConfig.{name} must be a finite number >= 0, got {value!r}")
 
 
 @dataclasses.dataclass(frozen=True)

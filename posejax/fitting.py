@@ -483,6 +483,7 @@ class Fitter:
     return StageSettings.create(
         learning_rate=stage_config.learning_rate, max_iters=stage_config.max_iters,
         early_stop_slope=stage_config.early_stop_slope,
+        early_stop_relative=stage_config.early_stop_relative,
         search_every={term: getattr(config, f"{term}_search_every")
                       for term in self.searched_terms()},
         trainable={name: name in stage_config.optimize for name in self.groups},

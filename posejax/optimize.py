@@ -66,7 +66,9 @@ class StageSettings:
     learning_rate: () Adam step size.
     max_iters: () int32, the cap on Adam steps per scene.
     early_stop_slope: () stop a scene when the |slope| of its last W losses is below this; 0 never
-      stops early.
+      stops early by this rule.
+    early_stop_relative: () stop a scene when that |slope| is below this times the mean |loss|
+      of the W losses; 0 never stops early by this rule.
     search_every: () int32 iterations between searches, or a pytree of them (e.g. one per loss
       term); the objective receives ``search`` of the same structure (see ``Objective``).
     trainable: a pytree like the unbatched ``free`` with () bool leaves: the parameter groups this
@@ -77,12 +79,13 @@ class StageSettings:
   learning_rate: jax.Array
   max_iters: jax.Array
   early_stop_slope: jax.Array
+  early_stop_relative: jax.Array
   search_every: jax.Array
   trainable: Any
 
   @classmethod
   def create(cls, *, learning_rate: float, max_iters: int, early_stop_slope: float = 1e-4,
-             search_every: Any = 1, trainable: Any = None,
+             early_stop_relative: float = 0.0, search_every: Any = 1, trainable: Any = None,
              dtype=jnp.float32) -> "StageSettings":
     """Settings from Python numbers; ``trainable`` None means every group of ``free`` moves
     (pass a matching pytree of bools otherwise)."""
@@ -94,6 +97,7 @@ class StageSettings:
         learning_rate=jnp.asarray(learning_rate, dtype),
         max_iters=jnp.asarray(max_iters, jnp.int32),
         early_stop_slope=jnp.asarray(early_stop_slope, dtype),
+        early_stop_relative=jnp.asarray(early_stop_relative, dtype),
         search_every=jax.tree_util.tree_map(lambda k: jnp.asarray(k, jnp.int32), search_every),
         trainable=jax.tree_util.tree_map(lambda t: jnp.asarray(t, bool), trainable),
     )
@@ -254,7 +258,11 @@ def make_stage(
     history = jnp.concatenate([state.history[:, 1:], total[:, None]], axis=1)
     seen = jnp.minimum(state.seen + 1, early_stop_window)
     slope = jnp.abs(least_squares_slope(history))
-    flat = live & (seen >= early_stop_window) & (slope < settings.early_stop_slope)
+    scale = jnp.mean(jnp.abs(history), axis=1)
+    relative = settings.early_stop_relative
+    threshold = jnp.maximum(settings.early_stop_slope,
+                            jnp.where(relative > 0, relative * scale, 0.0))
+    flat = live & (seen >= early_stop_window) & (slope < threshold)
     stopped = state.stopped | flat
     frozen = stopped | last | ~live
     directions, opt_state = adam_update(grads, state.opt_state)
