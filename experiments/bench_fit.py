@@ -123,6 +123,8 @@ flags.DEFINE_string("cache_dir", None, "Persistent compilation cache folder (def
 flags.DEFINE_bool("write", False, "Write the table as JSON and Markdown into --out_dir.")
 flags.DEFINE_string("out_dir", "outputs/bench_fit", "Where --write puts its files.")
 flags.DEFINE_integer("seed", 0, "Seed of the scenes.")
+flags.DEFINE_float("early_stop_relative", 0.0, "StageConfig.early_stop_relative of every stage "
+                   "(0: the published absolute rule alone).")
 flags.DEFINE_bool("warm_child", False, "Internal: the warm-start process (prints one JSON line).")
 flags.DEFINE_integer("dataset_scenes", 0, "Dataset mode when > 0: fit this many scenes with and "
                      "without continuous batching (see below) instead of the batch table.")
@@ -575,7 +577,10 @@ def warm_start(batch: int, cache_dir: str) -> dict:
 def fit_config():
   import posejax
   caps = [int(n) for n in FLAGS.max_iters]
-  return posejax.FitConfig.two_person().with_max_iters(*caps).replace(
+  config = posejax.FitConfig.two_person().with_max_iters(*caps)
+  if FLAGS.early_stop_relative:
+    config = config.with_early_stop_relative(FLAGS.early_stop_relative)
+  return config.replace(
       contact_search_every=FLAGS.contact_search_every,
       penetration_search_every=FLAGS.penetration_search_every)
 

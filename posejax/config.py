@@ -209,6 +209,11 @@ class FitConfig:
     """The same config (and fallback) with new Adam step sizes, one per stage or one for all."""
     return self._with_stage_values("learning_rate", tuple(float(r) for r in rates))
 
+  def with_early_stop_relative(self, *values: float) -> "FitConfig":
+    """A copy with ``StageConfig.early_stop_relative`` set (one value, or one per stage; the
+    fallback's stages too)."""
+    return self._with_stage_values("early_stop_relative", tuple(float(v) for v in values))
+
   def _with_stage_values(self, field: str, values: tuple) -> "FitConfig":
     if len(values) == 1:
       values = values * len(self.stages)

@@ -44,6 +44,10 @@ def test_per_stage_weights_and_caps():
   assert [s.weights.penetration for s in config.stages] == [0.0, 50.0]
   assert [s.max_iters for s in config.stages] == [10, 20]
   assert [s.max_iters for s in config.fallback.stages] == [10, 20]
+  relative = FitConfig.two_person().with_early_stop_relative(1e-5, 0.0)
+  assert [s.early_stop_relative for s in relative.stages] == [1e-5, 0.0]
+  assert [s.early_stop_relative for s in relative.fallback.stages] == [1e-5, 0.0]
+  assert relative.structure() == FitConfig.two_person().structure()  # traced: no new program
 
 
 def test_round_trip_through_dict():

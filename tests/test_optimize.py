@@ -43,6 +43,28 @@ def test_scene_at_optimum_stops_early_and_freezes_while_others_go_on():
   assert int(state.iters[2]) == 60
 
 
+def _scaled_quadratic(free, carry, search, data, shared):
+  total, (terms, carry) = _quadratic(free, carry, search, data, shared)
+  return data["scale"] * total, (data["scale"] * terms, carry)
+
+
+def test_the_relative_rule_stops_a_scaled_problem_where_the_unscaled_one_stops():
+  stage = make_stage(_scaled_quadratic)
+  target = jnp.array([[1.0, 2.0, 3.0]] * 2)
+  data = {"target": target, "scale": jnp.array([1.0, 1000.0])}
+  start = {"x": jnp.zeros((2, 3))}
+  run = lambda settings: jax.jit(stage.advance)(stage.init(start, data, None, settings), data,
+                                                None, 2000)
+  absolute = run(StageSettings.create(learning_rate=0.05, max_iters=2000, early_stop_slope=1e-4))
+  # Adam's steps do not depend on the loss's scale, so both scenes move alike; the absolute rule
+  # waits for a 1000 times flatter curve on the scaled one.
+  assert int(absolute.iters[1]) > int(absolute.iters[0])
+  relative = run(StageSettings.create(learning_rate=0.05, max_iters=2000, early_stop_slope=0.0,
+                                      early_stop_relative=1e-3))
+  assert bool(relative.stopped.all())
+  assert int(relative.iters[0]) == int(relative.iters[1])
+
+
 def test_unstopped_scenes_follow_plain_adam_exactly():
   data = _targets()
   stage = make_stage(_quadratic)
