@@ -125,10 +125,9 @@ def closest_pair(
   """The search of ``min_squared_distance``: which vertex of A and which of B are closest.
 
   Row minima in chunks (a plain reduction, cheaper than an argmin over every row), then the argmin
-  of the one winning row. No gradient. The result may be passed to
-  ``min_squared_distance(..., pair=...)`` for later steps, but ``posejax.fit`` searches at every
-  step: the single closest pair of two meshes jumps as they move, and a remembered one cost the
-  heuristic baseline 7 mm of joint error on the synthetic benchmark.
+  of the one winning row. No gradient. ``min_squared_distance`` searches afresh at every call: the
+  single closest pair of two meshes jumps as they move, and a remembered one cost the heuristic
+  baseline 7 mm of joint error on the synthetic benchmark.
 
   Args:
     vertices_a, vertices_b, valid_a, valid_b, chunk_size: as ``min_squared_distance``.
@@ -157,7 +156,6 @@ def min_squared_distance(
     valid_a: jax.Array | None = None,
     valid_b: jax.Array | None = None,
     chunk_size: int | None = DEFAULT_CHUNK_SIZE,
-    pair: jax.Array | None = None,
 ) -> jax.Array:
   """The heuristic baseline's term: minimum squared distance between two vertex sets.
 
@@ -171,17 +169,13 @@ def min_squared_distance(
     valid_a: optional (N,) bool mask of usable vertices of A.
     valid_b: optional (M,) bool mask of usable vertices of B.
     chunk_size: vertices of A per chunk of the search (memory ~ chunk x M floats).
-    pair: optional (2,) int32 from ``closest_pair`` on earlier vertices: skips the search and
-      measures that pair (an upper bound of the minimum; equal right after the search).
 
   Returns:
     () squared distance in m^2 (not weighted; 1e4 in the reference). 0 with zero gradient when no
     valid pair exists.
   """
-  if pair is None:
-    pair = closest_pair(vertices_a, vertices_b, valid_a=valid_a, valid_b=valid_b,
-                        chunk_size=chunk_size)
-  pair = jax.lax.stop_gradient(pair)
+  pair = jax.lax.stop_gradient(closest_pair(vertices_a, vertices_b, valid_a=valid_a,
+                                            valid_b=valid_b, chunk_size=chunk_size))
   found = pair[0] >= 0
   a = jnp.where(found, vertices_a[jnp.maximum(pair[0], 0)], 0.0)
   b = jnp.where(found, vertices_b[jnp.maximum(pair[1], 0)], 0.0)
