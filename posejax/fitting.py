@@ -492,7 +492,8 @@ class Fitter:
   def shared_for(self, weights) -> _Shared:
     """The shared tables with the term switches set for a batch of (B, T) stage weights (a term
     no scene of the batch weighs is skipped at run time)."""
-    uses = lambda term: jnp.any(jnp.asarray(weights)[:, TERMS.index(term)] != 0)
+    weights = np.asarray(weights)  # a (B, T) table: host work, no eager device dispatch
+    uses = lambda term: jnp.asarray(np.any(weights[:, TERMS.index(term)] != 0))
     return self.shared.replace(use_contact=uses("contact"), use_proximity=uses("proximity"),
                                use_penetration=uses("penetration"))
 
