@@ -18,8 +18,8 @@ not weigh reads 0 whatever the other slots weigh: each scene runs the steps it w
 Entries happen every chunk, and chunks are a multiple of every search interval, so the scenes of a
 pool search at the same steps and a search costs what it costs in ``fit``.
 
-Scheduling: a pool runs a chunk when it is full or when no more scenes can come (the dataset is
-all in); the first stage takes new scenes only while the next stage's queue is shorter than a
+Scheduling: a pool runs a chunk when it is full or when no more scenes can come to it (none waits
+for or is still in an earlier stage); the first stage takes new scenes only while the next stage's queue is shorter than a
 pool, so scenes do not pile up between the stages. The heavy per-scene tables (the folded body
 templates) are built for B scenes at a time, as slots need them, and dropped when their scenes
 are done.
@@ -217,6 +217,13 @@ def fit_scenes(fitter, config, rows, keypoints, init: BodyParams, constraints, c
         tables.release(scene)
         finished.append(scene)
 
+  def nothing_more_for(stage: int) -> bool:
+    """No scene is waiting for or still in an earlier stage: a pool that is not full waits for
+    one, or its chunks of mostly empty slots (in a costlier later stage, often) would run while
+    the first stage's slowest scenes finish."""
+    return all(not queues[s] and not pools[s].occupied for s in range(stage)) \
+        and not queues[stage]
+
   pools = [_Pool(s, slots) for s in range(stages)]
   queues = [collections.deque(range(count))] + [collections.deque() for _ in range(1, stages)]
   finished = []
@@ -229,8 +236,7 @@ def fit_scenes(fitter, config, rows, keypoints, init: BodyParams, constraints, c
         if not queues[s] or blocked:
           break
         enter(pool, slot, queues[s].popleft())
-    all_in = not queues[0]
-    runnable = [p for p in pools if p.occupied and (p.full or all_in)]
+    runnable = [p for p in pools if p.occupied and (p.full or nothing_more_for(p.stage))]
     if not runnable:  # cannot happen by the rules above; never spin
       runnable = [p for p in pools if p.occupied]
     for pool in runnable:
