@@ -41,7 +41,6 @@ from posejax.body.forward import forward
 from posejax.body.model import PARAM_FIELDS
 from posejax.body.model import BodyModel
 from posejax.body.model import BodyParams
-from posejax.body.model import ReducedModel
 from posejax.body.model import field_width
 from posejax.body.reduce import DEFAULT_FROZEN_FIELDS
 from posejax.body.reduce import reduce_model
@@ -79,7 +78,7 @@ _PERSON_FIELDS = ("template", "joint_template", "frozen_rotations", "frozen_tran
 class _Shared:
   """What every scene of a fit shares (passed to the compiled loop as an unbatched argument)."""
 
-  kernel: ReducedModel
+  kernel: BodyModel  # reduced to the vertices the fit evaluates
   sample_ids: jax.Array  # (R, K) rows of the reduced vertex output
   sample_valid: jax.Array  # (R, K) bool
   proxy: penetration.PenetrationProxy  # triangles in rows of the reduced vertex output
@@ -842,7 +841,7 @@ def _person_pieces_function(model: BodyModel, vertex_ids: np.ndarray):
 
 
 @jax.jit
-def _prepare_keypoints(kernel: ReducedModel, person: dict, init: dict, keypoints, camera):
+def _prepare_keypoints(kernel: BodyModel, person: dict, init: dict, keypoints, camera):
   """The ankle fallback against the initial estimate's projected joints; and which people have no
   usable keypoint at all."""
 

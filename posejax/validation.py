@@ -79,10 +79,9 @@ def root_depths(model, betas: jax.Array, transl: jax.Array, camera) -> jax.Array
     betas: (scenes, P, B) shape coefficients; transl: (scenes, P, 3) metres.
     camera: the ``Camera`` batched over scenes.
   """
-  kernel = model.kernel
-  count = kernel.joint_shapedirs.shape[-1]
-  root_world = (kernel.joint_template[0][None, None, :] + transl
-                + jnp.einsum("ck,spk->spc", kernel.joint_shapedirs[0], betas[..., :count]))
+  count = model.joint_shapedirs.shape[-1]
+  root_world = (model.joint_template[0][None, None, :] + transl
+                + jnp.einsum("ck,spk->spc", model.joint_shapedirs[0], betas[..., :count]))
   rotation = jnp.asarray(camera.rotation)[:, None]
   translation = jnp.asarray(camera.translation)[:, None]
   camera_points = jnp.einsum("spij,spj->spi", rotation, root_world) + translation

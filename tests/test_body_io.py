@@ -119,9 +119,9 @@ def test_load_model_from_a_folder_with_options(npz_path, raw):
                      use_pca=False, flat_hand_mean=True, use_face_contour=True)
   assert model.source == str(npz_path) and model.gender == "neutral"
   assert model.shapedirs.shape[2] == 20 and model.exprdirs.shape[2] == 5
-  assert model.num_output_joints == 144 and model.kernel.hand_components == {}
+  assert model.num_output_joints == 144 and model.hand_components == {}
   np.testing.assert_array_equal(np.asarray(model.hands_mean_left), raw["hands_meanl"])
-  np.testing.assert_array_equal(np.asarray(model.kernel.hand_mean["left_hand_pose"]), 0.0)
+  np.testing.assert_array_equal(np.asarray(model.hand_mean["left_hand_pose"]), 0.0)
   assert BodyParams.zeros(model).left_hand_pose.shape == (45,)
 
 

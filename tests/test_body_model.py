@@ -19,9 +19,9 @@ import torch
 from smplx_files import KID_TEMPLATE_NAME
 from smplx_files import write_synthetic_smplx
 
+from posejax.body import BodyModel
 from posejax.body import BodyParams
 from posejax.body import JOINT_NAMES
-from posejax.body import ReducedModel
 from posejax.body import forward
 from posejax.body import load_model
 from posejax.body import reduce_model
@@ -371,7 +371,7 @@ def test_reduced_forward_matches_full_at_chosen_vertices(model):
   values = random_params(model, 8)
   frozen = BodyParams.create(model, **{k: v[0] for k, v in values.items()})
   reduced = reduce_model(model, ids, frozen)
-  assert isinstance(reduced, ReducedModel) and reduced.num_vertices == len(ids)
+  assert isinstance(reduced, BodyModel) and reduced.reduced and reduced.num_vertices == len(ids)
   assert reduced.free_fields == ("betas", "global_orient", "body_pose", "transl")
   # Folded fields drop their blend directions: one product of betas and body correctives left.
   assert reduced.blend_groups == (("betas", "body_pose"),)
@@ -392,6 +392,20 @@ def test_reduced_forward_matches_full_at_chosen_vertices(model):
   np.testing.assert_allclose(np.asarray(part.joints), np.asarray(full.joints), atol=2e-6)
   np.testing.assert_allclose(np.asarray(part.joint_transforms),
                              np.asarray(full.joint_transforms), atol=2e-6)
+
+
+def test_a_reduced_model_is_a_body_model_without_the_files_arrays(model):
+  reduced = reduce_model(model, _vertex_subset())
+  assert not model.reduced and reduced.faces is None and reduced.J_regressor is None
+  # The full model reads its file layout back from the forward tables.
+  assert model.shapedirs.shape == (10475, 3, 10) and model.exprdirs.shape == (10475, 3, 10)
+  assert model.posedirs.shape == (10475, 3, 486)
+  np.testing.assert_array_equal(np.asarray(model.v_template), np.asarray(model.template))
+  for name in ("v_template", "shapedirs", "posedirs"):
+    with pytest.raises(InvalidInputError, match=f"BodyModel.{name}: this is a reduced model"):
+      getattr(reduced, name)
+  with pytest.raises(InvalidInputError, match="reduce the full model again"):
+    reduce_model(reduced, _vertex_subset())
 
 
 def test_reduced_model_with_everything_frozen_and_all_vertices(model):

@@ -14,7 +14,6 @@ from posejax.body.model import SMPLX_PARENTS
 from posejax.body.model import BodyModel
 from posejax.body.model import BodyOutput
 from posejax.body.model import BodyParams
-from posejax.body.model import ReducedModel
 from posejax.body.forward import forward
 from posejax.body.reduce import DEFAULT_FROZEN_FIELDS
 from posejax.body.reduce import reduce_model

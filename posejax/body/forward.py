@@ -1,8 +1,8 @@
 """The SMPL-X forward pass: shape and pose blend shapes, kinematic chain, skinning, landmarks.
 
-One pure function, ``forward(model, params)``, serves the full model and reduced models alike:
-a ``BodyModel`` is evaluated through its ``kernel`` (all vertices, nothing folded). It is written
-for one body and mapped over any leading batch shape with ``jax.vmap``.
+One pure function, ``forward(model, params)``, serves the full model and reduced models alike
+(both are ``BodyModel``s). It is written for one body and mapped over any leading batch shape
+with ``jax.vmap``.
 
 The numbers follow the smplx package (``smplx.SMPLX.forward``) with two deliberate differences,
 both of rounding size: rotations use the exact Rodrigues formula (smplx perturbs the angle by
@@ -26,13 +26,12 @@ from posejax.body.model import SHAPE_FIELDS
 from posejax.body.model import BodyModel
 from posejax.body.model import BodyOutput
 from posejax.body.model import BodyParams
-from posejax.body.model import ReducedModel
 from posejax.body.model import field_width
 from posejax.body.rotations import axis_angle_to_matrix
 from posejax.errors import InvalidInputError
 
 
-def forward(model: BodyModel | ReducedModel, params: BodyParams) -> BodyOutput:
+def forward(model: BodyModel, params: BodyParams) -> BodyOutput:
   """Poses the body: vertices, joints (smplx order) and world joint frames.
 
   Pure and differentiable; fields of ``params`` may carry any common (broadcastable) leading
@@ -40,7 +39,7 @@ def forward(model: BodyModel | ReducedModel, params: BodyParams) -> BodyOutput:
   folded values are used) and only the reduced model's output vertices are returned.
 
   Args:
-    model: a ``BodyModel`` or a ``ReducedModel`` from ``reduce_model``.
+    model: a ``BodyModel``, full or from ``reduce_model``.
     params: the parameters (``BodyParams.create(model, ...)`` checks their shapes).
 
   Returns:
@@ -50,13 +49,16 @@ def forward(model: BodyModel | ReducedModel, params: BodyParams) -> BodyOutput:
   Raises:
     InvalidInputError: ``model`` or ``params`` has the wrong type, or a field the wrong width.
   """
-  kernel = _kernel_of(model)
+  if not isinstance(model, BodyModel):
+    raise InvalidInputError(
+        f"forward: model must be a posejax.body.BodyModel, got {type(model).__name__}; load one "
+        "with posejax.body.load_model(path).")
   if not isinstance(params, BodyParams):
     raise InvalidInputError(
         f"forward: params must be a posejax.body.BodyParams, got {type(params).__name__}; "
         "build one with BodyParams.create(model, body_pose=..., ...).")
-  for name in kernel.free_fields:
-    width = field_width(kernel, name)
+  for name in model.free_fields:
+    width = field_width(model, name)
     shape = getattr(params, name).shape
     if len(shape) == 0 or shape[-1] != width:
       raise InvalidInputError(
@@ -64,40 +66,29 @@ def forward(model: BodyModel | ReducedModel, params: BodyParams) -> BodyOutput:
           "model; build params with BodyParams.create(model, ...).")
   try:
     batch_shape = tuple(np.broadcast_shapes(
-        *(getattr(params, name).shape[:-1] for name in kernel.free_fields)))
+        *(getattr(params, name).shape[:-1] for name in model.free_fields)))
   except ValueError:
-    shapes = {n: tuple(getattr(params, n).shape) for n in kernel.free_fields}
+    shapes = {n: tuple(getattr(params, n).shape) for n in model.free_fields}
     raise InvalidInputError(
         f"forward: the parameters' batch shapes do not broadcast: {shapes}.") from None
   count = int(np.prod(batch_shape, dtype=np.int64))
   flat = {}
-  for name in kernel.free_fields:
-    value = jnp.asarray(getattr(params, name), kernel.dtype)
+  for name in model.free_fields:
+    value = jnp.asarray(getattr(params, name), model.dtype)
     value = jnp.broadcast_to(value, batch_shape + value.shape[-1:])
     flat[name] = value.reshape((count,) + value.shape[-1:])
-  vertices, joints, transforms = jax.vmap(functools.partial(_forward_one, kernel),
+  vertices, joints, transforms = jax.vmap(functools.partial(_forward_one, model),
                                           axis_size=count)(flat)
   unflatten = lambda x: x.reshape(batch_shape + x.shape[1:])  # noqa: E731
   return BodyOutput(vertices=unflatten(vertices), joints=unflatten(joints),
-                    joint_transforms=unflatten(transforms), synthetic=kernel.synthetic)
+                    joint_transforms=unflatten(transforms), synthetic=model.synthetic)
 
 
-def _kernel_of(model: BodyModel | ReducedModel) -> ReducedModel:
-  if isinstance(model, BodyModel):
-    # The model's own metadata wins, so that ``model.replace(synthetic=...)`` is honoured.
-    return model.kernel.replace(synthetic=model.synthetic, source=model.source)
-  if isinstance(model, ReducedModel):
-    return model
-  raise InvalidInputError(
-      f"forward: model must be a posejax.body.BodyModel or ReducedModel, got "
-      f"{type(model).__name__}; load one with posejax.body.load_model(path).")
-
-
-def joint_rotations(kernel: ReducedModel, params: dict[str, jax.Array]) -> jax.Array:
+def joint_rotations(model: BodyModel, params: dict[str, jax.Array]) -> jax.Array:
   """Local rotation matrices of the 55 skeleton joints for one body.
 
   Args:
-    kernel: the (reduced) model.
+    model: the (reduced) model.
     params: free field name -> unbatched value, as in ``BodyParams``.
 
   Returns:
@@ -105,19 +96,19 @@ def joint_rotations(kernel: ReducedModel, params: dict[str, jax.Array]) -> jax.A
   """
   pieces = []
   for name, _, _ in POSE_FIELDS:
-    if name in kernel.frozen_rotations:
-      pieces.append(kernel.frozen_rotations[name])
+    if name in model.frozen_rotations:
+      pieces.append(model.frozen_rotations[name])
     else:
-      pieces.append(axis_angle_to_matrix(pose_field_axis_angle(kernel, name, params[name])))
+      pieces.append(axis_angle_to_matrix(pose_field_axis_angle(model, name, params[name])))
   return jnp.concatenate(pieces, axis=0)
 
 
-def pose_field_axis_angle(kernel: ReducedModel, name: str, value: jax.Array) -> jax.Array:
+def pose_field_axis_angle(model: BodyModel, name: str, value: jax.Array) -> jax.Array:
   """(k, 3) axis-angle of a pose field's joints, hands mapped through PCA and mean."""
   if name in HAND_FIELDS:
-    if kernel.use_pca:
-      value = value @ kernel.hand_components[name]
-    value = value + kernel.hand_mean[name]
+    if model.use_pca:
+      value = value @ model.hand_components[name]
+    value = value + model.hand_mean[name]
   return value.reshape(-1, 3)
 
 
@@ -260,41 +251,41 @@ def contour_bin(neck_world_rotation: jax.Array) -> jax.Array:
   return jnp.where(yaw < 0, negative_row, yaw)
 
 
-def _forward_one(kernel: ReducedModel, params: dict[str, jax.Array]
+def _forward_one(model: BodyModel, params: dict[str, jax.Array]
                  ) -> tuple[jax.Array, jax.Array, jax.Array]:
   """One body: (vertices (V, 3), joints (J_out, 3), transforms (55, 4, 4))."""
-  dtype = kernel.dtype
-  rotations = joint_rotations(kernel, params)
+  dtype = model.dtype
+  rotations = joint_rotations(model, params)
 
-  rest_joints = kernel.joint_template
-  for name, joint_dirs in (("betas", kernel.joint_shapedirs),
-                           ("expression", kernel.joint_exprdirs)):
-    if name in kernel.free_fields and joint_dirs.shape[-1] > 0:
+  rest_joints = model.joint_template
+  for name, joint_dirs in (("betas", model.joint_shapedirs),
+                           ("expression", model.joint_exprdirs)):
+    if name in model.free_fields and joint_dirs.shape[-1] > 0:
       rest_joints = rest_joints + jnp.einsum("jcb,b->jc", joint_dirs, params[name])
 
   # Shape, expression and pose blend shapes, one matrix product per group.
-  vertices = kernel.template
-  for members, dirs in zip(kernel.blend_groups, kernel.blend_dirs):
+  vertices = model.template
+  for members, dirs in zip(model.blend_groups, model.blend_dirs):
     coefficients = jnp.concatenate([blend_coefficients(name, params.get(name), rotations)
                                     for name in members])
     # Coefficients first: under vmap the product then comes out batch-major, with no transpose
     # of the (batch, vertices) result (measured 1.7x faster at batch 512).
     vertices = vertices + jnp.einsum("k,vck->vc", coefficients, dirs)
 
-  world_rot, world_pos = posed_frames(rotations, rest_joints, kernel.parents)
+  world_rot, world_pos = posed_frames(rotations, rest_joints, model.parents)
   # Skinning transforms map rest-pose points: x -> R x + (p - R j_rest).
   skin_shift = world_pos - matvec3(world_rot, rest_joints)
   joint_affine = jnp.concatenate([world_rot.reshape(-1, 9), skin_shift], axis=1)
-  posed = skin(kernel.lbs_weights, joint_affine, vertices)
+  posed = skin(model.lbs_weights, joint_affine, vertices)
 
-  transl = (params["transl"] if "transl" in kernel.free_fields else kernel.frozen_transl)[None]
-  pieces = [world_pos, posed[kernel.joint_vertices],
-            _barycentric(posed[kernel.landmark_vertices], kernel.landmark_bary)]
-  if kernel.use_face_contour:
+  transl = (params["transl"] if "transl" in model.free_fields else model.frozen_transl)[None]
+  pieces = [world_pos, posed[model.joint_vertices],
+            _barycentric(posed[model.landmark_vertices], model.landmark_bary)]
+  if model.use_face_contour:
     row = contour_bin(world_rot[NECK_JOINT])
-    pieces.append(_barycentric(posed[kernel.contour_vertices[row]], kernel.contour_bary[row]))
+    pieces.append(_barycentric(posed[model.contour_vertices[row]], model.contour_bary[row]))
   joints = jnp.concatenate(pieces, axis=0) + transl
-  out_vertices = posed[:kernel.num_vertices] + transl
+  out_vertices = posed[:model.num_vertices] + transl
 
   top = jnp.concatenate([world_rot, (world_pos + transl)[:, :, None]], axis=2)
   bottom = jnp.broadcast_to(jnp.asarray([0, 0, 0, 1], dtype), (top.shape[0], 1, 4))

@@ -32,7 +32,7 @@ from posejax.body.model import NUM_SKELETON_JOINTS
 from posejax.body.model import SKELETON_JOINT_NAMES
 from posejax.body.model import SMPLX_VERTEX_JOINT_IDS
 from posejax.body.model import BodyModel
-from posejax.body.reduce import build_full_kernel
+from posejax.body.reduce import full_tables
 from posejax.errors import FileFormatError
 from posejax.errors import InvalidInputError
 from posejax import safe_load
@@ -308,27 +308,10 @@ def model_from_arrays(
 
   hand_mean_used = {n: (np.zeros(45) if flat_hand_mean else m) for n, m in means.items()}
   as_float = lambda a: jnp.asarray(a, dtype)  # noqa: E731
-  v_template_j = as_float(v_template)
-  shapedirs_j = as_float(shapedirs)
-  exprdirs_j = as_float(exprdirs)
-  weights_j = as_float(weights)
   contour_vertices = None if contour_faces is None else faces[contour_faces]
-  # Static metadata that the model and its forward kernel both carry.
-  static_options = dict(
-      parents=parents,
-      joint_names=SKELETON_JOINT_NAMES,
-      num_betas=num_betas,
-      num_expression_coeffs=num_expression_coeffs,
-      use_pca=bool(use_pca),
-      num_pca_comps=num_pca_comps,
-      flat_hand_mean=bool(flat_hand_mean),
-      use_face_contour=bool(use_face_contour),
-      synthetic=bool(synthetic),
-      source=str(source),
-  )
-  kernel = build_full_kernel(
-      v_template=v_template_j,
-      lbs_weights=weights_j,
+  tables = full_tables(
+      v_template=as_float(v_template),
+      lbs_weights=as_float(weights),
       posedirs=None if posedirs is None else posedirs.astype(dtype, copy=False),
       j_regressor=j_regressor,
       template64=v_template,
@@ -341,18 +324,15 @@ def model_from_arrays(
       contour_vertices=contour_vertices if use_face_contour else None,
       contour_bary=contour_bary if use_face_contour else None,
       joint_vertices=np.asarray(vertex_joint_ids),
-      **static_options,
+      use_pca=bool(use_pca),
   )
   full_components = {n: np.zeros((45, 45)) for n in HAND_FIELDS}
   for name, comp in components.items():
     full_components[name][:comp.shape[0]] = comp[:45]
   return BodyModel(
-      v_template=v_template_j,
+      **tables,
       faces=jnp.asarray(faces.astype(np.int32)),
-      lbs_weights=weights_j,
       J_regressor=as_float(j_regressor),
-      shapedirs=shapedirs_j,
-      exprdirs=exprdirs_j,
       hands_components_left=as_float(full_components["left_hand_pose"]),
       hands_components_right=as_float(full_components["right_hand_pose"]),
       hands_mean_left=as_float(means["left_hand_pose"]),
@@ -362,12 +342,20 @@ def model_from_arrays(
       dynamic_lmk_faces_idx=(None if contour_faces is None
                              else jnp.asarray(contour_faces.astype(np.int32))),
       dynamic_lmk_bary_coords=None if contour_bary is None else as_float(contour_bary),
-      kernel=kernel,
+      parents=parents,
+      joint_names=SKELETON_JOINT_NAMES,
       vertex_joint_ids=vertex_joint_ids,
       metadata=metadata,
+      num_betas=num_betas,
+      num_expression_coeffs=num_expression_coeffs,
+      use_pca=bool(use_pca),
+      num_pca_comps=num_pca_comps,
+      flat_hand_mean=bool(flat_hand_mean),
+      use_face_contour=bool(use_face_contour),
       gender=gender,
       age=age,
-      **static_options,
+      synthetic=bool(synthetic),
+      source=str(source),
   )
 
 

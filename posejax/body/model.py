@@ -1,11 +1,9 @@
 """The SMPL-X body model as pytrees: the model, its parameters and the forward pass's output.
 
-* ``BodyModel``: everything read from a model file (arrays are leaves, names and counts static),
-  plus ``kernel``, the tables the forward pass reads.
-* ``ReducedModel``: those forward tables on their own, for a chosen subset of vertices and with
-  parameters a fit does not optimise folded into constants (``posejax.body.reduce_model``). A
-  full model's ``kernel`` is the reduced model with every vertex and nothing folded, so full and
-  reduced forward passes are one code path.
+* ``BodyModel``: the tables the forward pass reads (arrays are leaves, names and counts static)
+  and, for a model read from a file, the file's own arrays. ``posejax.body.reduce_model`` gives a
+  model of the same type for a chosen subset of vertices, with the parameters a fit does not
+  optimise folded into constants, so full and reduced forward passes are one code path.
 * ``BodyParams``: the smplx keyword arguments (axis-angle, radians; metres).
 * ``BodyOutput``: vertices, joints in smplx's order and count, posed joint frames.
 
@@ -140,12 +138,20 @@ _static = lambda: struct.field(pytree_node=False)  # noqa: E731
 
 
 @struct.dataclass
-class ReducedModel:
-  """The tables the forward pass reads, for ``N`` evaluated vertices.
+class BodyModel:
+  """An SMPL-X body model: the tables the forward pass reads, for ``num_vertices`` vertices.
 
-  Built by ``posejax.body.reduce_model`` (or, with every vertex and nothing folded, as
-  ``BodyModel.kernel``). Vertex rows ``0..num_vertices-1`` are the output vertices
-  (``vertex_ids`` in order); rows after them are kept only to compute landmark joints.
+  A model read from a file (``load_model``) evaluates every vertex and keeps the file's own
+  arrays beside (``faces``, ``J_regressor``, the hand PCA and landmark tables); ``v_template``,
+  ``shapedirs``, ``exprdirs`` and ``posedirs`` read back the file's layout from the forward
+  tables. ``posejax.body.reduce_model`` makes a reduced model of the same type: chosen vertices,
+  parameters a fit does not optimise folded into constants, the file's arrays dropped (None).
+  Vertex rows ``0..num_vertices-1`` are the output vertices (``vertex_ids`` in order); rows after
+  them are kept only to compute landmark joints.
+
+  Arrays are pytree leaves, names and counts static metadata, so a model can be closed over in
+  ``jit`` or passed through ``vmap``. Options (``num_betas``, ``use_pca``, ...) are applied at
+  load time, as the smplx package does in its constructor.
   """
 
   template: jax.Array
@@ -153,15 +159,17 @@ class ReducedModel:
   blend_dirs: tuple[jax.Array, ...]
   """Per group of ``blend_groups``: (N, 3, K) the members' blend directions side by side,
   metres per unit coefficient: shape directions (betas), expression directions, and pose
-  correctives per unit of ``(R - I)`` of each joint (row-major 3x3 entries, joint by joint)."""
+  correctives per unit of ``(R - I)`` of each joint (row-major 3x3 entries, joint by joint).
+  The directions' axis stays minor: with it leading, XLA copied the correctives into this layout
+  on every gradient call."""
   lbs_weights: jax.Array
-  """(N, 55) skinning weights."""
+  """(N, 55) skinning weights, rows summing to 1."""
   joint_template: jax.Array
   """(55, 3) rest joints of ``template`` before pose offsets (the regressor applied), metres."""
   joint_shapedirs: jax.Array
-  """(55, 3, B) the regressor applied to ``shapedirs``, metres."""
+  """(55, 3, B) the regressor applied to the shape directions, metres."""
   joint_exprdirs: jax.Array
-  """(55, 3, E) the regressor applied to ``exprdirs``, metres."""
+  """(55, 3, E) the regressor applied to the expression directions, metres."""
   frozen_rotations: dict[str, jax.Array]
   """Folded pose field -> (k, 3, 3) its joints' fixed rotation matrices."""
   frozen_transl: jax.Array
@@ -183,26 +191,66 @@ class ReducedModel:
   vertex_ids: jax.Array
   """(num_vertices,) int32 model vertex id of each output vertex."""
 
+  # The file's arrays: None on a reduced model.
+  faces: jax.Array | None
+  """(F, 3) int32 triangle vertex ids."""
+  J_regressor: jax.Array | None  # noqa: N815 (the smplx name)
+  """(55, V) joint regressor: rest joints = ``J_regressor @ shaped vertices``."""
+  hands_components_left: jax.Array | None
+  """(45, 45) left-hand pose PCA rows, all of them (the first ``num_pca_comps`` are used)."""
+  hands_components_right: jax.Array | None
+  """(45, 45) right-hand pose PCA rows."""
+  hands_mean_left: jax.Array | None
+  """(45,) the file's mean left-hand pose, radians (kept even with ``flat_hand_mean``)."""
+  hands_mean_right: jax.Array | None
+  """(45,) the file's mean right-hand pose, radians."""
+  lmk_faces_idx: jax.Array | None
+  """(51,) int32 faces of the face landmarks."""
+  lmk_bary_coords: jax.Array | None
+  """(51, 3) barycentric coordinates of the face landmarks."""
+  dynamic_lmk_faces_idx: jax.Array | None
+  """(79, 17) int32 faces of the contour landmarks per yaw bin, or None if not in the file."""
+  dynamic_lmk_bary_coords: jax.Array | None
+  """(79, 17, 3) barycentric coordinates of the contour landmarks, or None."""
+
   num_vertices: int = _static()
-  """Number of output vertices."""
+  """Number of output vertices (10,475 for a full SMPL-X model)."""
+  num_model_vertices: int = _static()
+  """Vertex count of the full model (equal to ``num_vertices`` unless reduced)."""
   free_fields: tuple[str, ...] = _static()
   """``BodyParams`` fields the forward pass reads; the others are folded in."""
   blend_groups: tuple[tuple[str, ...], ...] = _static()
   """Free fields whose blend directions share one ``blend_dirs`` array (``BLEND_GROUPS``
-  minus the folded fields)."""
+  minus the folded fields and the fields without columns)."""
   parents: tuple[int, ...] = _static()
+  """Parent of each of the 55 skeleton joints, -1 for the root; parents precede children."""
   joint_names: tuple[str, ...] = _static()
-  """The 55 skeleton joint names."""
+  """The 55 skeleton joint names (``SKELETON_JOINT_NAMES``)."""
+  vertex_joint_ids: tuple[int, ...] = _static()
+  """Model vertex ids of the 21 vertex joints (``VERTEX_JOINT_NAMES``): the file's own, or
+  ``SMPLX_VERTEX_JOINT_IDS`` for SMPL-X's mesh."""
+  metadata: str = _static()
+  """The file's JSON metadata (licence, credits, how it was made), or ``''``."""
   num_betas: int = _static()
+  """Shape coefficients, the kid scale included for ``age='kid'``."""
   num_expression_coeffs: int = _static()
   use_pca: bool = _static()
   num_pca_comps: int = _static()
   flat_hand_mean: bool = _static()
   use_face_contour: bool = _static()
+  gender: str = _static()
+  age: str = _static()
+  """``'adult'`` or ``'kid'`` (kid blend shape appended to the shape directions)."""
   synthetic: bool = _static()
+  """True for a body that is not a licensed SMPL-X model (posejax's embedded Anny body):
+  results inherit it, and their numbers are not SMPL-X numbers."""
   source: str = _static()
-  num_model_vertices: int = _static()
-  """Vertex count of the full model this was reduced from."""
+  """Where the model came from (a file path or a description)."""
+
+  @property
+  def reduced(self) -> bool:
+    """True for a model from ``reduce_model`` (the file's arrays dropped)."""
+    return self.faces is None
 
   @property
   def num_joints(self) -> int:
@@ -224,116 +272,55 @@ class ReducedModel:
     """Floating dtype of the model arrays."""
     return self.template.dtype
 
-
-@struct.dataclass
-class BodyModel:
-  """An SMPL-X model read from a file (``load_model``) or built from arrays.
-
-  Arrays are pytree leaves, names and counts static metadata, so a model can be closed over in
-  ``jit`` or passed through ``vmap``. Options (``num_betas``, ``use_pca``, ...) are applied at
-  load time, as the smplx package does in its constructor.
-  """
-
-  v_template: jax.Array
-  """(V, 3) template vertices, metres."""
-  faces: jax.Array
-  """(F, 3) int32 triangle vertex ids."""
-  lbs_weights: jax.Array
-  """(V, 55) skinning weights, rows summing to 1."""
-  J_regressor: jax.Array  # noqa: N815 (the smplx name)
-  """(55, V) joint regressor: rest joints = ``J_regressor @ shaped vertices``."""
-  shapedirs: jax.Array
-  """(V, 3, B) shape directions for the ``num_betas`` betas (the kid direction last), metres."""
-  exprdirs: jax.Array
-  """(V, 3, E) expression directions for the ``num_expression_coeffs`` coefficients, metres."""
-  hands_components_left: jax.Array
-  """(45, 45) left-hand pose PCA rows, all of them (the first ``num_pca_comps`` are used)."""
-  hands_components_right: jax.Array
-  """(45, 45) right-hand pose PCA rows."""
-  hands_mean_left: jax.Array
-  """(45,) the file's mean left-hand pose, radians (kept even with ``flat_hand_mean``)."""
-  hands_mean_right: jax.Array
-  """(45,) the file's mean right-hand pose, radians."""
-  lmk_faces_idx: jax.Array
-  """(51,) int32 faces of the face landmarks."""
-  lmk_bary_coords: jax.Array
-  """(51, 3) barycentric coordinates of the face landmarks."""
-  dynamic_lmk_faces_idx: jax.Array | None
-  """(79, 17) int32 faces of the contour landmarks per yaw bin, or None if not in the file."""
-  dynamic_lmk_bary_coords: jax.Array | None
-  """(79, 17, 3) barycentric coordinates of the contour landmarks, or None."""
-  kernel: ReducedModel
-  """The forward pass's tables: all vertices, nothing folded."""
-
-  parents: tuple[int, ...] = _static()
-  """Parent of each of the 55 skeleton joints, -1 for the root; parents precede children."""
-  joint_names: tuple[str, ...] = _static()
-  """The 55 skeleton joint names (``SKELETON_JOINT_NAMES``)."""
-  vertex_joint_ids: tuple[int, ...] = _static()
-  """Model vertex ids of the 21 vertex joints (``VERTEX_JOINT_NAMES``): the file's own, or
-  ``SMPLX_VERTEX_JOINT_IDS`` for SMPL-X's mesh."""
-  metadata: str = _static()
-  """The file's JSON metadata (licence, credits, how it was made), or ``''``."""
-  num_betas: int = _static()
-  """Shape coefficients, the kid scale included for ``age='kid'``."""
-  num_expression_coeffs: int = _static()
-  use_pca: bool = _static()
-  num_pca_comps: int = _static()
-  flat_hand_mean: bool = _static()
-  use_face_contour: bool = _static()
-  gender: str = _static()
-  age: str = _static()
-  """``'adult'`` or ``'kid'`` (kid blend shape appended to ``shapedirs``)."""
-  synthetic: bool = _static()
-  """True for a body that is not a licensed SMPL-X model (posejax's embedded Anny body):
-  results inherit it, and their numbers are not SMPL-X numbers."""
-  source: str = _static()
-  """Where the model came from (a file path or a description)."""
-
-  @property
-  def num_vertices(self) -> int:
-    """Number of mesh vertices (10,475 for SMPL-X)."""
-    return self.v_template.shape[0]
-
-  @property
-  def num_joints(self) -> int:
-    """Number of skeleton joints (55)."""
-    return self.kernel.num_joints
-
-  @property
-  def num_output_joints(self) -> int:
-    """Joints in ``BodyOutput.joints``: 127, or 144 with the face contour."""
-    return self.kernel.num_output_joints
-
-  @property
-  def output_joint_names(self) -> tuple[str, ...]:
-    """Names of the ``BodyOutput.joints`` rows."""
-    return self.kernel.output_joint_names
-
-  @property
-  def dtype(self) -> Any:
-    """Floating dtype of the model arrays."""
-    return self.v_template.dtype
-
   @property
   def has_pose_correctives(self) -> bool:
     """False for a body without pose correctives (Anny): its forward pass skips them."""
-    return any(name in members for members in self.kernel.blend_groups
+    return any(name in members for members in self.blend_groups
                for name, _, _ in POSE_FIELDS[1:])
+
+  @property
+  def v_template(self) -> jax.Array:
+    """(V, 3) template vertices, metres (a file's model only)."""
+    self._require_file("v_template")
+    return self.template
+
+  @property
+  def shapedirs(self) -> jax.Array:
+    """(V, 3, B) shape directions for the ``num_betas`` betas (the kid direction last), metres."""
+    return self._file_directions("shapedirs", ("betas",))
+
+  @property
+  def exprdirs(self) -> jax.Array:
+    """(V, 3, E) expression directions for the ``num_expression_coeffs`` coefficients, metres."""
+    return self._file_directions("exprdirs", ("expression",))
 
   @property
   def posedirs(self) -> jax.Array | None:
     """(V, 3, 486) pose-corrective directions in the file's layout, metres; None without."""
     if not self.has_pose_correctives:
+      self._require_file("posedirs")
       return None
-    pieces = {}
-    for members, dirs in zip(self.kernel.blend_groups, self.kernel.blend_dirs):
-      start = 0
-      for name in members:
-        width = blend_width(self.kernel, name)
-        pieces[name] = dirs[:, :, start:start + width]
-        start += width
-    return jnp.concatenate([pieces[name] for name, _, _ in POSE_FIELDS[1:]], axis=2)
+    return self._file_directions("posedirs", tuple(name for name, _, _ in POSE_FIELDS[1:]))
+
+  def _file_directions(self, what: str, names: tuple[str, ...]) -> jax.Array:
+    """The blend directions of fields ``names`` side by side, in the file's (V, 3, K) layout."""
+    self._require_file(what)
+    pieces = []
+    for name in names:
+      for members, dirs in zip(self.blend_groups, self.blend_dirs):
+        if name in members:
+          start = sum(blend_width(self, m) for m in members[:members.index(name)])
+          pieces.append(dirs[:, :, start:start + blend_width(self, name)])
+          break
+      else:
+        pieces.append(jnp.zeros((self.num_vertices, 3, blend_width(self, name)), self.dtype))
+    return jnp.concatenate(pieces, axis=2)
+
+  def _require_file(self, what: str) -> None:
+    if self.reduced:
+      raise InvalidInputError(
+          f"BodyModel.{what}: this is a reduced model (reduce_model), which keeps only the "
+          "forward tables of its vertices; read it from the full model.")
 
 
 @struct.dataclass
@@ -354,8 +341,8 @@ class BodyOutput:
   """True when computed with a body that is not a licensed SMPL-X model (the embedded Anny body)."""
 
 
-def blend_width(model: BodyModel | ReducedModel, name: str) -> int:
-  """Columns of field ``name`` in the blend directions (``ReducedModel.blend_dirs``)."""
+def blend_width(model: BodyModel, name: str) -> int:
+  """Columns of field ``name`` in the blend directions (``BodyModel.blend_dirs``)."""
   if name == "betas":
     return model.num_betas
   if name == "expression":
@@ -363,7 +350,7 @@ def blend_width(model: BodyModel | ReducedModel, name: str) -> int:
   return 9 * POSE_SLICES[name].stop - 9 * POSE_SLICES[name].start
 
 
-def field_width(model: BodyModel | ReducedModel, name: str) -> int:
+def field_width(model: BodyModel, name: str) -> int:
   """Last-axis size of ``BodyParams`` field ``name`` for ``model``."""
   if name == "betas":
     return model.num_betas
@@ -407,7 +394,7 @@ class BodyParams:
   """(..., 3) translation added to every vertex and joint, metres."""
 
   @classmethod
-  def zeros(cls, model: BodyModel | ReducedModel,
+  def zeros(cls, model: BodyModel,
             batch_shape: tuple[int, ...] = ()) -> BodyParams:
     """All-zero parameters (the template pose, hands at the model's mean) for ``model``.
 
@@ -425,7 +412,7 @@ class BodyParams:
     })
 
   @classmethod
-  def create(cls, model: BodyModel | ReducedModel, batch_shape: tuple[int, ...] | None = None,
+  def create(cls, model: BodyModel, batch_shape: tuple[int, ...] | None = None,
              **fields: Any) -> BodyParams:
     """Parameters from keyword fields, zeros for the rest, shapes checked.
 
@@ -502,7 +489,7 @@ def _check_batch_shape(batch_shape: Any) -> tuple[int, ...]:
   return shape
 
 
-def _width_hint(model: BodyModel | ReducedModel, name: str) -> str:
+def _width_hint(model: BodyModel, name: str) -> str:
   if name in HAND_FIELDS:
     if model.use_pca:
       return f" (use_pca=True with num_pca_comps={model.num_pca_comps})"

@@ -2,17 +2,17 @@
 
 A fit evaluates a few thousand of SMPL-X's 10,475 vertices (region subsamples, a proxy mesh)
 plus the joints, and never optimises hands, jaw, eyes or expression. ``reduce_model`` turns a
-``BodyModel`` into a ``ReducedModel`` that ``forward`` evaluates exactly as the full model at
-the chosen vertices, while touching only those rows:
+``BodyModel`` into a reduced ``BodyModel`` that ``forward`` evaluates exactly as the full model
+at the chosen vertices, while touching only those rows:
 
 * per-vertex tables (template, shape, expression and pose directions, skinning weights) keep
   the chosen rows plus the few the landmark joints need;
 * folded shape coefficients and folded joints' pose correctives are added to the template once;
   their pose directions are dropped, so the pose-corrective product shrinks to the free joints;
 * rest joints come from the regressor applied to template and shape directions beforehand
-  (``ReducedModel.joint_template``/``joint_shapedirs``), never from the vertices.
+  (``BodyModel.joint_template``/``joint_shapedirs``), never from the vertices.
 
-The full model's own ``kernel`` is built here too: all rows, nothing folded.
+A full model's forward tables are built here too (``full_tables``): all rows, nothing folded.
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ from posejax.body.model import POSE_FIELDS
 from posejax.body.model import SHAPE_FIELDS
 from posejax.body.model import BodyModel
 from posejax.body.model import BodyParams
-from posejax.body.model import ReducedModel
 from posejax.body.model import blend_width
 from posejax.body.model import field_width
 from posejax.body.rotations import axis_angle_to_matrix
@@ -42,7 +41,7 @@ DEFAULT_FROZEN_FIELDS: tuple[str, ...] = (
 """What a ProsePose fit never optimises (global_orient is fixed too but costs nothing to keep)."""
 
 
-def build_full_kernel(
+def full_tables(
     *,
     v_template: jax.Array,
     lbs_weights: jax.Array,
@@ -58,23 +57,14 @@ def build_full_kernel(
     contour_vertices: np.ndarray | None,
     contour_bary: np.ndarray | None,
     joint_vertices: np.ndarray,
-    parents: tuple[int, ...],
-    joint_names: tuple[str, ...],
-    num_betas: int,
-    num_expression_coeffs: int,
     use_pca: bool,
-    num_pca_comps: int,
-    flat_hand_mean: bool,
-    use_face_contour: bool,
-    synthetic: bool,
-    source: str,
-) -> ReducedModel:
-  """The forward tables of a full model (every vertex, nothing folded).
+) -> dict:
+  """The forward tables of a full model (every vertex, nothing folded): ``BodyModel`` fields.
 
-  Device arrays passed in (``v_template``, ``lbs_weights``) are shared with the ``BodyModel``,
-  not copied. The joint tables are computed in float64 from the ``*64`` copies. Vertex index
-  tables here are model vertex ids. Without ``posedirs`` (a body with no pose correctives) and
-  for fields with no columns, the blend groups leave those fields out.
+  Device arrays passed in (``v_template``, ``lbs_weights``) are used as they are, not copied.
+  The joint tables are computed in float64 from the ``*64`` copies. Vertex index tables here are
+  model vertex ids. Without ``posedirs`` (a body with no pose correctives) and for fields with no
+  columns, the blend groups leave those fields out.
   """
   dtype = v_template.dtype
   as_float = lambda a: jnp.asarray(a, dtype)  # noqa: E731
@@ -91,7 +81,7 @@ def build_full_kernel(
   blend_dirs = tuple(
       as_float(np.concatenate([np.asarray(columns[name], dtype) for name in members], axis=2))
       for members in blend_groups)
-  return ReducedModel(
+  return dict(
       template=v_template,
       blend_dirs=blend_dirs,
       blend_groups=blend_groups,
@@ -110,18 +100,8 @@ def build_full_kernel(
       joint_vertices=as_index(joint_vertices),
       vertex_ids=as_index(np.arange(v_template.shape[0])),
       num_vertices=int(v_template.shape[0]),
-      free_fields=PARAM_FIELDS,
-      parents=parents,
-      joint_names=joint_names,
-      num_betas=num_betas,
-      num_expression_coeffs=num_expression_coeffs,
-      use_pca=use_pca,
-      num_pca_comps=num_pca_comps,
-      flat_hand_mean=flat_hand_mean,
-      use_face_contour=use_face_contour,
-      synthetic=synthetic,
-      source=source,
       num_model_vertices=int(v_template.shape[0]),
+      free_fields=PARAM_FIELDS,
   )
 
 
@@ -130,7 +110,7 @@ def reduce_model(
     vertex_ids: Sequence[int] | np.ndarray | None = None,
     frozen: BodyParams | None = None,
     frozen_fields: Sequence[str] = DEFAULT_FROZEN_FIELDS,
-) -> ReducedModel:
+) -> BodyModel:
   """A model that evaluates only ``vertex_ids`` and holds ``frozen_fields`` fixed.
 
   ``forward(reduced, params)`` returns the vertices at ``vertex_ids`` (in that order) and the
@@ -156,19 +136,19 @@ def reduce_model(
   Raises:
     InvalidInputError: a bad vertex id, an unknown field name, or a misshaped frozen value.
   """
-  if not isinstance(model, BodyModel):
+  if not isinstance(model, BodyModel) or model.reduced:
     raise InvalidInputError(
         f"reduce_model: model must be a full posejax.body.BodyModel (from load_model), got "
-        f"{type(model).__name__}; reduce the full model again rather than a reduced one.")
+        f"{'a reduced one' if isinstance(model, BodyModel) else type(model).__name__}; reduce "
+        "the full model again rather than a reduced one.")
   frozen_fields = _check_fields(frozen_fields)
-  kernel = model.kernel
   out_ids = _check_vertex_ids(vertex_ids, model.num_vertices)
   values = _frozen_values(model, frozen, frozen_fields)
 
   # Model vertex ids the joint output reads: landmark faces, vertex joints, contour faces.
-  needed = [np.asarray(kernel.landmark_vertices).ravel(), np.asarray(kernel.joint_vertices)]
-  if kernel.use_face_contour:
-    needed.append(np.asarray(kernel.contour_vertices).ravel())
+  needed = [np.asarray(model.landmark_vertices).ravel(), np.asarray(model.joint_vertices)]
+  if model.use_face_contour:
+    needed.append(np.asarray(model.contour_vertices).ravel())
   needed = np.unique(np.concatenate(needed))
   everything = vertex_ids is None
   if everything:
@@ -180,8 +160,8 @@ def reduce_model(
   take = (lambda a, axis: a) if everything else (  # noqa: E731
       lambda a, axis: jnp.take(a, jnp.asarray(rows.astype(np.int32)), axis=axis))
 
-  joint_template = kernel.joint_template
-  joint_dirs = {"betas": kernel.joint_shapedirs, "expression": kernel.joint_exprdirs}
+  joint_template = model.joint_template
+  joint_dirs = {"betas": model.joint_shapedirs, "expression": model.joint_exprdirs}
   for name in SHAPE_FIELDS:
     if name in values:
       joint_template = joint_template + jnp.einsum("jcb,b->jc", joint_dirs[name], values[name])
@@ -191,17 +171,17 @@ def reduce_model(
   for name, _, _ in POSE_FIELDS:
     if name in values:
       frozen_rotations[name] = axis_angle_to_matrix(
-          pose_field_axis_angle(kernel, name, values[name]))
+          pose_field_axis_angle(model, name, values[name]))
   # Folded members of each blend group add their offset to the template once; the others keep
   # their columns.
-  template = take(kernel.template, 0)
-  eye = jnp.eye(3, dtype=kernel.dtype)[None]
+  template = take(model.template, 0)
+  eye = jnp.eye(3, dtype=model.dtype)[None]
   blend_dirs, blend_groups = [], []
-  for members, dirs in zip(kernel.blend_groups, kernel.blend_dirs):
+  for members, dirs in zip(model.blend_groups, model.blend_dirs):
     dirs = take(dirs, 0)
     kept_members, kept_columns, start = [], [], 0
     for name in members:
-      columns = np.arange(start, start + blend_width(kernel, name))
+      columns = np.arange(start, start + blend_width(model, name))
       start += len(columns)
       if name in values:
         if name in SHAPE_FIELDS:
@@ -221,26 +201,27 @@ def reduce_model(
 
   remap = lambda a: None if a is None else jnp.asarray(  # noqa: E731
       row_of[np.asarray(a)].astype(np.int32))
-  return kernel.replace(
+  return model.replace(
       template=template,
       blend_dirs=tuple(blend_dirs),
       blend_groups=tuple(blend_groups),
-      lbs_weights=take(kernel.lbs_weights, 0),
+      lbs_weights=take(model.lbs_weights, 0),
       joint_template=joint_template,
       joint_shapedirs=joint_dirs["betas"],
       joint_exprdirs=joint_dirs["expression"],
       frozen_rotations=frozen_rotations,
-      frozen_transl=values.get("transl", kernel.frozen_transl),
-      hand_components={n: c for n, c in kernel.hand_components.items() if n not in values},
-      hand_mean={n: m for n, m in kernel.hand_mean.items() if n not in values},
-      landmark_vertices=remap(kernel.landmark_vertices),
-      contour_vertices=remap(kernel.contour_vertices),
-      joint_vertices=remap(kernel.joint_vertices),
+      frozen_transl=values.get("transl", model.frozen_transl),
+      hand_components={n: c for n, c in model.hand_components.items() if n not in values},
+      hand_mean={n: m for n, m in model.hand_mean.items() if n not in values},
+      landmark_vertices=remap(model.landmark_vertices),
+      contour_vertices=remap(model.contour_vertices),
+      joint_vertices=remap(model.joint_vertices),
       vertex_ids=jnp.asarray(out_ids.astype(np.int32)),
       num_vertices=int(len(out_ids)),
       free_fields=tuple(n for n in PARAM_FIELDS if n not in values),
-      synthetic=model.synthetic,
-      source=model.source,
+      faces=None, J_regressor=None, hands_components_left=None, hands_components_right=None,
+      hands_mean_left=None, hands_mean_right=None, lmk_faces_idx=None, lmk_bary_coords=None,
+      dynamic_lmk_faces_idx=None, dynamic_lmk_bary_coords=None,
   )
 
 

@@ -231,7 +231,7 @@ class _Workshop:
     self.proxy = penetration.build_proxy(np.asarray(model.v_template), np.asarray(model.faces))
     self.refiner = geometry.ContactRefiner(model, self.region_map, self.proxy)
     self.vertex_joint = np.argmax(np.asarray(model.lbs_weights), axis=1)
-    self.owners = geometry.keypoint_owner_joints(model.kernel.joint_names)
+    self.owners = geometry.keypoint_owner_joints(model.joint_names)
     self.faces = np.asarray(model.faces)
     self._rest: dict[int, np.ndarray] = {}
 

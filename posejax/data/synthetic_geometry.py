@@ -237,7 +237,7 @@ class ContactRefiner:
     }
     self.local_proxy = proxy.reindexed(vertex_ids)
     self._compiled = {}
-    self._body_joint_index = {name: i for i, name in enumerate(model.kernel.joint_names[1:22])}
+    self._body_joint_index = {name: i for i, name in enumerate(model.joint_names[1:22])}
 
   def _pairs(self, pairs: Sequence[tuple[str, str]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if len(pairs) > self.max_pairs:
