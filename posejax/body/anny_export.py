@@ -382,12 +382,6 @@ class ShapeSpace:
   explained: np.ndarray
   phenotype_map: PhenotypeMap
 
-  def betas_of(self, vertices: np.ndarray) -> np.ndarray:
-    """(N, V, 3) T-posed vertices -> (N, B) betas (least-squares projection)."""
-    flat = self.directions.reshape(-1, self.directions.shape[-1])
-    centred = (vertices - self.mean_vertices).reshape(len(vertices), -1)
-    return np.linalg.lstsq(flat, centred.T, rcond=None)[0].T
-
 
 def fit_shape_space(posed: TPosed, grid: TPosed, num_betas: int) -> ShapeSpace:
   """PCA of ``posed.vertices`` to ``num_betas`` unit-variance directions, and the phenotype map
