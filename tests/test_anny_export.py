@@ -201,12 +201,12 @@ def test_landmarks_on_their_parts(export):
   assert model.vertex_joint_ids == tuple(int(i) for i in arrays["vertex_joint_ids"])
 
 
-
 def _betas_of(space, vertices):
   """(N, V, 3) T-posed vertices -> (N, B) betas, by least squares on the directions."""
   flat = space.directions.reshape(-1, space.directions.shape[-1])
   centred = (vertices - space.mean_vertices).reshape(len(vertices), -1)
   return np.linalg.lstsq(flat, centred.T, rcond=None)[0].T
+
 
 def test_regressed_joints_and_shape_space(export):
   _, sample, arrays, space, posed, model = export
