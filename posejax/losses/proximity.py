@@ -114,41 +114,6 @@ def nearest_ids(
   return map_chunks(search, jax.lax.stop_gradient(points), chunk_size)
 
 
-def closest_pair(
-    vertices_a: jax.Array,
-    vertices_b: jax.Array,
-    *,
-    valid_a: jax.Array | None = None,
-    valid_b: jax.Array | None = None,
-    chunk_size: int | None = DEFAULT_CHUNK_SIZE,
-) -> jax.Array:
-  """The search of ``min_squared_distance``: which vertex of A and which of B are closest.
-
-  Row minima in chunks (a plain reduction, cheaper than an argmin over every row), then the argmin
-  of the one winning row. No gradient. ``min_squared_distance`` searches afresh at every call: the
-  single closest pair of two meshes jumps as they move, and a remembered one cost the heuristic
-  baseline 7 mm of joint error on the synthetic benchmark.
-
-  Args:
-    vertices_a, vertices_b, valid_a, valid_b, chunk_size: as ``min_squared_distance``.
-
-  Returns:
-    (2,) int32: the index into ``vertices_a`` and the index into ``vertices_b``; (-1, -1) when no
-    valid pair exists.
-  """
-  frozen_a, usable_a = _usable_points("vertices_a", vertices_a, "valid_a", valid_a)
-  others, valid_others = _usable_points("vertices_b", vertices_b, "valid_b", valid_b)
-  row_minima = map_chunks(
-      lambda chunk: jnp.min(_squared_distance_planes(chunk, others, valid_others), axis=-1),
-      frozen_a, chunk_size)
-  row_minima = jnp.where(usable_a, row_minima, jnp.inf)
-  closest_a = jnp.argmin(row_minima)
-  closest_b = jnp.argmin(_squared_distance_planes(frozen_a[closest_a][None], others,
-                                                  valid_others)[0])
-  found = jnp.isfinite(row_minima[closest_a])
-  return jnp.where(found, jnp.stack([closest_a, closest_b]).astype(jnp.int32), -1)
-
-
 def min_squared_distance(
     vertices_a: jax.Array,
     vertices_b: jax.Array,
@@ -161,7 +126,11 @@ def min_squared_distance(
 
   ``min_{i,j} ||a_i - b_j||^2`` over whole meshes (or any given vertex subsets), pulling the
   closest points together. Non-finite vertices and those masked out are ignored. The closest pair
-  is found without gradient (``closest_pair``) and the value recomputed on it for the gradient.
+  is found without gradient (row minima in chunks, a plain reduction cheaper than an argmin over
+  every row, then the argmin of the one winning row) and the value recomputed on it for the
+  gradient. The search runs at every call: the single closest pair of two meshes jumps as they
+  move, and a remembered one cost the heuristic baseline 7 mm of joint error on the synthetic
+  benchmark.
 
   Args:
     vertices_a: (N, 3) vertices of body A, metres.
@@ -174,10 +143,17 @@ def min_squared_distance(
     () squared distance in m^2 (not weighted; 1e4 in the reference). 0 with zero gradient when no
     valid pair exists.
   """
-  pair = jax.lax.stop_gradient(closest_pair(vertices_a, vertices_b, valid_a=valid_a,
-                                            valid_b=valid_b, chunk_size=chunk_size))
-  found = pair[0] >= 0
-  a = jnp.where(found, vertices_a[jnp.maximum(pair[0], 0)], 0.0)
-  b = jnp.where(found, vertices_b[jnp.maximum(pair[1], 0)], 0.0)
+  frozen_a, usable_a = _usable_points("vertices_a", vertices_a, "valid_a", valid_a)
+  others, valid_others = _usable_points("vertices_b", vertices_b, "valid_b", valid_b)
+  row_minima = map_chunks(
+      lambda chunk: jnp.min(_squared_distance_planes(chunk, others, valid_others), axis=-1),
+      frozen_a, chunk_size)
+  row_minima = jnp.where(usable_a, row_minima, jnp.inf)
+  closest_a = jnp.argmin(row_minima)
+  closest_b = jnp.argmin(_squared_distance_planes(frozen_a[closest_a][None], others,
+                                                  valid_others)[0])
+  found = jax.lax.stop_gradient(jnp.isfinite(row_minima[closest_a]))
+  a = jnp.where(found, vertices_a[jax.lax.stop_gradient(closest_a)], 0.0)
+  b = jnp.where(found, vertices_b[jax.lax.stop_gradient(closest_b)], 0.0)
   difference = a - b
   return jnp.sum(difference * difference)
