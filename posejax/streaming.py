@@ -19,8 +19,8 @@ Entries happen every chunk, and chunks are a multiple of every search interval, 
 pool search at the same steps and a search costs what it costs in ``fit``.
 
 Scheduling: a pool runs a chunk when it is full or when no more scenes can come to it (none waits
-for or is still in an earlier stage); the first stage takes new scenes only while the next stage's queue is shorter than a
-pool, so scenes do not pile up between the stages. The heavy per-scene tables (the folded body
+for or is still in an earlier stage); the first stage takes new scenes only while the next stage's
+queue is shorter than a pool, so scenes do not pile up between the stages. The heavy per-scene tables (the folded body
 templates) are built for B scenes at a time, as slots need them, and dropped when their scenes
 are done.
 """
