@@ -2,15 +2,16 @@
 
 Reads the processed file of the reference pipeline (``<split>_optimization.pkl``), the language
 model's answers (the constraints file of ``experiments/query_lmm.py``, or its answer cache), fits
-the images in batches with ``posejax.fit`` and scores the initial estimate and the fit the way the
-paper does (PA-MPJPE, PCC). Images without answers keep the baseline (the config's fallback).
+the images in blocks with ``posejax.fit_dataset`` (``--batch_size`` slots: each image costs its
+own steps; results equal fitting each alone) and scores the initial estimate and the fit the way
+the paper does (PA-MPJPE, PCC). Images without answers keep the baseline (the config's fallback).
 
 Output in ``--out_dir``:
 
-* ``per_image.csv``: one line per image, written as soon as its batch is done. A killed run
-  resumes where it stopped: images already in the file are skipped (a half-written last line is
-  dropped and its image fitted again). ``seconds_per_scene`` is the batch's wall time over its
-  images; the first batch of a process includes the compilation.
+* ``per_image.csv``: one line per image, written as soon as its block (``--block_size``) is done.
+  A killed run resumes where it stopped: images already in the file are skipped (a half-written
+  last line is dropped and its image fitted again). ``seconds_per_scene`` is the block's wall time
+  over its images; the first block of a process includes the compilation.
 * ``summary.md`` and ``summary.csv``: the dataset means in the published layout, rewritten at the
   end of every run; ``run.json``: the settings (a later run into the same folder must match them).
 * ``overlays/<image>.png`` for the first ``--overlays`` images (initial estimate | fit | side view),
@@ -104,8 +105,9 @@ class EvalSettings:
   max_iters: tuple[int, ...] | None = None
   fallback_min_empty: int | None = None
   batch_size: int = 16
+  block_size: int = 256
   max_images: int | None = None
-  chunk_size: int = 100
+  chunk_size: int = 25
   overlays: int = 0
   save_fits: bool = False
   fit_progress: bool = False
@@ -326,8 +328,9 @@ def run(settings: EvalSettings) -> dict:
 
   Two runs given the same ``out_dir`` take turns: the second waits, then resumes the first's work.
   """
-  if settings.batch_size < 1:
-    raise InvalidInputError(f"--batch_size must be positive, got {settings.batch_size}")
+  if settings.batch_size < 1 or settings.block_size < 1:
+    raise InvalidInputError(f"--batch_size and --block_size must be positive, got "
+                            f"{settings.batch_size} and {settings.block_size}")
   os.makedirs(settings.out_dir, exist_ok=True)
   with exclusive_run(settings.out_dir, "evaluation"):
     return _run_locked(settings)
@@ -366,13 +369,6 @@ def _run_locked(settings: EvalSettings) -> dict:
     logging.warning("fitting with the SYNTHETIC default body (no --model_path): the numbers do "
                     "not measure the method on real data")
 
-  fit_progress = None
-  if settings.fit_progress:
-    def fit_progress(info):
-      logging.info("  stage %d: iteration %d/%d, %d/%d scenes stopped, median loss %.4g",
-                   info["stage"] + 1, info["iteration"], info["max_iters"], info["stopped"],
-                   info["scenes"], info["median_loss"])
-
   new_file = not os.path.isfile(csv_path) or os.path.getsize(csv_path) == 0
   started = time.monotonic()
   fitted_so_far, totals = 0, {"init": [], "fit": []}
@@ -381,21 +377,23 @@ def _run_locked(settings: EvalSettings) -> dict:
     if new_file:
       writer.writeheader()
       handle.flush()
-    batches = [pending[i:i + settings.batch_size]
-               for i in range(0, len(pending), settings.batch_size)]
+    # Blocks of images through batch_size slots (continuous batching: each image costs its own
+    # steps); every block's rows are written before the next starts, so a killed run refits one
+    # block at most. One compiled fit serves every block, whatever its length.
+    batches = [pending[i:i + settings.block_size]
+               for i in range(0, len(pending), settings.block_size)]
     for number, batch in enumerate(batches):
-      # The last batch is padded with copies of its last image: one compiled fit for the run.
-      padded = batch + [batch[-1]] * (settings.batch_size - len(batch))
-      chosen = [samples[i] for i in padded]
+      chosen = [samples[i] for i in batch]
       batch_started = time.monotonic()
       init = _stack_params([dataset_eval.params_for_model(model, s.init) for s in chosen])
       cameras = dataset_eval.stack_cameras(
           [dataset_eval.sample_camera(s, model.dtype) for s in chosen])
-      stacked = Constraints.stack([found.constraints[i] for i in padded], **sizes)
-      result = posejax.fit(
+      stacked = Constraints.stack([found.constraints[i] for i in batch], **sizes)
+      result = posejax.fit_dataset(
           np.stack([s.keypoints for s in chosen]), stacked, init=init, model=model,
           camera=cameras, config=config, pose_prior=prior, regions=regions,
-          return_vertices=True, progress=fit_progress, chunk_size=settings.chunk_size)
+          slots=settings.batch_size, chunk_size=settings.chunk_size, return_vertices=True,
+          progress=settings.fit_progress)
       fit_vertices = np.asarray(result.vertices, dtype=np.float64)
       init_vertices = _vertices(model, init)
       seconds = (time.monotonic() - batch_started) / len(batch)
@@ -428,7 +426,7 @@ def _run_locked(settings: EvalSettings) -> dict:
       elapsed = time.monotonic() - started
       init_mean, fit_mean = (np.nanmean(totals[k]) if np.isfinite(totals[k]).any() else np.nan
                              for k in ("init", "fit"))
-      logging.info("[%d/%d] batch %d/%d: %.2f s per image (%.0f s so far, about %.0f s left); "
+      logging.info("[%d/%d] block %d/%d: %.2f s per image (%.0f s so far, about %.0f s left); "
                    "PA-MPJPE so far: initial %.1f mm, fit %.1f mm",
                    len(samples) - len(pending) + fitted_so_far, len(samples), number + 1,
                    len(batches), seconds, elapsed,
@@ -534,12 +532,15 @@ def define_flags() -> None:
                     "the preset's 1000).")
   flags.DEFINE_integer("fallback_min_empty", None, "Fall back when this many answers are empty "
                        "(default: 2 for CHI3D, else only when all are).")
-  flags.DEFINE_integer("batch_size", 16, "Scenes per fit call.")
+  flags.DEFINE_integer("batch_size", 16, "Scenes fitted at once (the slots of continuous "
+                       "batching).")
+  flags.DEFINE_integer("block_size", 256, "Images per fit_dataset call; their rows are written "
+                       "when it ends, so a killed run refits at most one block.")
   flags.DEFINE_integer("max_images", None, "Evaluate only the first images.")
-  flags.DEFINE_integer("chunk_size", 100, "Iterations between fit progress reports.")
+  flags.DEFINE_integer("chunk_size", 25, "Steps between slot swaps and progress reports.")
   flags.DEFINE_integer("overlays", 0, "Write overlay PNGs of the first images.")
   flags.DEFINE_bool("save_fits", False, "Write each image's fitted parameters (.npz).")
-  flags.DEFINE_bool("fit_progress", False, "Log the fit's progress within each batch.")
+  flags.DEFINE_bool("fit_progress", False, "Log the fit's progress within each block.")
   flags.mark_flags_as_required(["dataset", "processed", "out_dir"])
 
 
