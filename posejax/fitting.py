@@ -35,6 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from posejax import io_utils
+from posejax import streaming
 from posejax import validation
 from posejax.body import keypoints as body_keypoints
 from posejax.body.forward import forward
@@ -54,11 +55,15 @@ from posejax.config import FitConfig
 from posejax.constraints import Constraints
 from posejax.constraints import needs_fallback
 from posejax.errors import InvalidInputError
+from posejax.fit_data import PERSON_FIELDS
+from posejax.fit_data import Outcome
+from posejax.fit_data import Scene
+from posejax.fit_data import prepare_keypoints
+from posejax.fit_data import stage_weights
 from posejax.losses import contact as contact_losses
 from posejax.losses import penetration
 from posejax.losses import priors
 from posejax.losses import proximity
-from posejax.losses.keypoints import ankle_fallback
 from posejax.losses.keypoints import keypoint_loss
 from posejax.optimize import StageSettings
 from posejax.optimize import make_stage
@@ -70,8 +75,6 @@ Progress = Callable[[dict], None]
 """Called between chunks with ``{"stage", "iteration", "max_iters", "stopped", "scenes",
 "median_loss", "seconds"}``."""
 
-# Per-person pieces of a reduced model that depend on the folded (per-person) values.
-_PERSON_FIELDS = ("template", "joint_template", "frozen_rotations", "frozen_transl")
 
 
 @flax.struct.dataclass
@@ -87,19 +90,6 @@ class _Shared:
   use_contact: jax.Array  # () bool: some scene of the batch uses the contact term
   use_proximity: jax.Array  # () bool: some scene of the batch uses the heuristic term
   use_penetration: jax.Array  # () bool: some scene of the batch uses the interpenetration term
-
-
-@flax.struct.dataclass
-class _Scene:
-  """One scene's data (batched over scenes with a leading axis in the loop)."""
-
-  keypoints: jax.Array  # (P, 25, 3) pixels + confidence, ankle fallback applied
-  camera: Camera
-  constraints: Constraints
-  weights: jax.Array  # (T,) this stage's weights for this scene
-  anchor: jax.Array  # (P, 63) init-pose anchor
-  fixed: dict  # field -> (P, width) parameters not optimised in this stage
-  person: dict  # _PERSON_FIELDS -> (P, ...) folded per-person model pieces
 
 
 @dataclasses.dataclass(frozen=True)
@@ -196,7 +186,7 @@ class Fitter:
   # ------------------------------------------------------------------------------------------
   # The objective of one scene
 
-  def _people(self, free: dict, scene: _Scene, shared: _Shared):
+  def _people(self, free: dict, scene: Scene, shared: _Shared):
     """Forward pass of the scene's people: (P, N, 3) vertices and (P, J, 3) joints."""
     params = {**scene.fixed, **free}
 
@@ -211,7 +201,7 @@ class Fitter:
     active = set(self.terms)
     people = self.config.people
 
-    def objective(free, carry, search, scene: _Scene, shared: _Shared):
+    def objective(free, carry, search, scene: Scene, shared: _Shared):
       vertices, joints, params = self._people(free, scene, shared)
       found = jax.lax.stop_gradient(vertices)
       # Each search runs only at iterations where some scene of the batch is due (a real branch
@@ -272,14 +262,14 @@ class Fitter:
     return tuple(t for t in ("contact", "penetration")
                  if t in self.terms and (t == "contact" or two))
 
-  def _initial_carry(self, free, scene: _Scene, shared: _Shared) -> dict:
+  def _initial_carry(self, free, scene: Scene, shared: _Shared) -> dict:
     """Zeros shaped like the searches' results (a placeholder: the first iteration searches)."""
     vertices = jax.eval_shape(lambda: self._people(free, scene, shared)[0])
     return {term: _zeros_like(jax.eval_shape(
         lambda v, term=term: self._search(term, v, scene, shared), vertices))
             for term in self.searched_terms()}
 
-  def _search(self, term: str, vertices, scene: _Scene, shared: _Shared):
+  def _search(self, term: str, vertices, scene: Scene, shared: _Shared):
     """One loss term's gradient-free search, remembered for some steps (see the module).
 
     ``"contact"``: the contact loss's closest slot pairs and sample choices
@@ -353,7 +343,7 @@ class Fitter:
     keypoints, init_flat, constraints, camera = inputs
     scenes = int(np.prod(batch_shape))
     person = self.fold(init_flat)
-    keypoints, missing = _prepare_keypoints(self.shared.kernel, person, init_flat, keypoints, camera)
+    keypoints, missing = prepare_keypoints(self.shared.kernel, person, init_flat, keypoints, camera)
     fell_back = jnp.reshape(needs_fallback(constraints, config.fallback_min_empty), (scenes,))
     params = {name: getattr(init_flat, name) for name in PARAM_FIELDS}
 
@@ -362,11 +352,11 @@ class Fitter:
     anchor = params["body_pose"]
     init_stage, advance = self.loop
     for index, stage_config in enumerate(config.stages):
-      weights = _stage_weights(config, index, fell_back, self.model.dtype)
+      weights = stage_weights(config, index, fell_back, self.model.dtype)
       shared = self.shared_for(weights)
       free = {name: params[name] for name in self.groups}
       fixed = {name: params[name] for name in PARAM_FIELDS if name not in self.groups}
-      scene = _Scene(keypoints=keypoints, camera=camera, constraints=constraints, weights=weights,
+      scene = Scene(keypoints=keypoints, camera=camera, constraints=constraints, weights=weights,
                      anchor=anchor, fixed=fixed, person=person)
       if sharding is not None:
         scene, free = _shard((scene, free), sharding)
@@ -395,7 +385,7 @@ class Fitter:
       iterations.append(state.iters)
       converged.append(state.stopped)
 
-    outcome = _Outcome(
+    outcome = Outcome(
         params=params, stage_terms=jnp.stack(stage_terms, axis=1),
         stage_total=jnp.stack(stage_total, axis=1), iterations=jnp.stack(iterations, axis=1),
         converged=jnp.stack(converged, axis=1), keypoints=keypoints, missing=missing,
@@ -421,8 +411,6 @@ class Fitter:
 
     See ``posejax.fit_dataset``; ``config`` as in ``__call__``.
     """
-    from posejax import streaming  # the slot scheduler builds on this module
-
     config = self._check_config(config)
     if isinstance(slots, bool) or not isinstance(slots, (int, np.integer)) or slots < 1:
       raise InvalidInputError(f"slots must be a positive int, got {slots!r}")
@@ -496,7 +484,7 @@ class Fitter:
     return self.shared.replace(use_contact=uses("contact"), use_proximity=uses("proximity"),
                                use_penetration=uses("penetration"))
 
-  def _result(self, config: FitConfig, batch_shape, outcome: "_Outcome", camera,
+  def _result(self, config: FitConfig, batch_shape, outcome: Outcome, camera,
               return_vertices: bool) -> FitResult:
     """The ``FitResult`` of per-scene outcomes (leading scene axis S), shaped ``batch_shape``."""
     params, keypoints = outcome.params, jnp.asarray(outcome.keypoints)
@@ -538,20 +526,6 @@ class Fitter:
             "evaluated_vertices": int(self.vertex_ids.size),
         },
     )
-
-
-@flax.struct.dataclass
-class _Outcome:
-  """What the stages produced per scene (leading scene axis S; device or numpy arrays)."""
-
-  params: dict  # field -> (S, P, width) final parameters
-  stage_terms: Any  # (S, stages, T)
-  stage_total: Any  # (S, stages)
-  iterations: Any  # (S, stages)
-  converged: Any  # (S, stages)
-  keypoints: Any  # (S, P, 25, 3) after the ankle fallback
-  missing: Any  # (S, P)
-  fell_back: Any  # (S,)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -835,41 +809,14 @@ def _person_pieces_function(model: BodyModel, vertex_ids: np.ndarray):
 
   def one(frozen: BodyParams) -> dict:
     kernel = reduce_model(model, vertex_ids, frozen, DEFAULT_FROZEN_FIELDS)
-    return {name: getattr(kernel, name) for name in _PERSON_FIELDS}
+    return {name: getattr(kernel, name) for name in PERSON_FIELDS}
 
   return jax.jit(jax.vmap(jax.vmap(one)))
-
-
-@jax.jit
-def _prepare_keypoints(kernel: BodyModel, person: dict, init: dict, keypoints, camera):
-  """The ankle fallback against the initial estimate's projected joints; and which people have no
-  usable keypoint at all."""
-
-  def one_scene(person, init_params, keypoints, camera):
-    def one_person(pieces, fields):
-      return forward(kernel.replace(**pieces), BodyParams(**fields)).joints
-
-    joints = jax.vmap(one_person)(person, init_params)
-    projected = project(camera, body_keypoints.smplx_to_body25(joints))
-    fixed = jax.vmap(ankle_fallback)(keypoints, projected)
-    usable = (jnp.nan_to_num(keypoints[..., 2]) > 0) & jnp.all(
-        jnp.isfinite(keypoints[..., :2]), axis=-1)
-    return fixed, ~jnp.any(usable, axis=-1)
-
-  fields = {name: getattr(init, name) for name in PARAM_FIELDS}
-  return jax.vmap(one_scene)(person, fields, keypoints, camera)
 
 
 def _zeros_like(shapes):
   """Zeros of the shapes and dtypes of ``jax.eval_shape``'s result (the branch not taken)."""
   return jax.tree_util.tree_map(lambda x: jnp.zeros(x.shape, x.dtype), shapes)
-
-
-def _stage_weights(config: FitConfig, stage: int, fell_back, dtype) -> jax.Array:
-  main = np.array([getattr(config.stages[stage].weights, t) for t in TERMS])
-  backup = config.fallback if config.fallback is not None else config
-  other = np.array([getattr(backup.stages[stage].weights, t) for t in TERMS])
-  return jnp.where(fell_back[:, None], jnp.asarray(other, dtype)[None], jnp.asarray(main, dtype)[None])
 
 
 def _shard(tree, sharding):

@@ -40,6 +40,10 @@ import numpy as np
 from posejax.body.model import PARAM_FIELDS
 from posejax.body.model import BodyParams
 from posejax.config import TERMS
+from posejax.fit_data import Outcome
+from posejax.fit_data import Scene
+from posejax.fit_data import prepare_keypoints
+from posejax.fit_data import stage_weights
 from posejax.optimize import replace_scenes
 
 _log = logging.getLogger(__name__)
@@ -61,7 +65,7 @@ class _Pool:
     self.stage = stage
     self.owner = np.full((slots,), -1)  # the scene in each slot, -1 for none
     self.load = np.zeros((slots,), bool)  # slots filled since the last chunk
-    self.scene = None  # fitting._Scene of numpy arrays (B, ...), the slots' inputs
+    self.scene = None  # fit_data.Scene of numpy arrays (B, ...), the slots' inputs
     self.free = None  # field -> (B, P, width) numpy, the entering scenes' parameters
     self.state = None  # the device StageState
     self.device_scene = None  # ``scene`` on the device, until a slot is filled again
@@ -88,8 +92,6 @@ class _Tables:
 
   def person(self, scene: int) -> dict:
     """The folded model pieces of ``scene``: field -> (1, P, ...) numpy."""
-    from posejax.fitting import _prepare_keypoints
-
     block, row = divmod(scene, self.slots)
     if block not in self.blocks:
       count = len(self.keypoints)
@@ -98,7 +100,7 @@ class _Tables:
       take = lambda tree: jax.tree_util.tree_map(lambda x: x[padded], tree)
       init = take(self.init)
       person = self.fitter.fold(init)
-      keypoints, missing = _prepare_keypoints(self.fitter.shared.kernel, person, init,
+      keypoints, missing = prepare_keypoints(self.fitter.shared.kernel, person, init,
                                               take(self.raw_keypoints), take(self.camera))
       self.keypoints[rows] = np.asarray(keypoints)[:len(rows)]
       self.missing[rows] = np.asarray(missing)[:len(rows)]
@@ -129,11 +131,8 @@ def fit_scenes(fitter, config, rows, keypoints, init: BodyParams, constraints, c
     progress: called with a dict after every round of chunks, or None.
 
   Returns:
-    ``fitting._Outcome`` of numpy arrays with leading axis R, in the order of ``rows``.
+    ``fit_data.Outcome`` of numpy arrays with leading axis R, in the order of ``rows``.
   """
-  from posejax.fitting import _Outcome
-  from posejax.fitting import _Scene
-  from posejax.fitting import _stage_weights
 
   rows = np.asarray(rows, int)
   take = lambda tree: jax.tree_util.tree_map(lambda x: np.asarray(x)[rows], tree)
@@ -142,7 +141,7 @@ def fit_scenes(fitter, config, rows, keypoints, init: BodyParams, constraints, c
   count, stages = len(rows), len(config.stages)
   dtype = keypoints.dtype
   params = {name: np.array(getattr(init, name)) for name in PARAM_FIELDS}
-  weights = [np.asarray(_stage_weights(config, s, fell_back, fitter.model.dtype))
+  weights = [np.asarray(stage_weights(config, s, fell_back, fitter.model.dtype))
              for s in range(stages)]
   settings = [fitter.stage_settings(config, s) for s in range(stages)]
   tables = _Tables(fitter, keypoints, init, camera, slots)
@@ -158,10 +157,10 @@ def fit_scenes(fitter, config, rows, keypoints, init: BodyParams, constraints, c
   fixed_fields = [name for name in PARAM_FIELDS if name not in fitter.groups]
 
   def source(scene: int, stage: int):
-    """The inputs of ``scene`` in ``stage``: a ``_Scene`` and its free parameters, rows (1, ...)."""
+    """The inputs of ``scene`` in ``stage``: a ``Scene`` and its free parameters, rows (1, ...)."""
     one = slice(scene, scene + 1)
     person = tables.person(scene)  # first: it prepares the keypoints of the scene's block
-    data = _Scene(
+    data = Scene(
         keypoints=tables.keypoints[one],
         camera=jax.tree_util.tree_map(lambda x: x[one], camera),
         constraints=jax.tree_util.tree_map(lambda x: x[one], constraints),
@@ -249,7 +248,7 @@ def fit_scenes(fitter, config, rows, keypoints, init: BodyParams, constraints, c
                 "running": [p.occupied for p in pools], "waiting": [len(q) for q in queues],
                 "chunks": chunks, "seconds": time.perf_counter() - started})
 
-  return _Outcome(params=params, stage_terms=terms, stage_total=total, iterations=iterations,
+  return Outcome(params=params, stage_terms=terms, stage_total=total, iterations=iterations,
                   converged=converged, keypoints=tables.keypoints, missing=tables.missing,
                   fell_back=np.asarray(fell_back))
 
