@@ -26,6 +26,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import logging
+import os
 import time
 from typing import Any, Callable, Sequence
 
@@ -74,7 +75,6 @@ _log = logging.getLogger(__name__)
 Progress = Callable[[dict], None]
 """Called between chunks with ``{"stage", "iteration", "max_iters", "stopped", "scenes",
 "median_loss", "seconds"}``."""
-
 
 
 @flax.struct.dataclass
@@ -545,7 +545,6 @@ def enable_compilation_cache(directory: str | None = None) -> str:
   Returns:
     The cache directory.
   """
-  import os
   directory = directory or io_utils.cache_directory("jax")
   if directory is None:
     raise InvalidInputError(f"enable_compilation_cache: {io_utils.CACHE_ENV} is 'off'; pass a "

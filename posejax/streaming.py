@@ -20,9 +20,9 @@ pool search at the same steps and a search costs what it costs in ``fit``.
 
 Scheduling: a pool runs a chunk when it is full or when no more scenes can come to it (none waits
 for or is still in an earlier stage); the first stage takes new scenes only while the next stage's
-queue is shorter than a pool, so scenes do not pile up between the stages. The heavy per-scene tables (the folded body
-templates) are built for B scenes at a time, as slots need them, and dropped when their scenes
-are done.
+queue is shorter than a pool, so scenes do not pile up between the stages. The heavy per-scene
+tables (the folded body templates) are built for B scenes at a time, as slots need them, and
+dropped when their scenes are done.
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ class _Tables:
       init = take(self.init)
       person = self.fitter.fold(init)
       keypoints, missing = prepare_keypoints(self.fitter.shared.kernel, person, init,
-                                              take(self.raw_keypoints), take(self.camera))
+                                             take(self.raw_keypoints), take(self.camera))
       self.keypoints[rows] = np.asarray(keypoints)[:len(rows)]
       self.missing[rows] = np.asarray(missing)[:len(rows)]
       self.blocks[block] = jax.tree_util.tree_map(np.asarray, person)
@@ -133,7 +133,6 @@ def fit_scenes(fitter, config, rows, keypoints, init: BodyParams, constraints, c
   Returns:
     ``fit_data.Outcome`` of numpy arrays with leading axis R, in the order of ``rows``.
   """
-
   rows = np.asarray(rows, int)
   take = lambda tree: jax.tree_util.tree_map(lambda x: np.asarray(x)[rows], tree)
   keypoints, init, constraints, camera, fell_back = take(
@@ -249,8 +248,8 @@ def fit_scenes(fitter, config, rows, keypoints, init: BodyParams, constraints, c
                 "chunks": chunks, "seconds": time.perf_counter() - started})
 
   return Outcome(params=params, stage_terms=terms, stage_total=total, iterations=iterations,
-                  converged=converged, keypoints=tables.keypoints, missing=tables.missing,
-                  fell_back=np.asarray(fell_back))
+                 converged=converged, keypoints=tables.keypoints, missing=tables.missing,
+                 fell_back=np.asarray(fell_back))
 
 
 def fit_across_processes(run: Callable[[np.ndarray], object], count: int):

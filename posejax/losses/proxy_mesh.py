@@ -79,7 +79,8 @@ def _read_stored(path: str, key: str, num_vertices: int) -> np.ndarray:
   """The faces of a stored proxy, checked against its key and for a closed mesh."""
   arrays = safe_load.load_npz(path, "a stored interpenetration proxy")
   stored_key = arrays.get("key")
-  if stored_key is None or bytes(np.asarray(stored_key, np.uint8)).decode("ascii", "replace") != key:
+  stored = None if stored_key is None else bytes(np.asarray(stored_key, np.uint8))
+  if stored is None or stored.decode("ascii", "replace") != key:
     raise FileFormatError(path, "this stored proxy belongs to another mesh")
   faces = arrays.get("faces")
   if (faces is None or faces.ndim != 2 or faces.shape[1] != 3 or len(faces) < 4
