@@ -279,11 +279,7 @@ class FitConfig:
     """
     return cls(
         people=2,
-        stages=_two_stages(
-            max_iters,
-            LossWeights(keypoints=0.04, contact=1000, pose_prior=4, init_pose=200, shape=40),
-            LossWeights(keypoints=0.1, contact=1000, pose_prior=4, init_pose=200, penetration=1000),
-        ),
+        stages=_two_person_stages(max_iters, contact=1000),
         fallback=cls.heuristic(max_iters=max_iters),
         name="prosepose-two-person",
     )
@@ -293,11 +289,7 @@ class FitConfig:
     """The heuristic baseline: no language model; the two meshes' closest points pulled together."""
     return cls(
         people=2,
-        stages=_two_stages(
-            max_iters,
-            LossWeights(keypoints=0.04, proximity=1e4, pose_prior=4, init_pose=200, shape=40),
-            LossWeights(keypoints=0.1, proximity=1e4, pose_prior=4, init_pose=200, penetration=1000),
-        ),
+        stages=_two_person_stages(max_iters, proximity=1e4),
         name="heuristic",
     )
 
@@ -318,11 +310,7 @@ class FitConfig:
     """
     return cls(
         people=1,
-        stages=_two_stages(
-            max_iters,
-            LossWeights(keypoints=0.04, contact=1e4, init_pose=400, shape=40),
-            LossWeights(keypoints=0.1, contact=1e4, init_pose=400),
-        ),
+        stages=_one_person_stages(max_iters, contact=1e4),
         fallback=cls.no_contact(1, max_iters=max_iters),
         name="prosepose-one-person",
     )
@@ -331,18 +319,30 @@ class FitConfig:
   def no_contact(cls, people: int = 2, *, max_iters: int = 1000) -> "FitConfig":
     """Optimisation without contact ("HMR2+opt"): keypoints and priors only (plus interpenetration
     for two people)."""
-    init = 200 if people == 2 else 400
-    prior = 4 if people == 2 else 0
     return cls(
         people=people,
-        stages=_two_stages(
-            max_iters,
-            LossWeights(keypoints=0.04, pose_prior=prior, init_pose=init, shape=40),
-            LossWeights(keypoints=0.1, pose_prior=prior, init_pose=init,
-                        penetration=1000 if people == 2 else 0),
-        ),
+        stages=_two_person_stages(max_iters) if people == 2 else _one_person_stages(max_iters),
         name=f"no-contact-{people}",
     )
+
+
+def _two_person_stages(max_iters: int, **pull: float) -> tuple[StageConfig, ...]:
+  """The two-person stages: keypoints and priors, interpenetration in stage 2, plus ``pull`` (the
+  term that brings the people together) in both."""
+  return _two_stages(
+      max_iters,
+      LossWeights(keypoints=0.04, pose_prior=4, init_pose=200, shape=40, **pull),
+      LossWeights(keypoints=0.1, pose_prior=4, init_pose=200, penetration=1000, **pull),
+  )
+
+
+def _one_person_stages(max_iters: int, **pull: float) -> tuple[StageConfig, ...]:
+  """The one-person stages (no pose-prior term, a stiffer init-pose anchor) plus ``pull``."""
+  return _two_stages(
+      max_iters,
+      LossWeights(keypoints=0.04, init_pose=400, shape=40, **pull),
+      LossWeights(keypoints=0.1, init_pose=400, **pull),
+  )
 
 
 def _two_stages(max_iters: int, first: LossWeights, second: LossWeights) -> tuple[StageConfig, ...]:

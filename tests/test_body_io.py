@@ -94,7 +94,7 @@ def test_model_metadata(model, raw):
   assert model.exprdirs.shape == (NUM_VERTICES, 3, 10)
   assert model.J_regressor.shape == (55, NUM_VERTICES)
   assert model.lbs_weights.shape == (NUM_VERTICES, 55)
-  assert len(model.output_joint_names) == 127 and model.source == "synthetic"
+  assert model.num_output_joints == 127 and model.source == "synthetic"
   assert not model.synthetic
   np.testing.assert_array_equal(np.asarray(model.posedirs), raw["posedirs"])
   np.testing.assert_array_equal(np.asarray(model.exprdirs), raw["shapedirs"][:, :, 300:310])

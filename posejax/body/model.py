@@ -263,11 +263,6 @@ class BodyModel:
     return NUM_JOINTS_OUTPUT_WITH_CONTOUR if self.use_face_contour else NUM_JOINTS_OUTPUT
 
   @property
-  def output_joint_names(self) -> tuple[str, ...]:
-    """Names of the ``BodyOutput.joints`` rows."""
-    return JOINT_NAMES[: self.num_output_joints]
-
-  @property
   def dtype(self) -> Any:
     """Floating dtype of the model arrays."""
     return self.template.dtype
