@@ -36,6 +36,7 @@ import os
 from typing import Any, Sequence
 
 import flax.struct
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -322,11 +323,15 @@ def needs_fallback(constraints: Constraints, min_empty: int | None = None):
     min_empty: optional threshold on the number of empty samples.
 
   Returns:
-    A bool array of the batch shape (a scalar for one image); usable inside ``jit``.
+    A bool array of the batch shape (a scalar for one image): numpy for concrete inputs, traced
+    inside ``jit``.
   """
-  valid = jnp.asarray(constraints.sample_valid)
-  empty = jnp.sum(valid & ~jnp.asarray(constraints.sample_nonempty), axis=-1)
-  result = empty == jnp.sum(valid, axis=-1)
+  valid, nonempty = constraints.sample_valid, constraints.sample_nonempty
+  # Host values stay on the host: eager device ops would each compile a program.
+  xp = jnp if isinstance(valid, jax.core.Tracer) else np
+  valid, nonempty = xp.asarray(valid), xp.asarray(nonempty)
+  empty = xp.sum(valid & ~nonempty, axis=-1)
+  result = empty == xp.sum(valid, axis=-1)
   if min_empty is not None:
     result = result | (empty >= min_empty)
   return result

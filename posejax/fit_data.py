@@ -92,5 +92,5 @@ def stage_weights(config: FitConfig, stage: int, fell_back, dtype) -> jax.Array:
   main = np.array([getattr(config.stages[stage].weights, t) for t in TERMS])
   backup = config.fallback if config.fallback is not None else config
   other = np.array([getattr(backup.stages[stage].weights, t) for t in TERMS])
-  return jnp.where(fell_back[:, None], jnp.asarray(other, dtype)[None],
-                   jnp.asarray(main, dtype)[None])
+  table = np.where(np.asarray(fell_back)[:, None], other[None], main[None])
+  return jnp.asarray(table, dtype)

@@ -179,7 +179,8 @@ class Fitter:
     fitter = cls(model=model, config=config, regions=regions, proxy=proxy, pose_prior=pose_prior,
                  terms=terms, groups=groups, vertex_ids=vertex_ids, shared=shared,
                  fold=_person_pieces_function(model, vertex_ids), loop=())
-    stage = make_stage(fitter._objective(), early_stop_window=config.stages[0].early_stop_window,
+    stage = make_stage(fitter._objective(), num_terms=len(TERMS),
+                       early_stop_window=config.stages[0].early_stop_window,
                        initial_carry=fitter._initial_carry)
     return dataclasses.replace(fitter, loop=(jax.jit(stage.init), jax.jit(stage.advance)))
 
@@ -344,7 +345,7 @@ class Fitter:
     scenes = int(np.prod(batch_shape))
     person = self.fold(init_flat)
     keypoints, missing = prepare_keypoints(self.shared.kernel, person, init_flat, keypoints, camera)
-    fell_back = jnp.reshape(needs_fallback(constraints, config.fallback_min_empty), (scenes,))
+    fell_back = np.reshape(needs_fallback(constraints, config.fallback_min_empty), (scenes,))
     params = {name: getattr(init_flat, name) for name in PARAM_FIELDS}
 
     report = _progress_function(progress)
@@ -386,9 +387,9 @@ class Fitter:
       converged.append(state.stopped)
 
     outcome = Outcome(
-        params=params, stage_terms=jnp.stack(stage_terms, axis=1),
-        stage_total=jnp.stack(stage_total, axis=1), iterations=jnp.stack(iterations, axis=1),
-        converged=jnp.stack(converged, axis=1), keypoints=keypoints, missing=missing,
+        params=params, stage_terms=np.stack(stage_terms, axis=1),
+        stage_total=np.stack(stage_total, axis=1), iterations=np.stack(iterations, axis=1),
+        converged=np.stack(converged, axis=1), keypoints=keypoints, missing=missing,
         fell_back=fell_back)
     return self._result(config, batch_shape, outcome, camera, return_vertices)
 
@@ -487,19 +488,20 @@ class Fitter:
   def _result(self, config: FitConfig, batch_shape, outcome: Outcome, camera,
               return_vertices: bool) -> FitResult:
     """The ``FitResult`` of per-scene outcomes (leading scene axis S), shaped ``batch_shape``."""
-    params, keypoints = outcome.params, jnp.asarray(outcome.keypoints)
-    stage_terms, stage_total = jnp.asarray(outcome.stage_terms), jnp.asarray(outcome.stage_total)
-    converged = jnp.asarray(outcome.converged)
-    usable = jnp.isfinite(keypoints).all(-1) & (keypoints[..., 2] > 0)
+    # Host numpy: the flags feed a warning, and eager device ops would each compile a program.
+    params = {name: np.asarray(outcome.params[name]) for name in PARAM_FIELDS}
+    keypoints = np.asarray(outcome.keypoints)
+    stage_terms, stage_total = np.asarray(outcome.stage_terms), np.asarray(outcome.stage_total)
+    converged = np.asarray(outcome.converged)
+    usable = np.isfinite(keypoints).all(-1) & (np.nan_to_num(keypoints[..., 2]) > 0)
     finite, diverged = validation.result_flags(
-        [jnp.asarray(params[name]) for name in PARAM_FIELDS], stage_terms, stage_total,
+        list(params.values()), stage_terms, stage_total,
         stage_terms[:, -1, TERMS.index("keypoints")],
-        jnp.sum(jnp.where(usable, keypoints[..., 2], 0.0), axis=(1, 2)),
-        validation.root_depths(self.model, jnp.asarray(params["betas"]),
-                               jnp.asarray(params["transl"]), camera))
-    validation.warn_about(np.asarray(finite), np.asarray(diverged), np.asarray(converged))
+        np.sum(np.where(usable, keypoints[..., 2], 0.0), axis=(1, 2)),
+        validation.root_depths(self.model, params["betas"], params["transl"], camera))
+    validation.warn_about(finite, diverged, converged)
 
-    unflat = lambda x: jnp.reshape(jnp.asarray(x), tuple(batch_shape) + jnp.shape(x)[1:])
+    unflat = lambda x: jnp.asarray(np.reshape(x, tuple(batch_shape) + np.shape(x)[1:]))
     final = BodyParams(**{name: unflat(params[name]) for name in PARAM_FIELDS})
     vertices = None
     if return_vertices:
@@ -793,7 +795,7 @@ def _batch_camera(camera, image_size, batch_shape, scenes: int, dtype) -> Camera
   extra = camera.focal_length.ndim - 1
   if extra == 0:
     return jax.tree_util.tree_map(
-        lambda x: jnp.broadcast_to(jnp.asarray(x, dtype), (scenes,) + x.shape), camera)
+        lambda x: jnp.asarray(np.broadcast_to(np.asarray(x, dtype), (scenes,) + x.shape)), camera)
   if tuple(camera.focal_length.shape[:-1]) != tuple(batch_shape):
     raise InvalidInputError(
         f"camera batch shape {camera.focal_length.shape[:-1]} differs from the scenes' "

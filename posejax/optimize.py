@@ -170,6 +170,7 @@ def least_squares_slope(values: jax.Array) -> jax.Array:
 def make_stage(
     objective: Objective,
     *,
+    num_terms: int,
     early_stop_window: int = 20,
     initial_carry: Callable[[Any, Any, Any], Any] | None = None,
 ) -> Stage:
@@ -220,11 +221,6 @@ def make_stage(
           trainable=jax.tree_util.tree_map(lambda _: jnp.ones((), bool), free))
     # The searches run in the first iteration (step 0), not here: compiled once, in ``advance``.
     carry = placeholder_batch(free, data, shared)
-    search = jax.tree_util.tree_map(
-        lambda _: Search(due=jnp.ones((batch,), bool), anyone=jnp.ones((), bool)),
-        settings.search_every)
-    _, (terms, _) = jax.eval_shape(batched(objective, settings.search_every), free, carry,
-                                   search, data, shared)
     return StageState(
         free=free,
         opt_state=adam_init(free),
@@ -237,7 +233,7 @@ def make_stage(
         stopped=jnp.zeros((batch,), bool),
         iters=jnp.zeros((batch,), jnp.int32),
         loss=jnp.full((batch,), jnp.inf, dtype),
-        terms=jnp.zeros(terms.shape, terms.dtype),
+        terms=jnp.zeros((batch, num_terms), dtype),
     )
 
   def iteration(state: StageState, data, shared) -> StageState:
@@ -253,6 +249,9 @@ def make_stage(
     (total, (terms, carry)), grads = batched(
         jax.value_and_grad(objective, has_aux=True), settings.search_every)(
             state.free, state.carry, search, data, shared)
+    if terms.shape[1:] != (num_terms,):
+      raise InvalidInputError(f"the objective returns {terms.shape[1:]} terms per scene, but the "
+                              f"stage was made for num_terms={num_terms}")
     grads = jax.tree_util.tree_map(
         lambda g, t: jnp.where(t, g, jnp.zeros_like(g)), grads, settings.trainable)
     history = jnp.concatenate([state.history[:, 1:], total[:, None]], axis=1)

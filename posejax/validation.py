@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import warnings
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
 from posejax.errors import InvalidInputError
@@ -69,8 +67,9 @@ def check_camera(camera) -> None:
     raise InvalidInputError("camera.focal_length must be positive pixels.")
 
 
-def root_depths(model, betas: jax.Array, transl: jax.Array, camera) -> jax.Array:
-  """(scenes, P) depth in metres of each person's root (pelvis) in the camera frame.
+def root_depths(model, betas, transl, camera) -> np.ndarray:
+  """(scenes, P) depth of each person's root joint in the camera frame, metres (host numpy: a
+  boundary check, compiled nowhere).
 
   The root rotates about itself, so its position is its shaped rest position plus ``transl``.
 
@@ -79,13 +78,13 @@ def root_depths(model, betas: jax.Array, transl: jax.Array, camera) -> jax.Array
     betas: (scenes, P, B) shape coefficients; transl: (scenes, P, 3) metres.
     camera: the ``Camera`` batched over scenes.
   """
-  count = model.joint_shapedirs.shape[-1]
-  root_world = (model.joint_template[0][None, None, :] + transl
-                + jnp.einsum("ck,spk->spc", model.joint_shapedirs[0], betas[..., :count]))
-  rotation = jnp.asarray(camera.rotation)[:, None]
-  translation = jnp.asarray(camera.translation)[:, None]
-  camera_points = jnp.einsum("spij,spj->spi", rotation, root_world) + translation
-  return camera_points[..., 2]
+  shapedirs = np.asarray(model.joint_shapedirs[0], np.float64)
+  betas = np.asarray(betas, np.float64)[..., :shapedirs.shape[-1]]
+  root_world = (np.asarray(model.joint_template[0], np.float64) + np.asarray(transl, np.float64)
+                + betas @ shapedirs.T)
+  rotation = np.asarray(camera.rotation, np.float64)[:, None]
+  translation = np.asarray(camera.translation, np.float64)[:, None]
+  return (rotation @ root_world[..., None])[..., 0][..., 2] + translation[..., 2]
 
 
 def check_init_in_front(depths: np.ndarray) -> None:
@@ -100,8 +99,8 @@ def check_init_in_front(depths: np.ndarray) -> None:
 
 
 def result_flags(params_leaves, stage_terms, stage_total, keypoint_term, confidence_sum,
-                 final_depths) -> tuple[jax.Array, jax.Array]:
-  """Per-scene ``finite`` and ``diverged`` flags (see the module docstring).
+                 final_depths) -> tuple[np.ndarray, np.ndarray]:
+  """Per-scene ``finite`` and ``diverged`` flags (see the module docstring), host numpy.
 
   Args:
     params_leaves: the final parameter arrays, each (scenes, ...).
@@ -110,13 +109,15 @@ def result_flags(params_leaves, stage_terms, stage_total, keypoint_term, confide
     confidence_sum: (scenes,) the summed confidences of the usable keypoints.
     final_depths: (scenes, P) root depths of the final bodies, metres.
   """
-  finite = jnp.all(jnp.isfinite(stage_terms), axis=(1, 2)) & jnp.all(
-      jnp.isfinite(stage_total), axis=1)
+  finite = (np.all(np.isfinite(stage_terms), axis=(1, 2))
+            & np.all(np.isfinite(stage_total), axis=1))
   for leaf in params_leaves:
-    finite &= jnp.all(jnp.isfinite(jnp.reshape(leaf, (leaf.shape[0], -1))), axis=1)
-  mean_square = keypoint_term / jnp.maximum(confidence_sum, 1e-9)
-  far = (confidence_sum > 0) & (mean_square > DIVERGED_KEYPOINT_ERROR**2)
-  behind = jnp.any(final_depths < MIN_DEPTH_M, axis=-1)
+    leaf = np.asarray(leaf)
+    finite &= np.all(np.isfinite(np.reshape(leaf, (leaf.shape[0], -1))), axis=1)
+  with np.errstate(invalid="ignore"):
+    mean_square = keypoint_term / np.maximum(confidence_sum, 1e-9)
+    far = (confidence_sum > 0) & (mean_square > DIVERGED_KEYPOINT_ERROR**2)
+    behind = np.any(final_depths < MIN_DEPTH_M, axis=-1)
   return finite, finite & (far | behind)
 
 

@@ -31,7 +31,7 @@ def _targets():
 
 
 def test_scene_at_optimum_stops_early_and_freezes_while_others_go_on():
-  stage = make_stage(_quadratic)
+  stage = make_stage(_quadratic, num_terms=2)
   settings = StageSettings.create(learning_rate=0.05, max_iters=1000, early_stop_slope=1e-3)
   data = _targets()
   state = stage.init({"x": jnp.zeros((3, 3))}, data, None, settings)
@@ -49,7 +49,7 @@ def _scaled_quadratic(free, carry, search, data, shared):
 
 
 def test_the_relative_rule_stops_a_scaled_problem_where_the_unscaled_one_stops():
-  stage = make_stage(_scaled_quadratic)
+  stage = make_stage(_scaled_quadratic, num_terms=2)
   target = jnp.array([[1.0, 2.0, 3.0]] * 2)
   data = {"target": target, "scale": jnp.array([1.0, 1000.0])}
   start = {"x": jnp.zeros((2, 3))}
@@ -67,7 +67,7 @@ def test_the_relative_rule_stops_a_scaled_problem_where_the_unscaled_one_stops()
 
 def test_unstopped_scenes_follow_plain_adam_exactly():
   data = _targets()
-  stage = make_stage(_quadratic)
+  stage = make_stage(_quadratic, num_terms=2)
   settings = StageSettings.create(learning_rate=0.05, max_iters=1000, early_stop_slope=0.0)
   state = stage.init({"x": jnp.zeros((3, 3))}, data, None, settings)
   state = jax.jit(stage.advance)(state, data, None, 25)
@@ -84,7 +84,7 @@ def test_unstopped_scenes_follow_plain_adam_exactly():
 
 def test_chunked_run_equals_single_run_and_compiles_once():
   data = _targets()
-  stage = make_stage(_quadratic)
+  stage = make_stage(_quadratic, num_terms=2)
   settings = StageSettings.create(learning_rate=0.05, max_iters=1000, early_stop_slope=1e-3)
   advance = jax.jit(chex.assert_max_traces(stage.advance, n=1))
   whole = advance(stage.init({"x": jnp.zeros((3, 3))}, data, None, settings), data, None,
@@ -104,14 +104,14 @@ def test_searches_run_on_schedule():
     return jnp.sum(free["x"] ** 2) + 0.0 * carry, (jnp.stack([carry]), carry)
 
   placeholder = lambda free, data, shared: jnp.zeros(())
-  stage = make_stage(objective, initial_carry=placeholder)
+  stage = make_stage(objective, num_terms=1, initial_carry=placeholder)
   settings = StageSettings.create(learning_rate=0.1, max_iters=1000, early_stop_slope=0.0,
                                   search_every=5)
   data = {"unused": jnp.zeros((1,))}
   state = stage.init({"x": jnp.ones((1, 2))}, data, None, settings)
   state = stage.advance(state, data, None, 7)
   # Searched at step 5 (after 5 updates), not at 6: the carry is the sum after 5 updates.
-  replay = make_stage(objective, initial_carry=placeholder)
+  replay = make_stage(objective, num_terms=1, initial_carry=placeholder)
   replay_with = StageSettings.create(learning_rate=0.1, max_iters=1000, early_stop_slope=0.0,
                                      search_every=1000)
   five = replay.advance(replay.init({"x": jnp.ones((1, 2))}, data, None, replay_with), data,
@@ -128,7 +128,7 @@ def test_searches_run_on_schedule():
 
 def test_a_full_stage_takes_max_iters_steps_and_reports_terms_at_the_final_parameters():
   data = _targets()
-  stage = make_stage(_quadratic)
+  stage = make_stage(_quadratic, num_terms=2)
   settings = StageSettings.create(learning_rate=0.05, max_iters=12, early_stop_slope=0.0)
   state = stage.init({"x": jnp.zeros((3, 3))}, data, None, settings)
   state = stage.advance(state, data, None, 1000)
@@ -148,7 +148,7 @@ def test_one_program_runs_stages_with_different_settings_and_frozen_groups():
     residual = free["x"] + free["y"] - data["target"]
     return jnp.sum(residual**2), (jnp.stack([jnp.sum(residual**2)]), carry)
 
-  stage = make_stage(objective)
+  stage = make_stage(objective, num_terms=1)
   init = jax.jit(chex.assert_max_traces(stage.init, n=1))
   advance = jax.jit(chex.assert_max_traces(stage.advance, n=1))
   free = {"x": jnp.zeros((3, 3)), "y": jnp.zeros((3, 3))}
