@@ -51,6 +51,15 @@ _log = logging.getLogger(__name__)
 _replace_scenes = jax.jit(replace_scenes)
 
 
+def _to_device(tree):
+  """Device copies of host arrays that the host goes on to change in place.
+
+  On CPU, ``jnp.asarray`` of a large numpy array may share its memory (zero copy), so writing
+  into the array afterwards would change the device value under a computation still queued.
+  """
+  return jax.tree_util.tree_map(lambda x: jnp.asarray(np.array(x, copy=True)), tree)
+
+
 def log_line(info: dict) -> None:
   """The ``progress=True`` line of ``fit_dataset``, logged at INFO on ``posejax.streaming``."""
   _log.info("%d/%d scenes done; running per stage %s, waiting %s (%d chunks, %.1f s)",
@@ -181,15 +190,14 @@ def fit_scenes(fitter, config, rows, keypoints, init: BodyParams, constraints, c
 
   def run_chunk(pool: _Pool) -> None:
     if pool.device_scene is None:
-      pool.device_scene = jax.tree_util.tree_map(jnp.asarray, pool.scene)
+      pool.device_scene = _to_device(pool.scene)
     scene = pool.device_scene
     shared = fitter.shared_for(pool.scene.weights[pool.owner >= 0])
     state = pool.state
     if pool.load.any():
-      free = jax.tree_util.tree_map(jnp.asarray, pool.free)
-      fresh = init_stage(free, scene, shared, settings[pool.stage])
-      state = fresh if state is None else _replace_scenes(state, fresh, jnp.asarray(pool.load))
-      state = state.replace(stopped=state.stopped | jnp.asarray(pool.owner < 0))
+      fresh = init_stage(_to_device(pool.free), scene, shared, settings[pool.stage])
+      state = fresh if state is None else _replace_scenes(state, fresh, _to_device(pool.load))
+      state = state.replace(stopped=state.stopped | _to_device(pool.owner < 0))
       pool.load[:] = False
     pool.state = advance(state, scene, shared, int(state.step) + chunk)
 

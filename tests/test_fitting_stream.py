@@ -138,3 +138,15 @@ def test_progress_true_logs_at_info_level(setting, caplog):
                    and "scenes done; running per stage" in r.getMessage()]
   assert stage_lines and dataset_lines
   assert {r.levelname for r in stage_lines + dataset_lines} == {"INFO"}
+
+
+def test_device_copies_do_not_follow_later_host_writes():
+  # The scheduler rewrites its slot tables in place between chunks; on CPU a large numpy array
+  # handed to jnp.asarray can share its memory, and the queued chunk would read the new values.
+  from posejax.streaming import _to_device
+
+  for _ in range(20):
+    host = np.zeros((1 << 18,), np.float32)  # 1 MiB: shared by jnp.asarray about a third of the time
+    device = _to_device({"slots": host})["slots"]
+    host[:] = 1.0
+    assert not bool(device.any())
