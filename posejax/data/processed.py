@@ -102,7 +102,7 @@ class _Item:
       raise self.error(f"key {key!r} should be a single number, has shape {value.shape}")
     try:
       number = float(value.reshape(()))
-    except (TypeError, ValueError) as err:
+    except (TypeError, ValueError):
       raise self.error(f"key {key!r} should be a number, got {value.reshape(())!r:.40}") from None
     if not np.isfinite(number):
       raise self.error(f"key {key!r} should be a finite number, got {number}")
