@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 
 import chex
 import jax
@@ -411,3 +412,19 @@ def test_an_unwritable_or_disabled_store_only_costs_time(tmp_path, monkeypatch):
   monkeypatch.setenv("POSEJAX_CACHE", str(tmp_path / "root"))
   proxy_mesh.stored_simplified_faces(vertices, faces, 60)
   assert len(list((tmp_path / "root" / "proxy").glob("proxy-*.npz"))) == 1
+
+
+def test_the_default_body_proxy_ships_and_equals_a_fresh_build(tmp_path, monkeypatch):
+  # Stale after a change to the body or the construction: rerun experiments.make_synthetic_assets.
+  monkeypatch.setenv("POSEJAX_CACHE", "off")
+  model = posejax_body.default_model()
+  vertices = np.asarray(model.v_template, np.float64)
+  faces = np.asarray(model.faces, np.int64)
+  target = pen.DEFAULT_PROXY_VERTICES
+  key = proxy_mesh.proxy_key(vertices, faces, target)
+  assert os.path.isfile(os.path.join(proxy_mesh.SHIPPED_DIRECTORY, proxy_mesh.proxy_file_name(key)))
+  fresh = proxy_mesh.simplified_faces(vertices, faces, target)
+  calls = []
+  monkeypatch.setattr(proxy_mesh, "simplified_faces", lambda *a: calls.append(a))
+  np.testing.assert_array_equal(proxy_mesh.stored_simplified_faces(vertices, faces, target), fresh)
+  assert not calls  # read, not built, with no cache folder at all

@@ -31,7 +31,6 @@ closed parts. The term is for two people, as in the reference.
 
 from __future__ import annotations
 
-import hashlib
 import math
 
 import flax.struct
@@ -302,8 +301,7 @@ def build_proxy(
   if target_vertices < 4:
     raise InvalidInputError(f"target_vertices={target_vertices}; a closed mesh needs at least 4.")
   faces = np.asarray(faces, dtype=np.int64)
-  shapes = str((vertices.shape, faces.shape, int(target_vertices))).encode()
-  key = hashlib.sha1(vertices.tobytes() + faces.tobytes() + shapes).hexdigest()
+  key = proxy_mesh.proxy_key(vertices, faces, target_vertices)
   if key not in _PROXY_CACHE:
     _PROXY_CACHE[key] = proxy_mesh.stored_simplified_faces(vertices, faces, int(target_vertices))
   reduced = _PROXY_CACHE[key]

@@ -9,7 +9,8 @@ that keep each part a closed 2-manifold (link condition, no flipped triangles). 
 parts (SMPL-X's eyeballs, the default body's eyes) stay separate closed parts: winding numbers add
 up over parts, so a point inside any part, or inside two overlapping parts, still counts as inside.
 Pure Python/numpy, a few seconds for SMPL-X's 10,475 vertices; :func:`stored_simplified_faces`
-keeps each result on disk, so that only the first process on a machine pays them.
+keeps each result on disk, so that only the first process on a machine pays them, and the package
+ships the default body's (``posejax/assets/proxy-*.npz``), so that no process pays for it.
 """
 
 from __future__ import annotations
@@ -32,11 +33,15 @@ _log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 """Part of every stored proxy's key: raise it when the construction changes its result."""
 
+SHIPPED_DIRECTORY = os.path.join(os.path.dirname(os.path.dirname(__file__)), "assets")
+"""Proxies shipped with the package (read only), looked up by key before the cache folder."""
+
 
 def stored_simplified_faces(vertices: np.ndarray, faces: np.ndarray, target_vertices: int,
                             directory: str | None = None) -> np.ndarray:
   """``simplified_faces``, kept in a file per mesh and target that later processes read back.
 
+  A proxy shipped in ``SHIPPED_DIRECTORY`` under the same key is read first (the default body's).
   The file's name is a digest of the inputs (and ``FORMAT_VERSION``); it is written atomically,
   so processes sharing the folder each see a whole file or none. A file that is unreadable, of
   another mesh, or not a closed oriented mesh over valid vertex ids is rebuilt, with a warning.
@@ -51,28 +56,45 @@ def stored_simplified_faces(vertices: np.ndarray, faces: np.ndarray, target_vert
   """
   vertices = np.ascontiguousarray(vertices, dtype=np.float64)
   faces = np.ascontiguousarray(faces, dtype=np.int64)
+  key = proxy_key(vertices, faces, target_vertices)
   directory = directory if directory is not None else io_utils.cache_directory("proxy")
+  for folder in (SHIPPED_DIRECTORY, directory):
+    path = None if folder is None else os.path.join(folder, proxy_file_name(key))
+    if path is not None and os.path.exists(path):
+      try:
+        return _read_stored(path, key, len(vertices))
+      except (FileFormatError, InvalidInputError) as error:
+        _log.warning("rebuilding the interpenetration proxy: %s", error)
+  reduced = simplified_faces(vertices, faces, target_vertices)
   if directory is None:
-    return simplified_faces(vertices, faces, target_vertices)
+    return reduced
+  try:
+    write_stored(os.path.join(directory, proxy_file_name(key)), reduced, key)
+  except OSError as error:
+    _log.info("interpenetration proxy not stored in %s: %s", directory, error)
+  return reduced
+
+
+def proxy_key(vertices: np.ndarray, faces: np.ndarray, target_vertices: int) -> str:
+  """The digest that names a stored proxy: the mesh, the target and ``FORMAT_VERSION``."""
+  vertices = np.ascontiguousarray(vertices, dtype=np.float64)
+  faces = np.ascontiguousarray(faces, dtype=np.int64)
   digest = hashlib.sha256()
   for part in (str((FORMAT_VERSION, vertices.shape, faces.shape, int(target_vertices))).encode(),
                vertices.tobytes(), faces.tobytes()):
     digest.update(part)
-  key = digest.hexdigest()
-  path = os.path.join(directory, f"proxy-{key[:32]}.npz")
-  if os.path.exists(path):
-    try:
-      return _read_stored(path, key, len(vertices))
-    except (FileFormatError, InvalidInputError) as error:
-      _log.warning("rebuilding the interpenetration proxy: %s", error)
-  reduced = simplified_faces(vertices, faces, target_vertices)
+  return digest.hexdigest()
+
+
+def proxy_file_name(key: str) -> str:
+  return f"proxy-{key[:32]}.npz"
+
+
+def write_stored(path: str, faces: np.ndarray, key: str) -> None:
+  """Writes a proxy's (T, 3) faces with its ``proxy_key`` atomically (raises ``OSError``)."""
   buffer = io.BytesIO()
-  np.savez(buffer, faces=reduced, key=np.frombuffer(key.encode(), np.uint8))
-  try:
-    io_utils.atomic_write_bytes(path, buffer.getvalue())
-  except OSError as error:
-    _log.info("interpenetration proxy not stored in %s: %s", directory, error)
-  return reduced
+  np.savez(buffer, faces=np.asarray(faces, np.int64), key=np.frombuffer(key.encode(), np.uint8))
+  io_utils.atomic_write_bytes(path, buffer.getvalue())
 
 
 def _read_stored(path: str, key: str, num_vertices: int) -> np.ndarray:
