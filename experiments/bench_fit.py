@@ -65,6 +65,7 @@ under 20 s.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -73,6 +74,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import jax
@@ -466,6 +468,17 @@ def fit_arguments(model, scenes: Scenes):
   return scenes.keypoints, constraints, init, camera
 
 
+@contextlib.contextmanager
+def _quiet_compile_call():
+  """Silences the result warnings of a call made only to compile (its stages run 0 or 1 step, so
+  every scene ends unconverged or with no finite loss)."""
+  from posejax.errors import PoseJaxWarning
+
+  with warnings.catch_warnings():
+    warnings.simplefilter("ignore", PoseJaxWarning)
+    yield
+
+
 def timed_call(fitter, loop, arguments, limits):
   """(wall s, process CPU s, result) of one fit call with per-stage evaluation limits."""
   keypoints, constraints, init, camera = arguments
@@ -486,7 +499,8 @@ def run_posejax(model, fitter, loop, clock, scenes: Scenes, batch: int, full: bo
   arguments = fit_arguments(model, scenes.take(batch))
   stages = len(loop.stages)
   before, functions = clock.snapshot(), dict(clock.by_function)
-  compile_wall, compile_cpu, _ = timed_call(fitter, loop, arguments, [0] * stages)
+  with _quiet_compile_call():
+    compile_wall, compile_cpu, _ = timed_call(fitter, loop, arguments, [0] * stages)
   after = clock.snapshot()
   compile_breakdown = clock.top_functions(functions)
   limits = [None] * stages if full else [None] * (stages - 1) + [stage2_steps]
@@ -737,10 +751,11 @@ def run_dataset(model, fitter, scenes: Scenes, slots: int, chunk: int) -> dict:
   # the caps are traced.
   warm = fitter.config.with_max_iters(1)
   started = time.perf_counter()
-  fitter(keypoints[:slots], rows_of(slice(0, slots)), init=take(slice(0, slots)), camera=camera,
-         config=warm)
-  fitter.fit_dataset(keypoints, constraints, init=init, camera=camera, slots=slots,
-                     chunk_size=chunk, config=warm)
+  with _quiet_compile_call():
+    fitter(keypoints[:slots], rows_of(slice(0, slots)), init=take(slice(0, slots)),
+           camera=camera, config=warm)
+    fitter.fit_dataset(keypoints, constraints, init=init, camera=camera, slots=slots,
+                       chunk_size=chunk, config=warm)
   compile_s = time.perf_counter() - started
   print(f"compiled for {slots} scenes in {compile_s:.1f} s; load {os.getloadavg()[0]:.2f}",
         flush=True)
