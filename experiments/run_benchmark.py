@@ -440,8 +440,8 @@ def _write_tables(settings, runs, rows, model) -> dict:
              f"answers: {generator.answers.num_answers} per scene, miss rate "
              f"{generator.answers.miss_rate}, hallucination rate "
              f"{generator.answers.hallucination_rate}, empty rate {generator.answers.empty_rate}",
-             "contact weight: " + ("the presets' (1000 two people, 1e4 one person)"
-                                   if settings.contact_weight is None
+             "contact weight: " + ("the presets' (1000 two people; one person 1e4 in stage 1, "
+                                   "100 in stage 2)" if settings.contact_weight is None
                                    else f"{settings.contact_weight:g} (not the published weight)")]
     if people == 2:
       notes.append("PA-MPJPE: joint over both people's 14 LSP joints (one similarity Procrustes, "

@@ -26,7 +26,9 @@ def test_two_person_preset_is_the_published_setting():
 
 def test_one_person_preset_uses_the_moyo_weights():
   first, second = FitConfig.one_person().stages
-  assert first.weights.contact == second.weights.contact == 1e4
+  assert first.weights.contact == 1e4 and second.weights.contact == 100
+  published = FitConfig.one_person(published=True).stages
+  assert published[0].weights.contact == published[1].weights.contact == 1e4
   assert first.weights.init_pose == 400 and first.weights.pose_prior == 0
   assert first.weights.keypoints == 0.04 and second.weights.keypoints == 0.1
 
