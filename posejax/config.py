@@ -6,7 +6,7 @@ are the exception: they travel into the compiled loop as traced floats, one set 
 batch can mix presets (a scene that falls back to the heuristic baseline runs beside scenes that use the
 language model's constraints) and an ablation that changes a weight does not recompile.
 
-Presets reproduce the published settings (METHOD.md, "Optimization"):
+Presets reproduce the published settings (METHOD.md, "Optimization"), but for one difference:
 
 * ``FitConfig.two_person()``: ProsePose for two people.
 * ``FitConfig.one_person()``: ProsePose for one person in self-contact (MOYO settings; stage 2's
@@ -260,7 +260,7 @@ class FitConfig:
       data["fallback"] = cls.from_dict(data["fallback"])
     return cls(**data)
 
-  # Presets: the published settings (METHOD.md).
+  # Presets: the published settings (METHOD.md), one_person with stage 2 chosen on the dev split.
 
   @classmethod
   def two_person(cls, *, max_iters: int = 1000) -> "FitConfig":

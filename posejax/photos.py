@@ -428,7 +428,7 @@ class PhotoFit:
 
 
 def photo_config(people: int, max_iters: int | tuple[int, ...] | None = None) -> FitConfig:
-  """The published preset for ``people`` (two-person ProsePose or one-person self-contact)."""
+  """The preset for ``people``: ``FitConfig.two_person()`` or ``one_person()``."""
   config = FitConfig.two_person() if people == 2 else FitConfig.one_person()
   if max_iters is None:
     return config
