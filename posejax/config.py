@@ -278,7 +278,8 @@ class FitConfig:
     keypoints (+7.5 [-1.5, +18.0] mm, 12 lower / 20 higher); 64 vertices per contact region
     instead of 32 (+2.6 [-3.8, +10.0] mm); stage-2 contact 100, as the one-person preset has
     (hi4d 32 scenes: -0.7 [-1.7, +0.2] mm, PCC -0.8 [-1.6, -0.2] points, true pairs 9.2 [2.5,
-    19.1] mm further apart).
+    19.1] mm further apart); stage-2 contact 1e4 (+2.1 [+0.8, +3.4] mm); stage-1 contact 3000
+    (+4.9 [-1.2, +10.9] mm).
     """
     return cls(
         people=2,
