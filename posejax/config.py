@@ -310,6 +310,8 @@ class FitConfig:
     1.5 / 1.6 / 2.3 mm further apart, its pairs within 20 mm unchanged; the oracle's PA-MPJPE
     -4.6 [-6.6, -2.9] mm at 100. The first stage places the contacts; at 1e4 the second stage
     then closes them completely (0.2 mm) at the cost of the joints, which a weight of 100 stops.
+    Stage 1 at 3000 or 3e4 instead (stage 2 at 100): -0.3 [-0.7, +0.1] and +0.4 [-0.6, +1.7] mm
+    against 1e4, so the paper's stage 1 stays.
     Tried and not kept: 100 in stage 1 only (N = 20 -1.2 [-3.7, +1.3] mm), 100 in both stages
     (-1.3 [-3.7, +0.9] mm, pairs 9.9 [3.3, 18.5] mm further apart), 1000 in both (-0.4 [-2.3,
     +1.4] mm); the initial root orientation made exact (the oracle still +4.2 [-1.1, +9.7] mm
