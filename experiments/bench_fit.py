@@ -33,7 +33,12 @@ One run, one machine:
    posejax's on scene 0. Its time per Adam step is the median over --torch_steps (stage 1) and
    --torch_stage2_steps (stage 2) steps; the time per scene multiplies them by the steps
    posejax's full fit of the same scene used (the same loss, optimiser and stopping rule), or by
-   the caps when no full fit ran; --torch_full runs the whole scene instead.
+   the caps when no full fit ran; --torch_full runs the whole scene instead. Stage 1 like for
+   like: at every batch size above 1, ``torch_reference.BatchedStageOne`` (the same stage-1
+   terms vectorised over the batch as a PyTorch user would: one ``smplx`` forward for all
+   people, the contact loss through posejax's padded constraint tables) is checked against
+   posejax's terms at the initial estimate and its median Adam step (--torch_steps) compared
+   with posejax's stage-1 step at that batch.
 
 3. The table: batch, compile s, s per scene, scenes per minute, ratio to the PyTorch loop's
    scenes per minute, peak memory per scene, steps used; Markdown on stdout and, with --write,
@@ -673,6 +678,56 @@ def parity(model, fitter, stage_loop, loop, config, scenes: Scenes) -> list:
           for stage, timing in enumerate(theirs) for name, value in timing.first_terms.items()]
 
 
+def run_torch_batched(loop, fitter, stage_loop, model, scenes: Scenes, batch: int, row: dict
+                      ) -> dict:
+  """Stage 1 like for like: the batched PyTorch peer (``torch_reference.BatchedStageOne``) on
+  ``batch`` scenes, its median Adam step against posejax's stage-1 step (``row``), and the largest
+  relative difference of its terms from posejax's at the initial estimate."""
+  import torch
+
+  import posejax
+  from experiments import torch_reference
+  from posejax.config import TERMS
+
+  keypoints, constraints, init, camera = fit_arguments(model, scenes.take(batch))
+  regions = fitter.regions
+  peer = torch_reference.BatchedStageOne(loop, np.asarray(regions.sample_ids),
+                                         np.asarray(regions.sample_valid),
+                                         posejax.Constraints.stack(constraints))
+  prepared = torch.stack([loop.prepare_keypoints(torch_scene(scenes, i)) for i in range(batch)])
+  focal = torch.as_tensor(np.asarray(camera.focal_length), dtype=torch.float32)
+  centre = torch.as_tensor(np.asarray(camera.principal_point), dtype=torch.float32)
+  params = {k: torch.as_tensor(v[:batch], dtype=torch.float32).clone()
+            for k, v in scenes.init.items()}
+  anchor = params["body_pose"].clone()
+  names = ("keypoints", "contact", "pose_prior", "init_pose", "shape")
+  with torch.no_grad():
+    theirs = peer.terms(params, prepared, anchor, focal, centre).numpy()
+  # posejax's terms at the initial estimate: stage 1's first evaluation, no Adam step.
+  _, _, result = timed_call(fitter, stage_loop, (keypoints, constraints, init, camera),
+                            [1] + [0] * (len(stage_loop.stages) - 1))
+  ours = np.asarray(result.stage_terms)[:, 0, [TERMS.index(n) for n in names]]
+  parity = float(np.max(np.abs(theirs - ours) / np.maximum(np.abs(ours), 1e-9)))
+  stage = fitter.config.stages[0]
+  weights = torch.tensor([getattr(stage.weights, n) for n in names], dtype=torch.float32)
+  free = [params[n].requires_grad_(True) for n in stage.optimize]
+  optimizer = torch.optim.Adam(free, lr=stage.learning_rate)
+  seconds = []
+  for _ in range(FLAGS.torch_steps + 1):  # the first step is untimed (allocations)
+    started = time.perf_counter()
+    optimizer.zero_grad()
+    (peer.terms(params, prepared, anchor, focal, centre) * weights).sum().backward()
+    optimizer.step()
+    seconds.append(time.perf_counter() - started)
+  step = float(np.median(seconds[1:]))
+  ours_step = row["step_ms"][0] / 1e3
+  return {"batch": batch, "step_ms": 1e3 * step, "step_range_ms": [1e3 * min(seconds[1:]),
+                                                                   1e3 * max(seconds[1:])],
+          "scene_step_ms": 1e3 * step / batch, "posejax_scene_step_ms": 1e3 * ours_step / batch,
+          "ratio": step / ours_step, "parity_max_relative": parity,
+          "threads": torch.get_num_threads(), "load": os.getloadavg()[0]}
+
+
 def run_torch(loop, config, scenes: Scenes, steps_per_stage: list) -> dict:
   """Times the peer on scene 0: its median step times scaled to ``steps_per_stage``, or (with
   --torch_full) the whole scene."""
@@ -937,7 +992,7 @@ def main(argv):
           f"ready to fit {warm['start_to_ready_s']:.1f} s, whole process {warm['process_s']:.1f} "
           "s", flush=True)
 
-  torch_figures, parity_rows = None, []
+  torch_figures, parity_rows, batched_rows = None, [], []
   if FLAGS.torch:
     folder = tempfile.mkdtemp(prefix="bench_fit_model_")
     scratch.append(folder)
@@ -965,6 +1020,17 @@ def main(argv):
           f"{torch_figures['scene_s']:.1f} s wall / {torch_figures['scene_cpu_s']:.1f} s CPU per "
           f"scene ({torch_figures['how']}); {60.0 / torch_figures['scene_s']:.4f} scenes/min; "
           f"load {os.getloadavg()[0]:.2f}", flush=True)
+    for row in rows:
+      if row["batch"] > 1:
+        batched = run_torch_batched(loop, fitter, stage_loop, model, scenes, row["batch"], row)
+        batched_rows.append(batched)
+        print(f"stage 1 like for like, batch {batched['batch']}: batched PyTorch peer "
+              f"{batched['step_ms']:.1f} ms per step (range "
+              f"{batched['step_range_ms'][0]:.0f}-{batched['step_range_ms'][1]:.0f}), "
+              f"{batched['scene_step_ms']:.3f} ms per scene-step, against posejax "
+              f"{batched['posejax_scene_step_ms']:.3f}: {batched['ratio']:.0f}x; its terms at "
+              f"the initial estimate within {batched['parity_max_relative']:.1e} (relative) of "
+              f"posejax's; load {batched['load']:.2f}", flush=True)
 
   load_end = os.getloadavg()
   table = markdown_table(rows, torch_figures)
@@ -987,6 +1053,10 @@ def main(argv):
   if torch_figures:
     notes.append(f"PyTorch loop: {torch_figures['scene_s']:.1f} s per scene on scene 0 "
                  f"({torch_figures['how']}).")
+  for batched in batched_rows:
+    notes.append(f"stage 1 like for like at batch {batched['batch']}: a PyTorch loop that "
+                 f"batches the scenes takes {batched['scene_step_ms']:.3f} ms per scene-step, "
+                 f"posejax {batched['posejax_scene_step_ms']:.3f} ({batched['ratio']:.0f}x).")
   print()
   print(table)
   print()
@@ -1002,7 +1072,7 @@ def main(argv):
         "scenes": scenes.description, "constraint_sizes": sizes,
         "cpus": os.cpu_count(), "jax": jax.__version__, "load_average_start": load_start,
         "load_average_end": load_end, "posejax": rows, "warm_start": warm,
-        "torch": torch_figures,
+        "torch": torch_figures, "torch_batched": batched_rows,
         "parity": [dict(zip(("stage", "term", "posejax", "torch"), r)) for r in parity_rows],
     }
     atomic_write_text(folder / "bench_fit.json", json.dumps(payload, indent=2))

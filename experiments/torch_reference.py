@@ -362,3 +362,102 @@ def _valid_assignment(cells, variables, sides) -> bool:
   for (r, column, k), side in zip(variables, sides):
     groups.setdefault((column, cells[r][column][k]), []).append(side)
   return all(len(used) < 2 or len(set(used)) == 2 for used in groups.values())
+
+
+class BatchedStageOne:
+  """Stage 1 (keypoints, contact, pose, init-pose and shape priors) for a batch of scenes at once,
+  written as a PyTorch user would vectorise it: one ``smplx`` forward for every person of the
+  batch, and the contact loss through posejax's padded constraint tables (gathers and minima over
+  the rows' alternatives, the left/right assignments, the roles and the samples) instead of Python
+  loops. The like-for-like peer of posejax's stage-1 step.
+
+  Args:
+    loop: a ``ReferenceLoop`` (its body, pose prior and keypoint helpers).
+    region_ids: (23, K) model vertex ids of the region subsamples (posejax's), rows in
+      ``vocabulary.RESOLVED_REGIONS`` order; region_valid: (23, K) bool, the real slots.
+    tables: ``posejax.Constraints.stack`` of the B scenes' constraints (numpy fields).
+  """
+
+  def __init__(self, loop: ReferenceLoop, region_ids, region_valid, tables):
+    self.loop = loop
+    self.region_ids = torch.as_tensor(np.asarray(region_ids), dtype=torch.long)
+    self.region_valid = torch.as_tensor(np.asarray(region_valid), dtype=torch.bool)
+    take = lambda name, dtype=torch.long: torch.as_tensor(np.asarray(getattr(tables, name)),
+                                                          dtype=dtype)
+    self.pair_regions = take("pair_regions")  # (B, P, 2)
+    self.variant_pairs = take("variant_pairs")  # (B, O, C, W)
+    self.variant_valid = take("variant_valid", torch.bool)  # (B, C, W)
+    self.entry_variants = take("entry_variants")  # (B, R, E)
+    self.entry_sample = take("entry_sample")  # (B, E)
+    self.entry_valid = take("entry_valid", torch.bool)  # (B, E)
+    self.sample_valid = take("sample_valid", torch.bool)  # (B, N)
+
+  def contact(self, vertices):
+    """(B,) the contact loss of each scene from (B, 2, V, 3) vertices."""
+    far = 1e10
+    points = vertices[:, :, self.region_ids]  # (B, 2, 23, K, 3)
+    batch = torch.arange(points.shape[0])[:, None]
+    a = points[:, 0][batch, self.pair_regions[..., 0]]  # (B, P, K, 3)
+    b = points[:, 1][batch, self.pair_regions[..., 1]]
+    valid_a = self.region_valid[self.pair_regions[..., 0]]  # (B, P, K)
+    valid_b = self.region_valid[self.pair_regions[..., 1]]
+    squared = ((a[:, :, :, None] - b[:, :, None, :]) ** 2).sum(dim=-1)  # (B, P, K, K)
+    squared = torch.where(valid_a[..., None] & valid_b[..., None, :], squared,
+                          torch.full_like(squared, far))
+    distances = squared.flatten(2).min(dim=-1).values.clamp(min=1e-12).sqrt()  # (B, P)
+    o, c, w = self.variant_pairs.shape[1:]
+    cost = torch.gather(distances[:, None, None, :].expand(-1, o, c, -1), 3,
+                        self.variant_pairs)  # (B, O, C, W)
+    cost = torch.where(self.variant_valid[:, None], cost, torch.full_like(cost, far))
+    row_cost = cost.min(dim=2).values  # (B, O, W)
+    row_cost = torch.where(self.variant_valid.any(dim=1)[:, None], row_cost,
+                           torch.zeros_like(row_cost))
+    has_row = self.entry_variants >= 0  # (B, R, E)
+    index = self.entry_variants.clamp(min=0)
+    r, e = index.shape[1:]
+    rows = torch.gather(row_cost[:, :, None, :].expand(-1, -1, r, -1), 3,
+                        index[:, None].expand(-1, o, -1, -1))  # (B, O, R, E)
+    totals = torch.where(has_row[:, None], rows, torch.zeros_like(rows)).sum(dim=2)  # (B, O, E)
+    per_entry = totals.min(dim=1).values  # (B, E)
+    samples = self.sample_valid.shape[1]
+    member = (self.entry_sample[:, None, :] == torch.arange(samples)[None, :, None]) \
+        & self.entry_valid[:, None, :]  # (B, N, E)
+    per_sample = torch.where(member, per_entry[:, None, :], torch.full_like(member, far,
+                                                                             dtype=cost.dtype))
+    per_sample = per_sample.min(dim=-1).values
+    per_sample = torch.where(self.sample_valid, per_sample, torch.zeros_like(per_sample))
+    return per_sample.sum(dim=1) / self.sample_valid.sum(dim=1).clamp(min=1)
+
+  def terms(self, params: dict, keypoints, anchor, focal, centre):
+    """(B, 5) stage-1 terms (keypoints, contact, pose_prior, init_pose, shape), unweighted.
+
+    Args:
+      params: field -> (B, 2, width) tensors; keypoints: (B, 2, 25, 3) after the ankle fallback;
+      anchor: (B, 2, 63); focal, centre: (2,) pixels (one camera for the batch).
+    """
+    batch = keypoints.shape[0]
+    flat = {k: v.reshape(batch * 2, -1) for k, v in params.items()}
+    out = self.loop.body(**flat)
+    vertices = out.vertices.reshape(batch, 2, -1, 3)
+    joints = out.joints[:, self.loop.body25].reshape(batch, 2, -1, 3)
+    depth = joints[..., 2:].clamp(min=MIN_DEPTH)
+    projected = centre + focal * joints[..., :2] / depth
+    xy, confidence = keypoints[..., :2], keypoints[..., 2]
+    usable = torch.isfinite(xy).all(dim=-1) & torch.isfinite(confidence) & (confidence > 0)
+    xy = torch.where(usable[..., None], xy, torch.zeros_like(xy))
+    confidence = torch.where(usable, confidence, torch.zeros_like(confidence))
+    big = torch.full_like(xy, float("inf"))
+    high = torch.where(usable[..., None], xy, -big).max(dim=2).values
+    low = torch.where(usable[..., None], xy, big).min(dim=2).values
+    side = (high - low).max(dim=-1).values.clamp(min=1.0)  # (B, 2)
+    scale = torch.where(usable.any(dim=-1), NORMALISED_BOX / side, torch.ones_like(side))
+    residual = scale[..., None, None] * (projected - xy)
+    keypoint_term = (confidence * (residual * residual).sum(dim=-1)).sum(dim=(1, 2))
+    pose = params["body_pose"].reshape(batch * 2, -1)
+    offsets = pose[:, None, :] - self.loop.prior_means[None]
+    whitened = torch.einsum("kij,nkj->nki", self.loop.prior_whiteners, offsets)
+    energy = (0.5 * (whitened * whitened).sum(dim=-1) + self.loop.prior_constants).min(dim=-1)
+    prior = energy.values.reshape(batch, 2).sum(dim=1)
+    init_pose = ((params["body_pose"] - anchor) ** 2).sum(dim=(1, 2))
+    shape = (params["betas"] ** 2).sum(dim=(1, 2))
+    return torch.stack([keypoint_term, self.contact(vertices), prior, init_pose, shape], dim=1)
