@@ -75,3 +75,7 @@ def test_bench_fit_writes_its_table_with_the_pytorch_peer(tmp_path):
   for term in figures["parity"]:
     if term["term"] != "penetration":
       assert term["posejax"] == pytest.approx(term["torch"], rel=1e-3, abs=1e-6), term
+  # The batched peer computes posejax's stage-1 terms too, every scene of the batch.
+  (batched,) = figures["torch_batched"]
+  assert batched["batch"] == 2 and batched["parity_max_relative"] < 1e-4, batched
+  assert batched["scene_step_ms"] > 0 and batched["ratio"] > 0
