@@ -1,4 +1,4 @@
-"""Builds what ``posejax/assets/`` ships besides the body: the synthetic scenes and the body's proxy.
+"""Builds what ``posejax/assets/`` ships besides the body: synthetic scenes and the body's proxy.
 
 Writes ``posejax/assets/synthetic_demo.npz`` and ``.json``: one two-person scene (a hug) and one
 one-person scene (tree pose), generated on the embedded default body with the default generator

@@ -146,7 +146,7 @@ def test_device_copies_do_not_follow_later_host_writes():
   from posejax.streaming import _to_device
 
   for _ in range(20):
-    host = np.zeros((1 << 18,), np.float32)  # 1 MiB: shared by jnp.asarray about a third of the time
+    host = np.zeros((1 << 18,), np.float32)  # 1 MiB: shared by jnp.asarray a third of the time
     device = _to_device({"slots": host})["slots"]
     host[:] = 1.0
     assert not bool(device.any())
