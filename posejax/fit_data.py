@@ -87,10 +87,10 @@ def prepare_keypoints(kernel: BodyModel, person: dict, init: dict, keypoints, ca
   return jax.vmap(one_scene)(person, fields, keypoints, camera)
 
 
-def stage_weights(config: FitConfig, stage: int, fell_back, dtype) -> jax.Array:
-  """(S, T) each scene's weights in ``stage``: the fallback's where ``fell_back`` (S,) is set."""
+def stage_weights(config: FitConfig, stage: int, fell_back, dtype) -> np.ndarray:
+  """(S, T) each scene's weights in ``stage``: the fallback's where ``fell_back`` (S,) is set
+  (host numpy, of ``dtype``)."""
   main = np.array([getattr(config.stages[stage].weights, t) for t in TERMS])
   backup = config.fallback if config.fallback is not None else config
   other = np.array([getattr(backup.stages[stage].weights, t) for t in TERMS])
-  table = np.where(np.asarray(fell_back)[:, None], other[None], main[None])
-  return jnp.asarray(table, dtype)
+  return np.where(np.asarray(fell_back)[:, None], other[None], main[None]).astype(dtype)

@@ -357,8 +357,8 @@ class Fitter:
       shared = self.shared_for(weights)
       free = {name: params[name] for name in self.groups}
       fixed = {name: params[name] for name in PARAM_FIELDS if name not in self.groups}
-      scene = Scene(keypoints=keypoints, camera=camera, constraints=constraints, weights=weights,
-                     anchor=anchor, fixed=fixed, person=person)
+      scene = Scene(keypoints=keypoints, camera=camera, constraints=constraints,
+                    weights=jnp.asarray(weights), anchor=anchor, fixed=fixed, person=person)
       if sharding is not None:
         scene, free = _shard((scene, free), sharding)
       state = init_stage(free, scene, shared, self.stage_settings(config, index))
@@ -488,7 +488,8 @@ class Fitter:
   def _result(self, config: FitConfig, batch_shape, outcome: Outcome, camera,
               return_vertices: bool) -> FitResult:
     """The ``FitResult`` of per-scene outcomes (leading scene axis S), shaped ``batch_shape``."""
-    # Host numpy: the flags feed a warning, and eager device ops would each compile a program.
+    # The flags on host copies: they feed a warning, and eager device ops would each compile a
+    # program. The result keeps the device arrays (and their sharding).
     params = {name: np.asarray(outcome.params[name]) for name in PARAM_FIELDS}
     keypoints = np.asarray(outcome.keypoints)
     stage_terms, stage_total = np.asarray(outcome.stage_terms), np.asarray(outcome.stage_total)
@@ -501,8 +502,8 @@ class Fitter:
         validation.root_depths(self.model, params["betas"], params["transl"], camera))
     validation.warn_about(finite, diverged, converged)
 
-    unflat = lambda x: jnp.asarray(np.reshape(x, tuple(batch_shape) + np.shape(x)[1:]))
-    final = BodyParams(**{name: unflat(params[name]) for name in PARAM_FIELDS})
+    unflat = lambda x: jnp.reshape(jnp.asarray(x), tuple(batch_shape) + np.shape(x)[1:])
+    final = BodyParams(**{name: unflat(outcome.params[name]) for name in PARAM_FIELDS})
     vertices = None
     if return_vertices:
       vertices = jax.jit(forward)(self.model, final).vertices

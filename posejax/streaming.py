@@ -149,8 +149,7 @@ def fit_scenes(fitter, config, rows, keypoints, init: BodyParams, constraints, c
   count, stages = len(rows), len(config.stages)
   dtype = keypoints.dtype
   params = {name: np.array(getattr(init, name)) for name in PARAM_FIELDS}
-  weights = [np.asarray(stage_weights(config, s, fell_back, fitter.model.dtype))
-             for s in range(stages)]
+  weights = [stage_weights(config, s, fell_back, fitter.model.dtype) for s in range(stages)]
   settings = [fitter.stage_settings(config, s) for s in range(stages)]
   tables = _Tables(fitter, keypoints, init, camera, slots)
   terms = np.zeros((count, stages, len(TERMS)), dtype)

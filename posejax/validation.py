@@ -82,9 +82,9 @@ def root_depths(model, betas, transl, camera) -> np.ndarray:
   betas = np.asarray(betas, np.float64)[..., :shapedirs.shape[-1]]
   root_world = (np.asarray(model.joint_template[0], np.float64) + np.asarray(transl, np.float64)
                 + betas @ shapedirs.T)
-  rotation = np.asarray(camera.rotation, np.float64)[:, None]
-  translation = np.asarray(camera.translation, np.float64)[:, None]
-  return (rotation @ root_world[..., None])[..., 0][..., 2] + translation[..., 2]
+  depth_row = np.asarray(camera.rotation, np.float64)[:, None, 2]  # (scenes, 1, 3)
+  depth_shift = np.asarray(camera.translation, np.float64)[:, None, 2]  # (scenes, 1)
+  return np.sum(depth_row * root_world, axis=-1) + depth_shift
 
 
 def check_init_in_front(depths: np.ndarray) -> None:
