@@ -158,3 +158,55 @@ def test_reader_does_not_cut_a_line_another_writer_has_not_finished(tmp_path):
       assert path.read_bytes().endswith(b'"ans')
       handle.write(b'wer": "b"}\n')
     assert cache.answers("k") == ["a", "b"]
+
+
+_CROSSED_HOLDER = """
+import sys
+from posejax.lmm.cache import AnswerCache
+path = sys.argv[1]
+with AnswerCache(path) as cache:
+  with cache.reserve("second"):
+    print("holding second", flush=True)
+    with cache.reserve("first"):
+      pass
+"""
+
+
+def test_reservations_crossed_between_threaded_processes_wait_instead_of_failing(tmp_path):
+  # This process's main thread holds "first"; a child holds "second" and waits for "first"; then a
+  # second thread here asks for "second". The kernel sees a cycle between the two processes (its
+  # locks are per process) although the main thread will release without waiting: the thread must
+  # wait, not fail with EDEADLK.
+  import os
+  import subprocess
+  import sys
+  import time
+  path = tmp_path / "cache.jsonl"
+  repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  env = dict(os.environ, PYTHONPATH=repo)
+  failures = []
+  with AnswerCache(path) as cache:
+    first = cache.reserve("first")
+    first.__enter__()
+    child = subprocess.Popen([sys.executable, "-c", _CROSSED_HOLDER, str(path)], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+      assert child.stdout.readline() == b"holding second\n", child.stderr.read().decode()
+      time.sleep(0.5)  # the child is now waiting for "first"
+
+      def take_second():
+        try:
+          with cache.reserve("second"):
+            pass
+        except OSError as error:
+          failures.append(error)
+
+      thread = threading.Thread(target=take_second)
+      thread.start()
+      time.sleep(0.5)
+    finally:
+      first.__exit__(None, None, None)
+    assert child.wait(timeout=60) == 0, child.stderr.read().decode()
+    thread.join(timeout=60)
+  assert not thread.is_alive()
+  assert not failures, failures

@@ -29,6 +29,7 @@ of paying for them again. The API key is never part of a line.
 from __future__ import annotations
 
 import contextlib
+import errno
 import dataclasses
 import fcntl
 import hashlib
@@ -191,7 +192,7 @@ class AnswerCache:
       # One byte of the lock file per key (chosen by the key's hash): an unrelated key that lands
       # on the same byte only waits, it is never wrong.
       offset = int(hashlib.sha256(key.encode("utf-8")).hexdigest()[:10], 16)
-      fcntl.lockf(self._lock_fd, fcntl.LOCK_EX, 1, offset)
+      _lock_byte(self._lock_fd, offset)
       try:
         yield
       finally:
@@ -297,3 +298,24 @@ def _parse_record(line: bytes) -> dict | None:
            and isinstance(record.get("index"), int) and not isinstance(record.get("index"), bool)
            and record["index"] >= 0 and isinstance(record.get("answer"), str))
   return record if valid else None
+
+
+def _lock_byte(fd: int, offset: int) -> None:
+  """Takes the exclusive lock on byte ``offset`` of ``fd``, waiting as long as it is held.
+
+  The kernel tracks byte-range locks per process, not per thread, so when two processes each run
+  several threads it can see a cycle that is not one (this process's thread A holds key 1 while its
+  thread B waits for key 2, held by a process whose other thread waits for key 1: A finishes and
+  releases without waiting on anything) and refuse with EDEADLK. No lock was taken then; retrying
+  after a short pause waits the holder out.
+  """
+  pause_s = 0.005
+  while True:
+    try:
+      fcntl.lockf(fd, fcntl.LOCK_EX, 1, offset)
+      return
+    except OSError as error:
+      if error.errno != errno.EDEADLK:
+        raise
+    time.sleep(pause_s)
+    pause_s = min(2 * pause_s, 0.2)
