@@ -40,7 +40,7 @@ DEFAULT_MIN_DEPTH = 1e-3
 class Camera:
   """A pinhole camera with optional world-to-camera extrinsics.
 
-  Build it with ``Camera.default`` / ``reference_camera`` (the reference's camera) or
+  Build it with ``reference_camera`` (the reference's camera) or
   ``Camera.from_intrinsics``; those check their inputs. It is a pytree: stack cameras and
   ``jax.vmap`` over scenes.
   """
@@ -55,16 +55,6 @@ class Camera:
   """(3, 3) world-to-camera rotation (identity for the reference camera)."""
   translation: jax.Array
   """(3,) world-to-camera translation, metres (zero for the reference camera)."""
-
-  @classmethod
-  def default(cls, image_size: Sequence[float]) -> Camera:
-    """The reference camera for an image of ``image_size = (width, height)`` pixels.
-
-    See ``reference_camera``.
-    """
-    if len(image_size) != 2:
-      raise InvalidInputError(f"image_size must be (width, height) in pixels, got {image_size!r}")
-    return reference_camera(image_size[0], image_size[1])
 
   @classmethod
   def from_intrinsics(

@@ -8,6 +8,18 @@ Each entry: ``(name, people, text, expected_rows, expected_diagnostics)``; ``exp
 holds the ``ParsedAnswer`` fields to check besides the rows (a subset).
 """
 
+from posejax.data.synthetic_answers import AnswerSettings
+
+
+def perfect_answer_settings(num_answers: int = 20, **changes) -> AnswerSettings:
+  """Simulated answers without any error, swap or plural (every answer lists exactly the true
+  pairs), with ``changes`` on top."""
+  fields = dict(num_answers=num_answers, miss_rate=0.0, hallucination_rate=0.0, side_rate=0.0,
+                empty_rate=0.0, swap_rate=0.0, plural_rate=0.0)
+  fields.update(changes)
+  return AnswerSettings(**fields)
+
+
 CORPUS = [
     ("plain_hug", 2, """The two people are embracing. Person 1 has their arms wrapped around Person 2's
 back, and Person 2's head rests on Person 1's shoulder. Their chests are pressed together.

@@ -75,7 +75,9 @@ def test_bench_fit_writes_its_table_with_the_pytorch_peer(tmp_path):
   for term in figures["parity"]:
     if term["term"] != "penetration":
       assert term["posejax"] == pytest.approx(term["torch"], rel=1e-3, abs=1e-6), term
-  # The batched peer computes posejax's stage-1 terms too, every scene of the batch.
-  (batched,) = figures["torch_batched"]
-  assert batched["batch"] == 2 and batched["parity_max_relative"] < 1e-4, batched
-  assert batched["scene_step_ms"] > 0 and batched["ratio"] > 0
+  # The vectorised peer computes posejax's stage-1 terms too, one scene and every scene of a batch.
+  one_scene, batched = figures["torch_batched"]
+  assert (one_scene["batch"], batched["batch"]) == (1, 2)
+  for peer in (one_scene, batched):
+    assert peer["posejax_batch"] == 2 and peer["parity_max_relative"] < 1e-4, peer
+    assert peer["scene_step_ms"] > 0 and peer["ratio"] > 0

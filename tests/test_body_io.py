@@ -94,7 +94,7 @@ def test_model_metadata(model, raw):
   assert model.exprdirs.shape == (NUM_VERTICES, 3, 10)
   assert model.J_regressor.shape == (55, NUM_VERTICES)
   assert model.lbs_weights.shape == (NUM_VERTICES, 55)
-  assert model.num_output_joints == 127 and model.source == "synthetic"
+  assert not model.use_face_contour and model.source == "synthetic"
   assert not model.synthetic
   np.testing.assert_array_equal(np.asarray(model.posedirs), raw["posedirs"])
   np.testing.assert_array_equal(np.asarray(model.exprdirs), raw["shapedirs"][:, :, 300:310])
@@ -119,7 +119,7 @@ def test_load_model_from_a_folder_with_options(npz_path, raw):
                      use_pca=False, flat_hand_mean=True, use_face_contour=True)
   assert model.source == str(npz_path) and model.gender == "neutral"
   assert model.shapedirs.shape[2] == 20 and model.exprdirs.shape[2] == 5
-  assert model.num_output_joints == 144 and model.hand_components == {}
+  assert model.use_face_contour and model.hand_components == {}
   np.testing.assert_array_equal(np.asarray(model.hands_mean_left), raw["hands_meanl"])
   np.testing.assert_array_equal(np.asarray(model.hand_mean["left_hand_pose"]), 0.0)
   assert BodyParams.zeros(model).left_hand_pose.shape == (45,)

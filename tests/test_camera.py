@@ -19,7 +19,7 @@ def test_reference_camera_intrinsics():
   np.testing.assert_allclose(np.asarray(camera.focal_length), [focal, focal], rtol=1e-6)
   np.testing.assert_allclose(np.asarray(camera.principal_point), [320, 240])
   np.testing.assert_allclose(np.asarray(camera.image_size), [640, 480])
-  portrait = cam.Camera.default((300, 900))
+  portrait = cam.reference_camera(300, 900)
   np.testing.assert_allclose(np.asarray(portrait.focal_length), 900 / (2 * math.tan(math.pi / 6)), rtol=1e-6)
   np.testing.assert_allclose(cam.reference_focal_length(300, 900), 779.4228634059948, rtol=1e-12)
 
@@ -129,6 +129,6 @@ def test_bad_sizes_and_points_are_rejected():
   with pytest.raises(InvalidInputError):
     cam.reference_camera(0, 480)
   with pytest.raises(InvalidInputError):
-    cam.Camera.default((640,))
+    cam.reference_camera(640, -1)
   with pytest.raises(InvalidInputError, match="points"):
     cam.project(cam.reference_camera(640, 480), jnp.ones((4, 2)))

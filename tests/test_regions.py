@@ -208,7 +208,6 @@ def test_toy_regions_mirror_each_other(toy):
   np.testing.assert_array_equal(mirror[mirror], np.arange(len(mirror)))
   masks = np.asarray(region_map.masks)
   np.testing.assert_array_equal(masks[:, mirror], masks[list(vocabulary.MIRROR_INDEX)])
-  np.testing.assert_array_equal(region_map.mirror_index, vocabulary.MIRROR_INDEX)
 
 
 def test_samples_lie_in_their_region_and_spread_out(toy):

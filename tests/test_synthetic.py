@@ -11,6 +11,7 @@ from posejax import InvalidInputError
 from posejax.body import vocabulary
 from posejax.data import synthetic_answers as answers_lib
 from posejax.data import synthetic_poses
+from lmm_answers import perfect_answer_settings
 from posejax.data.synthetic_answers import AnswerSettings
 from posejax.data.synthetic_answers import simulate_answers
 from posejax.lmm import parse_answer
@@ -76,7 +77,7 @@ def test_unknown_kind_is_a_clear_error():
 @pytest.mark.parametrize("kind", list(synthetic_poses.SCENE_DESIGNS))
 def test_perfect_answers_parse_back_to_the_true_pairs(kind):
   design = synthetic_poses.scene_design(kind)
-  texts = simulate_answers(design.contacts, design.people, AnswerSettings.perfect(num_answers=5),
+  texts = simulate_answers(design.contacts, design.people, perfect_answer_settings(num_answers=5),
                            seed=(3, 1), description=design.description,
                            pose_name=design.pose_name)
   assert len(texts) == 5
@@ -91,7 +92,7 @@ def test_perfect_answers_parse_back_to_the_true_pairs(kind):
 
 def test_plurals_and_sides_parse_back_exactly():
   design = synthetic_poses.scene_design("hug")
-  settings = AnswerSettings.perfect(num_answers=10, plural_rate=1.0)
+  settings = perfect_answer_settings(num_answers=10, plural_rate=1.0)
   for record in simulate_answers(design.contacts, 2, settings, seed=0, detailed=True):
     parsed = parse_answer(record.text, 2)
     # Both hands on the back, twice over: each becomes one plural row, expanded with sides.
@@ -99,7 +100,7 @@ def test_plurals_and_sides_parse_back_exactly():
     assert set(parsed.rows) == {("left hand", "back"), ("right hand", "back"),
                                 ("waist (back)", "left hand"), ("waist (back)", "right hand"),
                                 ("chest", "chest")}
-  wrong = simulate_answers(design.contacts, 2, AnswerSettings.perfect(
+  wrong = simulate_answers(design.contacts, 2, perfect_answer_settings(
       num_answers=50, side_rate=1.0, wrong_side_rate=1.0), seed=0, detailed=True)
   for record in wrong:
     assert record.sides_given == 4 and record.wrong_sides == 4
@@ -113,7 +114,7 @@ def test_plurals_and_sides_parse_back_exactly():
 
 def test_swapped_roles_swap_both_columns():
   design = synthetic_poses.scene_design("hand_on_shoulder")
-  records = simulate_answers(design.contacts, 2, AnswerSettings.perfect(swap_rate=1.0), seed=1,
+  records = simulate_answers(design.contacts, 2, perfect_answer_settings(swap_rate=1.0), seed=1,
                              detailed=True)
   for record in records:
     assert record.swapped
@@ -177,7 +178,7 @@ def test_hallucinations_avoid_pairs_that_really_touch():
 
 def test_one_person_answers_use_the_one_person_table():
   design = synthetic_poses.scene_design("hands_together")
-  text = simulate_answers(design.contacts, 1, AnswerSettings.perfect(num_answers=1), seed=0,
+  text = simulate_answers(design.contacts, 1, perfect_answer_settings(num_answers=1), seed=0,
                           pose_name=design.pose_name)[0]
   assert "| Body Part A | Body Part B |" in text and "| hand | hand |" in text
   assert design.pose_name in text

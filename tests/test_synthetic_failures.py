@@ -13,6 +13,7 @@ from posejax.data import synthetic_initial
 from posejax.data.synthetic_settings import PROFILES
 from posejax.data import synthetic_failures as failures
 from posejax.data import synthetic_poses
+from lmm_answers import perfect_answer_settings
 from posejax.data.synthetic_answers import AnswerSettings
 from posejax.data.synthetic_answers import simulate_answers
 
@@ -167,7 +168,7 @@ def test_published_initial_errors_are_the_profiles_targets():
 def _miss_matrix(correlation: float, scenes: int = 300) -> np.ndarray:
   design = synthetic_poses.scene_design("handshake")
   assert len(design.contacts) == 1
-  settings = AnswerSettings.perfect(miss_rate=0.3, correlation=correlation)
+  settings = perfect_answer_settings(miss_rate=0.3, correlation=correlation)
   rows = []
   for scene in range(scenes):
     records = simulate_answers(design.contacts, 2, settings, seed=(7, scene), detailed=True)
@@ -193,8 +194,8 @@ def test_misses_keep_their_rate_and_share_the_stated_correlation(correlation):
 
 def test_believed_sides_and_hallucinations_repeat_across_a_scenes_answers():
   design = synthetic_poses.scene_design("hug")
-  sided = AnswerSettings.perfect(side_rate=1.0, wrong_side_rate=0.5, correlation=1.0)
-  careless = AnswerSettings.perfect(hallucination_rate=0.3, correlation=1.0)
+  sided = perfect_answer_settings(side_rate=1.0, wrong_side_rate=0.5, correlation=1.0)
+  careless = perfect_answer_settings(hallucination_rate=0.3, correlation=1.0)
   wrong = []
   for scene in range(60):
     records = simulate_answers(design.contacts, 2, sided, seed=(1, scene), detailed=True)
@@ -225,7 +226,6 @@ def model():
 
 
 def _standing_pair(model):
-  from posejax.body.model import PARAM_FIELDS
   rng = np.random.default_rng(0)
   params = {"betas": rng.normal(0, 0.5, (2, model.num_betas)),
             "global_orient": np.array([[np.pi, 0.3, 0.0], [np.pi, -0.3, 0.0]]),

@@ -93,8 +93,6 @@ NUM_SKELETON_JOINTS = 55
 NUM_BODY_JOINTS = 21
 NUM_HAND_JOINTS = 15
 NUM_POSE_BASIS = 9 * (NUM_SKELETON_JOINTS - 1)
-NUM_JOINTS_OUTPUT = 127
-NUM_JOINTS_OUTPUT_WITH_CONTOUR = 144
 NECK_JOINT = 12
 """Joint whose accumulated yaw picks the face-contour landmarks (as in smplx)."""
 CONTOUR_BINS = 79
@@ -256,11 +254,6 @@ class BodyModel:
   def num_joints(self) -> int:
     """Number of skeleton joints (55)."""
     return len(self.parents)
-
-  @property
-  def num_output_joints(self) -> int:
-    """Joints in ``BodyOutput.joints``: 127, or 144 with the face contour."""
-    return NUM_JOINTS_OUTPUT_WITH_CONTOUR if self.use_face_contour else NUM_JOINTS_OUTPUT
 
   @property
   def dtype(self) -> Any:

@@ -137,11 +137,6 @@ class RegionMap:
     """K, the subsample size per region."""
     return int(self.sample_ids.shape[-1])
 
-  @property
-  def mirror_index(self) -> np.ndarray:
-    """(R,) int, ``mirror_index[r]`` is the region on the other side of the body (itself if central)."""
-    return np.asarray(vocabulary.MIRROR_INDEX, dtype=np.int32)
-
   def index(self, name: str) -> int:
     """Row of region ``name`` in every table."""
     try:

@@ -174,14 +174,6 @@ class AnswerSettings:
       raise InvalidInputError(
           "AnswerSettings.hallucination_rate must be below 1 (at 1 an answer would never end)")
 
-  @classmethod
-  def perfect(cls, num_answers: int = 20, **changes) -> AnswerSettings:
-    """Answers without any error, swap or plural: every answer lists exactly the true pairs."""
-    fields = dict(num_answers=num_answers, miss_rate=0.0, hallucination_rate=0.0, side_rate=0.0,
-                  empty_rate=0.0, swap_rate=0.0, plural_rate=0.0)
-    fields.update(changes)
-    return cls(**fields)
-
   def to_dict(self) -> dict:
     """The settings as a JSON-ready dict."""
     return dataclasses.asdict(self)
