@@ -105,7 +105,7 @@ class BenchmarkSettings:
   answers: dict = dataclasses.field(default_factory=dict)
   pcc_vertices_per_region: int | None = None
   self_contact_vertices_per_region: int | None = 128
-  chunk_size: int = 100
+  chunk_size: int = 25
   fit_progress: bool = False
   plot: bool = True
 
@@ -277,34 +277,26 @@ def _prepare(settings: BenchmarkSettings, people: int, model) -> _PeopleRun:
                     constraints=constraints, sizes=sizes)
 
 
-def _fit_batch(settings: BenchmarkSettings, run: _PeopleRun, method, batch: list[int]):
-  """Fits one batch of scenes (padded to the batch size); returns their vertices and details."""
-  size = min(settings.batch_size, len(run.scenes))
-  padded = batch + [batch[-1]] * (size - len(batch))
+def _fit_scenes(settings: BenchmarkSettings, run: _PeopleRun, method, indices: list[int]):
+  """Fits scenes ``indices`` with continuous batching (``settings.batch_size`` slots); returns
+  their vertices and details."""
   if method.contacts == benchmark.NO_CONTACT:
-    # Empty answers padded like every other batch: same shapes, so no new compilation.
-    items = [Constraints.from_pairs([[]], run.people)] * size
+    # Empty answers padded like every other method's: same shapes, so no new compilation.
+    items = [Constraints.from_pairs([[]], run.people)] * len(indices)
   else:
-    items = [run.constraints[method.name][i][0] for i in padded]
+    items = [run.constraints[method.name][i][0] for i in indices]
   stacked = Constraints.stack(items, **run.sizes)
-
-  progress = None
-  if settings.fit_progress:
-    def progress(info):
-      logging.info("    stage %d: iteration %d/%d, %d/%d scenes stopped, median loss %.4g",
-                   info["stage"] + 1, info["iteration"], info["max_iters"], info["stopped"],
-                   info["scenes"], info["median_loss"])
-
-  result = run.fitter(
-      run.inputs.keypoints[padded], stacked, init=_select(run.inputs.init, padded),
-      camera=_select(run.inputs.camera, padded), config=method.config, return_vertices=True,
-      progress=progress, chunk_size=settings.chunk_size)
+  result = run.fitter.fit_dataset(
+      run.inputs.keypoints[indices], stacked, init=_select(run.inputs.init, indices),
+      camera=_select(run.inputs.camera, indices), config=method.config, return_vertices=True,
+      slots=min(settings.batch_size, len(indices)), chunk_size=settings.chunk_size,
+      progress=settings.fit_progress)
   vertices = np.asarray(result.vertices, np.float64)
   iterations = np.asarray(result.iterations)
   converged = np.asarray(result.converged)
   fell_back = np.asarray(result.fell_back)
   details = []
-  for slot in range(len(batch)):
+  for slot, index in enumerate(indices):
     item = {"iterations": float(iterations[slot].sum()),
             "converged": float(bool(converged[slot].all())),
             "fell_back": (None if method.contacts == benchmark.NO_CONTACT
@@ -312,47 +304,56 @@ def _fit_batch(settings: BenchmarkSettings, run: _PeopleRun, method, batch: list
     for stage in range(iterations.shape[1]):
       item[f"iterations_stage{stage + 1}"] = int(iterations[slot, stage])
     if method.contacts == benchmark.ANSWERS:
-      report = run.constraints[method.name][batch[slot]][1]
+      report = run.constraints[method.name][index][1]
       item["parse"] = report.summary() if report is not None else None
     details.append(item)
-  return vertices[:len(batch)], details
+  return vertices, details
 
 
 def _run_people(settings: BenchmarkSettings, run: _PeopleRun, model, handle, done: set) -> None:
+  """Fits every method's unfinished scenes at once; writes them as records of ``batch_size``
+  scenes (the unit a resumed run skips)."""
   size = min(settings.batch_size, len(run.scenes))
   batches = [list(range(i, min(i + size, len(run.scenes)))) for i in range(0, len(run.scenes),
                                                                            size)]
   for method in run.methods:
+    pending = [i for i, scene in enumerate(run.scenes)
+               if (run.people, method.name, scene.scene_id) not in done]
+    if not pending:
+      continue
+    started = time.monotonic()
+    if method.config is None:
+      vertices = _vertices(model, _select(run.inputs.init, pending))
+      details = [{"iterations": None, "converged": None, "fell_back": None}] * len(pending)
+    else:
+      vertices, details = _fit_scenes(settings, run, method, pending)
+    seconds = time.monotonic() - started
+    slot_of = {index: slot for slot, index in enumerate(pending)}
+    written = []
     for number, batch in enumerate(batches):
-      pending = [i for i in batch if (run.people, method.name, run.scenes[i].scene_id) not in done]
-      if not pending:
+      members = [i for i in batch if i in slot_of]
+      if not members:
         continue
-      started = time.monotonic()
-      if method.config is None:
-        vertices = _vertices(model, _select(run.inputs.init, pending))
-        details = [{"iterations": None, "converged": None, "fell_back": None}] * len(pending)
-      else:
-        vertices, details = _fit_batch(settings, run, method, pending)
       rows = []
-      for slot, index in enumerate(pending):
-        scene = run.scenes[index]
+      for index in members:
+        scene, slot = run.scenes[index], slot_of[index]
         row = {"scene_id": scene.scene_id, "kind": scene.kind}
         row.update(benchmark.scene_metrics(run.tools, scene, vertices[slot],
                                            run.gt_vertices[index]))
         row.update(details[slot])
         rows.append({k: _json_value(v) for k, v in row.items()})
-      seconds = time.monotonic() - started
       record = {"people": run.people, "method": method.name, "batch": number,
-                "scene_ids": [run.scenes[i].scene_id for i in pending],
-                "seconds": round(seconds, 3), "synthetic": True, "rows": rows}
+                "scene_ids": [run.scenes[i].scene_id for i in members],
+                "seconds": round(seconds * len(members) / len(pending), 3), "synthetic": True,
+                "rows": rows}
       handle.write(json.dumps(record) + "\n")
       handle.flush()
-      errors = [r["pa_mpjpe"] for r in rows if r.get("pa_mpjpe") is not None]
-      pcc = [r["pcc_mean"] for r in rows if r.get("pcc_mean") is not None]
-      logging.info("[%d people] %-22s batch %d/%d: %d scenes in %.1f s; PA-MPJPE %.1f mm, "
-                   "PCC %.1f %%", run.people, method.name, number + 1, len(batches),
-                   len(pending), seconds, np.mean(errors) if errors else np.nan,
-                   100 * np.mean(pcc) if pcc else np.nan)
+      written.extend(rows)
+    errors = [r["pa_mpjpe"] for r in written if r.get("pa_mpjpe") is not None]
+    pcc = [r["pcc_mean"] for r in written if r.get("pcc_mean") is not None]
+    logging.info("[%d people] %-22s %d scenes in %.1f s; PA-MPJPE %.1f mm, PCC %.1f %%",
+                 run.people, method.name, len(pending), seconds,
+                 np.mean(errors) if errors else np.nan, 100 * np.mean(pcc) if pcc else np.nan)
 
 
 def _summaries(run: _PeopleRun, rows: dict) -> dict[str, dict]:
@@ -603,8 +604,9 @@ def define_flags() -> None:
                        "its 75 small regions).")
   flags.DEFINE_integer("self_contact_vertices_per_region", 128, "One person: vertices per region "
                        "of the self-contact PCC (0: every vertex, slower).")
-  flags.DEFINE_integer("chunk_size", 100, "Iterations between fit progress reports.")
-  flags.DEFINE_bool("fit_progress", False, "Log the fit's progress within each batch.")
+  flags.DEFINE_integer("chunk_size", 25, "Adam steps between the fit's slot swaps (and progress "
+                       "reports).")
+  flags.DEFINE_bool("fit_progress", False, "Log the fit's progress.")
   flags.DEFINE_bool("plot", True, "Write benchmark.png.")
 
 

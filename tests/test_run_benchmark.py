@@ -127,7 +127,7 @@ def test_rerun_resumes_without_refitting(first_run, monkeypatch):
   def no_fit(*args, **kwargs):
     raise AssertionError("a finished method was fitted again")
 
-  monkeypatch.setattr(run_benchmark, "_fit_batch", no_fit)
+  monkeypatch.setattr(run_benchmark, "_fit_scenes", no_fit)
   again = run_benchmark.run(settings)
   assert open(results, encoding="utf-8").read() == before
   assert again["summaries"][2]["oracle"]["pa_mpjpe"] == pytest.approx(
@@ -139,10 +139,10 @@ def test_rerun_resumes_without_refitting(first_run, monkeypatch):
   with open(results, "w", encoding="utf-8") as handle:
     handle.write("".join(lines[:-1]) + lines[-1][:40])
   fitted = []
-  monkeypatch.setattr(run_benchmark, "_fit_batch",
-                      lambda s, r, method, batch: fitted.append((method.name, batch)) or (
-                          np.zeros((len(batch), 2, r.gt_vertices.shape[2], 3)),
-                          [{"iterations": 0.0, "converged": 0.0, "fell_back": 0.0}] * len(batch)))
+  monkeypatch.setattr(run_benchmark, "_fit_scenes",
+                      lambda s, r, method, indices: fitted.append((method.name, indices)) or (
+                          np.zeros((len(indices), 2, r.gt_vertices.shape[2], 3)),
+                          [{"iterations": 0.0, "converged": 0.0, "fell_back": 0.0}] * len(indices)))
   run_benchmark.run(settings)
   assert fitted == [(last["method"], [2])]
   assert len(run_benchmark.read_records(results)) == len(lines)
