@@ -340,17 +340,7 @@ def define_flags() -> None:
   flags.DEFINE_string("constraints", None, "Answers from a constraints file "
                       "(experiments/query_lmm.py) instead of asking the model.")
   flags.DEFINE_string("cache", None, "The answer cache; default <out_dir>/answers.cache.jsonl.")
-  flags.DEFINE_bool("offline", False, "Answer from the cache only; never contact a server.")
-  flags.DEFINE_string("base_url", None, "OpenAI-compatible endpoint; default: OpenAI.")
-  flags.DEFINE_string("lmm_model", "gpt-4o", "Language model name.")
-  flags.DEFINE_string("api_key_env", "OPENAI_API_KEY", "Environment variable holding the API key.")
-  flags.DEFINE_integer("n", 20, "Answers per image.")
-  flags.DEFINE_float("temperature", 0.7, "Sampling temperature.")
-  flags.DEFINE_integer("max_tokens", 500, "Maximum tokens per answer.")
-  flags.DEFINE_enum("detail", "high", ["high", "low", "auto"], "Image detail level.")
-  flags.DEFINE_float("margin", 0.2, "Crop margin around the people's keypoints (fraction).")
-  flags.DEFINE_integer("max_side", 1024, "Longest side of the image sent, pixels.")
-  flags.DEFINE_bool("trust_sides", False, "Keep left/right written in the answers.")
+  _cli.define_lmm_flags()
   flags.DEFINE_enum("on_refusal", "fall_back", ["fall_back", "fail"], "When every answer is a "
                     "refusal: fit without answers (fall back), or record the image as failed.")
   flags.DEFINE_string("model_path", None, "SMPL-X model file (licensed); default: the SYNTHETIC "

@@ -33,6 +33,7 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from experiments import _cli
 from posejax import lmm
 from posejax.constraints import Constraints
 from posejax.io_utils import exclusive_run
@@ -48,23 +49,13 @@ flags.DEFINE_string("descriptions", None,
 flags.DEFINE_enum("people", "2", ["1", "2"], "1: self-contact prompt; 2: two people in contact.")
 flags.DEFINE_string("out", None, "The constraints file to write (JSON).")
 flags.DEFINE_string("cache", None, "The answer cache (JSON Lines); default: <out>.cache.jsonl.")
-flags.DEFINE_bool("offline", False, "Answer from the cache only; never contact a server.")
-flags.DEFINE_string("lmm_model", "gpt-4o", "Language model name.")
-flags.DEFINE_string("base_url", None, "OpenAI-compatible endpoint; default: OpenAI.")
-flags.DEFINE_string("api_key_env", "OPENAI_API_KEY", "Environment variable holding the API key.")
-flags.DEFINE_integer("n", 20, "Answers per image.")
-flags.DEFINE_float("temperature", 0.7, "Sampling temperature.")
-flags.DEFINE_integer("max_tokens", 500, "Maximum tokens per answer.")
-flags.DEFINE_enum("detail", "high", ["high", "low", "auto"], "Image detail level.")
+_cli.define_lmm_flags()
 flags.DEFINE_integer("max_n_per_request", 20, "Most samples asked for in one request.")
 flags.DEFINE_enum("max_tokens_field", "max_tokens", ["max_tokens", "max_completion_tokens"],
                   "Request field for the answer length (newer OpenAI models need the second).")
 flags.DEFINE_float("timeout_s", 120.0, "Seconds before a request counts as timed out.")
 flags.DEFINE_integer("max_attempts", 6, "Tries per request.")
 flags.DEFINE_integer("workers", 4, "Images queried at the same time.")
-flags.DEFINE_integer("max_side", 1024, "Longest side of the image sent, pixels.")
-flags.DEFINE_float("margin", 0.2, "Crop margin around the keypoint box (fraction of its size).")
-flags.DEFINE_bool("trust_sides", False, "Keep left/right written in the answers.")
 flags.DEFINE_integer("min_frequency", None, "One person: frequency-filter threshold.")
 flags.DEFINE_float("price_prompt_per_mtok", 0.0, "Price of a million prompt tokens (for the cost).")
 flags.DEFINE_float("price_completion_per_mtok", 0.0, "Price of a million completion tokens.")

@@ -65,6 +65,7 @@ from posejax.errors import InvalidInputError
 from posejax.io_utils import atomic_write_bytes
 from posejax.io_utils import atomic_write_text
 from posejax.io_utils import read_complete_lines
+from posejax.io_utils import refuse_changed_settings
 
 RESULTS_NAME = "results.jsonl"
 SCENE_FILES = {2: "scenes_two_person", 1: "scenes_one_person"}
@@ -375,15 +376,8 @@ def run(settings: BenchmarkSettings) -> dict:
   if not settings.people or any(p not in (1, 2) for p in settings.people):
     raise InvalidInputError(f"--people must be 1, 2 or both, got {settings.people}")
   os.makedirs(settings.out_dir, exist_ok=True)
-  run_path = os.path.join(settings.out_dir, "run.json")
   signature = settings.signature()
-  if os.path.isfile(run_path):
-    with open(run_path, encoding="utf-8") as handle:
-      previous = json.load(handle).get("signature", {})
-    changed = sorted(k for k, v in signature.items() if previous.get(k) != v)
-    if changed:
-      raise InvalidInputError(f"{settings.out_dir} holds results of a run with other settings "
-                              f"({', '.join(changed)}); use another --out_dir")
+  run_path = refuse_changed_settings(settings.out_dir, signature, "results of a run")
 
   model = body.default_model()
   logging.warning("SYNTHETIC benchmark on %s: %s", model.source, SYNTHETIC_NOTE)
