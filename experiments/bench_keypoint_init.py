@@ -89,8 +89,9 @@ def main(argv):
             constraints=_constraints(scene), answers=scene.answers, samples=[], report={},
             source="synthetic", fetched=0, cache_key="", prompt_version="", model="",
             refused=False)
-        done = photos.fit_photo(model, scene.keypoints, camera, init, answers,
-                                config=photos.photo_config(scene.people, FLAGS.fit_iters))
+        (done,) = photos.fit_photos(
+            model, [photos.PhotoInput(scene.keypoints, camera, init, answers)],
+            config=photos.photo_config(scene.people, FLAGS.fit_iters))
         stages.append(("fit", done.fitted))
       for stage, params in stages:
         for person, row in enumerate(_person_errors(model, regressor, params, gt,

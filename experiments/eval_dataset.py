@@ -386,7 +386,7 @@ def _run_locked(settings: EvalSettings) -> dict:
       chosen = [samples[i] for i in batch]
       batch_started = time.monotonic()
       init = _stack_params([dataset_eval.params_for_model(model, s.init) for s in chosen])
-      cameras = dataset_eval.stack_cameras(
+      cameras = posejax.camera.stack_cameras(
           [dataset_eval.sample_camera(s, model.dtype) for s in chosen])
       stacked = Constraints.stack([found.constraints[i] for i in batch], **sizes)
       result = posejax.fit_dataset(

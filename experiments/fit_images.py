@@ -6,7 +6,8 @@ one or two people, find its camera (``--intrinsics`` / ``--focal_length``, else 
 reference camera), take its initial estimate from ``--init_dir`` (BEV / HMR2 ``<stem>_0.08.npz``,
 SMPL-X ``<stem>.npz`` or ``<stem>.json``) or make one from the keypoints, get the language model's
 contact answers (asked through the answer cache, replayed with ``--offline``, or read from
-``--constraints``), fit, and write ``<out_dir>/<stem>/``: ``fit.glb``, ``fit.obj``,
+``--constraints``), fit (``--block_size`` images read at a time, those of one people count fitted
+together through ``posejax.fit_dataset``), and write ``<out_dir>/<stem>/``: ``fit.glb``, ``fit.obj``,
 ``params.npz``, ``params.json``, ``overlay.png`` (initial estimate | fit | side view) and
 ``answers.json``. ``<out_dir>/summary.md`` shows a thumbnail and the status of every image
 (fitted, fell back, failed and why); it is rewritten after each image.
@@ -78,6 +79,8 @@ class PhotoSettings:
   on_refusal: str = "fall_back"
   model_path: str | None = None
   max_iters: tuple[int, ...] = (1000,)
+  batch_size: int = 16
+  block_size: int = 64
   init_iters: int = 100
   min_keypoints: int = photo_files.MIN_KEYPOINTS_PER_PERSON
   thumbnail_width: int = 480
@@ -113,6 +116,8 @@ def _check(settings: PhotoSettings) -> None:
     raise InvalidInputError(f"--on_refusal must be fall_back or fail, got {settings.on_refusal!r}")
   if min(settings.max_iters) < 0 or settings.init_iters < 0 or settings.n < 1:
     raise InvalidInputError("--max_iters and --init_iters must be >= 0 and --n >= 1")
+  if settings.batch_size < 1 or settings.block_size < 1:
+    raise InvalidInputError("--batch_size and --block_size must be >= 1")
 
 
 def run(settings: PhotoSettings) -> dict:
@@ -178,59 +183,91 @@ def _run_locked(settings: PhotoSettings, images: list[str]) -> dict:
                                           if settings.intrinsics else None),
                  constraints=constraints, cache=cache, client=client, sampling=sampling)
   started = time.monotonic()
+  done = len(images) - len(pending)
   try:
     with open(progress_path, "a", encoding="utf-8") as handle:
-      for number, image_path in enumerate(pending, start=1):
-        began = time.monotonic()
-        record = _one_image(settings, tools, image_path)
-        record["seconds"] = round(time.monotonic() - began, 2)
-        _save_thumbnail(settings, image_path, record)
-        # The image's files are all written: its line marks it done.
-        handle.write(json.dumps(record) + "\n")
-        handle.flush()
-        records[record["stem"]] = record
-        _write_summary(settings, images, records)
-        done = len(images) - len(pending) + number
-        note = f": {record['reason']}" if record["reason"] else ""
-        log = logging.warning if record["status"] == photos.FAILED else logging.info
-        log("[%d/%d] %s %s%s (%.1f s; %.0f s so far)", done, len(images), record["image"],
-            record["status"], note, record["seconds"], time.monotonic() - started)
+      for first in range(0, len(pending), settings.block_size):
+        block = [_prepare_image(settings, tools, path)
+                 for path in pending[first:first + settings.block_size]]
+        _fit_block(settings, tools, block)
+        for image in block:
+          record = _finish_image(settings, tools, image)
+          _save_thumbnail(settings, image.path, record)
+          # The image's files are all written: its line marks it done.
+          handle.write(json.dumps(record) + "\n")
+          handle.flush()
+          records[record["stem"]] = record
+          _write_summary(settings, images, records)
+          done += 1
+          note = f": {record['reason']}" if record["reason"] else ""
+          log = logging.warning if record["status"] == photos.FAILED else logging.info
+          log("[%d/%d] %s %s%s (%.1f s; %.0f s so far)", done, len(images), record["image"],
+              record["status"], note, record["seconds"], time.monotonic() - started)
   finally:
     if cache is not None:
       cache.close()
   return records
 
 
-def _one_image(settings: PhotoSettings, tools: _Tools, image_path: str) -> dict:
-  """Fits one image and writes its files; any posejax error becomes a failed record."""
-  stem = os.path.splitext(os.path.basename(image_path))[0]
-  record: dict[str, Any] = {"image": os.path.basename(image_path), "stem": stem,
-                            "status": photos.FAILED, "reason": ""}
+@dataclasses.dataclass
+class _Image:
+  """One image on its way through a block: read, fitted, written."""
+
+  path: str
+  record: dict
+  seconds: float = 0.0
+  photo: photos.PhotoInput | None = None  # None once it failed
+  picture: Any = None
+  facts: dict = dataclasses.field(default_factory=dict)
+  fit: photos.PhotoFit | None = None
+
+
+def _failed(image: _Image, error: Exception) -> None:
+  """Records ``error`` as the image's failure; a bug (not the user's input) is logged in full."""
+  if isinstance(error, posejax.PoseJaxError):
+    reason = str(error)
+  else:
+    logging.exception("%s failed unexpectedly", image.path, exc_info=error)
+    reason = f"unexpected {type(error).__name__}: {error}"
+  image.record.update(status=photos.FAILED, reason=reason)
+  image.photo = None
+
+
+def _timed(image: _Image, step, *args) -> None:
+  """Runs ``step(*args)``, adding its time to the image's; an error fails the image, the run goes
+  on."""
+  began = time.monotonic()
   try:
-    record.update(_fit_image(settings, tools, image_path, record))
-  except posejax.PoseJaxError as error:
-    record.update(status=photos.FAILED, reason=str(error))
-  except Exception as error:  # a bug, not the user's input: logged in full, the run goes on
-    logging.exception("%s failed unexpectedly", image_path)
-    record.update(status=photos.FAILED, reason=f"unexpected {type(error).__name__}: {error}")
-  return record
+    step(*args)
+  except Exception as error:  # noqa: BLE001 (each image's failure is recorded, see _failed)
+    _failed(image, error)
+  image.seconds += time.monotonic() - began
 
 
-def _fit_image(settings: PhotoSettings, tools: _Tools, image_path: str, record: dict) -> dict:
-  model = tools.model
-  keypoint_path = photo_files.find_keypoint_file(image_path, settings.keypoints_dir)
+def _prepare_image(settings: PhotoSettings, tools: _Tools, image_path: str) -> _Image:
+  """Reads one image's keypoints, camera, initial estimate and answers."""
+  stem = os.path.splitext(os.path.basename(image_path))[0]
+  image = _Image(path=image_path, record={"image": os.path.basename(image_path), "stem": stem,
+                                          "status": photos.FAILED, "reason": ""})
+  _timed(image, _read_image, settings, tools, image)
+  return image
+
+
+def _read_image(settings: PhotoSettings, tools: _Tools, image: _Image) -> None:
+  model, record = tools.model, image.record
+  keypoint_path = photo_files.find_keypoint_file(image.path, settings.keypoints_dir)
   detections, layout = photo_files.read_keypoint_file(keypoint_path)
   keypoints = photo_files.select_people(detections, keypoint_path,
                                         min_keypoints=settings.min_keypoints)
   record.update(people=int(keypoints.shape[0]), keypoint_file=keypoint_path,
                 keypoint_layout=layout)
-  image = overlay.load_image(image_path)
-  height, width = image.shape[:2]
+  image.picture = overlay.load_image(image.path)
+  height, width = image.picture.shape[:2]
   camera, camera_source = photo_files.photo_camera(
-      image_path, (width, height), tools.intrinsics, settings.focal_length, settings.use_exif)
+      image.path, (width, height), tools.intrinsics, settings.focal_length, settings.use_exif)
   record["camera"] = camera_source
 
-  init_path = photo_files.find_initial_estimate(image_path, settings.init_dir)
+  init_path = photo_files.find_initial_estimate(image.path, settings.init_dir)
   if init_path is not None:
     arrays, kind = photo_files.read_initial_estimate(init_path, model)
     arrays = photo_files.match_estimate_to_keypoints(model, arrays, keypoints, camera, init_path)
@@ -250,24 +287,65 @@ def _fit_image(settings: PhotoSettings, tools: _Tools, image_path: str, record: 
                          else f"none: no entry {stem!r} in {settings.constraints}")
   else:
     answers = photos.photo_answers(
-        image_path, keypoints, cache=tools.cache, settings=tools.sampling, client=tools.client,
+        image.path, keypoints, cache=tools.cache, settings=tools.sampling, client=tools.client,
         n=settings.n, offline=settings.offline, margin=settings.margin,
         max_side=settings.max_side, trust_sides=settings.trust_sides)
     record["answers"] = f"{answers.source} ({answers.fetched} new of {settings.n})"
+  photos.refusal_reason(answers, image.path, settings.on_refusal)
+  image.photo = photos.PhotoInput(keypoints=keypoints, camera=camera, init=init, answers=answers,
+                                  image_path=image.path)
+  image.facts = {key: record[key] for key in ("image", "keypoint_file", "keypoint_layout",
+                                              "camera", "initial_estimate", "answers")}
+  image.facts["synthetic_body"] = bool(model.synthetic)
 
-  photo = photos.fit_photo(model, keypoints, camera, init, answers,
-                           config=photos.photo_config(keypoints.shape[0], settings.max_iters),
-                           image_path=image_path, on_refusal=settings.on_refusal)
-  facts = {key: record[key] for key in ("image", "keypoint_file", "keypoint_layout", "camera",
-                                        "initial_estimate", "answers")}
-  facts["synthetic_body"] = bool(model.synthetic)
+
+def _fit_block(settings: PhotoSettings, tools: _Tools, block: list[_Image]) -> None:
+  """Fits the block's readable images, those of each people count together; when such a fit
+  fails, each of its images alone (so that one bad image fails alone)."""
+  groups: dict[int, list[_Image]] = {}
+  for image in block:
+    if image.photo is not None:
+      groups.setdefault(image.record["people"], []).append(image)
+  for people, group in sorted(groups.items()):
+    config = photos.photo_config(people, settings.max_iters)
+
+    def fit(members):
+      began = time.monotonic()
+      fits = photos.fit_photos(tools.model, [m.photo for m in members], config=config,
+                               slots=settings.batch_size)
+      share = (time.monotonic() - began) / len(members)
+      for member, fitted in zip(members, fits):
+        member.fit = fitted
+        member.seconds += share
+
+    try:
+      fit(group)
+    except Exception:  # noqa: BLE001 (retried image by image, each failure recorded)
+      if len(group) == 1:
+        _timed(group[0], fit, group)
+      else:
+        for image in group:
+          _timed(image, fit, [image])
+
+
+def _finish_image(settings: PhotoSettings, tools: _Tools, image: _Image) -> dict:
+  """Writes a fitted image's files; returns its record."""
+  if image.fit is not None:
+    _timed(image, _write_image, settings, tools, image)
+  record = dict(image.record, seconds=round(image.seconds, 2))
+  return record
+
+
+def _write_image(settings: PhotoSettings, tools: _Tools, image: _Image) -> None:
+  fitted, record = image.fit, image.record
   folder = os.path.join(settings.out_dir, record["stem"])
-  paths = photos.save_photo_outputs(folder, model, photo, image=image, camera=camera,
-                                    keypoints=keypoints, answers=answers, facts=facts)
-  return {"status": photo.status, "reason": photo.reason,
-          "keypoint_error_px": photo.keypoint_error_px,
-          "fit_status": str(photo.result.status[0]),
-          "outputs": {k: os.path.relpath(v, settings.out_dir) for k, v in paths.items()}}
+  paths = photos.save_photo_outputs(folder, tools.model, fitted, image=image.picture,
+                                    camera=image.photo.camera, keypoints=image.photo.keypoints,
+                                    answers=image.photo.answers, facts=image.facts)
+  record.update(status=fitted.status, reason=fitted.reason,
+                keypoint_error_px=fitted.keypoint_error_px,
+                fit_status=str(fitted.result.status[0]),
+                outputs={k: os.path.relpath(v, settings.out_dir) for k, v in paths.items()})
 
 
 def _save_thumbnail(settings: PhotoSettings, image_path: str, record: dict) -> None:
@@ -346,6 +424,9 @@ def define_flags() -> None:
   flags.DEFINE_string("model_path", None, "SMPL-X model file (licensed); default: the SYNTHETIC "
                       "default body.")
   flags.DEFINE_list("max_iters", ["1000"], "Iteration cap of every fit stage, or one per stage.")
+  flags.DEFINE_integer("batch_size", 16, "Photos fitted at once (continuous batching slots).")
+  flags.DEFINE_integer("block_size", 64, "Photos read, then fitted, then written together; a "
+                       "killed run loses at most one block's fits.")
   flags.DEFINE_integer("init_iters", 100, "Iteration cap of each stage of the keypoint-only fit "
                        "that makes an initial estimate (images without one).")
   flags.DEFINE_integer("min_keypoints", photo_files.MIN_KEYPOINTS_PER_PERSON,

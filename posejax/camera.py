@@ -200,3 +200,11 @@ def project(camera: Camera, points: jax.Array, min_depth: float = DEFAULT_MIN_DE
   focal = _row(camera.focal_length.astype(cam.dtype), ndim)
   centre = _row(camera.principal_point.astype(cam.dtype), ndim)
   return centre + focal * cam[..., :2] / safe_depth
+
+
+def stack_cameras(cameras: Sequence[Camera]) -> Camera:
+  """Stacks single cameras into one with a leading scene axis (what ``fit`` takes per scene)."""
+  cameras = list(cameras)
+  if not cameras:
+    raise InvalidInputError("stack_cameras needs at least one camera")
+  return jax.tree_util.tree_map(lambda *leaves: jnp.stack(leaves), *cameras)

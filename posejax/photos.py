@@ -15,7 +15,8 @@ The library side of ``experiments/fit_images.py`` (which loops over a folder, re
   pose and shape too) finishes it; people are fitted independently.
 * ``photo_answers``: the language model's answers about the photo, through the answer cache
   (``posejax.lmm``), with the image cropped to the people fitted.
-* ``fit_photo``: the ProsePose fit of one photo (``posejax.fit``) and its status.
+* ``fit_photos``: the ProsePose fit of photos of one people count (``posejax.fit_dataset``) and
+  each one's status.
 * ``save_photo_outputs``: meshes (GLB, OBJ), parameters (``.npz`` + JSON), overlay PNG, answers.
 """
 
@@ -38,6 +39,7 @@ from posejax.body.model import PARAM_FIELDS
 from posejax.body.model import BodyModel
 from posejax.body.model import BodyParams
 from posejax.camera import Camera
+from posejax.camera import stack_cameras
 from posejax.camera import project
 from posejax.config import FitConfig
 from posejax.config import LossWeights
@@ -48,6 +50,7 @@ from posejax.errors import InvalidInputError
 from posejax.errors import LMMRefusalError
 from posejax.errors import UnsupportedImageError
 from posejax.fitting import fit
+from posejax.fitting import fit_dataset
 from posejax.io_utils import atomic_write_bytes
 from posejax.io_utils import atomic_write_text
 from posejax.result import FitResult
@@ -435,66 +438,102 @@ def photo_config(people: int, max_iters: int | tuple[int, ...] | None = None) ->
   return config.with_max_iters(*(max_iters if isinstance(max_iters, tuple) else (max_iters,)))
 
 
-def fit_photo(model: BodyModel, keypoints, camera: Camera, init: BodyParams,
-              answers: PhotoAnswers | None, *, config: FitConfig | None = None,
-              image_path: str = "image", on_refusal: str = "fall_back") -> PhotoFit:
-  """Fits one photo's people to their keypoints and the model's answers.
+@dataclasses.dataclass(frozen=True)
+class PhotoInput:
+  """What the fit of one photo reads.
 
-  Args:
-    model: the body model.
+  Attributes:
     keypoints: (P, 25, 3) BODY_25 pixels and confidence.
     camera: the photo's camera.
     init: ``BodyParams`` (P,) initial estimate, camera frame.
     answers: the answers, or None (none given: the fallback preset).
-    config: the fit config; ``photo_config(P)`` when None.
     image_path: the photo, named in messages.
-    on_refusal: ``"fall_back"`` (fit without constraints, status ``FELL_BACK``) or ``"fail"``
-      (raise ``LMMRefusalError``) when every answer is a refusal.
+  """
 
-  Returns:
-    ``PhotoFit``.
+  keypoints: np.ndarray
+  camera: Camera
+  init: BodyParams
+  answers: PhotoAnswers | None
+  image_path: str = "image"
+
+
+def refusal_reason(answers: PhotoAnswers | None, image_path: str, on_refusal: str) -> str:
+  """Why a photo is fitted without its answers ("" when they are used).
 
   Raises:
     LMMRefusalError: every answer was a refusal and ``on_refusal="fail"``.
   """
   if on_refusal not in ("fall_back", "fail"):
     raise InvalidInputError(f"on_refusal must be 'fall_back' or 'fail', got {on_refusal!r}")
-  keypoints = np.asarray(keypoints, np.float64)
-  people = keypoints.shape[0]
+  if answers is None:
+    return "no answers given; fitted with the fallback preset"
+  if not answers.refused:
+    return ""
+  message = (f"the model refused to answer about this image ({answers.report.get('refusals')} "
+             f"of {answers.report.get('answers')} answers were refusals)")
+  if on_refusal == "fail":
+    raise LMMRefusalError(image_path, message + "; try another model or prompt, or give its "
+                          "answers in a constraints file")
+  return message + "; fitted without contact answers (the fallback preset)"
+
+
+def fit_photos(model: BodyModel, photos: Sequence[PhotoInput], *,
+               config: FitConfig | None = None, slots: int = 16) -> list[PhotoFit]:
+  """Fits photos of the same number of people to their keypoints and the model's answers.
+
+  The photos go through ``posejax.fit_dataset`` (continuous batching, ``slots`` at a time; each
+  photo's result equals its fit alone). A photo whose answers are all refusals, or that has none,
+  is fitted with the config's fallback preset, as is one whose answers are all empty.
+
+  Args:
+    model: the body model.
+    photos: the photos, each with P people (the same P).
+    config: the fit config; ``photo_config(P)`` when None.
+    slots: photos fitted at once (at most the number of photos).
+
+  Returns:
+    One ``PhotoFit`` per photo, in order.
+  """
+  if not photos:
+    return []
+  people = {np.shape(photo.keypoints)[0] for photo in photos}
+  if len(people) != 1:
+    raise InvalidInputError(f"fit_photos fits photos of one people count at a time, got "
+                            f"{sorted(people)}")
+  (people,) = people
   config = photo_config(people) if config is None else config
-  reason = ""
-  constraints = None
-  if answers is not None and answers.refused:
-    message = (f"the model refused to answer about this image ({answers.report.get('refusals')} "
-               f"of {answers.report.get('answers')} answers were refusals)")
-    if on_refusal == "fail":
-      raise LMMRefusalError(image_path, message + "; try another model or prompt, or give its "
-                            "answers in a constraints file")
-    reason = message + "; fitted without contact answers (the fallback preset)"
-  elif answers is not None:
-    constraints = answers.constraints
-  else:
-    reason = "no answers given; fitted with the fallback preset"
-  result = fit(keypoints[None], None if constraints is None else [constraints],
-               init=jax.tree_util.tree_map(lambda x: jnp.asarray(x)[None], init), model=model,
-               camera=camera, config=config)
-  fell_back = bool(np.asarray(result.fell_back)[0])
-  if fell_back and not reason:
-    report = answers.report if answers is not None else {}
-    reason = (f"no usable contact in the answers ({report.get('empty_answers', 0)} of "
-              f"{report.get('answers', 0)} empty, {report.get('declared_empty', 0)} said no "
-              "contact); fitted with the fallback preset")
-  fitted = jax.tree_util.tree_map(lambda x: jnp.asarray(x)[0], result.params)
-  # The initial and fitted people in one forward pass: one compiled program per people count.
-  both = jax.tree_util.tree_map(lambda a, b: jnp.stack([jnp.asarray(a, b.dtype), b]), init,
-                                fitted)
-  initial_vertices, fitted_vertices = np.asarray(_forward(model, both).vertices, np.float64)
-  return PhotoFit(
-      result=result, initial=init, fitted=fitted, initial_vertices=initial_vertices,
-      fitted_vertices=fitted_vertices,
-      status=FELL_BACK if fell_back else FITTED, reason=reason,
-      keypoint_error_px={"initial": keypoint_error_px(model, init, keypoints, camera),
-                         "fit": keypoint_error_px(model, fitted, keypoints, camera)})
+  reasons = [refusal_reason(photo.answers, photo.image_path, "fall_back") for photo in photos]
+  empty = Constraints.from_pairs([[]], people)
+  constraints = [empty if reason else photo.answers.constraints
+                 for photo, reason in zip(photos, reasons)]
+  stack = lambda *leaves: np.stack([np.asarray(leaf) for leaf in leaves])
+  result = fit_dataset(
+      np.stack([np.asarray(photo.keypoints, np.float64) for photo in photos]), constraints,
+      init=jax.tree_util.tree_map(stack, *[photo.init for photo in photos]), model=model,
+      camera=stack_cameras([photo.camera for photo in photos]), config=config,
+      slots=min(int(slots), len(photos)))
+  fits = []
+  for index, (photo, reason) in enumerate(zip(photos, reasons)):
+    own = jax.tree_util.tree_map(lambda x: x[index:index + 1], result)
+    fell_back = bool(np.asarray(own.fell_back)[0])
+    if fell_back and not reason:
+      report = photo.answers.report
+      reason = (f"no usable contact in the answers ({report.get('empty_answers', 0)} of "
+                f"{report.get('answers', 0)} empty, {report.get('declared_empty', 0)} said no "
+                "contact); fitted with the fallback preset")
+    fitted = jax.tree_util.tree_map(lambda x: jnp.asarray(x)[0], own.params)
+    # The initial and fitted people in one forward pass: one compiled program per people count.
+    both = jax.tree_util.tree_map(lambda a, b: jnp.stack([jnp.asarray(a, b.dtype), b]),
+                                  photo.init, fitted)
+    initial_vertices, fitted_vertices = np.asarray(_forward(model, both).vertices, np.float64)
+    keypoints = np.asarray(photo.keypoints, np.float64)
+    fits.append(PhotoFit(
+        result=own, initial=photo.init, fitted=fitted, initial_vertices=initial_vertices,
+        fitted_vertices=fitted_vertices, status=FELL_BACK if fell_back else FITTED, reason=reason,
+        keypoint_error_px={
+            "initial": keypoint_error_px(model, photo.init, keypoints, photo.camera),
+            "fit": keypoint_error_px(model, fitted, keypoints, photo.camera)}))
+  return fits
 
 
 # ----------------------------------------------------------------------------------------------

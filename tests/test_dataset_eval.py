@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
+import posejax.camera
 from posejax import metrics
 from posejax.data import DatasetSample
 from posejax.data import dataset_eval as de
@@ -59,7 +60,7 @@ def test_cameras():
   default = de.sample_camera(sample.replace(focal_length=0.0))
   np.testing.assert_allclose(default.focal_length, 640 / (2 * math.tan(math.radians(30))),
                              rtol=1e-6)
-  stacked = de.stack_cameras([camera, default])
+  stacked = posejax.camera.stack_cameras([camera, default])
   assert stacked.focal_length.shape == (2, 2) and stacked.rotation.shape == (2, 3, 3)
   with pytest.raises(InvalidInputError, match="no image size"):
     de.sample_camera(sample.replace(image_size=(0, 0)))

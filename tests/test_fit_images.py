@@ -32,6 +32,7 @@ from posejax.camera import reference_camera
 from posejax.data import photos as photo_files
 from posejax.data import synthetic
 from posejax.errors import FileFormatError
+from posejax.errors import InvalidInputError
 from posejax.errors import LMMRefusalError
 from posejax.errors import UnsupportedImageError
 from posejax.viz import overlay
@@ -375,7 +376,58 @@ def test_refusals_are_reported_and_can_fail_the_image(folder, tmp_path):
     assert len(server.requests) == 1
   assert answers.refused and answers.source == "asked" and answers.fetched == 3
   assert again.refused and again.source == "cache" and again.fetched == 0
-  init = hug.init_params(folder["model"])
   with pytest.raises(LMMRefusalError, match=r"a_hug\.png: the model refused.*3 of 3"):
-    photos.fit_photo(folder["model"], hug.keypoints, hug.camera(), init, answers,
-                     image_path=str(image), on_refusal="fail")
+    photos.refusal_reason(answers, str(image), "fail")
+  assert "3 of 3 answers were refusals" in photos.refusal_reason(answers, str(image), "fall_back")
+
+
+def test_photos_fitted_together_equal_each_fitted_alone(folder):
+  """fit_photos runs photos of one people count through continuous batching: a photo's fit is the
+  same whichever photos share the call, and one without answers falls back, saying why."""
+  model, hug = folder["model"], folder["scenes"]["a_hug"]
+  answers = photos.PhotoAnswers(
+      constraints=lmm.parse(list(hug.answers[:ANSWERS_PER_IMAGE]), 2), answers=(), samples=[],
+      report={}, source="test", fetched=0, cache_key="", prompt_version="", model="",
+      refused=False)
+  init = hug.init_params(model)
+  moved = jax.tree_util.tree_map(lambda x: x, init).replace(
+      transl=np.asarray(init.transl) + np.array([0.05, 0.0, 0.1]))
+  config = photos.photo_config(2, MAX_ITERS)
+  inputs = [photos.PhotoInput(hug.keypoints, hug.camera(), init, answers, "first"),
+            photos.PhotoInput(hug.keypoints, hug.camera(), moved, None, "second")]
+  together = photos.fit_photos(model, inputs, config=config, slots=2)
+  alone = [photos.fit_photos(model, [photo], config=config)[0] for photo in inputs]
+  for both, one in zip(together, alone):
+    for name in ("body_pose", "betas", "transl"):
+      np.testing.assert_allclose(np.asarray(getattr(both.fitted, name)),
+                                 np.asarray(getattr(one.fitted, name)), rtol=0, atol=1e-6)
+    assert (both.status, both.reason) == (one.status, one.reason)
+    assert both.result.iterations.shape == (1, 2)
+  assert together[0].status == photos.FITTED and together[0].reason == ""
+  assert together[1].status == photos.FELL_BACK
+  assert together[1].reason == "no answers given; fitted with the fallback preset"
+  with pytest.raises(InvalidInputError, match="one people count"):
+    photos.fit_photos(model, [inputs[0], photos.PhotoInput(hug.keypoints[:1], hug.camera(),
+                                                           init, None)])
+
+
+def test_a_photo_whose_fit_fails_fails_alone_in_its_block(monkeypatch, tmp_path):
+  """When a block's fit raises, each of its photos is fitted alone: only the bad one fails."""
+  calls = []
+
+  def fit_photos(model, inputs, *, config, slots):
+    calls.append([p.image_path for p in inputs])
+    if any(p.image_path == "bad" for p in inputs):
+      raise InvalidInputError("bad: its keypoints are NaN")
+    return [f"fit of {p.image_path}" for p in inputs]
+
+  monkeypatch.setattr(photos, "fit_photos", fit_photos)
+  block = [fit_images._Image(path=name, record={"people": 2, "stem": name},
+                             photo=photos.PhotoInput(None, None, None, None, name))
+           for name in ("good", "bad", "also_good")]
+  settings = fit_images.PhotoSettings(images="", out_dir=str(tmp_path))
+  fit_images._fit_block(settings, fit_images._Tools(None, None, None, None, None, None), block)
+  assert calls == [["good", "bad", "also_good"], ["good"], ["bad"], ["also_good"]]
+  assert [image.fit for image in block] == ["fit of good", None, "fit of also_good"]
+  assert block[1].record["status"] == photos.FAILED
+  assert block[1].record["reason"] == "bad: its keypoints are NaN"

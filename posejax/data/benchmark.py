@@ -35,6 +35,7 @@ import numpy as np
 from posejax import metrics
 from posejax.body import vocabulary
 from posejax.body.regions import derive_regions
+from posejax.camera import stack_cameras
 from posejax.config import TERMS
 from posejax.config import FitConfig
 from posejax.constraints import Constraints
@@ -334,7 +335,7 @@ def scene_inputs(scenes: Sequence[synthetic.SyntheticScene], model) -> SceneInpu
       keypoints=np.stack([np.asarray(s.keypoints, np.float64) for s in scenes]),
       init=_stack([s.init_params(model) for s in scenes]),
       gt=_stack([s.gt_params(model) for s in scenes]),
-      camera=dataset_eval.stack_cameras([s.camera() for s in scenes]),
+      camera=stack_cameras([s.camera() for s in scenes]),
   )
 
 

@@ -5,7 +5,7 @@ them without the script:
 
 * ``params_for_model``: a sample's initial or ground-truth parameter dict as ``BodyParams`` of a
   given model (the readers keep BEV's kid scale as an 11th beta; an adult model drops it).
-* ``sample_camera`` / ``stack_cameras``: the reference pipeline's camera of each image (its focal
+* ``sample_camera``: the reference pipeline's camera of each image (its focal
   length, principal point at the image centre).
 * ``moyo_ground_truth``: a MOYO image's mocap parameters, found by its name.
 * ``sample_metrics``: the per-image numbers of the paper's tables as one flat row (PA-MPJPE, MPJPE,
@@ -23,7 +23,6 @@ import os
 import re
 from typing import Any, Mapping, Sequence
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -130,14 +129,6 @@ def sample_camera(sample: Any, dtype=jnp.float32) -> Camera:
     raise InvalidInputError(f"sample {sample.name!r} has no image size ({sample.image_size})")
   focal = float(sample.focal_length) or reference_focal_length(width, height)
   return Camera.from_intrinsics(focal, (width / 2.0, height / 2.0), (width, height), dtype=dtype)
-
-
-def stack_cameras(cameras: Sequence[Camera]) -> Camera:
-  """Stacks single cameras into one with a leading scene axis (what ``fit`` takes per scene)."""
-  cameras = list(cameras)
-  if not cameras:
-    raise InvalidInputError("stack_cameras needs at least one camera")
-  return jax.tree_util.tree_map(lambda *leaves: jnp.stack(leaves), *cameras)
 
 
 # ----------------------------------------------------------------------------------------------
