@@ -201,12 +201,15 @@ def test_fit_images_end_to_end_kill_resume_and_offline(folder, tmp_path, compila
       assert after < before, (stem, before, after)
 
     # With initial estimates (an SMPL-X .npz and a .json): the script, killed once the first
-    # image is recorded (answers from the cache, the server up), then resumed offline.
+    # image is recorded (answers from the cache, the server up), then resumed offline (in blocks
+    # of the default size). Blocks of one image while it is killed: the second image's fit, not
+    # just its files, stands between the first record and the second.
     offline = tmp_path / "from_estimates"
     estimates = (f"--init_dir={folder['estimates']}", f"--cache={cache}")
     process = subprocess.Popen(
-        _command(folder, offline, *estimates, f"--base_url={server.base_url}"), cwd=REPO,
-        env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+        _command(folder, offline, *estimates, f"--base_url={server.base_url}", "--block_size=1"),
+        cwd=REPO, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        start_new_session=True)
     deadline = time.monotonic() + 240
     try:
       while time.monotonic() < deadline and process.poll() is None:
