@@ -320,9 +320,9 @@ def _fit_block(settings: PhotoSettings, tools: _Tools, block: list[_Image]) -> N
 
     try:
       fit(group)
-    except Exception:  # noqa: BLE001 (retried image by image, each failure recorded)
+    except Exception as error:  # noqa: BLE001 (retried image by image, each failure recorded)
       if len(group) == 1:
-        _timed(group[0], fit, group)
+        _failed(group[0], error)
       else:
         for image in group:
           _timed(image, fit, [image])

@@ -434,3 +434,10 @@ def test_a_photo_whose_fit_fails_fails_alone_in_its_block(monkeypatch, tmp_path)
   assert [image.fit for image in block] == ["fit of good", None, "fit of also_good"]
   assert block[1].record["status"] == photos.FAILED
   assert block[1].record["reason"] == "bad: its keypoints are NaN"
+  # Alone in its block, the bad photo is not fitted a second time.
+  calls.clear()
+  alone = [fit_images._Image(path="bad", record={"people": 2, "stem": "bad"},
+                             photo=photos.PhotoInput(None, None, None, None, "bad"))]
+  fit_images._fit_block(settings, fit_images._Tools(None, None, None, None, None, None), alone)
+  assert calls == [["bad"]] and alone[0].fit is None
+  assert alone[0].record["reason"] == "bad: its keypoints are NaN"
