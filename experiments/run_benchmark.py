@@ -11,10 +11,12 @@ with every method of the paper's tables and scores each fit:
 * one person: initial estimate, optimisation without contact (HMR2+opt), posejax N = 1, 5, 20,
   oracle, and the ablations of the terms its preset weighs; PA-MPJPE and self-contact PCC.
 
-All scenes of a method are fitted in batches of ``--batch_size`` (the last one padded with
-copies); every two-person method runs on ONE fitter compiled with the union of the methods' loss
-terms and every batch is padded to the same constraint sizes, so the whole table compiles once per
-person count (the configs differ only in weights, which are traced).
+The scenes of a method are fitted in one ``fit_dataset`` call (continuous batching through
+``--batch_size`` slots; each scene's result equals its fit alone) and recorded in batches of that
+many scenes, the unit a resumed run skips; every two-person method runs on ONE fitter compiled with
+the union of the methods' loss terms and every method's constraints are padded to the same sizes,
+so the whole table compiles once per person count (the configs differ only in weights, which are
+traced).
 
 Output in ``--out_dir`` (every file says the numbers are SYNTHETIC):
 
@@ -582,7 +584,8 @@ def define_flags() -> None:
   flags.DEFINE_string("config_json", None, "JSON object of changes to the posejax, oracle and "
                       "ablation rows' FitConfig (posejax.data.benchmark.apply_config_changes), "
                       "e.g. '{\"weights\": {\"contact\": [300, 1000]}}'.")
-  flags.DEFINE_integer("batch_size", 16, "Scenes per fit call.")
+  flags.DEFINE_integer("batch_size", 16, "Scenes fitted at once (the slots of continuous "
+                       "batching), and scenes per record of results.jsonl.")
   flags.DEFINE_list("samples", [str(n) for n in benchmark.DEFAULT_SAMPLES],
                     "N of the posejax rows (answers per scene).")
   flags.DEFINE_bool("ablations", True, "Run the loss ablations.")
