@@ -34,11 +34,12 @@ One run, one machine:
    --torch_stage2_steps (stage 2) steps; the time per scene multiplies them by the steps
    posejax's full fit of the same scene used (the same loss, optimiser and stopping rule), or by
    the caps when no full fit ran; --torch_full runs the whole scene instead. Stage 1 like for
-   like: at every batch size above 1, ``torch_reference.BatchedStageOne`` (the same stage-1
-   terms vectorised over the batch as a PyTorch user would: one ``smplx`` forward for all
-   people, the contact loss through posejax's padded constraint tables) is checked against
-   posejax's terms at the initial estimate and its median Adam step (--torch_steps) compared
-   with posejax's stage-1 step at that batch.
+   like: ``torch_reference.BatchedStageOne`` (the same stage-1 terms vectorised as a PyTorch
+   user would: one ``smplx`` forward for all people, the contact loss through posejax's padded
+   constraint tables) one scene at a time, and batched at every batch size above 1, is checked
+   against posejax's terms at the initial estimate and its median Adam step (--torch_steps) per
+   scene compared with posejax's stage-1 step per scene (at the largest batch for the
+   one-scene peer, at the same batch for the batched one).
 
 3. The table: batch, compile s, s per scene, scenes per minute, ratio to the PyTorch loop's
    scenes per minute, peak memory per scene, steps used; Markdown on stdout and, with --write,

@@ -29,8 +29,8 @@ of paying for them again. The API key is never part of a line.
 from __future__ import annotations
 
 import contextlib
-import errno
 import dataclasses
+import errno
 import fcntl
 import hashlib
 import json
