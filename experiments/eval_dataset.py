@@ -46,7 +46,6 @@ from typing import Any, Sequence
 
 import jax
 import numpy as np
-from absl import flags
 from absl import logging
 
 from experiments import _cli
@@ -77,40 +76,57 @@ DEFAULT_FALLBACK_MIN_EMPTY = {"chi3d": 2}
 """The published rule: CHI3D images fall back when at least 2 of the answers are empty."""
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class EvalSettings:
-  """Everything a run depends on (the flags, as one value; see ``define_flags`` for meanings)."""
+  """Everything a run depends on; each field is the flag of the same name."""
 
-  dataset: str
-  processed: str
-  out_dir: str
-  image_root: str | None = None
-  constraints: str | None = None
-  answer_cache: str | None = None
-  prompt_version: str | None = None
-  lmm_model: str | None = None
-  num_answers: int | None = 20
-  min_frequency: int | None = None
-  trust_sides: bool = False
-  model_path: str | None = None
-  kid_template: str | None = None
-  gmm_prior: str | None = None
-  contact_regions: str | None = None
-  region_map: str | None = None
-  joint_regressor: str | None = None
-  moyo_gt_dir: str | None = None
-  self_contact_vertices_per_region: int | None = None
-  config: str = ""
-  ablate: tuple[str, ...] = ()
-  max_iters: tuple[int, ...] | None = None
-  fallback_min_empty: int | None = None
-  batch_size: int = 16
-  block_size: int = 256
-  max_images: int | None = None
-  chunk_size: int = 25
-  overlays: int = 0
-  save_fits: bool = False
-  fit_progress: bool = False
+  dataset: str = _cli.option(help="Which dataset.", choices=tuple(data.processed.DATASETS))
+  processed: str = _cli.option(help="The processed file (<split>_optimization.pkl).")
+  out_dir: str = _cli.option(help="Folder of the results (resumed when it has some).")
+  image_root: str | None = _cli.option(None, "Folder the processed file's image paths are under.")
+  constraints: str | None = _cli.option(None, "Constraints file of experiments/query_lmm.py.")
+  answer_cache: str | None = _cli.option(None, "Or: its answer cache (.jsonl), parsed here.")
+  prompt_version: str | None = _cli.option(
+      None, "With --answer_cache: only this prompt's answers.")
+  lmm_model: str | None = _cli.option(None, "With --answer_cache: only this model's answers.")
+  num_answers: int | None = _cli.option(20, "With --answer_cache: at most this many per image.")
+  min_frequency: int | None = _cli.option(
+      None, "One person: frequency filter of parsed answers.")
+  trust_sides: bool = _cli.option(False, "Keep left/right written in parsed answers.")
+  model_path: str | None = _cli.option(
+      None, "SMPL-X model file or folder (licensed); default: the SYNTHETIC default body.")
+  kid_template: str | None = _cli.option(
+      None, "smplx_kid_template.npy: fit with the kid shape (BEV's 11th beta), as the reference "
+      "does.")
+  gmm_prior: str | None = _cli.option(None, "SMPLify's gmm_08.pkl; default: posejax's prior.")
+  contact_regions: str | None = _cli.option(
+      None, "CI3D contact_regions.json for the coarse contact regions; default: derived from the "
+      "model.")
+  region_map: str | None = _cli.option(
+      None, "flickrci3ds_r75_rid_to_smplx_vid.pkl: the 75 regions of the PCC.")
+  joint_regressor: str | None = _cli.option(
+      None, "SMPLX_to_J14.pkl; default: the model's joints.")
+  moyo_gt_dir: str | None = _cli.option(None, "MOYO: folder of the mocap .npz sequences.")
+  self_contact_vertices_per_region: int | None = _cli.option(
+      None, "One person: subsample regions for a faster self-contact PCC.")
+  config: str = _cli.option(
+      "", "FitConfig preset (default: the dataset's, two_person or one_person).",
+      choices=("",) + tuple(PRESETS))
+  ablate: tuple[str, ...] = _cli.option((), f"Loss terms to switch off, of {list(TERMS)}.")
+  max_iters: tuple[int, ...] | None = _cli.option(
+      None, "Iteration cap of every stage, or one per stage (default: the preset's 1000).")
+  fallback_min_empty: int | None = _cli.option(
+      None, "Fall back when this many answers are empty (default: 2 for CHI3D, else only when "
+      "all are).")
+  batch_size: int = _cli.option(16, "Scenes fitted at once (the slots of continuous batching).")
+  block_size: int = _cli.option(
+      256, "Images per fit_dataset call; their rows are written when it ends, so a killed run "
+      "refits at most one block.")
+  max_images: int | None = _cli.option(None, "Evaluate only the first images.")
+  chunk_size: int = _cli.option(25, "Steps between slot swaps and progress reports.")
+  overlays: int = _cli.option(0, "Write overlay PNGs of the first images.")
+  save_fits: bool = _cli.option(False, "Write each image's fitted parameters (.npz).")
+  fit_progress: bool = _cli.option(False, "Log the fit's progress within each block.")
 
   def signature(self) -> dict:
     """The settings that change the numbers: a resumed run must match them."""
@@ -495,64 +511,6 @@ def _write_summary(settings, samples, csv_path, columns, config, model, notes) -
           "fit": fit, "rows": len(rows)}
 
 
-# ----------------------------------------------------------------------------------------------
-# Flags
-
-
-def define_flags() -> None:
-  """Defines the flags (only when run as a script, so that importing the module defines none)."""
-  flags.DEFINE_enum("dataset", None, list(data.processed.DATASETS), "Which dataset.")
-  flags.DEFINE_string("processed", None, "The processed file (<split>_optimization.pkl).")
-  flags.DEFINE_string("out_dir", None, "Folder of the results (resumed when it has some).")
-  flags.DEFINE_string("image_root", None, "Folder the processed file's image paths are under.")
-  flags.DEFINE_string("constraints", None, "Constraints file of experiments/query_lmm.py.")
-  flags.DEFINE_string("answer_cache", None, "Or: its answer cache (.jsonl), parsed here.")
-  flags.DEFINE_string("prompt_version", None, "With --answer_cache: only this prompt's answers.")
-  flags.DEFINE_string("lmm_model", None, "With --answer_cache: only this model's answers.")
-  flags.DEFINE_integer("num_answers", 20, "With --answer_cache: at most this many per image.")
-  flags.DEFINE_integer("min_frequency", None, "One person: frequency filter of parsed answers.")
-  flags.DEFINE_bool("trust_sides", False, "Keep left/right written in parsed answers.")
-  flags.DEFINE_string("model_path", None, "SMPL-X model file or folder (licensed); default: the "
-                      "SYNTHETIC default body.")
-  flags.DEFINE_string("kid_template", None, "smplx_kid_template.npy: fit with the kid shape "
-                      "(BEV's 11th beta), as the reference does.")
-  flags.DEFINE_string("gmm_prior", None, "SMPLify's gmm_08.pkl; default: posejax's prior.")
-  flags.DEFINE_string("contact_regions", None, "CI3D contact_regions.json for the coarse contact "
-                      "regions; default: derived from the model.")
-  flags.DEFINE_string("region_map", None, "flickrci3ds_r75_rid_to_smplx_vid.pkl: the 75 regions "
-                      "of the PCC.")
-  flags.DEFINE_string("joint_regressor", None, "SMPLX_to_J14.pkl; default: the model's joints.")
-  flags.DEFINE_string("moyo_gt_dir", None, "MOYO: folder of the mocap .npz sequences.")
-  flags.DEFINE_integer("self_contact_vertices_per_region", None,
-                       "One person: subsample regions for a faster self-contact PCC.")
-  flags.DEFINE_enum("config", "", [""] + list(PRESETS), "FitConfig preset (default: the "
-                    "dataset's, two_person or one_person).")
-  flags.DEFINE_list("ablate", [], f"Loss terms to switch off, of {list(TERMS)}.")
-  flags.DEFINE_list("max_iters", None, "Iteration cap of every stage, or one per stage (default: "
-                    "the preset's 1000).")
-  flags.DEFINE_integer("fallback_min_empty", None, "Fall back when this many answers are empty "
-                       "(default: 2 for CHI3D, else only when all are).")
-  flags.DEFINE_integer("batch_size", 16, "Scenes fitted at once (the slots of continuous "
-                       "batching).")
-  flags.DEFINE_integer("block_size", 256, "Images per fit_dataset call; their rows are written "
-                       "when it ends, so a killed run refits at most one block.")
-  flags.DEFINE_integer("max_images", None, "Evaluate only the first images.")
-  flags.DEFINE_integer("chunk_size", 25, "Steps between slot swaps and progress reports.")
-  flags.DEFINE_integer("overlays", 0, "Write overlay PNGs of the first images.")
-  flags.DEFINE_bool("save_fits", False, "Write each image's fitted parameters (.npz).")
-  flags.DEFINE_bool("fit_progress", False, "Log the fit's progress within each block.")
-  flags.mark_flags_as_required(["dataset", "processed", "out_dir"])
-
-
-def settings_from_flags() -> EvalSettings:
-  values = flags.FLAGS
-  names = [field.name for field in dataclasses.fields(EvalSettings)]
-  settings = {name: getattr(values, name) for name in names}
-  settings["ablate"] = tuple(settings["ablate"])
-  if settings["max_iters"] is not None:
-    settings["max_iters"] = tuple(int(n) for n in settings["max_iters"])
-  return EvalSettings(**settings)
-
-
 if __name__ == "__main__":
-  _cli.run_script(define_flags, lambda: run(settings_from_flags()))
+  _cli.run_script(lambda: _cli.define_flags(EvalSettings),
+                  lambda: run(_cli.settings_from_flags(EvalSettings)))

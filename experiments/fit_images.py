@@ -33,7 +33,6 @@ import os
 import time
 from typing import Any
 
-from absl import flags
 from absl import logging
 
 from experiments import _cli
@@ -52,39 +51,47 @@ PROGRESS_NAME = "progress.jsonl"
 DONE = (photos.FITTED, photos.FELL_BACK)
 
 
-@dataclasses.dataclass(frozen=True)
-class PhotoSettings:
-  """Everything a run depends on (the flags; see ``define_flags`` for their meanings)."""
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class PhotoSettings(_cli.LmmOptions):
+  """Everything a run depends on; each field is the flag of the same name."""
 
-  images: str
-  out_dir: str
-  keypoints_dir: str | None = None
-  init_dir: str | None = None
-  intrinsics: str | None = None
-  focal_length: float | None = None
-  use_exif: bool = True
-  constraints: str | None = None
-  cache: str | None = None
-  offline: bool = False
-  base_url: str | None = None
-  lmm_model: str = "gpt-4o"
-  api_key_env: str = "OPENAI_API_KEY"
-  n: int = 20
-  temperature: float = 0.7
-  max_tokens: int = 500
-  detail: str = "high"
-  margin: float = 0.2
-  max_side: int = 1024
-  trust_sides: bool = False
-  on_refusal: str = "fall_back"
-  model_path: str | None = None
-  max_iters: tuple[int, ...] = (1000,)
-  batch_size: int = 16
-  block_size: int = 64
-  init_iters: int = 100
-  min_keypoints: int = photo_files.MIN_KEYPOINTS_PER_PERSON
-  thumbnail_width: int = 480
-  compilation_cache: str | None = None
+  images: str = _cli.option(help="Folder of photos (.jpg, .jpeg, .png).")
+  out_dir: str = _cli.option(help="Folder of the results (resumed when it has some).")
+  keypoints_dir: str | None = _cli.option(
+      None, "Folder of the keypoint JSON files (<stem>.json or <stem>_keypoints.json); default: "
+      "the image folder.")
+  init_dir: str | None = _cli.option(
+      None, "Folder of initial estimates (<stem>_0.08.npz from BEV / HMR2, or SMPL-X <stem>.npz "
+      "/ <stem>.json); default: made from the keypoints.")
+  intrinsics: str | None = _cli.option(
+      None, "JSON camera intrinsics, one for all images or one per stem: "
+      "{\"focal_length\": f, \"principal_point\": [cx, cy]}.")
+  focal_length: float | None = _cli.option(None, "Focal length in pixels for every image.")
+  use_exif: bool = _cli.option(True, "Read the focal length from EXIF when none is given.")
+  constraints: str | None = _cli.option(
+      None, "Answers from a constraints file (experiments/query_lmm.py) instead of asking the "
+      "model.")
+  cache: str | None = _cli.option(None, "The answer cache; default <out_dir>/answers.cache.jsonl.")
+  on_refusal: str = _cli.option(
+      "fall_back", "When every answer is a refusal: fit without answers (fall back), or record "
+      "the image as failed.", choices=("fall_back", "fail"))
+  model_path: str | None = _cli.option(
+      None, "SMPL-X model file (licensed); default: the SYNTHETIC default body.")
+  max_iters: tuple[int, ...] = _cli.option(
+      (1000,), "Iteration cap of every fit stage, or one per stage.")
+  batch_size: int = _cli.option(16, "Photos fitted at once (continuous batching slots).")
+  block_size: int = _cli.option(
+      64, "Photos read, then fitted, then written together; a killed run loses at most one "
+      "block's fits.")
+  init_iters: int = _cli.option(
+      100, "Iteration cap of each stage of the keypoint-only fit that makes an initial estimate "
+      "(images without one).")
+  min_keypoints: int = _cli.option(
+      photo_files.MIN_KEYPOINTS_PER_PERSON,
+      "A detection is a person with at least this many confident keypoints.")
+  thumbnail_width: int = _cli.option(480, "Width of the summary's thumbnails, pixels.")
+  compilation_cache: str | None = _cli.option(
+      None, "Keep compiled fits here (a rerun skips compilation).")
 
   def signature(self) -> dict:
     """The settings that change the results: a resumed run must match them."""
@@ -403,54 +410,14 @@ def _write_summary(settings: PhotoSettings, images: list[str], records: dict) ->
 # Flags
 
 
-def define_flags() -> None:
-  """Defines the flags (only when run as a script)."""
-  flags.DEFINE_string("images", None, "Folder of photos (.jpg, .jpeg, .png).")
-  flags.DEFINE_string("out_dir", None, "Folder of the results (resumed when it has some).")
-  flags.DEFINE_string("keypoints_dir", None, "Folder of the keypoint JSON files (<stem>.json or "
-                      "<stem>_keypoints.json); default: the image folder.")
-  flags.DEFINE_string("init_dir", None, "Folder of initial estimates (<stem>_0.08.npz from BEV / "
-                      "HMR2, or SMPL-X <stem>.npz / <stem>.json); default: made from the keypoints.")
-  flags.DEFINE_string("intrinsics", None, "JSON camera intrinsics, one for all images or one per "
-                      "stem: {\"focal_length\": f, \"principal_point\": [cx, cy]}.")
-  flags.DEFINE_float("focal_length", None, "Focal length in pixels for every image.")
-  flags.DEFINE_bool("use_exif", True, "Read the focal length from EXIF when none is given.")
-  flags.DEFINE_string("constraints", None, "Answers from a constraints file "
-                      "(experiments/query_lmm.py) instead of asking the model.")
-  flags.DEFINE_string("cache", None, "The answer cache; default <out_dir>/answers.cache.jsonl.")
-  _cli.define_lmm_flags()
-  flags.DEFINE_enum("on_refusal", "fall_back", ["fall_back", "fail"], "When every answer is a "
-                    "refusal: fit without answers (fall back), or record the image as failed.")
-  flags.DEFINE_string("model_path", None, "SMPL-X model file (licensed); default: the SYNTHETIC "
-                      "default body.")
-  flags.DEFINE_list("max_iters", ["1000"], "Iteration cap of every fit stage, or one per stage.")
-  flags.DEFINE_integer("batch_size", 16, "Photos fitted at once (continuous batching slots).")
-  flags.DEFINE_integer("block_size", 64, "Photos read, then fitted, then written together; a "
-                       "killed run loses at most one block's fits.")
-  flags.DEFINE_integer("init_iters", 100, "Iteration cap of each stage of the keypoint-only fit "
-                       "that makes an initial estimate (images without one).")
-  flags.DEFINE_integer("min_keypoints", photo_files.MIN_KEYPOINTS_PER_PERSON,
-                       "A detection is a person with at least this many confident keypoints.")
-  flags.DEFINE_integer("thumbnail_width", 480, "Width of the summary's thumbnails, pixels.")
-  flags.DEFINE_string("compilation_cache", None, "Keep compiled fits here (a rerun skips "
-                      "compilation).")
-  flags.mark_flags_as_required(["images", "out_dir"])
-
-
-def settings_from_flags() -> PhotoSettings:
-  values = flags.FLAGS
-  settings = {field.name: getattr(values, field.name) for field in dataclasses.fields(PhotoSettings)}
-  settings["max_iters"] = tuple(int(n) for n in settings["max_iters"])
-  return PhotoSettings(**settings)
-
-
 def main() -> None:
   std_logging.getLogger("posejax").setLevel(std_logging.INFO)
-  records = run(settings_from_flags())
+  settings = _cli.settings_from_flags(PhotoSettings)
+  records = run(settings)
   failed = [r for r in records.values() if r["status"] == photos.FAILED]
   print(f"{len(records)} images: {len(records) - len(failed)} fitted, {len(failed)} failed; see "
-        f"{os.path.join(flags.FLAGS.out_dir, 'summary.md')}")
+        f"{os.path.join(settings.out_dir, 'summary.md')}")
 
 
 if __name__ == "__main__":
-  _cli.run_script(define_flags, main)
+  _cli.run_script(lambda: _cli.define_flags(PhotoSettings), main)

@@ -49,7 +49,7 @@ flags.DEFINE_string("descriptions", None,
 flags.DEFINE_enum("people", "2", ["1", "2"], "1: self-contact prompt; 2: two people in contact.")
 flags.DEFINE_string("out", None, "The constraints file to write (JSON).")
 flags.DEFINE_string("cache", None, "The answer cache (JSON Lines); default: <out>.cache.jsonl.")
-_cli.define_lmm_flags()
+_cli.define_flags(_cli.LmmOptions)
 flags.DEFINE_integer("max_n_per_request", 20, "Most samples asked for in one request.")
 flags.DEFINE_enum("max_tokens_field", "max_tokens", ["max_tokens", "max_completion_tokens"],
                   "Request field for the answer length (newer OpenAI models need the second).")

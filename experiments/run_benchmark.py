@@ -84,33 +84,54 @@ ANSWER_RATE_FIELDS = ("miss_rate", "hallucination_rate", "side_rate", "wrong_sid
                       "empty_rate", "swap_rate", "plural_rate", "correlation")
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class BenchmarkSettings:
-  """Everything a run depends on (the flags as one value; see ``define_flags`` for meanings)."""
+  """Everything a run depends on; the ``option`` fields are the flags of the same name, the others
+  are read from the flags of ``define_flags``."""
 
-  out_dir: str
-  people: tuple[int, ...] = (2, 1)
-  profile: str = ""
-  num_scenes: int = 16
-  num_scenes_one: int = 8
-  seed: int = 0
-  split: str = "test"
-  max_iters: tuple[int, ...] = DEFAULT_MAX_ITERS
-  contact_search_every: int = posejax.FitConfig.contact_search_every
-  penetration_search_every: int = posejax.FitConfig.penetration_search_every
-  contact_weight: float | None = None
+  out_dir: str = _cli.option("outputs/benchmark", "Folder of the results (resumed when it has "
+                             "some).")
+  people: tuple[int, ...] = _cli.option((2, 1), flag=False)
+  profile: str = _cli.option(
+      "", "Generator preset named after the dataset it stands in for "
+      "(posejax.data.synthetic_settings.PROFILES); --generator_json and the answer flags apply "
+      "on top; two-person profiles need --people=2, moyo --people=1.",
+      choices=("",) + tuple(sorted(PROFILES)))
+  num_scenes: int = _cli.option(16, "Two-person scenes.")
+  num_scenes_one: int = _cli.option(8, "One-person scenes.")
+  seed: int = _cli.option(0, "Which scenes of the split (the generator's seed is "
+                          "posejax.data.benchmark.split_seed(split, seed)).")
+  split: str = _cli.option("test", "dev: scenes for choosing settings; test: disjoint scenes, "
+                           "only for reporting.", choices=tuple(benchmark.SPLITS))
+  max_iters: tuple[int, ...] = _cli.option(
+      DEFAULT_MAX_ITERS, "Iteration cap of every stage, or one per stage (published: 1000,1000; "
+      "see DEFAULT_MAX_ITERS).")
+  contact_search_every: int = _cli.option(
+      posejax.FitConfig.contact_search_every, "Search the contact loss's closest pairs and "
+      "sample choices every this many iterations (FitConfig.contact_search_every; 1 as "
+      "published).")
+  penetration_search_every: int = _cli.option(
+      posejax.FitConfig.penetration_search_every, "Search the interpenetration inside masks "
+      "every this many iterations (FitConfig.penetration_search_every; 1 as published).")
+  contact_weight: float | None = _cli.option(
+      None, "Contact weight of the posejax, oracle and ablation rows in every stage (default: "
+      "the presets', 1000 for two people and 1e4 for one).")
   config_changes: dict = dataclasses.field(default_factory=dict)
-  batch_size: int = 16
-  samples: tuple[int, ...] = benchmark.DEFAULT_SAMPLES
-  ablations: bool = True
-  methods: tuple[str, ...] = ()
+  batch_size: int = _cli.option(16, "Scenes fitted at once (the slots of continuous batching), "
+                                "and scenes per record of results.jsonl.")
+  samples: tuple[int, ...] = _cli.option(benchmark.DEFAULT_SAMPLES,
+                                         "N of the posejax rows (answers per scene).")
+  ablations: bool = _cli.option(True, "Run the loss ablations.")
+  methods: tuple[str, ...] = _cli.option(
+      (), "Only these methods (names as in results.jsonl); default all.")
   generator: dict = dataclasses.field(default_factory=dict)
   answers: dict = dataclasses.field(default_factory=dict)
-  pcc_vertices_per_region: int | None = None
-  self_contact_vertices_per_region: int | None = 128
-  chunk_size: int = 25
-  fit_progress: bool = False
-  plot: bool = True
+  pcc_vertices_per_region: int | None = _cli.option(None, flag=False)
+  self_contact_vertices_per_region: int | None = _cli.option(128, flag=False)
+  chunk_size: int = _cli.option(25, "Adam steps between the fit's slot swaps (and progress "
+                                "reports).")
+  fit_progress: bool = _cli.option(False, "Log the fit's progress.")
+  plot: bool = _cli.option(True, "Write benchmark.png.")
 
   def generator_settings(self) -> synthetic.SyntheticSettings:
     """The synthetic generator's settings: the profile's (or the defaults), then ``generator``,
@@ -555,41 +576,13 @@ def _plot(path: str, tables, scene_values) -> str:
 
 def define_flags() -> None:
   """Defines the flags (only when run as a script, so that importing the module defines none)."""
+  _cli.define_flags(BenchmarkSettings)
   defaults = AnswerSettings()
-  flags.DEFINE_string("out_dir", "outputs/benchmark", "Folder of the results (resumed when it "
-                      "has some).")
   flags.DEFINE_enum("people", "both", ["1", "2", "both"], "Which table: one person, two people "
                     "or both.")
-  flags.DEFINE_enum("profile", "", [""] + sorted(PROFILES), "Generator preset named after "
-                    "the dataset it stands in for (posejax.data.synthetic_settings.PROFILES); "
-                    "--generator_json and the answer flags apply on top; two-person profiles need "
-                    "--people=2, moyo --people=1.")
-  flags.DEFINE_integer("num_scenes", 16, "Two-person scenes.")
-  flags.DEFINE_integer("num_scenes_one", 8, "One-person scenes.")
-  flags.DEFINE_integer("seed", 0, "Which scenes of the split (the generator's seed is "
-                       "posejax.data.benchmark.split_seed(split, seed)).")
-  flags.DEFINE_enum("split", "test", list(benchmark.SPLITS), "dev: scenes for choosing settings; "
-                    "test: disjoint scenes, only for reporting.")
-  flags.DEFINE_list("max_iters", [str(n) for n in DEFAULT_MAX_ITERS], "Iteration cap of every "
-                    "stage, or one per stage (published: 1000,1000; see DEFAULT_MAX_ITERS).")
-  flags.DEFINE_integer("contact_search_every", posejax.FitConfig.contact_search_every,
-                       "Search the contact loss's closest pairs and sample choices every this "
-                       "many iterations (FitConfig.contact_search_every; 1 as published).")
-  flags.DEFINE_integer("penetration_search_every", posejax.FitConfig.penetration_search_every,
-                       "Search the interpenetration inside masks every this many iterations "
-                       "(FitConfig.penetration_search_every; 1 as published).")
-  flags.DEFINE_float("contact_weight", None, "Contact weight of the posejax, oracle and ablation "
-                     "rows in every stage (default: the presets', 1000 for two people and 1e4 for "
-                     "one).")
   flags.DEFINE_string("config_json", None, "JSON object of changes to the posejax, oracle and "
                       "ablation rows' FitConfig (posejax.data.benchmark.apply_config_changes), "
                       "e.g. '{\"weights\": {\"contact\": [300, 1000]}}'.")
-  flags.DEFINE_integer("batch_size", 16, "Scenes fitted at once (the slots of continuous "
-                       "batching), and scenes per record of results.jsonl.")
-  flags.DEFINE_list("samples", [str(n) for n in benchmark.DEFAULT_SAMPLES],
-                    "N of the posejax rows (answers per scene).")
-  flags.DEFINE_bool("ablations", True, "Run the loss ablations.")
-  flags.DEFINE_list("methods", [], "Only these methods (names as in results.jsonl); default all.")
   flags.DEFINE_string("generator_json", None, "JSON object of SyntheticSettings overrides, e.g. "
                       "'{\"keypoint_noise\": 4.0}'.")
   flags.DEFINE_integer("num_answers", defaults.num_answers, "Simulated answers per scene.")
@@ -601,37 +594,23 @@ def define_flags() -> None:
                        "its 75 small regions).")
   flags.DEFINE_integer("self_contact_vertices_per_region", 128, "One person: vertices per region "
                        "of the self-contact PCC (0: every vertex, slower).")
-  flags.DEFINE_integer("chunk_size", 25, "Adam steps between the fit's slot swaps (and progress "
-                       "reports).")
-  flags.DEFINE_bool("fit_progress", False, "Log the fit's progress.")
-  flags.DEFINE_bool("plot", True, "Write benchmark.png.")
 
 
 def settings_from_flags() -> BenchmarkSettings:
   values = flags.FLAGS
-  people = {"1": (1,), "2": (2,), "both": (2, 1)}[values.people]
   generator = json.loads(values.generator_json) if values.generator_json else {}
   if not isinstance(generator, dict):
     raise InvalidInputError("--generator_json must be a JSON object")
   # Only the answer flags given on the command line override the profile's (or default) answers.
   answers = {name: getattr(values, name) for name in ANSWER_RATE_FIELDS + ("num_answers",)
              if values[name].present}
-  vertices = values.self_contact_vertices_per_region
-  pcc_vertices = values.pcc_vertices_per_region
-  return BenchmarkSettings(
-      out_dir=values.out_dir, people=people, profile=values.profile,
-      num_scenes=values.num_scenes,
-      num_scenes_one=values.num_scenes_one, seed=values.seed, split=values.split,
-      max_iters=tuple(int(n) for n in values.max_iters),
-      contact_search_every=values.contact_search_every,
-      penetration_search_every=values.penetration_search_every,
-      contact_weight=values.contact_weight,
+  return _cli.settings_from_flags(
+      BenchmarkSettings,
+      people={"1": (1,), "2": (2,), "both": (2, 1)}[values.people],
       config_changes=json.loads(values.config_json) if values.config_json else {},
-      batch_size=values.batch_size, samples=tuple(int(n) for n in values.samples),
-      ablations=values.ablations, methods=tuple(values.methods), generator=generator,
-      answers=answers, pcc_vertices_per_region=pcc_vertices if pcc_vertices > 0 else None,
-      self_contact_vertices_per_region=vertices if vertices > 0 else None,
-      chunk_size=values.chunk_size, fit_progress=values.fit_progress, plot=values.plot)
+      generator=generator, answers=answers,
+      pcc_vertices_per_region=values.pcc_vertices_per_region or None,
+      self_contact_vertices_per_region=values.self_contact_vertices_per_region or None)
 
 
 if __name__ == "__main__":
