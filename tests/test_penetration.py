@@ -175,9 +175,8 @@ def _both_directions(vertices_a, vertices_b, proxy_a, proxy_b):
 
 
 @pytest.fixture(scope="module")
-def default_body_and_proxy():
-  model = posejax_body.default_model()
-  return model, pen.build_model_proxy(model)
+def default_body_and_proxy(default_body):
+  return default_body, pen.build_model_proxy(default_body)
 
 
 def test_proxy_of_the_default_body(default_body_and_proxy):

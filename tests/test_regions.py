@@ -364,26 +364,23 @@ def test_region_file_refuses_a_synthetic_body(tmp_path, toy):
 
 
 @pytest.fixture(scope="module")
-def default_body():
-  from posejax import body
-
-  model = body.default_model()
-  return model, regions.derive_regions(model)
+def default_body_regions(default_body):
+  return default_body, regions.derive_regions(default_body)
 
 
-def test_default_body_regions(default_body):
-  model, region_map = default_body
+def test_default_body_regions(default_body_regions):
+  model, region_map = default_body_regions
   _check_region_map_invariants(region_map, np.asarray(model.v_template, dtype=np.float64))
 
 
-def test_default_body_regions_mirror_each_other(default_body):
-  model, region_map = default_body
+def test_default_body_regions_mirror_each_other(default_body_regions):
+  model, region_map = default_body_regions
   shares = _mirror_agreement(region_map, np.asarray(model.v_template, dtype=np.float64))
   assert min(shares.values()) > 0.99, {k: v for k, v in shares.items() if v <= 0.99}
 
 
-def test_default_body_landmarks_fall_in_their_regions(default_body):
-  model, region_map = default_body
+def test_default_body_landmarks_fall_in_their_regions(default_body_regions):
+  model, region_map = default_body_regions
   ids = getattr(model, "vertex_joint_ids", SMPLX_VERTEX_JOINT_IDS)
   landmark = dict(zip(VERTEX_JOINT_NAMES, ids))
   masks = np.asarray(region_map.masks)
@@ -397,8 +394,8 @@ def test_default_body_landmarks_fall_in_their_regions(default_body):
       assert masks[NAMES.index(region), landmark[name]], f"{name} not in {region}"
 
 
-def test_default_body_refuses_the_ci3d_region_file(tmp_path, default_body):
-  model, _ = default_body
+def test_default_body_refuses_the_ci3d_region_file(tmp_path, default_body_regions):
+  model, _ = default_body_regions
   path = tmp_path / "contact_regions.json"
   _write_region_file(path, int(np.shape(model.faces)[0]))
   with pytest.raises(InvalidInputError, match="synthetic"):
