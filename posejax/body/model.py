@@ -213,8 +213,6 @@ class BodyModel:
 
   num_vertices: int = _static()
   """Number of output vertices (10,475 for a full SMPL-X model)."""
-  num_model_vertices: int = _static()
-  """Vertex count of the full model (equal to ``num_vertices`` unless reduced)."""
   free_fields: tuple[str, ...] = _static()
   """``BodyParams`` fields the forward pass reads; the others are folded in."""
   blend_groups: tuple[tuple[str, ...], ...] = _static()

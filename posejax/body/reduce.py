@@ -100,7 +100,6 @@ def full_tables(
       joint_vertices=as_index(joint_vertices),
       vertex_ids=as_index(np.arange(v_template.shape[0])),
       num_vertices=int(v_template.shape[0]),
-      num_model_vertices=int(v_template.shape[0]),
       free_fields=PARAM_FIELDS,
   )
 
