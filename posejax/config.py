@@ -325,8 +325,8 @@ class FitConfig:
     Tried and not kept: 100 in stage 1 only (N = 20 -1.2 [-3.7, +1.3] mm), 100 in both stages
     (-1.3 [-3.7, +0.9] mm, pairs 9.9 [3.3, 18.5] mm further apart), 1000 in both (-0.4 [-2.3,
     +1.4] mm); a Huber contact distance, quadratic below 5 cm (N = 20 +0.4 [-0.2, +0.9] mm, the
-    oracle -0.5 [-1.4, +0.4] mm); the initial root orientation made exact (the oracle still +4.2 [-1.1, +9.7] mm
-    against no contact at the published weights: not the cause). For trusted contacts
+    oracle -0.5 [-1.4, +0.4] mm); the initial root orientation made exact (the oracle still +4.2
+    [-1.1, +9.7] mm against no contact at the published weights: not the cause). For trusted contacts
     ``one_person().with_weights(contact=100.0)`` (the oracle is best there).
     """
     second = 1e4 if published else 100.0
