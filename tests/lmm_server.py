@@ -58,6 +58,8 @@ class FakeLMMServer:
     self.headers: list[dict] = []
     self.served = 0
     self._lock = threading.Lock()
+    self._in_flight = 0
+    self._last_start = time.monotonic()
     server = self
 
     class Handler(http.server.BaseHTTPRequestHandler):
@@ -79,6 +81,16 @@ class FakeLMMServer:
           pass  # the client gave up (a timeout fault); nothing to do
 
       def do_POST(self):
+        with server._lock:
+          server._in_flight += 1
+          server._last_start = time.monotonic()
+        try:
+          self._answer()
+        finally:
+          with server._lock:
+            server._in_flight -= 1
+
+      def _answer(self):
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length)
         if not self.path.endswith("/chat/completions"):
@@ -143,6 +155,18 @@ class FakeLMMServer:
   @property
   def base_url(self) -> str:
     return f"http://127.0.0.1:{self._httpd.server_address[1]}/v1"
+
+  def wait_until_idle(self, quiet_s: float = 0.3, timeout_s: float = 60.0) -> None:
+    """Returns once no request has been in progress or started for ``quiet_s`` seconds (e.g. a
+    killed client's last requests are answered); raises TimeoutError after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+      with self._lock:
+        idle = self._in_flight == 0 and time.monotonic() - self._last_start >= quiet_s
+      if idle:
+        return
+      time.sleep(0.02)
+    raise TimeoutError(f"the fake server still busy after {timeout_s} s")
 
   def start(self) -> FakeLMMServer:
     self._thread.start()

@@ -218,7 +218,7 @@ def test_killed_process_resumes_with_every_answer_once(tmp_path):
     assert child.poll() is None, child.stderr.read().decode()
     child.send_signal(signal.SIGKILL)
     child.wait()
-    time.sleep(0.5)  # let the server finish the dead child's requests before counting ours
+    server.wait_until_idle()  # the dead child's requests answered before counting ours
     stored = len(_records(path))
     assert 6 <= stored < 20
     served_before = server.served
