@@ -24,7 +24,7 @@ from experiments._cli import run_script
 from experiments.run_benchmark import RESULTS_NAME
 from experiments.run_benchmark import read_records
 from experiments.run_benchmark import scene_rows
-from posejax.data import benchmark
+from posejax.data import benchmark_tables
 from posejax.errors import InvalidInputError
 
 FLAGS = flags.FLAGS
@@ -34,7 +34,7 @@ def define_flags() -> None:
   flags.DEFINE_list("runs", ["outputs/benchmark"], "run_benchmark output folders, each "
                     "optionally labelled label=folder.")
   flags.DEFINE_list("pairs", [], "A-B method pairs (run:method or method); default: "
-                    "posejax.data.benchmark.PAIRED_COMPARISONS within each run.")
+                    "posejax.data.benchmark_tables.PAIRED_COMPARISONS within each run.")
   flags.DEFINE_enum("people", "2", ["1", "2"], "Which table.")
 
 
@@ -59,7 +59,7 @@ def main() -> None:
   runs = load_runs(FLAGS.runs)
   people = int(FLAGS.people)
   if len(runs) == 1 and not FLAGS.pairs:
-    print(benchmark.paired_markdown(next(iter(runs.values())), people))
+    print(benchmark_tables.paired_markdown(next(iter(runs.values())), people))
     return
   rows = {f"{label}:{method}": scenes for label, methods in runs.items()
           for method, scenes in methods.items()}
@@ -67,12 +67,12 @@ def main() -> None:
     rows.update(next(iter(runs.values())))
   pairs = [tuple(p.split("-", 1)) for p in FLAGS.pairs] or [
       (f"{label}:{a}", f"{label}:{b}") for label in runs
-      for a, b in benchmark.PAIRED_COMPARISONS[people]]
+      for a, b in benchmark_tables.PAIRED_COMPARISONS[people]]
   for a, b in pairs:
     for name in (a, b):
       if name not in rows:
         raise InvalidInputError(f"no method {name!r}; have {sorted(rows)}")
-  print(benchmark.paired_markdown(rows, people, pairs))
+  print(benchmark_tables.paired_markdown(rows, people, pairs))
 
 
 if __name__ == "__main__":

@@ -60,6 +60,7 @@ import posejax
 from posejax import body
 from posejax.constraints import Constraints
 from posejax.data import benchmark
+from posejax.data import benchmark_tables
 from posejax.data import synthetic
 from posejax.data.synthetic_settings import PROFILES
 from posejax.data.synthetic_answers import AnswerSettings
@@ -387,7 +388,7 @@ def _summaries(run: _PeopleRun, rows: dict) -> dict[str, dict]:
     keys = [(run.people, method.name, i) for i in ids]
     found = [rows[key] for key in keys if key in rows]
     if found:
-      out[method.name] = benchmark.summarize_method(found)
+      out[method.name] = benchmark_tables.summarize_method(found)
   return out
 
 
@@ -471,7 +472,7 @@ def _write_tables(settings, runs, rows, model) -> dict:
     else:
       notes.append("PA-MPJPE over the 14 LSP joints; self-contact PCC: recall of the true "
                    "self-contact region pairs (2 cm), over the derived coarse regions")
-    reference = benchmark.summarize_method([
+    reference = benchmark_tables.summarize_method([
         benchmark.scene_metrics(run.tools, scene, run.gt_vertices[i], run.gt_vertices[i])
         for i, scene in enumerate(run.scenes)])
     notes.append("the ground truth scored the same way: PCC mean "
@@ -489,20 +490,20 @@ def _write_tables(settings, runs, rows, model) -> dict:
                           if (people, m.name, i) in rows} for m in run.methods}
     scene_values[people] = by_method
     main = [m.name for m in run.methods if m.group == "main"]
-    texts.append(benchmark.results_markdown(title, run.methods, summary, people, notes=notes)
+    texts.append(benchmark_tables.results_markdown(title, run.methods, summary, people, notes=notes)
                  + "\nPaired differences over scenes (mean A - B, 95% bootstrap interval, "
                  "scenes where A is lower / higher):\n\n"
-                 + benchmark.paired_markdown(by_method, people)
-                 + ("\n" + gap if (gap := benchmark.gap_closed_markdown(by_method, people))
+                 + benchmark_tables.paired_markdown(by_method, people)
+                 + ("\n" + gap if (gap := benchmark_tables.gap_closed_markdown(by_method, people))
                     else "")
                  + "\nPA-MPJPE (mm) per scene kind:\n\n"
-                 + benchmark.per_kind_markdown(by_method, {s.scene_id: s.kind for s in run.scenes},
+                 + benchmark_tables.per_kind_markdown(by_method, {s.scene_id: s.kind for s in run.scenes},
                                                main))
   paths = {
       "markdown": atomic_write_text(os.path.join(settings.out_dir, "benchmark.md"),
                                     "\n".join(texts)),
       "csv": atomic_write_text(os.path.join(settings.out_dir, "benchmark.csv"),
-                               benchmark.results_csv(tables)),
+                               benchmark_tables.results_csv(tables)),
       "results": os.path.join(settings.out_dir, RESULTS_NAME),
       "run": os.path.join(settings.out_dir, "run.json"),
   }
@@ -533,8 +534,8 @@ def _plot(path: str, tables, scene_values) -> str:
     shown = [m for m in methods if m.name in rows and m.name != baseline]
     if baseline in rows:
       for y, method in enumerate(shown):
-        d = benchmark.paired_difference(
-            *benchmark.scene_values(rows, (method.name, baseline), "pa_mpjpe"))
+        d = benchmark_tables.paired_difference(
+            *benchmark_tables.scene_values(rows, (method.name, baseline), "pa_mpjpe"))
         color = ("tab:gray" if method.config is None else
                  "tab:blue" if method.group == "main" else "tab:orange")
         forest.errorbar(d["mean"], y, xerr=[[d["mean"] - d["low"]], [d["high"] - d["mean"]]],

@@ -16,6 +16,7 @@ from posejax import metrics
 from posejax.config import FitConfig
 from posejax.constraints import Constraints
 from posejax.data import benchmark
+from posejax.data import benchmark_tables
 from posejax.data import synthetic
 from posejax.errors import InvalidInputError
 
@@ -214,19 +215,19 @@ def test_tables_hold_the_means():
   methods = benchmark.benchmark_methods(2, samples=(20,), ablations=True)[:5] + (
       benchmark.benchmark_methods(2)[-1],)
   summaries = {
-      "initial": benchmark.summarize_method([_rows(100, 0.5, None), _rows(120, 0.7, None)]),
-      "posejax_n20": benchmark.summarize_method([_rows(80, 0.9, 1.0), _rows(60, 0.7, 0.0)]),
+      "initial": benchmark_tables.summarize_method([_rows(100, 0.5, None), _rows(120, 0.7, None)]),
+      "posejax_n20": benchmark_tables.summarize_method([_rows(80, 0.9, 1.0), _rows(60, 0.7, 0.0)]),
   }
   assert summaries["posejax_n20"]["pa_mpjpe"] == pytest.approx(70)
   assert summaries["posejax_n20"]["fell_back"] == pytest.approx(0.5)
   assert math.isnan(summaries["initial"]["fell_back"])
-  text = benchmark.results_markdown("t", methods, summaries, 2, notes=["SYNTHETIC"])
+  text = benchmark_tables.results_markdown("t", methods, summaries, 2, notes=["SYNTHETIC"])
   assert "- SYNTHETIC" in text
   assert "| initial estimate (no fit) | 2 | 110.0 | 120.0 | 60.0 |" in text
   assert "| posejax, N = 20 | 2 | 70.0 | 80.0 | 80.0 |" in text
   assert "| heuristic (closest points) | – |" in text  # not run yet
   assert "Ablations:" in text and "without interpenetration" in text
-  table = list(csv.DictReader(io.StringIO(benchmark.results_csv([(2, methods, summaries)]))))
+  table = list(csv.DictReader(io.StringIO(benchmark_tables.results_csv([(2, methods, summaries)]))))
   assert [r["method"] for r in table] == ["initial", "posejax_n20"]
   assert float(table[1]["pa_mpjpe"]) == pytest.approx(70)
   assert float(table[1]["pcc_05cm"]) == pytest.approx(0.8)
@@ -287,21 +288,21 @@ def test_dev_and_test_splits_never_share_a_seed():
 def test_paired_difference_interval_is_the_pairs_not_the_spread():
   rng = np.random.default_rng(0)
   base = rng.normal(100, 40, 30)  # a large spread over scenes, shared by both methods
-  d = benchmark.paired_difference(base - 2.0 + rng.normal(0, 0.5, 30), base)
+  d = benchmark_tables.paired_difference(base - 2.0 + rng.normal(0, 0.5, 30), base)
   assert d["high"] < 0 and d["low"] > -3 and d["lower"] >= 28 and d["scenes"] == 30
-  same = benchmark.paired_difference(base + rng.normal(0, 1, 30), base)
+  same = benchmark_tables.paired_difference(base + rng.normal(0, 1, 30), base)
   assert same["low"] < 0 < same["high"]
-  nan = benchmark.paired_difference(np.array([1.0, np.nan]), np.array([0.0, 0.0]))
+  nan = benchmark_tables.paired_difference(np.array([1.0, np.nan]), np.array([0.0, 0.0]))
   assert nan["scenes"] == 1 and nan["mean"] == 1.0
   rows = {"oracle": {"a": {"pa_mpjpe": 50.0, "pcc_mean": 0.9, "gap_mm": 1.0},
                      "b": {"pa_mpjpe": 60.0, "pcc_mean": 0.8, "gap_mm": 3.0}},
           "heuristic": {"a": {"pa_mpjpe": 70.0, "pcc_mean": 0.7, "gap_mm": 9.0},
                         "b": {"pa_mpjpe": 80.0, "pcc_mean": 0.6, "gap_mm": 11.0}}}
-  text = benchmark.paired_markdown(rows, 2)
+  text = benchmark_tables.paired_markdown(rows, 2)
   assert "| oracle vs heuristic | 2 | -20.0 [-20.0, -20.0] (2 / 0) | +20.0 [+20.0, +20.0] (0 / 2)" \
       in text
   assert "posejax_n20" not in text  # missing methods are left out
-  kinds = benchmark.per_kind_markdown(rows, {"a": "hug", "b": "hug"}, ["oracle", "heuristic"])
+  kinds = benchmark_tables.per_kind_markdown(rows, {"a": "hug", "b": "hug"}, ["oracle", "heuristic"])
   assert "| hug | 2 | 55.0 | 75.0 |" in kinds
 
 
@@ -310,23 +311,23 @@ def test_gap_closed_is_the_share_of_the_baseline_to_target_gap():
   baseline = rng.normal(100, 30, 40)
   target = baseline - 20 + rng.normal(0, 2, 40)
   halfway = baseline - 10 + rng.normal(0, 2, 40)
-  d = benchmark.gap_closed(halfway, baseline, target)
+  d = benchmark_tables.gap_closed(halfway, baseline, target)
   assert d["mean"] == pytest.approx(0.5, abs=0.05) and d["low"] < 0.5 < d["high"]
   assert d["high"] - d["low"] < 0.2  # the shared spread over scenes cancels
-  assert benchmark.gap_closed(target, baseline, target)["mean"] == pytest.approx(1.0)
-  assert benchmark.gap_closed(baseline + 20, baseline, target)["mean"] == pytest.approx(-1, abs=0.05)
-  assert np.isnan(benchmark.gap_closed(target, baseline, baseline)["mean"])
+  assert benchmark_tables.gap_closed(target, baseline, target)["mean"] == pytest.approx(1.0)
+  assert benchmark_tables.gap_closed(baseline + 20, baseline, target)["mean"] == pytest.approx(-1, abs=0.05)
+  assert np.isnan(benchmark_tables.gap_closed(target, baseline, baseline)["mean"])
   # PCC: higher is better; the same formula, since both differences change sign together.
-  score = benchmark.gap_closed(np.full(3, 0.8), np.full(3, 0.7), np.full(3, 0.9))
+  score = benchmark_tables.gap_closed(np.full(3, 0.8), np.full(3, 0.7), np.full(3, 0.9))
   assert score["mean"] == pytest.approx(0.5)
   rows = {name: {s: {"pa_mpjpe": v + k, "pcc_mean": 0.5, "gap_mm": v}
                  for k, s in enumerate("abc")}
           for name, v in (("posejax_n20", 75.0), ("heuristic", 90.0), ("oracle", 70.0))}
-  text = benchmark.gap_closed_markdown(rows, 2)
+  text = benchmark_tables.gap_closed_markdown(rows, 2)
   assert "PA-MPJPE: posejax_n20 closes 75% [75, 75] of the heuristic-to-oracle gap (3 scenes)" \
       in text
   assert "PCC mean: posejax_n20 closes – of" in text  # no gap to close
-  assert benchmark.gap_closed_markdown({"oracle": rows["oracle"]}, 2) == ""
+  assert benchmark_tables.gap_closed_markdown({"oracle": rows["oracle"]}, 2) == ""
 
 
 def test_true_pair_gaps_measure_the_nearest_vertices_of_the_pair():

@@ -27,5 +27,6 @@ from posejax.data.dataset_eval import sample_camera
 from posejax.data.dataset_eval import sample_metrics
 from posejax.data.sample_constraints import constraints_for_samples
 from posejax.data import benchmark
+from posejax.data import benchmark_tables
 from posejax.data.benchmark import BenchmarkMethod
 from posejax.data.benchmark import benchmark_methods

@@ -287,7 +287,8 @@ def summarize(rows: Sequence[Mapping[str, Any]], prefix: str = "") -> dict[str, 
   return out
 
 
-def _number(value: float, scale: float = 1.0, digits: int = 1) -> str:
+def format_number(value: float, scale: float = 1.0, digits: int = 1) -> str:
+  """``value * scale`` with ``digits`` decimals, or a dash when missing or not finite."""
   return "–" if value is None or not np.isfinite(value) else f"{value * scale:.{digits}f}"
 
 
@@ -311,8 +312,8 @@ def summary_markdown(title: str, methods: Sequence[tuple[str, Mapping[str, float
   lines += ["| method | images | PA-MPJPE (mm) | MPJPE (mm) | PCC (%) | images with PCC |",
             "|---|---|---|---|---|---|"]
   for label, summary in methods:
-    lines.append(f"| {label} | {int(summary['images'])} | {_number(summary['pa_mpjpe'])} | "
-                 f"{_number(summary['mpjpe'])} | {_number(summary['pcc_mean'], 100)} | "
+    lines.append(f"| {label} | {int(summary['images'])} | {format_number(summary['pa_mpjpe'])} | "
+                 f"{format_number(summary['mpjpe'])} | {format_number(summary['pcc_mean'], 100)} | "
                  f"{int(summary['pcc_images'])} |")
   if any(summary["pcc_images"] > 0 for _, summary in methods):
     taus = [f"pcc_{cm:02d}cm" for cm in MARKDOWN_PCC_TAUS_CM]
@@ -320,7 +321,8 @@ def summary_markdown(title: str, methods: Sequence[tuple[str, Mapping[str, float
               "| method | " + " | ".join(f"{cm} cm" for cm in MARKDOWN_PCC_TAUS_CM) + " |",
               "|---|" + "---|" * len(taus)]
     for label, summary in methods:
-      lines.append(f"| {label} | " + " | ".join(_number(summary[t], 100) for t in taus) + " |")
+      cells = " | ".join(format_number(summary[t], 100) for t in taus)
+      lines.append(f"| {label} | {cells} |")
   if dataset in PUBLISHED_RESULTS:
     lines += ["", f"Published results on {dataset} (ProsePose, CVPR 2025; test split, real "
               "SMPL-X, GPT-4V answers):", "", "| method | PA-MPJPE (mm) | PCC (%) |",
