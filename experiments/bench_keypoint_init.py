@@ -1,8 +1,8 @@
 """Initial estimate from keypoints alone vs the simulated regressor init, on synthetic scenes.
 
-For photos without a BEV / HMR2 / SMPL-X estimate, ``posejax.photos.init_from_keypoints`` makes one
-from the 2D keypoints (canonical pose at the torso's depth, yaw from shoulders and hips, a short
-keypoint-only fit). This script measures it against the synthetic benchmark's simulated regressor
+For photos without a BEV / HMR2 / SMPL-X estimate, ``posejax.keypoint_init.init_from_keypoints``
+makes one from the 2D keypoints (canonical pose at the torso's depth, yaw from shoulders and hips,
+a short keypoint-only fit). This script measures it against the synthetic benchmark's simulated regressor
 init (``posejax.data.synthetic_initial.degrade``), scene by scene, both as initial estimates and
 after the ProsePose fit started from each:
 
@@ -27,6 +27,7 @@ from absl import flags
 
 from posejax import body
 from posejax import metrics
+from posejax import keypoint_init
 from posejax import photos
 from posejax.data import synthetic
 from posejax.io_utils import atomic_write_text
@@ -53,7 +54,8 @@ def _person_errors(model, regressor, params, gt_params, keypoints, camera) -> li
                                 metrics.regress_joints(regressor, truth.vertices[person])))
     pelvis = float(np.linalg.norm(np.asarray(pred.joints[person, 0] - truth.joints[person, 0])))
     person_params = jax.tree_util.tree_map(lambda x: x[person:person + 1], params)
-    pixels = photos.keypoint_error_px(model, person_params, keypoints[person:person + 1], camera)
+    pixels = keypoint_init.keypoint_error_px(model, person_params, keypoints[person:person + 1],
+                                             camera)
     rows.append({"pa_mpjpe_mm": pa, "pelvis_m": pelvis, "keypoints_px": pixels})
   return rows
 
@@ -73,14 +75,14 @@ def main(argv):
   else:
     scenes = (list(synthetic.generate_benchmark(FLAGS.num_two, people=2, model=model))
               + list(synthetic.generate_benchmark(FLAGS.num_one, people=1, model=model)))
-  config = photos.keypoint_init_config(FLAGS.init_iters, pose_prior=FLAGS.pose_prior,
+  config = keypoint_init.keypoint_init_config(FLAGS.init_iters, pose_prior=FLAGS.pose_prior,
                                        init_pose=FLAGS.init_pose)
   rows = []
   for scene in scenes:
     camera = scene.camera()
     gt = scene.gt_params(model)
     inits = {"simulated": scene.init_params(model),
-             "keypoints": photos.init_from_keypoints(model, scene.keypoints, camera,
+             "keypoints": keypoint_init.init_from_keypoints(model, scene.keypoints, camera,
                                                      config=config)}
     for name, init in inits.items():
       stages = [("init", init)]

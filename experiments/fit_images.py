@@ -38,6 +38,7 @@ from absl import logging
 from experiments import _cli
 import posejax
 from posejax import lmm
+from posejax import keypoint_init
 from posejax import photos
 from posejax.data import photos as photo_files
 from posejax.errors import InvalidInputError
@@ -281,8 +282,8 @@ def _read_image(settings: PhotoSettings, tools: _Tools, image: _Image) -> None:
     init = posejax.body.BodyParams.create(model, (keypoints.shape[0],), **arrays)
     record["initial_estimate"] = f"{kind} file {os.path.basename(init_path)}"
   else:
-    init = photos.init_from_keypoints(model, keypoints, camera, max_iters=settings.init_iters,
-                                      path=keypoint_path)
+    init = keypoint_init.init_from_keypoints(model, keypoints, camera,
+                                             max_iters=settings.init_iters, path=keypoint_path)
     record["initial_estimate"] = "from keypoints"
 
   answers = None

@@ -26,6 +26,7 @@ from experiments import fit_images
 from posejax import body
 from posejax import lmm
 from posejax import metrics
+from posejax import keypoint_init
 from posejax import photos
 from posejax.body import keypoints as body_keypoints
 from posejax.camera import reference_camera
@@ -347,15 +348,16 @@ def test_placement_from_keypoints_recovers_depth_and_facing(folder):
   """Canonical bodies placed from their own projected keypoints land where they were."""
   model = folder["model"]
   camera = reference_camera(640, 480)
-  truth = {"global_orient": np.stack([photos.yaw_orient(0.6), photos.yaw_orient(np.pi - 0.4)]),
-           "body_pose": np.tile(photos.canonical_body_pose(), (2, 1)),
+  truth = {"global_orient": np.stack([keypoint_init.yaw_orient(0.6),
+                                      keypoint_init.yaw_orient(np.pi - 0.4)]),
+           "body_pose": np.tile(keypoint_init.canonical_body_pose(), (2, 1)),
            "transl": np.array([[-0.5, 0.2, 4.0], [0.6, 0.1, 6.0]])}
   params = body.BodyParams.create(model, (2,), **truth)
   out = _FORWARD(model, params)
   from posejax.camera import project
   pixels = np.asarray(project(camera, body_keypoints.smplx_to_body25(out.joints)))
   keypoints = np.concatenate([pixels, np.ones((2, 25, 1))], axis=-1)
-  placed = photos.init_from_keypoints(model, keypoints, camera, max_iters=0)
+  placed = keypoint_init.init_from_keypoints(model, keypoints, camera, max_iters=0)
   placed_out = _FORWARD(model, placed)
   # The torso is seen without foreshortening here, so depth and pelvis come back closely.
   np.testing.assert_allclose(placed_out.joints[:, 0], out.joints[:, 0], atol=0.03)
@@ -363,7 +365,7 @@ def test_placement_from_keypoints_recovers_depth_and_facing(folder):
   turns = (Rotation.from_rotvec(np.asarray(placed.global_orient, np.float64)).inv()
            * Rotation.from_rotvec(truth["global_orient"])).magnitude()
   assert np.all(turns < 0.06), turns
-  assert photos.keypoint_error_px(model, placed, keypoints, camera) < 2.0
+  assert keypoint_init.keypoint_error_px(model, placed, keypoints, camera) < 2.0
 
 
 def test_refusals_are_reported_and_can_fail_the_image(folder, tmp_path):
