@@ -35,6 +35,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from posejax import fit_inputs
 from posejax import io_utils
 from posejax import streaming
 from posejax import validation
@@ -43,14 +44,12 @@ from posejax.body.forward import forward
 from posejax.body.model import PARAM_FIELDS
 from posejax.body.model import BodyModel
 from posejax.body.model import BodyParams
-from posejax.body.model import field_width
 from posejax.body.reduce import DEFAULT_FROZEN_FIELDS
 from posejax.body.reduce import reduce_model
 from posejax.body.regions import RegionMap
 from posejax.body.regions import derive_regions
 from posejax.camera import Camera
 from posejax.camera import project
-from posejax.camera import reference_camera
 from posejax.config import TERMS
 from posejax.config import FitConfig
 from posejax.constraints import Constraints
@@ -446,14 +445,14 @@ class Fitter:
       (S,), ``Camera`` (S,)) as device arrays of the model's dtype.
     """
     people = config.people
-    image_kp = _check_keypoints(image_kp, people)
+    image_kp = fit_inputs.check_keypoints(image_kp, people)
     batch_shape = image_kp.shape[:-3]
     scenes = int(np.prod(batch_shape))
-    init = _check_init(self.model, init, batch_shape + (people,))
-    constraints = _batch_constraints(constraints, batch_shape, people, scenes)
+    init = fit_inputs.check_init(self.model, init, batch_shape + (people,))
+    constraints = fit_inputs.batch_constraints(constraints, batch_shape, people, scenes)
     # Device arrays, as the continuous batching passes them: one jit cache entry for both.
     constraints = jax.tree_util.tree_map(jnp.asarray, constraints)
-    camera = _batch_camera(camera, image_size, batch_shape, scenes, self.model.dtype)
+    camera = fit_inputs.batch_camera(camera, image_size, batch_shape, scenes, self.model.dtype)
     validation.check_camera(camera)
     validation.check_keypoint_values(np.reshape(image_kp, (scenes,) + image_kp.shape[-3:]), camera)
 
@@ -689,7 +688,8 @@ def _defaults_and_fitter(image_kp, model, config, regions, pose_prior) -> tuple[
     from posejax.body.default_body import default_model  # heavy: built on first use
     model = default_model()
   if config is None:
-    config = FitConfig.two_person() if _people_of(image_kp) == 2 else FitConfig.one_person()
+    people = fit_inputs.people_of(image_kp)
+    config = FitConfig.two_person() if people == 2 else FitConfig.one_person()
   return cached_fitter(model, config, regions=regions, pose_prior=pose_prior), config
 
 
@@ -713,96 +713,7 @@ def cached_fitter(model: BodyModel, config: FitConfig, *, regions=None, pose_pri
 
 
 # ----------------------------------------------------------------------------------------------
-# Input checks and preparation (host side, once per call)
-
-
-def _people_of(image_kp) -> int:
-  shape = np.shape(image_kp)
-  if len(shape) < 3 or shape[-2:] != (25, 3) or shape[-3] not in (1, 2):
-    raise InvalidInputError(
-        f"image_kp has shape {shape}; expected (..., P, 25, 3): BODY_25 (x, y, confidence) in "
-        "pixels for P = 1 or 2 people per scene.")
-  return int(shape[-3])
-
-
-def _check_keypoints(image_kp, people: int) -> np.ndarray:
-  if _people_of(image_kp) != people:
-    raise InvalidInputError(
-        f"image_kp holds {np.shape(image_kp)[-3]} people per scene but the config fits {people}.")
-  image_kp = np.asarray(image_kp, dtype=np.float64)
-  if np.any(np.isinf(image_kp[..., :2])):
-    raise InvalidInputError("image_kp has infinite coordinates; use NaN (or confidence 0) to mark "
-                            "a missing keypoint.")
-  return image_kp
-
-
-def _check_init(model: BodyModel, init: BodyParams, shape: tuple[int, ...]) -> BodyParams:
-  if not isinstance(init, BodyParams):
-    raise InvalidInputError(f"init must be a posejax.body.BodyParams, got {type(init).__name__}")
-  fields = {}
-  for name in PARAM_FIELDS:
-    value = np.asarray(getattr(init, name))
-    width = field_width(model, name)
-    try:
-      value = np.broadcast_to(value, shape + (width,))
-    except ValueError:
-      raise InvalidInputError(
-          f"init.{name} has shape {value.shape}; expected {shape + (width,)} (batch, people, "
-          f"{width}).") from None
-    if not np.all(np.isfinite(value)):
-      raise InvalidInputError(f"init.{name} has non-finite values; give a finite initial estimate.")
-    fields[name] = jnp.asarray(value, model.dtype)
-  return BodyParams(**fields)
-
-
-def _batch_constraints(constraints, batch_shape, people: int, scenes: int) -> Constraints:
-  if constraints is None:
-    empty = Constraints.from_pairs([[]], people=people)
-    return Constraints.stack([empty] * scenes)
-  if isinstance(constraints, Constraints):
-    if constraints.people != people:
-      raise InvalidInputError(
-          f"constraints are for {constraints.people} people but the fit is for {people}.")
-    shape = tuple(constraints.batch_shape)
-    if shape == ():
-      if scenes != 1:
-        raise InvalidInputError(
-            f"one unbatched Constraints for {scenes} scenes; pass one per scene "
-            "(Constraints.stack or a list).")
-      return Constraints.stack([constraints])
-    if shape != tuple(batch_shape):
-      raise InvalidInputError(
-          f"constraints have batch shape {shape} but the keypoints {tuple(batch_shape)}.")
-    return jax.tree_util.tree_map(
-        lambda x: np.reshape(x, (scenes,) + np.shape(x)[len(shape):]), constraints)
-  items = list(constraints)
-  if len(items) != scenes:
-    raise InvalidInputError(f"{len(items)} constraints for {scenes} scenes; give one per scene.")
-  for item in items:
-    if item.people != people:
-      raise InvalidInputError(f"constraints are for {item.people} people but the fit is for "
-                              f"{people}.")
-  return Constraints.stack(items)
-
-
-def _batch_camera(camera, image_size, batch_shape, scenes: int, dtype) -> Camera:
-  if camera is None:
-    if image_size is None:
-      raise InvalidInputError("fit needs a camera or an image_size=(width, height) in pixels for "
-                              "the reference camera.")
-    camera = reference_camera(float(image_size[0]), float(image_size[1]), dtype=dtype)
-  if not isinstance(camera, Camera):
-    raise InvalidInputError(f"camera must be a posejax.camera.Camera, got {type(camera).__name__}")
-  extra = camera.focal_length.ndim - 1
-  if extra == 0:
-    return jax.tree_util.tree_map(
-        lambda x: jnp.asarray(np.broadcast_to(np.asarray(x, dtype), (scenes,) + x.shape)), camera)
-  if tuple(camera.focal_length.shape[:-1]) != tuple(batch_shape):
-    raise InvalidInputError(
-        f"camera batch shape {camera.focal_length.shape[:-1]} differs from the scenes' "
-        f"{tuple(batch_shape)}; give one camera or one per scene.")
-  return jax.tree_util.tree_map(
-      lambda x: jnp.reshape(jnp.asarray(x, dtype), (scenes,) + x.shape[extra:]), camera)
+# Helpers of the Fitter
 
 
 def _person_pieces_function(model: BodyModel, vertex_ids: np.ndarray):
