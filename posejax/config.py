@@ -282,7 +282,8 @@ class FitConfig:
     (+4.9 [-1.2, +10.9] mm); a frequency filter as for one person, dropping rows named in fewer
     than 4 of the 20 answers (hi4d 32 scenes: -4.4 [-9.2, -0.3] mm, but PCC -0.9 [-1.8, -0.2]
     points and true pairs 7.0 [0.3, 16.0] mm further apart; 7 of 20: -3.1 [-8.2, +1.3] mm, PCC
-    -1.2 [-2.3, -0.3]): it trades the contacts for the joints, and N = 5 stays ahead of N = 20;
+    -1.2 [-2.3, -0.3]; 2 of 20: -0.5 [-3.6, +3.0] mm, PCC -0.5 [-1.5, +0.1]): it trades the
+    contacts for the joints, and N = 5 stays ahead of N = 20;
     a robust contact distance, s tanh(d / s), so that rows the keypoints keep apart stop pulling
     (s = 0.1 m: -4.2 [-15.7, +7.6] mm, PCC -2.5 [-6.3, +0.2]; s = 0.25 m: -1.5 [-5.7, +2.1] mm,
     PCC -0.5 [-1.2, +0.1]); the mean of each scene's lowest half of sample costs instead of all
