@@ -36,29 +36,29 @@ def run_script(define_flags: Callable[[], None], run: Callable[[], object]) -> N
   app.run(main)
 
 
-def option(default: Any = _REQUIRED, help: str = "", *, choices: Sequence[str] | None = None,
-           flag: bool = True) -> Any:
-  """A settings field that is also a flag of the same name (``define_flags``).
+def option(default: Any = _REQUIRED, help: str = "", *,
+           choices: Sequence[str] | None = None) -> Any:
+  """A settings field that is also a flag of the same name (``define_flags``); a plain field is
+  not a flag.
 
   Args:
     default: the field's and the flag's default; omitted: the flag is required.
     help: the flag's help text.
     choices: the allowed values of a ``str`` setting (an enum flag).
-    flag: False for a setting the script fills itself (no flag is defined).
   """
-  metadata = {"help": help, "choices": tuple(choices) if choices else None, "flag": flag}
+  metadata = {"help": help, "choices": tuple(choices) if choices else None}
   if isinstance(default, (list, dict)):
     raise TypeError("option: use a tuple default, not a mutable one")
   return dataclasses.field(default=default, metadata=metadata)
 
 
 def _flag_fields(settings_type: type) -> list[tuple[dataclasses.Field, type]]:
-  """The fields of ``settings_type`` made with ``option(flag=True)``, with their value types
-  (``X | None`` read as ``X``)."""
+  """The fields of ``settings_type`` made with ``option``, with their value types (``X | None``
+  read as ``X``)."""
   hints = typing.get_type_hints(settings_type)
   fields = []
   for field in dataclasses.fields(settings_type):
-    if not field.metadata.get("flag"):
+    if "help" not in field.metadata:
       continue
     kind = hints[field.name]
     if isinstance(kind, types.UnionType) or typing.get_origin(kind) is typing.Union:
@@ -67,14 +67,15 @@ def _flag_fields(settings_type: type) -> list[tuple[dataclasses.Field, type]]:
   return fields
 
 
-def define_flags(settings_type: type) -> None:
+def define_flags(settings_type: type, flag_values: flags.FlagValues = flags.FLAGS) -> None:
   """Defines a flag per ``option`` field of the dataclass ``settings_type``: bool, int, float and
   str settings as such (str with choices as an enum), tuples as comma-separated lists.
 
   The flags belong to the calling module, so that its ``--help`` lists them.
   """
   caller = sys._getframe(1).f_globals["__name__"]
-  owner = {"module_name": sys.argv[0] if caller == "__main__" else caller}
+  owner = {"module_name": sys.argv[0] if caller == "__main__" else caller,
+           "flag_values": flag_values}
   required = []
   for field, kind in _flag_fields(settings_type):
     default = None if field.default is _REQUIRED else field.default
@@ -91,15 +92,16 @@ def define_flags(settings_type: type) -> None:
                 str: flags.DEFINE_string}[kind]
       define(field.name, default, help_text, **owner)
   if required:
-    flags.mark_flags_as_required(required)
+    flags.mark_flags_as_required(required, flag_values=flag_values)
 
 
-def flag_values(settings_type: type) -> dict[str, Any]:
+def parsed_options(settings_type: type, flag_values: flags.FlagValues = flags.FLAGS
+                   ) -> dict[str, Any]:
   """The parsed flags of ``settings_type``'s ``option`` fields, by name, lists as tuples of the
   field's element type."""
   values = {}
   for field, kind in _flag_fields(settings_type):
-    value = flags.FLAGS[field.name].value
+    value = flag_values[field.name].value
     if typing.get_origin(kind) is tuple and value is not None:
       element = typing.get_args(kind)[0]
       value = tuple(element(item) for item in value)
@@ -107,9 +109,10 @@ def flag_values(settings_type: type) -> dict[str, Any]:
   return values
 
 
-def settings_from_flags(settings_type: type, **others: Any) -> Any:
-  """``settings_type`` made from the parsed flags, plus ``others`` (its non-flag fields)."""
-  return settings_type(**flag_values(settings_type), **others)
+def settings_from_flags(settings_type: type, flag_values: flags.FlagValues = flags.FLAGS,
+                        **others: Any) -> Any:
+  """``settings_type`` made from the parsed flags, plus ``others`` (its plain fields)."""
+  return settings_type(**parsed_options(settings_type, flag_values), **others)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

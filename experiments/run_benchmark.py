@@ -87,12 +87,12 @@ ANSWER_RATE_FIELDS = ("miss_rate", "hallucination_rate", "side_rate", "wrong_sid
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class BenchmarkSettings:
-  """Everything a run depends on; the ``option`` fields are the flags of the same name, the others
-  are read from the flags of ``define_flags``."""
+  """Everything a run depends on; the ``_cli.option`` fields are the flags of the same name, the
+  others are made from the flags ``define_flags`` adds."""
 
   out_dir: str = _cli.option("outputs/benchmark", "Folder of the results (resumed when it has "
                              "some).")
-  people: tuple[int, ...] = _cli.option((2, 1), flag=False)
+  people: tuple[int, ...] = (2, 1)
   profile: str = _cli.option(
       "", "Generator preset named after the dataset it stands in for "
       "(posejax.data.synthetic_settings.PROFILES); --generator_json and the answer flags apply "
@@ -127,8 +127,8 @@ class BenchmarkSettings:
       (), "Only these methods (names as in results.jsonl); default all.")
   generator: dict = dataclasses.field(default_factory=dict)
   answers: dict = dataclasses.field(default_factory=dict)
-  pcc_vertices_per_region: int | None = _cli.option(None, flag=False)
-  self_contact_vertices_per_region: int | None = _cli.option(128, flag=False)
+  pcc_vertices_per_region: int | None = None
+  self_contact_vertices_per_region: int | None = 128
   chunk_size: int = _cli.option(25, "Adam steps between the fit's slot swaps (and progress "
                                 "reports).")
   fit_progress: bool = _cli.option(False, "Log the fit's progress.")
