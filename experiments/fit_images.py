@@ -40,7 +40,7 @@ import posejax
 from posejax import lmm
 from posejax import keypoint_init
 from posejax import photos
-from posejax.data import photos as photo_files
+from posejax.data import photo_files
 from posejax.errors import InvalidInputError
 from posejax.io_utils import atomic_write_text
 from posejax.io_utils import exclusive_run

@@ -29,7 +29,7 @@ from posejax.camera import project
 from posejax.config import FitConfig
 from posejax.config import LossWeights
 from posejax.config import StageConfig
-from posejax.data.photos import MIN_CONFIDENCE
+from posejax.data.photo_files import MIN_CONFIDENCE
 from posejax.errors import InvalidInputError
 from posejax.errors import UnsupportedImageError
 from posejax.fitting import fit

@@ -30,7 +30,7 @@ from posejax import keypoint_init
 from posejax import photos
 from posejax.body import keypoints as body_keypoints
 from posejax.camera import reference_camera
-from posejax.data import photos as photo_files
+from posejax.data import photo_files
 from posejax.data import synthetic
 from posejax.errors import FileFormatError
 from posejax.errors import InvalidInputError
