@@ -51,7 +51,6 @@ _UPRIGHT = np.array([np.pi, 0.0, 0.0])
 """Half a turn about x: a body (y up, facing +z) upright in front of the camera, facing it."""
 
 
-
 def canonical_body_pose() -> np.ndarray:
   """(63,) axis-angle body pose, radians: the rest pose with the arms lowered."""
   pose = np.zeros((21, 3))
