@@ -216,7 +216,7 @@ def _json_value(value: Any) -> Any:
 
 
 @dataclasses.dataclass
-class _PeopleRun:
+class PeopleRun:
   """One person count's scenes, methods and tools."""
 
   people: int
@@ -267,7 +267,9 @@ def _load_scenes(settings: BenchmarkSettings, people: int, model) -> synthetic.S
                                       progress=progress)
 
 
-def _prepare(settings: BenchmarkSettings, people: int, model) -> _PeopleRun:
+def prepare_people(settings: BenchmarkSettings, people: int, model) -> PeopleRun:
+  """The scenes (made or resumed), methods, constraints, fitter and scoring tools of one person
+  count of a run."""
   scenes = _load_scenes(settings, people, model).scenes
   methods = benchmark.benchmark_methods(people, max_iters=settings.max_iters,
                                         samples=settings.samples, ablations=settings.ablations,
@@ -297,12 +299,12 @@ def _prepare(settings: BenchmarkSettings, people: int, model) -> _PeopleRun:
   tools = benchmark.evaluation_tools(
       model, people, pcc_vertices_per_region=settings.pcc_vertices_per_region,
       self_contact_vertices_per_region=settings.self_contact_vertices_per_region)
-  return _PeopleRun(people=people, scenes=tuple(scenes), methods=methods, inputs=inputs,
+  return PeopleRun(people=people, scenes=tuple(scenes), methods=methods, inputs=inputs,
                     gt_vertices=_vertices(model, inputs.gt), tools=tools, fitter=fitter,
                     constraints=constraints, sizes=sizes)
 
 
-def _fit_scenes(settings: BenchmarkSettings, run: _PeopleRun, method, indices: list[int]):
+def fit_scenes(settings: BenchmarkSettings, run: PeopleRun, method, indices: list[int]):
   """Fits scenes ``indices`` with continuous batching (``settings.batch_size`` slots); returns
   their vertices and details."""
   if method.contacts == benchmark.NO_CONTACT:
@@ -335,7 +337,21 @@ def _fit_scenes(settings: BenchmarkSettings, run: _PeopleRun, method, indices: l
   return vertices, details
 
 
-def _run_people(settings: BenchmarkSettings, run: _PeopleRun, model, handle, done: set) -> None:
+def settings_of_run(out_dir: str) -> BenchmarkSettings:
+  """The settings a finished (or started) run recorded in its ``run.json``, ``out_dir`` its
+  folder."""
+  path = os.path.join(out_dir, "run.json")
+  try:
+    with open(path, encoding="utf-8") as handle:
+      recorded = json.load(handle)["settings"]
+    values = {key: tuple(value) if isinstance(value, list) else value
+              for key, value in recorded.items()}
+    return BenchmarkSettings(**{**values, "out_dir": out_dir})
+  except (OSError, ValueError, KeyError, TypeError) as error:
+    raise InvalidInputError(f"{path}: not a run_benchmark run file ({error})") from None
+
+
+def _run_people(settings: BenchmarkSettings, run: PeopleRun, model, handle, done: set) -> None:
   """Fits every method's unfinished scenes at once; writes them as records of ``batch_size``
   scenes (the unit a resumed run skips)."""
   size = min(settings.batch_size, len(run.scenes))
@@ -351,7 +367,7 @@ def _run_people(settings: BenchmarkSettings, run: _PeopleRun, model, handle, don
       vertices = _vertices(model, _select(run.inputs.init, pending))
       details = [{"iterations": None, "converged": None, "fell_back": None}] * len(pending)
     else:
-      vertices, details = _fit_scenes(settings, run, method, pending)
+      vertices, details = fit_scenes(settings, run, method, pending)
     seconds = time.monotonic() - started
     slot_of = {index: slot for slot, index in enumerate(pending)}
     written = []
@@ -381,7 +397,7 @@ def _run_people(settings: BenchmarkSettings, run: _PeopleRun, model, handle, don
                  np.mean(errors) if errors else np.nan, 100 * np.mean(pcc) if pcc else np.nan)
 
 
-def _summaries(run: _PeopleRun, rows: dict) -> dict[str, dict]:
+def _summaries(run: PeopleRun, rows: dict) -> dict[str, dict]:
   out = {}
   ids = [s.scene_id for s in run.scenes]
   for method in run.methods:
@@ -407,7 +423,7 @@ def run(settings: BenchmarkSettings) -> dict:
   logging.warning("SYNTHETIC benchmark on %s: %s", model.source, SYNTHETIC_NOTE)
   runs = {}
   for people in settings.people:
-    runs[people] = _prepare(settings, people, model)
+    runs[people] = prepare_people(settings, people, model)
   _write_run_json(settings, runs, model, run_path, signature)
 
   results_path = os.path.join(settings.out_dir, RESULTS_NAME)

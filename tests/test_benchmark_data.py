@@ -348,6 +348,30 @@ def test_true_pair_gaps_measure_the_nearest_vertices_of_the_pair():
   assert gaps["gap_mm"] == pytest.approx(30.0) and gaps["gap_within_20mm"] == 0.0
 
 
+def test_true_pair_report_puts_each_pair_beside_its_nearest_mirror():
+  names = ("left hand", "right hand", "back")
+  tools = benchmark.EvaluationTools(
+      regressor=np.zeros((14, 6)), region_names=names, region_vertices=None, self_contact=None,
+      gap_vertices=np.array([[0, 1], [2, 3], [4, 5]]))
+  scene = _scene(0, contacts=(("left hand", "back"), ("right hand", "left hand")))
+  pred = np.zeros((2, 6, 3))
+  pred[0, :4] = [[0, 0, 0], [0, 0, 0.4], [1, 0, 0], [1, 0, 0.4]]  # person 0: left, right hand
+  pred[1] = [[5, 0, 0], [5, 0, 0], [0.9, 0, 0], [0.9, 0, 0.01], [1.0, 0.002, 0], [3, 0, 0]]
+  # Person 0's right hand touches person 1's back (2 mm), the true pair names the left (1 m).
+  first, second = benchmark.true_pair_report(tools, scene, pred)
+  assert first["pair"] == ("left hand", "back")
+  assert first["gap_mm"] == pytest.approx(1000.0 * np.hypot(1.0, 0.002))
+  assert first["mirror"] == ("right hand", "back") and first["mirror_gap_mm"] == pytest.approx(2.0)
+  # Both sides lateral: three alternatives; the nearest is right hand - right hand (100 mm).
+  assert second["pair"] == ("right hand", "left hand")
+  assert second["gap_mm"] == pytest.approx(4000.0)
+  assert second["mirror"] == ("right hand", "right hand")
+  assert second["mirror_gap_mm"] == pytest.approx(100.0)
+  central = _scene(0, contacts=(("back", "back"),))
+  (only,) = benchmark.true_pair_report(tools, central, pred)
+  assert only["mirror"] is None and only["mirror_gap_mm"] is None
+
+
 def test_answer_f1_counts_a_matching_alternative_and_ignores_sides():
   truth = (("left hand", "back"), ("right hand", "back"), ("chest", "chest"))
   answers = (_table([("hand", "back"), ("chest", "chest")]),  # p 1, r 1: without sides both hands are one pair

@@ -119,6 +119,30 @@ def test_table_has_every_method_with_finite_numbers(first_run):
   assert np.mean(oracle) == pytest.approx(summaries["oracle"]["pa_mpjpe"])
 
 
+def test_diagnosis_refits_a_run_to_its_recorded_numbers(first_run):
+  from experiments import diagnose_contacts
+
+  settings, output = first_run
+  rows = run_benchmark.scene_rows(run_benchmark.read_records(output["paths"]["results"]))
+  diagnosis = diagnose_contacts.diagnose(diagnose_contacts.DiagnosisSettings(
+      run_dir=str(settings.out_dir), methods=("posejax_n20", "oracle"), worst=2))
+  assert len(diagnosis) == 2
+  behind = []
+  for item in diagnosis:
+    for name in ("posejax_n20", "oracle"):
+      recorded = rows[(2, name, item["scene_id"])]
+      assert item["pa_mpjpe_mm"][name] == pytest.approx(recorded["pa_mpjpe"], abs=1e-3)
+      (pair,) = item["pairs"][name]
+      assert pair["pair"] == ("right hand", "left hand")
+      assert pair["gap_mm"] == pytest.approx(recorded["gap_mm"], abs=1e-3)
+    behind.append(item["pa_mpjpe_mm"]["posejax_n20"] - item["pa_mpjpe_mm"]["oracle"])
+    # The stand-in answers cycle through three texts; "hand | hand" is in two of them.
+    assert dict(item["answer_rows"])["hand | hand"] in (13, 14)
+  everyone = [rows[(2, "posejax_n20", s)]["pa_mpjpe"] - rows[(2, "oracle", s)]["pa_mpjpe"]
+              for s in (f"synthetic-handshake-{i:04d}" for i in range(SCENES))]
+  assert behind == pytest.approx(sorted(everyone, reverse=True)[:2], abs=1e-3)
+
+
 def test_rerun_resumes_without_refitting(first_run, monkeypatch):
   settings, output = first_run
   results = output["paths"]["results"]
@@ -127,7 +151,7 @@ def test_rerun_resumes_without_refitting(first_run, monkeypatch):
   def no_fit(*args, **kwargs):
     raise AssertionError("a finished method was fitted again")
 
-  monkeypatch.setattr(run_benchmark, "_fit_scenes", no_fit)
+  monkeypatch.setattr(run_benchmark, "fit_scenes", no_fit)
   again = run_benchmark.run(settings)
   assert open(results, encoding="utf-8").read() == before
   assert again["summaries"][2]["oracle"]["pa_mpjpe"] == pytest.approx(
@@ -139,7 +163,7 @@ def test_rerun_resumes_without_refitting(first_run, monkeypatch):
   with open(results, "w", encoding="utf-8") as handle:
     handle.write("".join(lines[:-1]) + lines[-1][:40])
   fitted = []
-  monkeypatch.setattr(run_benchmark, "_fit_scenes",
+  monkeypatch.setattr(run_benchmark, "fit_scenes",
                       lambda s, r, method, indices: fitted.append((method.name, indices)) or (
                           np.zeros((len(indices), 2, r.gt_vertices.shape[2], 3)),
                           [{"iterations": 0.0, "converged": 0.0, "fell_back": 0.0}] * len(indices)))

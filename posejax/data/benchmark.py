@@ -445,6 +445,19 @@ GAP_THRESHOLDS_MM: tuple[int, ...] = (5, 20)
 skin's give; 20 mm is the paper's self-contact ground-truth threshold (METHOD.md)."""
 
 
+def _pair_gaps(tools: EvaluationTools, pred: np.ndarray, pairs) -> np.ndarray:
+  """(K,) metres: the minimum vertex distance of each (person 0 region, person 1 region) pair
+  over every vertex of both regions (one person: both on person 0)."""
+  from scipy.spatial import cKDTree
+
+  gaps = []
+  for a, b in pairs:
+    first = pred[0, np.unique(tools.gap_vertices[a])]
+    second = pred[min(1, pred.shape[0] - 1), np.unique(tools.gap_vertices[b])]
+    gaps.append(cKDTree(second).query(first)[0].min())
+  return np.asarray(gaps, np.float64)
+
+
 def true_pair_gaps(tools: EvaluationTools, scene: synthetic.SyntheticScene,
                    pred_vertices) -> dict[str, float]:
   """How far apart the predicted meshes leave the scene's true contact pairs.
@@ -463,21 +476,43 @@ def true_pair_gaps(tools: EvaluationTools, scene: synthetic.SyntheticScene,
     ``gap_mm``: mean over the true pairs of their minimum vertex distance (millimetres);
     ``gap_within_XXmm``: share of true pairs closer than each of ``GAP_THRESHOLDS_MM``.
   """
-  from scipy.spatial import cKDTree
-
   pred = np.asarray(pred_vertices, np.float64)
-  pairs = contact_pair_indices(scene, tools.region_names)
-  gaps = []
-  for a, b in pairs:
-    first = pred[0, np.unique(tools.gap_vertices[a])]
-    second = pred[min(1, pred.shape[0] - 1), np.unique(tools.gap_vertices[b])]
-    gaps.append(cKDTree(second).query(first)[0].min())
-  gaps = 1000.0 * np.asarray(gaps)
+  gaps = 1000.0 * _pair_gaps(tools, pred, contact_pair_indices(scene, tools.region_names))
   out = {"gap_mm": float(gaps.mean()) if gaps.size else math.nan}
   for threshold in GAP_THRESHOLDS_MM:
     out[f"gap_within_{threshold:02d}mm"] = (float((gaps < threshold).mean()) if gaps.size
                                             else math.nan)
   return out
+
+
+def true_pair_report(tools: EvaluationTools, scene: synthetic.SyntheticScene,
+                     pred_vertices) -> list[dict[str, Any]]:
+  """Each true contact pair's gap in a prediction, beside its nearest mirrored alternative.
+
+  The alternatives are the pair with either or both lateral regions on the body's other side
+  (a right hand for a left); a true pair left open while an alternative is closed is a side
+  choice of the fit.
+
+  Args:
+    tools, scene, pred_vertices: as ``true_pair_gaps``.
+
+  Returns:
+    A dict per true pair: ``pair`` (its two region names), ``gap_mm``, ``mirror`` (the nearest
+    alternative's names, or None for a pair of central regions) and ``mirror_gap_mm``.
+  """
+  pred = np.asarray(pred_vertices, np.float64)
+  names = list(tools.region_names)
+  report = []
+  for a, b in scene.contact_pairs:
+    options = sorted({(x, y) for x in (a, vocabulary.mirror(a)) for y in (b, vocabulary.mirror(b))}
+                     - {(a, b)})
+    gaps = 1000.0 * _pair_gaps(tools, pred, [(names.index(a), names.index(b))]
+                               + [(names.index(x), names.index(y)) for x, y in options])
+    nearest = int(np.argmin(gaps[1:])) if options else None
+    report.append({"pair": (a, b), "gap_mm": float(gaps[0]),
+                   "mirror": None if nearest is None else options[nearest],
+                   "mirror_gap_mm": None if nearest is None else float(gaps[1 + nearest])})
+  return report
 
 
 GAP_COLUMNS: tuple[str, ...] = ("gap_mm",) + tuple(f"gap_within_{t:02d}mm"

@@ -1,0 +1,126 @@
+"""Why fits miss the true contacts, scene by scene, on a run of the SYNTHETIC benchmark.
+
+Refits scenes of a ``run_benchmark`` folder (two people) with its own settings, through the same
+fitter, and prints for each scene every method's PA-MPJPE and, per true contact pair, how far
+apart the fit leaves it beside its nearest mirrored alternative (``benchmark.true_pair_report``:
+a true pair open while its mirror is closed is a side choice), then the answer rows the first
+method read with how many answers name each. By default the scenes where the first method is
+furthest behind the second.
+
+  .venv/bin/python -m experiments.diagnose_contacts --run_dir outputs/dev_hi4d \\
+      --methods posejax_n20,oracle --worst 6
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import json
+
+from experiments import _cli
+from experiments import run_benchmark
+from posejax import body
+from posejax.data import benchmark
+from posejax.errors import InvalidInputError
+from posejax.io_utils import atomic_write_text
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class DiagnosisSettings:
+  """The script's flags."""
+
+  run_dir: str = _cli.option(help="A run_benchmark output folder with two-person scenes.")
+  methods: tuple[str, ...] = _cli.option(("posejax_n20", "oracle"), "Methods to refit; the "
+                                         "first is diagnosed, the second is its reference.")
+  scene_ids: tuple[str, ...] = _cli.option((), "Only these scenes (ids or their endings, e.g. "
+                                           "hug-0006); default: the --worst ones.")
+  worst: int = _cli.option(6, "How many scenes, those where the first method's PA-MPJPE is "
+                           "furthest above the second's.")
+  out: str | None = _cli.option(None, "Also write the diagnosis as JSON here.")
+
+
+def _answer_rows(scene, samples: int) -> list[tuple[str, int]]:
+  """The rows of a scene's first ``samples`` answers, as text, with how many answers name each."""
+  from posejax.lmm import parse_answer
+
+  def cell(value):
+    return value if isinstance(value, str) else " / ".join(value)
+
+  counts = collections.Counter()
+  for text in scene.answers[:samples]:
+    counts.update({f"{cell(row[0])} | {cell(row[-1])}"
+                   for row in parse_answer(text, people=scene.people).rows})
+  return counts.most_common()
+
+
+def diagnose(settings: DiagnosisSettings) -> list[dict]:
+  """Refits the chosen scenes; returns a dict per scene (see the module docstring)."""
+  if len(settings.methods) < 2:
+    raise InvalidInputError("--methods needs the method to diagnose and a reference")
+  recorded = run_benchmark.settings_of_run(settings.run_dir)
+  model = body.default_model()
+  chosen = dataclasses.replace(recorded, methods=settings.methods, people=(2,))
+  run = run_benchmark.prepare_people(chosen, 2, model)
+  names = [m.name for m in run.methods]
+  missing = sorted(set(settings.methods) - set(names))
+  if missing:
+    raise InvalidInputError(f"unknown methods {missing}")
+  if settings.scene_ids:
+    indices = [i for i, s in enumerate(run.scenes)
+               if any(s.scene_id.endswith(wanted) for wanted in settings.scene_ids)]
+    if not indices:
+      raise InvalidInputError(f"no scene of {settings.run_dir} matches {settings.scene_ids}")
+  else:
+    indices = list(range(len(run.scenes)))
+  methods = {m.name: m for m in run.methods}
+  vertices, scores = {}, {}
+  for name in settings.methods:
+    fitted, _ = run_benchmark.fit_scenes(chosen, run, methods[name], indices)
+    vertices[name] = fitted
+    scores[name] = [benchmark.scene_metrics(run.tools, run.scenes[i], fitted[k],
+                                            run.gt_vertices[i])["pa_mpjpe"]
+                    for k, i in enumerate(indices)]
+  first, second = settings.methods[:2]
+  order = sorted(range(len(indices)), key=lambda k: scores[second][k] - scores[first][k])
+  if not settings.scene_ids:
+    order = order[:settings.worst]
+  out = []
+  for k in order:
+    scene = run.scenes[indices[k]]
+    out.append({
+        "scene_id": scene.scene_id,
+        "pa_mpjpe_mm": {name: float(scores[name][k]) for name in settings.methods},
+        "pairs": {name: benchmark.true_pair_report(run.tools, scene, vertices[name][k])
+                  for name in settings.methods},
+        "answer_rows": (_answer_rows(scene, methods[first].samples)
+                        if methods[first].contacts == benchmark.ANSWERS else []),
+    })
+  return out
+
+
+def _text(diagnosis: list[dict]) -> str:
+  lines = []
+  for item in diagnosis:
+    scores = ", ".join(f"{name} {value:.1f}" for name, value in item["pa_mpjpe_mm"].items())
+    lines.append(f"{item['scene_id']}: PA-MPJPE (mm) {scores}")
+    for name, pairs in item["pairs"].items():
+      for pair in pairs:
+        mirror = ("" if pair["mirror"] is None else
+                  f"; nearest mirror {' - '.join(pair['mirror'])} {pair['mirror_gap_mm']:.0f} mm")
+        lines.append(f"  {name:12s} {' - '.join(pair['pair'])}: {pair['gap_mm']:.0f} mm{mirror}")
+    if item["answer_rows"]:
+      rows = ", ".join(f"{row} ({count})" for row, count in item["answer_rows"])
+      lines.append(f"  answer rows (answers naming each): {rows}")
+  return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+  settings = _cli.settings_from_flags(DiagnosisSettings)
+  diagnosis = diagnose(settings)
+  print(_text(diagnosis), end="")
+  if settings.out:
+    atomic_write_text(settings.out, json.dumps(diagnosis, indent=1))
+
+
+if __name__ == "__main__":
+  _cli.run_script(lambda: _cli.define_flags(DiagnosisSettings), main)
