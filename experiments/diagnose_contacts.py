@@ -2,10 +2,10 @@
 
 Refits scenes of a ``run_benchmark`` folder (two people) with its own settings, through the same
 fitter, and prints for each scene every method's PA-MPJPE and, per true contact pair, how far
-apart the fit leaves it beside its nearest mirrored alternative (``benchmark.true_pair_report``:
-a true pair open while its mirror is closed is a side choice), then the answer rows the first
-method read with how many answers name each. By default the scenes where the first method is
-furthest behind the second.
+apart the fit leaves it beside its nearest mirrored and exchanged alternatives
+(``benchmark.true_pair_report``), the answer rows the first method read with how many answers
+name each, and the likely cause (``CAUSES``), tallied at the end. By default the scenes where
+the first method is furthest behind the second.
 
   .venv/bin/python -m experiments.diagnose_contacts --run_dir outputs/dev_hi4d \\
       --methods posejax_n20,oracle --worst 6
@@ -20,6 +20,7 @@ import json
 from experiments import _cli
 from experiments import run_benchmark
 from posejax import body
+from posejax.body import vocabulary
 from posejax.data import benchmark
 from posejax.errors import InvalidInputError
 from posejax.io_utils import atomic_write_text
@@ -37,6 +38,50 @@ class DiagnosisSettings:
   worst: int = _cli.option(6, "How many scenes, those where the first method's PA-MPJPE is "
                            "furthest above the second's.")
   out: str | None = _cli.option(None, "Also write the diagnosis as JSON here.")
+
+
+CLOSED_MM = 20.0
+"""A pair this close counts as closed (the paper's self-contact threshold, METHOD.md)."""
+OPEN_MM = 50.0
+"""A pair this far apart counts as open (beyond the PCC's first, 5 cm, threshold)."""
+RARE_SHARE = 0.15
+"""A true pair that at most this share of the answers name counts as rarely named (3 of 20)."""
+
+CAUSES = ("side choice", "roles exchanged", "pair rarely named", "pairs closed, people misplaced",
+          "pair open")
+"""What ``cause`` calls a scene, tested in this order: a true pair open while its mirrored
+alternative is closed; while its exchanged alternative (each region on the other person) is
+closed; a true pair open that few answers name; every true pair closed; else."""
+
+
+def _naming_count(pair: tuple[str, str], answer_rows: list[tuple[str, int]]) -> int:
+  """How many answers name ``pair`` (sides and the order of the two cells ignored)."""
+  def free(name):
+    return vocabulary.split_side(name.strip())[1]
+
+  first, second = free(pair[0]), free(pair[1])
+  count = 0
+  for row, answers in answer_rows:
+    cells = [{free(name) for name in cell.split(" / ")} for cell in row.split(" | ")]
+    if (first in cells[0] and second in cells[-1]) or (first in cells[-1] and second in cells[0]):
+      count += answers
+  return count
+
+
+def cause(pairs: list[dict], answer_rows: list[tuple[str, int]], samples: int) -> str:
+  """Which of ``CAUSES`` explains a fit's true pairs (``benchmark.true_pair_report``)."""
+  if any(p["gap_mm"] > OPEN_MM and p["mirror_gap_mm"] is not None
+         and p["mirror_gap_mm"] < CLOSED_MM for p in pairs):
+    return CAUSES[0]
+  if any(p["gap_mm"] > OPEN_MM and p["exchanged_gap_mm"] is not None
+         and p["exchanged_gap_mm"] < CLOSED_MM for p in pairs):
+    return CAUSES[1]
+  if any(p["gap_mm"] > OPEN_MM and _naming_count(p["pair"], answer_rows) <= RARE_SHARE * samples
+         for p in pairs):
+    return CAUSES[2]
+  if all(p["gap_mm"] < CLOSED_MM for p in pairs):
+    return CAUSES[3]
+  return CAUSES[4]
 
 
 def _answer_rows(scene, samples: int) -> list[tuple[str, int]]:
@@ -87,13 +132,16 @@ def diagnose(settings: DiagnosisSettings) -> list[dict]:
   out = []
   for k in order:
     scene = run.scenes[indices[k]]
+    pairs = {name: benchmark.true_pair_report(run.tools, scene, vertices[name][k])
+             for name in settings.methods}
+    rows = (_answer_rows(scene, methods[first].samples)
+            if methods[first].contacts == benchmark.ANSWERS else [])
     out.append({
         "scene_id": scene.scene_id,
         "pa_mpjpe_mm": {name: float(scores[name][k]) for name in settings.methods},
-        "pairs": {name: benchmark.true_pair_report(run.tools, scene, vertices[name][k])
-                  for name in settings.methods},
-        "answer_rows": (_answer_rows(scene, methods[first].samples)
-                        if methods[first].contacts == benchmark.ANSWERS else []),
+        "cause": cause(pairs[first], rows, methods[first].samples),
+        "pairs": pairs,
+        "answer_rows": rows,
     })
   return out
 
@@ -102,15 +150,20 @@ def _text(diagnosis: list[dict]) -> str:
   lines = []
   for item in diagnosis:
     scores = ", ".join(f"{name} {value:.1f}" for name, value in item["pa_mpjpe_mm"].items())
-    lines.append(f"{item['scene_id']}: PA-MPJPE (mm) {scores}")
+    lines.append(f"{item['scene_id']}: PA-MPJPE (mm) {scores}; {item['cause']}")
     for name, pairs in item["pairs"].items():
       for pair in pairs:
         mirror = ("" if pair["mirror"] is None else
                   f"; nearest mirror {' - '.join(pair['mirror'])} {pair['mirror_gap_mm']:.0f} mm")
-        lines.append(f"  {name:12s} {' - '.join(pair['pair'])}: {pair['gap_mm']:.0f} mm{mirror}")
+        exchanged = ("" if pair["exchanged_gap_mm"] is None
+                     else f"; exchanged {pair['exchanged_gap_mm']:.0f} mm")
+        lines.append(f"  {name:12s} {' - '.join(pair['pair'])}: {pair['gap_mm']:.0f} mm{mirror}"
+                     f"{exchanged}")
     if item["answer_rows"]:
       rows = ", ".join(f"{row} ({count})" for row, count in item["answer_rows"])
       lines.append(f"  answer rows (answers naming each): {rows}")
+  tally = collections.Counter(item["cause"] for item in diagnosis)
+  lines.append("causes: " + ", ".join(f"{name} {tally[name]}" for name in CAUSES))
   return "\n".join(lines) + "\n"
 
 

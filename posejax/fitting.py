@@ -648,8 +648,13 @@ def fit_dataset(
   scene takes it, so a dataset's cost follows the scenes' own step counts. Each stage has its own
   pool of ``slots`` slots, all running the one compiled stage loop (a stage's settings are traced),
   and a scene that ends stage 1 queues for a slot of stage 2. Slots are swapped every
-  ``chunk_size`` steps. Every scene's result equals fitting it alone with ``fit`` (to float
-  rounding: the same steps, early stops, fallback and searches).
+  ``chunk_size`` steps. Every scene runs the computation of fitting it alone with ``fit`` (the
+  same steps, early stops, fallback and searches), so its result is equal up to float rounding,
+  which differs with the batch's size and make-up. Over a long fit the discrete choices (closest
+  pairs, left/right assignments, roles) can amplify that rounding: 32 hi4d development scenes of
+  the synthetic benchmark fitted 1000 + 100 steps in 16 slots and in 4 slots differed by 2.4 mm
+  PA-MPJPE per scene on average (at most 9.8 mm; means 86.7 and 85.8 mm), and ``fit`` in
+  batches of 4 and of 16 differs the same way. The same inputs and settings give the same results.
 
   Args:
     image_kp: (S, P, 25, 3) OpenPose BODY_25 keypoints of S scenes (see ``fit``).

@@ -367,9 +367,16 @@ def test_true_pair_report_puts_each_pair_beside_its_nearest_mirror():
   assert second["gap_mm"] == pytest.approx(4000.0)
   assert second["mirror"] == ("right hand", "right hand")
   assert second["mirror_gap_mm"] == pytest.approx(100.0)
+  # Exchanged: each region on the other person, so person 0's back (at the origin) against
+  # person 1's hands, the right one 0.9 m away, the left one 5 m.
+  assert first["exchanged_gap_mm"] == pytest.approx(900.0)
+  assert second["exchanged_gap_mm"] == pytest.approx(100.0)  # right hands again
   central = _scene(0, contacts=(("back", "back"),))
   (only,) = benchmark.true_pair_report(tools, central, pred)
   assert only["mirror"] is None and only["mirror_gap_mm"] is None
+  lone = _scene(0, people=1, contacts=(("left hand", "back"),))
+  (alone,) = benchmark.true_pair_report(tools, lone, pred[:1])
+  assert alone["exchanged_gap_mm"] is None
 
 
 def test_answer_f1_counts_a_matching_alternative_and_ignores_sides():

@@ -136,6 +136,7 @@ def test_diagnosis_refits_a_run_to_its_recorded_numbers(first_run):
       assert pair["pair"] == ("right hand", "left hand")
       assert pair["gap_mm"] == pytest.approx(recorded["gap_mm"], abs=1e-3)
     behind.append(item["pa_mpjpe_mm"]["posejax_n20"] - item["pa_mpjpe_mm"]["oracle"])
+    assert item["cause"] in diagnose_contacts.CAUSES
     # The stand-in answers cycle through three texts; "hand | hand" is in two of them.
     assert dict(item["answer_rows"])["hand | hand"] in (13, 14)
   everyone = [rows[(2, "posejax_n20", s)]["pa_mpjpe"] - rows[(2, "oracle", s)]["pa_mpjpe"]
@@ -203,3 +204,21 @@ def test_profiles_bring_their_datasets_published_fallback_rule(tmp_path):
       2, ablations=False, changes=settings(profile="chi3d").fit_changes())}
   assert methods["posejax_n20"].config.fallback_min_empty == 2
   assert methods["heuristic"].config.fallback_min_empty is None
+
+
+def test_diagnosis_causes_follow_their_rules():
+  from experiments.diagnose_contacts import CAUSES, cause
+
+  def pair(gap, mirror_gap=None, names=("right hand", "back"), exchanged_gap=400.0):
+    return {"pair": names, "gap_mm": gap, "mirror": None if mirror_gap is None else names,
+            "mirror_gap_mm": mirror_gap, "exchanged_gap_mm": exchanged_gap}
+
+  rows = [("hand | back", 17), ("waist (back) | left hand", 3)]
+  assert cause([pair(300.0, 5.0)], rows, 20) == CAUSES[0]  # open, its mirror closed
+  assert cause([pair(300.0, 200.0, exchanged_gap=3.0)], rows, 20) == CAUSES[1]
+  assert cause([pair(300.0, 200.0)], rows, 20) == CAUSES[4]  # open though 17 answers name it
+  rare = pair(300.0, 200.0, ("waist (back)", "right hand"))
+  assert cause([pair(1.0), rare], rows, 20) == CAUSES[2]  # named by 3 of 20, sides ignored
+  assert cause([pair(1.0), rare], rows, 10) == CAUSES[4]  # 3 of 10 is not rare
+  assert cause([pair(1.0), pair(19.0, 300.0)], rows, 20) == CAUSES[3]
+  assert cause([pair(1.0), pair(30.0, 300.0)], rows, 20) == CAUSES[4]

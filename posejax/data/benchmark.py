@@ -487,31 +487,39 @@ def true_pair_gaps(tools: EvaluationTools, scene: synthetic.SyntheticScene,
 
 def true_pair_report(tools: EvaluationTools, scene: synthetic.SyntheticScene,
                      pred_vertices) -> list[dict[str, Any]]:
-  """Each true contact pair's gap in a prediction, beside its nearest mirrored alternative.
+  """Each true contact pair's gap in a prediction, beside its nearest alternatives.
 
-  The alternatives are the pair with either or both lateral regions on the body's other side
-  (a right hand for a left); a true pair left open while an alternative is closed is a side
-  choice of the fit.
+  Two alternatives tell what a fit did instead: the mirrored pair (either or both lateral regions
+  on the body's other side, a right hand for a left), and for two people the exchanged pair (each
+  region on the other person, on either side). A true pair left open while its mirror is closed
+  is a side choice; while its exchange is closed, a choice of the two people's roles.
 
   Args:
     tools, scene, pred_vertices: as ``true_pair_gaps``.
 
   Returns:
     A dict per true pair: ``pair`` (its two region names), ``gap_mm``, ``mirror`` (the nearest
-    alternative's names, or None for a pair of central regions) and ``mirror_gap_mm``.
+    mirrored pair's names, or None for a pair of central regions) and ``mirror_gap_mm``,
+    ``exchanged_gap_mm`` (the nearest exchanged pair; None for one person).
   """
   pred = np.asarray(pred_vertices, np.float64)
   names = list(tools.region_names)
+
+  def gaps(pairs):
+    return 1000.0 * _pair_gaps(tools, pred, [(names.index(x), names.index(y)) for x, y in pairs])
+
   report = []
   for a, b in scene.contact_pairs:
-    options = sorted({(x, y) for x in (a, vocabulary.mirror(a)) for y in (b, vocabulary.mirror(b))}
-                     - {(a, b)})
-    gaps = 1000.0 * _pair_gaps(tools, pred, [(names.index(a), names.index(b))]
-                               + [(names.index(x), names.index(y)) for x, y in options])
-    nearest = int(np.argmin(gaps[1:])) if options else None
-    report.append({"pair": (a, b), "gap_mm": float(gaps[0]),
-                   "mirror": None if nearest is None else options[nearest],
-                   "mirror_gap_mm": None if nearest is None else float(gaps[1 + nearest])})
+    sides_a, sides_b = {a, vocabulary.mirror(a)}, {b, vocabulary.mirror(b)}
+    mirrors = sorted({(x, y) for x in sides_a for y in sides_b} - {(a, b)})
+    mirror_gaps = gaps(mirrors) if mirrors else np.zeros(0)
+    nearest = int(np.argmin(mirror_gaps)) if mirrors else None
+    exchanged = (float(gaps(sorted((y, x) for x in sides_a for y in sides_b)).min())
+                 if scene.people == 2 else None)
+    report.append({"pair": (a, b), "gap_mm": float(gaps([(a, b)])[0]),
+                   "mirror": None if nearest is None else mirrors[nearest],
+                   "mirror_gap_mm": None if nearest is None else float(mirror_gaps[nearest]),
+                   "exchanged_gap_mm": exchanged})
   return report
 
 
