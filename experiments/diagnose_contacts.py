@@ -16,12 +16,14 @@ from __future__ import annotations
 import collections
 import dataclasses
 import json
+import os
 
 from experiments import _cli
 from experiments import run_benchmark
 from posejax import body
 from posejax.body import vocabulary
 from posejax.data import benchmark
+from posejax.data import synthetic
 from posejax.errors import InvalidInputError
 from posejax.io_utils import atomic_write_text
 
@@ -103,8 +105,14 @@ def diagnose(settings: DiagnosisSettings) -> list[dict]:
   if len(settings.methods) < 2:
     raise InvalidInputError("--methods needs the method to diagnose and a reference")
   recorded = run_benchmark.settings_of_run(settings.run_dir)
+  scenes_path = os.path.join(settings.run_dir, run_benchmark.SCENE_FILES[2])
+  if 2 not in recorded.people or not os.path.isfile(scenes_path + ".json"):
+    raise InvalidInputError(f"{settings.run_dir} has no two-person scenes to diagnose")
+  # As many scenes as the folder holds, so that none is generated here.
+  saved = len(synthetic.load_benchmark(scenes_path).scenes)
   model = body.default_model()
-  chosen = dataclasses.replace(recorded, methods=settings.methods, people=(2,))
+  chosen = dataclasses.replace(recorded, methods=settings.methods, people=(2,),
+                               num_scenes=min(saved, recorded.num_scenes))
   run = run_benchmark.prepare_people(chosen, 2, model)
   names = [m.name for m in run.methods]
   missing = sorted(set(settings.methods) - set(names))

@@ -222,3 +222,16 @@ def test_diagnosis_causes_follow_their_rules():
   assert cause([pair(1.0), rare], rows, 10) == CAUSES[4]  # 3 of 10 is not rare
   assert cause([pair(1.0), pair(19.0, 300.0)], rows, 20) == CAUSES[3]
   assert cause([pair(1.0), pair(30.0, 300.0)], rows, 20) == CAUSES[4]
+
+
+def test_diagnosis_refuses_a_folder_without_two_person_scenes(tmp_path):
+  from experiments import diagnose_contacts
+  from posejax.errors import InvalidInputError
+
+  settings = diagnose_contacts.DiagnosisSettings(run_dir=str(tmp_path))
+  with pytest.raises(InvalidInputError, match="run.json"):
+    diagnose_contacts.diagnose(settings)
+  (tmp_path / "run.json").write_text(json.dumps({"settings": {"people": [1]}}))
+  with pytest.raises(InvalidInputError, match="no two-person scenes"):
+    diagnose_contacts.diagnose(settings)
+  assert sorted(os.listdir(tmp_path)) == ["run.json"]  # nothing was generated
