@@ -261,7 +261,13 @@ def keypoint_error_px(model: BodyModel, params: BodyParams, keypoints, camera: C
   if people == 1:  # posed as two, the batch shape every other call here compiles for
     params = jax.tree_util.tree_map(lambda x: jnp.concatenate([x, x]), params)
   points, _ = _posed_keypoints(model, params)
-  pixels = np.asarray(project(camera, points[:people]), np.float64)
+  return body25_error_px(points[:people], keypoints, camera)
+
+
+def body25_error_px(points, keypoints, camera: Camera) -> float:
+  """``keypoint_error_px`` of posed BODY_25 points: (P, 25, 3) metres against (P, 25, 3)
+  keypoints (pixels and confidence)."""
+  pixels = np.asarray(project(camera, points), np.float64)
   keypoints = np.asarray(keypoints, np.float64)
   seen = np.nan_to_num(keypoints[..., 2]) > MIN_CONFIDENCE
   gaps = np.linalg.norm(pixels - keypoints[..., :2], axis=-1)

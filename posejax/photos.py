@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from posejax import lmm
+from posejax.body import keypoints as body_keypoints
 from posejax.body.forward import forward
 from posejax.body.model import PARAM_FIELDS
 from posejax.body.model import BodyModel
@@ -38,7 +39,7 @@ from posejax.errors import UnsupportedImageError
 from posejax.fitting import fit_dataset
 from posejax.io_utils import atomic_write_bytes
 from posejax.io_utils import atomic_write_text
-from posejax.keypoint_init import keypoint_error_px
+from posejax.keypoint_init import body25_error_px
 from posejax.result import FitResult
 
 _forward = jax.jit(forward)
@@ -233,7 +234,7 @@ def fit_photos(model: BodyModel, photos: Sequence[PhotoInput], *,
   """Fits photos of the same number of people to their keypoints and the model's answers.
 
   The photos go through ``posejax.fit_dataset`` (continuous batching, ``slots`` at a time; each
-  photo's result equals its fit alone). A photo whose answers are all refusals, or that has none,
+  photo runs the computation of its fit alone, equal up to float rounding). A photo whose answers are all refusals, or that has none,
   is fitted with the config's fallback preset, as is one whose answers are all empty.
 
   Args:
@@ -276,14 +277,16 @@ def fit_photos(model: BodyModel, photos: Sequence[PhotoInput], *,
     # The initial and fitted people in one forward pass: one compiled program per people count.
     both = jax.tree_util.tree_map(lambda a, b: jnp.stack([jnp.asarray(a, b.dtype), b]),
                                   photo.init, fitted)
-    initial_vertices, fitted_vertices = np.asarray(_forward(model, both).vertices, np.float64)
+    posed = _forward(model, both)
+    initial_vertices, fitted_vertices = np.asarray(posed.vertices, np.float64)
+    initial_points, fitted_points = body_keypoints.smplx_to_body25(posed.joints)
     keypoints = np.asarray(photo.keypoints, np.float64)
     fits.append(PhotoFit(
         result=own, initial=photo.init, fitted=fitted, initial_vertices=initial_vertices,
         fitted_vertices=fitted_vertices, status=FELL_BACK if fell_back else FITTED, reason=reason,
         keypoint_error_px={
-            "initial": keypoint_error_px(model, photo.init, keypoints, photo.camera),
-            "fit": keypoint_error_px(model, fitted, keypoints, photo.camera)}))
+            "initial": body25_error_px(initial_points, keypoints, photo.camera),
+            "fit": body25_error_px(fitted_points, keypoints, photo.camera)}))
   return fits
 
 
