@@ -3,7 +3,7 @@
 Reads the processed file of the reference pipeline (``<split>_optimization.pkl``), the language
 model's answers (the constraints file of ``experiments/query_lmm.py``, or its answer cache), fits
 the images in blocks with ``posejax.fit_dataset`` (``--batch_size`` slots: each image costs its
-own steps; results equal fitting each alone) and scores the initial estimate and the fit the way
+own steps; each runs the computation of its fit alone, equal up to float rounding) and scores the initial estimate and the fit the way
 the paper does (PA-MPJPE, PCC). Images without answers keep the baseline (the config's fallback).
 
 Output in ``--out_dir``:

@@ -12,8 +12,10 @@ with every method of the paper's tables and scores each fit:
   oracle, and the ablations of the terms its preset weighs; PA-MPJPE and self-contact PCC.
 
 The scenes of a method are fitted in one ``fit_dataset`` call (continuous batching through
-``--batch_size`` slots; each scene's result equals its fit alone) and recorded in batches of that
-many scenes, the unit a resumed run skips; every two-person method runs on ONE fitter compiled with
+``--batch_size`` slots; each scene runs the computation of its fit alone, equal up to float
+rounding, which long fits can amplify: see ``posejax.fit_dataset``) and recorded in batches of
+that many scenes, the unit a resumed run skips (its refitted scenes share slots differently, so
+their numbers can differ from an uninterrupted run's by that rounding); every two-person method runs on ONE fitter compiled with
 the union of the methods' loss terms and every method's constraints are padded to the same sizes,
 so the whole table compiles once per person count (the configs differ only in weights, which are
 traced).
