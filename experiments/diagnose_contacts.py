@@ -56,21 +56,22 @@ alternative is closed; while its exchanged alternative (each region on the other
 closed; a true pair open that few answers name; every true pair closed; else."""
 
 
-def _naming_count(pair: tuple[str, str], answer_rows: list[tuple[str, int]]) -> int:
+Row = tuple[tuple[str, ...], tuple[str, ...]]
+"""An answer row as parsed: the names (alternatives) of its person-1 cell and person-2 cell."""
+
+
+def _naming_count(pair: tuple[str, str], answer_rows: list[tuple[Row, int]]) -> int:
   """How many answers name ``pair`` (sides and the order of the two cells ignored)."""
-  def free(name):
-    return vocabulary.split_side(name.strip())[1]
+  def free(names):
+    return {vocabulary.split_side(name)[1] for name in names}
 
-  first, second = free(pair[0]), free(pair[1])
-  count = 0
-  for row, answers in answer_rows:
-    cells = [{free(name) for name in cell.split(" / ")} for cell in row.split(" | ")]
-    if (first in cells[0] and second in cells[-1]) or (first in cells[-1] and second in cells[0]):
-      count += answers
-  return count
+  first, second = free(pair[:1]), free(pair[1:])
+  return sum(answers for (one, other), answers in answer_rows
+             if (first <= free(one) and second <= free(other))
+             or (first <= free(other) and second <= free(one)))
 
 
-def cause(pairs: list[dict], answer_rows: list[tuple[str, int]], samples: int) -> str:
+def cause(pairs: list[dict], answer_rows: list[tuple[Row, int]], samples: int) -> str:
   """Which of ``CAUSES`` explains a fit's true pairs (``benchmark.true_pair_report``)."""
   if any(p["gap_mm"] > OPEN_MM and p["mirror_gap_mm"] is not None
          and p["mirror_gap_mm"] < CLOSED_MM for p in pairs):
@@ -86,18 +87,23 @@ def cause(pairs: list[dict], answer_rows: list[tuple[str, int]], samples: int) -
   return CAUSES[4]
 
 
-def _answer_rows(scene, samples: int) -> list[tuple[str, int]]:
-  """The rows of a scene's first ``samples`` answers, as text, with how many answers name each."""
+def _answer_rows(scene, samples: int) -> list[tuple[Row, int]]:
+  """The rows of a scene's first ``samples`` answers with how many answers name each."""
   from posejax.lmm import parse_answer
 
-  def cell(value):
-    return value if isinstance(value, str) else " / ".join(value)
+  def names(cell):
+    return (cell,) if isinstance(cell, str) else tuple(cell)
 
   counts = collections.Counter()
   for text in scene.answers[:samples]:
-    counts.update({f"{cell(row[0])} | {cell(row[-1])}"
+    counts.update({(names(row[0]), names(row[-1]))
                    for row in parse_answer(text, people=scene.people).rows})
   return counts.most_common()
+
+
+def row_text(row: Row) -> str:
+  """``"hand / arm | back"``: a row as the answers write it."""
+  return " | ".join(" / ".join(cell) for cell in row)
 
 
 def diagnose(settings: DiagnosisSettings) -> list[dict]:
@@ -168,7 +174,7 @@ def _text(diagnosis: list[dict]) -> str:
         lines.append(f"  {name:12s} {' - '.join(pair['pair'])}: {pair['gap_mm']:.0f} mm{mirror}"
                      f"{exchanged}")
     if item["answer_rows"]:
-      rows = ", ".join(f"{row} ({count})" for row, count in item["answer_rows"])
+      rows = ", ".join(f"{row_text(row)} ({count})" for row, count in item["answer_rows"])
       lines.append(f"  answer rows (answers naming each): {rows}")
   tally = collections.Counter(item["cause"] for item in diagnosis)
   lines.append("causes: " + ", ".join(f"{name} {tally[name]}" for name in CAUSES))

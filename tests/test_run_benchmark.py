@@ -138,7 +138,7 @@ def test_diagnosis_refits_a_run_to_its_recorded_numbers(first_run):
     behind.append(item["pa_mpjpe_mm"]["posejax_n20"] - item["pa_mpjpe_mm"]["oracle"])
     assert item["cause"] in diagnose_contacts.CAUSES
     # The stand-in answers cycle through three texts; "hand | hand" is in two of them.
-    assert dict(item["answer_rows"])["hand | hand"] in (13, 14)
+    assert dict(item["answer_rows"])[(("hand",), ("hand",))] in (13, 14)
   everyone = [rows[(2, "posejax_n20", s)]["pa_mpjpe"] - rows[(2, "oracle", s)]["pa_mpjpe"]
               for s in (f"synthetic-handshake-{i:04d}" for i in range(SCENES))]
   assert behind == pytest.approx(sorted(everyone, reverse=True)[:2], abs=1e-3)
@@ -213,7 +213,7 @@ def test_diagnosis_causes_follow_their_rules():
     return {"pair": names, "gap_mm": gap, "mirror": None if mirror_gap is None else names,
             "mirror_gap_mm": mirror_gap, "exchanged_gap_mm": exchanged_gap}
 
-  rows = [("hand | back", 17), ("waist (back) | left hand", 3)]
+  rows = [((("hand",), ("back",)), 17), ((("waist (back)",), ("left hand",)), 3)]
   assert cause([pair(300.0, 5.0)], rows, 20) == CAUSES[0]  # open, its mirror closed
   assert cause([pair(300.0, 200.0, exchanged_gap=3.0)], rows, 20) == CAUSES[1]
   assert cause([pair(300.0, 200.0)], rows, 20) == CAUSES[4]  # open though 17 answers name it
