@@ -287,7 +287,9 @@ class ReferenceLoop:
     centre = torch.as_tensor(scene.principal_point, dtype=torch.float32)
     params = [{k: torch.as_tensor(v[p], dtype=torch.float32).clone() for k, v in scene.init.items()}
               for p in range(2)]
-    anchor = [person["body_pose"].detach().clone() for person in params]
+    anchored = lambda people: [{name: person[name].detach().clone()
+                                for name in ("body_pose", "transl")} for person in people]
+    anchor = anchored(params)
     timings = []
     steps = list(steps) if steps is not None else [None] * len(config.stages)
     for stage, stage_steps in zip(config.stages, steps):
@@ -318,8 +320,11 @@ class ReferenceLoop:
         if weights.pose_prior:
           terms["pose_prior"] = sum(self.pose_prior(person["body_pose"]) for person in params)
         if weights.init_pose:
-          terms["init_pose"] = sum(((person["body_pose"] - a) ** 2).sum()
+          terms["init_pose"] = sum(((person["body_pose"] - a["body_pose"]) ** 2).sum()
                                    for person, a in zip(params, anchor))
+        if weights.init_placement:
+          relative = lambda pair: pair[1]["transl"] - pair[0]["transl"]
+          terms["init_placement"] = ((relative(params) - relative(anchor)) ** 2).sum()
         if weights.shape:
           terms["shape"] = sum((person["betas"] ** 2).sum() for person in params)
         if weights.penetration:
@@ -344,7 +349,7 @@ class ReferenceLoop:
                                  step_cpu_seconds=cpu_seconds,
                                  terms={k: float(v.detach()) for k, v in terms.items()},
                                  first_terms=first_terms))
-      anchor = [person["body_pose"].detach().clone() for person in params]
+      anchor = anchored(params)
     return timings
 
 

@@ -40,6 +40,8 @@ class LossWeights:
     contact: the language-model contact term (metres of region distance).
     pose_prior: GMM (or default) body-pose prior energy.
     init_pose: squared distance of body_pose to the stage's anchor pose (radians^2).
+    init_placement: two people: squared change of the vector from person 0's root translation to
+      person 1's from the stage's anchor (metres^2).
     shape: squared norm of betas.
     penetration: interpenetration penalty between the two bodies.
     proximity: the heuristic baseline's minimum squared distance between the two meshes (metres^2).
@@ -49,6 +51,7 @@ class LossWeights:
   contact: float = 0.0
   pose_prior: float = 0.0
   init_pose: float = 0.0
+  init_placement: float = 0.0
   shape: float = 0.0
   penetration: float = 0.0
   proximity: float = 0.0
@@ -123,7 +126,8 @@ class FitConfig:
   Attributes:
     people: 1 or 2 people per scene.
     stages: the Adam stages, run in order, each with a fresh optimiser state; at the start of every
-      stage after the first, the init-pose anchor becomes the previous stage's result.
+      stage after the first, the init-pose and init-placement anchors become the previous
+      stage's result.
     fallback: the preset used for scenes whose constraints call for the fallback (all samples empty,
       or at least ``fallback_min_empty`` empty); it must have the same stage structure (groups, rates,
       caps) and differ only in weights. ``None`` keeps such scenes on this config's weights.
@@ -263,7 +267,7 @@ class FitConfig:
   # Presets: the published settings (METHOD.md), one_person with stage 2 chosen on the dev split.
 
   @classmethod
-  def two_person(cls, *, max_iters: int = 1000) -> "FitConfig":
+  def two_person(cls, *, max_iters: int = 1000, published: bool = False) -> "FitConfig":
     """ProsePose for two people; scenes with all answers empty fall back to the heuristic.
 
     The paper's weights. Tried on the synthetic benchmark's development split (hi4d profile, 24
@@ -295,11 +299,12 @@ class FitConfig:
     [+0.2, +8.9] mm). Stage 1 capped at 2000 steps instead of 1000 moves no method by more than
     0.5 mm: the fits are converged.
     """
+    placement = {} if published else {"init_placement": 1000.0}
     return cls(
         people=2,
-        stages=_two_person_stages(max_iters, contact=1000),
+        stages=_two_person_stages(max_iters, contact=1000, **placement),
         fallback=cls.heuristic(max_iters=max_iters),
-        name="prosepose-two-person",
+        name="prosepose-two-person" + ("-published" if published else ""),
     )
 
   @classmethod
@@ -352,13 +357,13 @@ class FitConfig:
     )
 
 
-def _two_person_stages(max_iters: int, **pull: float) -> tuple[StageConfig, ...]:
-  """The two-person stages: keypoints and priors, interpenetration in stage 2, plus ``pull`` (the
-  term that brings the people together) in both."""
+def _two_person_stages(max_iters: int, **terms: float) -> tuple[StageConfig, ...]:
+  """The two-person stages: keypoints and priors, interpenetration in stage 2, plus ``terms`` (the
+  term that brings the people together, and any other) in both."""
   return _two_stages(
       max_iters,
-      LossWeights(keypoints=0.04, pose_prior=4, init_pose=200, shape=40, **pull),
-      LossWeights(keypoints=0.1, pose_prior=4, init_pose=200, penetration=1000, **pull),
+      LossWeights(keypoints=0.04, pose_prior=4, init_pose=200, shape=40, **terms),
+      LossWeights(keypoints=0.1, pose_prior=4, init_pose=200, penetration=1000, **terms),
   )
 
 

@@ -31,6 +31,9 @@ from posejax.losses.keypoints import ankle_fallback
 PERSON_FIELDS = ("template", "joint_template", "frozen_rotations", "frozen_transl")
 """The pieces of a reduced model that depend on a person's folded values (hands, face, ...)."""
 
+ANCHORED = ("body_pose", "transl")
+"""The parameters whose values at a stage's start anchor the init-pose and init-placement terms."""
+
 
 @flax.struct.dataclass
 class Scene:
@@ -40,7 +43,7 @@ class Scene:
   camera: Camera
   constraints: Constraints
   weights: jax.Array  # (T,) this stage's weights for this scene
-  anchor: jax.Array  # (P, 63) init-pose anchor
+  anchor: dict  # ANCHORED field -> (P, width): the stage's starting values
   fixed: dict  # field -> (P, width) parameters not optimised in this stage
   person: dict  # PERSON_FIELDS -> (P, ...) folded per-person model pieces
 

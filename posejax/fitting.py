@@ -55,6 +55,7 @@ from posejax.config import FitConfig
 from posejax.constraints import Constraints
 from posejax.constraints import needs_fallback
 from posejax.errors import InvalidInputError
+from posejax.fit_data import ANCHORED
 from posejax.fit_data import PERSON_FIELDS
 from posejax.fit_data import Outcome
 from posejax.fit_data import Scene
@@ -228,7 +229,10 @@ class Fitter:
         energy = jax.vmap(lambda pose: priors.pose_prior_energy(shared.pose_prior, pose))
         terms["pose_prior"] = jnp.sum(energy(body_pose))
       if "init_pose" in active:
-        terms["init_pose"] = priors.init_pose_energy(body_pose, scene.anchor)
+        terms["init_pose"] = priors.init_pose_energy(body_pose, scene.anchor["body_pose"])
+      if "init_placement" in active and people == 2:
+        terms["init_placement"] = priors.init_placement_energy(params["transl"],
+                                                               scene.anchor["transl"])
       if "shape" in active:
         terms["shape"] = jnp.sum(jax.vmap(priors.shape_prior_energy)(params["betas"]))
       if "penetration" in active and people == 2:
@@ -349,7 +353,7 @@ class Fitter:
 
     report = _progress_function(progress)
     stage_terms, stage_total, iterations, converged = [], [], [], []
-    anchor = params["body_pose"]
+    anchor = {name: params[name] for name in ANCHORED}
     init_stage, advance = self.loop
     for index, stage_config in enumerate(config.stages):
       weights = stage_weights(config, index, fell_back, self.model.dtype)
@@ -379,7 +383,7 @@ class Fitter:
         if done < step:  # every scene stopped early
           break
       params = {**params, **state.free}
-      anchor = params["body_pose"]
+      anchor = {name: params[name] for name in ANCHORED}
       stage_terms.append(state.terms)
       stage_total.append(state.loss)
       iterations.append(state.iters)

@@ -40,6 +40,7 @@ import numpy as np
 from posejax.body.model import PARAM_FIELDS
 from posejax.body.model import BodyParams
 from posejax.config import TERMS
+from posejax.fit_data import ANCHORED
 from posejax.fit_data import Outcome
 from posejax.fit_data import Scene
 from posejax.fit_data import prepare_keypoints
@@ -171,7 +172,7 @@ def fit_scenes(fitter, config, rows, keypoints, init: BodyParams, constraints, c
         keypoints=tables.keypoints[one],
         camera=jax.tree_util.tree_map(lambda x: x[one], camera),
         constraints=jax.tree_util.tree_map(lambda x: x[one], constraints),
-        weights=weights[stage][one], anchor=params["body_pose"][one],
+        weights=weights[stage][one], anchor={name: params[name][one] for name in ANCHORED},
         fixed={name: params[name][one] for name in fixed_fields}, person=person)
     return data, {name: params[name][one] for name in fitter.groups}
 

@@ -61,7 +61,8 @@ def test_two_person_methods_are_the_papers_rows():
   names = [m.name for m in methods]
   assert names == ["initial", "heuristic", "no_contact", "posejax_n1", "posejax_n5",
                    "posejax_n20", "oracle", "without_lmm", "without_2d", "without_gmm",
-                   "without_shape", "without_init_pose", "without_penetration"]
+                   "without_shape", "without_init_pose", "without_penetration",
+                   "without_init_placement"]
   by_name = {m.name: m for m in methods}
   assert by_name["initial"].config is None
   assert by_name["posejax_n5"].samples == 5 and by_name["posejax_n5"].contacts == benchmark.ANSWERS
@@ -73,11 +74,15 @@ def test_two_person_methods_are_the_papers_rows():
     for stage, reference in zip(config.stages, full.stages):
       assert getattr(stage.weights, term) == 0.0
       # Every other weight is untouched.
-      for other in ("keypoints", "contact", "pose_prior", "init_pose", "shape", "penetration"):
+      for other in ("keypoints", "contact", "pose_prior", "init_pose", "init_placement", "shape",
+                    "penetration"):
         if other != term:
           assert getattr(stage.weights, other) == getattr(reference.weights, other)
       assert stage.max_iters == 7
   # The union of terms covers every config: one fitter runs them all.
+  published = FitConfig.two_person(max_iters=7, published=True)
+  assert [s.weights for s in by_name["without_init_placement"].config.stages] == \
+      [s.weights for s in published.stages]
   terms = benchmark.compiled_terms(methods)
   assert len(terms) == 2
   for method in methods:
@@ -226,7 +231,7 @@ def test_tables_hold_the_means():
   assert "| initial estimate (no fit) | 2 | 110.0 | 120.0 | 60.0 |" in text
   assert "| posejax, N = 20 | 2 | 70.0 | 80.0 | 80.0 |" in text
   assert "| heuristic (closest points) | – |" in text  # not run yet
-  assert "Ablations:" in text and "without interpenetration" in text
+  assert "Ablations:" in text and "without init placement" in text
   table = list(csv.DictReader(io.StringIO(benchmark_tables.results_csv([(2, methods, summaries)]))))
   assert [r["method"] for r in table] == ["initial", "posejax_n20"]
   assert float(table[1]["pa_mpjpe"]) == pytest.approx(70)

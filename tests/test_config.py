@@ -1,5 +1,7 @@
 """FitConfig presets carry the published settings; edits and serialisation keep them intact."""
 
+import dataclasses
+
 import pytest
 
 from posejax.config import FitConfig
@@ -7,8 +9,8 @@ from posejax.config import LossWeights
 from posejax.errors import InvalidInputError
 
 
-def test_two_person_preset_is_the_published_setting():
-  config = FitConfig.two_person()
+def test_two_person_published_preset_is_the_paper_setting():
+  config = FitConfig.two_person(published=True)
   first, second = config.stages
   assert first.optimize == ("body_pose", "betas", "transl")
   assert second.optimize == ("body_pose", "transl")
@@ -22,6 +24,15 @@ def test_two_person_preset_is_the_published_setting():
   assert config.fallback.name == "heuristic"
   assert config.fallback.stages[0].weights.proximity == 1e4
   assert config.fallback.stages[0].weights.contact == 0
+
+
+def test_two_person_default_adds_only_the_placement_anchor_to_the_published_setting():
+  default, published = FitConfig.two_person(), FitConfig.two_person(published=True)
+  for ours, paper in zip(default.stages, published.stages):
+    assert ours.weights == paper.weights.replace(init_placement=1000.0)
+    assert dataclasses.replace(ours, weights=paper.weights) == paper
+  assert default.fallback == published.fallback
+  assert default.name != published.name
 
 
 def test_one_person_preset_uses_the_moyo_weights():

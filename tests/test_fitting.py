@@ -9,6 +9,10 @@ where B stands. Four variants are fitted in ONE batch (one compilation):
 1. 20 samples, a third of them wrong;
 2. NaN and zero-confidence keypoints, person B fully occluded;
 3. all samples empty (falls back to the heuristic preset).
+
+The default preset's init-placement term resists moving B along the depth; the published weights
+move B all the way. Both are checked on scene 0, and the term's purpose on a scene whose initial
+placement is right.
 """
 
 
@@ -109,14 +113,51 @@ def _scene_params(result, index):
   return jax.tree_util.tree_map(lambda x: x[index], result.params)
 
 
-def test_true_contacts_are_reached_and_joint_error_halves(setting):
+def test_true_contacts_are_reached_and_joint_error_drops(setting):
   model, regions, truth = setting["model"], setting["regions"], setting["truth"]
   fitted = _scene_params(setting["result"], 0)
   gap, _ = _contact_gap(model, regions, fitted)
   assert gap < 0.02
   before = _pa_mpjpe(model, setting["init"], truth)
   after = _pa_mpjpe(model, fitted, truth)
+  assert after < 0.65 * before, (before, after)
+
+
+def test_published_weights_move_the_far_person_all_the_way(setting):
+  model, regions, truth = setting["model"], setting["regions"], setting["truth"]
+  published = posejax.fit(setting["keypoints"][0], setting["constraints"][0], init=setting["init"],
+                          model=model, camera=setting["camera"], regions=regions,
+                          config=posejax.FitConfig.two_person(max_iters=ITERS, published=True))
+  assert _contact_gap(model, regions, published.params)[0] < 0.02
+  before = _pa_mpjpe(model, setting["init"], truth)
+  after = _pa_mpjpe(model, published.params, truth)
   assert after < 0.5 * before, (before, after)
+  # The init-placement term's cost: B starts 40 cm nearer than it is, and the default reaches.
+  assert after < _pa_mpjpe(model, _scene_params(setting["result"], 0), truth)
+
+
+def test_a_row_few_answers_name_cannot_slide_a_person_along_the_depth(setting):
+  """3 of 20 answers add "head | head" to the true hand contact, on a scene whose initial placement
+  is right: the published weights let that row slide B along the depth, the default holds B."""
+  model, regions, truth, camera = setting["model"], setting["regions"], setting["truth"], \
+      setting["camera"]
+  gt = setting["gt"]
+  init = setting["init"].replace(transl=gt.transl, betas=gt.betas)
+  good = [("hand", "hand")]
+  constraints = posejax.Constraints.from_pairs([good] * 17 + [good + [("head", "head")]] * 3,
+                                               people=2)
+  depth_slide, error = {}, {}
+  for published in (True, False):
+    result = posejax.fit(setting["keypoints"][0], constraints, init=init, model=model,
+                         camera=camera, regions=regions,
+                         config=posejax.FitConfig.two_person(max_iters=ITERS, published=published))
+    transl = np.asarray(result.params.transl)
+    depth_slide[published] = abs((transl[1, 2] - transl[0, 2]) - float(gt.transl[1, 2] - gt.transl[0, 2]))
+    error[published] = _pa_mpjpe(model, result.params, truth)
+    assert _contact_gap(model, regions, result.params)[0] < 0.02
+  assert depth_slide[True] > 0.12, depth_slide
+  assert depth_slide[False] < 0.5 * depth_slide[True], depth_slide
+  assert error[False] < 0.7 * error[True], error
 
 
 def test_noisy_answers_still_beat_fitting_without_contact(setting):
@@ -201,7 +242,8 @@ def test_bad_inputs_are_refused_with_clear_errors(setting):
 def test_ablations_share_one_compiled_program_when_the_terms_are_compiled_in(setting):
   model = setting["model"]
   config = posejax.FitConfig.two_person(max_iters=3)
-  every = ("keypoints", "contact", "pose_prior", "init_pose", "shape", "proximity")
+  every = ("keypoints", "contact", "pose_prior", "init_pose", "init_placement", "shape",
+           "proximity")
   fitter = posejax.Fitter.create(model, config, regions=setting["regions"], terms=every)
   kp, cons, inits = setting["keypoints"][:1], setting["constraints"][:1], setting["inits"]
   init = jax.tree_util.tree_map(lambda x: x[:1], inits)

@@ -205,3 +205,16 @@ def test_shape_and_init_pose_priors():
   np.testing.assert_allclose(g, 2.0 * np.ones((21, 3)))
   with pytest.raises(InvalidInputError, match="same shape"):
     priors.init_pose_energy(jnp.ones(63), init)
+
+
+def test_init_placement_sees_only_the_change_of_relative_placement():
+  anchor = jnp.array([[0.0, 0.0, 4.0], [0.5, 0.0, 4.2]])
+  moved_together = anchor + jnp.array([[0.3, -0.1, 1.0]])
+  np.testing.assert_allclose(priors.init_placement_energy(moved_together, anchor), 0.0, atol=1e-12)
+  apart = anchor.at[1].add(jnp.array([0.0, 0.0, 0.2])).at[0].add(jnp.array([0.1, 0.0, 0.0]))
+  np.testing.assert_allclose(priors.init_placement_energy(apart, anchor), 0.1**2 + 0.2**2,
+                             rtol=1e-5)
+  g = jax.grad(priors.init_placement_energy)(apart, anchor)
+  np.testing.assert_allclose(g, [[0.2, 0.0, -0.4], [-0.2, 0.0, 0.4]], atol=1e-6)
+  with pytest.raises(InvalidInputError, match="two people"):
+    priors.init_placement_energy(jnp.zeros((1, 3)), jnp.zeros((1, 3)))

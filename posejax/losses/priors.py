@@ -1,4 +1,4 @@
-"""Pose and shape priors: the SMPLify Gaussian mixture, a licence-free default, shape and init-pose.
+"""Priors: the SMPLify Gaussian pose mixture, a licence-free default, shape, init pose and placement.
 
 The pose prior is a max-mixture of Gaussians over the axis-angle body pose (SMPLify, Bogo et al.
 2016): energy(x) = min_k [ 0.5 (x - mu_k)^T S_k^-1 (x - mu_k) - log c_k ]. The mixture is fitted on
@@ -117,6 +117,29 @@ def init_pose_energy(body_pose: jax.Array, init_body_pose: jax.Array) -> jax.Arr
         f"body_pose {body_pose.shape} and init_body_pose {init_body_pose.shape} must have the same "
         "shape.")
   return jnp.sum(jnp.square(body_pose - init_body_pose))
+
+
+def init_placement_energy(transl: jax.Array, init_transl: jax.Array) -> jax.Array:
+  """Init-placement prior ``|(t_1 - t_0) - (a_1 - a_0)|^2``: keep the two people's relative
+  placement near the anchor's, whatever their common position.
+
+  Contact rows that few answers name pull weakly, but nothing else resists a person sliding along
+  the depth that the keypoints leave open, so without this term such a row moves a person as far
+  as it wants. A quadratic resistance lets a row move the people in proportion to its pull.
+
+  Args:
+    transl: (2, 3) the two people's root translations, metres.
+    init_transl: (2, 3) the anchor's (the initial estimate in stage 1, the stage-1 result in
+      stage 2).
+
+  Returns:
+    () squared change of the vector from person 0 to person 1, metres^2 (not weighted).
+  """
+  if transl.shape != (2, 3) or init_transl.shape != (2, 3):
+    raise InvalidInputError(f"transl {transl.shape} and init_transl {init_transl.shape} must both "
+                            "be (2, 3): two people's root translations")
+  change = (transl[1] - transl[0]) - (init_transl[1] - init_transl[0])
+  return jnp.sum(jnp.square(change))
 
 
 def gmm_prior_from_arrays(
