@@ -3,10 +3,10 @@
 One run, one machine:
 
 1. posejax: two-person scenes, 20 sampled answers each (2-4 rows per answer, lateral parts so
-   that left/right assignments multiply), ``FitConfig.two_person()`` at the published iteration
-   caps (2 Adam stages of at most 1000 steps, early stop on the slope of the last 20 losses), for
-   each batch size in --batches. Per batch: compile time, time per scene, scenes per minute, Adam
-   steps actually used (early stop), and peak memory per scene.
+   that left/right assignments multiply), ``FitConfig.two_person(published=True)`` at the
+   published iteration caps (2 Adam stages of at most 1000 steps, early stop on the slope of the
+   last 20 losses), for each batch size in --batches. Per batch: compile time, time per scene,
+   scenes per minute, Adam steps actually used (early stop), and peak memory per scene.
 
    * Compile time: a first call of the fitter in which every stage runs zero steps (the stage
      loop's iteration bound is a traced argument, so this is the very program the real call
@@ -597,7 +597,7 @@ def warm_start(batch: int, cache_dir: str) -> dict:
 def fit_config():
   import posejax
   caps = [int(n) for n in FLAGS.max_iters]
-  config = posejax.FitConfig.two_person().with_max_iters(*caps)
+  config = posejax.FitConfig.two_person(published=True).with_max_iters(*caps)
   if FLAGS.early_stop_relative:
     config = config.with_early_stop_relative(FLAGS.early_stop_relative)
   return config.replace(
