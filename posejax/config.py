@@ -266,7 +266,7 @@ class FitConfig:
       data["fallback"] = cls.from_dict(data["fallback"])
     return cls(**data)
 
-  # Presets: the published settings (METHOD.md), one_person with stage 2 chosen on the dev split.
+  # Presets: the published settings (METHOD.md), with the changes chosen on the development split.
 
   @classmethod
   def two_person(cls, *, max_iters: int = 1000, published: bool = False) -> "FitConfig":
@@ -279,45 +279,12 @@ class FitConfig:
     between the two people in proportion to its size. Chosen on the synthetic benchmark's
     development split (32 scenes per profile, N = 20 minus the published weights, paired 95%
     bootstrap): PA-MPJPE hi4d -6.8 [-12.8, -1.5] mm, chi3d -10.5 [-17.1, -4.7], flickrci3d -2.4
-    [-5.7, +0.6]; PCC mean -0.1 / +1.4 / +0.7 points; hi4d's share of the heuristic-to-oracle gap
-    closed 74% (56% published). Weights 500 and 2000 on hi4d: -5.5 [-10.6, -1.2] and -8.8 [-17.6,
-    -1.0] mm, the latter with PCC 5 cm 87% instead of 90%; anchoring each person's position
-    instead of the vector between them: -4.5 [-9.9, +0.3] mm; a pseudo-Huber anchor (quadratic
-    below 5 cm, its pull capped at the weight) at 200 / 500: -3.0 [-8.6, +2.1] mm with PCC -1.2
-    [-3.0, -0.1] / -8.5 [-16.6, -1.1] mm with true pairs 6.0 [-9.0, +28.3] mm further apart.
-    The cost: when the initial relative placement is far off, true contacts are reached by bending
-    rather than moving. With the generator's relative placement error doubled (288 mm instead of
-    the profile's 144), N = 20 -2.5 [-11.7, +6.7] mm but the oracle (true contacts) +6.7 [+1.7,
-    +12.2] mm; for trusted contacts on estimates whose placement is poor, ``published=True``.
-
-    Tried with the paper's weights on the development split (hi4d profile, 24 scenes, paired 95%
-    bootstrap) and not kept, because no change measurably helped: stage-1
-    contact 300 (N = 20 vs these weights -3.6 [-10.9, +2.4] mm PA-MPJPE), 100 (worse than 300),
-    300 in both stages (0.0 [-1.5, +1.5] mm against 300), a soft minimum (temperature 0.02) over
-    the closest pairs (-0.5 [-2.1, +0.9] mm); the first stage run from five starts (choices by
-    distance, and each left/right preference per body) keeping the start of lowest loss, against
-    side lock-in on hand-to-hand answers (hi4d +1.8 [-4.2, +7.6] mm, 4 scenes lower / 11 higher:
-    the lowest loss often joins the wrong hands; flickrci3d 32 scenes -1.2 [-4.6, +1.3] mm); a
-    first stage of 100 steps without contact, so that the choices are made on poses that fit the
-    keypoints (+7.5 [-1.5, +18.0] mm, 12 lower / 20 higher); 64 vertices per contact region
-    instead of 32 (+2.6 [-3.8, +10.0] mm); stage-2 contact 100, as the one-person preset has
-    (hi4d 32 scenes: -0.7 [-1.7, +0.2] mm, PCC -0.8 [-1.6, -0.2] points, true pairs 9.2 [2.5,
-    19.1] mm further apart); stage-2 contact 1e4 (+2.1 [+0.8, +3.4] mm); stage-1 contact 3000
-    (+4.9 [-1.2, +10.9] mm); a frequency filter as for one person, dropping rows named in fewer
-    than 4 of the 20 answers (hi4d 32 scenes: -4.4 [-9.2, -0.3] mm, but PCC -0.9 [-1.8, -0.2]
-    points and true pairs 7.0 [0.3, 16.0] mm further apart; 7 of 20: -3.1 [-8.2, +1.3] mm, PCC
-    -1.2 [-2.3, -0.3]; 2 of 20: -0.5 [-3.6, +3.0] mm, PCC -0.5 [-1.5, +0.1]): it trades the
-    contacts for the joints, and N = 5 stays ahead of N = 20;
-    a robust contact distance, s tanh(d / s), so that rows the keypoints keep apart stop pulling
-    (s = 0.1 m: -4.2 [-15.7, +7.6] mm, PCC -2.5 [-6.3, +0.2]; s = 0.25 m: -1.5 [-5.7, +2.1] mm,
-    PCC -0.5 [-1.2, +0.1]); the mean of each scene's lowest half of sample costs instead of all
-    (+4.8 [-3.2, +14.0] mm, PCC -2.8 [-4.8, -1.2]); the heuristic's closest-point pull added at
-    weight 1000 (+1.9 [-0.2, +4.7] mm); a Huber contact distance, quadratic below 5 cm, so that
-    the last centimetres stop bending limbs (+1.4 [-2.4, +5.4] mm; it helps the oracle, -5.8
-    [-9.9, -2.1] mm, not the answers); a soft minimum at 0.1 m (-0.2 [-4.3, +4.5] mm; N = 5 +8.2
-    [+0.5, +17.5] mm); empty answers left out of the mean (``count_empty_samples=False``: +3.5
-    [+0.2, +8.9] mm). Stage 1 capped at 2000 steps instead of 1000 moves no method by more than
-    0.5 mm: the fits are converged.
+    [-5.7, +0.6]; PCC mean -0.1 / +1.4 / +0.7 points. The cost: when the initial relative
+    placement is far off, true contacts are reached by bending rather than moving. With the
+    generator's relative placement error doubled (288 mm instead of the profile's 144), N = 20
+    -2.5 [-11.7, +6.7] mm but the oracle (true contacts) +6.7 [+1.7, +12.2] mm; for trusted
+    contacts on estimates whose placement is poor, ``published=True``. The variants and the other
+    settings tried: ``docs/method_trials.md``.
     """
     placement = {} if published else {"init_placement": 1000.0}
     return cls(
@@ -342,21 +309,13 @@ class FitConfig:
     optimisation without contact.
 
     The paper's weights, except the second stage's contact weight: 100 instead of 1e4
-    (``published=True`` keeps 1e4). Chosen on the synthetic benchmark's development split (moyo
-    profile, 24 scenes, paired 95% bootstrap): with stage 1 at 1e4 and stage 2 at 1000 / 300 /
-    100 / 30, N = 20's PA-MPJPE against the published weights was -0.8 [-2.3, +0.7] / -1.5
-    [-3.0, -0.1] / -2.0 [-3.5, -0.9] / -2.0 [-3.4, -0.7] mm, its true self-contact pairs 1.2 /
-    1.5 / 1.6 / 2.3 mm further apart, its pairs within 20 mm unchanged; the oracle's PA-MPJPE
-    -4.6 [-6.6, -2.9] mm at 100. The first stage places the contacts; at 1e4 the second stage
+    (``published=True`` keeps 1e4). The first stage places the contacts; at 1e4 the second stage
     then closes them completely (0.2 mm) at the cost of the joints, which a weight of 100 stops.
-    Stage 1 at 3000 or 3e4 instead (stage 2 at 100): -0.3 [-0.7, +0.1] and +0.4 [-0.6, +1.7] mm
-    against 1e4, so the paper's stage 1 stays.
-    Tried and not kept: 100 in stage 1 only (N = 20 -1.2 [-3.7, +1.3] mm), 100 in both stages
-    (-1.3 [-3.7, +0.9] mm, pairs 9.9 [3.3, 18.5] mm further apart), 1000 in both (-0.4 [-2.3,
-    +1.4] mm); a Huber contact distance, quadratic below 5 cm (N = 20 +0.4 [-0.2, +0.9] mm, the
-    oracle -0.5 [-1.4, +0.4] mm); the initial root orientation made exact (the oracle still +4.2
-    [-1.1, +9.7] mm against no contact at the published weights: not the cause). For trusted contacts
-    ``one_person().with_weights(contact=100.0)`` (the oracle is best there).
+    Chosen on the synthetic benchmark's development split (moyo profile, 24 scenes, paired 95%
+    bootstrap): N = 20's PA-MPJPE -2.0 [-3.5, -0.9] mm against the published weights, its true
+    self-contact pairs 1.6 mm further apart, its pairs within 20 mm unchanged; the oracle's -4.6
+    [-6.6, -2.9] mm. For trusted contacts ``one_person().with_weights(contact=100.0)`` (the
+    oracle is best there). The other settings tried: ``docs/method_trials.md``.
     """
     second = 1e4 if published else 100.0
     return cls(
