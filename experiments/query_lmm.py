@@ -42,8 +42,8 @@ FLAGS = flags.FLAGS
 flags.DEFINE_list("images", [], "Image files and/or folders (every .jpg/.jpeg/.png inside).")
 flags.DEFINE_string("image_list", None, "A text file with one image path per line.")
 flags.DEFINE_string("keypoints_dir", None,
-                    "Folder of OpenPose-layout <image>.json / <image>_keypoints.json files; the "
-                    "image is cropped to the most confident --people detections.")
+                    "Folder of OpenPose or ViTPose <image>.json / <image>_keypoints.json "
+                    "files; the image is cropped to the most confident --people detections.")
 flags.DEFINE_string("descriptions", None,
                     "JSON file {image id: description}: text-only prompts instead of images.")
 flags.DEFINE_enum("people", "2", ["1", "2"], "1: self-contact prompt; 2: two people in contact.")
@@ -81,12 +81,12 @@ def crop_keypoints(stem: str, people: int):
   """The keypoints of the ``people`` most confident detections of an image, or None."""
   if not FLAGS.keypoints_dir:
     return None
-  from posejax.data import read_keypoints_json
+  from posejax.data import read_keypoint_file
 
   for name in (f"{stem}.json", f"{stem}_keypoints.json"):
     path = os.path.join(FLAGS.keypoints_dir, name)
     if os.path.exists(path):
-      detections = read_keypoints_json(path)
+      detections, _ = read_keypoint_file(path)
       order = np.argsort(-detections[..., 2].sum(axis=-1))
       return detections[order[:people]] if len(detections) else None
   logging.warning("no keypoints for %s in %s; sending the whole image", stem, FLAGS.keypoints_dir)

@@ -11,6 +11,7 @@ import pytest
 
 from posejax import data
 from posejax.data import files
+from posejax.data import photo_files
 from posejax.data import processed
 from posejax.errors import FileFormatError
 
@@ -37,30 +38,31 @@ def test_keypoint_json_round_trip(tmp_path):
   first, person_a = _openpose_person(rng)
   second, person_b = _openpose_person(rng, nested=True)
   path = _write_json(tmp_path / "img_keypoints.json", {"people": [person_a, person_b]})
-  keypoints = files.read_keypoints_json(path)
+  keypoints, layout = photo_files.read_keypoint_file(path)
+  assert layout == "openpose_body25"
   assert keypoints.shape == (2, 25, 3)
   np.testing.assert_allclose(keypoints[0], first)
   np.testing.assert_allclose(keypoints[1], second)
   empty = _write_json(tmp_path / "empty.json", {"people": []})
-  assert files.read_keypoints_json(empty).shape == (0, 25, 3)
+  assert photo_files.read_keypoint_file(empty)[0].shape == (0, 25, 3)
 
 
 @pytest.mark.parametrize("payload, message", [
-    ({"persons": []}, "'people' list"),
-    ({"people": [{"pose_keypoints_2d": [1.0] * 30}]}, "has 10 points"),
+    ({"persons": []}, "OpenPose's {'people'"),
+    ({"people": [{"pose_keypoints_2d": [1.0] * 30}]}, "has 10 keypoints"),
     ({"people": [{"face_keypoints_2d": []}]}, "no 'pose_keypoints_2d'"),
 ])
 def test_keypoint_json_errors(tmp_path, payload, message):
   path = _write_json(tmp_path / "bad.json", payload)
   with pytest.raises(FileFormatError, match=message) as caught:
-    files.read_keypoints_json(path)
+    photo_files.read_keypoint_file(path)
   assert caught.value.path == str(path)
   broken = tmp_path / "broken.json"
   broken.write_text("{not json")
   with pytest.raises(FileFormatError, match="broken.json.*not valid JSON"):
-    files.read_keypoints_json(broken)
+    photo_files.read_keypoint_file(broken)
   with pytest.raises(FileFormatError, match="missing.json: file not found"):
-    files.read_keypoints_json(tmp_path / "missing.json")
+    photo_files.read_keypoint_file(tmp_path / "missing.json")
 
 
 def _bev_results(rng, people=2):

@@ -104,7 +104,7 @@ def test_bad_files_give_clear_errors_and_never_run_code(tmp_path):
       "FitResult.load": FitResult.load,
       "load_benchmark": data.load_benchmark,
       "read_processed": lambda p: data.read_processed(p, "flickrci3d"),
-      "read_keypoints_json": data.read_keypoints_json,
+      "read_keypoint_file": data.read_keypoint_file,
       "read_bev_npz": data.read_bev_npz,
       "read_region_vertex_map": data.read_region_vertex_map,
       "read_moyo_ground_truth": lambda p: data.read_moyo_ground_truth(p, 0),

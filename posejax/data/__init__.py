@@ -1,8 +1,8 @@
 """Dataset readers and the synthetic contact benchmark."""
 
 from posejax.data.files import read_bev_npz
-from posejax.data.files import read_keypoints_json
 from posejax.data.files import read_region_vertex_map
+from posejax.data.photo_files import read_keypoint_file
 from posejax.data.moyo import moyo_camera_and_frame
 from posejax.data.moyo import read_moyo_ground_truth
 from posejax.data.processed import read_processed

@@ -1,13 +1,10 @@
-"""Readers for the files around the datasets: pickles, keypoint JSON, BEV/HMR2 archives and region
-maps. Every problem becomes a ``FileFormatError`` naming the
-file and what was wrong.
+"""Readers for the files around the datasets: pickles, BEV/HMR2 archives and region maps. Every
+problem becomes a ``FileFormatError`` naming the file and what was wrong (keypoint files:
+``posejax.data.photo_files.read_keypoint_file``).
 
 Formats, and how sure we are of them (read from the public BUDDI (muelea/buddi) and ProsePose
 (sanjayss34/prosepose) code and BUDDI's demo files):
 
-* Keypoint JSON (OpenPose, and ViTPose written in the same layout): verified from BUDDI's demo
-  files. ``{"people": [{"pose_keypoints_2d": [x, y, c] * 25 (flat, or nested rows), ...}]}``; hand
-  and face lists may follow and are ignored here.
 * BEV / HMR2 archive ``<image>_0.08.npz``: verified from the loaders. Key ``results`` holds a dict
   with ``smpl_thetas`` (N, 72) SMPL axis-angle (global orientation first), ``smpl_betas`` (N, 11)
   (10 SMPL betas + BEV's age/kid scale; posejax also accepts 10 columns, in case an HMR2 export
@@ -71,40 +68,6 @@ def load_pickle(path: str | os.PathLike) -> Any:
 def load_json(path: str | os.PathLike) -> Any:
   """Reads a JSON file, raising ``FileFormatError`` naming it on any problem."""
   return safe_load.load_json(require_file(path), "a JSON file")
-
-
-def _person_keypoints(person: Any, key: str, path: str, index: int) -> np.ndarray:
-  if not isinstance(person, Mapping) or key not in person:
-    raise FileFormatError(path, f"people[{index}] has no {key!r}")
-  try:
-    points = np.asarray(person[key], dtype=np.float64).reshape(-1, 3)
-  except (TypeError, ValueError) as err:
-    raise FileFormatError(path, f"people[{index}][{key!r}] is not a list of x, y, c triples "
-                          f"({err})") from err
-  if points.shape[0] < NUM_BODY25:
-    raise FileFormatError(path, f"people[{index}][{key!r}] has {points.shape[0]} points; "
-                          f"expected {NUM_BODY25} (BODY_25)")
-  return points[:NUM_BODY25]
-
-
-def read_keypoints_json(path: str | os.PathLike, key: str = "pose_keypoints_2d") -> np.ndarray:
-  """OpenPose-layout keypoints of every detected person (OpenPose or ViTPose output).
-
-  Args:
-    path: the ``<image>.json`` / ``<image>_keypoints.json`` file.
-    key: the per-person list to read (BODY_25 body points by default).
-
-  Returns:
-    (N, 25, 3) array: x, y in pixels and confidence; (0, 25, 3) when nobody was detected.
-  """
-  path = require_file(path)
-  data = load_json(path)
-  if not isinstance(data, Mapping) or not isinstance(data.get("people"), list):
-    raise FileFormatError(path, "expected an object with a 'people' list (OpenPose layout)")
-  people = [_person_keypoints(p, key, path, i) for i, p in enumerate(data["people"])]
-  if not people:
-    return np.zeros((0, NUM_BODY25, 3))
-  return np.stack(people)
 
 
 def read_bev_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
