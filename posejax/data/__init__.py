@@ -8,7 +8,6 @@ from posejax.data.moyo import read_moyo_ground_truth
 from posejax.data.processed import read_processed
 from posejax.data.processed import select_body25
 from posejax.data.sample import DatasetSample
-from posejax.data.sample import focal_length_px
 from posejax.data import dataset_eval
 from posejax.data import synthetic
 from posejax.data.synthetic import SyntheticBenchmark

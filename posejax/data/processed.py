@@ -51,12 +51,12 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
+from posejax.camera import reference_focal_length
 from posejax.data.files import NUM_BODY25
 from posejax.data.files import NUM_CONTACT_REGIONS
 from posejax.data.files import load_pickle
 from posejax.data.files import to_numpy
 from posejax.data.sample import DatasetSample
-from posejax.data.sample import focal_length_px
 from posejax.errors import FileFormatError
 from posejax.errors import InvalidInputError
 
@@ -305,7 +305,7 @@ def sample_from_item(item: Mapping[str, Any], dataset: str, path: str = "<memory
   width = entry.scalar("img_width", int)
   if height < 1 or width < 1:
     raise entry.error(f"the image size must be positive, got {width} x {height} pixels")
-  focal = entry.scalar("fl") if entry.has("fl") else focal_length_px(height, width)
+  focal = entry.scalar("fl") if entry.has("fl") else reference_focal_length(width, height)
   if focal <= 0:
     raise entry.error(f"key 'fl' (focal length) must be positive pixels, got {focal}")
   image_path = str(entry.raw(entry.first_present("imgpath", "imgname")))

@@ -2,29 +2,10 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 from flax import struct
-
-BEV_FIELD_OF_VIEW_DEG = 60.0
-"""Field of view of the fixed pinhole camera the reference pipeline gives every image."""
-
-
-def focal_length_px(height: int, width: int, field_of_view_deg: float = BEV_FIELD_OF_VIEW_DEG
-                    ) -> float:
-  """The reference's focal length: ``max(W, H) / (2 tan(fov / 2))`` pixels.
-
-  Args:
-    height: image height, pixels.
-    width: image width, pixels.
-    field_of_view_deg: angular field of view along the longer side, degrees.
-
-  Returns:
-    Focal length in pixels.
-  """
-  return max(width, height) / (2.0 * math.tan(math.radians(field_of_view_deg) / 2.0))
 
 
 @struct.dataclass
