@@ -59,12 +59,15 @@ def _table(rows):
 def test_two_person_methods_are_the_papers_rows():
   methods = benchmark.benchmark_methods(2, max_iters=7)
   names = [m.name for m in methods]
-  assert names == ["initial", "heuristic", "no_contact", "posejax_n1", "posejax_n5",
-                   "posejax_n20", "oracle", "without_lmm", "without_2d", "without_gmm",
-                   "without_shape", "without_init_pose", "without_penetration",
+  assert names == ["initial", "heuristic", "heuristic_placement", "no_contact", "posejax_n1",
+                   "posejax_n5", "posejax_n20", "oracle", "without_lmm", "without_2d",
+                   "without_gmm", "without_shape", "without_init_pose", "without_penetration",
                    "without_init_placement"]
   by_name = {m.name: m for m in methods}
   assert by_name["initial"].config is None
+  anchored = by_name["heuristic_placement"].config
+  assert [s.weights for s in anchored.stages] == [
+      s.weights.replace(init_placement=1000.0) for s in by_name["heuristic"].config.stages]
   assert by_name["posejax_n5"].samples == 5 and by_name["posejax_n5"].contacts == benchmark.ANSWERS
   assert by_name["oracle"].contacts == benchmark.ORACLE and by_name["oracle"].samples == 20
   full = FitConfig.two_person(max_iters=7)

@@ -120,7 +120,8 @@ def benchmark_methods(people: int, *, max_iters: int | Sequence[int] = 1000,
                       changes: Mapping[str, Any] | None = None) -> tuple[BenchmarkMethod, ...]:
   """The rows of the paper's tables for one or two people.
 
-  Two people: initial estimate, heuristic, optimisation without contact, posejax with each N of
+  Two people: initial estimate, heuristic, the heuristic with the posejax preset's
+  init-placement term (when it weighs one), optimisation without contact, posejax with each N of
   ``samples``, the oracle, and the ablations of the posejax preset with the largest N. One
   person: initial estimate, optimisation without contact ("HMR2+opt"), posejax rows, oracle, and
   the ablations of the terms the one-person preset weighs (its GMM and interpenetration weights
@@ -167,6 +168,14 @@ def benchmark_methods(people: int, *, max_iters: int | Sequence[int] = 1000,
   if people == 2:
     methods.append(BenchmarkMethod("heuristic", "heuristic (closest points)",
                                    options(FitConfig.heuristic())))
+    # The posejax preset's init-placement term helps any two-person fit; this row shows how much
+    # of posejax's lead over the heuristic it accounts for.
+    placement = full.stages[0].weights.init_placement
+    if placement:
+      anchored = FitConfig.heuristic().with_weights(init_placement=placement)
+      methods.append(BenchmarkMethod(
+          "heuristic_placement", "heuristic with posejax's init-placement term",
+          options(anchored.replace(name="heuristic-with-init-placement"))))
   methods.append(BenchmarkMethod("no_contact", "optimisation without contact (HMR2+opt)",
                                  options(FitConfig.no_contact(people))))
   for n in samples:

@@ -127,8 +127,8 @@ def results_csv(tables: Sequence[tuple[int, Sequence[BenchmarkMethod],
 
 PAIRED_COMPARISONS: dict[int, tuple[tuple[str, str], ...]] = {
     2: (("oracle", "heuristic"), ("oracle", "no_contact"), ("posejax_n20", "heuristic"),
-        ("posejax_n20", "no_contact"), ("posejax_n20", "oracle"), ("posejax_n1", "posejax_n5"),
-        ("posejax_n5", "posejax_n20"))
+        ("posejax_n20", "heuristic_placement"), ("posejax_n20", "no_contact"),
+        ("posejax_n20", "oracle"), ("posejax_n1", "posejax_n5"), ("posejax_n5", "posejax_n20"))
        + tuple((name, "posejax_n20") for name, _, _ in ABLATIONS),
     1: (("oracle", "no_contact"), ("posejax_n20", "no_contact"), ("posejax_n20", "oracle"),
         ("posejax_n1", "posejax_n5"), ("posejax_n5", "posejax_n20")),
