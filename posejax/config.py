@@ -272,26 +272,32 @@ class FitConfig:
   def two_person(cls, *, max_iters: int = 1000, published: bool = False) -> "FitConfig":
     """ProsePose for two people; scenes with all answers empty fall back to the heuristic.
 
-    The paper's weights plus ``init_placement`` at 1000 in both stages (``published=True``: the
-    paper's weights alone). Rows that few of the answers name pull weakly, but nothing resists a
-    person sliding along the depth the keypoints leave open, so each such row moves a person as far
-    as it wants, and 20 answers name many such rows. The term resists a change of the vector
-    between the two people in proportion to its size. Chosen on the synthetic benchmark's
-    development split (32 scenes per profile, N = 20 minus the published weights, paired 95%
-    bootstrap): PA-MPJPE hi4d -6.8 [-12.8, -1.5] mm, chi3d -10.5 [-17.1, -4.7], flickrci3d -2.4
-    [-5.7, +0.6]; PCC mean -0.1 / +1.4 / +0.7 points. The cost: when the initial relative
-    placement is far off, true contacts are reached by bending rather than moving. With the
-    generator's relative placement error doubled (288 mm instead of the profile's 144), N = 20
-    -2.5 [-11.7, +6.7] mm but the oracle (true contacts) +6.7 [+1.7, +12.2] mm; for trusted
-    contacts on estimates whose placement is poor, ``published=True``. The variants and the other
-    settings tried: ``docs/method_trials.md``.
+    The paper's weights plus ``init_placement`` at 1000 in both stages, in the heuristic fallback
+    too (``published=True``: the paper's weights alone). Rows that few of the answers name pull
+    weakly, but nothing resists a person sliding along the depth the keypoints leave open, so
+    each such row moves a person as far as it wants, and 20 answers name many such rows. The term
+    resists a change of the vector between the two people in proportion to its size. Chosen on
+    the synthetic benchmark's development split (32 scenes per profile, paired 95% bootstrap,
+    PA-MPJPE with the term minus without): posejax N = 20 (with the published fallback) hi4d
+    -6.8 [-12.8, -1.5] mm, chi3d -10.5 [-17.1, -4.7], flickrci3d -2.4 [-5.7, +0.6], PCC mean
+    -0.1 / +1.4 / +0.7 points; the heuristic -19.2 [-31.9, -6.9], -15.6 [-26.0, -6.5], -3.8
+    [-9.8, +1.5] mm, hence the fallback's. The cost: when the initial relative placement is far
+    off, true contacts are reached by bending rather than moving. With the generator's relative
+    placement error doubled (288 mm instead of the profile's 144), N = 20 -2.5 [-11.7, +6.7] mm
+    but the oracle (true contacts) +6.7 [+1.7, +12.2] mm; for trusted contacts on estimates whose
+    placement is poor, ``published=True``. The variants and the other settings tried:
+    ``docs/method_trials.md``.
     """
-    placement = {} if published else {"init_placement": 1000.0}
+    fallback = cls.heuristic(max_iters=max_iters)
+    if published:
+      return cls(people=2, stages=_two_person_stages(max_iters, contact=1000), fallback=fallback,
+                 name="prosepose-two-person-published")
     return cls(
         people=2,
-        stages=_two_person_stages(max_iters, contact=1000, **placement),
-        fallback=cls.heuristic(max_iters=max_iters),
-        name="prosepose-two-person" + ("-published" if published else ""),
+        stages=_two_person_stages(max_iters, contact=1000, init_placement=1000),
+        fallback=fallback.with_weights(init_placement=1000.0).replace(
+            name="heuristic-with-init-placement"),
+        name="prosepose-two-person",
     )
 
   @classmethod

@@ -27,12 +27,14 @@ def test_two_person_published_preset_is_the_paper_setting():
 
 
 def test_two_person_default_adds_only_the_placement_anchor_to_the_published_setting():
+  """In the main stages and in the heuristic fallback alike."""
   default, published = FitConfig.two_person(), FitConfig.two_person(published=True)
   for ours, paper in zip(default.stages, published.stages):
     assert ours.weights == paper.weights.replace(init_placement=1000.0)
     assert dataclasses.replace(ours, weights=paper.weights) == paper
-  assert default.fallback == published.fallback
+  assert default.fallback.stages == published.fallback.with_weights(init_placement=1000.0).stages
   assert default.name != published.name
+  assert default.with_weights(init_placement=0.0).fallback.stages == published.fallback.stages
 
 
 def test_one_person_preset_uses_the_moyo_weights():
