@@ -60,6 +60,7 @@ from posejax.constraints import Constraints
 from posejax.data import dataset_eval
 from posejax.data import sample_constraints
 from posejax.errors import InvalidInputError
+from posejax.images import as_rgb
 from posejax.io_utils import atomic_write_bytes
 from posejax.io_utils import atomic_write_text
 from posejax.io_utils import exclusive_run
@@ -327,7 +328,7 @@ def _photo(sample) -> np.ndarray | None:
   if not sample.image_path or not os.path.isfile(sample.image_path):
     return None
   try:
-    photo = overlay.load_image(sample.image_path)
+    photo = as_rgb(sample.image_path)
   except posejax.PoseJaxError as error:
     logging.warning("overlay of %s drawn without its image: %s", sample.name, error)
     return None

@@ -42,6 +42,7 @@ from posejax import keypoint_init
 from posejax import photos
 from posejax.data import photo_files
 from posejax.errors import InvalidInputError
+from posejax.images import as_rgb
 from posejax.io_utils import atomic_write_text
 from posejax.io_utils import exclusive_run
 from posejax.io_utils import refuse_changed_settings
@@ -269,7 +270,7 @@ def _read_image(settings: PhotoSettings, tools: _Tools, image: _Image) -> None:
                                         min_keypoints=settings.min_keypoints)
   record.update(people=int(keypoints.shape[0]), keypoint_file=keypoint_path,
                 keypoint_layout=layout)
-  image.picture = overlay.load_image(image.path)
+  image.picture = as_rgb(image.path)
   height, width = image.picture.shape[:2]
   camera, camera_source = photo_files.photo_camera(
       image.path, (width, height), tools.intrinsics, settings.focal_length, settings.use_exif)
@@ -362,7 +363,7 @@ def _save_thumbnail(settings: PhotoSettings, image_path: str, record: dict) -> N
   if record["status"] == photos.FAILED or not os.path.isfile(source):
     source = image_path
   try:
-    picture = overlay.load_image(source)
+    picture = as_rgb(source)
   except posejax.PoseJaxError:
     return  # an unreadable photo: its row says why, without a picture
   path = os.path.join(settings.out_dir, "thumbs", record["stem"] + ".png")
