@@ -31,6 +31,7 @@ from posejax.images import as_rgb
 from posejax.io_utils import atomic_write_bytes
 from posejax.viz.export import PERSON_COLORS
 from posejax.viz.render import render_mesh
+from posejax.viz.render import view_rotation
 
 DEFAULT_ALPHA = 0.6
 """Opacity of the meshes over the image (0: invisible, 1: opaque)."""
@@ -198,9 +199,8 @@ def turn_about_vertical(points: np.ndarray, degrees: float, center: np.ndarray) 
   Returns:
     (..., 3) turned points.
   """
-  angle = np.deg2rad(float(degrees))
-  cos, sin = np.cos(angle), np.sin(angle)
-  rotation = np.array([[cos, 0.0, -sin], [0.0, 1.0, 0.0], [sin, 0.0, cos]])
+  # The orthographic view's turn of the body about its y axis is the same matrix.
+  rotation = view_rotation(float(degrees))
   center = np.asarray(center, dtype=np.float64)
   return (np.asarray(points, dtype=np.float64) - center) @ rotation.T + center
 
