@@ -365,7 +365,7 @@ def _run_locked(settings: EvalSettings) -> dict:
   found = sample_constraints.constraints_for_samples(
       samples, answer_source(settings), min_frequency=settings.min_frequency,
       trust_sides=settings.trust_sides)
-  sizes = found.common_sizes()
+  sizes = Constraints.largest_sizes(found.constraints)
   tools, notes = _tools(settings, model, people)
   regions = load_regions(settings.contact_regions, settings.model_path, settings.kid_template)
   prior = load_prior(settings.gmm_prior)

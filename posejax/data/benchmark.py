@@ -372,18 +372,6 @@ def method_constraints(method: BenchmarkMethod, scene: synthetic.SyntheticScene,
                    return_report=True, **options)
 
 
-def padded_sizes(items: Iterable[Constraints | None]) -> dict[str, int]:
-  """The largest padded sizes over constraints (None skipped): stacking every batch of every
-  method to these keeps one compiled fit for the whole benchmark."""
-  sizes: dict[str, int] = {}
-  for item in items:
-    if item is None:
-      continue
-    for key, value in item.sizes().items():
-      sizes[key] = max(sizes.get(key, 0), int(value))
-  return sizes
-
-
 # ----------------------------------------------------------------------------------------------
 # Scores
 
