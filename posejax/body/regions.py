@@ -21,7 +21,6 @@ arrays can be closed over (static) or passed into jitted code (traced).
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from typing import Any
 
@@ -33,6 +32,7 @@ from flax import struct
 from posejax.body import vocabulary
 from posejax.errors import FileFormatError
 from posejax.errors import InvalidInputError
+from posejax.safe_load import load_json
 
 DEFAULT_SAMPLES_PER_REGION = 32
 """Default number K of subsampled vertices per region. The contact loss's search costs K^2 per
@@ -486,16 +486,9 @@ def read_contact_regions(path: str | os.PathLike, num_faces: int | None = None) 
     FileFormatError: when the file is missing, is not JSON, or does not hold 75 lists of valid
       face ids.
   """
-  hint = "it is info/contact_regions.json of the CI3D dataset tools (imar_vision_datasets_tools)"
-  try:
-    with open(path, encoding="utf-8") as handle:
-      content = json.load(handle)
-  except FileNotFoundError:
-    raise FileFormatError(path, f"contact region file not found; {hint}") from None
-  except (OSError, UnicodeDecodeError, ValueError, RecursionError) as error:
-    raise FileFormatError(
-        path, f"cannot read the contact region file as JSON ({error}); {hint}"
-    ) from None
+  content = load_json(
+      path, "contact region file",
+      hint="it is info/contact_regions.json of the CI3D dataset tools (imar_vision_datasets_tools)")
   if not isinstance(content, dict) or CI3D_FACE_KEY not in content:
     keys = sorted(content) if isinstance(content, dict) else type(content).__name__
     raise FileFormatError(path, f"expected a JSON object with key {CI3D_FACE_KEY!r}; found {keys}")
