@@ -207,10 +207,9 @@ def build_config(settings: EvalSettings, people: int) -> FitConfig:
   if unknown:
     raise InvalidInputError(f"--ablate names unknown loss terms {unknown}; terms are {TERMS}")
   if settings.ablate:
-    zero = {term: 0.0 for term in settings.ablate}
-    fallback = None if config.fallback is None else config.fallback.with_weights(**zero)
-    config = config.with_weights(**zero).replace(
-        fallback=fallback, name=f"{config.name}-without-{'-'.join(settings.ablate)}")
+    # with_weights zeroes the fallback's weights too.
+    config = config.with_weights(**{term: 0.0 for term in settings.ablate}).replace(
+        name=f"{config.name}-without-{'-'.join(settings.ablate)}")
   min_empty = settings.fallback_min_empty
   if min_empty is None:
     min_empty = DEFAULT_FALLBACK_MIN_EMPTY.get(settings.dataset)

@@ -41,6 +41,7 @@ from posejax import lmm
 from posejax import keypoint_init
 from posejax import photos
 from posejax.data import photo_files
+from posejax.config import FitConfig
 from posejax.errors import InvalidInputError
 from posejax.images import as_rgb
 from posejax.io_utils import atomic_write_text
@@ -316,7 +317,7 @@ def _fit_block(settings: PhotoSettings, tools: _Tools, block: list[_Image]) -> N
     if image.photo is not None:
       groups.setdefault(image.record["people"], []).append(image)
   for people, group in sorted(groups.items()):
-    config = photos.photo_config(people, settings.max_iters)
+    config = FitConfig.for_people(people).with_max_iters(*settings.max_iters)
 
     def fit(members):
       began = time.monotonic()

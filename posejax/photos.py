@@ -182,14 +182,6 @@ class PhotoFit:
   keypoint_error_px: dict
 
 
-def photo_config(people: int, max_iters: int | tuple[int, ...] | None = None) -> FitConfig:
-  """The preset for ``people``: ``FitConfig.two_person()`` or ``one_person()``."""
-  config = FitConfig.two_person() if people == 2 else FitConfig.one_person()
-  if max_iters is None:
-    return config
-  return config.with_max_iters(*(max_iters if isinstance(max_iters, tuple) else (max_iters,)))
-
-
 @dataclasses.dataclass(frozen=True)
 class PhotoInput:
   """What the fit of one photo reads.
@@ -240,7 +232,7 @@ def fit_photos(model: BodyModel, photos: Sequence[PhotoInput], *,
   Args:
     model: the body model.
     photos: the photos, each with P people (the same P).
-    config: the fit config; ``photo_config(P)`` when None.
+    config: the fit config; ``FitConfig.for_people(P)`` when None.
     slots: photos fitted at once (at most the number of photos).
 
   Returns:
@@ -253,7 +245,7 @@ def fit_photos(model: BodyModel, photos: Sequence[PhotoInput], *,
     raise InvalidInputError(f"fit_photos fits photos of one people count at a time, got "
                             f"{sorted(people)}")
   (people,) = people
-  config = photo_config(people) if config is None else config
+  config = FitConfig.for_people(people) if config is None else config
   reasons = [refusal_reason(photo.answers, photo.image_path, "fall_back") for photo in photos]
   empty = Constraints.from_pairs([[]], people)
   constraints = [empty if reason else photo.answers.constraints

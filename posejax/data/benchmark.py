@@ -159,7 +159,7 @@ def benchmark_methods(people: int, *, max_iters: int | Sequence[int] = 1000,
                               f"1, got {search_every}")
     searches[f"{term}_search_every"] = int(every)
   options = lambda config: _with_options(config, caps, searches)
-  full = options(FitConfig.two_person() if people == 2 else FitConfig.one_person())
+  full = options(FitConfig.for_people(people))
   if contact_weight is not None:
     full = full.with_weights(contact=float(contact_weight))
   full = apply_config_changes(full, changes or {})
