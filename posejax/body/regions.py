@@ -30,6 +30,7 @@ import numpy as np
 from flax import struct
 
 from posejax.body import vocabulary
+from posejax.body.model import NUM_SKELETON_JOINTS
 from posejax.errors import FileFormatError
 from posejax.errors import InvalidInputError
 from posejax.safe_load import load_json
@@ -40,7 +41,6 @@ region pair; on the synthetic benchmark (16 two-person scenes) K = 32 gave the s
 and PCC as K = 64 (posejax N = 20: 66.7 against 66.9 mm; oracle: 59.0 against 58.8 mm) at a
 quarter of the search."""
 
-NUM_SMPLX_JOINTS = 55
 _FRONT_NORMAL_Z = 1e-6
 
 # SMPL-X skeleton joints (in SMPL-X's joint order) grouped by the coarse part their vertices belong to.
@@ -166,12 +166,12 @@ def _as_model_arrays(model: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
     raise InvalidInputError(f"model.v_template must be (V, 3), got {v_template.shape}")
   num_vertices = v_template.shape[0]
   _check_faces(faces, num_vertices)
-  if weights.shape != (num_vertices, NUM_SMPLX_JOINTS):
+  if weights.shape != (num_vertices, NUM_SKELETON_JOINTS):
     raise InvalidInputError(
         f"model.lbs_weights must be (V, 55) = ({num_vertices}, 55) for an SMPL-X-structured "
         f"body, got {weights.shape}"
     )
-  if regressor.shape != (NUM_SMPLX_JOINTS, num_vertices):
+  if regressor.shape != (NUM_SKELETON_JOINTS, num_vertices):
     raise InvalidInputError(
         f"model.J_regressor must be (55, V) = (55, {num_vertices}), got {regressor.shape}"
     )
@@ -436,6 +436,7 @@ def sample_points(region_map: RegionMap, vertices: jax.Array) -> jax.Array:
 # 75 numbered regions. The reference unites them into its coarse vocabulary as below; the comment
 # after each list says, in short, which parts of the surface those numbers cover.
 NUM_CI3D_REGIONS = 75
+"""FlickrCI3D / CHI3D contact regions on the SMPL-X mesh (region ids 0..74 in the datasets)."""
 CI3D_FACE_KEY = "rid_to_smplx_fids"
 """Key of the 75 SMPL-X face-id lists in ``contact_regions.json``."""
 

@@ -33,12 +33,12 @@ import numpy as np
 
 from posejax import safe_load
 from posejax.body import keypoints as body_keypoints
+from posejax.body.keypoints import NUM_BODY_25
 from posejax.body.model import PARAM_FIELDS
 from posejax.camera import Camera
 from posejax.camera import project
 from posejax.camera import reference_camera
 from posejax.data.dataset_eval import params_for_model
-from posejax.data.files import NUM_BODY25
 from posejax.data.files import load_json
 from posejax.data.files import read_bev_npz
 from posejax.data.files import require_file
@@ -120,7 +120,7 @@ def _rows(value: Any, path: str, where: str) -> np.ndarray:
 def _to_body25(points: np.ndarray, path: str, where: str) -> tuple[np.ndarray, str]:
   """(K, 3) rows of one person as BODY_25, and the layout's name."""
   count = points.shape[0]
-  if count == NUM_BODY25:
+  if count == NUM_BODY_25:
     return points, "openpose_body25"
   if count in _COCO_SIZES:
     return np.asarray(body_keypoints.coco_to_body25(points), np.float64), _COCO_LABELS[count]
@@ -195,7 +195,7 @@ def read_keypoint_file(path: str | os.PathLike) -> tuple[np.ndarray, str]:
     raise FileFormatError(path, "not a keypoint file: expected OpenPose's {'people': [...]} or "
                           "ViTPose/mmpose's list of {'keypoints', 'keypoint_scores'} instances")
   if not people:
-    return np.zeros((0, NUM_BODY25, 3)), "empty"
+    return np.zeros((0, NUM_BODY_25, 3)), "empty"
   layouts = sorted({layout for _, layout in people})
   points = np.stack([p for p, _ in people])
   points[~np.isfinite(points)] = 0.0
