@@ -41,6 +41,7 @@ from posejax import lmm
 from posejax import keypoint_init
 from posejax import photos
 from posejax.data import photo_files
+from posejax.data.dataset_eval import format_number
 from posejax.config import FitConfig
 from posejax.errors import InvalidInputError
 from posejax.images import as_rgb
@@ -399,7 +400,8 @@ def _write_summary(settings: PhotoSettings, images: list[str], records: dict) ->
       continue
     picture = (f"![{_cell(stem)}]({record['thumbnail']})<br>" if record.get("thumbnail") else "")
     errors = record.get("keypoint_error_px") or {}
-    error_text = (photos.describe([errors["initial"], errors["fit"]]) if errors else "")
+    error_text = (" / ".join(format_number(errors[k]) for k in ("initial", "fit")) if errors
+                  else "")
     folder = f" ([files]({stem}/))" if record["status"] != photos.FAILED else ""
     lines.append(
         f"| {picture}{_cell(record['image'])}{folder} | {record['status']} | "

@@ -280,8 +280,7 @@ class Constraints:
         "version": JSON_VERSION,
         "people": self.people,
         "min_frequency": int(self.min_frequency),
-        "samples": [[[c if isinstance(c, str) else list(c) for c in row] for row in sample]
-                    for sample in self.to_pairs()],
+        "samples": json_rows(self.to_pairs()),
         "ground_rows": [int(g) for g in np.asarray(self.ground_rows)[valid]],
         "padding": self.sizes(),
     }, indent=1)
@@ -351,6 +350,18 @@ def needs_fallback(constraints: Constraints, min_empty: int | None = None):
   return result
 
 
+def json_rows(samples: Sequence[Sequence[Sequence[str | Sequence[str]]]]) -> list:
+  """Per-sample rows as JSON stores them: each cell a name, or a list of alternative names.
+
+  Args:
+    samples: per sample, its rows; a row holds cells, each a name or a tuple of alternatives (as
+      ``from_pairs`` takes them and ``to_pairs`` returns them).
+
+  Returns:
+    The same nesting with tuples turned into lists (``json.dumps`` ready).
+  """
+  return [[[cell if isinstance(cell, str) else list(cell) for cell in row] for row in rows]
+          for rows in samples]
 
 
 def _source_rows(names: np.ndarray, sample_valid: np.ndarray) -> list:

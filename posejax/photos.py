@@ -33,6 +33,7 @@ from posejax.camera import Camera
 from posejax.camera import stack_cameras
 from posejax.config import FitConfig
 from posejax.constraints import Constraints
+from posejax.constraints import json_rows
 from posejax.errors import InvalidInputError
 from posejax.errors import LMMRefusalError
 from posejax.errors import UnsupportedImageError
@@ -119,7 +120,7 @@ def photo_answers(image_path: str, keypoints: np.ndarray, *, cache: lmm.AnswerCa
   samples, report = lmm.parse_samples(found.answers, people, trust_sides=trust_sides)
   constraints = Constraints.from_pairs(samples, people)
   return PhotoAnswers(
-      constraints=constraints, answers=tuple(found.answers), samples=_json_rows(samples),
+      constraints=constraints, answers=tuple(found.answers), samples=json_rows(samples),
       report=report.as_dict(), source="asked" if found.fetched else "cache",
       fetched=int(found.fetched), cache_key=found.key, prompt_version=found.prompt_version,
       model=found.model, refused=bool(report.answers and report.refusals == report.answers))
@@ -140,11 +141,6 @@ def answers_from_file(entry: lmm.ImageConstraints, people: int, path: str) -> Ph
       source="constraints file", fetched=0, cache_key="", prompt_version=entry.prompt_version,
       model=entry.model,
       refused=bool(answers and entry.report.get("refusals", 0) == answers))
-
-
-def _json_rows(samples) -> list:
-  return [[[c if isinstance(c, str) else list(c) for c in row] for row in rows]
-          for rows in samples]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -372,8 +368,3 @@ def thumbnail(image: np.ndarray, width: int = 480) -> np.ndarray:
     picture = picture.resize((width, max(1, round(picture.height * width / picture.width))),
                              Image.Resampling.LANCZOS)
   return np.asarray(picture)
-
-
-def describe(values: Sequence[float]) -> str:
-  """``"a / b"`` with one decimal, for the summary table."""
-  return " / ".join("-" if not np.isfinite(v) else f"{v:.1f}" for v in values)

@@ -68,7 +68,8 @@ def image_entry(constraints, report, *, samples, prompt_version: str, model: str
     prompt_version, model, cache_key: provenance.
     answers: how many answers were parsed (default: ``len(samples)``).
   """
-  from posejax.constraints import needs_fallback  # the array layer, imported where it is used
+  from posejax.constraints import json_rows  # the array layer, imported where it is used
+  from posejax.constraints import needs_fallback
 
   return {
       "people": int(constraints.people),
@@ -76,8 +77,7 @@ def image_entry(constraints, report, *, samples, prompt_version: str, model: str
       "model": model,
       "cache_key": cache_key,
       "answers": len(samples) if answers is None else int(answers),
-      "samples": [[[c if isinstance(c, str) else list(c) for c in row] for row in rows]
-                  for rows in samples],
+      "samples": json_rows(samples),
       "report": report.as_dict(),
       "fallback": bool(needs_fallback(constraints)),
       "constraints": json.loads(constraints.to_json()),
