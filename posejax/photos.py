@@ -38,6 +38,7 @@ from posejax.errors import InvalidInputError
 from posejax.errors import LMMRefusalError
 from posejax.errors import UnsupportedImageError
 from posejax.fitting import fit_dataset
+from posejax.images import as_rgb
 from posejax.io_utils import atomic_write_bytes
 from posejax.io_utils import atomic_write_text
 from posejax.keypoint_init import body25_error_px
@@ -360,10 +361,11 @@ def _json_default(value: Any):
 
 
 def thumbnail(image: np.ndarray, width: int = 480) -> np.ndarray:
-  """(h, width, 3) uint8: ``image`` shrunk to ``width`` pixels wide (never enlarged)."""
+  """(h, width, 3) uint8: ``image`` (read with ``posejax.images.as_rgb``) shrunk to ``width``
+  pixels wide (never enlarged)."""
   from PIL import Image
 
-  picture = Image.fromarray(np.asarray(image, np.uint8))
+  picture = Image.fromarray(as_rgb(image))
   if picture.width > width:
     picture = picture.resize((width, max(1, round(picture.height * width / picture.width))),
                              Image.Resampling.LANCZOS)

@@ -444,3 +444,8 @@ def test_a_photo_whose_fit_fails_fails_alone_in_its_block(monkeypatch, tmp_path)
   fit_images._fit_block(settings, fit_images._Tools(None, None, None, None, None, None), alone)
   assert calls == [["bad"]] and alone[0].fit is None
   assert alone[0].record["reason"] == "bad: its keypoints are NaN"
+
+
+def test_thumbnail_clips_integer_images():
+  # A plain cast to uint8 would turn 300 into 44 and -5 into 251.
+  np.testing.assert_array_equal(photos.thumbnail(np.array([[[300, -5, 7]]])), [[[255, 0, 7]]])
