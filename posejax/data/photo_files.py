@@ -34,6 +34,7 @@ import numpy as np
 from posejax import safe_load
 from posejax.body import keypoints as body_keypoints
 from posejax.body.keypoints import NUM_BODY_25
+from posejax.body.forward import rest_root
 from posejax.body.model import PARAM_FIELDS
 from posejax.camera import Camera
 from posejax.camera import project
@@ -301,30 +302,6 @@ def _smplx_arrays(path: str) -> dict[str, np.ndarray]:
   return out
 
 
-def _pelvis_position(model, init: dict[str, np.ndarray]) -> np.ndarray:
-  """(P, 3) posed pelvis of ``model`` at zero translation, metres, for smplx-named (P, width)
-  ``global_orient``, ``body_pose`` and ``betas`` (betas padded or cut to the model).
-
-  A BEV / HMR2 archive's ``cam_trans`` is the pelvis position, so ``transl`` is ``cam_trans``
-  minus this (the reference's rule).
-  """
-  from posejax import body  # the body layer sits below data
-
-  betas = init["betas"]
-  width = int(getattr(model, "num_betas", betas.shape[1]))
-  if betas.shape[1] != width:
-    padded = np.zeros((betas.shape[0], width))
-    padded[:, :min(width, betas.shape[1])] = betas[:, :width]
-    betas = padded
-  try:
-    params = body.BodyParams.create(model, global_orient=init["global_orient"],
-                                    body_pose=init["body_pose"], betas=betas)
-    joints = np.asarray(body.forward(model, params).joints)
-  except AttributeError as err:
-    raise InvalidInputError(f"model must be a posejax.body.BodyModel ({err})") from err
-  return joints[:, 0]
-
-
 def read_initial_estimate(path: str | os.PathLike, model) -> tuple[dict[str, np.ndarray], str]:
   """Every person of an initial-estimate file as SMPL-X parameters for ``model``.
 
@@ -353,7 +330,11 @@ def read_initial_estimate(path: str | os.PathLike, model) -> tuple[dict[str, np.
     people = thetas.shape[0]
     arrays = {"global_orient": thetas[:, :3].copy(), "body_pose": thetas[:, 3:66].copy(),
               "betas": np.zeros((people, 10))}
-    arrays["transl"] = estimate["cam_trans"] - _pelvis_position(model, arrays)
+    # cam_trans is the pelvis position (the reference's rule); the root does not move with pose.
+    try:
+      arrays["transl"] = estimate["cam_trans"] - rest_root(model, arrays["betas"])
+    except AttributeError as err:
+      raise InvalidInputError(f"model must be a posejax.body.BodyModel ({err})") from err
     kind = "bev/hmr2"
   else:
     arrays = _smplx_arrays(path)
