@@ -29,6 +29,7 @@ from posejax import body
 from posejax import metrics
 from posejax import keypoint_init
 from posejax import photos
+from posejax.config import FitConfig
 from posejax.data import synthetic
 from posejax.io_utils import atomic_write_text
 
@@ -93,7 +94,7 @@ def main(argv):
             refused=False)
         (done,) = photos.fit_photos(
             model, [photos.PhotoInput(scene.keypoints, camera, init, answers)],
-            config=photos.photo_config(scene.people, FLAGS.fit_iters))
+            config=FitConfig.for_people(scene.people, max_iters=FLAGS.fit_iters))
         stages.append(("fit", done.fitted))
       for stage, params in stages:
         for person, row in enumerate(_person_errors(model, regressor, params, gt,

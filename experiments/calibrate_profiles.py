@@ -20,6 +20,7 @@ from absl import flags
 from absl import logging
 
 from experiments import _cli
+from posejax.body import default_model
 from posejax.data import synthetic
 from posejax.data import synthetic_initial
 from posejax.data.synthetic_settings import PROFILES
@@ -38,7 +39,7 @@ def calibration_rows(profile: str, num_scenes: int, seed: int = 0, check: bool =
                      model=None) -> list[dict]:
   """Per-scene initial errors of ``num_scenes`` scenes of ``profile`` (``initial_errors`` + ids)."""
   settings = synthetic.SyntheticSettings.preset(profile, seed=seed)
-  model = synthetic._default_model() if model is None else model
+  model = default_model() if model is None else model
   kinds = synthetic.default_kinds(PROFILES[profile].people, settings)
   rows, index = [], 0
   while len(rows) < num_scenes:

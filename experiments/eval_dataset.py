@@ -60,6 +60,7 @@ from posejax.constraints import Constraints
 from posejax.data import dataset_eval
 from posejax.data import sample_constraints
 from posejax.errors import InvalidInputError
+from posejax.images import as_rgb
 from posejax.io_utils import atomic_write_bytes
 from posejax.io_utils import atomic_write_text
 from posejax.io_utils import exclusive_run
@@ -206,10 +207,9 @@ def build_config(settings: EvalSettings, people: int) -> FitConfig:
   if unknown:
     raise InvalidInputError(f"--ablate names unknown loss terms {unknown}; terms are {TERMS}")
   if settings.ablate:
-    zero = {term: 0.0 for term in settings.ablate}
-    fallback = None if config.fallback is None else config.fallback.with_weights(**zero)
-    config = config.with_weights(**zero).replace(
-        fallback=fallback, name=f"{config.name}-without-{'-'.join(settings.ablate)}")
+    # with_weights zeroes the fallback's weights too.
+    config = config.with_weights(**{term: 0.0 for term in settings.ablate}).replace(
+        name=f"{config.name}-without-{'-'.join(settings.ablate)}")
   min_empty = settings.fallback_min_empty
   if min_empty is None:
     min_empty = DEFAULT_FALLBACK_MIN_EMPTY.get(settings.dataset)
@@ -327,7 +327,7 @@ def _photo(sample) -> np.ndarray | None:
   if not sample.image_path or not os.path.isfile(sample.image_path):
     return None
   try:
-    photo = overlay.load_image(sample.image_path)
+    photo = as_rgb(sample.image_path)
   except posejax.PoseJaxError as error:
     logging.warning("overlay of %s drawn without its image: %s", sample.name, error)
     return None
@@ -364,7 +364,7 @@ def _run_locked(settings: EvalSettings) -> dict:
   found = sample_constraints.constraints_for_samples(
       samples, answer_source(settings), min_frequency=settings.min_frequency,
       trust_sides=settings.trust_sides)
-  sizes = found.common_sizes()
+  sizes = Constraints.largest_sizes(found.constraints)
   tools, notes = _tools(settings, model, people)
   regions = load_regions(settings.contact_regions, settings.model_path, settings.kid_template)
   prior = load_prior(settings.gmm_prior)

@@ -41,7 +41,10 @@ from posejax import lmm
 from posejax import keypoint_init
 from posejax import photos
 from posejax.data import photo_files
+from posejax.data.dataset_eval import format_number
+from posejax.config import FitConfig
 from posejax.errors import InvalidInputError
+from posejax.images import as_rgb
 from posejax.io_utils import atomic_write_text
 from posejax.io_utils import exclusive_run
 from posejax.io_utils import refuse_changed_settings
@@ -269,7 +272,7 @@ def _read_image(settings: PhotoSettings, tools: _Tools, image: _Image) -> None:
                                         min_keypoints=settings.min_keypoints)
   record.update(people=int(keypoints.shape[0]), keypoint_file=keypoint_path,
                 keypoint_layout=layout)
-  image.picture = overlay.load_image(image.path)
+  image.picture = as_rgb(image.path)
   height, width = image.picture.shape[:2]
   camera, camera_source = photo_files.photo_camera(
       image.path, (width, height), tools.intrinsics, settings.focal_length, settings.use_exif)
@@ -315,7 +318,7 @@ def _fit_block(settings: PhotoSettings, tools: _Tools, block: list[_Image]) -> N
     if image.photo is not None:
       groups.setdefault(image.record["people"], []).append(image)
   for people, group in sorted(groups.items()):
-    config = photos.photo_config(people, settings.max_iters)
+    config = FitConfig.for_people(people).with_max_iters(*settings.max_iters)
 
     def fit(members):
       began = time.monotonic()
@@ -362,7 +365,7 @@ def _save_thumbnail(settings: PhotoSettings, image_path: str, record: dict) -> N
   if record["status"] == photos.FAILED or not os.path.isfile(source):
     source = image_path
   try:
-    picture = overlay.load_image(source)
+    picture = as_rgb(source)
   except posejax.PoseJaxError:
     return  # an unreadable photo: its row says why, without a picture
   path = os.path.join(settings.out_dir, "thumbs", record["stem"] + ".png")
@@ -397,7 +400,8 @@ def _write_summary(settings: PhotoSettings, images: list[str], records: dict) ->
       continue
     picture = (f"![{_cell(stem)}]({record['thumbnail']})<br>" if record.get("thumbnail") else "")
     errors = record.get("keypoint_error_px") or {}
-    error_text = (photos.describe([errors["initial"], errors["fit"]]) if errors else "")
+    error_text = (" / ".join(format_number(errors[k]) for k in ("initial", "fit")) if errors
+                  else "")
     folder = f" ([files]({stem}/))" if record["status"] != photos.FAILED else ""
     lines.append(
         f"| {picture}{_cell(record['image'])}{folder} | {record['status']} | "

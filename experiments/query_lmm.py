@@ -22,7 +22,6 @@ The API key is read from the environment variable named by ``--api_key_env`` and
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 import sys
@@ -36,6 +35,8 @@ from absl import logging
 from experiments import _cli
 from posejax import lmm
 from posejax.constraints import Constraints
+from posejax.data import photo_files
+from posejax.errors import FileFormatError
 from posejax.io_utils import exclusive_run
 
 FLAGS = flags.FLAGS
@@ -60,37 +61,29 @@ flags.DEFINE_integer("min_frequency", None, "One person: frequency-filter thresh
 flags.DEFINE_float("price_prompt_per_mtok", 0.0, "Price of a million prompt tokens (for the cost).")
 flags.DEFINE_float("price_completion_per_mtok", 0.0, "Price of a million completion tokens.")
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
-
-
 def image_paths() -> list[str]:
   paths = []
   for entry in FLAGS.images:
-    if os.path.isdir(entry):
-      paths += sorted(p for p in glob.glob(os.path.join(entry, "*"))
-                      if p.lower().endswith(IMAGE_SUFFIXES))
-    else:
-      paths.append(entry)
+    paths += photo_files.image_files(entry) if os.path.isdir(entry) else [entry]
   if FLAGS.image_list:
     with open(FLAGS.image_list, encoding="utf-8") as handle:
       paths += [line.strip() for line in handle if line.strip()]
   return paths
 
 
-def crop_keypoints(stem: str, people: int):
+def crop_keypoints(image_path: str, people: int):
   """The keypoints of the ``people`` most confident detections of an image, or None."""
   if not FLAGS.keypoints_dir:
     return None
-  from posejax.data import read_keypoint_file
-
-  for name in (f"{stem}.json", f"{stem}_keypoints.json"):
-    path = os.path.join(FLAGS.keypoints_dir, name)
-    if os.path.exists(path):
-      detections, _ = read_keypoint_file(path)
-      order = np.argsort(-detections[..., 2].sum(axis=-1))
-      return detections[order[:people]] if len(detections) else None
-  logging.warning("no keypoints for %s in %s; sending the whole image", stem, FLAGS.keypoints_dir)
-  return None
+  try:
+    path = photo_files.find_keypoint_file(image_path, FLAGS.keypoints_dir)
+  except FileFormatError:
+    logging.warning("no keypoints for %s in %s; sending the whole image", image_path,
+                    FLAGS.keypoints_dir)
+    return None
+  detections, _ = photo_files.read_keypoint_file(path)
+  order = np.argsort(-detections[..., 2].sum(axis=-1))
+  return detections[order[:people]] if len(detections) else None
 
 
 def make_items(people: int) -> list[lmm.QueryItem]:
@@ -106,7 +99,7 @@ def make_items(people: int) -> list[lmm.QueryItem]:
   items = []
   for path in image_paths():
     stem = os.path.splitext(os.path.basename(path))[0]
-    prepared = lmm.prepare_image(path, keypoints=crop_keypoints(stem, people), margin=FLAGS.margin,
+    prepared = lmm.prepare_image(path, keypoints=crop_keypoints(path, people), margin=FLAGS.margin,
                                  max_side=FLAGS.max_side)
     items.append(lmm.QueryItem(image_id=stem, image=prepared))
   return items

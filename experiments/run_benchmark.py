@@ -290,7 +290,7 @@ def prepare_people(settings: BenchmarkSettings, people: int, model) -> PeopleRun
     if method.config is not None:
       constraints[method.name] = [benchmark.method_constraints(method, s) for s in scenes]
   empty = Constraints.from_pairs([[]], people)
-  sizes = benchmark.padded_sizes(
+  sizes = Constraints.largest_sizes(
       [empty] + [c for items in constraints.values() for c, _ in items])
   fitted = [m for m in methods if m.config is not None]
   fitter = None

@@ -301,6 +301,23 @@ class FitConfig:
     )
 
   @classmethod
+  def for_people(cls, people: int, *, max_iters: int = 1000) -> "FitConfig":
+    """The ProsePose preset for ``people`` per scene: ``two_person()`` for 2, ``one_person()`` for 1.
+
+    Args:
+      people: people per scene, 1 or 2.
+      max_iters: the iteration cap of every stage (the fallback's too).
+
+    Raises:
+      InvalidInputError: ``people`` is not 1 or 2.
+    """
+    if people not in (1, 2):
+      raise InvalidInputError(f"the presets fit 1 or 2 people per scene, got people={people!r}")
+    if people == 2:
+      return cls.two_person(max_iters=max_iters)
+    return cls.one_person(max_iters=max_iters)
+
+  @classmethod
   def heuristic(cls, *, max_iters: int = 1000) -> "FitConfig":
     """The heuristic baseline: no language model; the two meshes' closest points pulled together."""
     return cls(

@@ -33,7 +33,7 @@ from __future__ import annotations
 import collections
 import json
 import os
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 import flax.struct
 import jax
@@ -220,6 +220,21 @@ class Constraints:
       fields[name] = value
     return self.replace(**fields)
 
+  @staticmethod
+  def largest_sizes(items: Iterable[Constraints | None]) -> dict[str, int]:
+    """The largest padded sizes (``sizes()`` keys) over constraints; None items are skipped.
+
+    Stacking every batch to these sizes keeps one compiled fit for a whole dataset or benchmark.
+    An empty dict when there is no item.
+    """
+    largest: dict[str, int] = {}
+    for item in items:
+      if item is None:
+        continue
+      for key, value in item.sizes().items():
+        largest[key] = max(largest.get(key, 0), int(value))
+    return largest
+
   @classmethod
   def stack(cls, items: Sequence[Constraints], **sizes: int) -> Constraints:
     """Stacks unbatched constraints of several images along a new leading axis, for ``jax.vmap``.
@@ -237,8 +252,7 @@ class Constraints:
     people = {c.people for c in items}
     if len(people) != 1:
       raise ConstraintError(f"cannot stack one-person and two-person constraints: people={people}")
-    target = {k: max([c.sizes()[k] for c in items] + [int(sizes.get(k, 0))])
-              for k in items[0].sizes()}
+    target = {k: max(v, int(sizes.get(k, 0))) for k, v in cls.largest_sizes(items).items()}
     padded = [c.pad(**target) for c in items]
     fields = {name: np.stack([np.asarray(getattr(c, name)) for c in padded])
               for name in _FIELD_AXES}
@@ -266,8 +280,7 @@ class Constraints:
         "version": JSON_VERSION,
         "people": self.people,
         "min_frequency": int(self.min_frequency),
-        "samples": [[[c if isinstance(c, str) else list(c) for c in row] for row in sample]
-                    for sample in self.to_pairs()],
+        "samples": json_rows(self.to_pairs()),
         "ground_rows": [int(g) for g in np.asarray(self.ground_rows)[valid]],
         "padding": self.sizes(),
     }, indent=1)
@@ -337,6 +350,18 @@ def needs_fallback(constraints: Constraints, min_empty: int | None = None):
   return result
 
 
+def json_rows(samples: Sequence[Sequence[Sequence[str | Sequence[str]]]]) -> list:
+  """Per-sample rows as JSON stores them: each cell a name, or a list of alternative names.
+
+  Args:
+    samples: per sample, its rows; a row holds cells, each a name or a tuple of alternatives (as
+      ``from_pairs`` takes them and ``to_pairs`` returns them).
+
+  Returns:
+    The same nesting with tuples turned into lists (``json.dumps`` ready).
+  """
+  return [[[cell if isinstance(cell, str) else list(cell) for cell in row] for row in rows]
+          for rows in samples]
 
 
 def _source_rows(names: np.ndarray, sample_valid: np.ndarray) -> list:

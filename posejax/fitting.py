@@ -698,7 +698,7 @@ def _defaults_and_fitter(image_kp, model, config, regions, pose_prior) -> tuple[
     model = default_model()
   if config is None:
     people = fit_inputs.people_of(image_kp)
-    config = FitConfig.two_person() if people == 2 else FitConfig.one_person()
+    config = FitConfig.for_people(people)
   return cached_fitter(model, config, regions=regions, pose_prior=pose_prior), config
 
 

@@ -33,10 +33,12 @@ from posejax.camera import Camera
 from posejax.camera import stack_cameras
 from posejax.config import FitConfig
 from posejax.constraints import Constraints
+from posejax.constraints import json_rows
 from posejax.errors import InvalidInputError
 from posejax.errors import LMMRefusalError
 from posejax.errors import UnsupportedImageError
 from posejax.fitting import fit_dataset
+from posejax.images import as_rgb
 from posejax.io_utils import atomic_write_bytes
 from posejax.io_utils import atomic_write_text
 from posejax.keypoint_init import body25_error_px
@@ -119,7 +121,7 @@ def photo_answers(image_path: str, keypoints: np.ndarray, *, cache: lmm.AnswerCa
   samples, report = lmm.parse_samples(found.answers, people, trust_sides=trust_sides)
   constraints = Constraints.from_pairs(samples, people)
   return PhotoAnswers(
-      constraints=constraints, answers=tuple(found.answers), samples=_json_rows(samples),
+      constraints=constraints, answers=tuple(found.answers), samples=json_rows(samples),
       report=report.as_dict(), source="asked" if found.fetched else "cache",
       fetched=int(found.fetched), cache_key=found.key, prompt_version=found.prompt_version,
       model=found.model, refused=bool(report.answers and report.refusals == report.answers))
@@ -140,11 +142,6 @@ def answers_from_file(entry: lmm.ImageConstraints, people: int, path: str) -> Ph
       source="constraints file", fetched=0, cache_key="", prompt_version=entry.prompt_version,
       model=entry.model,
       refused=bool(answers and entry.report.get("refusals", 0) == answers))
-
-
-def _json_rows(samples) -> list:
-  return [[[c if isinstance(c, str) else list(c) for c in row] for row in rows]
-          for rows in samples]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -180,14 +177,6 @@ class PhotoFit:
   status: str
   reason: str
   keypoint_error_px: dict
-
-
-def photo_config(people: int, max_iters: int | tuple[int, ...] | None = None) -> FitConfig:
-  """The preset for ``people``: ``FitConfig.two_person()`` or ``one_person()``."""
-  config = FitConfig.two_person() if people == 2 else FitConfig.one_person()
-  if max_iters is None:
-    return config
-  return config.with_max_iters(*(max_iters if isinstance(max_iters, tuple) else (max_iters,)))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -240,7 +229,7 @@ def fit_photos(model: BodyModel, photos: Sequence[PhotoInput], *,
   Args:
     model: the body model.
     photos: the photos, each with P people (the same P).
-    config: the fit config; ``photo_config(P)`` when None.
+    config: the fit config; ``FitConfig.for_people(P)`` when None.
     slots: photos fitted at once (at most the number of photos).
 
   Returns:
@@ -253,7 +242,7 @@ def fit_photos(model: BodyModel, photos: Sequence[PhotoInput], *,
     raise InvalidInputError(f"fit_photos fits photos of one people count at a time, got "
                             f"{sorted(people)}")
   (people,) = people
-  config = photo_config(people) if config is None else config
+  config = FitConfig.for_people(people) if config is None else config
   reasons = [refusal_reason(photo.answers, photo.image_path, "fall_back") for photo in photos]
   empty = Constraints.from_pairs([[]], people)
   constraints = [empty if reason else photo.answers.constraints
@@ -372,16 +361,12 @@ def _json_default(value: Any):
 
 
 def thumbnail(image: np.ndarray, width: int = 480) -> np.ndarray:
-  """(h, width, 3) uint8: ``image`` shrunk to ``width`` pixels wide (never enlarged)."""
+  """(h, width, 3) uint8: ``image`` (read with ``posejax.images.as_rgb``) shrunk to ``width``
+  pixels wide (never enlarged)."""
   from PIL import Image
 
-  picture = Image.fromarray(np.asarray(image, np.uint8))
+  picture = Image.fromarray(as_rgb(image))
   if picture.width > width:
     picture = picture.resize((width, max(1, round(picture.height * width / picture.width))),
                              Image.Resampling.LANCZOS)
   return np.asarray(picture)
-
-
-def describe(values: Sequence[float]) -> str:
-  """``"a / b"`` with one decimal, for the summary table."""
-  return " / ".join("-" if not np.isfinite(v) else f"{v:.1f}" for v in values)

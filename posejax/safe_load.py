@@ -197,15 +197,22 @@ def load_npz(path: str | os.PathLike, what: str, *, objects: str = "refuse") -> 
   return arrays
 
 
-def load_json(path: str | os.PathLike, what: str) -> Any:
+def load_json(path: str | os.PathLike, what: str, *, hint: str = "") -> Any:
   """A JSON document; any failure (missing file, bad UTF-8, bad syntax, nesting too deep, numbers
-  too large) is a ``FileFormatError`` naming the file and ``what`` it should be."""
+  too large) is a ``FileFormatError`` naming the file and ``what`` it should be.
+
+  Args:
+    path: the file.
+    what: what it should be, for messages ("a synthetic benchmark file").
+    hint: what to do about a missing or unreadable file, appended to the message after "; ".
+  """
   path = os.fspath(path)
+  advice = f"; {hint}" if hint else ""
   try:
     with open(path, "rb") as handle:
       return json.loads(handle.read().decode("utf-8"))
   except FileNotFoundError:
-    raise FileFormatError(path, f"{what} not found") from None
+    raise FileFormatError(path, f"{what} not found{advice}") from None
   except (OSError, UnicodeDecodeError, ValueError, RecursionError) as error:
     raise FileFormatError(path, f"{what}: not valid JSON ({type(error).__name__}: "
-                          f"{str(error)[:200]})") from None
+                          f"{str(error)[:200]}){advice}") from None

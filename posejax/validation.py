@@ -22,6 +22,7 @@ import warnings
 
 import numpy as np
 
+from posejax.body.forward import rest_root
 from posejax.errors import InvalidInputError
 from posejax.errors import PoseJaxWarning
 
@@ -71,17 +72,15 @@ def root_depths(model, betas, transl, camera) -> np.ndarray:
   """(scenes, P) depth of each person's root joint in the camera frame, metres (host numpy: a
   boundary check, compiled nowhere).
 
-  The root rotates about itself, so its position is its shaped rest position plus ``transl``.
+  The root rotates about itself, so its position is its shaped rest position
+  (``posejax.body.rest_root``) plus ``transl``.
 
   Args:
     model: the ``BodyModel``.
     betas: (scenes, P, B) shape coefficients; transl: (scenes, P, 3) metres.
     camera: the ``Camera`` batched over scenes.
   """
-  shapedirs = np.asarray(model.joint_shapedirs[0], np.float64)
-  betas = np.asarray(betas, np.float64)[..., :shapedirs.shape[-1]]
-  root_world = (np.asarray(model.joint_template[0], np.float64) + np.asarray(transl, np.float64)
-                + betas @ shapedirs.T)
+  root_world = rest_root(model, betas) + np.asarray(transl, np.float64)
   depth_row = np.asarray(camera.rotation, np.float64)[:, None, 2]  # (scenes, 1, 3)
   depth_shift = np.asarray(camera.translation, np.float64)[:, None, 2]  # (scenes, 1)
   return np.sum(depth_row * root_world, axis=-1) + depth_shift

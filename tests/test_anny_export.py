@@ -231,3 +231,28 @@ def test_betas_and_phenotypes_round_trip(export):
   np.testing.assert_allclose(found[:, [1, 3]], sample.phenotypes[:8, [1, 3]], atol=0.01)
   np.testing.assert_allclose(mapping.betas(found), mapping.betas(sample.phenotypes[:8]),
                              atol=1e-4)
+
+
+def test_t_pose_turns_an_arm_pointing_inwards():
+  # An upper arm along -x is opposite to its T-pose direction: the shortest arc is a half-turn,
+  # not no turn at all.
+  rig, vertices, heads = _make_rig()
+  labels = rig.bone_labels
+  shoulder = labels.index("upperarm01.L")
+  below = {shoulder}
+  for bone, parent in enumerate(rig.bone_parents):
+    if parent in below:
+      below.add(bone)
+  below.discard(shoulder)
+  elbow = labels.index("lowerarm01.L")
+  length = np.linalg.norm(heads[elbow] - heads[shoulder])
+  inward = heads.copy()
+  inward[sorted(below)] += heads[shoulder] - [length, 0.0, 0.0] - heads[elbow]
+  poses = np.tile(np.eye(4), (len(labels), 1, 1))
+  poses[:, :3, 3] = inward
+  transforms = ax.t_pose_transforms(rig, poses)
+  posed = np.einsum("bij,bj->bi", transforms[:, :3, :3], inward) + transforms[:, :3, 3]
+  wrist = labels.index("wrist.L")
+  for a, b in ((shoulder, elbow), (elbow, wrist)):
+    direction = posed[b] - posed[a]
+    np.testing.assert_allclose(direction / np.linalg.norm(direction), [1.0, 0.0, 0.0], atol=1e-9)

@@ -144,7 +144,7 @@ def test_method_constraints_use_the_first_answers_or_the_truth():
   with pytest.raises(InvalidInputError, match="needs 3"):
     benchmark.method_constraints(methods["posejax_n3"], short)
 
-  sizes = benchmark.padded_sizes([one, None, three, oracle])
+  sizes = Constraints.largest_sizes([one, None, three, oracle])
   for key in sizes:
     assert sizes[key] == max(c.sizes()[key] for c in (one, three, oracle))
   # Stacked to those sizes, every method's batch has the same shapes (one compilation).

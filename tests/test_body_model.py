@@ -498,3 +498,23 @@ def test_partly_folded_pose_group(model):
   np.testing.assert_allclose(np.asarray(part.vertices), np.asarray(full.vertices)[:, ids],
                              atol=2e-6)
   np.testing.assert_allclose(np.asarray(part.joints), np.asarray(full.joints), atol=2e-6)
+
+
+def test_rest_root_is_the_posed_root_before_translation(x64):
+  from posejax.body import default_model
+  from posejax.body import rest_root
+
+  model = default_model(dtype=np.float64)
+  rng = np.random.default_rng(7)
+  betas = rng.normal(size=(3, model.num_betas))
+  params = BodyParams.create(model, betas=betas, global_orient=rng.normal(size=(3, 3)),
+                             body_pose=0.3 * rng.normal(size=(3, 63)),
+                             transl=rng.normal(size=(3, 3)))
+  root = np.asarray(forward(model, params).joints)[:, 0]
+  np.testing.assert_allclose(rest_root(model, betas) + np.asarray(params.transl), root, atol=1e-12)
+  # Extra columns are ignored and missing ones count as zero.
+  wide = np.concatenate([betas, np.ones((3, 2))], axis=1)
+  np.testing.assert_array_equal(rest_root(model, wide), rest_root(model, betas))
+  narrow = betas[:, :2]
+  padded = np.concatenate([narrow, np.zeros((3, model.num_betas - 2))], axis=1)
+  np.testing.assert_allclose(rest_root(model, narrow), rest_root(model, padded), atol=1e-15)

@@ -77,3 +77,12 @@ def test_bad_configs_are_refused_with_a_clear_message():
     FitConfig.two_person().replace(fallback=FitConfig.heuristic(max_iters=5))
   with pytest.raises(InvalidInputError, match="unknown loss term"):
     FitConfig.two_person().with_weights(lmm=0.0)
+
+
+def test_preset_for_people():
+  assert FitConfig.for_people(2) == FitConfig.two_person()
+  assert FitConfig.for_people(1) == FitConfig.one_person()
+  assert FitConfig.for_people(2, max_iters=60) == FitConfig.two_person().with_max_iters(60)
+  assert FitConfig.for_people(1, max_iters=60) == FitConfig.one_person(max_iters=60)
+  with pytest.raises(InvalidInputError, match="1 or 2 people"):
+    FitConfig.for_people(3)

@@ -329,3 +329,18 @@ def test_moyo_ground_truth_and_names(tmp_path):
     data.read_moyo_ground_truth(path, 5000)
   with pytest.raises(FileFormatError, match="not a MOYO image name"):
     data.moyo_camera_and_frame("girls_250416")
+
+
+def test_bev_estimate_puts_the_model_root_at_cam_trans(tmp_path, default_body):
+  from posejax import body
+
+  rng = np.random.default_rng(4)
+  results = _bev_results(rng)
+  path = tmp_path / "img_0.08.npz"
+  np.savez(path, results=results)
+  params, kind = photo_files.read_initial_estimate(path, default_body)
+  assert kind == "bev/hmr2"
+  posed = body.forward(default_body, body.BodyParams.create(default_body, **params))
+  np.testing.assert_allclose(np.asarray(posed.joints)[:, 0], results["cam_trans"], atol=1e-5)
+  np.testing.assert_allclose(body.rest_root(default_body, params["betas"]) + params["transl"],
+                             results["cam_trans"], atol=1e-12)

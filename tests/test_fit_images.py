@@ -30,6 +30,7 @@ from posejax import keypoint_init
 from posejax import photos
 from posejax.body import keypoints as body_keypoints
 from posejax.camera import reference_camera
+from posejax.config import FitConfig
 from posejax.data import photo_files
 from posejax.data import synthetic
 from posejax.errors import FileFormatError
@@ -397,7 +398,7 @@ def test_photos_fitted_together_equal_each_fitted_alone(folder):
   init = hug.init_params(model)
   moved = jax.tree_util.tree_map(lambda x: x, init).replace(
       transl=np.asarray(init.transl) + np.array([0.05, 0.0, 0.1]))
-  config = photos.photo_config(2, MAX_ITERS)
+  config = FitConfig.for_people(2, max_iters=MAX_ITERS)
   inputs = [photos.PhotoInput(hug.keypoints, hug.camera(), init, answers, "first"),
             photos.PhotoInput(hug.keypoints, hug.camera(), moved, None, "second")]
   together = photos.fit_photos(model, inputs, config=config, slots=2)
@@ -443,3 +444,8 @@ def test_a_photo_whose_fit_fails_fails_alone_in_its_block(monkeypatch, tmp_path)
   fit_images._fit_block(settings, fit_images._Tools(None, None, None, None, None, None), alone)
   assert calls == [["bad"]] and alone[0].fit is None
   assert alone[0].record["reason"] == "bad: its keypoints are NaN"
+
+
+def test_thumbnail_clips_integer_images():
+  # A plain cast to uint8 would turn 300 into 44 and -5 into 251.
+  np.testing.assert_array_equal(photos.thumbnail(np.array([[[300, -5, 7]]])), [[[255, 0, 7]]])

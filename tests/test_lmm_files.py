@@ -56,3 +56,14 @@ def test_bad_files_are_reported(tmp_path):
   bad.write_text(json.dumps({"format": files.FORMAT, "version": 1, "images": {"x": {}}}))
   with pytest.raises(FileFormatError, match="'x'"):
     files.load_constraints_file(bad)
+
+
+def test_unreadable_files_say_how_to_get_one(tmp_path):
+  with pytest.raises(FileFormatError, match="missing.json: constraints file not found; write one "
+                     "with experiments/query_lmm.py"):
+    files.load_constraints_file(tmp_path / "missing.json")
+  bad = tmp_path / "bad.json"
+  bad.write_bytes(b"\xff{")
+  with pytest.raises(FileFormatError, match=r"bad.json: constraints file: not valid JSON "
+                     r"\(UnicodeDecodeError: .*\); write one with experiments/query_lmm.py"):
+    files.load_constraints_file(bad)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 
 import numpy as np
@@ -12,6 +13,7 @@ from posejax.camera import Camera
 from posejax.camera import reference_camera
 from posejax.errors import FileFormatError
 from posejax.errors import InvalidInputError
+from posejax.images import as_rgb
 from posejax.viz import overlay
 from posejax.viz.export import PERSON_COLORS
 
@@ -231,4 +233,11 @@ def test_errors_name_the_problem(tmp_path):
   broken = tmp_path / "broken.png"
   broken.write_bytes(b"not an image")
   with pytest.raises(FileFormatError, match="cannot read the image"):
-    overlay.load_image(broken)
+    as_rgb(broken)
+
+
+def test_integer_images_are_clipped_not_wrapped():
+  # astype(uint8) alone would turn 300 into 44 and -5 into 251.
+  image = np.array([[[300, -5, 128]]], dtype=np.int32)
+  with Image.open(io.BytesIO(overlay.encode_png(image))) as decoded:
+    np.testing.assert_array_equal(np.asarray(decoded.convert("RGB")), [[[255, 0, 128]]])

@@ -96,3 +96,16 @@ def test_matches_scipy_property(vector):
   vector = np.asarray(vector, np.float32)
   ours = np.asarray(rotations.axis_angle_to_matrix(jnp.asarray(vector)))
   np.testing.assert_allclose(ours, Rotation.from_rotvec(vector).as_matrix(), atol=2e-6)
+
+
+def test_shortest_arc_takes_source_to_target_including_opposite_directions():
+  rng = np.random.default_rng(3)
+  pairs = [(rng.normal(size=3), rng.normal(size=3)) for _ in range(20)]
+  for source in (np.array([0.3, -0.2, 0.9]), np.array([2.0, 0.0, 0.0]), np.array([0.0, 0.0, -1.0])):
+    pairs += [(source, 3.0 * source), (source, -0.5 * source)]
+  for source, target in pairs:
+    turn = _rotations.shortest_arc(source, target)
+    unit_source, unit_target = (v / np.linalg.norm(v) for v in (source, target))
+    np.testing.assert_allclose(turn.apply(unit_source), unit_target, atol=1e-12)
+    angle = np.arccos(np.clip(unit_source @ unit_target, -1.0, 1.0))
+    np.testing.assert_allclose(turn.magnitude(), angle, atol=1e-7)

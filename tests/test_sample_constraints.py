@@ -53,7 +53,7 @@ def test_constraints_from_every_kind_of_source(tmp_path):
   fallback = [bool(needs_fallback(c)) for c in found.constraints]
   assert fallback == [False, False, False, True]
   # Stacking every sample to the common sizes gives one shape for the whole dataset.
-  sizes = found.common_sizes()
+  sizes = Constraints.largest_sizes(found.constraints)
   for key, value in sizes.items():
     assert value == max(c.sizes()[key] for c in found.constraints)
   stacked = Constraints.stack(found.constraints, **sizes)

@@ -608,3 +608,24 @@ def test_a_scene_whose_contacts_stop_short_is_repaired_with_stronger_contact(mon
   with pytest.raises(synthetic.SceneCheckFailed, match=r"5\.\d cm apart.*after 0 repair"):
     synthetic.generate_scene("handshake", 0, no_repair, model)
   assert len(passes) == 1
+
+
+def test_the_default_model_follows_the_float_width(monkeypatch):
+  # The generator's default body must be default_model()'s for the current x64 setting, not the
+  # one built under whichever setting asked first.
+  import jax
+
+  from posejax.body import default_model
+
+  class Seen(Exception):
+    pass
+
+  def stop(model):
+    raise Seen(model)
+
+  monkeypatch.setattr(synthetic, "_workshop", stop)
+  for x64 in (False, True, False):
+    with jax.enable_x64(x64):
+      with pytest.raises(Seen) as seen:
+        synthetic.generate_scene("handshake")
+      assert seen.value.args[0] is default_model()

@@ -15,6 +15,7 @@ from posejax.body.model import BodyModel
 from posejax.body.model import BodyOutput
 from posejax.body.model import BodyParams
 from posejax.body.forward import forward
+from posejax.body.forward import rest_root
 from posejax.body.reduce import DEFAULT_FROZEN_FIELDS
 from posejax.body.reduce import reduce_model
 from posejax.body.io import load_model

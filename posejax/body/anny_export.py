@@ -35,12 +35,14 @@ import json
 from collections.abc import Mapping
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
 from posejax.body.model import SKELETON_JOINT_NAMES
 from posejax.body.model import SMPLX_PARENTS
 from posejax.body.model import VERTEX_JOINT_NAMES
 from posejax.body.phenotypes import PHENOTYPE_LABELS
 from posejax.body.phenotypes import PhenotypeMap
+from posejax.body.rotations import shortest_arc
 from posejax.errors import InvalidInputError
 
 ANNY_TO_SMPLX_AXES = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
@@ -211,22 +213,6 @@ def joint_groups(rig: AnnyRig) -> np.ndarray:
   return group
 
 
-def _rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-  """The shortest-arc rotation taking direction ``a`` to ``b`` (3,) -> (3, 3)."""
-  a = a / np.linalg.norm(a)
-  b = b / np.linalg.norm(b)
-  axis = np.cross(a, b)
-  s, c = np.linalg.norm(axis), float(a @ b)
-  if s < 1e-12:
-    return np.eye(3)
-  return _axis_angle(axis / s, np.arctan2(s, c))
-
-
-def _axis_angle(axis: np.ndarray, angle: float) -> np.ndarray:
-  k = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
-  return np.eye(3) + np.sin(angle) * k + (1 - np.cos(angle)) * (k @ k)
-
-
 def _pivot(rotation: np.ndarray, point: np.ndarray) -> np.ndarray:
   """(4, 4) the rotation about ``point``."""
   out = np.eye(4)
@@ -280,7 +266,7 @@ def t_pose_transforms(rig: AnnyRig, rest_bone_poses: np.ndarray) -> np.ndarray:
     for bone, child in (("upperarm01", "lowerarm01"), ("lowerarm01", "wrist")):
       g = world()
       start, end = head(bone + suffix, g), head(child + suffix, g)
-      turn = _rotation_between(end - start, outward)
+      turn = shortest_arc(end - start, outward).as_matrix()
       # A pivot acts in the rest frame, before the parent's transform: conjugate the turn.
       parent_rotation = g[rig.bone_parents[index[bone + suffix]], :3, :3]
       local[index[bone + suffix]] = _pivot(parent_rotation.T @ turn @ parent_rotation,
@@ -297,7 +283,7 @@ def t_pose_transforms(rig: AnnyRig, rest_bone_poses: np.ndarray) -> np.ndarray:
     # axis is the parent's rotation undone, and the wrist's rest head lies on the line.
     parent_rotation = g[rig.bone_parents[twist], :3, :3]
     axis = parent_rotation.T @ outward
-    local[twist] = _pivot(_axis_angle(axis / np.linalg.norm(axis), angle),
+    local[twist] = _pivot(Rotation.from_rotvec(angle * axis / np.linalg.norm(axis)).as_matrix(),
                           heads[index["wrist" + suffix]])
   return world()
 

@@ -84,6 +84,28 @@ def forward(model: BodyModel, params: BodyParams) -> BodyOutput:
                     joint_transforms=unflatten(transforms), synthetic=model.synthetic)
 
 
+def rest_root(model: BodyModel, betas) -> np.ndarray:
+  """The root joint (pelvis) of shape ``betas`` in the rest pose, before translation (host numpy).
+
+  The root turns about itself, so this is also where every pose puts it: the posed root is
+  ``rest_root(model, betas) + transl`` for any ``global_orient`` and ``body_pose`` (expression
+  at zero).
+
+  Args:
+    model: the ``BodyModel``.
+    betas: (..., B) shape coefficients; columns beyond the model's shape directions are ignored,
+      missing ones count as zero (a model with folded betas has none).
+
+  Returns:
+    (..., 3) float64, metres.
+  """
+  directions = np.asarray(model.joint_shapedirs[0], np.float64)  # (3, K)
+  betas = np.asarray(betas, np.float64)
+  width = min(directions.shape[-1], betas.shape[-1])
+  return (np.asarray(model.joint_template[0], np.float64)
+          + betas[..., :width] @ directions[:, :width].T)
+
+
 def joint_rotations(model: BodyModel, params: dict[str, jax.Array]) -> jax.Array:
   """Local rotation matrices of the 55 skeleton joints for one body.
 

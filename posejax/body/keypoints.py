@@ -51,6 +51,9 @@ BODY_25_NAMES: tuple[str, ...] = (
 ) + COCO_WHOLEBODY_FOOT_NAMES
 """OpenPose BODY_25 keypoint names, in OpenPose's order (left/right are the person's own sides)."""
 
+NUM_BODY_25 = len(BODY_25_NAMES)
+"""25 OpenPose BODY_25 keypoints."""
+
 COCO_17_NAMES: tuple[str, ...] = (
     "nose",
     "left_eye",

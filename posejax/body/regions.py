@@ -21,7 +21,6 @@ arrays can be closed over (static) or passed into jitted code (traced).
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from typing import Any
 
@@ -31,8 +30,10 @@ import numpy as np
 from flax import struct
 
 from posejax.body import vocabulary
+from posejax.body.model import NUM_SKELETON_JOINTS
 from posejax.errors import FileFormatError
 from posejax.errors import InvalidInputError
+from posejax.safe_load import load_json
 
 DEFAULT_SAMPLES_PER_REGION = 32
 """Default number K of subsampled vertices per region. The contact loss's search costs K^2 per
@@ -40,7 +41,6 @@ region pair; on the synthetic benchmark (16 two-person scenes) K = 32 gave the s
 and PCC as K = 64 (posejax N = 20: 66.7 against 66.9 mm; oracle: 59.0 against 58.8 mm) at a
 quarter of the search."""
 
-NUM_SMPLX_JOINTS = 55
 _FRONT_NORMAL_Z = 1e-6
 
 # SMPL-X skeleton joints (in SMPL-X's joint order) grouped by the coarse part their vertices belong to.
@@ -166,12 +166,12 @@ def _as_model_arrays(model: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
     raise InvalidInputError(f"model.v_template must be (V, 3), got {v_template.shape}")
   num_vertices = v_template.shape[0]
   _check_faces(faces, num_vertices)
-  if weights.shape != (num_vertices, NUM_SMPLX_JOINTS):
+  if weights.shape != (num_vertices, NUM_SKELETON_JOINTS):
     raise InvalidInputError(
         f"model.lbs_weights must be (V, 55) = ({num_vertices}, 55) for an SMPL-X-structured "
         f"body, got {weights.shape}"
     )
-  if regressor.shape != (NUM_SMPLX_JOINTS, num_vertices):
+  if regressor.shape != (NUM_SKELETON_JOINTS, num_vertices):
     raise InvalidInputError(
         f"model.J_regressor must be (55, V) = (55, {num_vertices}), got {regressor.shape}"
     )
@@ -436,6 +436,7 @@ def sample_points(region_map: RegionMap, vertices: jax.Array) -> jax.Array:
 # 75 numbered regions. The reference unites them into its coarse vocabulary as below; the comment
 # after each list says, in short, which parts of the surface those numbers cover.
 NUM_CI3D_REGIONS = 75
+"""FlickrCI3D / CHI3D contact regions on the SMPL-X mesh (region ids 0..74 in the datasets)."""
 CI3D_FACE_KEY = "rid_to_smplx_fids"
 """Key of the 75 SMPL-X face-id lists in ``contact_regions.json``."""
 
@@ -486,16 +487,9 @@ def read_contact_regions(path: str | os.PathLike, num_faces: int | None = None) 
     FileFormatError: when the file is missing, is not JSON, or does not hold 75 lists of valid
       face ids.
   """
-  hint = "it is info/contact_regions.json of the CI3D dataset tools (imar_vision_datasets_tools)"
-  try:
-    with open(path, encoding="utf-8") as handle:
-      content = json.load(handle)
-  except FileNotFoundError:
-    raise FileFormatError(path, f"contact region file not found; {hint}") from None
-  except (OSError, UnicodeDecodeError, ValueError, RecursionError) as error:
-    raise FileFormatError(
-        path, f"cannot read the contact region file as JSON ({error}); {hint}"
-    ) from None
+  content = load_json(
+      path, "contact region file",
+      hint="it is info/contact_regions.json of the CI3D dataset tools (imar_vision_datasets_tools)")
   if not isinstance(content, dict) or CI3D_FACE_KEY not in content:
     keys = sorted(content) if isinstance(content, dict) else type(content).__name__
     raise FileFormatError(path, f"expected a JSON object with key {CI3D_FACE_KEY!r}; found {keys}")

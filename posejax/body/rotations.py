@@ -7,12 +7,17 @@ quotients ``sin(t)/t`` and ``(1 - cos(t))/t**2``.
 
 Conventions: axis-angle vectors are ``angle * unit_axis`` in radians; matrices act on column
 vectors (``x' = R @ x``).
+
+``shortest_arc`` is numpy (scipy's ``Rotation``), for code that builds assets and designs poses
+outside of fits.
 """
 
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+from scipy.spatial.transform import Rotation
 
 # Below this squared angle the Taylor series are used. Their first omitted terms are of order
 # angle**6 / 5040 < 1e-15 here, so both branches are exact to float64 precision.
@@ -61,3 +66,32 @@ def axis_angle_to_matrix(axis_angle: jax.Array) -> jax.Array:
   outer = axis_angle[..., :, None] * axis_angle[..., None, :]
   b = b[..., None, None]
   return (1.0 - b * angle_sq[..., None, None]) * eye + a[..., None, None] * k + b * outer
+
+
+def shortest_arc(source: np.ndarray, target: np.ndarray) -> Rotation:
+  """The smallest rotation taking direction ``source`` to direction ``target``.
+
+  Opposite directions are a half-turn about an axis perpendicular to ``source`` (every such axis
+  is equally short; the one perpendicular to x, or to y when ``source`` lies near x, is used).
+
+  Args:
+    source: (3,) direction, any non-zero length.
+    target: (3,) direction, any non-zero length.
+
+  Returns:
+    The rotation R with ``R.apply(source / |source|) == target / |target|``; ``.as_matrix()``
+    for (3, 3).
+  """
+  source = np.asarray(source, np.float64)
+  target = np.asarray(target, np.float64)
+  source = source / np.linalg.norm(source)
+  target = target / np.linalg.norm(target)
+  axis = np.cross(source, target)
+  sine, cosine = np.linalg.norm(axis), float(source @ target)
+  if sine < 1e-12:
+    if cosine > 0:
+      return Rotation.identity()
+    helper = np.array([1.0, 0.0, 0.0]) if abs(source[0]) < 0.9 else np.array([0.0, 1.0, 0.0])
+    axis = np.cross(source, helper)
+    return Rotation.from_rotvec(np.pi * axis / np.linalg.norm(axis))
+  return Rotation.from_rotvec(axis / sine * np.arctan2(sine, cosine))

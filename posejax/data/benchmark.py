@@ -160,7 +160,7 @@ def benchmark_methods(people: int, *, max_iters: int | Sequence[int] = 1000,
                               f"1, got {search_every}")
     searches[f"{term}_search_every"] = int(every)
   options = lambda config: _with_options(config, caps, searches)
-  full = options(FitConfig.two_person() if people == 2 else FitConfig.one_person())
+  full = options(FitConfig.for_people(people))
   if contact_weight is not None:
     full = full.with_weights(contact=float(contact_weight))
   full = apply_config_changes(full, changes or {})
@@ -377,18 +377,6 @@ def method_constraints(method: BenchmarkMethod, scene: synthetic.SyntheticScene,
   from posejax import lmm  # the parser lives in the language-model layer
   return lmm.parse(list(scene.answers[:method.samples]), scene.people,
                    return_report=True, **options)
-
-
-def padded_sizes(items: Iterable[Constraints | None]) -> dict[str, int]:
-  """The largest padded sizes over constraints (None skipped): stacking every batch of every
-  method to these keeps one compiled fit for the whole benchmark."""
-  sizes: dict[str, int] = {}
-  for item in items:
-    if item is None:
-      continue
-    for key, value in item.sizes().items():
-      sizes[key] = max(sizes.get(key, 0), int(value))
-  return sizes
 
 
 # ----------------------------------------------------------------------------------------------

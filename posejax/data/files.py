@@ -25,11 +25,6 @@ import numpy as np
 from posejax import safe_load
 from posejax.errors import FileFormatError
 
-NUM_BODY25 = 25
-NUM_CONTACT_REGIONS = 75
-"""FlickrCI3D / CHI3D contact regions on the SMPL-X mesh."""
-
-
 def require_file(path: str | os.PathLike) -> str:
   """``path`` as a string if it is an existing file, else a ``FileFormatError`` naming it."""
   path = os.fspath(path)

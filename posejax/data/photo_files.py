@@ -33,12 +33,13 @@ import numpy as np
 
 from posejax import safe_load
 from posejax.body import keypoints as body_keypoints
+from posejax.body.keypoints import NUM_BODY_25
+from posejax.body.forward import rest_root
 from posejax.body.model import PARAM_FIELDS
 from posejax.camera import Camera
 from posejax.camera import project
 from posejax.camera import reference_camera
 from posejax.data.dataset_eval import params_for_model
-from posejax.data.files import NUM_BODY25
 from posejax.data.files import load_json
 from posejax.data.files import read_bev_npz
 from posejax.data.files import require_file
@@ -120,7 +121,7 @@ def _rows(value: Any, path: str, where: str) -> np.ndarray:
 def _to_body25(points: np.ndarray, path: str, where: str) -> tuple[np.ndarray, str]:
   """(K, 3) rows of one person as BODY_25, and the layout's name."""
   count = points.shape[0]
-  if count == NUM_BODY25:
+  if count == NUM_BODY_25:
     return points, "openpose_body25"
   if count in _COCO_SIZES:
     return np.asarray(body_keypoints.coco_to_body25(points), np.float64), _COCO_LABELS[count]
@@ -195,7 +196,7 @@ def read_keypoint_file(path: str | os.PathLike) -> tuple[np.ndarray, str]:
     raise FileFormatError(path, "not a keypoint file: expected OpenPose's {'people': [...]} or "
                           "ViTPose/mmpose's list of {'keypoints', 'keypoint_scores'} instances")
   if not people:
-    return np.zeros((0, NUM_BODY25, 3)), "empty"
+    return np.zeros((0, NUM_BODY_25, 3)), "empty"
   layouts = sorted({layout for _, layout in people})
   points = np.stack([p for p, _ in people])
   points[~np.isfinite(points)] = 0.0
@@ -301,30 +302,6 @@ def _smplx_arrays(path: str) -> dict[str, np.ndarray]:
   return out
 
 
-def _pelvis_position(model, init: dict[str, np.ndarray]) -> np.ndarray:
-  """(P, 3) posed pelvis of ``model`` at zero translation, metres, for smplx-named (P, width)
-  ``global_orient``, ``body_pose`` and ``betas`` (betas padded or cut to the model).
-
-  A BEV / HMR2 archive's ``cam_trans`` is the pelvis position, so ``transl`` is ``cam_trans``
-  minus this (the reference's rule).
-  """
-  from posejax import body  # the body layer sits below data
-
-  betas = init["betas"]
-  width = int(getattr(model, "num_betas", betas.shape[1]))
-  if betas.shape[1] != width:
-    padded = np.zeros((betas.shape[0], width))
-    padded[:, :min(width, betas.shape[1])] = betas[:, :width]
-    betas = padded
-  try:
-    params = body.BodyParams.create(model, global_orient=init["global_orient"],
-                                    body_pose=init["body_pose"], betas=betas)
-    joints = np.asarray(body.forward(model, params).joints)
-  except AttributeError as err:
-    raise InvalidInputError(f"model must be a posejax.body.BodyModel ({err})") from err
-  return joints[:, 0]
-
-
 def read_initial_estimate(path: str | os.PathLike, model) -> tuple[dict[str, np.ndarray], str]:
   """Every person of an initial-estimate file as SMPL-X parameters for ``model``.
 
@@ -353,7 +330,11 @@ def read_initial_estimate(path: str | os.PathLike, model) -> tuple[dict[str, np.
     people = thetas.shape[0]
     arrays = {"global_orient": thetas[:, :3].copy(), "body_pose": thetas[:, 3:66].copy(),
               "betas": np.zeros((people, 10))}
-    arrays["transl"] = estimate["cam_trans"] - _pelvis_position(model, arrays)
+    # cam_trans is the pelvis position (the reference's rule); the root does not move with pose.
+    try:
+      arrays["transl"] = estimate["cam_trans"] - rest_root(model, arrays["betas"])
+    except AttributeError as err:
+      raise InvalidInputError(f"model must be a posejax.body.BodyModel ({err})") from err
     kind = "bev/hmr2"
   else:
     arrays = _smplx_arrays(path)

@@ -51,9 +51,9 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
+from posejax.body.keypoints import NUM_BODY_25
+from posejax.body.regions import NUM_CI3D_REGIONS
 from posejax.camera import reference_focal_length
-from posejax.data.files import NUM_BODY25
-from posejax.data.files import NUM_CONTACT_REGIONS
 from posejax.data.files import load_pickle
 from posejax.data.files import to_numpy
 from posejax.data.sample import DatasetSample
@@ -144,10 +144,10 @@ def select_body25(openpose: np.ndarray, vitpose: np.ndarray | None = None,
   Returns:
     (P, 25, 3) keypoints.
   """
-  openpose = np.asarray(openpose, dtype=np.float64)[:, :NUM_BODY25]
+  openpose = np.asarray(openpose, dtype=np.float64)[:, :NUM_BODY_25]
   if vitpose is None:
     return openpose.copy()
-  chosen = np.asarray(vitpose, dtype=np.float64)[:, :NUM_BODY25].copy()
+  chosen = np.asarray(vitpose, dtype=np.float64)[:, :NUM_BODY_25].copy()
   num_people = openpose.shape[0]
   if vitpose_index is None:
     unmatched = ~np.any(chosen[..., 2] > 0, axis=1)
@@ -167,7 +167,7 @@ def select_body25(openpose: np.ndarray, vitpose: np.ndarray | None = None,
 def _keypoints(item: _Item, people: int) -> np.ndarray:
   def body(key):
     value = np.asarray(item.raw(key), dtype=np.float64)
-    if value.ndim != 3 or value.shape[0] != people or value.shape[1] < NUM_BODY25 \
+    if value.ndim != 3 or value.shape[0] != people or value.shape[1] < NUM_BODY_25 \
         or value.shape[2] != 3:
       raise item.error(f"key {key!r} has shape {value.shape}; expected ({people}, >=25, 3)")
     return value
@@ -242,17 +242,17 @@ def _contacts(item: _Item) -> tuple[np.ndarray | None, np.ndarray | None]:
       pairs = np.asarray(item.raw("hhc_contacts_region_ids"), dtype=np.int64).reshape(-1, 2)
     except (TypeError, ValueError) as err:
       raise item.error(f"'hhc_contacts_region_ids' is not a list of [a, b] pairs ({err})") from err
-    if pairs.size and (pairs.min() < 0 or pairs.max() >= NUM_CONTACT_REGIONS):
-      raise item.error(f"'hhc_contacts_region_ids' holds ids outside 0..{NUM_CONTACT_REGIONS - 1}")
+    if pairs.size and (pairs.min() < 0 or pairs.max() >= NUM_CI3D_REGIONS):
+      raise item.error(f"'hhc_contacts_region_ids' holds ids outside 0..{NUM_CI3D_REGIONS - 1}")
   contact_map = None
   if item.has("contact_map"):
     contact_map = np.asarray(item.raw("contact_map")).astype(bool)
-    if contact_map.shape != (NUM_CONTACT_REGIONS, NUM_CONTACT_REGIONS):
+    if contact_map.shape != (NUM_CI3D_REGIONS, NUM_CI3D_REGIONS):
       raise item.error(f"'contact_map' has shape {contact_map.shape}; expected (75, 75)")
   if pairs is None and contact_map is not None:
     pairs = np.argwhere(contact_map).astype(np.int64)
   if contact_map is None and pairs is not None:
-    contact_map = np.zeros((NUM_CONTACT_REGIONS, NUM_CONTACT_REGIONS), dtype=bool)
+    contact_map = np.zeros((NUM_CI3D_REGIONS, NUM_CI3D_REGIONS), dtype=bool)
     contact_map[pairs[:, 0], pairs[:, 1]] = True
   return pairs, contact_map
 

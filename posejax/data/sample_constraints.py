@@ -126,17 +126,6 @@ class SampleConstraints:
   sources: list[str]
   matched_ids: list[str]
 
-  def common_sizes(self) -> dict[str, int]:
-    """The largest padded sizes over all samples (``Constraints.sizes`` keys).
-
-    Stacking every batch to these sizes keeps one compiled fit for a whole dataset.
-    """
-    sizes: dict[str, int] = {}
-    for item in self.constraints:
-      for key, value in item.sizes().items():
-        sizes[key] = max(sizes.get(key, 0), int(value))
-    return sizes
-
 
 def empty_constraints(people: int) -> Constraints:
   """Constraints with a single empty answer: ``fit`` gives such an image the fallback."""

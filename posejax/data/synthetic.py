@@ -41,7 +41,6 @@ the scene's index: the same settings and index give the same scene, whatever els
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
 import io
 import json
@@ -55,6 +54,7 @@ from scipy.spatial.transform import Rotation
 from posejax import safe_load
 from posejax.body import keypoints as body_keypoints
 from posejax.body import vocabulary
+from posejax.body.default_body import default_model
 from posejax.body.model import PARAM_FIELDS
 from posejax.data import synthetic_geometry as geometry
 from posejax.data import synthetic_initial as initial
@@ -255,12 +255,6 @@ def _workshop(model) -> _Workshop:
   return entry[1]
 
 
-@functools.lru_cache(maxsize=1)
-def _default_model():
-  from posejax.body import default_model
-  return default_model()
-
-
 def model_fingerprint(model) -> str:
   """A short hash of a model's template, faces, shape directions and joint regressor (16 hex
   digits), at 0.1 mm.
@@ -459,7 +453,7 @@ def generate_scene(kind: str, index: int = 0, settings: SyntheticSettings = Synt
       interpenetration deeper than ``max_penetration``.
   """
   design = poses.scene_design(kind)
-  model = _default_model() if model is None else model
+  model = default_model() if model is None else model
   shop = _workshop(model)
   params = design_params(model, design, settings, index)
   moving = design.moving_person if design.people == 2 else None
@@ -566,7 +560,7 @@ def generate_benchmark(num_scenes: int, people: int = 2,
   for kind in kinds:
     if poses.scene_design(kind).people != people:
       raise InvalidInputError(f"scene kind {kind!r} is not a {people}-person kind")
-  model = _default_model() if model is None else model
+  model = default_model() if model is None else model
   max_attempts = 3 * num_scenes + 10 if max_attempts is None else max_attempts
   scenes, failures = [], []
   index = slot = tries = 0

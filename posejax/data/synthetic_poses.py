@@ -32,6 +32,7 @@ from typing import Mapping
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from posejax.body.rotations import shortest_arc
 from posejax.errors import InvalidInputError
 
 AxisAngle = tuple[float, float, float]
@@ -144,21 +145,6 @@ del _side, _sign
 (T-pose), legs down, spine up, feet forward."""
 
 
-def _align(source: np.ndarray, target: np.ndarray) -> Rotation:
-  """The smallest rotation taking direction ``source`` to direction ``target``."""
-  source = source / np.linalg.norm(source)
-  target = target / np.linalg.norm(target)
-  axis = np.cross(source, target)
-  sine, cosine = np.linalg.norm(axis), float(source @ target)
-  if sine < 1e-12:
-    if cosine > 0:
-      return Rotation.identity()
-    helper = np.array([1.0, 0.0, 0.0]) if abs(source[0]) < 0.9 else np.array([0.0, 1.0, 0.0])
-    axis = np.cross(source, helper)
-    return Rotation.from_rotvec(np.pi * axis / np.linalg.norm(axis))
-  return Rotation.from_rotvec(axis / sine * np.arctan2(sine, cosine))
-
-
 def aimed(directions: Mapping[str, Vector], *, twists: Mapping[str, float] | None = None,
           base: Mapping[str, AxisAngle] | None = None) -> dict[str, AxisAngle]:
   """A body pose that points bones in given directions of the person's own frame.
@@ -190,7 +176,7 @@ def aimed(directions: Mapping[str, Vector], *, twists: Mapping[str, float] | Non
       rest = np.asarray(_REST_BONES[joint])
       target = np.asarray(directions[joint], np.float64)
       current = parent_world.apply(rest)
-      swing = _align(current, target) * parent_world
+      swing = shortest_arc(current, target) * parent_world
       twist = Rotation.from_rotvec(twists.get(joint, 0.0) * target / np.linalg.norm(target))
       local = parent_world.inv() * (twist * swing)
     else:

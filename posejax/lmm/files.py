@@ -26,6 +26,7 @@ from typing import Mapping
 from posejax.errors import FileFormatError
 from posejax.io_utils import atomic_write_text
 from posejax.io_utils import check_format_header
+from posejax.safe_load import load_json
 
 FORMAT = "posejax.lmm_constraints"
 VERSION = 1
@@ -67,7 +68,8 @@ def image_entry(constraints, report, *, samples, prompt_version: str, model: str
     prompt_version, model, cache_key: provenance.
     answers: how many answers were parsed (default: ``len(samples)``).
   """
-  from posejax.constraints import needs_fallback  # the array layer, imported where it is used
+  from posejax.constraints import json_rows  # the array layer, imported where it is used
+  from posejax.constraints import needs_fallback
 
   return {
       "people": int(constraints.people),
@@ -75,8 +77,7 @@ def image_entry(constraints, report, *, samples, prompt_version: str, model: str
       "model": model,
       "cache_key": cache_key,
       "answers": len(samples) if answers is None else int(answers),
-      "samples": [[[c if isinstance(c, str) else list(c) for c in row] for row in rows]
-                  for rows in samples],
+      "samples": json_rows(samples),
       "report": report.as_dict(),
       "fallback": bool(needs_fallback(constraints)),
       "constraints": json.loads(constraints.to_json()),
@@ -103,15 +104,7 @@ def load_constraints_file(path: str | os.PathLike) -> dict[str, ImageConstraints
   """
   from posejax.constraints import Constraints
 
-  try:
-    with open(path, encoding="utf-8") as handle:
-      data = json.load(handle)
-  except FileNotFoundError:
-    raise FileFormatError(path, "constraints file not found; write one with "
-                          "experiments/query_lmm.py") from None
-  except (OSError, ValueError, RecursionError) as error:
-    raise FileFormatError(path, f"cannot read the constraints file as JSON ({type(error).__name__}: "
-                          f"{str(error)[:200]})") from None
+  data = load_json(path, "constraints file", hint="write one with experiments/query_lmm.py")
   check_format_header(path, data, FORMAT, VERSION, "a constraints file")
   images = data.get("images")
   if not isinstance(images, dict):

@@ -15,12 +15,11 @@ import base64
 import dataclasses
 import hashlib
 import io
-import os
 
 import numpy as np
 
-from posejax.errors import FileFormatError
 from posejax.errors import InvalidInputError
+from posejax.images import as_rgb
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,32 +44,6 @@ class PreparedImage:
   def base64(self) -> str:
     """The JPEG as base64 text, as it goes into a ``data:image/jpeg;base64,`` URL."""
     return base64.b64encode(self.jpeg).decode("ascii")
-
-
-def _load_rgb(image) -> np.ndarray:
-  from PIL import Image  # pillow is only needed here; keep `import posejax` light.
-
-  if isinstance(image, (str, os.PathLike)):
-    try:
-      with Image.open(image) as opened:
-        return np.asarray(opened.convert("RGB"))
-    except FileNotFoundError:
-      raise FileFormatError(image, "image file not found") from None
-    except OSError as error:
-      raise FileFormatError(image, f"cannot read the image ({error}); expected a JPEG or PNG file") from None
-  if isinstance(image, Image.Image):
-    return np.asarray(image.convert("RGB"))
-  array = np.asarray(image)
-  if array.ndim == 2:
-    array = np.repeat(array[:, :, None], 3, axis=2)
-  if array.ndim != 3 or array.shape[2] not in (3, 4) or array.shape[0] < 1 or array.shape[1] < 1:
-    raise InvalidInputError(
-        f"image must be a path, a PIL image or an (H, W, 3) array, got an array of shape {array.shape}")
-  if array.dtype != np.uint8:
-    if np.issubdtype(array.dtype, np.floating) and array.size and float(np.nanmax(array)) <= 1.0:
-      array = np.clip(np.nan_to_num(array) * 255.0 + 0.5, 0, 255)
-    array = np.clip(array, 0, 255).astype(np.uint8)
-  return np.ascontiguousarray(array[:, :, :3])
 
 
 def keypoint_box(keypoints, *, min_confidence: float = 0.1) -> tuple[float, float, float, float] | None:
@@ -132,7 +105,7 @@ def prepare_image(image, *, keypoints=None, paint_out=None, margin: float = 0.2,
     raise InvalidInputError(f"max_side must be at least 16 pixels, got {max_side}")
   if not margin >= 0:
     raise InvalidInputError(f"margin must be >= 0, got {margin}")
-  rgb = _load_rgb(image)
+  rgb = as_rgb(image)
   height, width = rgb.shape[:2]
   if paint_out is not None:
     mask = np.asarray(paint_out).astype(bool)

@@ -190,7 +190,6 @@ _HTML_TAG = re.compile(r"<[^>]{0,40}>")
 _MARKUP = re.compile(r"[*_`~#\[\]{}\"]")
 _ALTERNATIVE_SPLIT = re.compile(r"[,/;&+()\\:]|\bor\b|\band\b|\bwith\b|\bplus\b|\bvs\b")
 _WORD = re.compile(r"[a-z][a-z']*")
-_FENCE = re.compile(r"^\s*(```|~~~)")
 
 
 def _osa_distance(a: str, b: str, limit: int) -> int:

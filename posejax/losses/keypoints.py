@@ -27,6 +27,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from posejax.body.keypoints import NUM_BODY_25
 from posejax.errors import InvalidInputError
 
 NORMALISED_BOX_SIZE = 512.0
@@ -42,7 +43,6 @@ RIGHT_FOOT = (22, 23, 24)
 """Right big toe, small toe, heel."""
 LEFT_FOOT = (19, 20, 21)
 """Left big toe, small toe, heel."""
-NUM_BODY_25 = 25
 
 
 def _check_keypoints(name: str, keypoints: jax.Array) -> None:

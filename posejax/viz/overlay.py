@@ -11,7 +11,8 @@ other) show up. Keypoints (OpenPose BODY_25, pixels plus confidence) can be draw
 
 Everything runs on the CPU (``posejax.viz.render``'s numpy z-buffer); the PNG is written
 atomically (``posejax.io_utils.atomic_write_bytes``). Image sizes are ``(width, height)`` pixels as
-everywhere in ``posejax.camera``; image arrays are ``(H, W, 3)`` uint8.
+everywhere in ``posejax.camera``; image arrays are ``(H, W, 3)`` uint8, and images given in
+another form (a file, grey, RGBA, floats) are read with ``posejax.images.as_rgb``.
 """
 
 from __future__ import annotations
@@ -25,11 +26,12 @@ import numpy as np
 from posejax.body.keypoints import BODY_25_NAMES
 from posejax.camera import Camera
 from posejax.camera import reference_camera
-from posejax.errors import FileFormatError
 from posejax.errors import InvalidInputError
+from posejax.images import as_rgb
 from posejax.io_utils import atomic_write_bytes
 from posejax.viz.export import PERSON_COLORS
 from posejax.viz.render import render_mesh
+from posejax.viz.render import view_rotation
 
 DEFAULT_ALPHA = 0.6
 """Opacity of the meshes over the image (0: invisible, 1: opaque)."""
@@ -59,42 +61,6 @@ _PANEL_GAP = 4
 
 # ----------------------------------------------------------------------------------------------
 # Inputs
-
-
-def load_image(path: str | os.PathLike) -> np.ndarray:
-  """Reads an image file as (H, W, 3) uint8 RGB (grey and alpha channels are converted).
-
-  Raises:
-    FileFormatError: the file is missing or not an image PIL can read.
-  """
-  from PIL import Image  # only when an image is read
-
-  path = os.fspath(path)
-  if not os.path.isfile(path):
-    raise FileFormatError(path, "image file not found")
-  try:
-    with Image.open(path) as image:
-      return np.asarray(image.convert("RGB"), dtype=np.uint8).copy()
-  except Exception as err:  # PIL raises many types for a bad file
-    raise FileFormatError(path, f"cannot read the image ({type(err).__name__}: {err})") from err
-
-
-def as_rgb_image(image: np.ndarray | str | os.PathLike) -> np.ndarray:
-  """An image path or array as (H, W, 3) uint8; (H, W) grey and (H, W, 4) RGBA are converted.
-
-  Float arrays are taken as values in [0, 1].
-  """
-  if isinstance(image, (str, os.PathLike)):
-    return load_image(image)
-  array = np.asarray(image)
-  if array.ndim == 2:
-    array = np.repeat(array[:, :, None], 3, axis=2)
-  if array.ndim != 3 or array.shape[2] not in (3, 4) or min(array.shape[:2]) < 1:
-    raise InvalidInputError(f"image must be (H, W, 3), (H, W, 4) or (H, W), got {array.shape}")
-  array = array[:, :, :3]
-  if np.issubdtype(array.dtype, np.floating):
-    array = np.clip(np.round(np.nan_to_num(array) * 255.0), 0, 255)
-  return array.astype(np.uint8)
 
 
 def _people_vertices(vertices, what: str) -> np.ndarray:
@@ -204,7 +170,7 @@ def render_people(vertices, faces, camera: Camera | None = None, *,
     raise InvalidInputError(f"alpha must lie in [0, 1], got {alpha}")
   people = _people_vertices(vertices, "vertices")
   faces = _faces(faces, people.shape[1])
-  picture = None if image is None else as_rgb_image(image)
+  picture = None if image is None else as_rgb(image)
   camera = _single_camera(camera, image_size, picture)
   intrinsics, (width, height) = _intrinsics(camera)
   if picture is None:
@@ -233,9 +199,8 @@ def turn_about_vertical(points: np.ndarray, degrees: float, center: np.ndarray) 
   Returns:
     (..., 3) turned points.
   """
-  angle = np.deg2rad(float(degrees))
-  cos, sin = np.cos(angle), np.sin(angle)
-  rotation = np.array([[cos, 0.0, -sin], [0.0, 1.0, 0.0], [sin, 0.0, cos]])
+  # The orthographic view's turn of the body about its y axis is the same matrix.
+  rotation = view_rotation(float(degrees))
   center = np.asarray(center, dtype=np.float64)
   return (np.asarray(points, dtype=np.float64) - center) @ rotation.T + center
 
@@ -293,7 +258,7 @@ def draw_keypoints(image: np.ndarray, keypoints, *, colors=None,
   from PIL import Image
   from PIL import ImageDraw
 
-  picture = as_rgb_image(image)
+  picture = as_rgb(image)
   points = np.asarray(keypoints, dtype=np.float64)
   if points.ndim == 2:
     points = points[None]
@@ -334,7 +299,7 @@ def compose_panels(panels: Sequence[np.ndarray], titles: Sequence[str] | None = 
   from PIL import Image
   from PIL import ImageDraw
 
-  panels = [as_rgb_image(p) for p in panels]
+  panels = [as_rgb(p) for p in panels]
   if not panels:
     raise InvalidInputError("compose_panels needs at least one panel")
   if titles is not None and len(titles) != len(panels):
@@ -368,7 +333,7 @@ def encode_png(image: np.ndarray) -> bytes:
   from PIL import Image
 
   buffer = io.BytesIO()
-  Image.fromarray(as_rgb_image(image)).save(buffer, format="PNG")
+  Image.fromarray(as_rgb(image)).save(buffer, format="PNG")
   return buffer.getvalue()
 
 
@@ -404,7 +369,7 @@ def overlay_figure(faces, fitted, *, initial=None, camera: Camera | None = None,
   Returns:
     (H, W', 3) uint8 picture.
   """
-  picture = None if image is None else as_rgb_image(image)
+  picture = None if image is None else as_rgb(image)
   camera = _single_camera(camera, image_size, picture)
   meshes, names = [], []
   if initial is not None:
