@@ -321,6 +321,19 @@ def test_people_selection_errors_name_the_file(folder):
     photo_files.find_keypoint_file(folder["images"] / "d_alone.png", folder["keypoints"])
 
 
+def test_image_files_skip_hidden_files_and_refuse_an_empty_folder(tmp_path):
+  picture = Image.fromarray(np.zeros((4, 4, 3), np.uint8))
+  picture.save(tmp_path / "b.png")
+  picture.save(tmp_path / "a.JPG")
+  (tmp_path / "._a.JPG").write_bytes(b"\x00\x05\x16\x07")  # macOS metadata, not a JPEG
+  (tmp_path / "notes.txt").write_text("x")
+  assert photo_files.image_files(tmp_path) == [str(tmp_path / "a.JPG"), str(tmp_path / "b.png")]
+  empty = tmp_path / "empty"
+  empty.mkdir()
+  with pytest.raises(FileFormatError, match="empty: holds no image"):
+    photo_files.image_files(empty)
+
+
 def test_camera_sources(tmp_path):
   picture = Image.fromarray(np.zeros((300, 400, 3), np.uint8))
   plain = tmp_path / "plain.jpg"

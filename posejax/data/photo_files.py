@@ -67,7 +67,8 @@ _COCO_LABELS = {17: "coco17", 133: "coco_wholebody"}
 
 
 def image_files(folder: str | os.PathLike) -> list[str]:
-  """The images of a folder (``.jpg``, ``.jpeg``, ``.png``, any case), sorted by name.
+  """The images of a folder (``.jpg``, ``.jpeg``, ``.png``, any case), sorted by name; hidden
+  files (a leading dot, e.g. the ``._photo.jpg`` metadata macOS copies leave) are not images.
 
   Raises:
     FileFormatError: the folder does not exist or holds no image.
@@ -76,7 +77,7 @@ def image_files(folder: str | os.PathLike) -> list[str]:
   if not os.path.isdir(folder):
     raise FileFormatError(folder, "image folder not found")
   names = sorted(n for n in os.listdir(folder) if n.lower().endswith(IMAGE_SUFFIXES)
-                 and os.path.isfile(os.path.join(folder, n)))
+                 and not n.startswith(".") and os.path.isfile(os.path.join(folder, n)))
   if not names:
     raise FileFormatError(folder, f"holds no image ({', '.join(IMAGE_SUFFIXES)})")
   stems = [os.path.splitext(n)[0] for n in names]
