@@ -656,9 +656,10 @@ def fit_dataset(
   same steps, early stops, fallback and searches), so its result is equal up to float rounding,
   which differs with the batch's size and make-up. Over a long fit the discrete choices (closest
   pairs, left/right assignments, roles) can amplify that rounding: 32 hi4d development scenes of
-  the synthetic benchmark fitted 1000 + 100 steps in 16 slots and in 4 slots differed by 2.4 mm
-  PA-MPJPE per scene on average (at most 9.8 mm; means 86.7 and 85.8 mm), and ``fit`` in
-  batches of 4 and of 16 differs the same way. The same inputs and settings give the same results.
+  the synthetic benchmark fitted 1000 + 100 steps (the paper's weights) in 16 slots and in 4
+  differed by 2.4 mm PA-MPJPE per scene on average (at most 9.8 mm; means 86.7 and 85.8 mm),
+  and ``fit`` in batches of 4 and of 16 differs the same way. The same inputs and settings give
+  the same results.
 
   Args:
     image_kp: (S, P, 25, 3) OpenPose BODY_25 keypoints of S scenes (see ``fit``).
