@@ -132,7 +132,7 @@ def test_published_weights_move_the_far_person_all_the_way(setting):
   before = _pa_mpjpe(model, setting["init"], truth)
   after = _pa_mpjpe(model, published.params, truth)
   assert after < 0.5 * before, (before, after)
-  # The init-placement term's cost: B starts 40 cm nearer than it is, and the default reaches.
+  # The init-placement term's cost: B starts 88 cm nearer than it is, and the default reaches.
   assert after < _pa_mpjpe(model, _scene_params(setting["result"], 0), truth)
 
 
