@@ -1,24 +1,10 @@
-"""Running the paper's methods on the SYNTHETIC benchmark: methods, batched inputs, scores, tables.
+"""Running the paper's methods on the SYNTHETIC benchmark: methods, batched inputs, scores.
 
-The pieces ``experiments/run_benchmark.py`` wires together, kept here so that they are tested and
-usable without the script:
-
-* ``benchmark_methods``: the rows of the paper's tables (initial estimate, heuristic, optimisation
-  without contact, posejax with N = 1, 5, 20 answers, the oracle with the true contacts, and the
-  loss ablations) as ``BenchmarkMethod`` values; ``compiled_terms`` is the term set one ``Fitter``
-  needs to run them all with one compiled program per stage.
-* ``generate_or_resume``: the scenes of a run, generated one by one and saved after each, so that a
-  killed run keeps the scenes it has.
-* ``scene_inputs``: a list of scenes as the batched arrays ``fit`` takes.
-* ``method_constraints``: a scene's constraints for a method (its first N simulated answers, or
-  the true contacts repeated N times for the oracle).
-* ``evaluation_tools`` / ``scene_metrics``: the per-scene numbers of the paper's tables.
-* ``answer_f1``: how good a scene's simulated answers are.
-
-The tables and the paired statistics over these numbers are in ``benchmark_tables``.
-
-Every number this module produces comes from synthetic scenes posed on a body model (by default
-the default body, Anny, not SMPL-X); the tables say so.
+The pieces ``experiments/run_benchmark.py`` wires together: ``benchmark_methods`` (the rows of the
+paper's tables), ``generate_or_resume`` (scenes saved one by one), ``scene_inputs`` (``fit``'s
+batched arrays), ``method_constraints``, ``evaluation_tools`` / ``scene_metrics`` (the per-scene
+numbers) and ``answer_f1``. The tables and paired statistics are in ``benchmark_tables``. Every
+number here comes from synthetic scenes posed on a body model (by default Anny, not SMPL-X).
 """
 
 from __future__ import annotations
@@ -86,9 +72,9 @@ class BenchmarkMethod:
     name: key of the row in result files, e.g. ``"posejax_n20"``.
     label: the row's label in the table.
     config: the fit configuration, or None for the initial estimate (no fit).
-    contacts: what the fit reads as constraints: ``NO_CONTACT``, ``ANSWERS`` or ``ORACLE``.
+    contacts: ``NO_CONTACT``, ``ANSWERS`` or ``ORACLE``.
     samples: N, the answers (or repetitions of the true contacts) per scene.
-    group: ``"main"`` or ``"ablation"`` (the table prints them as two blocks).
+    group: ``"main"`` or ``"ablation"``.
   """
 
   name: str
@@ -105,14 +91,6 @@ class BenchmarkMethod:
             "config": None if self.config is None else self.config.to_dict()}
 
 
-def _with_options(config: FitConfig, caps: tuple[int, ...], searches: dict) -> FitConfig:
-  config = config.with_max_iters(*caps)
-  fallback = config.fallback
-  if fallback is not None:
-    fallback = fallback.replace(**searches)
-  return config.replace(fallback=fallback, **searches)
-
-
 def benchmark_methods(people: int, *, max_iters: int | Sequence[int] = 1000,
                       samples: Sequence[int] = DEFAULT_SAMPLES, oracle_samples: int | None = None,
                       ablations: bool = True, search_every: Mapping[str, int] | None = None,
@@ -122,10 +100,9 @@ def benchmark_methods(people: int, *, max_iters: int | Sequence[int] = 1000,
 
   Two people: initial estimate, heuristic, the heuristic with the posejax preset's
   init-placement term (when it weighs one), optimisation without contact, posejax with each N of
-  ``samples``, the oracle, and the ablations of the posejax preset with the largest N. One
-  person: initial estimate, optimisation without contact ("HMR2+opt"), posejax rows, oracle, and
-  the ablations of the terms the one-person preset weighs (its GMM and interpenetration weights
-  are zero already, so those two rows would repeat the full method and are left out).
+  ``samples``, the oracle, and the ablations with the largest N. One person: the same without the
+  heuristics ("HMR2+opt" is the fit without contact), and only ablations of terms the preset
+  weighs (its GMM and interpenetration weights are zero already).
 
   Args:
     people: 1 or 2.
@@ -133,9 +110,8 @@ def benchmark_methods(people: int, *, max_iters: int | Sequence[int] = 1000,
     samples: N of the posejax rows (the first N answers of each scene).
     oracle_samples: N of the oracle row (the true contacts repeated); default ``max(samples)``.
     ablations: include the ablation rows.
-    search_every: search intervals of every method by term, e.g. ``{"contact": 1,
-      "penetration": 10}`` for ``FitConfig.contact_search_every`` and
-      ``penetration_search_every``; None keeps the presets' (1 and 10).
+    search_every: e.g. ``{"contact": 1, "penetration": 10}``: every method's
+      ``FitConfig.<term>_search_every``; None keeps the presets' (1 and 10).
     contact_weight: the contact term's weight in every stage of the posejax, oracle and ablation
       rows (a sensitivity study); None keeps the preset's (1000 for two people, 1e4 for one).
     changes: changes to the posejax, oracle and ablation rows' config (a candidate setting):
@@ -159,7 +135,14 @@ def benchmark_methods(people: int, *, max_iters: int | Sequence[int] = 1000,
       raise InvalidInputError(f"search_every maps 'contact' or 'penetration' to an interval >= "
                               f"1, got {search_every}")
     searches[f"{term}_search_every"] = int(every)
-  options = lambda config: _with_options(config, caps, searches)
+
+  def options(config: FitConfig) -> FitConfig:
+    config = config.with_max_iters(*caps)
+    fallback = config.fallback
+    if fallback is not None:
+      fallback = fallback.replace(**searches)
+    return config.replace(fallback=fallback, **searches)
+
   full = options(FitConfig.for_people(people))
   if contact_weight is not None:
     full = full.with_weights(contact=float(contact_weight))
@@ -191,21 +174,14 @@ def benchmark_methods(people: int, *, max_iters: int | Sequence[int] = 1000,
 
 
 def compiled_terms(methods: Iterable[BenchmarkMethod]) -> tuple[tuple[str, ...], ...]:
-  """Per stage, every loss term some method weighs (for ``Fitter.create(..., terms=...)``).
-
-  One fitter created with these terms runs every method's config with one compiled program per
-  stage: the configs differ only in weights, which are traced.
-  """
+  """Per stage, every loss term some method weighs (for ``Fitter.create(..., terms=...)``): one
+  fitter then runs every method with one compiled program per stage (weights are traced)."""
   configs = [m.config for m in methods if m.config is not None]
   if not configs:
     return ()
   stages = len(configs[0].stages)
   return tuple(tuple(t for t in TERMS if any(t in c.active_terms(s) for c in configs))
                for s in range(stages))
-
-
-# ----------------------------------------------------------------------------------------------
-# Scenes
 
 
 def _normalised(value: Any) -> Any:
@@ -218,19 +194,12 @@ def generate_or_resume(path: str | os.PathLike, num_scenes: int, people: int,
                        progress: Callable | None = None) -> synthetic.SyntheticBenchmark:
   """``synthetic.generate_benchmark``, saved after every scene and resumed from the saved file.
 
-  Kept scene ``k`` has kind ``kinds[k % len(kinds)]``: a scene that fails the check is recorded
-  and its kind tried again with the next draw, so the kinds stay balanced. A file written with other
-  settings or another person count is an error (use another path); a file with more scenes than
-  asked for gives its first ``num_scenes``.
+  A file written with other settings or another person count is an error (use another path); a
+  file with more scenes than asked for gives its first ``num_scenes``.
 
   Args:
-    path: file stem of the saved scenes (``.npz`` + ``.json``, ``synthetic.save_benchmark``).
-    num_scenes: scenes to keep.
-    people: 1 or 2.
-    settings: the generator's settings.
-    model: the body model; None is the default body.
-    kinds: the kinds to cycle through (default ``synthetic.default_kinds(people, settings)``).
-    max_attempts: give up after this many generated scenes (default ``3 * num_scenes + 10``).
+    path: file stem of the saved scenes (``synthetic.save_benchmark``).
+    num_scenes, people, settings, model, kinds, max_attempts: as ``generate_benchmark``.
     progress: optional ``progress(done, attempted, scene_or_failure)`` after each new scene.
 
   Returns:
@@ -239,7 +208,6 @@ def generate_or_resume(path: str | os.PathLike, num_scenes: int, people: int,
   Raises:
     InvalidInputError: a saved file of other settings, bad arguments, or too many failures.
   """
-
   if people not in (1, 2):
     raise InvalidInputError(f"people must be 1 or 2, got {people!r}")
   kinds = tuple(kinds) if kinds else synthetic.default_kinds(people, settings)
@@ -319,14 +287,8 @@ def _stack(items):
 
 
 def scene_inputs(scenes: Sequence[synthetic.SyntheticScene], model) -> SceneInputs:
-  """Stacks synthetic scenes into ``fit``'s inputs.
-
-  Args:
-    scenes: scenes with the same number of people.
-    model: the body model the parameters are for.
-
-  Returns:
-    ``SceneInputs``.
+  """Stacks synthetic scenes (all with the same number of people) into ``fit``'s inputs for
+  ``model``.
 
   Raises:
     InvalidInputError: no scenes, or scenes with different person counts.
@@ -355,9 +317,9 @@ def method_constraints(method: BenchmarkMethod, scene: synthetic.SyntheticScene,
     min_frequency: one person: the frequency filter (default: half the samples, rounded up).
 
   Returns:
-    ``(Constraints, report)``: ``ANSWERS``: the first ``method.samples`` answers parsed
-    (``posejax.lmm.parse``) and its ``ParseReport``; ``ORACLE``: the true contact pairs in
-    every one of ``method.samples`` samples, report None; ``NO_CONTACT``: None, None.
+    ``(Constraints, report)``: ``ANSWERS``: the first ``method.samples`` answers parsed and
+    their ``ParseReport``; ``ORACLE``: the true pairs in each of ``method.samples`` samples,
+    None; ``NO_CONTACT``: None, None.
 
   Raises:
     InvalidInputError: the scene has fewer answers than the method asks for.
@@ -377,10 +339,6 @@ def method_constraints(method: BenchmarkMethod, scene: synthetic.SyntheticScene,
   from posejax import lmm  # the parser lives in the language-model layer
   return lmm.parse(list(scene.answers[:method.samples]), scene.people,
                    return_report=True, **options)
-
-
-# ----------------------------------------------------------------------------------------------
-# Scores
 
 
 @dataclasses.dataclass(frozen=True)
@@ -407,11 +365,10 @@ def evaluation_tools(model, people: int, *, pcc_vertices_per_region: int | None 
                      self_contact_vertices_per_region: int | None = None) -> EvaluationTools:
   """Regressor and region tables for scoring synthetic scenes of ``people`` on ``model``.
 
-  The regions are the model's derived coarse regions (the ones the synthetic contacts are named
-  in). The paper's PCC takes 5 fixed vertices in each of 75 small regions; the 23 coarse regions
-  are far larger, and 5 points in them are so sparse that the ground truth itself scores only
-  about 70 % at 5 cm. So by default the two-person PCC measures region distances over every
-  vertex of both regions (exact), and one person the self-contact PCC over the same regions.
+  The regions are the model's derived coarse regions. The paper's PCC takes 5 fixed vertices in
+  each of 75 small regions; in the 23 far larger coarse regions 5 points are so sparse that the
+  ground truth itself scores only about 70 % at 5 cm, so by default the PCC (two people) and the
+  self-contact PCC (one) measure over every vertex of the regions.
 
   Args:
     model: the body model.
@@ -443,8 +400,8 @@ skin's give; 20 mm is the paper's self-contact ground-truth threshold (METHOD.md
 
 
 def _pair_gaps(tools: EvaluationTools, pred: np.ndarray, pairs) -> np.ndarray:
-  """(K,) metres: the minimum vertex distance of each (person 0 region, person 1 region) pair
-  over every vertex of both regions (one person: both on person 0)."""
+  """(K,) metres: each (person 0 region, person 1 region) pair's minimum vertex distance (one
+  person: both on person 0)."""
   from scipy.spatial import cKDTree
 
   gaps = []
@@ -459,9 +416,8 @@ def true_pair_gaps(tools: EvaluationTools, scene: synthetic.SyntheticScene,
                    pred_vertices) -> dict[str, float]:
   """How far apart the predicted meshes leave the scene's true contact pairs.
 
-  The region-pair PCC saturates for one person (a fit without contact already leaves most
-  self-contact pairs within its 5 cm bins, and the ground truth scores about 95 %); the distance of
-  each true pair, over every vertex of both regions, does not.
+  The region-pair PCC saturates for one person (the ground truth scores about 95 %, and a fit
+  without contact leaves most pairs within 5 cm); each true pair's distance does not.
 
   Args:
     tools: from ``evaluation_tools``.
@@ -486,10 +442,9 @@ def true_pair_report(tools: EvaluationTools, scene: synthetic.SyntheticScene,
                      pred_vertices) -> list[dict[str, Any]]:
   """Each true contact pair's gap in a prediction, beside its nearest alternatives.
 
-  Two alternatives tell what a fit did instead: the mirrored pair (either or both lateral regions
-  on the body's other side, a right hand for a left), and for two people the exchanged pair (each
-  region on the other person, on either side). A true pair left open while its mirror is closed
-  is a side choice; while its exchange is closed, a choice of the two people's roles.
+  A true pair left open while its mirrored pair (either or both lateral regions on the other
+  side) is closed is a side choice; while its exchanged pair (each region on the other person,
+  either side) is closed, a choice of the two people's roles.
 
   Args:
     tools, scene, pred_vertices: as ``true_pair_gaps``.
@@ -575,9 +530,8 @@ def answer_f1(scene: synthetic.SyntheticScene) -> dict[str, float]:
   """Answer-level precision, recall and F1 of a scene's simulated answers (METHOD.md, "LMM answer
   quality"), averaged over its answers.
 
-  Each answer is parsed as the fit reads it; a row whose cell lists alternatives counts as the
-  alternative that matches a true pair, if any. Sides are ignored (most answers leave them out)
-  and, for one person, so is the order within a pair.
+  A row whose cell lists alternatives counts as the one that matches a true pair, if any. Sides
+  are ignored and, for one person, so is the order within a pair.
   """
   from posejax.lmm import parse_answer
 

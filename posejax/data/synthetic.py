@@ -1,41 +1,31 @@
 """The synthetic contact benchmark: posed scenes with true contacts, keypoints, initial estimates, answers.
 
-The real benchmarks (Hi4D, FlickrCI3D, CHI3D, MOYO) are licensed downloads. posejax brings its own
-SYNTHETIC benchmark that runs anywhere: every scene is generated on a body model (by default
-posejax's default body, Anny, not SMPL-X), so its ground truth is exact and its contacts
-are geometric facts rather than annotations. Numbers measured on it are synthetic numbers; they say
-whether the method works as designed, not how it does on photographs.
+The real benchmarks (Hi4D, FlickrCI3D, CHI3D, MOYO) are licensed downloads; this one runs anywhere.
+Scenes are posed on a body model (by default posejax's default body, Anny, not SMPL-X), so ground
+truth is exact and contacts are geometric facts. Its numbers say whether the method works as
+designed, not how it does on photographs.
 
 A scene is made in six seeded steps:
 
-1. Design: a scene kind from ``synthetic_poses`` (a hug, a handshake, hands on knees, ...) gives
-   each person a sketched body pose and placement; the generator adds Gaussian variation to every
-   body joint, the moving person's yaw and position, and draws each person's shape.
-2. Contact: ``ContactRefiner`` moves joints (anchored to the design) and the moving person until
-   the true region pairs touch, with interpenetration pushed out for two people.
-3. Check: on the full meshes, every true pair must be closer than ``contact_tolerance`` and the
-   deepest interpenetration shallower than ``max_penetration``; scenes that fail are reported and
-   dropped (``generate_benchmark``), never silently kept.
-4. Camera: the scene is turned to a viewing direction typical of the kind (side views of people
-   facing each other, so that both are seen), rotated into the reference camera's convention
-   (``posejax.camera``: x right, y down, z forward) and pushed back along the optical axis until
-   it fills ``frame_fill`` of the image.
-5. Observations: BODY_25 keypoints projected (by a camera whose focal length may differ from the
-   one the fitter is given, ``focal_error``) with pixel noise; occluded keypoints (see
-   ``synthetic_geometry.visible_keypoints``) get lower confidence, larger noise, or none; then a
-   detector's failures (``synthetic_failures``: swaps with the other person, left/right flips,
-   hidden keypoints on a wrong limb, missed parts) at the settings' rates.
-6. Initial estimate and answers: the ground truth degraded as a monocular regressor degrades (pose
-   noise largest on joints whose keypoints are hidden, shape noise, depth and relative-placement
-   error between people), either at fixed noise levels or calibrated per scene to a target joint
-   PA-MPJPE (``synthetic_initial.calibrated_degrade``), and simulated language-model answers
-   (``synthetic_answers``, errors optionally correlated across a scene's samples).
+1. Design: a kind from ``synthetic_poses`` (hug, handshake, ...) with Gaussian variation of every
+   body joint, the moving person's yaw and position, and each person's shape.
+2. Contact: ``ContactRefiner`` moves joints and the moving person until the true region pairs
+   touch, pushing out interpenetration for two people.
+3. Check: on the full meshes every true pair must be closer than ``contact_tolerance`` and the
+   deepest interpenetration shallower than ``max_penetration``; failures are reported and dropped
+   (``generate_benchmark``), never silently kept.
+4. Camera: a viewing direction typical of the kind, in the camera convention of ``posejax.camera``
+   (x right, y down, z forward), at the distance where the scene fills ``frame_fill`` of the image.
+5. Observations: BODY_25 keypoints projected (with a focal length that may differ from the
+   fitter's, ``focal_error``) with pixel noise; occluded keypoints get lower confidence, more
+   noise, or none; then the detector failures of ``synthetic_failures``.
+6. Initial estimate and answers: the ground truth degraded as a monocular regressor degrades
+   (``synthetic_initial``, fixed noise or calibrated to a target PA-MPJPE), and simulated
+   language-model answers (``synthetic_answers``).
 
-``PROFILES`` (``SyntheticSettings.preset``) name settings after the datasets they stand in for:
-``hi4d``, ``flickrci3d``, ``chi3d`` and ``moyo``, each calibrated to the published initial error.
-
-Everything follows from ``SyntheticSettings`` (a frozen dataclass recorded with every scene) and
-the scene's index: the same settings and index give the same scene, whatever else is generated.
+``SyntheticSettings.preset`` names profiles after the datasets they stand in for (``hi4d``,
+``flickrci3d``, ``chi3d``, ``moyo``). The same settings and scene index give the same scene,
+whatever else is generated.
 """
 
 from __future__ import annotations
@@ -86,9 +76,9 @@ so a person facing +z faces the camera."""
 class SyntheticScene:
   """One synthetic scene with its ground truth and observations (numpy; camera space).
 
-  Parameters are dicts of every ``BodyParams`` field as float arrays with a leading person axis
-  (``(P, width)``), in the reference camera's space (x right, y down, z forward, metres); use
-  ``gt_params(model)`` / ``init_params(model)`` for ``BodyParams``.
+  Parameters are dicts of every ``BodyParams`` field, ``(P, width)`` float arrays in camera space
+  (x right, y down, z forward, metres); ``gt_params(model)`` / ``init_params(model)`` give
+  ``BodyParams``.
 
   Attributes:
     scene_id: unique name, e.g. ``"synthetic-hug-0003"``.
@@ -100,7 +90,7 @@ class SyntheticScene:
     occluded: (P, 25) bool: keypoints the camera does not see.
     contact_pairs: the true contacts as resolved region names, ``(body 0 region, body 1 region)``
       (two people; body 0 is "Person 1") or ``(region, region)`` on one body.
-    also_touching: further region pairs closer than the tolerance (not annotated, never hallucinated).
+    also_touching: other region pairs closer than the tolerance (not annotated, never hallucinated).
     contact_distances: (C,) metres: each true pair's full-mesh distance (all below the tolerance).
     penetration_depth: metres: deepest interpenetration found.
     focal_length: (2,) pixels: the camera the fitter is given.
@@ -111,11 +101,10 @@ class SyntheticScene:
     settings: ``SyntheticSettings.to_dict()`` of the generator.
     index: the scene's index in the seeded sequence.
     model_source: the body model the scene was posed on.
-    model_fingerprint: ``model_fingerprint(model)`` of that model: the contacts are facts only on
-      that exact mesh (compare before trusting a stored scene on another model).
-    true_focal_length: (2,) pixels: the camera that took the keypoints (differs from
-      ``focal_length`` by ``SyntheticSettings.focal_error``; None: the same).
-    synthetic: always True: this is generated data.
+    model_fingerprint: ``model_fingerprint(model)``: the contacts are facts only on that mesh.
+    true_focal_length: (2,) pixels: the camera that took the keypoints (``focal_error``; None:
+      ``focal_length``).
+    synthetic: always True.
   """
 
   scene_id: str
@@ -175,13 +164,7 @@ class SyntheticScene:
 
 @dataclasses.dataclass(frozen=True)
 class SyntheticFailure:
-  """A generated scene that did not pass the check (and was dropped).
-
-  Attributes:
-    kind: the scene kind.
-    index: its index in the seeded sequence.
-    reason: what failed, with the numbers.
-  """
+  """A generated scene that failed the check and was dropped: kind, index, and what failed."""
 
   kind: str
   index: int
@@ -190,13 +173,7 @@ class SyntheticFailure:
 
 @dataclasses.dataclass(frozen=True)
 class SyntheticBenchmark:
-  """A set of synthetic scenes with the settings that made them and the scenes that failed.
-
-  Attributes:
-    scenes: the kept scenes.
-    settings: ``SyntheticSettings.to_dict()``.
-    failures: the dropped scenes and why.
-  """
+  """Kept scenes, the ``SyntheticSettings.to_dict()`` that made them, and the dropped ones."""
 
   scenes: tuple[SyntheticScene, ...]
   settings: dict
@@ -214,10 +191,6 @@ class SyntheticBenchmark:
 
 class SceneCheckFailed(InvalidInputError):
   """A generated scene did not pass the contact or interpenetration check."""
-
-
-# ---------------------------------------------------------------------------------------------
-# The model-dependent set-up, built once per model
 
 
 class _Workshop:
@@ -256,12 +229,8 @@ def _workshop(model) -> _Workshop:
 
 
 def model_fingerprint(model) -> str:
-  """A short hash of a model's template, faces, shape directions and joint regressor (16 hex
-  digits), at 0.1 mm.
-
-  Synthetic ground truth is exact only on the mesh it was generated on; scenes record this so a
-  changed body model is noticed rather than silently trusted.
-  """
+  """16 hex digits hashing a model's template, faces, shape directions and joint regressor at
+  0.1 mm; scenes record it so that a changed body model is noticed."""
   digest = hashlib.sha256()
   for array in (model.v_template, model.faces, model.shapedirs, model.J_regressor):
     # Rounded to 0.1 mm (and 1e-4 of a regressor weight): a body rebuilt by another numerical
@@ -275,10 +244,6 @@ def model_fingerprint(model) -> str:
 def _answerable_regions(people: int) -> list[str]:
   parts = [p for p in prompt_parts(people) if p != vocabulary.GROUND]
   return [n for n in vocabulary.RESOLVED_REGIONS if vocabulary.split_side(n)[1] in parts]
-
-
-# ---------------------------------------------------------------------------------------------
-# Generation
 
 
 def _rng(settings: SyntheticSettings, index: int, stream: str) -> np.random.Generator:
@@ -323,7 +288,7 @@ def _full_params(model, params: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 
 def _place_camera(model, params, design, settings, index, focal=None):
-  """Turns the scene to its view, flips it into camera space and frames it. Returns new params."""
+  """New params: the scene turned to its view, flipped into camera space and framed."""
   rng = _rng(settings, index, "camera")
   vertices, _ = geometry.posed(model, params)
   centre = vertices.reshape(-1, 3).mean(axis=0)
@@ -349,11 +314,8 @@ def _focal(settings: SyntheticSettings) -> float:
 
 
 def true_focal(settings: SyntheticSettings, index: int) -> float:
-  """Pixels: the focal length of the camera that takes scene ``index``'s keypoints.
-
-  The reference's fixed focal length (what the fitter is given) times ``exp(focal_error z)``,
-  z standard normal from the scene's own stream.
-  """
+  """Pixels: the focal length that takes scene ``index``'s keypoints: the reference's (the
+  fitter's) times ``exp(focal_error z)``, z standard normal from the scene's own stream."""
   if settings.focal_error == 0:
     return _focal(settings)
   z = _rng(settings, index, "focal").normal()
@@ -373,10 +335,8 @@ def observe(model, params: dict[str, np.ndarray], settings: SyntheticSettings, i
   """Noisy BODY_25 keypoints of posed people and which of them are hidden.
 
   Pixel noise and confidence by visibility, hidden keypoints dropped at ``occluded_drop_rate``,
-  then the detector failures of ``synthetic_failures`` at the settings' rates (each from its own
-  random stream, so rates of 0 leave the keypoints exactly as without them): hidden keypoints
-  misplaced on a wrong limb, keypoints swapped with the other person, left/right limb flips,
-  missed parts. Keypoints that end up outside the image get confidence 0.
+  then the detector failures of ``synthetic_failures`` (each from its own random stream, so a
+  rate of 0 changes nothing). Keypoints outside the image get confidence 0.
 
   Args:
     model: the body model.
@@ -513,8 +473,7 @@ def generate_scene(kind: str, index: int = 0, settings: SyntheticSettings = Synt
 
 
 def default_kinds(people: int, settings: SyntheticSettings) -> tuple[str, ...]:
-  """The kinds a benchmark of ``people`` cycles through: ``settings.kinds`` (a profile's contact
-  mix) when set, else every kind for ``people``."""
+  """The kinds a benchmark cycles through: ``settings.kinds`` if set, else every ``people`` kind."""
   if settings.kinds:
     return tuple(settings.kinds)
   return poses.TWO_PERSON_KINDS if people == 2 else poses.ONE_PERSON_KINDS
@@ -527,11 +486,9 @@ def generate_benchmark(num_scenes: int, people: int = 2,
                        progress=None) -> SyntheticBenchmark:
   """A set of ``num_scenes`` checked scenes, cycling through the scene kinds.
 
-  Kept scene ``k`` has kind ``kinds[k % len(kinds)]``, so every kind gets its share whatever its
-  pass rate: a kind that is hard to pose (a hug passes less often than a handshake) is never
-  replaced by an easier one. Each try draws from the next index of the seeded sequence; a try that
-  fails the check (after ``settings.repairs`` repair passes) is recorded in ``failures`` and the
-  same kind is tried again with the next index.
+  Kept scene ``k`` has kind ``kinds[k % len(kinds)]``, so a kind that is hard to pose is never
+  replaced by an easier one. Each try takes the next index of the seeded sequence; a failed try
+  is recorded in ``failures`` and the same kind is tried again with the next index.
 
   Args:
     num_scenes: how many scenes to keep.
@@ -542,9 +499,8 @@ def generate_benchmark(num_scenes: int, people: int = 2,
     max_attempts: give up after this many generated scenes (default ``3 * num_scenes + 10``).
     tries_per_scene: tries of one kind before its slot is skipped (None: never skip, so the kinds
       stay balanced; a kind that never passes ends in the ``max_attempts`` error).
-    resume: scenes and failures of an earlier, interrupted run with the same settings and kinds
-      (e.g. ``load_benchmark`` of a file saved from ``progress``); the sequence continues exactly
-      where it stopped.
+    resume: an interrupted run with the same settings and kinds (e.g. ``load_benchmark`` of a
+      file saved from ``progress``); the sequence continues exactly where it stopped.
     progress: optional callable ``progress(done, attempted, scene_or_failure)``.
 
   Returns:
@@ -599,10 +555,6 @@ def generate_benchmark(num_scenes: int, people: int = 2,
                             f"in {index} attempts; last failures:\n{reasons}")
   return SyntheticBenchmark(scenes=tuple(scenes), settings=settings.to_dict(),
                             failures=tuple(failures))
-
-
-# ---------------------------------------------------------------------------------------------
-# Files
 
 
 def _paths(path: str | os.PathLike) -> tuple[str, str]:
@@ -669,17 +621,17 @@ def load_benchmark(path: str | os.PathLike) -> SyntheticBenchmark:
   check_format_header(json_path, meta, FORMAT, FORMAT_VERSION, "a synthetic benchmark file")
   arrays = safe_load.load_npz(npz_path, "a synthetic benchmark file")
 
-  def array(i: int, key: str, source: str = npz_path) -> np.ndarray:
+  def array(i: int, key: str) -> np.ndarray:
     name = f"{i}/{key}"
     if name not in arrays:
-      raise FileFormatError(source, f"scene {i} has no array {name!r}")
+      raise FileFormatError(npz_path, f"scene {i} has no array {name!r}")
     return arrays[name]
 
   scenes = []
   for i, entry in enumerate(meta.get("scenes", [])):
     try:
-      gt = {n: array(i, f"gt/{n}") for n in PARAM_FIELDS if f"{i}/gt/{n}" in arrays}
-      init = {n: array(i, f"init/{n}") for n in PARAM_FIELDS if f"{i}/init/{n}" in arrays}
+      gt, init = ({n: arrays[f"{i}/{group}/{n}"] for n in PARAM_FIELDS
+                   if f"{i}/{group}/{n}" in arrays} for group in ("gt", "init"))
       for group, values in (("gt", gt), ("init", init)):
         missing = [n for n in _SAVED_FIELDS if n not in values]
         if missing:
