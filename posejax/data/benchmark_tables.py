@@ -1,9 +1,6 @@
 """The SYNTHETIC benchmark's tables: per-method means, paired differences with bootstrap
-intervals, the share of the heuristic-to-oracle gap closed, Markdown and CSV.
-
-Inputs are the per-scene rows of ``benchmark.scene_metrics`` (a dict per scene), grouped by
-method; every table says the scenes are synthetic.
-"""
+intervals and the share of the heuristic-to-oracle gap closed, over the per-scene rows of
+``benchmark.scene_metrics``, as Markdown and CSV."""
 
 from __future__ import annotations
 
@@ -24,14 +21,9 @@ from posejax.data.dataset_eval import format_number
 MARKDOWN_PCC_TAUS_CM: tuple[int, ...] = (5, 10, 20)
 """PCC thresholds the Markdown table spells out (the CSV has all twenty)."""
 
-# ----------------------------------------------------------------------------------------------
-# The table
-
-
 def summarize_method(rows: Sequence[Mapping[str, Any]]) -> dict[str, float]:
-  """Means over a method's per-scene rows: ``dataset_eval.summarize`` plus ``fell_back`` (share
-  of scenes that used the fallback preset), ``iterations`` (mean Adam steps over both stages)
-  and ``converged`` (share of scenes whose every stage stopped early)."""
+  """``dataset_eval.summarize`` of a method's per-scene rows plus the means of ``fell_back``,
+  ``iterations`` (Adam steps, both stages), ``converged`` and ``GAP_COLUMNS``."""
   out = dataset_eval.summarize(rows)
   for key in ("fell_back", "iterations", "converged") + GAP_COLUMNS:
     values = [float(r[key]) for r in rows if r.get(key) is not None]
@@ -50,9 +42,6 @@ def results_markdown(title: str, methods: Sequence[BenchmarkMethod],
     summaries: method name -> ``summarize_method`` output.
     people: 1 or 2 (PCC is the two-person PCC or the self-contact PCC).
     notes: lines printed under the heading.
-
-  Returns:
-    Markdown text.
   """
   pcc = "PCC" if people == 2 else "self-contact PCC"
   taus = [f"pcc_{cm:02d}cm" for cm in MARKDOWN_PCC_TAUS_CM]
@@ -95,14 +84,8 @@ CSV_COLUMNS: tuple[str, ...] = (
 
 def results_csv(tables: Sequence[tuple[int, Sequence[BenchmarkMethod],
                                        Mapping[str, Mapping[str, float]]]]) -> str:
-  """The benchmark tables as one CSV (a line per person count and method).
-
-  Args:
-    tables: ``(people, methods, summaries)`` triples.
-
-  Returns:
-    CSV text with ``CSV_COLUMNS``; PCC values are fractions; ``synthetic`` is always 1.
-  """
+  """The ``(people, methods, summaries)`` tables as one CSV of ``CSV_COLUMNS``, a line per
+  person count and method (PCC as fractions; ``synthetic`` always 1)."""
   out = io.StringIO()
   writer = csv.writer(out, lineterminator="\n")
   writer.writerow(CSV_COLUMNS)
@@ -119,10 +102,6 @@ def results_csv(tables: Sequence[tuple[int, Sequence[BenchmarkMethod],
           values[key] = "" if value is None or not np.isfinite(value) else f"{float(value):.6g}"
       writer.writerow([values[key] for key in CSV_COLUMNS])
   return out.getvalue()
-
-
-# ----------------------------------------------------------------------------------------------
-# Paired comparisons
 
 
 PAIRED_COMPARISONS: dict[int, tuple[tuple[str, str], ...]] = {
@@ -149,8 +128,7 @@ def paired_difference(a: np.ndarray, b: np.ndarray, *, resamples: int = 10000,
                       seed: int = 0) -> dict[str, float]:
   """Mean of ``a - b`` over scenes with a 95% percentile bootstrap interval.
 
-  Scenes are resampled with replacement, each keeping its pair of values, so the interval is that
-  of a paired comparison (the scene-to-scene spread that both methods share cancels).
+  Scenes are resampled with their pair of values, so the spread both methods share cancels.
 
   Args:
     a, b: (S,) per-scene values of two methods on the same scenes (NaN pairs are dropped).
@@ -185,10 +163,9 @@ def gap_closed(method: np.ndarray, baseline: np.ndarray, target: np.ndarray, *,
                resamples: int = 10000, seed: int = 0) -> dict[str, float]:
   """The fraction of the baseline-to-target gap a method closes, with a 95% bootstrap interval.
 
-  ``mean(baseline - method) / mean(baseline - target)`` over scenes: 1 when the method is as good
-  as the target (the oracle) on average, 0 when it is no better than the baseline (the heuristic).
-  The same formula serves an error and a score (PCC), since both differences change sign
-  together. Scenes are resampled with their three values, as in ``paired_difference``.
+  ``mean(baseline - method) / mean(baseline - target)``: 1 when the method is as good as the
+  target (the oracle) on average, 0 when no better than the baseline (the heuristic); it serves
+  an error and a score alike. Scenes are resampled with their three values.
 
   Args:
     method, baseline, target: (S,) per-scene values on the same scenes (scenes with a NaN are
@@ -220,13 +197,8 @@ def gap_closed_markdown(rows: Mapping[str, Mapping[str, Mapping[str, Any]]], peo
                         target: str = "oracle") -> str:
   """One line per paired metric: the share of the baseline-to-target gap ``method`` closes.
 
-  Args:
-    rows: method name -> scene id -> per-scene row.
-    people: 1 or 2 (picks ``PAIRED_METRICS``).
-    method, baseline, target: method names.
-
-  Returns:
-    Markdown lines, or an empty string when one of the three methods was not run.
+  ``rows`` maps method name -> scene id -> per-scene row; the result is an empty string when one
+  of the three methods was not run.
   """
   if any(name not in rows for name in (method, baseline, target)):
     return ""
@@ -251,7 +223,7 @@ def paired_markdown(rows: Mapping[str, Mapping[str, Mapping[str, Any]]], people:
       missing are left out.
 
   Returns:
-    Markdown: one line per pair, each cell ``A - B`` mean [95% interval] (scenes lower / higher).
+    One line per pair, each cell ``A - B`` mean [95% interval] (scenes lower / higher).
   """
   columns = PAIRED_METRICS[people]
   lines = ["| A vs B | scenes | " + " | ".join(f"{label}, A - B" for _, label, _ in columns)
@@ -268,17 +240,8 @@ def paired_markdown(rows: Mapping[str, Mapping[str, Mapping[str, Any]]], people:
 
 def scene_values(rows: Mapping[str, Mapping[str, Mapping[str, Any]]], methods: Sequence[str],
                  key: str) -> list[np.ndarray]:
-  """Per method, ``key`` over the scenes every one of ``methods`` has, in one scene order.
-
-  Args:
-    rows: method name -> scene id -> per-scene row.
-    methods: method names (each in ``rows``).
-    key: the per-scene value (a missing or None value is NaN).
-
-  Returns:
-    One (S,) float array per method, aligned scene by scene (for ``paired_difference`` and
-    ``gap_closed``).
-  """
+  """Per method, an (S,) array of ``key`` (None: NaN) over the scenes all ``methods`` have, in one
+  scene order (``rows``: method name -> scene id -> per-scene row)."""
   common = sorted(set.intersection(*(set(rows[m]) for m in methods)))
   return [np.asarray([_row_value(rows[m][s], key) for s in common], np.float64) for m in methods]
 
@@ -291,14 +254,8 @@ def _row_value(row: Mapping[str, Any], key: str) -> float:
 def per_kind_markdown(rows: Mapping[str, Mapping[str, Mapping[str, Any]]],
                       kinds: Mapping[str, str], methods: Sequence[str],
                       key: str = "pa_mpjpe") -> str:
-  """Mean ``key`` per scene kind and method, as Markdown.
-
-  Args:
-    rows: method name -> scene id -> per-scene row.
-    kinds: scene id -> scene kind.
-    methods: the columns, in order (missing methods are left out).
-    key: the per-scene value averaged.
-  """
+  """Mean ``key`` per scene kind (``kinds``: scene id -> kind) and method (the columns; those
+  not in ``rows`` are left out), as Markdown."""
   methods = [m for m in methods if m in rows]
   lines = ["| kind | scenes | " + " | ".join(methods) + " |", "|" + "---|" * (len(methods) + 2)]
   for kind in sorted(set(kinds.values())):

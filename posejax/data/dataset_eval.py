@@ -1,19 +1,7 @@
 """Evaluating fits on real dataset samples: parameters for a model, cameras, metrics, summaries.
 
-The pieces ``experiments/eval_dataset.py`` wires together, kept here so that research code can use
-them without the script:
-
-* ``params_for_model``: a sample's initial or ground-truth parameter dict as ``BodyParams`` of a
-  given model (the readers keep BEV's kid scale as an 11th beta; an adult model drops it).
-* ``sample_camera``: the reference pipeline's camera of each image (its focal
-  length, principal point at the image centre).
-* ``moyo_ground_truth``: a MOYO image's mocap parameters, found by its name.
-* ``sample_metrics``: the per-image numbers of the paper's tables as one flat row (PA-MPJPE, MPJPE,
-  PCC(tau) and its mean), for one person or two.
-* ``summarize`` and ``summary_markdown``: the dataset means in the published layout.
-
-Units: millimetres for joint errors, fractions for PCC in rows and summaries (the Markdown prints
-percentages).
+The pieces ``experiments/eval_dataset.py`` wires together. Units: millimetres for joint errors,
+fractions for PCC in rows and summaries (the Markdown prints percentages).
 """
 
 from __future__ import annotations
@@ -60,17 +48,12 @@ MARKDOWN_PCC_TAUS_CM: tuple[int, ...] = (5, 10, 15, 20, 30, 50)
 """PCC thresholds the Markdown summary spells out (the CSV has all of them)."""
 
 
-# ----------------------------------------------------------------------------------------------
-# Parameters and cameras
-
-
 def params_for_model(model: Any, arrays: Mapping[str, Any]) -> BodyParams:
   """A sample's parameter dict (person axis first) as ``BodyParams`` for ``model``.
 
   Betas and expression are fitted to the model's width: missing columns are zero, extra ones
-  are dropped (an adult model drops BEV's kid scale, the 11th column the readers append; the
-  default body, which has no expression, drops the expression). Every other field must
-  have the model's width; fields the dict lacks are zero (hands at the model's mean pose).
+  dropped (an adult model drops BEV's kid scale, the readers' 11th beta). Every other field must
+  have the model's width; missing fields are zero (hands at the model's mean pose).
 
   Args:
     model: a ``posejax.body.BodyModel``.
@@ -114,25 +97,13 @@ def params_for_model(model: Any, arrays: Mapping[str, Any]) -> BodyParams:
 
 
 def sample_camera(sample: Any, dtype=jnp.float32) -> Camera:
-  """The pinhole camera of a sample: its focal length, principal point at the image centre.
-
-  Args:
-    sample: a ``DatasetSample`` (``image_size`` is (height, width) pixels; a zero
-      ``focal_length`` means the reference focal length of that size).
-    dtype: floating dtype of the camera's arrays.
-
-  Returns:
-    The ``Camera``.
-  """
+  """The pinhole camera of a ``DatasetSample``: its focal length (0: the reference's for its
+  size), principal point at the image centre; arrays of ``dtype``."""
   height, width = (float(v) for v in sample.image_size)
   if not (height > 0 and width > 0):
     raise InvalidInputError(f"sample {sample.name!r} has no image size ({sample.image_size})")
   focal = float(sample.focal_length) or reference_focal_length(width, height)
   return Camera.from_intrinsics(focal, (width / 2.0, height / 2.0), (width, height), dtype=dtype)
-
-
-# ----------------------------------------------------------------------------------------------
-# Ground truth that lives outside the processed files
 
 
 _MOYO_SEQUENCE = re.compile(r"^(.*?)_YOGI_Cam_\d+_\d+")
@@ -141,9 +112,9 @@ _MOYO_SEQUENCE = re.compile(r"^(.*?)_YOGI_Cam_\d+_\d+")
 def moyo_sequence_file(folder: str | os.PathLike, image_name: str) -> str:
   """The mocap ``.npz`` of the sequence a MOYO image belongs to.
 
-  The sequence is the image name before ``_YOGI_Cam_<camera>_<frame>``; the file is
-  ``<sequence>.npz``, ``<sequence>_stageii.npz``, or else the one ``.npz`` in ``folder`` whose
-  name starts with the sequence name. (Inferred from the release's naming, not verified on it.)
+  ``<sequence>.npz``, ``<sequence>_stageii.npz``, or else the one ``.npz`` in ``folder`` starting
+  with the sequence (the image name before ``_YOGI_Cam_``). Inferred from the release's naming,
+  not verified on it.
 
   Raises:
     FileFormatError: no such file, or several candidates.
@@ -167,10 +138,8 @@ def moyo_sequence_file(folder: str | os.PathLike, image_name: str) -> str:
 
 
 def moyo_ground_truth(sample: Any, folder: str | os.PathLike) -> dict[str, np.ndarray]:
-  """A MOYO sample's mocap SMPL-X parameters (world frame, person axis of 1).
-
-  PA-MPJPE and the self-contact PCC do not depend on the frame, so no camera is needed.
-  The hand poses are 45 axis-angle values per hand: pose them with a ``use_pca=False`` model.
+  """A MOYO sample's mocap SMPL-X parameters (world frame: PA-MPJPE and the self-contact PCC
+  need no camera; 45 hand values per hand: pose them with a ``use_pca=False`` model).
 
   Args:
     sample: the ``DatasetSample`` (its ``name`` or image path carries ``_YOGI_Cam_<c>_<frame>``).
@@ -183,22 +152,6 @@ def moyo_ground_truth(sample: Any, folder: str | os.PathLike) -> dict[str, np.nd
       os.path.basename(sample.image_path)
   _, frame = moyo_camera_and_frame(name)
   return read_moyo_ground_truth(moyo_sequence_file(folder, name), 2 * frame)
-
-
-# ----------------------------------------------------------------------------------------------
-# Metrics per image and over a dataset
-
-
-def _empty_row() -> dict[str, float]:
-  return dict.fromkeys(METRIC_COLUMNS, math.nan)
-
-
-def _with_pcc(row: dict[str, float], curve) -> dict[str, float]:
-  curve = np.asarray(curve, dtype=np.float64)
-  for column, value in zip(PCC_COLUMNS, curve):
-    row[column] = float(value)
-  row["pcc_mean"] = float(np.mean(curve))
-  return row
 
 
 def sample_metrics(pred_vertices, gt_vertices, regressor: np.ndarray, *,
@@ -229,7 +182,7 @@ def sample_metrics(pred_vertices, gt_vertices, regressor: np.ndarray, *,
   if pred.ndim != 3 or pred.shape[0] not in (1, 2) or pred.shape != gt.shape:
     raise InvalidInputError(f"pred_vertices {pred.shape} and gt_vertices {gt.shape} must both be "
                             "(P, V, 3) with P = 1 or 2")
-  row = _empty_row()
+  row = dict.fromkeys(METRIC_COLUMNS, math.nan)
   if pred.shape[0] == 2:
     use_pcc = contact_pairs is not None and region_vertices is not None \
         and np.size(contact_pairs) > 0
@@ -244,7 +197,9 @@ def sample_metrics(pred_vertices, gt_vertices, regressor: np.ndarray, *,
     row["pa_mpjpe"] = float(result["pa_mpjpe"])
     row["mpjpe"] = float(result["mpjpe"])
   if "pcc" in result:
-    _with_pcc(row, result["pcc"])
+    curve = np.asarray(result["pcc"], dtype=np.float64)
+    row.update(zip(PCC_COLUMNS, map(float, curve)))
+    row["pcc_mean"] = float(np.mean(curve))
   return row
 
 
@@ -276,7 +231,7 @@ def summarize(rows: Sequence[Mapping[str, Any]], prefix: str = "") -> dict[str, 
     out[column] = float(finite.mean()) if finite.size else math.nan
   curves = np.array([[_float(r.get(prefix + c)) for c in PCC_COLUMNS] for r in rows],
                     dtype=np.float64).reshape(len(rows), len(PCC_COLUMNS))
-  out["pcc_images"] = float((~np.isnan(curves).any(axis=1)).sum()) if len(rows) else 0.0
+  out["pcc_images"] = float((~np.isnan(curves).any(axis=1)).sum())
   if len(rows):
     per_tau, mean = metrics.summarize_pcc(curves)
   else:
@@ -305,10 +260,7 @@ def summary_markdown(title: str, methods: Sequence[tuple[str, Mapping[str, float
   Returns:
     Markdown text.
   """
-  lines = [f"# {title}", ""]
-  lines += [f"- {note}" for note in notes]
-  if notes:
-    lines.append("")
+  lines = [f"# {title}", ""] + [f"- {note}" for note in notes] + ([""] if notes else [])
   lines += ["| method | images | PA-MPJPE (mm) | MPJPE (mm) | PCC (%) | images with PCC |",
             "|---|---|---|---|---|---|"]
   for label, summary in methods:

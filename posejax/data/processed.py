@@ -1,12 +1,9 @@
 """Readers for the processed dataset pickles of the BUDDI / ProsePose pipeline.
 
-The reference pipeline turns each dataset into one pickle per split, a list of per-image dicts,
-which its optimisation loads (``<processed>/<split>_optimization.pkl`` for FlickrCI3D, CHI3D and
-Hi4D; MOYO's image-folder loader writes the same layout with one person when asked to). These
-readers turn such a file into :class:`~posejax.data.DatasetSample` objects.
-
-Verified from the reference code (sanjayss34/prosepose, muelea/buddi): the top level is a list of
-dicts; per-person arrays are stacked with the person first; the keys below and their meaning.
+The reference pipeline writes one pickle per split (``<processed>/<split>_optimization.pkl``;
+MOYO's image-folder loader writes the same layout with one person): a list of per-image dicts,
+per-person arrays stacked person first. Keys, verified from the reference code
+(sanjayss34/prosepose, muelea/buddi):
 
 ==============================  ============================================================
 key                              meaning (P people)
@@ -34,14 +31,10 @@ Hi4D ``*_cam_smplx``,            ground truth: ``global_orient_cam_smplx``, ``tr
 ``betas_smplx``
 ==============================  ============================================================
 
-Inferred (the shape was not seen in a real file, only in the code that writes it): the exact
-array shapes of FlickrCI3D's ``pgt_smplx_*`` (read as (P, ...) after flattening), and that every
-array is float32/float64 (any numeric dtype is accepted). Values may be numpy arrays, torch
-tensors (the reference pickles those; reading them needs torch installed) or nested lists.
-
-The 2D keypoints follow the reference's choice: ViTPose per person, OpenPose for a person ViTPose
-missed (or for both when ViTPose matched the same detection twice), and OpenPose's big-toe point
-when its ankle agrees with ViTPose's (:func:`select_body25`).
+Inferred from the writing code, not seen in a real file: the shapes of FlickrCI3D's
+``pgt_smplx_*`` (read as (P, ...) after flattening) and the float dtypes (any numeric dtype is
+accepted). Values may be numpy arrays, torch tensors (reading them needs torch) or nested lists.
+The 2D keypoints follow the reference's choice (:func:`select_body25`).
 """
 
 from __future__ import annotations
@@ -119,10 +112,6 @@ class _Item:
       raise self.error(f"key {key!r} has shape {value.shape}; expected {expected}")
     return value.reshape(expected)
 
-  def optional(self, key: str, people: int, tail: tuple[int, ...],
-               dtype=np.float64) -> np.ndarray | None:
-    return self.array(key, people, tail, dtype) if self.has(key) else None
-
   def first_present(self, *keys: str) -> str:
     """The first of ``keys`` the item has; the last one when it has none (reported if read)."""
     return next((key for key in keys if self.has(key)), keys[-1])
@@ -174,7 +163,8 @@ def _keypoints(item: _Item, people: int) -> np.ndarray:
 
   openpose = body("openpose")
   vitpose = body("vitpose") if item.has("vitpose") else None
-  index = item.optional("vitpose_human_idx", people, (), np.int64)
+  index = (item.array("vitpose_human_idx", people, (), np.int64)
+           if item.has("vitpose_human_idx") else None)
   return select_body25(openpose, vitpose, index)
 
 
@@ -257,21 +247,12 @@ def _contacts(item: _Item) -> tuple[np.ndarray | None, np.ndarray | None]:
   return pairs, contact_map
 
 
-def _name(item: _Item, dataset: str) -> str:
+def _name(item: _Item) -> str:
   if item.has("img_out_fn"):
     return str(item.raw("img_out_fn"))
   stem = os.path.splitext(str(item.raw("imgname")))[0]
   index = int(item.scalar("contact_index", int)) if item.has("contact_index") else 0
   return f"{stem}_{index}"
-
-
-def _extras(item: _Item) -> dict[str, Any]:
-  extras = {}
-  for key in _EXTRA_KEYS:
-    if item.has(key):
-      value = item.raw(key)
-      extras[key] = value.copy() if isinstance(value, np.ndarray) else value
-  return extras
 
 
 def sample_from_item(item: Mapping[str, Any], dataset: str, path: str = "<memory>",
@@ -312,15 +293,17 @@ def sample_from_item(item: Mapping[str, Any], dataset: str, path: str = "<memory
   if image_root is not None and not os.path.isabs(image_path):
     image_path = os.path.join(os.fspath(image_root), image_path)
   pairs, contact_map = _contacts(entry)
+  extras = {key: entry.raw(key) for key in _EXTRA_KEYS if entry.has(key)}
+  extras = {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in extras.items()}
   return DatasetSample(
       keypoints=_keypoints(entry, people),
       init=_smplx_params(entry, people, "bev_smplx_", with_scale=kid_scale),
       gt=_GROUND_TRUTH[dataset](entry, people, kid_scale),
       contact_pairs=pairs,
       contact_map=contact_map,
-      extras=_extras(entry),
+      extras=extras,
       image_path=image_path,
-      name=_name(entry, dataset),
+      name=_name(entry),
       dataset=dataset,
       image_size=(height, width),
       focal_length=float(focal),
