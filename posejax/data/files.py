@@ -1,18 +1,14 @@
-"""Readers for the files around the datasets: pickles, BEV/HMR2 archives and region maps. Every
-problem becomes a ``FileFormatError`` naming the file and what was wrong (keypoint files:
-``posejax.data.photo_files.read_keypoint_file``).
+"""Readers for the files around the datasets: pickles, BEV/HMR2 archives and region maps; every
+problem is a ``FileFormatError`` naming the file.
 
-Formats, and how sure we are of them (read from the public BUDDI (muelea/buddi) and ProsePose
-(sanjayss34/prosepose) code and BUDDI's demo files):
+Formats, verified from the BUDDI (muelea/buddi) and ProsePose (sanjayss34/prosepose) code:
 
-* BEV / HMR2 archive ``<image>_0.08.npz``: verified from the loaders. Key ``results`` holds a dict
-  with ``smpl_thetas`` (N, 72) SMPL axis-angle (global orientation first), ``smpl_betas`` (N, 11)
-  (10 SMPL betas + BEV's age/kid scale; posejax also accepts 10 columns, in case an HMR2 export
-  leaves the age out: not verified), ``cam_trans`` (N, 3) metres
-  (the pelvis position in the camera frame), and optionally ``joints``, ``verts``, ``pj2d_org``
+* BEV / HMR2 archive ``<image>_0.08.npz``: ``results`` holds ``smpl_thetas`` (N, 72) SMPL
+  axis-angle (global orientation first), ``smpl_betas`` (N, 11) (10 betas + BEV's kid scale; 10
+  columns are accepted too, for an HMR2 export without it: not verified), ``cam_trans`` (N, 3)
+  metres (the pelvis in the camera frame), optionally ``joints``, ``verts``, ``pj2d_org``
   (projected joints, pixels) and ``boxes``.
-* Region map ``flickrci3ds_r75_rid_to_smplx_vid.pkl``: verified from the evaluation code: a dict
-  region id (0..74) -> SMPL-X vertex ids.
+* Region map ``flickrci3ds_r75_rid_to_smplx_vid.pkl``: a dict region id (0..74) -> SMPL-X vertex ids.
 """
 
 from __future__ import annotations
@@ -34,10 +30,7 @@ def require_file(path: str | os.PathLike) -> str:
 
 
 def to_numpy(value: Any) -> Any:
-  """Torch tensors and nested lists to numpy arrays; everything else unchanged.
-
-  The reference pipeline pickles a mix of numpy arrays and torch tensors.
-  """
+  """Torch tensors (the reference pickles some) and nested lists to numpy; the rest unchanged."""
   if hasattr(value, "detach") and hasattr(value, "cpu"):
     return value.detach().cpu().numpy()
   if isinstance(value, (list, tuple)) and value and all(
@@ -73,12 +66,14 @@ def read_bev_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
     when present, ``joints``, ``verts``, ``pj2d_org``, ``boxes`` (N first).
   """
   path = require_file(path)
-  results = _npz_entry(path, "results", "has no 'results' entry")
+  arrays = safe_load.load_npz(path, "an .npz archive", objects="safe")
+  if "results" not in arrays:
+    raise FileFormatError(path, f"has no 'results' entry (entries: {sorted(arrays)})")
+  results = arrays["results"]
   if isinstance(results, np.ndarray) and results.dtype == object and results.shape == ():
     results = results.item()
   if not isinstance(results, Mapping):
     raise FileFormatError(path, "'results' is not a dict of arrays")
-  out: dict[str, np.ndarray] = {}
   for key in ("smpl_thetas", "smpl_betas", "cam_trans"):
     if key not in results:
       raise FileFormatError(path, f"'results' has no {key!r} (keys: {sorted(results)})")
@@ -94,7 +89,7 @@ def read_bev_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
   if cam_trans.shape != (num_people, 3):
     raise FileFormatError(path, f"'cam_trans' has shape {cam_trans.shape}; expected "
                           f"({num_people}, 3)")
-  out.update(smpl_thetas=thetas, smpl_betas=betas, cam_trans=cam_trans)
+  out = {"smpl_thetas": thetas, "smpl_betas": betas, "cam_trans": cam_trans}
   for key in ("joints", "verts", "pj2d_org", "boxes"):
     if key in results:
       value = np.asarray(to_numpy(results[key]))
@@ -107,9 +102,8 @@ def read_bev_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
 
 def read_region_vertex_map(path: str | os.PathLike, num_vertices: int | None = None
                            ) -> list[np.ndarray]:
-  """The 75 FlickrCI3D contact regions as SMPL-X vertex ids.
-
-  Reads ``flickrci3ds_r75_rid_to_smplx_vid.pkl`` (BUDDI's essentials).
+  """The 75 FlickrCI3D contact regions as SMPL-X vertex ids (BUDDI's
+  ``flickrci3ds_r75_rid_to_smplx_vid.pkl``).
 
   Args:
     path: the region map pickle (dict region id -> vertex ids), or a JSON file with the same
@@ -139,11 +133,3 @@ def read_region_vertex_map(path: str | os.PathLike, num_vertices: int | None = N
     regions.append(ids.astype(np.int64))
   return regions
 
-
-def _npz_entry(path: str, key: str, missing: str) -> Any:
-  """Entry ``key`` of an ``.npz`` archive (objects read with the allow-list unpickler);
-  ``missing`` starts the message when there is none."""
-  arrays = safe_load.load_npz(path, "an .npz archive", objects="safe")
-  if key not in arrays:
-    raise FileFormatError(path, f"{missing} (entries: {sorted(arrays)})")
-  return arrays[key]

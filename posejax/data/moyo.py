@@ -1,15 +1,11 @@
 """MOYO ground truth: SMPL-X mocap fits from the MOYO release.
 
-Verified from the ProsePose evaluation code (``moyo_eval.py`` and its helpers):
-
-* Ground truth per sequence is an AMASS-style ``.npz`` with ``poses`` (T, 165) SMPL-X axis-angle
-  (global orient 0:3, body 3:66, jaw 66:69, left eye 69:72, right eye 72:75, left hand 75:120,
-  right hand 120:165), ``trans`` (T, 3) metres and ``betas`` (>= 10,). An older layout splits
-  the pose into ``root_orient``, ``pose_body``, ``pose_hand``, ``pose_jaw``, ``pose_eye``; both
-  are read.
-* Image names end in ``_YOGI_Cam_<camera>_<frame>``; the mocap row of image frame f is 2 f.
-
-The ground-truth body is a neutral adult SMPL-X with 10 betas and full (non-PCA) hand poses.
+Verified from the ProsePose evaluation code (``moyo_eval.py``): each sequence is an AMASS-style
+``.npz`` with ``poses`` (T, 165) SMPL-X axis-angle (``_POSE_SLICES``), ``trans`` (T, 3) metres
+and ``betas`` (>= 10,), or an older layout splitting the pose into ``root_orient``,
+``pose_body``, ``pose_hand``, ``pose_jaw``, ``pose_eye``. Image names end in
+``_YOGI_Cam_<camera>_<frame>``; image frame f is mocap row 2 f. The body is a neutral adult
+SMPL-X with 10 betas and full (non-PCA) hand poses.
 """
 
 from __future__ import annotations

@@ -3,23 +3,14 @@
 What ``experiments/fit_images.py`` reads for each image ``<stem>.jpg|jpeg|png`` (every problem is a
 ``posejax.errors`` exception naming the file):
 
-* Keypoints, ``<stem>.json`` or ``<stem>_keypoints.json``, in one of two layouts
-  (``read_keypoint_file``):
-
-  - OpenPose: ``{"people": [{"pose_keypoints_2d": [x, y, c, ...]}, ...]}`` with 25 points
-    (BODY_25), or 17 / 133 points (COCO-17 / COCO-WholeBody, as ViTPose writes in this layout);
-  - ViTPose / mmpose: a list of instances, or ``{"instance_info": [...]}`` (mmpose's
-    ``--save-predictions``), each ``{"keypoints": [[x, y], ...], "keypoint_scores": [s, ...]}`` with
-    17 (COCO-17) or 133 (COCO-WholeBody) points; ``"keypoints"`` may also hold ``[x, y, s]`` rows.
-
-  COCO layouts become BODY_25 with ``posejax.body.keypoints.coco_to_body25`` (neck and mid-hip from
-  the shoulder and hip midpoints; COCO-17 has no feet).
-* An optional initial estimate (``read_initial_estimate``): a BEV / HMR2 archive as the ProsePose
-  pipeline writes it (``<stem>_0.08.npz``, read by ``posejax.data.read_bev_npz``), or SMPL-X
-  parameters as ``<stem>.npz`` (smplx-named arrays, person axis first) or ``<stem>.json``
-  (``{"people": [{"body_pose": [...], ...}, ...]}`` or smplx-named nested lists).
-* Camera intrinsics (``photo_camera``): given, else the EXIF focal length, else the reference camera
-  of ``posejax.camera`` (60 degree field of view across the longer side).
+* Keypoints, ``<stem>.json`` or ``<stem>_keypoints.json`` (``read_keypoint_file``): OpenPose's
+  ``{"people": [{"pose_keypoints_2d": [x, y, c, ...]}, ...]}``, or ViTPose / mmpose's list of
+  instances (or ``{"instance_info": [...]}``), each ``{"keypoints": [[x, y], ...],
+  "keypoint_scores": [s, ...]}`` or ``[x, y, s]`` rows; 25 points (BODY_25), or 17 / 133
+  (COCO-17 / COCO-WholeBody, converted by ``posejax.body.keypoints.coco_to_body25``).
+* An optional initial estimate (``read_initial_estimate``): a BEV / HMR2 archive
+  (``<stem>_0.08.npz``), or SMPL-X parameters as ``<stem>.npz`` or ``<stem>.json``.
+* Camera intrinsics (``photo_camera``): given, else EXIF, else the reference camera.
 """
 
 from __future__ import annotations
@@ -62,13 +53,9 @@ _COCO_SIZES = (len(body_keypoints.COCO_17_NAMES), body_keypoints.NUM_COCO_WHOLEB
 _COCO_LABELS = {17: "coco17", 133: "coco_wholebody"}
 
 
-# ----------------------------------------------------------------------------------------------
-# Keypoints
-
-
 def image_files(folder: str | os.PathLike) -> list[str]:
-  """The images of a folder (``.jpg``, ``.jpeg``, ``.png``, any case), sorted by name; hidden
-  files (a leading dot, e.g. the ``._photo.jpg`` metadata macOS copies leave) are not images.
+  """The images of a folder (``IMAGE_SUFFIXES``, any case), sorted by name; hidden files (such as
+  macOS's ``._photo.jpg``) are not images.
 
   Raises:
     FileFormatError: the folder does not exist or holds no image.
@@ -90,11 +77,7 @@ def image_files(folder: str | os.PathLike) -> list[str]:
 
 def find_keypoint_file(image_path: str | os.PathLike, folder: str | os.PathLike | None = None
                        ) -> str:
-  """The keypoint file of an image: ``<stem>.json`` or ``<stem>_keypoints.json`` in ``folder``.
-
-  Args:
-    image_path: the image.
-    folder: where the keypoint files are; the image's folder when None.
+  """The keypoint file of an image (``KEYPOINT_NAMES``) in ``folder`` (None: the image's).
 
   Raises:
     FileFormatError: neither file exists (the message names both).
@@ -113,10 +96,9 @@ def find_keypoint_file(image_path: str | os.PathLike, folder: str | os.PathLike 
 
 def _rows(value: Any, path: str, where: str) -> np.ndarray:
   try:
-    array = np.asarray(value, dtype=np.float64)
+    return np.asarray(value, dtype=np.float64)
   except (TypeError, ValueError) as err:
     raise FileFormatError(path, f"{where} is not a list of numbers ({err})") from None
-  return array
 
 
 def _to_body25(points: np.ndarray, path: str, where: str) -> tuple[np.ndarray, str]:
@@ -173,10 +155,7 @@ def _instance_people(instances: Sequence, path: str) -> list[tuple[np.ndarray, s
 
 
 def read_keypoint_file(path: str | os.PathLike) -> tuple[np.ndarray, str]:
-  """Every person of a keypoint file (OpenPose or ViTPose layout; see the module), as BODY_25.
-
-  Args:
-    path: the JSON file.
+  """Every person of a keypoint JSON file (OpenPose or ViTPose layout; see the module), as BODY_25.
 
   Returns:
     ``(keypoints, layout)``: (N, 25, 3) x, y pixels and confidence, and the input layout
@@ -204,19 +183,13 @@ def read_keypoint_file(path: str | os.PathLike) -> tuple[np.ndarray, str]:
   return points, "+".join(layouts)
 
 
-def confident_count(keypoints: np.ndarray, min_confidence: float = MIN_CONFIDENCE) -> np.ndarray:
-  """(...,) how many of each person's keypoints have confidence above ``min_confidence``."""
-  return np.sum(np.nan_to_num(np.asarray(keypoints)[..., 2]) > min_confidence, axis=-1)
-
-
 def select_people(detections: np.ndarray, path: str | os.PathLike, *,
                   min_keypoints: int = MIN_KEYPOINTS_PER_PERSON,
                   min_confidence: float = MIN_CONFIDENCE) -> np.ndarray:
   """The one or two people to fit among an image's detections.
 
-  A detection is a person when it has at least ``min_keypoints`` keypoints above
-  ``min_confidence``; weaker detections (a hand at the image border, a face in the background) are
-  ignored. People keep the file's order.
+  A detection is a person when at least ``min_keypoints`` keypoints exceed ``min_confidence``
+  (so a hand at the border or a face in the background is ignored); people keep the file's order.
 
   Args:
     detections: (N, 25, 3) BODY_25 keypoints of every detection.
@@ -230,7 +203,7 @@ def select_people(detections: np.ndarray, path: str | os.PathLike, *,
   Raises:
     UnsupportedImageError: nobody, or more than two people (naming the file and what to do).
   """
-  counts = confident_count(detections, min_confidence)
+  counts = np.sum(np.nan_to_num(np.asarray(detections)[..., 2]) > min_confidence, axis=-1)
   people = np.asarray(detections)[counts >= min_keypoints]
   if len(people) == 0:
     raise UnsupportedImageError(
@@ -242,10 +215,6 @@ def select_people(detections: np.ndarray, path: str | os.PathLike, *,
         "keypoints); posejax fits one or two people per image. Keep the two people in contact "
         "in the file (delete the other entries of 'people'), or crop the image")
   return people
-
-
-# ----------------------------------------------------------------------------------------------
-# Initial estimates
 
 
 def find_initial_estimate(image_path: str | os.PathLike, folder: str | os.PathLike | None
@@ -306,14 +275,10 @@ def _smplx_arrays(path: str) -> dict[str, np.ndarray]:
 def read_initial_estimate(path: str | os.PathLike, model) -> tuple[dict[str, np.ndarray], str]:
   """Every person of an initial-estimate file as SMPL-X parameters for ``model``.
 
-  BEV / HMR2 archives (``results`` with ``smpl_thetas``): the SMPL pose is reused as SMPL-X pose
-  (global orientation and the first 21 body joints, as the reference does), betas are zero (the
-  SMPL to SMPL-X shape map is a licensed file), and ``transl`` puts the model's pelvis at BEV's
-  ``cam_trans``. SMPL-X parameter files are taken as they are (betas padded or cut to the model).
-
-  Args:
-    path: the file.
-    model: the ``posejax.body.BodyModel`` the estimate is for.
+  BEV / HMR2 archives: the SMPL pose is reused as SMPL-X pose (as the reference does), betas are
+  zero (the SMPL to SMPL-X shape map is a licensed file) and the pelvis goes to ``cam_trans``.
+  SMPL-X parameter files (smplx-named arrays, person axis first; JSON: ``{"people": [...]}`` or
+  one object) are taken as they are, betas padded or cut to the model.
 
   Returns:
     ``(params, kind)``: smplx-named (N, width) float arrays, and ``"bev/hmr2"`` or ``"smplx"``.
@@ -322,10 +287,8 @@ def read_initial_estimate(path: str | os.PathLike, model) -> tuple[dict[str, np.
     FileFormatError: a missing or malformed file, or parameters that do not fit the model.
   """
   path = require_file(path)
-  is_archive = False
-  if path.lower().endswith(".npz"):
-    is_archive = "results" in safe_load.load_npz(path, "an .npz archive", objects="safe")
-  if is_archive:
+  if (path.lower().endswith(".npz")
+      and "results" in safe_load.load_npz(path, "an .npz archive", objects="safe")):
     estimate = read_bev_npz(path)
     thetas = estimate["smpl_thetas"]
     people = thetas.shape[0]
@@ -386,10 +349,6 @@ def match_estimate_to_keypoints(model, params: dict[str, np.ndarray], keypoints:
   return {name: value[list(best)] for name, value in params.items()}
 
 
-# ----------------------------------------------------------------------------------------------
-# Cameras
-
-
 def read_intrinsics(path: str | os.PathLike) -> dict[str, dict]:
   """Camera intrinsics from a JSON file: one camera for every image, or one per image stem.
 
@@ -433,9 +392,8 @@ _FULL_FRAME_DIAGONAL_MM = math.hypot(36.0, 24.0)
 def exif_focal_length_px(image_path: str | os.PathLike) -> tuple[float, str] | None:
   """The focal length in pixels that an image's EXIF data implies, or None.
 
-  Two routes, the first that the file supports: the focal length in mm times the focal-plane
-  resolution (pixels per unit on the sensor; exact for the full-size image), or the 35 mm
-  equivalent focal length scaled by the image diagonal over the full-frame diagonal (43.3 mm).
+  The focal length in mm times the focal-plane resolution (exact for the full-size image), else
+  the 35 mm equivalent times the image diagonal over the full-frame diagonal (43.3 mm).
 
   Returns:
     ``(focal_px, how)`` or None when the file has neither.
@@ -485,9 +443,7 @@ def photo_camera(image_path: str | os.PathLike, image_size: Sequence[int],
   width, height = (float(v) for v in image_size)
   stem = os.path.splitext(os.path.basename(os.fspath(image_path)))[0]
   centre = (width / 2.0, height / 2.0)
-  entry = None
-  if intrinsics:
-    entry = intrinsics.get(stem, intrinsics.get("*"))
+  entry = intrinsics.get(stem, intrinsics.get("*")) if intrinsics else None
   if entry is not None:
     focal = np.asarray(entry["focal_length"], np.float64).reshape(-1)
     centre = tuple(entry.get("principal_point", centre))

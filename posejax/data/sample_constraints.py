@@ -1,17 +1,10 @@
 """Contact constraints for dataset samples: each image's language-model answers, or the fallback.
 
-An evaluation reads the samples of a processed dataset file and the answers that
-``experiments/query_lmm.py`` collected, either as its constraints file
-(``posejax.lmm.load_constraints_file``) or straight from its answer cache (JSON Lines). The two
-sides name images differently: the constraints file uses the id the query was made under (the
-image file's stem by default), a sample has a ``name`` (``<image stem>_<pair index>`` for
-FlickrCI3D, the reference's result name for CHI3D). ``image_ids`` lists the ids a sample may go
-by, most specific first, and the first one found wins.
-
-An image without answers gets constraints with one empty sample: ``fit`` then gives it the
-config's fallback (the heuristic baseline for two people, optimisation without contact for one),
-which is what the published method does with images whose answers are all empty. The caller
-learns which images that happened to (``SampleConstraints.sources``).
+The answers ``experiments/query_lmm.py`` collected (its constraints file or its answer cache) are
+stored under the query's image id, a sample goes by its ``name`` (``<image stem>_<pair index>``
+for FlickrCI3D); ``image_ids`` lists the ids a sample may go by, and the first one found wins.
+An image without answers gets one empty sample, so ``fit`` gives it the config's fallback, as the
+published method does when all answers are empty (``SampleConstraints.sources`` says which).
 """
 
 from __future__ import annotations
@@ -36,17 +29,9 @@ _PAIR_SUFFIX = re.compile(r"_\d+$")
 
 
 def image_ids(sample: Any) -> tuple[str, ...]:
-  """The ids an image's answers may be stored under, most specific first.
-
-  The sample's ``name``; the name without a trailing ``_<number>`` (the pair or person index the
-  readers append); the stem of the image file. Duplicates are removed.
-
-  Args:
-    sample: a ``posejax.data.DatasetSample`` (anything with ``name`` and ``image_path``).
-
-  Returns:
-    The candidate ids, in lookup order.
-  """
+  """The ids an image's answers may be stored under, most specific first, without duplicates:
+  the sample's ``name``, the name without a trailing ``_<number>`` (the readers' pair index), the
+  image file's stem (``sample``: anything with ``name`` and ``image_path``)."""
   name = str(getattr(sample, "name", "") or "")
   path = str(getattr(sample, "image_path", "") or "")
   candidates = [name, _PAIR_SUFFIX.sub("", name), os.path.splitext(os.path.basename(path))[0]]
@@ -72,7 +57,7 @@ def answers_by_image(cache: Any, *, prompt_version: str | None = None, model: st
     InvalidInputError: an image has answers under several prompt versions, models or sampling
       settings; choose one with ``prompt_version`` / ``model``.
   """
-  from posejax import lmm  # the language-model layer; only needed here
+  from posejax import lmm
 
   owned = not isinstance(cache, lmm.AnswerCache)
   if owned:
