@@ -1,44 +1,32 @@
-"""Simulated language-model answers for the synthetic contact benchmark (synthetic, not real LMM output).
+"""Simulated language-model answers for the synthetic contact benchmark (not real LMM output).
 
-A real answer is a few sentences of reasoning followed by a two-column Markdown table in the format
-the prompts of ``posejax.lmm.prompts`` ask for. The simulator writes answers in that format from a
-scene's true contact pairs, with errors whose rates are set in ``AnswerSettings``:
+An answer is a few sentences of reasoning and a two-column Markdown table in the format of
+``posejax.lmm.prompts``, written from a scene's true contact pairs with the errors of
+``AnswerSettings``:
 
-* missed pairs: each true pair is left out of an answer with probability ``miss_rate``;
-* hallucinated pairs: rows naming parts that do not touch. Rows are drawn as a Bernoulli process in
-  which every row is a hallucination with probability ``hallucination_rate`` until all kept true rows
-  are written, so over many answers that is the expected share of hallucinated rows. Half of them (by
-  default) are near misses (one cell moved to a neighbouring part: ``hand`` -> ``arm``), the rest any
-  pair of allowed parts that is not a contact;
-* sides given despite the instruction: a lateral part is written as ``"left hand"`` with probability
-  ``side_rate``; of those sides a share ``wrong_side_rate`` is the wrong one (language models confuse
-  chirality);
-* empty answers: with probability ``empty_rate`` the answer names no contact (an empty table, or no
-  table at all after a sentence of doubt).
+* missed pairs: each true pair is left out with probability ``miss_rate``;
+* hallucinated rows: until all kept true rows are written, each row is a hallucination with
+  probability ``hallucination_rate`` (so that is their expected share); a ``near_miss_share`` of
+  them move one cell of a true pair to a neighbouring part (``hand`` -> ``arm``), the rest are any
+  non-contact pair of allowed parts;
+* sides despite the instruction: a lateral part gets one with probability ``side_rate``, the wrong
+  one with probability ``wrong_side_rate`` (language models confuse chirality);
+* empty answers (``empty_rate``): an empty table, or none after a sentence of doubt.
 
-Errors are correlated across the answers of one scene when ``correlation`` > 0, as a real model
-repeats its own mistakes on one image: each scene first draws a *belief* (``SceneBelief``) that every
-answer shares, then each answer adds its own noise. The belief holds, per true pair, the chance
-that answers miss it, drawn from a beta distribution with mean ``miss_rate`` whose intra-scene
-correlation is ``correlation`` (two answers of a scene both miss a pair more often than two
-independent ones: the beta-binomial model, whose pairwise correlation of the answers' misses is
-exactly ``correlation``); likewise the chance of an empty answer (mean ``empty_rate``); a few
-hallucinated pairs the model believes in (each hallucinated row is one of them with probability
-``correlation``, else a fresh one); and, per true pair and cell, the side the model believes
-(wrong with probability ``wrong_side_rate``; a written side is the believed one with probability
-``correlation``, else drawn afresh). With ``correlation`` 0 nothing is drawn for the belief and the
-answers are exactly those of independent samples. A believed wrong side is an error that matters
-when sides are trusted (``posejax.lmm.parse(..., trust_sides=True)``): every answer of the scene then
-pulls the same wrong hand.
+With ``correlation`` > 0 a scene's answers share their errors, as a real model repeats its
+mistakes on one image: the scene first draws a ``SceneBelief``. Per true pair the chance of a miss
+is drawn from a beta distribution with mean ``miss_rate`` (the beta-binomial model: the pairwise
+correlation of two answers' misses is exactly ``correlation``), likewise the chance of an empty
+answer; a hallucinated row is one of a few believed pairs with probability ``correlation``; a
+written side is the believed one (wrong with probability ``wrong_side_rate``) with probability
+``correlation``. A believed wrong side matters when sides are trusted
+(``posejax.lmm.parse(..., trust_sides=True)``): every answer then pulls the same wrong hand. With
+``correlation`` 0 the answers are exactly independent samples.
 
-Two features are not errors: for two people the model may call either person "Person 1"
-(``swap_rate``: both columns swapped for the whole answer), and two rows differing only in the side of
-one part may be merged into a plural (``"hands | back"``, ``plural_rate``), which a parser expands
-back into one row per side.
-
-Names are written in the prompt's side-free vocabulary (``vocabulary.TWO_PERSON_PARTS`` or
-``ONE_PERSON_PARTS``); true pairs are therefore given as resolved region names whose side-free part is
-in that vocabulary. Everything is seeded: the same inputs and seed give the same text.
+Not errors: for two people either may be "Person 1" (``swap_rate``: columns swapped), and rows
+differing only in one part's side may be merged into a plural (``"hands | back"``,
+``plural_rate``). Names are the prompt's side-free vocabulary, so true pairs must be resolved
+regions whose part is in it. Everything is seeded.
 """
 
 from __future__ import annotations
@@ -196,7 +184,6 @@ class SimulatedAnswer:
     text: the answer as a language model would write it (reasoning, then the Markdown table).
     rows: the table's rows as written, ``(column 1, column 2)``.
     row_kinds: per row, ``"true"`` or ``"hallucinated"``.
-    rows_expanded: number of rows after expanding plurals (each plural row counts twice).
     swapped: True when the columns were swapped (the second body is "Person 1").
     empty: True when the answer names no contact on purpose (``empty_rate``).
     sides_given: number of cells written with a side.
@@ -206,7 +193,6 @@ class SimulatedAnswer:
   text: str
   rows: tuple[Pair, ...]
   row_kinds: tuple[str, ...]
-  rows_expanded: int
   swapped: bool
   empty: bool
   sides_given: int
@@ -249,22 +235,9 @@ def _beta(rng: np.random.Generator, mean: float, correlation: float, size=None):
 def scene_belief(true_pairs: Sequence[Sequence[str]], people: int, settings: AnswerSettings,
                  rng: np.random.Generator, *, also_touching: Collection[Sequence[str]] = ()
                  ) -> SceneBelief:
-  """Draws one scene's belief (see the module docstring).
-
-  Args:
-    true_pairs: the scene's contact pairs as resolved region names.
-    people: 1 or 2.
-    settings: the error model (``correlation`` sets how strongly answers follow the belief).
-    rng: random generator (consumed).
-    also_touching: region pairs that touch without being annotated (never believed wrongly).
-
-  Returns:
-    The ``SceneBelief``.
-  """
-  true_pairs = _check_pairs(true_pairs, people, "true_pairs")
-  touching = _check_pairs(also_touching, people, "also_touching")
-  true_coarse = [coarse_pair(p, people) for p in true_pairs]
-  forbidden = {_canonical(coarse_pair(p, people), people) for p in true_pairs + touching}
+  """Draws one scene's ``SceneBelief`` (see the module docstring) from ``rng``; the other
+  arguments are as ``simulate_answer``'s."""
+  true_pairs, true_coarse, forbidden = _checked(true_pairs, also_touching, people)
   rho = float(settings.correlation)
   hallucinations = []
   for _ in range(BELIEVED_HALLUCINATIONS):
@@ -326,6 +299,14 @@ def _check_pairs(pairs: Sequence[Sequence[str]], people: int, what: str) -> list
   return checked
 
 
+def _checked(true_pairs, also_touching, people: int) -> tuple[list[Pair], list[Pair], set[Pair]]:
+  """The checked true pairs, their prompt names, and the (canonical) pairs never hallucinated."""
+  true_pairs = _check_pairs(true_pairs, people, "true_pairs")
+  touching = _check_pairs(also_touching, people, "also_touching")
+  forbidden = {_canonical(coarse_pair(p, people), people) for p in true_pairs + touching}
+  return true_pairs, [coarse_pair(p, people) for p in true_pairs], forbidden
+
+
 def _draw_hallucination(rng: np.random.Generator, people: int, true_coarse: list[Pair],
                         forbidden: set[Pair], near_miss_share: float) -> Pair | None:
   parts = [p for p in prompt_parts(people) if p != vocabulary.GROUND]
@@ -368,13 +349,10 @@ def _write_cell(region_or_part: str, people: int, settings: AnswerSettings,
 
 
 def _merge_plurals(rows: list[tuple[str, str, str]], rng: np.random.Generator,
-                   plural_rate: float) -> list[tuple[str, str, str, int]]:
-  """Merges true rows ``left X | Y`` and ``right X | Y`` into ``Xs | Y`` with probability plural_rate.
-
-  Rows are ``(cell_1, cell_2, kind)`` with resolved names; the result adds the number of true rows
-  each written row stands for.
-  """
-  merged: list[tuple[str, str, str, int]] = []
+                   plural_rate: float) -> list[tuple[str, str, str]]:
+  """Merges true rows ``left X | Y`` and ``right X | Y`` (``(cell_1, cell_2, kind)``, resolved
+  names) into ``Xs | Y`` with probability ``plural_rate``."""
+  merged: list[tuple[str, str, str]] = []
   used = [False] * len(rows)
   for i, (a, b, kind) in enumerate(rows):
     if used[i]:
@@ -403,9 +381,9 @@ def _merge_plurals(rows: list[tuple[str, str, str]], rng: np.random.Generator,
         plural = _PLURALS[part]
         cells = [a, b]
         cells[column] = plural
-        merged.append((cells[0], cells[1], TRUE_ROW, 2))
+        merged.append((cells[0], cells[1], TRUE_ROW))
         continue
-    merged.append((a, b, kind, 1))
+    merged.append((a, b, kind))
   return merged
 
 
@@ -460,11 +438,7 @@ def simulate_answer(true_pairs: Sequence[Sequence[str]], people: int, rng: np.ra
   Raises:
     InvalidInputError: for region names outside the vocabulary.
   """
-  true_pairs = _check_pairs(true_pairs, people, "true_pairs")
-  touching = _check_pairs(also_touching, people, "also_touching")
-  true_coarse = [coarse_pair(p, people) for p in true_pairs]
-  forbidden = {_canonical(coarse_pair(p, people), people) for p in true_pairs + touching}
-
+  true_pairs, true_coarse, forbidden = _checked(true_pairs, also_touching, people)
   empty_rate = settings.empty_rate if belief is None else belief.empty
   miss = np.full(len(true_pairs), settings.miss_rate) if belief is None else belief.miss
   if rng.random() < empty_rate:
@@ -472,8 +446,8 @@ def simulate_answer(true_pairs: Sequence[Sequence[str]], people: int, rng: np.ra
     text = f"{_reasoning(people, description, pose_name, rng)}\n\n{doubt}"
     if rng.random() < 0.5:
       text += "\n\n" + _table((), people, rng)
-    return SimulatedAnswer(text=text, rows=(), row_kinds=(), rows_expanded=0, swapped=False,
-                           empty=True, sides_given=0, wrong_sides=0)
+    return SimulatedAnswer(text=text, rows=(), row_kinds=(), swapped=False, empty=True,
+                           sides_given=0, wrong_sides=0)
 
   kept_ids = [i for i in range(len(true_pairs)) if rng.random() >= miss[i]]
   kept = [true_pairs[i] for i in kept_ids]
@@ -498,9 +472,9 @@ def simulate_answer(true_pairs: Sequence[Sequence[str]], people: int, rng: np.ra
   swapped = people == 2 and rng.random() < settings.swap_rate
   rows: list[Pair] = []
   kinds: list[str] = []
-  sides_given = wrong_sides = expanded = 0
+  sides_given = wrong_sides = 0
   pair_index = {pair: i for i, pair in enumerate(true_pairs)}
-  for a, b, kind, count in merged:
+  for a, b, kind in merged:
     cells = []
     i = pair_index.get((a, b)) if kind == TRUE_ROW and belief is not None else None
     for column, name in enumerate((a, b)):
@@ -517,12 +491,10 @@ def simulate_answer(true_pairs: Sequence[Sequence[str]], people: int, rng: np.ra
       cells.reverse()
     rows.append((cells[0], cells[1]))
     kinds.append(kind)
-    expanded += count
 
   text = f"{_reasoning(people, description, pose_name, rng)}\n\n{_table(rows, people, rng)}"
-  return SimulatedAnswer(text=text, rows=tuple(rows), row_kinds=tuple(kinds), rows_expanded=expanded,
-                         swapped=swapped, empty=False, sides_given=sides_given,
-                         wrong_sides=wrong_sides)
+  return SimulatedAnswer(text=text, rows=tuple(rows), row_kinds=tuple(kinds), swapped=swapped,
+                         empty=False, sides_given=sides_given, wrong_sides=wrong_sides)
 
 
 def simulate_answers(true_pairs: Sequence[Sequence[str]], people: int,
@@ -532,21 +504,15 @@ def simulate_answers(true_pairs: Sequence[Sequence[str]], people: int,
                      detailed: bool = False) -> list[str] | list[SimulatedAnswer]:
   """``settings.num_answers`` simulated answers for one scene (synthetic stand-ins for LMM samples).
 
+  With ``settings.correlation`` > 0 they share one ``scene_belief``, drawn from its own stream.
+
   Args:
-    true_pairs: the scene's contact pairs as resolved region names (see ``simulate_answer``).
-    people: 1 or 2.
-    settings: the error model.
+    true_pairs, people, settings, description, pose_name, also_touching: as ``simulate_answer``.
     seed: an integer or a sequence of integers (e.g. ``(benchmark seed, scene index)``).
-    description: a sentence or two about the scene for the reasoning text.
-    pose_name: one person: the pose's name for the reasoning text.
-    also_touching: region pairs that touch without being annotated (never hallucinated).
     detailed: return ``SimulatedAnswer`` records instead of the texts.
 
-  With ``settings.correlation`` > 0 the answers share one ``scene_belief``, drawn from its own
-  stream of ``seed``.
-
   Returns:
-    The answer texts (or records), ``settings.num_answers`` of them.
+    The answer texts (or records).
   """
   rng = np.random.default_rng(np.random.SeedSequence(seed))
   belief = None

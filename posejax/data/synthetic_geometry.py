@@ -1,28 +1,17 @@
 """Geometry of the synthetic contact benchmark: making designed contacts true, checking them, occlusion.
 
-Three steps of ``posejax.data.synthetic`` that need the body model:
+* ``ContactRefiner``: a jitted Adam optimisation that turns only the joints carrying the touching
+  regions (``moving_joints``), anchored to the designed pose, and moves the one movable person,
+  until the named region pairs touch. Loss: each pair's minimum distance between fixed region
+  samples (hinged at 2 mm), the depth of either region's samples behind the other's skin (along
+  skinned vertex normals), and for two people the interpenetration penalty of
+  ``posejax.losses.penetration``. It evaluates a reduced body (region samples and proxy vertices).
+* ``measure_scene``: the check on the full meshes: each true pair's distance, the deepest
+  interpenetration (two people: by winding number against the other's proxy; one person: behind
+  the other region's surface along its normals), and region pairs that touch unannotated.
+* ``visible_keypoints``: which BODY_25 keypoints a camera sees (a point-splat z-buffer).
 
-* ``ContactRefiner``: a small jitted Adam optimisation that moves a designed scene until the named
-  region pairs touch. It turns only the joints that carry the touching regions (``moving_joints``:
-  a hand's arm chain, the spine for the back, ...), strongly anchored to the designed pose, and
-  moves the one person allowed to move as a whole. The loss: each pair's minimum distance between
-  the regions' fixed vertex subsamples (hinged at 2 mm), the depth of either region's samples
-  behind the other's skin (along skinned vertex normals, so contacts do not sink in, for one person
-  too), and, for two people, the winding-number interpenetration penalty of
-  ``posejax.losses.penetration`` with inside masks refreshed every ``block`` steps. It evaluates a
-  reduced body (the region subsamples plus the penetration proxy's vertices), so every scene shares
-  one compiled program per people count.
-* ``measure_scene``: the check on the full mesh: each true pair's minimum distance over the full
-  region vertex sets (k-d trees), interpenetration depth (two people: vertices of the touching
-  regions and of the proxy inside the other body's closed proxy by winding number, depth = distance
-  to the other body's nearest vertex; one
-  person: for each pair, how far the vertices of one region lie behind the surface of the other,
-  measured along the other region's vertex normals), and the other region pairs that touch without
-  being annotated.
-* ``visible_keypoints``: which BODY_25 keypoints a camera sees, by a point-splat z-buffer of every
-  body's vertices labelled with their person and dominant skinning joint (documented below).
-
-These functions build synthetic data; nothing here is used when fitting real images.
+Nothing here is used when fitting real images.
 """
 
 from __future__ import annotations
@@ -48,6 +37,8 @@ from posejax.errors import InvalidInputError
 from posejax.losses import penetration
 
 _FIT_FIELDS = ("betas", "global_orient", "body_pose", "transl")
+
+
 @dataclasses.dataclass(frozen=True)
 class RefineWeights:
   """Weights and schedule of the contact refinement (all dimensionless unless stated).
@@ -91,15 +82,12 @@ class SceneMeasurement:
   Attributes:
     contact_distances: (C,) metres: minimum distance between the full vertex sets of each true pair.
     penetration_depth: metres: the deepest interpenetration found (0 when none).
-    penetrating_vertices: number of vertices found inside the other body (two people) or behind
-      the touching region's surface by more than 5 mm (one person).
     also_touching: region pairs, other than the true ones, closer than the tolerance, as
       ``(region of body 0, region of body 1)`` (or ``(region, region)`` for one person).
   """
 
   contact_distances: np.ndarray
   penetration_depth: float
-  penetrating_vertices: int
   also_touching: tuple[tuple[str, str], ...]
 
 
@@ -122,18 +110,9 @@ def pelvis_rest_position(model: BodyModel, betas: np.ndarray) -> np.ndarray:
 
 def move_rigidly(model: BodyModel, params: dict[str, np.ndarray], rotation: np.ndarray,
                  translation: np.ndarray) -> dict[str, np.ndarray]:
-  """Parameters of the same posed bodies after the rigid motion ``x -> rotation @ x + translation``.
-
-  Args:
-    model: the body model.
-    params: numpy fields with a leading person axis: ``betas (P, B)``, ``global_orient (P, 3)``,
-      ``transl (P, 3)`` (others are copied).
-    rotation: (3, 3) rotation matrix.
-    translation: (3,) metres.
-
-  Returns:
-    New parameter dict: ``global_orient`` and ``transl`` changed.
-  """
+  """Parameters of the same posed bodies after the rigid motion ``x -> rotation @ x + translation``
+  ((3, 3) and (3,) metres): a copy of the numpy dict ``params`` (``betas (P, B)``,
+  ``global_orient (P, 3)``, ``transl (P, 3)``, ...) with new ``global_orient`` and ``transl``."""
   from scipy.spatial.transform import Rotation
   pelvis = pelvis_rest_position(model, params["betas"])
   orient = Rotation.from_matrix(rotation) * Rotation.from_rotvec(params["global_orient"])
@@ -446,52 +425,50 @@ def measure_scene(model: BodyModel, region_map: body_regions.RegionMap,
     for j, b in enumerate(names):
       if table[i, j] >= tolerance or (a, b) in true:
         continue
-      if not two_people:
-        if j <= i or (b, a) in true or rest_distances is None or rest_distances[i, j] < 0.1:
-          continue
+      if not two_people and (j <= i or (b, a) in true or rest_distances is None
+                             or rest_distances[i, j] < 0.1):
+        continue
       touching.append((a, b))
 
   if two_people:
     contact_regions = [vocabulary.REGION_INDEX[p[k]] for p in pairs for k in (0, 1)]
     queries = np.union1d(np.asarray(proxy.vertex_ids), np.flatnonzero(masks[contact_regions].any(0)))
-    depth, count = _pair_penetration_depth(vertices[0], vertices[1], proxy, queries)
+    depth = _pair_penetration_depth(vertices[0], vertices[1], proxy, queries)
   else:
-    depth, count = _self_contact_depth(vertices[0], np.asarray(model.faces), masks, pairs)
+    depth = _self_contact_depth(vertices[0], np.asarray(model.faces), masks, pairs)
   return SceneMeasurement(contact_distances=distances, penetration_depth=depth,
-                          penetrating_vertices=count, also_touching=tuple(touching))
+                          also_touching=tuple(touching))
 
 
 _jitted_inside_mask = jax.jit(penetration.inside_mask)
 
 
 def _pair_penetration_depth(vertices_a: np.ndarray, vertices_b: np.ndarray,
-                            proxy: penetration.PenetrationProxy, queries: np.ndarray
-                            ) -> tuple[float, int]:
-  """Deepest query vertex of either body inside the other's proxy, and how many are inside.
+                            proxy: penetration.PenetrationProxy, queries: np.ndarray) -> float:
+  """Metres: the deepest query vertex of either body inside the other's proxy.
 
   Queries are the proxy's vertices (spread over the whole body) plus every vertex of the regions
   that should touch, where the bodies meet; testing all 10,475 would cost seconds per scene.
   """
-  depth, count = 0.0, 0
+  depth = 0.0
   for points, others in ((vertices_a[queries], vertices_b), (vertices_b[queries], vertices_a)):
     inside = np.asarray(_jitted_inside_mask(jnp.asarray(points, jnp.float32),
                                             jnp.asarray(others, jnp.float32), proxy))
     if inside.any():
       nearest, _ = cKDTree(others).query(points[inside])
       depth = max(depth, float(nearest.max()))
-      count += int(inside.sum())
-  return depth, count
+  return depth
 
 
 def _self_contact_depth(vertices: np.ndarray, faces: np.ndarray, masks: np.ndarray,
-                        pairs: Sequence[tuple[str, str]]) -> tuple[float, int]:
-  """Deepest point of one region behind the other region's surface, over the true pairs.
+                        pairs: Sequence[tuple[str, str]]) -> float:
+  """Metres: the deepest point of one region behind the other region's surface, over the pairs.
 
   For each vertex of region a within 5 cm of region b, the signed distance along the normal of its
   nearest vertex of b (negative = behind b's surface); and the same with a and b exchanged.
   """
   normals = body_regions.vertex_normals(vertices, faces)
-  depth, count = 0.0, 0
+  depth = 0.0
   for a, b in pairs:
     for first, second in ((a, b), (b, a)):
       ids_a = np.flatnonzero(masks[vocabulary.REGION_INDEX[first]])
@@ -504,8 +481,7 @@ def _self_contact_depth(vertices: np.ndarray, faces: np.ndarray, masks: np.ndarr
       q = ids_b[nearest[close]]
       signed = np.einsum("ij,ij->i", vertices[ids_a[close]] - vertices[q], normals[q])
       depth = max(depth, float(max(0.0, -signed.min())))
-      count += int(np.sum(signed < -0.005))
-  return depth, count
+  return depth
 
 
 # ---------------------------------------------------------------------------------------------
@@ -561,14 +537,13 @@ def visible_keypoints(keypoints_camera: np.ndarray, pixels: np.ndarray, vertices
                       owners: Sequence[np.ndarray], image_size: tuple[int, int]) -> np.ndarray:
   """Which keypoints the camera sees (a documented heuristic, not a renderer).
 
-  Every vertex of every body is splatted into a depth buffer whose cells are about two projected
-  edge lengths wide (so that the surface has no holes), keeping the nearest vertex per cell with its
-  person and dominant skinning joint. A keypoint inside a limb (shoulders, elbows, hips, ...) is
-  visible when, in its cell and the eight around it, the nearest surface belongs to its own person
-  and to one of its own joints (``keypoint_owner_joints``: a wrist is seen when the forearm or hand
-  is in front of everything else there). A keypoint on the skin (nose, eyes, ears, toes, heels) is
-  visible when no surface lies more than ``SURFACE_DEPTH_ALLOWANCE`` in front of it. Keypoints
-  outside the image are not visible.
+  Every body's vertices are splatted into a depth buffer of cells about two projected edge
+  lengths wide (so the surface has no holes), keeping the nearest vertex per cell with its person
+  and dominant skinning joint. A keypoint inside a limb is visible when, in its cell and the eight
+  around it, the nearest surface is its own person's and one of its own joints
+  (``keypoint_owner_joints``); a keypoint on the skin (nose, eyes, ears, toes, heels) when no
+  surface lies more than ``SURFACE_DEPTH_ALLOWANCE`` in front of it. Keypoints outside the image
+  are not visible.
 
   Args:
     keypoints_camera: (P, 25, 3) keypoints in camera space, metres.
@@ -609,9 +584,8 @@ def visible_keypoints(keypoints_camera: np.ndarray, pixels: np.ndarray, vertices
       if not (0 <= u < width and 0 <= v < height):
         continue
       kx, ky = int(np.floor(u / cell)) + 1, int(np.floor(v / cell)) + 1
-      window = [(ky + dy) * columns + (kx + dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)
-                if 0 <= kx + dx < columns and 0 <= ky + dy < rows]
-      window = np.asarray(window)
+      window = np.asarray([(ky + dy) * columns + (kx + dx) for dy in (-1, 0, 1)
+                           for dx in (-1, 0, 1) if 0 <= kx + dx < columns and 0 <= ky + dy < rows])
       covered = np.isfinite(depth[window])
       if not covered.any():
         visible[p, k] = True

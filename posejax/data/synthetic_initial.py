@@ -1,9 +1,8 @@
 """Initial estimates of synthetic scenes: the ground truth degraded as a monocular regressor errs.
 
-``degrade`` adds noise at fixed levels; ``calibrated_degrade`` scales one draw of noise so that the
-estimate's joint PA-MPJPE equals a per-scene target (the dataset profiles' published initial
-errors); ``initial_errors`` measures an estimate the way those published errors are measured.
-Noise is largest on joints whose keypoints the camera does not see (``hidden_joints``).
+``degrade`` adds noise at fixed levels; ``calibrated_degrade`` scales one draw of noise to a
+per-scene joint PA-MPJPE target; ``initial_errors`` measures an estimate as the published initial
+errors are measured. Noise is largest on joints whose keypoints are hidden (``hidden_joints``).
 """
 
 from __future__ import annotations
@@ -43,11 +42,7 @@ del _side
 
 
 def hidden_joints(occluded: np.ndarray) -> np.ndarray:
-  """(P, 21) bool: body joints whose rotation moves a keypoint the camera does not see.
-
-  Args:
-    occluded: (P, 25) bool per BODY_25 keypoint.
-  """
+  """(P, 21) bool: body joints whose rotation moves a hidden keypoint (``occluded``: (P, 25))."""
   names = body_keypoints.BODY_25_NAMES
   out = np.zeros((occluded.shape[0], len(poses.BODY_JOINTS)), bool)
   for j, joint in enumerate(poses.BODY_JOINTS):
@@ -88,14 +83,12 @@ def degrade(model, gt: dict[str, np.ndarray], occluded: np.ndarray, settings: Sy
   orient = _noisy_rotations(gt["global_orient"][:, None, :],
                             np.full((people, 1), settings.init_orient_noise), rng)[:, 0]
   betas = gt["betas"] + rng.normal(0.0, settings.init_shape_noise, gt["betas"].shape)
-  pelvis = geometry.pelvis_rest_position(model, gt["betas"]) + gt["transl"]
   scale = 1.0 + rng.normal(0.0, settings.init_depth_noise, (people, 1))
-  pelvis = (pelvis * np.maximum(scale, 0.2)
+  pelvis = (_pelvis(model, gt) * np.maximum(scale, 0.2)
             + rng.normal(0.0, settings.init_relative_noise, (people, 3)))
   init = dict(gt)
-  init.update(body_pose=body_pose.reshape(people, -1), global_orient=orient, betas=betas,
-              transl=pelvis - geometry.pelvis_rest_position(model, betas))
-  return init
+  init.update(body_pose=body_pose.reshape(people, -1), global_orient=orient, betas=betas)
+  return _with_pelvis(model, init, pelvis)
 
 
 def _pelvis(model, params: dict[str, np.ndarray]) -> np.ndarray:
@@ -170,16 +163,12 @@ def calibrated_degrade(model, gt: dict[str, np.ndarray], occluded: np.ndarray,
   """An initial estimate whose error is set to the settings' per-scene targets.
 
   The scene's targets are ``init_target_pa_mpjpe`` and ``init_target_relative`` (mm) times one
-  factor ``exp(s z - s^2 / 2)``, ``s = init_target_spread``. Noise directions are drawn once: a
-  rotation per body joint (hidden ones ``init_occluded_pose_noise / init_pose_noise`` times
-  larger) and per root (``init_orient_noise / init_pose_noise``), shape noise
-  ``init_shape_noise``, and for two people a pelvis-to-pelvis offset of exactly the relative
-  target (split between the two, direction with twice the standard deviation along the depth
-  axis), then both people move together along the scene's mean viewing ray by a relative
-  ``init_depth_noise``. One scale of the rotation noise is then searched (two 16-point grids
-  over [0, 1.2] rad, then linear interpolation) so that the joint PA-MPJPE equals the target.
-  When the placement and shape errors alone exceed the target the rotation noise is 0; when even
-  1.2 rad falls short it is 1.2 rad (``details`` says which).
+  factor ``exp(s z - s^2 / 2)``, ``s = init_target_spread``. Noise directions are drawn once:
+  rotations per body joint (hidden ones ``init_occluded_pose_noise / init_pose_noise`` times
+  larger) and root, shape noise, for two people a pelvis-to-pelvis offset of exactly the relative
+  target, then a shared move along the mean viewing ray by a relative ``init_depth_noise``. The
+  rotation noise's scale is searched (two 16-point grids over [0, 1.2] rad, then linear
+  interpolation) so that the joint PA-MPJPE equals the target, clipped to 0 or 1.2 rad.
 
   Args:
     model: the body model.
@@ -202,7 +191,7 @@ def calibrated_degrade(model, gt: dict[str, np.ndarray], occluded: np.ndarray,
   pose_dirs = rng.normal(0.0, 1.0, (people, 21, 3)) * ratio[..., None]
   orient_dirs = rng.normal(0.0, 1.0, (people, 1, 3)) * settings.init_orient_noise / base
   betas = gt["betas"] + rng.normal(0.0, settings.init_shape_noise, gt["betas"].shape)
-  pelvis = _pelvis(model, gt)
+  pelvis = gt_pelvis = _pelvis(model, gt)
   relative_target = 0.0
   if people == 2:
     direction = rng.normal(0.0, 1.0, 3) * np.array([1.0, 0.5, 2.0])
@@ -212,7 +201,6 @@ def calibrated_degrade(model, gt: dict[str, np.ndarray], occluded: np.ndarray,
   pelvis = pelvis + rng.normal(0.0, settings.init_depth_noise) * pelvis.mean(axis=0)
   gt_pose = gt["body_pose"].reshape(people, 21, 3)
   gt_joints = _lsp_joints(model, gt)
-  gt_pelvis = _pelvis(model, gt)
 
   def build(scale: float) -> dict[str, np.ndarray]:
     init = dict(gt)

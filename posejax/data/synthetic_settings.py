@@ -1,8 +1,5 @@
-"""Settings of the synthetic generator, and the profiles named after the datasets they stand in for.
-
-``SyntheticSettings`` holds every knob of ``posejax.data.synthetic`` (recorded with each scene and
-result); ``PROFILES`` are presets of it, each with the published figure or the stated assumption
-behind every value.
+"""Settings of the synthetic generator (``SyntheticSettings``) and its ``PROFILES``: presets named
+after the datasets they stand in for, each value with its published figure or stated assumption.
 """
 
 from __future__ import annotations
@@ -12,6 +9,11 @@ import dataclasses
 from posejax.data import synthetic_geometry as geometry
 from posejax.data.synthetic_answers import AnswerSettings
 from posejax.errors import InvalidInputError
+
+
+_TUPLE_FIELDS = ("image_size", "visible_confidence", "occluded_confidence", "misplaced_confidence",
+                 "missed_confidence", "kinds")
+"""Tuple fields of ``SyntheticSettings`` (lists in JSON)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,15 +32,11 @@ class SyntheticSettings:
     view_jitter: radians, standard deviation of the viewing direction about the design's.
     frame_fill: share of the image's width and height the scene's bounding box may fill.
     contact_tolerance: metres; a true pair touches when its full-mesh distance is below this.
-    max_penetration: metres; deepest interpenetration a kept scene may have, measured as the
-      distance from a vertex inside the other body to that body's nearest vertex (which overstates
-      the depth below the skin by up to about half an edge, ~5 mm on the default body).
+    max_penetration: metres; deepest interpenetration a kept scene may have (distance from a
+      vertex inside the other body to its nearest vertex: up to ~5 mm more than below the skin).
     refine: weights and schedule of the contact refinement.
-    repairs: extra refinement passes a scene whose true pairs are still apart gets before it
-      counts as failed; each continues from the last pass with the contact weight 4x higher and
-      the pose anchor halved (a hug's hand that stopped short of the back reaches it instead of
-      the kind being retried with other draws; ``generate_benchmark`` keeps the kind mix
-      balanced either way).
+    repairs: extra refinement passes for a scene whose true pairs are still apart, each from the
+      last with the contact weight 4x higher and the pose anchor halved.
     keypoint_noise: pixels, per-axis noise of visible keypoints.
     occluded_keypoint_noise: pixels, per-axis noise of occluded keypoints that are kept.
     visible_confidence: (low, high) uniform range of visible keypoints' confidence.
@@ -48,13 +46,11 @@ class SyntheticSettings:
     init_occluded_pose_noise: radians, per-axis noise of body joints whose keypoints are hidden.
     init_orient_noise: radians, per-axis noise of each person's root rotation.
     init_shape_noise: standard deviation of the noise added to the betas.
-    init_depth_noise: relative standard deviation of each person's distance from the camera (the
-      pelvis slides along its viewing ray, so it still projects near the right pixel).
-    init_relative_noise: metres, per-axis standard deviation of an extra offset of each person (the
-      error in where the people are relative to each other).
+    init_depth_noise: relative standard deviation of each person's distance from the camera
+      (along the pelvis's viewing ray).
+    init_relative_noise: metres, per-axis standard deviation of an extra offset of each person.
     answers: the simulated answers' error model.
-    kinds: scene kinds ``generate_benchmark`` cycles through when given none (empty: every kind of
-      the person count); a profile's contact mix.
+    kinds: scene kinds ``generate_benchmark`` cycles through by default (empty: every kind).
     profile: name of the ``PROFILES`` preset these settings started from ("" for none).
     swap_rate: probability that a keypoint whose same part on the other person projects within
       ``swap_radius`` of it is taken from the other person (``synthetic_failures.swap_people``).
@@ -68,10 +64,8 @@ class SyntheticSettings:
       misses the part (``synthetic_failures.miss_limbs``).
     missed_confidence: (low, high) uniform confidence of a missed part's keypoints.
     focal_error: standard deviation of the log of the true focal length over the one the fitter is
-      given (the reference's fixed 60 degree field of view, ``posejax.camera``). The scene is
-      framed and its keypoints projected with the true focal length; the initial estimate is
-      consistent with the given one (its distance scaled by given / true, as a regressor assuming
-      that camera would place it).
+      given (the reference's 60 degree field of view); the initial estimate's distance is scaled
+      by given / true, as a regressor assuming the given camera would place it.
     init_target_pa_mpjpe: millimetres; when > 0 the initial estimate is calibrated: each scene
       draws a target ``init_target_pa_mpjpe * exp(s z - s^2 / 2)`` (``s = init_target_spread``,
       z standard normal, so the mean over scenes is the target) and the pose noise is scaled until
@@ -80,9 +74,8 @@ class SyntheticSettings:
       only set the ratios between joints; ``init_relative_noise`` is replaced by
       ``init_target_relative``; ``init_depth_noise`` moves both people together.
     init_target_relative: millimetres (two people, calibrated mode): the error of the vector from
-      one person's pelvis to the other's, drawn per scene with the same factor as the PA-MPJPE
-      target; its direction is random with twice the standard deviation in depth as across the
-      image (depth is what one image leaves most uncertain).
+      one person's pelvis to the other's, scaled per scene like the PA-MPJPE target, in a random
+      direction with twice the standard deviation in depth (what one image leaves most uncertain).
     init_target_spread: ``s`` above: log standard deviation of the per-scene targets.
   """
 
@@ -135,10 +128,7 @@ class SyntheticSettings:
     if profile not in PROFILES:
       raise InvalidInputError(f"unknown synthetic profile {profile!r}; profiles are "
                               f"{sorted(PROFILES)}")
-    values = dict(PROFILES[profile].values)
-    values.update(profile=profile)
-    values.update(changes)
-    return cls(**values)
+    return cls(**{**PROFILES[profile].values, "profile": profile, **changes})
 
   def __post_init__(self):
     if len(self.image_size) != 2 or min(self.image_size) <= 0:
@@ -164,12 +154,8 @@ class SyntheticSettings:
   def to_dict(self) -> dict:
     """The settings as a JSON-ready nested dict."""
     values = dataclasses.asdict(self)
-    values["image_size"] = list(self.image_size)
-    values["visible_confidence"] = list(self.visible_confidence)
-    values["occluded_confidence"] = list(self.occluded_confidence)
-    values["misplaced_confidence"] = list(self.misplaced_confidence)
-    values["missed_confidence"] = list(self.missed_confidence)
-    values["kinds"] = list(self.kinds)
+    for name in _TUPLE_FIELDS:
+      values[name] = list(getattr(self, name))
     return values
 
   @classmethod
@@ -188,8 +174,7 @@ class SyntheticSettings:
       values["refine"] = geometry.RefineWeights(**values["refine"])
     if "answers" in values:
       values["answers"] = AnswerSettings.from_dict(values["answers"])
-    for name in ("image_size", "visible_confidence", "occluded_confidence", "misplaced_confidence",
-                 "missed_confidence", "kinds"):
+    for name in _TUPLE_FIELDS:
       if name in values:
         values[name] = tuple(values[name])
     return cls(**values)
