@@ -520,6 +520,14 @@ def generate_benchmark(num_scenes: int, people: int = 2,
   max_attempts = 3 * num_scenes + 10 if max_attempts is None else max_attempts
   scenes, failures = [], []
   index = slot = tries = 0
+
+  def advance(slot: int, tries: int, kept: bool) -> tuple[int, int]:
+    # The next kind is due after a kept scene, or after tries_per_scene failures of this one.
+    tries = 0 if kept else tries + 1
+    if kept or (tries_per_scene is not None and tries >= tries_per_scene):
+      return slot + 1, 0
+    return slot, tries
+
   if resume is not None:
     if resume.settings and resume.settings != json.loads(json.dumps(settings.to_dict())):
       raise InvalidInputError("resume holds scenes made with other generator settings")
@@ -527,25 +535,17 @@ def generate_benchmark(num_scenes: int, people: int = 2,
     # Replaying the history restores which kind is due and how often it has been tried.
     history = sorted([(s.index, True) for s in scenes] + [(f.index, False) for f in failures])
     for _, kept in history:
-      if kept:
-        slot, tries = slot + 1, 0
-      else:
-        tries += 1
-        if tries_per_scene is not None and tries >= tries_per_scene:
-          slot, tries = slot + 1, 0
+      slot, tries = advance(slot, tries, kept)
     index = history[-1][0] + 1 if history else 0
   while len(scenes) < num_scenes and index < max_attempts:
     kind = kinds[slot % len(kinds)]
     try:
       item = generate_scene(kind, index, settings, model)
       scenes.append(item)
-      slot, tries = slot + 1, 0
     except SceneCheckFailed as error:
       item = SyntheticFailure(kind=kind, index=index, reason=str(error))
       failures.append(item)
-      tries += 1
-      if tries_per_scene is not None and tries >= tries_per_scene:
-        slot, tries = slot + 1, 0
+    slot, tries = advance(slot, tries, isinstance(item, SyntheticScene))
     index += 1
     if progress is not None:
       progress(len(scenes), index, item)

@@ -388,10 +388,8 @@ def _merge_plurals(rows: list[tuple[str, str, str]], rng: np.random.Generator,
 
 
 def _table(rows: Sequence[Pair], people: int, rng: np.random.Generator) -> str:
-  if people == 2:
-    header = (prompts.PERSON_1_COLUMN, prompts.PERSON_2_COLUMN)
-  else:
-    header = (prompts.PART_A_COLUMN, prompts.PART_B_COLUMN)
+  header = ((prompts.PERSON_1_COLUMN, prompts.PERSON_2_COLUMN) if people == 2
+            else (prompts.PART_A_COLUMN, prompts.PART_B_COLUMN))
   rule = ("|---|---|", "| --- | --- |", "|:---|:---|")[rng.integers(3)]
   lines = [f"| {header[0]} | {header[1]} |", rule]
   lines += [f"| {a} | {b} |" for a, b in rows]
@@ -402,12 +400,10 @@ def _reasoning(people: int, description: str, pose_name: str, rng: np.random.Gen
   description = description.strip() or (
       "The two people are in close contact." if people == 2 else "The person touches their own body.")
   lower = description[0].lower() + description[1:]
-  if people == 2:
-    opening = _TWO_PERSON_OPENINGS[rng.integers(len(_TWO_PERSON_OPENINGS))]
-    closing = _TWO_PERSON_CLOSINGS[rng.integers(len(_TWO_PERSON_CLOSINGS))]
-  else:
-    opening = _ONE_PERSON_OPENINGS[rng.integers(len(_ONE_PERSON_OPENINGS))]
-    closing = _ONE_PERSON_CLOSINGS[rng.integers(len(_ONE_PERSON_CLOSINGS))]
+  openings, closings = ((_TWO_PERSON_OPENINGS, _TWO_PERSON_CLOSINGS) if people == 2
+                        else (_ONE_PERSON_OPENINGS, _ONE_PERSON_CLOSINGS))
+  opening = openings[rng.integers(len(openings))]
+  closing = closings[rng.integers(len(closings))]
   text = opening.format(description=description, description_lower=lower,
                         pose_name=pose_name or "a seated pose")
   return f"{text} {closing}".strip()

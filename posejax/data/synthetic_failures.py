@@ -1,19 +1,16 @@
 """How 2D keypoint detectors fail on people in close contact (simulated; synthetic benchmark only).
 
-Each function takes a scene's BODY_25 observations ``(P, 25, 3)`` (x, y pixels and confidence) and
-returns a changed copy plus a mask of what it changed, so that a test can check that exactly the
-intended keypoints moved and at the stated rate. ``posejax.data.synthetic.observe`` applies them in
-the order misplace -> swap -> flip -> miss, each from its own seeded random stream.
+Each function takes BODY_25 observations ``(P, 25, 3)`` (x, y pixels and confidence) and returns a
+changed copy and a mask of what changed; ``synthetic.observe`` applies them in the order misplace,
+swap, flip, miss, each from its own seeded stream.
 
-The four failure kinds are the localisation-error taxonomy of Ronchi & Perona, "Benchmarking and
-Error Diagnosis in Multi-Instance Pose Estimation" (ICCV 2017): *swap* (a keypoint detected on the
-same part of another person), *inversion* (on the mirror part of the same person: a left/right
-flip), *miss* (nowhere near any true part; here: a hidden keypoint put on a wrong limb) and
-undetected parts. That study finds localisation errors in about a quarter of the keypoints of the
-2016 COCO winners, most of them jitter (which ``observe`` models as pixel noise), and finds that
-their frequency grows with crowding (overlap with other people) and with the number of hidden
-keypoints: exactly the conditions of close contact. It gives no per-type rates for people in
-contact, so each rate in ``posejax.data.synthetic_settings.PROFILES`` states its own reason.
+The kinds follow the localisation-error taxonomy of Ronchi & Perona, "Benchmarking and Error
+Diagnosis in Multi-Instance Pose Estimation" (ICCV 2017): *swap* (the same part of another
+person), *inversion* (the mirror part: a left/right flip), *miss* (here: a hidden keypoint put on
+a wrong limb) and undetected parts. They find localisation errors in about a quarter of the
+keypoints of the 2016 COCO winners, mostly jitter (``observe``'s pixel noise), growing with
+overlap between people and with hidden keypoints, as in close contact; with no per-type rates
+for people in contact, each rate in ``synthetic_settings.PROFILES`` states its own reason.
 """
 
 from __future__ import annotations
@@ -62,11 +59,10 @@ def swap_people(keypoints: np.ndarray, exact_pixels: np.ndarray, rng: np.random.
                 rate: float, radius: float) -> tuple[np.ndarray, np.ndarray]:
   """Keypoints taken from the other person where the two people's same parts are close.
 
-  A keypoint of person ``p`` is at risk when the same keypoint of the other person projects within
-  ``radius`` times person ``p``'s projected height of it (clasped hands, bodies that overlap in the
-  image). With probability ``rate`` an at-risk keypoint reports the other person's observation
-  (its position and confidence: the detector is as sure as it is of the right one). All swaps read
-  the observations before any swap, so two people can exchange a keypoint.
+  A keypoint of person ``p`` is at risk when the other person's same keypoint projects within
+  ``radius`` times ``p``'s projected height of it; with probability ``rate`` it reports the other
+  person's observation (position and confidence). Swaps read the unswapped observations, so two
+  people can exchange a keypoint.
 
   Args:
     keypoints: (P, 25, 3) observations; nothing changes unless P == 2.
@@ -97,9 +93,8 @@ def flip_limbs(keypoints: np.ndarray, rng: np.random.Generator, rate: float
                ) -> tuple[np.ndarray, np.ndarray]:
   """Left/right flips: a person's two arms (or two legs) exchange their keypoints.
 
-  Per person and per limb pair (arms, legs) independently, with probability ``rate`` every left
-  keypoint of the pair and its mirror keypoint on the right exchange rows (positions and
-  confidences), as when a detector reads a person seen from behind as facing the camera.
+  Per person and limb pair (arms, legs), with probability ``rate`` the left and right keypoints
+  exchange rows, as when a detector reads a person seen from behind as facing the camera.
 
   Args:
     keypoints: (P, 25, 3) observations.
@@ -122,10 +117,9 @@ def misplace_hidden(keypoints: np.ndarray, occluded: np.ndarray, rng: np.random.
                     rate: float, confidence: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
   """Hidden keypoints placed confidently on a wrong limb.
 
-  With probability ``rate`` a hidden keypoint takes the observed position of the nearest visible
-  keypoint (to its own observation) that lies on another limb (``LIMBS``) of the same person or on
-  any limb of another person, with a confidence drawn uniformly from ``confidence``: a detector
-  that cannot see a wrist puts it, sure of itself, on the limb in front of it.
+  With probability ``rate`` a hidden keypoint takes the position of the nearest visible keypoint
+  on another limb (``LIMBS``) or another person, with a confidence uniform in ``confidence``: a
+  detector that cannot see a wrist puts it, sure of itself, on the limb in front of it.
 
   Args:
     keypoints: (P, 25, 3) observations.
@@ -167,8 +161,8 @@ def miss_limbs(keypoints: np.ndarray, rng: np.random.Generator, rate: float,
                confidence: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
   """Whole parts the detector does not find: their keypoints keep a position but low confidence.
 
-  Per person and per part of ``MISSABLE_LIMBS`` independently, with probability ``rate`` every
-  keypoint of the part gets a confidence drawn uniformly from ``confidence``.
+  Per person and part of ``MISSABLE_LIMBS``, with probability ``rate`` every keypoint of the part
+  gets a confidence uniform in ``confidence``.
 
   Args:
     keypoints: (P, 25, 3) observations.

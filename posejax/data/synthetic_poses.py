@@ -1,11 +1,8 @@
 """The designed scenes of the synthetic contact benchmark: poses, placements and true contacts.
 
-Each ``SceneDesign`` is a rough sketch of one kind of contact (a hug, a handshake, hands on knees,
-...): a body pose per person as axis-angle rotations of named SMPL-X body joints, a placement of each
-person (yaw about the vertical axis and a pelvis offset) and the region pairs that touch. The sketch
-only has to be close: the generator (``posejax.data.synthetic``) adds seeded variation, then moves the
-joints and the second person until the named regions really touch without the bodies passing through
-each other, and verifies the result. These are synthetic scenes, not captured data.
+Each ``SceneDesign`` sketches one kind of contact (a hug, a handshake, ...): per person a pose of
+named SMPL-X body joints and a placement, and the region pairs that touch. The sketch only has to
+be close: ``posejax.data.synthetic`` varies it, makes the contacts true and checks them.
 
 Frame and joint conventions (the SMPL-X rest frame, which the default body shares): y up, the body
 faces +z, the person's left side is at +x; every joint rotation is expressed in its parent's rest-
@@ -18,10 +15,9 @@ aligned frame. In that frame, for the left side (the right side mirrors it: ``(x
   knee outwards;
 * knee: about ``+x`` flexes it; spine, neck and head: about ``+x`` bend forward.
 
-Contact pairs are resolved region names of ``posejax.body.vocabulary``: ``(region of body 0,
-region of body 1)`` for two people ("Person 1" is body 0), ``(region, region)`` on one body. Their
-side-free parts are in the prompt vocabulary of the scene's people count, so a simulated answer can
-name them.
+Contact pairs are resolved region names (``posejax.body.vocabulary``): ``(body 0's, body 1's)``
+for two people ("Person 1" is body 0), ``(region, region)`` on one body, with side-free parts in
+the prompt vocabulary so that a simulated answer can name them.
 """
 
 from __future__ import annotations
@@ -99,11 +95,9 @@ class SceneDesign:
     contacts: the region pairs that touch (see the module docstring).
     description: one or two sentences about the scene, for simulated answers' reasoning.
     pose_name: one person: the pose's name as an answer would give it.
-    moving_person: two people: which person the generator may move and turn as a whole to make the
-      contacts (the other stays where it was designed).
+    moving_person: two people: the person the generator may move and turn as a whole.
     view_yaw: radians: the camera's direction about the vertical, 0 in front of body 0, pi/2 from
-      the side (the generator picks either side at random): people who face each other are best
-      seen from the side.
+      either side (people who face each other are best seen from the side).
   """
 
   kind: str
@@ -149,10 +143,9 @@ def aimed(directions: Mapping[str, Vector], *, twists: Mapping[str, float] | Non
           base: Mapping[str, AxisAngle] | None = None) -> dict[str, AxisAngle]:
   """A body pose that points bones in given directions of the person's own frame.
 
-  Joints are visited parents first. A joint in ``directions`` gets the local rotation that turns
-  its bone (rest direction ``_REST_BONES``) from where its parent chain leaves it to the given
-  direction by the smallest world rotation, then ``twists[joint]`` radians about the new bone
-  direction (e.g. to turn a palm). Other joints keep ``base[joint]`` (default: no rotation).
+  Parents first, a joint in ``directions`` gets the local rotation that turns its bone
+  (``_REST_BONES``) from where its parent chain leaves it to the direction by the smallest world
+  rotation, then ``twists[joint]`` about the new bone (e.g. to turn a palm).
 
   Args:
     directions: joint name -> (x, y, z) direction in the person's frame (y up, facing +z, left +x).
@@ -188,14 +181,9 @@ def aimed(directions: Mapping[str, Vector], *, twists: Mapping[str, float] | Non
   return pose
 
 
-def mirrored(direction: Vector) -> Vector:
-  """A direction reflected to the other side of the body (x -> -x)."""
-  return (-direction[0], direction[1], direction[2])
-
-
 def sides(joint: str, left: Vector) -> dict[str, Vector]:
-  """``left_<joint>`` aimed at ``left`` and ``right_<joint>`` at its mirror image."""
-  return {f"left_{joint}": left, f"right_{joint}": mirrored(left)}
+  """``left_<joint>`` aimed at ``left`` and ``right_<joint>`` at its mirror image (x -> -x)."""
+  return {f"left_{joint}": left, f"right_{joint}": (-left[0], left[1], left[2])}
 
 
 _HANGING_ARMS = {**sides("shoulder", (0.35, -1.0, 0.0)), **sides("elbow", (0.2, -1.0, 0.15))}

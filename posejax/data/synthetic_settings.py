@@ -25,8 +25,7 @@ class SyntheticSettings:
     image_size: (width, height) pixels of the virtual image.
     num_betas: shape coefficients per person.
     shape_std: standard deviation of the ground-truth betas.
-    pose_jitter: radians, per-axis standard deviation of the variation added to every designed
-      body joint rotation.
+    pose_jitter: radians, per-axis standard deviation added to every designed body joint.
     yaw_jitter: radians, standard deviation of the moving person's extra turn about the vertical.
     placement_jitter: metres, per-axis standard deviation of the moving person's extra offset.
     view_jitter: radians, standard deviation of the viewing direction about the design's.
@@ -52,26 +51,20 @@ class SyntheticSettings:
     answers: the simulated answers' error model.
     kinds: scene kinds ``generate_benchmark`` cycles through by default (empty: every kind).
     profile: name of the ``PROFILES`` preset these settings started from ("" for none).
-    swap_rate: probability that a keypoint whose same part on the other person projects within
-      ``swap_radius`` of it is taken from the other person (``synthetic_failures.swap_people``).
-    swap_radius: share of the person's projected height within which a swap can happen.
-    flip_rate: probability per person and limb pair (arms, legs) of a left/right flip
-      (``synthetic_failures.flip_limbs``).
-    misplace_rate: probability that a hidden keypoint is put confidently on a wrong limb
-      (``synthetic_failures.misplace_hidden``); it then is not dropped.
-    misplaced_confidence: (low, high) uniform confidence of a misplaced keypoint.
-    part_miss_rate: probability per person and part (head, each arm, each leg) that the detector
-      misses the part (``synthetic_failures.miss_limbs``).
-    missed_confidence: (low, high) uniform confidence of a missed part's keypoints.
+    swap_rate, swap_radius: ``synthetic_failures.swap_people``'s rate and radius (share of the
+      person's projected height).
+    flip_rate: ``synthetic_failures.flip_limbs``' rate per person and limb pair.
+    misplace_rate, misplaced_confidence: ``synthetic_failures.misplace_hidden``'s rate per hidden
+      keypoint (a misplaced one is not dropped) and (low, high) confidence.
+    part_miss_rate, missed_confidence: ``synthetic_failures.miss_limbs``' rate per person and part
+      and (low, high) confidence.
     focal_error: standard deviation of the log of the true focal length over the one the fitter is
       given (the reference's 60 degree field of view); the initial estimate's distance is scaled
       by given / true, as a regressor assuming the given camera would place it.
-    init_target_pa_mpjpe: millimetres; when > 0 the initial estimate is calibrated: each scene
-      draws a target ``init_target_pa_mpjpe * exp(s z - s^2 / 2)`` (``s = init_target_spread``,
-      z standard normal, so the mean over scenes is the target) and the pose noise is scaled until
-      the scene's joint PA-MPJPE (LSP-14, both people aligned together; one person: PA-MPJPE)
-      equals it. ``init_pose_noise``, ``init_occluded_pose_noise`` and ``init_orient_noise`` then
-      only set the ratios between joints; ``init_relative_noise`` is replaced by
+    init_target_pa_mpjpe: millimetres; when > 0 the initial estimate is calibrated
+      (``synthetic_initial.calibrated_degrade``): the pose noise is scaled until the scene's
+      joint PA-MPJPE (LSP-14) equals a per-scene target of this mean. The ``init_*_noise``
+      values then only set ratios between joints; ``init_relative_noise`` is replaced by
       ``init_target_relative``; ``init_depth_noise`` moves both people together.
     init_target_relative: millimetres (two people, calibrated mode): the error of the vector from
       one person's pelvis to the other's, scaled per scene like the PA-MPJPE target, in a random
