@@ -202,9 +202,6 @@ def generate_or_resume(path: str | os.PathLike, num_scenes: int, people: int,
     num_scenes, people, settings, model, kinds, max_attempts: as ``generate_benchmark``.
     progress: optional ``progress(done, attempted, scene_or_failure)`` after each new scene.
 
-  Returns:
-    The ``SyntheticBenchmark``.
-
   Raises:
     InvalidInputError: a saved file of other settings, bad arguments, or too many failures.
   """

@@ -256,9 +256,6 @@ def summary_markdown(title: str, methods: Sequence[tuple[str, Mapping[str, float
     methods: (label, ``summarize`` output) pairs, in table order.
     dataset: adds the published numbers for this dataset (``PUBLISHED_RESULTS``) when known.
     notes: lines printed under the heading (run settings, warnings).
-
-  Returns:
-    Markdown text.
   """
   lines = [f"# {title}", ""] + [f"- {note}" for note in notes] + ([""] if notes else [])
   lines += ["| method | images | PA-MPJPE (mm) | MPJPE (mm) | PCC (%) | images with PCC |",

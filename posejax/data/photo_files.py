@@ -265,11 +265,8 @@ def _smplx_arrays(path: str) -> dict[str, np.ndarray]:
     raise FileFormatError(path, f"no 'body_pose'; SMPL-X parameters need smplx field names "
                           f"({', '.join(PARAM_FIELDS)})")
   single = np.ndim(arrays["body_pose"]) == 1
-  out = {}
-  for name, value in arrays.items():
-    value = np.asarray(value, np.float64)
-    out[name] = value.reshape(1, -1) if single else value.reshape(value.shape[0], -1)
-  return out
+  return {name: np.asarray(value, np.float64).reshape(1 if single else np.shape(value)[0], -1)
+          for name, value in arrays.items()}
 
 
 def read_initial_estimate(path: str | os.PathLike, model) -> tuple[dict[str, np.ndarray], str]:

@@ -263,14 +263,10 @@ def sample_from_item(item: Mapping[str, Any], dataset: str, path: str = "<memory
   Args:
     item: the dict.
     dataset: one of ``DATASETS``; decides where the ground truth is.
-    path: the file it came from (for error messages).
-    index: its position in the file (for error messages).
+    path, index: the file it came from and its position there (for error messages).
     image_root: folder that relative image paths are joined to.
     kid_scale: append the kid blend weight as an 11th beta where the file has one (the reference
       fits with SMPL-X ``age='kid'``); False keeps 10 betas.
-
-  Returns:
-    The sample.
 
   Raises:
     FileFormatError: a required key is missing or has the wrong shape.
@@ -317,14 +313,12 @@ def read_processed(path: str | os.PathLike, dataset: str,
 
   Args:
     path: e.g. ``datasets/processed/FlickrCI3D_Signatures/val_optimization.pkl``.
-    dataset: ``"flickrci3d"`` (pseudo-ground truth where present), ``"chi3d"`` (annotated contact
-      frames, mocap ground truth), ``"hi4d"`` (every 5th frame per camera, ground truth, no
-      contact annotation) or ``"moyo"`` (one person, HMR2 initial estimate in the ``bev_smplx_*``
-      keys; ground truth from ``posejax.data.read_moyo_ground_truth``).
-    image_root: folder joined to relative image paths.
-    kid_scale: see :func:`sample_from_item`.
-    contact_frames_only: CHI3D files also list frames around the annotated one, without
-      detections; skip them (the reference does the same).
+    dataset: ``"flickrci3d"`` (pseudo-ground truth where present), ``"chi3d"``, ``"hi4d"`` (no
+      contact annotation) or ``"moyo"`` (one person, HMR2 initial estimate in the
+      ``bev_smplx_*`` keys; ground truth from ``posejax.data.read_moyo_ground_truth``).
+    image_root, kid_scale: see :func:`sample_from_item`.
+    contact_frames_only: skip CHI3D's frames around the annotated one (no detections), as the
+      reference does.
 
   Returns:
     The samples, in file order.

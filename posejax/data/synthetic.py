@@ -404,9 +404,6 @@ def generate_scene(kind: str, index: int = 0, settings: SyntheticSettings = Synt
     model: the body model; None uses ``posejax.body.default_model()`` (synthetic).
     check: raise ``SceneCheckFailed`` when the contacts or interpenetration fail the check.
 
-  Returns:
-    The ``SyntheticScene``.
-
   Raises:
     InvalidInputError: an unknown kind.
     SceneCheckFailed: (with ``check``) a true pair farther than ``contact_tolerance`` or an
@@ -502,9 +499,6 @@ def generate_benchmark(num_scenes: int, people: int = 2,
     resume: an interrupted run with the same settings and kinds (e.g. ``load_benchmark`` of a
       file saved from ``progress``); the sequence continues exactly where it stopped.
     progress: optional callable ``progress(done, attempted, scene_or_failure)``.
-
-  Returns:
-    The ``SyntheticBenchmark``.
 
   Raises:
     InvalidInputError: bad ``people`` or kinds; fewer than ``num_scenes`` passed within
@@ -604,9 +598,6 @@ def load_benchmark(path: str | os.PathLike) -> SyntheticBenchmark:
 
   Args:
     path: file stem, or either of the two files.
-
-  Returns:
-    The ``SyntheticBenchmark``.
 
   Raises:
     FileFormatError: a file is missing, unreadable, of another format or version, or lacks a

@@ -124,18 +124,14 @@ class AnswerSettings:
     num_answers: answers per scene (the published method samples N = 20).
     miss_rate: probability that an answer leaves out a given true pair.
     hallucination_rate: expected share of an answer's rows that name parts that do not touch.
-    near_miss_share: share of hallucinated rows that move one cell of a true pair to a neighbouring
-      part; the rest are any non-contact pair of allowed parts.
-    side_rate: probability that a lateral part is written with a side ("left hand") although the
-      prompt asks for none.
+    near_miss_share: share of hallucinated rows that are near misses (see the module docstring).
+    side_rate: probability that a lateral part is written with a side ("left hand").
     wrong_side_rate: of the sides written, the share that names the wrong side.
     empty_rate: probability that an answer names no contact at all.
-    swap_rate: two people only: probability that the answer calls the second body "Person 1" (both
-      columns swapped; the prompt allows it, so it is not an error).
-    plural_rate: probability that two true rows differing only in the side of one part are written as
-      one plural row ("hands | back").
+    swap_rate: two people: probability that the answer calls the second body "Person 1".
+    plural_rate: probability that two true rows differing in one side are merged into a plural.
     correlation: how much the answers of one scene share their errors (0: independent samples;
-      1: every answer of a scene misses the same pairs, names the same hallucinations and sides).
+      1: the same misses, hallucinations and sides in every answer).
   """
 
   num_answers: int = 20
@@ -416,20 +412,15 @@ def simulate_answer(true_pairs: Sequence[Sequence[str]], people: int, rng: np.ra
   """One simulated answer.
 
   Args:
-    true_pairs: the scene's contact pairs as resolved region names, ``(body 0 region, body 1 region)``
-      for two people or ``(region, region)`` on one body; their side-free parts must be in the prompt
-      vocabulary for ``people``.
+    true_pairs: the scene's contact pairs as resolved region names, ``(body 0 region, body 1
+      region)`` or ``(region, region)`` on one body, with parts in the prompt vocabulary.
     people: 1 or 2.
     rng: the random generator (consumed).
     settings: the error model.
-    description: a sentence or two about the scene, used in the reasoning text.
-    pose_name: one person: the pose's name, used in the reasoning text.
-    also_touching: further region pairs that touch in the scene without being annotated; never used
-      as hallucinations.
+    description: a sentence or two about the scene, for the reasoning text.
+    pose_name: one person: the pose's name, for the reasoning text.
+    also_touching: region pairs that touch without being annotated (never hallucinated).
     belief: the scene's shared belief (``scene_belief``); None: independent errors.
-
-  Returns:
-    The ``SimulatedAnswer``.
 
   Raises:
     InvalidInputError: for region names outside the vocabulary.

@@ -45,12 +45,11 @@ class RefineWeights:
 
   Attributes:
     contact: per metre of a true pair's distance beyond ``contact_margin``.
-    contact_margin: metres; pairs closer than this pull no further (keeps surfaces from being
-      pushed through each other).
+    contact_margin: metres; pairs closer than this pull no further (so surfaces are not pushed
+      through each other).
     penetration: multiplies the ``(100 d^2)^2`` interpenetration penalty (two people).
-    surface: per metre^2 of depth of a touching region's sampled vertices behind the other
-      region's surface (along its vertex normals); keeps contacts from sinking in, for one person
-      too.
+    surface: per metre^2 of depth of a touching region's samples behind the other region's
+      surface (keeps contacts from sinking in, for one person too).
     pose_anchor: per radian^2 of body-pose change from the designed pose.
     placement_anchor: per metre^2 of translation and radian^2 of root rotation change of the
       moving person.
@@ -234,10 +233,9 @@ class ContactRefiner:
     """Refines one scene.
 
     Args:
-      params: numpy ``betas, global_orient, body_pose, transl`` with a leading person axis (1 or 2
-        people), in the scene frame (y up).
-      pairs: true contact pairs (resolved region names), ``(body 0 region, body 1 region)``; for one
-        person both on body 0.
+      params: numpy ``betas, global_orient, body_pose, transl`` of 1 or 2 people (leading axis),
+        in the scene frame (y up).
+      pairs: true contact pairs (resolved region names), ``(body 0 region, body 1 region)``.
       moving_person: the person whose placement may change, or None.
       weights: loss weights and schedule.
 
@@ -279,11 +277,9 @@ _SLACK = 0.005
 
 
 def _behind_surface(points_a, points_b, normals_b, valid_a, valid_b, reach, slack):
-  """Sum of squared depths of ``points_a`` behind the surface sampled by ``points_b``/``normals_b``.
-
-  Each point of A is compared with its nearest point q of B (found without gradient): its depth is
-  ``max(0, -(p - q) . n_q - slack)``, counted only within ``reach`` metres of B. The slack leaves
-  room for the sampling: between samples a touching surface can seem a few millimetres deep.
+  """Sum of squared depths of ``points_a`` behind the surface sampled by ``points_b``/``normals_b``:
+  ``max(0, -(p - q) . n_q - slack)`` with q the nearest point of B (no gradient through the
+  choice), counted within ``reach`` metres; the slack allows for the gaps between samples.
   """
   squared = jnp.sum(jnp.square(points_a[:, None, :] - points_b[None, :, :]), axis=-1)
   squared = jnp.where(valid_b[None, :], squared, jnp.inf)
@@ -406,9 +402,6 @@ def measure_scene(model: BodyModel, region_map: body_regions.RegionMap,
     tolerance: metres: pairs closer than this touch.
     rest_distances: one person: (A, A) region distances of ``answerable`` in the rest pose; pairs
       already touching at rest (neighbours such as hand and arm) are never reported as touching.
-
-  Returns:
-    The ``SceneMeasurement``.
   """
   masks = np.asarray(region_map.masks)
   vertices = np.asarray(vertices, np.float64)
