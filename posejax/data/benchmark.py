@@ -96,7 +96,7 @@ def benchmark_methods(people: int, *, max_iters: int | Sequence[int] = 1000,
                       ablations: bool = True, search_every: Mapping[str, int] | None = None,
                       contact_weight: float | None = None,
                       changes: Mapping[str, Any] | None = None) -> tuple[BenchmarkMethod, ...]:
-  """The rows of the paper's tables for one or two people.
+  """The rows of the paper's tables for one or two people, in table order.
 
   Two people: initial estimate, heuristic, the heuristic with the posejax preset's
   init-placement term (when it weighs one), optimisation without contact, posejax with each N of
@@ -117,9 +117,6 @@ def benchmark_methods(people: int, *, max_iters: int | Sequence[int] = 1000,
     changes: changes to the posejax, oracle and ablation rows' config (a candidate setting):
       ``"weights"`` maps terms to a weight or one weight per stage (``FitConfig.with_weights``),
       ``"learning_rates"`` is one rate per stage, any other key a ``FitConfig`` field.
-
-  Returns:
-    The methods in table order.
   """
   if people not in (1, 2):
     raise InvalidInputError(f"people must be 1 or 2, got {people!r}")
@@ -309,8 +306,7 @@ def method_constraints(method: BenchmarkMethod, scene: synthetic.SyntheticScene,
   """The constraints a method's fit of a scene reads, and the parse report of its answers.
 
   Args:
-    method: the method.
-    scene: the scene.
+    method, scene: the method and the scene.
     min_frequency: one person: the frequency filter (default: half the samples, rounded up).
 
   Returns:

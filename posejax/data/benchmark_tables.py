@@ -170,8 +170,7 @@ def gap_closed(method: np.ndarray, baseline: np.ndarray, target: np.ndarray, *,
   Args:
     method, baseline, target: (S,) per-scene values on the same scenes (scenes with a NaN are
       dropped).
-    resamples: bootstrap resamples.
-    seed: the resampling seed.
+    resamples, seed: as ``paired_difference``.
 
   Returns:
     ``mean``, ``low``, ``high`` (fractions) and ``scenes``; NaN where the target does not differ

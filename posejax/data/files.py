@@ -8,7 +8,7 @@ Formats, verified from the BUDDI (muelea/buddi) and ProsePose (sanjayss34/prosep
   columns are accepted too, for an HMR2 export without it: not verified), ``cam_trans`` (N, 3)
   metres (the pelvis in the camera frame), optionally ``joints``, ``verts``, ``pj2d_org``
   (projected joints, pixels) and ``boxes``.
-* Region map ``flickrci3ds_r75_rid_to_smplx_vid.pkl``: a dict region id (0..74) -> SMPL-X vertex ids.
+* Region map ``flickrci3ds_r75_rid_to_smplx_vid.pkl``: dict region id (0..74) -> SMPL-X vertex ids.
 """
 
 from __future__ import annotations

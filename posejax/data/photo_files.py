@@ -49,8 +49,8 @@ MIN_KEYPOINTS_PER_PERSON = 6
 MIN_CONFIDENCE = 0.2
 """Keypoint confidence above which a keypoint counts (people selection, initial placement)."""
 
-_COCO_SIZES = (len(body_keypoints.COCO_17_NAMES), body_keypoints.NUM_COCO_WHOLEBODY)
-_COCO_LABELS = {17: "coco17", 133: "coco_wholebody"}
+_COCO_LABELS = {len(body_keypoints.COCO_17_NAMES): "coco17",
+                body_keypoints.NUM_COCO_WHOLEBODY: "coco_wholebody"}
 
 
 def image_files(folder: str | os.PathLike) -> list[str]:
@@ -106,7 +106,7 @@ def _to_body25(points: np.ndarray, path: str, where: str) -> tuple[np.ndarray, s
   count = points.shape[0]
   if count == NUM_BODY_25:
     return points, "openpose_body25"
-  if count in _COCO_SIZES:
+  if count in _COCO_LABELS:
     return np.asarray(body_keypoints.coco_to_body25(points), np.float64), _COCO_LABELS[count]
   raise FileFormatError(path, f"{where} has {count} keypoints; expected 25 (OpenPose BODY_25), 17 "
                         "(COCO-17) or 133 (COCO-WholeBody)")

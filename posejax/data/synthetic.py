@@ -339,9 +339,8 @@ def observe(model, params: dict[str, np.ndarray], settings: SyntheticSettings, i
   rate of 0 changes nothing). Keypoints outside the image get confidence 0.
 
   Args:
-    model: the body model.
+    model, settings: the body model and the generator's settings.
     params: the posed people's parameters, camera space.
-    settings: the generator's settings.
     index: the scene's index (seeds the draws).
     focal: pixels, the camera's focal length (None: the reference's).
     details: optional dict that receives the failure masks (``"misplaced"``, ``"swapped"``,

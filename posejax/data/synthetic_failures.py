@@ -1,8 +1,9 @@
 """How 2D keypoint detectors fail on people in close contact (simulated; synthetic benchmark only).
 
-Each function takes BODY_25 observations ``(P, 25, 3)`` (x, y pixels and confidence) and returns a
-changed copy and a mask of what changed; ``synthetic.observe`` applies them in the order misplace,
-swap, flip, miss, each from its own seeded stream.
+Each function takes BODY_25 observations ``keypoints`` (P, 25, 3) (x, y pixels and confidence)
+and a random generator ``rng`` (consumed), and returns a changed copy and a mask of what changed;
+``synthetic.observe`` applies them in the order misplace, swap, flip, miss, each from its own
+seeded stream.
 
 The kinds follow the localisation-error taxonomy of Ronchi & Perona, "Benchmarking and Error
 Diagnosis in Multi-Instance Pose Estimation" (ICCV 2017): *swap* (the same part of another
@@ -67,7 +68,6 @@ def swap_people(keypoints: np.ndarray, exact_pixels: np.ndarray, rng: np.random.
   Args:
     keypoints: (P, 25, 3) observations; nothing changes unless P == 2.
     exact_pixels: (P, 25, 2) the true projections, pixels (decide who is at risk).
-    rng: random generator (consumed).
     rate: probability that an at-risk keypoint is swapped.
     radius: share of the person's projected height (top to bottom of its true keypoints).
 
@@ -97,8 +97,6 @@ def flip_limbs(keypoints: np.ndarray, rng: np.random.Generator, rate: float
   exchange rows, as when a detector reads a person seen from behind as facing the camera.
 
   Args:
-    keypoints: (P, 25, 3) observations.
-    rng: random generator (consumed).
     rate: probability of a flip per person and limb pair.
 
   Returns:
@@ -122,9 +120,7 @@ def misplace_hidden(keypoints: np.ndarray, occluded: np.ndarray, rng: np.random.
   detector that cannot see a wrist puts it, sure of itself, on the limb in front of it.
 
   Args:
-    keypoints: (P, 25, 3) observations.
     occluded: (P, 25) bool, keypoints the camera does not see.
-    rng: random generator (consumed).
     rate: probability per hidden keypoint.
     confidence: (low, high) confidence of a misplaced keypoint.
 
@@ -165,8 +161,6 @@ def miss_limbs(keypoints: np.ndarray, rng: np.random.Generator, rate: float,
   gets a confidence uniform in ``confidence``.
 
   Args:
-    keypoints: (P, 25, 3) observations.
-    rng: random generator (consumed).
     rate: probability per person and part.
     confidence: (low, high) confidence of a missed keypoint.
 

@@ -370,8 +370,7 @@ def region_distance_table(vertices_a: np.ndarray, vertices_b: np.ndarray, masks:
     vertices_a: (V, 3) posed vertices of the first body, metres.
     vertices_b: (V, 3) posed vertices of the second body (the same array for one person).
     masks: (23, V) region masks (``RegionMap.masks``).
-    names_a: regions of the first body (rows).
-    names_b: regions of the second body (columns).
+    names_a, names_b: regions of the first body (rows) and of the second (columns).
 
   Returns:
     (len(names_a), len(names_b)) metres.
@@ -393,9 +392,7 @@ def measure_scene(model: BodyModel, region_map: body_regions.RegionMap,
   """Checks a posed scene on the full meshes.
 
   Args:
-    model: the body model.
-    region_map: its regions (full masks are used).
-    proxy: its penetration proxy (two people).
+    model, region_map, proxy: the body model, its regions and its penetration proxy.
     vertices: (P, V, 3) posed vertices, metres.
     pairs: the true contact pairs.
     answerable: region names a simulated answer can name (for ``also_touching``).
@@ -476,9 +473,6 @@ def _self_contact_depth(vertices: np.ndarray, faces: np.ndarray, masks: np.ndarr
       depth = max(depth, float(max(0.0, -signed.min())))
   return depth
 
-
-# ---------------------------------------------------------------------------------------------
-# Occlusion
 
 _KEYPOINT_OWNERS: dict[str, tuple[str, ...]] = {
     "nose": ("head", "jaw", "left_eye_smplhf", "right_eye_smplhf"),

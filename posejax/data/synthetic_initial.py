@@ -74,7 +74,7 @@ def degrade(model, gt: dict[str, np.ndarray], occluded: np.ndarray, settings: Sy
     rng: random generator (consumed).
 
   Returns:
-    The degraded parameters (same fields).
+    The degraded parameters (the same fields).
   """
   people = gt["body_pose"].shape[0]
   hidden = hidden_joints(occluded)
@@ -171,11 +171,8 @@ def calibrated_degrade(model, gt: dict[str, np.ndarray], occluded: np.ndarray,
   interpolation) so that the joint PA-MPJPE equals the target, clipped to 0 or 1.2 rad.
 
   Args:
-    model: the body model.
-    gt: ground-truth parameters (``(P, width)`` numpy fields), camera space.
-    occluded: (P, 25) hidden keypoints.
+    model, gt, occluded, rng: as ``degrade``.
     settings: targets and noise ratios.
-    rng: random generator (consumed).
     details: optional dict that receives ``target`` (mm), ``relative_target`` (mm), ``scale``
       (rad) and the reached ``errors`` (``initial_errors``).
 

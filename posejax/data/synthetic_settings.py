@@ -256,8 +256,5 @@ PROFILES: dict[str, Profile] = {
                 "assumption); no other person to swap with. " + _FAILURE_REASONS,
         people=1),
 }
-"""Profiles named after the datasets they stand in for (``SyntheticSettings.preset(name)``).
-
-Two-person profiles: ``hi4d``, ``flickrci3d``, ``chi3d``; one person: ``moyo``. Each sets the contact
-mix (``kinds``), the view, occlusion-driven keypoint failures, focal-length error and the initial
-estimate's calibrated error; ``Profile.reasons`` says where each number comes from."""
+"""Profiles by name (``SyntheticSettings.preset(name)``): each sets the contact mix (``kinds``), the
+view, keypoint failures, focal-length error and the initial estimate's calibrated error."""
