@@ -272,6 +272,10 @@ def test_generate_or_resume_keeps_and_extends_saved_scenes(tmp_path, monkeypatch
   assert [s.index for s in more.scenes] == [0, 2, 3] and calls[-1] == ("hug", 3)
   fewer = benchmark.generate_or_resume(path, 1, 2, settings, model, kinds=kinds)
   assert [s.index for s in fewer.scenes] == [0]
+  # Either file's name is the same stem: its scenes are resumed, not overwritten.
+  for name in ("scenes.json", "scenes.npz"):
+    named = benchmark.generate_or_resume(tmp_path / name, 3, 2, settings, model, kinds=kinds)
+    assert [s.index for s in named.scenes] == [0, 2, 3] and len(calls) == 4
   with pytest.raises(InvalidInputError, match="other generator settings"):
     benchmark.generate_or_resume(path, 3, 2, synthetic.SyntheticSettings(seed=4), model,
                                  kinds=kinds)

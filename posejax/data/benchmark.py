@@ -209,7 +209,7 @@ def generate_or_resume(path: str | os.PathLike, num_scenes: int, people: int,
   wanted = _normalised(settings.to_dict())
   scenes: list = []
   failures: list = []
-  json_path = os.fspath(path) + ".json"
+  json_path = synthetic.benchmark_paths(path)[1]
   if os.path.isfile(json_path):
     saved = synthetic.load_benchmark(path)
     if _normalised(saved.settings) != wanted:

@@ -550,7 +550,8 @@ def generate_benchmark(num_scenes: int, people: int = 2,
                             failures=tuple(failures))
 
 
-def _paths(path: str | os.PathLike) -> tuple[str, str]:
+def benchmark_paths(path: str | os.PathLike) -> tuple[str, str]:
+  """The ``.npz`` and ``.json`` files of a saved benchmark's stem (or of either file)."""
   stem = os.fspath(path)
   for suffix in (".npz", ".json"):
     if stem.endswith(suffix):
@@ -573,7 +574,7 @@ def save_benchmark(benchmark: SyntheticBenchmark | Iterable[SyntheticScene],
     scenes = tuple(benchmark)
     benchmark = SyntheticBenchmark(scenes=scenes,
                                    settings=scenes[0].settings if scenes else {}, failures=())
-  npz_path, json_path = _paths(path)
+  npz_path, json_path = benchmark_paths(path)
   arrays = {}
   for i, scene in enumerate(benchmark.scenes):
     for group in ("gt", "init"):
@@ -602,7 +603,7 @@ def load_benchmark(path: str | os.PathLike) -> SyntheticBenchmark:
     FileFormatError: a file is missing, unreadable, of another format or version, or lacks a
       field (the message names the file and the field).
   """
-  npz_path, json_path = _paths(path)
+  npz_path, json_path = benchmark_paths(path)
   for p in (npz_path, json_path):
     if not os.path.isfile(p):
       raise FileFormatError(p, "synthetic benchmark file not found; write one with "
