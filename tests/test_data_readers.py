@@ -344,3 +344,10 @@ def test_bev_estimate_puts_the_model_root_at_cam_trans(tmp_path, default_body):
   np.testing.assert_allclose(np.asarray(posed.joints)[:, 0], results["cam_trans"], atol=1e-5)
   np.testing.assert_allclose(body.rest_root(default_body, params["betas"]) + params["transl"],
                              results["cam_trans"], atol=1e-12)
+
+
+def test_smplx_json_with_words_for_numbers_names_the_file(tmp_path, default_body):
+  path = _write_json(tmp_path / "estimate.json",
+                     {"people": [{"betas": [0.1] * 10, "body_pose": ["bent"] * 63}]})
+  with pytest.raises(FileFormatError, match="estimate.json.*parameter is not numbers"):
+    photo_files.read_initial_estimate(path, default_body)

@@ -124,7 +124,7 @@ def test_missed_parts_lose_confidence_as_a_whole_at_the_rate():
 
 
 def test_failures_check_their_input():
-  with pytest.raises(ValueError, match=r"\(P, 25, 3\)"):
+  with pytest.raises(InvalidInputError, match=r"\(P, 25, 3\)"):
     failures.flip_limbs(np.zeros((2, 18, 3)), np.random.default_rng(0), 0.1)
 
 

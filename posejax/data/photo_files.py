@@ -242,8 +242,11 @@ def _smplx_arrays(path: str) -> dict[str, np.ndarray]:
       missing = [n for n in names if any(n not in p for p in people)]
       if missing:
         raise FileFormatError(path, f"every person needs the same fields; some lack {missing}")
-      raw = {name: [np.asarray(p[name], np.float64).reshape(-1) for p in people]
-             for name in names}
+      try:
+        raw = {name: [np.asarray(p[name], np.float64).reshape(-1) for p in people]
+               for name in names}
+      except (TypeError, ValueError) as err:
+        raise FileFormatError(path, f"a person's parameter is not numbers ({err})") from None
       try:
         arrays = {name: np.stack(values) for name, values in raw.items()}
       except ValueError as err:

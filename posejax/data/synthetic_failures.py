@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from posejax.body.keypoints import BODY_25_NAMES
+from posejax.errors import InvalidInputError
 
 _INDEX = {name: i for i, name in enumerate(BODY_25_NAMES)}
 
@@ -52,7 +53,7 @@ MISSABLE_LIMBS: tuple[str, ...] = ("head", "left_arm", "right_arm", "left_leg", 
 def _check(keypoints: np.ndarray) -> np.ndarray:
   keypoints = np.array(keypoints, np.float64)
   if keypoints.ndim != 3 or keypoints.shape[1:] != (len(BODY_25_NAMES), 3):
-    raise ValueError(f"keypoints must be (P, 25, 3), got {keypoints.shape}")
+    raise InvalidInputError(f"keypoints must be (P, 25, 3), got {keypoints.shape}")
   return keypoints
 
 
