@@ -42,7 +42,12 @@ def test_one_person_preset_uses_the_moyo_weights():
   assert first.weights.contact == 1e4 and second.weights.contact == 100
   published = FitConfig.one_person(published=True).stages
   assert published[0].weights.contact == published[1].weights.contact == 1e4
-  assert first.weights.init_pose == 400 and first.weights.pose_prior == 0
+  assert first.weights.init_pose == second.weights.init_pose == 1600
+  assert published[0].weights.init_pose == published[1].weights.init_pose == 400
+  assert first.weights.pose_prior == 0
+  # The fit without contact is weighted as the preset it is compared with.
+  assert FitConfig.no_contact(1).stages[0].weights.init_pose == 1600
+  assert FitConfig.one_person(published=True).fallback.stages[1].weights.init_pose == 400
   assert first.weights.keypoints == 0.04 and second.weights.keypoints == 0.1
 
 
