@@ -6,15 +6,16 @@ are the exception: they travel into the compiled loop as traced floats, one set 
 batch can mix presets (a scene that falls back to the heuristic baseline runs beside scenes that use the
 language model's constraints) and an ablation that changes a weight does not recompile.
 
-Presets reproduce the published settings (METHOD.md, "Optimization"), but for one change each,
-chosen on the synthetic benchmark's development split (``published=True`` for the paper's):
+Presets reproduce the published settings (METHOD.md, "Optimization"), but for changes chosen on
+the synthetic benchmark's development split (``published=True`` for the paper's):
 
 * ``FitConfig.two_person()``: ProsePose for two people, plus a term that holds the people's
   relative placement near the initial estimate's.
 * ``FitConfig.one_person()``: ProsePose for one person in self-contact (MOYO settings, with a
-  lower stage-2 contact weight).
+  lower stage-2 contact weight and a stiffer init-pose anchor).
 * ``FitConfig.heuristic()``: the heuristic baseline (closest points of the two meshes pulled together).
-* ``FitConfig.no_contact(people)``: optimisation without any contact term ("HMR2+opt").
+* ``FitConfig.no_contact(people)``: optimisation without any contact term ("HMR2+opt"), weighted as
+  the person count's ProsePose preset.
 """
 
 from __future__ import annotations
