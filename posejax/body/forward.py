@@ -1,13 +1,9 @@
 """The SMPL-X forward pass: shape and pose blend shapes, kinematic chain, skinning, landmarks.
 
-One pure function, ``forward(model, params)``, serves the full model and reduced models alike
-(both are ``BodyModel``s). It is written for one body and mapped over any leading batch shape
-with ``jax.vmap``.
-
-The numbers follow the smplx package (``smplx.SMPLX.forward``) with two deliberate differences,
-both of rounding size: rotations use the exact Rodrigues formula (smplx perturbs the angle by
-1e-8), and rest joints come from the regressor applied to the template and to the shape
-directions separately (precomputed in float64), which is the same linear map.
+``forward(model, params)`` serves full and reduced models alike, written for one body and mapped
+over any batch shape with ``jax.vmap``. It follows ``smplx.SMPLX.forward`` up to rounding: the
+Rodrigues formula is exact (smplx perturbs the angle by 1e-8), and rest joints come from the
+regressor applied to template and shape directions separately (precomputed in float64).
 """
 
 from __future__ import annotations
@@ -160,9 +156,8 @@ def chain_levels(parents: tuple[int, ...]) -> tuple[tuple[np.ndarray, np.ndarray
 
   Returns:
     Per level ``(joints, parent_slots)``: the level's joint ids and, for levels after the
-    first, the position of each joint's parent within the previous level's ``joints``. Index
-    arrays are int32 in every mode: a cached int64 numpy index reused after toggling
-    ``jax.enable_x64`` makes JAX's gather mix int32 and int64.
+    first, the position of each joint's parent within the previous level's ``joints``. Int32
+    always: a cached int64 index reused after toggling ``jax_enable_x64`` breaks JAX's gather.
   """
   depth = []
   for parent in parents:
@@ -218,8 +213,7 @@ def posed_frames(rotations: jax.Array, rest_joints: jax.Array,
 def matmul3(a: jax.Array, b: jax.Array) -> jax.Array:
   """(..., 3, 3) @ (..., 3, 3), written elementwise.
 
-  Tiny matrix products as XLA dots become loops of 3x3 kernels (slow) and, under nested vmap,
-  have met XLA CPU layout bugs; products and sums fuse into one loop instead.
+  Tiny XLA dots become slow loops of 3x3 kernels (and met CPU layout bugs under nested vmap).
   """
   return jnp.sum(a[..., :, :, None] * b[..., None, :, :], axis=-2)
 
@@ -241,8 +235,8 @@ def skin(lbs_weights: jax.Array, joint_affine: jax.Array, vertices: jax.Array) -
   Returns:
     (N, 3) posed vertices, metres.
   """
-  # Blended transforms as 12 planes over the vertices, (12, N), applied component by component:
-  # measured several times faster under vmap than (N, 3, 3) blocks and a reduction.
+  # Blended transforms as 12 planes (12, N), applied component by component: several times
+  # faster under vmap than (N, 3, 3) blocks and a reduction.
   blended = jnp.einsum("jk,vj->kv", joint_affine, lbs_weights)
   return jnp.stack([blended[3 * r] * vertices[:, 0] + blended[3 * r + 1] * vertices[:, 1]
                     + blended[3 * r + 2] * vertices[:, 2] + blended[9 + r] for r in range(3)],
@@ -290,8 +284,7 @@ def _forward_one(model: BodyModel, params: dict[str, jax.Array]
   for members, dirs in zip(model.blend_groups, model.blend_dirs):
     coefficients = jnp.concatenate([blend_coefficients(name, params.get(name), rotations)
                                     for name in members])
-    # Coefficients first: under vmap the product then comes out batch-major, with no transpose
-    # of the (batch, vertices) result (measured 1.7x faster at batch 512).
+    # Coefficients first: under vmap the product comes out batch-major, with no transpose.
     vertices = vertices + jnp.einsum("k,vck->vc", coefficients, dirs)
 
   world_rot, world_pos = posed_frames(rotations, rest_joints, model.parents)

@@ -1,13 +1,9 @@
 """Reading and writing SMPL-X model files.
 
-``load_model`` reads the official files (``.npz``, or ``.pkl`` latin-1 pickles with a
-scipy-sparse ``J_regressor``; chumpy is not needed), given as a file or as a folder holding
-``SMPLX_<GENDER>.<ext>`` directly or in a ``smplx/`` subfolder. ``model_from_arrays`` builds a
-model from a mapping with the official keys (used by the loader and by the embedded default
-body). ``save_model`` writes an ``.npz`` the smplx package loads to the same numbers.
-
-Options mirror ``smplx.SMPLX``'s constructor and are applied at load time. Problems with the
-file's contents raise ``FileFormatError`` naming the file; bad options raise
+``load_model`` reads the official ``.npz`` or ``.pkl`` files (chumpy is not needed);
+``model_from_arrays`` builds a model from a mapping with the official keys; ``save_model`` writes
+an ``.npz`` the smplx package loads to the same numbers. Options mirror ``smplx.SMPLX``'s
+constructor. Bad file contents raise ``FileFormatError`` naming the file; bad options
 ``InvalidInputError``.
 """
 
@@ -431,8 +427,6 @@ def save_model(model: BodyModel, path: str | os.PathLike, *, for_smplx: bool = F
   if model.dynamic_lmk_faces_idx is not None:
     arrays["dynamic_lmk_faces_idx"] = numpy(model.dynamic_lmk_faces_idx).astype(np.int64)
     arrays["dynamic_lmk_bary_coords"] = numpy(model.dynamic_lmk_bary_coords)
-  # Serialised in memory first: the shared writer takes bytes, and the file is a few hundred MB
-  # at most.
   buffer = io.BytesIO()
   np.savez(buffer, **arrays)
   atomic_write_bytes(path, buffer.getvalue())

@@ -1,9 +1,7 @@
 """The SMPL-X body model as pytrees: the model, its parameters and the forward pass's output.
 
-* ``BodyModel``: the tables the forward pass reads (arrays are leaves, names and counts static)
-  and, for a model read from a file, the file's own arrays. ``posejax.body.reduce_model`` gives a
-  model of the same type for a chosen subset of vertices, with the parameters a fit does not
-  optimise folded into constants, so full and reduced forward passes are one code path.
+* ``BodyModel``: the tables the forward pass reads and, for a model read from a file, the file's
+  own arrays; ``reduce_model`` gives one of the same type, so full and reduced are one code path.
 * ``BodyParams``: the smplx keyword arguments (axis-angle, radians; metres).
 * ``BodyOutput``: vertices, joints in smplx's order and count, posed joint frames.
 
@@ -117,11 +115,8 @@ BLEND_GROUPS: tuple[tuple[str, ...], ...] = (
     ("betas", "body_pose"),
     ("expression", "jaw_pose", "leye_pose", "reye_pose", "left_hand_pose", "right_hand_pose"),
 )
-"""How a full model groups its linear blend shapes into matrix products.
-
-What a fit optimises (betas, body pose) shares one product, the rest another: one product per
-field was several times slower (XLA's dots with 9 or 10 columns), and a single product would
-compute hand and face gradients nobody asks for."""
+"""How a full model groups its linear blend shapes into matrix products: what a fit optimises
+(betas, body pose) in one, the rest in another, so no hand or face gradients are computed."""
 
 HAND_FIELDS = ("left_hand_pose", "right_hand_pose")
 SHAPE_FIELDS = ("betas", "expression")
@@ -140,16 +135,11 @@ class BodyModel:
   """An SMPL-X body model: the tables the forward pass reads, for ``num_vertices`` vertices.
 
   A model read from a file (``load_model``) evaluates every vertex and keeps the file's own
-  arrays beside (``faces``, ``J_regressor``, the hand PCA and landmark tables); ``v_template``,
-  ``shapedirs``, ``exprdirs`` and ``posedirs`` read back the file's layout from the forward
-  tables. ``posejax.body.reduce_model`` makes a reduced model of the same type: chosen vertices,
-  parameters a fit does not optimise folded into constants, the file's arrays dropped (None).
-  Vertex rows ``0..num_vertices-1`` are the output vertices (``vertex_ids`` in order); rows after
-  them are kept only to compute landmark joints.
-
-  Arrays are pytree leaves, names and counts static metadata, so a model can be closed over in
-  ``jit`` or passed through ``vmap``. Options (``num_betas``, ``use_pca``, ...) are applied at
-  load time, as the smplx package does in its constructor.
+  arrays (``faces``, ``J_regressor``, ...); ``v_template``, ``shapedirs``, ``exprdirs`` and
+  ``posedirs`` read the file's layout back from the forward tables. A reduced model
+  (``reduce_model``) has chosen vertices, folded parameters and the file's arrays None. Vertex
+  rows ``0..num_vertices-1`` are the output vertices; rows after them serve landmark joints only.
+  Arrays are pytree leaves, names and counts static; options are applied at load time, as smplx.
   """
 
   template: jax.Array
@@ -158,8 +148,7 @@ class BodyModel:
   """Per group of ``blend_groups``: (N, 3, K) the members' blend directions side by side,
   metres per unit coefficient: shape directions (betas), expression directions, and pose
   correctives per unit of ``(R - I)`` of each joint (row-major 3x3 entries, joint by joint).
-  The directions' axis stays minor: with it leading, XLA copied the correctives into this layout
-  on every gradient call."""
+  The directions' axis stays minor, so XLA does not copy the correctives on gradient calls."""
   lbs_weights: jax.Array
   """(N, 55) skinning weights, rows summing to 1."""
   joint_template: jax.Array
@@ -447,7 +436,6 @@ class BodyParams:
         continue
       array = arrays[name]
       try:
-        np.broadcast_shapes(array.shape, batch_shape + (width,))
         ok = np.broadcast_shapes(array.shape, batch_shape + (width,)) == batch_shape + (width,)
       except ValueError:
         ok = False

@@ -1,18 +1,10 @@
 """Reduced models: the forward tables for chosen vertices, with fixed parameters folded in.
 
-A fit evaluates a few thousand of SMPL-X's 10,475 vertices (region subsamples, a proxy mesh)
-plus the joints, and never optimises hands, jaw, eyes or expression. ``reduce_model`` turns a
-``BodyModel`` into a reduced ``BodyModel`` that ``forward`` evaluates exactly as the full model
-at the chosen vertices, while touching only those rows:
-
-* per-vertex tables (template, shape, expression and pose directions, skinning weights) keep
-  the chosen rows plus the few the landmark joints need;
-* folded shape coefficients and folded joints' pose correctives are added to the template once;
-  their pose directions are dropped, so the pose-corrective product shrinks to the free joints;
-* rest joints come from the regressor applied to template and shape directions beforehand
-  (``BodyModel.joint_template``/``joint_shapedirs``), never from the vertices.
-
-A full model's forward tables are built here too (``full_tables``): all rows, nothing folded.
+A fit evaluates a few thousand of SMPL-X's 10,475 vertices and never optimises hands, jaw, eyes
+or expression. ``reduce_model`` gives a ``BodyModel`` that ``forward`` evaluates exactly as the
+full model at the chosen vertices: per-vertex tables keep the chosen rows (plus those the landmark
+joints need), folded coefficients and pose correctives are added to the template once, and rest
+joints come from the precomputed joint tables. ``full_tables`` builds a full model's tables.
 """
 
 from __future__ import annotations

@@ -1,21 +1,8 @@
 """Contact regions: the 23 coarse body regions of the vocabulary as vertex sets of a body model.
 
-Two sources give the same ``RegionMap``:
-
-* ``derive_regions(model)`` works for any SMPL-X-structured ``BodyModel`` (licensed or the
-  embedded default body). Every vertex goes to the joint with the largest skinning weight, the
-  joints are grouped into coarse parts, and the torso is split by height and by the rest-pose
-  surface normal. The rules are spelled out in ``RegionRules`` and ``derive_region_masks``.
-* ``load_contact_regions(path, model)`` reads the 75-region ``contact_regions.json`` of the CI3D
-  dataset tools (face ids of the licensed SMPL-X mesh per region) and unites its regions into the
-  coarse ones with the reference's table, ``COARSE_TO_CI3D_REGIONS``.
-
-Distances between regions are taken over a fixed, deterministic subsample of each region
-(farthest-point sampling on the rest pose): ``RegionMap.sample_ids`` (R, K) with a validity mask,
-gathered from posed vertices by ``sample_points``.
-
-All derivation runs once on the host in numpy; the resulting ``RegionMap`` is a pytree whose
-arrays can be closed over (static) or passed into jitted code (traced).
+Two sources give the same ``RegionMap``: ``derive_regions(model)`` from the skinning weights of
+any SMPL-X-structured ``BodyModel``, and ``load_contact_regions(path, model)`` from the CI3D
+``contact_regions.json`` of the licensed mesh. Derivation runs once on the host in numpy.
 """
 
 from __future__ import annotations
@@ -36,14 +23,11 @@ from posejax.errors import InvalidInputError
 from posejax.safe_load import load_json
 
 DEFAULT_SAMPLES_PER_REGION = 32
-"""Default number K of subsampled vertices per region. The contact loss's search costs K^2 per
-region pair; on the synthetic benchmark (16 two-person scenes) K = 32 gave the same joint error
-and PCC as K = 64 (posejax N = 20: 66.7 against 66.9 mm; oracle: 59.0 against 58.8 mm) at a
-quarter of the search."""
+"""Default number K of subsampled vertices per region. The contact search costs K^2 per region
+pair; on the synthetic benchmark K = 32 matched K = 64 in joint error and PCC."""
 
 _FRONT_NORMAL_Z = 1e-6
 
-# SMPL-X skeleton joints (in SMPL-X's joint order) grouped by the coarse part their vertices belong to.
 _PELVIS, _SPINE1, _SPINE2, _SPINE3 = 0, 3, 6, 9
 _NECK, _HEAD, _JAW, _LEFT_EYE, _RIGHT_EYE = 12, 15, 22, 23, 24
 _TORSO_JOINTS = (_PELVIS, _SPINE1, _SPINE2, _SPINE3)
@@ -368,9 +352,9 @@ def region_map_from_masks(
     raise InvalidInputError(
         f"rest vertices must be (V, 3) = ({masks.shape[1]}, 3), got {rest_vertices.shape}"
     )
-  if int(samples_per_region) < 1:
-    raise InvalidInputError(f"samples_per_region must be >= 1, got {samples_per_region}")
   count = int(samples_per_region)
+  if count < 1:
+    raise InvalidInputError(f"samples_per_region must be >= 1, got {samples_per_region}")
   sample_ids = np.zeros((num_regions, count), dtype=np.int32)
   sample_valid = np.zeros((num_regions, count), dtype=bool)
   for r, name in enumerate(vocabulary.RESOLVED_REGIONS):
@@ -381,9 +365,7 @@ def region_map_from_masks(
     sample_ids[r, : picked.size] = picked
     sample_ids[r, picked.size :] = picked[0]
     sample_valid[r, : picked.size] = True
-  return RegionMap(
-      masks=masks, sample_ids=sample_ids, sample_valid=sample_valid, source=source
-  )
+  return RegionMap(masks=masks, sample_ids=sample_ids, sample_valid=sample_valid, source=source)
 
 
 def derive_regions(
@@ -393,8 +375,7 @@ def derive_regions(
 ) -> RegionMap:
   """The coarse regions of any SMPL-X-structured body model, from its own skinning weights.
 
-  See ``derive_region_masks`` for the rules. Takes a few tens of milliseconds; build it once per
-  model and reuse it.
+  See ``derive_region_masks`` for the rules. Build it once per model and reuse it.
 
   Args:
     model: a ``posejax.body.BodyModel`` (uses v_template, faces, lbs_weights, J_regressor).
@@ -432,9 +413,6 @@ def sample_points(region_map: RegionMap, vertices: jax.Array) -> jax.Array:
   return flat.reshape(vertices.shape[:-2] + ids.shape + (3,))
 
 
-# The CI3D contact-region file (FlickrCI3D / CHI3D dataset tools) splits the SMPL-X surface into
-# 75 numbered regions. The reference unites them into its coarse vocabulary as below; the comment
-# after each list says, in short, which parts of the surface those numbers cover.
 NUM_CI3D_REGIONS = 75
 """FlickrCI3D / CHI3D contact regions on the SMPL-X mesh (region ids 0..74 in the datasets)."""
 CI3D_FACE_KEY = "rid_to_smplx_fids"
@@ -472,9 +450,7 @@ COARSE_TO_CI3D_REGIONS: dict[str, tuple[int, ...]] = {
 def read_contact_regions(path: str | os.PathLike, num_faces: int | None = None) -> list[np.ndarray]:
   """Reads the face ids of the 75 regions from a CI3D ``contact_regions.json``.
 
-  The file is a JSON object whose ``"rid_to_smplx_fids"`` entry is a list of 75 lists of SMPL-X
-  face ids, one list per region number (other entries, such as GHUM face ids or display colours,
-  are ignored).
+  Only the ``"rid_to_smplx_fids"`` entry (75 lists of SMPL-X face ids) is read.
 
   Args:
     path: the file.

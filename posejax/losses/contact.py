@@ -5,32 +5,19 @@ The published loss (METHOD.md, "Parsing and aggregation"), for one image with N 
   two people:  L = 1/N * sum_i min_role min_assignment sum_rows d(a, b)
   one person:  L = 1/N * sum_i sum_kept_rows min_sides d(a, b)
 
-with d(a, b) the minimum Euclidean distance in metres (not squared) between the vertices of region
-``a`` on one body and region ``b`` on the other (or the same) body. Empty samples count in N. The
-loss weight is the caller's (the fitter's) business.
+with d(a, b) the minimum Euclidean distance in metres between the vertices of region ``a`` on one
+body and region ``b`` on the other (or the same) body. Empty samples count in N.
 
-Where posejax differs from the reference implementation, on purpose:
+Unlike the reference, alternatives in one cell are an OR (the minimum), not an AND; each region is
+a fixed vertex subset (``posejax.body.regions``), not a random resample every iteration; and the
+left/right assignments are reduced exactly (``posejax.constraints``).
 
-* alternatives in one cell are an OR (the minimum over them), not an AND;
-* each region is a fixed, deterministic vertex subset (``posejax.body.regions``), not a random
-  resample of up to 80 vertices per fine region at every iteration;
-* the number of enumerated left/right assignments is reduced exactly (see ``posejax.constraints``).
-
-Evaluation: ``region_pair_distances`` computes one distance per region pair that the constraints
-name (``Constraints.pair_regions``), once per step; ``sample_losses`` turns them into per-sample
-costs with two gathers (each row variant's combinations, ``Constraints.variant_pairs``; each
-entry's row variants, ``Constraints.entry_variants``) and masked minima and sums. Everything is
-written for one image; ``jax.vmap`` over a ``Constraints.stack`` batches images.
-
-Cost: almost all of it is the exhaustive closest-pair search, P x K x K squared distances (P region
-pairs, K subsample slots per region), and the choice of role, assignment and alternative per
-sample; neither has a gradient. A fit may therefore make both choices every few steps only, as ICP
-does with its correspondences: ``contact_surrogate`` records the closest slot pairs and the loss's
-slope in each region distance, and ``surrogate_contact_loss`` evaluates the loss linearised there,
-P distances and a dot product. That surrogate equals the loss where it was made and is never below
-it (the loss is concave and increasing in the distances, and a stale pair's distance is at least
-the true minimum), so minimising it between searches also lowers the loss (majorise-minimise).
-``closest_pairs`` and ``closest=`` expose the pair search alone.
+The closest-pair search (P x K x K squared distances) and the choice of role, assignment and
+alternative have no gradient, so a fit may make them every few steps only, as ICP does:
+``contact_surrogate`` records them and ``surrogate_contact_loss`` evaluates the loss linearised
+there. The surrogate equals the loss where it was made and is never below it (the loss is concave
+and increasing in the distances, and a stale pair's distance is at least the true minimum), so
+minimising it between searches also lowers the loss (majorise-minimise).
 """
 
 from __future__ import annotations
@@ -57,11 +44,6 @@ _UNSIGNED = {2: jnp.uint16, 4: jnp.uint32, 8: jnp.uint64}
 """The unsigned integer type of a float type's width, by its size in bytes."""
 
 
-def safe_norm(x: jax.Array, axis: int = -1) -> jax.Array:
-  """Euclidean norm with a zero (not NaN) gradient at the zero vector."""
-  return safe_sqrt(jnp.sum(jnp.square(x), axis=axis))
-
-
 def closest_pairs(
     points_a: jax.Array,
     points_b: jax.Array,
@@ -70,9 +52,8 @@ def closest_pairs(
 ) -> jax.Array:
   """For every region pair the constraints name, which two subsample slots are closest.
 
-  The exhaustive search (P x K x K squared distances) that dominates the contact loss's cost. It
-  carries no gradient, so a fit may run it every few steps only and pass the result to
-  ``contact_loss(..., closest=...)`` in between (see there).
+  The exhaustive search (P x K x K squared distances) that dominates the loss's cost; without
+  gradient, so its result may be reused for a few steps (``contact_loss(..., closest=...)``).
 
   Args:
     points_a, points_b, valid, constraints: as ``region_pair_distances``.
@@ -87,13 +68,11 @@ def closest_pairs(
   regions = jnp.asarray(constraints.pair_regions)
   points_a, valid_a = points_a[regions[:, 0]], valid[regions[:, 0]]
   points_b, valid_b = points_b[regions[:, 1]], valid[regions[:, 1]]
-  # Padding slots are moved far away (in opposite directions for the two sets) instead of masking
-  # the search, which would cost another pass. The search keeps, for every slot of B, the
-  # nearest slot of A so far, one slot of A at a time: elementwise work on (P, K) planes, one per
-  # coordinate, which XLA on CPU vectorises about twice as well as reductions over a (P, K, K)
-  # table. The slot of A rides in the low bits of the squared distance's bit pattern (a
-  # non-negative float orders like its bits read as an unsigned integer; NaN lands above every
-  # number), so keeping the nearest is a single integer minimum, not a compare and two selects.
+  # Padding slots are parked far away (opposite directions for the two sets) instead of masked.
+  # For every slot of B the nearest slot of A so far is kept, one slot of A at a time, on (P, K)
+  # planes per coordinate (vectorises better on CPU than a (P, K, K) table). The slot of A rides
+  # in the low bits of the squared distance (a non-negative float orders like its bits as an
+  # unsigned integer), so keeping the nearest is a single integer minimum.
   fixed_a = jnp.where(valid_a[..., None], jax.lax.stop_gradient(points_a), _PARKED)
   fixed_b = jnp.where(valid_b[..., None], jax.lax.stop_gradient(points_b), -_PARKED)
   planes_a = jnp.moveaxis(fixed_a, -1, 0)  # (3, P, K)
@@ -143,11 +122,9 @@ def region_pair_distances(
   if closest is None:
     closest = closest_pairs(points_a, points_b, valid, constraints)
   regions = jnp.asarray(constraints.pair_regions)
-  # Only the two chosen vertices per pair are gathered, so the backward pass scatters P points,
-  # not P whole regions.
   nearest_a = points_a[regions[:, 0], closest[:, 0]]
   nearest_b = points_b[regions[:, 1], closest[:, 1]]
-  distance = safe_norm(nearest_a - nearest_b)
+  distance = safe_sqrt(jnp.sum(jnp.square(nearest_a - nearest_b), axis=-1))
   has_vertices = jnp.any(valid, axis=-1)
   return jnp.where(has_vertices[regions[:, 0]] & has_vertices[regions[:, 1]], distance, FAR)
 
@@ -171,10 +148,7 @@ def _masked_min(x: jax.Array, mask: jax.Array, temperature, axis: int = -1) -> j
 
 
 def _first_min(x: jax.Array, axis: int = -1) -> tuple[jax.Array, jax.Array]:
-  """The minimum over ``axis`` and the lowest index holding it (``argmin``'s answer).
-
-  Two plain minima: XLA on CPU runs them several times faster than its argmin reduction.
-  """
+  """The minimum over ``axis`` and its lowest index: two plain minima, faster than argmin on CPU."""
   lowest = jnp.min(x, axis=axis)
   shape = [1] * x.ndim
   shape[axis] = x.shape[axis]
@@ -202,10 +176,9 @@ def _sample_membership(constraints: Constraints) -> jax.Array:
 def _exact_sample_losses(distances: jax.Array, constraints: Constraints) -> jax.Array:
   """``sample_losses`` with exact minima, through one gather of the chosen pairs.
 
-  The choices (combination per row variant, role per entry, entry per sample) are made on
-  distances without gradient; the loss is then the sum of the chosen distances. Same value and,
-  away from ties, the same gradient as differentiating the minima, but the backward pass scatters
-  N x R values instead of the whole (O, C, W) table.
+  The choices are made on distances without gradient and the chosen distances summed: same value
+  and, away from ties, the same gradient, but the backward pass scatters N x R values, not the
+  whole (O, C, W) table.
   """
   c = constraints
   variant_pairs = jnp.asarray(c.variant_pairs)  # (O, C, W)
@@ -297,11 +270,9 @@ def contact_loss(
     temperature: None (exact minima, the published loss) or a soft-min temperature in metres.
     count_empty: True (published): empty samples count in the mean and cost 0; False: average over
       the non-empty samples only.
-    closest: None (exact: search the closest vertex pairs now, the default) or (P, 2) int32 from
-      ``closest_pairs`` on the points of an earlier step. The search costs P x K x K squared
-      distances and has no gradient; reusing its result for a few steps turns that into P, and
-      every region distance becomes the distance of the previously closest slots: an upper bound
-      of the exact one, equal right after each search. An approximation: measure its effect.
+    closest: None (exact: search now) or (P, 2) int32 from ``closest_pairs`` on the points of
+      an earlier step; every region distance is then that of the previously closest slots, an
+      upper bound of the exact one. An approximation: measure its effect.
 
   Returns:
     () the loss in metres; 0 when every sample is empty.

@@ -6,20 +6,13 @@ model's projected joints ``p_j`` in the same order::
     s = 512 / max(box width, box height)     (box of the confident detected keypoints)
     L = sum_j c_j || s p_j - s x_j ||^2
 
-The scale makes the loss independent of how large the person is in the image, so one weight fits
-every image (the reference, ProsePose on BUDDI, does the same and sums over joints).
+The scale makes one weight fit every image, as in the reference. "Confident" means
+``c_j > min_confidence`` (0 by default: the keypoints that weigh in the loss).
 
-"Confident" for the box means ``c_j > min_confidence`` with ``min_confidence = 0`` by default:
-exactly the keypoints that also weigh in the loss, as in the reference. A higher threshold keeps
-low-confidence strays out of the box without dropping them from the loss.
-
-Missing keypoints never poison the loss: a keypoint with confidence 0, negative or NaN, or with a
-NaN or infinite coordinate, contributes nothing, and is replaced by zeros before any arithmetic so
-that neither the loss nor its gradient can turn NaN. (The reference would propagate such NaNs.)
-
-Before the fit, :func:`ankle_fallback` replaces unreliable ankles: when an ankle's confidence is
-below 0.2 (or NaN), that ankle and its three foot points take the projected joints of the initial
-estimate at confidence 0.5. This runs once, on the data, not inside the loss.
+A keypoint with confidence 0, negative or NaN, or a non-finite coordinate contributes nothing and
+is zeroed before any arithmetic, so neither loss nor gradient turns NaN (the reference's would).
+Before the fit, :func:`ankle_fallback` replaces ankles below 0.2 confidence, and their foot
+points, with the initial estimate's projected joints at confidence 0.5.
 """
 
 from __future__ import annotations

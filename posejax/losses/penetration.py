@@ -5,28 +5,17 @@ low-resolution proxy mesh is at least 0.99 (Jacobson et al. 2013: the sum over t
 signed solid angle, Van Oosterom-Strackee formula, divided by 4 pi; 1 inside a closed outward
 surface, 0 outside). Each inside vertex is pushed out by ``(100 d^2)^2``, ``d`` its distance
 (metres) to the nearest vertex of B (METHOD.md; BUDDI's ``GeneralContactLoss``). The inside
-mask carries no gradient, so the fit may refresh it only every few steps: :func:`inside_mask`
-computes it and :func:`penetration_penalty` applies it, once per direction.
+mask carries no gradient, so the fit may refresh it only every few steps.
 
-posejax differs from the reference on purpose: each direction counts on its own (the reference
-applies the penalty only when both bodies penetrate each other at once), the search is exact and
-deterministic, and a point is tested only against the parts of the proxy that can hold it: the
-proxy is also cut into closed limb parts (``posejax.losses.proxy_parts``), whose winding numbers
-add up to the proxy's and are 0 outside their bounding boxes.
+Unlike the reference, each direction counts on its own (the reference penalizes only when both
+bodies penetrate each other at once), the search is exact, and a point is tested only against the
+closed limb parts of the proxy (``posejax.losses.proxy_parts``) whose bounding boxes hold it.
 
-The proxy is coarser than the body. On the default body (1,000 proxy vertices), 99.6% of points
-1 cm inside the true surface count as inside and 2.6% of points 1 cm outside do too, where the
-proxy bridges concave spots (armpits, between fingers); penetrations shallower than about a
-centimetre are therefore seen only in part, as in the reference.
-
-The proxy (:func:`build_proxy`, once per model) is a closed, consistently outward-oriented mesh of
-about 1,000 vertices whose vertices are a SUBSET of the model's vertices, so that the posed proxy is
-a gather of the posed vertices (how it is made: ``posejax.losses.proxy_mesh``).
-
-Self-penetration of one person is not modelled: a body's own vertices lie on its own proxy, where
-winding numbers are about 1/2 and meaningless, and parts that legitimately touch (upper and lower
-arm at a bent elbow) cannot be told from intersecting ones without a segmentation into separately
-closed parts. The term is for two people, as in the reference.
+The proxy (:func:`build_proxy`) is closed, outward-oriented, about 1,000 vertices, and its
+vertices are a subset of the model's, so the posed proxy is a gather. Being coarser than the body,
+it bridges concave spots (armpits, between fingers): penetrations shallower than about a
+centimetre are seen only in part, as in the reference. Self-penetration is not modelled: a body's
+own vertices lie on its own proxy, where winding numbers are about 1/2.
 """
 
 from __future__ import annotations
@@ -59,15 +48,9 @@ DEFAULT_NEAREST_CHUNK = 32
 """Inside points per chunk of the nearest-vertex search (memory ~ chunk x vertices floats)."""
 
 
-# ----------------------------------------------------------------------------------------------
-# Winding numbers
-# ----------------------------------------------------------------------------------------------
-
-
 def _winding_numbers_dense(points: jax.Array, triangles: jax.Array) -> jax.Array:
   """(C,) winding numbers of (C, 3) points against (T, 3, 3) triangles, all pairs at once."""
-  # Written coordinate by coordinate on (C, T) planes: XLA on CPU runs this several times faster
-  # than length-3 vector axes (jnp.cross and friends), and atan2 is then the main cost.
+  # Coordinate by coordinate on (C, T) planes: on CPU several times faster than length-3 axes.
   def corner(k):
     return [triangles[None, :, k, i] - points[:, i:i + 1] for i in range(3)]
 
@@ -112,8 +95,8 @@ def winding_numbers(
   Args:
     points: (N, 3) query points, metres.
     triangles: (T, 3, 3) triangle corners, metres, counter-clockwise seen from outside.
-    chunk_size: query points per chunk (``lax.map`` over chunks); XLA fuses the pair terms, so
-      memory is about ``chunk_size * T`` floats (2 MiB for 256 x 2,000); ``None``: all at once.
+    chunk_size: query points per chunk (memory about ``chunk_size * T`` floats); ``None``: all
+      at once.
 
   Returns:
     (N,) winding numbers (unitless).
@@ -128,14 +111,11 @@ def _chunked_over_selected(fn, points: jax.Array, selected: jax.Array, chunk_siz
   """``sum_k fn(points[i], *operands[k])`` over the groups k with ``selected[k, i]``; 0 for a
   point no group selects.
 
-  ``selected`` is (K, N) bool; every array of ``operands`` has a leading axis K (group k's
-  arguments: a block of triangles, the other body's vertices, ...). One while loop over chunks of
-  ``chunk_size`` (group, point) pairs, each chunk within one group, so the cost follows the number
-  of selected pairs (none: nothing is computed) and memory stays at one chunk. Under ``vmap`` the
-  batch elements run one after the other (``jax.custom_batching.sequential_vmap``), each for as
-  many chunks as it needs: a vmapped while loop would run every element for as many chunks as the
-  busiest one (on the fit benchmark, scenes have 37% of their points in the other body's box on
-  average, and the busiest 96%). Forward only: call it on values without gradient.
+  ``selected`` is (K, N) bool; every array of ``operands`` has a leading axis K. One while loop
+  over chunks of ``chunk_size`` (group, point) pairs, each within one group, so the cost follows
+  the number of selected pairs. Under ``vmap`` the batch elements run one after the other
+  (``sequential_vmap``), each for as many chunks as it needs, rather than all for as many as the
+  busiest. Forward only: call it on values without gradient.
   """
   k, n = selected.shape
   chunk_size = max(1, min(int(chunk_size), n))
@@ -172,11 +152,6 @@ def _chunked_over_selected(fn, points: jax.Array, selected: jax.Array, chunk_siz
   return run(points, selected, tuple(operands))
 
 
-# ----------------------------------------------------------------------------------------------
-# The proxy mesh
-# ----------------------------------------------------------------------------------------------
-
-
 @flax.struct.dataclass
 class PenetrationProxy:
   """A closed low-resolution mesh over a subset of a body model's vertices (build once per model).
@@ -191,12 +166,9 @@ class PenetrationProxy:
   triangle_ids: jax.Array
   """(T, 3) int32 ids (same numbering) of each proxy triangle, counter-clockwise from outside."""
   part_triangle_ids: jax.Array | None = None
-  """(B, S, 3) int32: the proxy cut into closed limb parts (``posejax.losses.proxy_parts``), each
-  part's triangles and the caps that close it, in blocks of S triangles of one part (the last
-  block of a part padded with degenerate triangles: one vertex three times, solid angle 0). The
-  parts' winding numbers add up to the proxy's, and each is 0 outside its own bounding box, so
-  :func:`inside_mask` tests a point against the parts whose box holds it. None: one part, the
-  whole proxy."""
+  """(B, S, 3) int32: the proxy cut into closed limb parts (``posejax.losses.proxy_parts``), in
+  blocks of S triangles of one part, padded with degenerate triangles (solid angle 0). The parts'
+  winding numbers add up to the proxy's. None: one part, the whole proxy."""
   block_part: jax.Array | None = None
   """(B,) int32: the part each block of ``part_triangle_ids`` belongs to."""
 
@@ -274,16 +246,13 @@ def build_proxy(
 ) -> PenetrationProxy:
   """Builds a body model's closed low-resolution proxy mesh (numpy, once per model).
 
-  See ``posejax.losses.proxy_mesh`` for how. Pure Python/numpy, a few seconds for SMPL-X's 10,475
-  vertices the first time on a machine; the result is kept per mesh for the life of the process
-  and on disk (``proxy_mesh.stored_simplified_faces``).
+  See ``posejax.losses.proxy_mesh`` for how; the result is cached per mesh in memory and on disk.
 
   Args:
     vertices: (V, 3) rest-pose vertices of the model, metres (e.g. the template).
     faces: (F, 3) the model's triangles (vertex ids); holes are closed, separate parts kept.
-    target_vertices: about how many vertices the proxy keeps (the reference uses about 1,000).
-      Parts never shrink below a tetrahedron, and collapses that would break the surface are
-      skipped, so the count can end a little above the target.
+    target_vertices: about how many vertices the proxy keeps (the reference uses about 1,000);
+      the count can end a little above it.
     vertex_labels: optional (V,) int part of every vertex (``proxy_parts.limb_labels``): the proxy
       is then also cut into closed parts for fast, exact inside tests (``part_triangle_ids``).
 
@@ -319,7 +288,6 @@ def build_proxy(
                           part_triangle_ids=parts, block_part=block_part)
 
 
-# Proxies by mesh digest: the fit, benchmarks and tests ask for the same model's proxy repeatedly.
 _PROXY_CACHE: dict[str, np.ndarray] = {}
 
 
@@ -339,11 +307,6 @@ def build_model_proxy(model, *, target_vertices: int = DEFAULT_PROXY_VERTICES) -
                      target_vertices=target_vertices, vertex_labels=labels)
 
 
-# ----------------------------------------------------------------------------------------------
-# The penalty
-# ----------------------------------------------------------------------------------------------
-
-
 def inside_mask(
     points: jax.Array,
     other_vertices: jax.Array,
@@ -355,9 +318,7 @@ def inside_mask(
   """Which points lie inside the other body (no gradient; may be refreshed only every k steps).
 
   A point is tested only against the closed parts of the proxy whose bounding box holds it
-  (outside it a closed surface's winding number is exactly 0; ``PenetrationProxy.parts``), a
-  chunk at a time: separated people cost next to nothing, and a point near one limb tests that
-  limb.
+  (outside it a closed surface's winding number is exactly 0), so separated people cost little.
 
   Args:
     points: (N, 3) vertices of body A, metres (non-finite ones are never inside).
@@ -398,8 +359,8 @@ def nearest_other_vertices(
 ) -> jax.Array:
   """For every inside point, the index of the other body's nearest vertex (no gradient).
 
-  The search of :func:`penetration_penalty`, exact, run only for inside points; a fit may run it
-  with :func:`inside_mask` every few steps and pass both to the penalty in between.
+  Exact, run only for inside points; a fit may refresh it with :func:`inside_mask` every few
+  steps.
 
   Args:
     points: (N, 3) vertices of body A, metres.

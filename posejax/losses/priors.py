@@ -1,21 +1,15 @@
 """Priors: the SMPLify Gaussian pose mixture, a licence-free default, shape, init pose and placement.
 
 The pose prior is a max-mixture of Gaussians over the axis-angle body pose (SMPLify, Bogo et al.
-2016): energy(x) = min_k [ 0.5 (x - mu_k)^T S_k^-1 (x - mu_k) - log c_k ]. The mixture is fitted on
-the 69-D SMPL body pose (23 joints); SMPL-X's body pose has 21 joints, the first 63 of those 69
-dimensions, so posejax uses the mixture's marginal on them (for a Gaussian: the leading slice of the
-mean and of the covariance).
+2016): energy(x) = min_k [ 0.5 (x - mu_k)^T S_k^-1 (x - mu_k) - log c_k ], fitted on SMPL's 69-D
+body pose; SMPL-X's 63-D body pose is its leading slice, so posejax uses the marginal there.
 
-The constant ``c_k``. SMPLify-X's ``MaxMixturePrior`` (copied unchanged into BUDDI, which ProsePose
-runs) sets ``c_k = w_k / ((2 pi)^(69/2) * sqrt(det S_k) / min_j sqrt(det S_j))``, with the
-determinants of the full 69-D covariances; for SMPL-X, BUDDI slices means and covariances to 63
-dimensions but keeps these 69-D constants. ``constant="reference"`` (the default) reproduces that
-exactly. ``constant="marginal"`` uses the true normaliser of the 63-D marginal mixture instead,
-``c_k = w_k / ((2 pi)^(63/2) sqrt(det S_k[:63, :63]))``. The two differ by a per-component offset:
-which component wins the min can differ, the gradient inside one component does not.
-
-Every prior here is one pytree, :class:`GaussianMixturePrior`, built once (Cholesky factors
-precomputed in float64) and evaluated by the pure, vmap-able :func:`pose_prior_energy`.
+The constant ``c_k``: SMPLify-X's ``MaxMixturePrior`` (as BUDDI runs it for ProsePose) sets
+``c_k = w_k / ((2 pi)^(69/2) * sqrt(det S_k) / min_j sqrt(det S_j))`` from the full 69-D
+covariances even after slicing to 63; ``constant="reference"`` (default) reproduces that, and
+``constant="marginal"`` uses the true normaliser ``w_k / ((2 pi)^(63/2) sqrt(det S_k[:63, :63]))``.
+They differ by a per-component offset, which can change the winning component but not the
+gradient inside one.
 """
 
 from __future__ import annotations
@@ -123,9 +117,8 @@ def init_placement_energy(transl: jax.Array, init_transl: jax.Array) -> jax.Arra
   """Init-placement prior ``|(t_1 - t_0) - (a_1 - a_0)|^2``: keep the two people's relative
   placement near the anchor's, whatever their common position.
 
-  Contact rows that few answers name pull weakly, but nothing else resists a person sliding along
-  the depth that the keypoints leave open, so without this term such a row moves a person as far
-  as it wants. A quadratic resistance lets a row move the people in proportion to its pull.
+  Nothing else resists a person sliding along the depth the keypoints leave open, so without it
+  even a weak contact row moves a person as far as it wants.
 
   Args:
     transl: (2, 3) the two people's root translations, metres.
@@ -264,10 +257,8 @@ def load_gmm_prior(
                                dims=dims, constant=constant, source=path)
 
 
-# The licence-free default. Per joint of SMPL-X's body pose (axis-angle in the joint's rest frame:
-# x to the body's left, y up, z forward): a mean that leans towards the usual side of hinged
-# joints, and a standard deviation of about half the joint's typical range of motion on each axis.
-# Hand-set from textbook ranges of motion, not learned from data; a weak, broad regulariser.
+# Per body joint (axis-angle in the joint's rest frame: x to the body's left, y up, z forward),
+# hand-set from textbook ranges of motion, not learned.
 _DEFAULT_JOINTS: tuple[tuple[str, tuple[float, float, float], tuple[float, float, float]], ...] = (
     # name, mean (x, y, z) radians, standard deviation (x, y, z) radians
     ("left_hip", (-0.25, 0.0, 0.05), (0.6, 0.3, 0.35)),
@@ -297,14 +288,10 @@ _DEFAULT_JOINTS: tuple[tuple[str, tuple[float, float, float], tuple[float, float
 def default_pose_prior() -> GaussianMixturePrior:
   """A licence-free pose prior for when no ``gmm_08.pkl`` is given.
 
-  What it is: ONE Gaussian with a diagonal covariance over SMPL-X's 63-D body pose, hand-set (not
-  learned): per joint and axis, a mean leaning towards the usual side of hinged joints (knees bent
-  a little forward-flexed, elbows a little bent, arms lowered from the T-pose) and a standard
-  deviation of about half the joint's typical range of motion (wide for shoulders, hips, knees and
-  elbows; narrow for the spine, collars, toes and the off-axes of hinges). The energy is
-  ``0.5 sum_i ((x_i - m_i) / s_i)^2``, zero at the mean (no constant). It keeps joints in plausible
-  ranges and off-axis rotations small; it knows nothing about correlations between joints, which
-  the learned mixture does, so expect it to be a weaker prior than SMPLify's.
+  One diagonal Gaussian over SMPL-X's 63-D body pose, hand-set: per joint and axis a mean leaning
+  towards the usual side of hinged joints and a standard deviation of about half the joint's
+  range of motion. The energy is ``0.5 sum_i ((x_i - m_i) / s_i)^2`` (no constant). It knows no
+  correlations between joints, so it is a weaker prior than SMPLify's.
 
   Returns:
     A one-component :class:`GaussianMixturePrior` with ``dims == 63``.

@@ -1,16 +1,12 @@
 """The interpenetration proxy's triangles: a body mesh closed, oriented and simplified (numpy).
 
 :func:`simplified_faces` returns a closed, consistently outward-oriented mesh over a SUBSET of the
-input's vertices, so that the posed proxy is a gather of the posed vertices. It is made by (1)
-closing every hole of the model's mesh (SMPL-X's open mouth) with a fan of triangles between the
-hole's own vertices, (2) flipping any part whose volume is negative, and (3) quadric-error half-edge
-collapses (Garland-Heckbert quadrics; a vertex merges into a neighbour, so no new vertex is made)
-that keep each part a closed 2-manifold (link condition, no flipped triangles). Separate closed
-parts (SMPL-X's eyeballs, the default body's eyes) stay separate closed parts: winding numbers add
-up over parts, so a point inside any part, or inside two overlapping parts, still counts as inside.
-Pure Python/numpy, a few seconds for SMPL-X's 10,475 vertices; :func:`stored_simplified_faces`
-keeps each result on disk, so that only the first process on a machine pays them, and the package
-ships the default body's (``posejax/assets/proxy-*.npz``), so that no process pays for it.
+input's vertices, so that the posed proxy is a gather of the posed vertices: (1) every hole (SMPL-X's
+open mouth) is closed by a fan between its own vertices, (2) parts of negative volume are flipped,
+(3) Garland-Heckbert half-edge collapses that keep each part a closed 2-manifold. Separate closed
+parts (eyeballs) stay separate: winding numbers add up over parts. It takes a few seconds for
+SMPL-X, so :func:`stored_simplified_faces` keeps each result on disk, and the package ships the
+default body's (``posejax/assets/proxy-*.npz``).
 """
 
 from __future__ import annotations
@@ -41,11 +37,9 @@ def stored_simplified_faces(vertices: np.ndarray, faces: np.ndarray, target_vert
                             directory: str | None = None) -> np.ndarray:
   """``simplified_faces``, kept in a file per mesh and target that later processes read back.
 
-  A proxy shipped in ``SHIPPED_DIRECTORY`` under the same key is read first (the default body's).
-  The file's name is a digest of the inputs (and ``FORMAT_VERSION``); it is written atomically,
-  so processes sharing the folder each see a whole file or none. A file that is unreadable, of
-  another mesh, or not a closed oriented mesh over valid vertex ids is rebuilt, with a warning.
-  A folder that cannot be written only costs the time.
+  A proxy shipped in ``SHIPPED_DIRECTORY`` under the same key is read first. The file is named by
+  a digest of the inputs, written atomically; a bad or foreign file is rebuilt with a warning, and
+  a folder that cannot be written only costs the time.
 
   Args:
     vertices, faces, target_vertices: as ``simplified_faces``.

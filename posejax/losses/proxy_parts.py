@@ -1,25 +1,15 @@
 """The interpenetration proxy cut into closed limb parts, so that a winding number tests few parts.
 
-The generalized winding number of a closed mesh is the sum over its triangles of their solid
-angles. Cut the mesh into parts along loops of its edges and close every cut loop with a fan of
-triangles between the loop's own vertices, the same fan in both parts that share the loop but
-oppositely oriented. Then:
-
-* every part is a closed surface, so its winding number is exactly 0 outside its bounding box;
-* the caps cancel in the sum over parts, so the sum of the parts' winding numbers is the whole
-  mesh's.
-
-So a point's winding number is the sum over the parts whose box contains it, which is exact, and
-a point near one limb of the other body tests that limb's few hundred triangles instead of all
-2,000. Measured on the fit benchmark's scenes, the per-part boxes take about 1/24 of the
-point-triangle pairs that one box around the whole proxy takes.
+The mesh is cut along loops of its edges and every cut loop closed by the same fan in both
+parts that share it, oppositely oriented. Every part is then closed, so its winding number is 0
+outside its bounding box, and the caps cancel in the sum over parts, which is the whole mesh's.
+A point therefore tests only the parts whose box holds it, exactly.
 
 Parts follow the skeleton: a vertex belongs to the limb of its dominant joint (the subtree of a
-shoulder, elbow, hip, knee or the neck; the torso otherwise), and a triangle to the limb most of
-its vertices belong to. Where a cut would not be a set of simple loops between two parts (three
-parts meeting at a vertex, or a loop touching itself), the triangles around that vertex join the
-lowest-numbered part there (the torso), until every cut is made of simple loops: only then do the
-two caps of every loop match.
+shoulder, elbow, hip, knee or the neck; the torso otherwise), a triangle to the limb most of its
+vertices belong to. Where a cut would not be simple loops between two parts, the triangles around
+that vertex join the lowest-numbered part there (the torso), so that the two caps of every loop
+match.
 """
 
 from __future__ import annotations

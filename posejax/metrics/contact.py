@@ -1,19 +1,14 @@
 """Contact metrics: PCC between two people and self-contact PCC of one person.
 
-Positions come in metres; PCC values are fractions in [0, 1] (the tables print percentages). Both
-people's evaluation (:func:`evaluate_two_person`, :func:`evaluate_one_person`) adds the joint errors
-of ``posejax.metrics.joints``.
+Positions in metres; PCC values are fractions in [0, 1].
 
-* PCC (two people): for every annotated region pair, the minimum distance between the two predicted
-  regions over a fixed handful of vertices per region (the reference draws 5 per region with numpy
-  seed 0; posejax picks them deterministically, see :func:`fixed_region_vertices`); PCC(tau) is the
-  share of annotated pairs with distance strictly below tau, tau = 0, 5, ..., 95 cm. Written in
-  ``jax.numpy`` for one item.
-* Self-contact PCC (one person, MOYO): a region pair is in contact at tau when some pair of its
-  vertices is closer than tau AND geodesically at least 30 cm apart on the rest mesh; ground
-  truth at 2 cm; PCC(tau) = recall of the ground-truth pairs. Images without ground-truth
-  self-contact have no PCC (NaN here; the reference writes -1 and skips them). numpy/scipy, with a
-  one-off precomputation per mesh and region set (:func:`build_self_contact_index`).
+* PCC (two people): the share of annotated region pairs whose predicted minimum distance, over a
+  fixed handful of vertices per region (the reference draws 5 with numpy seed 0; posejax picks
+  them deterministically), is strictly below tau = 0, 5, ..., 95 cm.
+* Self-contact PCC (one person, MOYO): a region pair touches at tau when some pair of its vertices
+  is closer than tau and geodesically at least 30 cm apart on the rest mesh; ground truth at 2 cm;
+  PCC(tau) is the recall of the ground-truth pairs, NaN without ground-truth self-contact (the
+  reference writes -1 and skips them).
 """
 
 from __future__ import annotations
@@ -46,18 +41,22 @@ PCC_VERTICES_PER_REGION = 5
 """Vertices per region in the two-person PCC (as in the ProsePose evaluation)."""
 
 
-# --------------------------------------------------------------------------------------------
-# Two-person PCC
-
-
 def _region_sets(regions) -> list[np.ndarray]:
-  """Vertex-id arrays of a region set given as a sequence, a mapping or a ``RegionMap``."""
+  """Sorted unique vertex ids of each region of a sequence, a mapping or a ``RegionMap``."""
   masks = getattr(regions, "masks", None)
-  if masks is not None:  # posejax.body.regions.RegionMap: (R, V) boolean masks
-    return [np.flatnonzero(row) for row in np.asarray(masks)]
-  if isinstance(regions, Mapping):
-    return [np.asarray(ids) for ids in regions.values()]
-  return [np.asarray(ids) for ids in regions]
+  if masks is not None:
+    sets = [np.flatnonzero(row) for row in np.asarray(masks)]
+  else:
+    sets = list(regions.values() if isinstance(regions, Mapping) else regions)
+  if not sets:
+    raise InvalidInputError("region_vertex_sets is empty")
+  cleaned = []
+  for index, ids in enumerate(sets):
+    ids = np.unique(np.asarray(ids, dtype=np.int64).reshape(-1))
+    if ids.size == 0:
+      raise InvalidInputError(f"region {index} has no vertices")
+    cleaned.append(ids)
+  return cleaned
 
 
 def fixed_region_vertices(region_vertex_sets: Sequence[np.ndarray] | Mapping[str, np.ndarray],
@@ -80,15 +79,7 @@ def fixed_region_vertices(region_vertex_sets: Sequence[np.ndarray] | Mapping[str
   Returns:
     (R, M) int32 vertex ids.
   """
-  sets = _region_sets(region_vertex_sets)
-  if not sets:
-    raise InvalidInputError("region_vertex_sets is empty")
-  cleaned = []
-  for index, ids in enumerate(sets):
-    ids = np.unique(np.asarray(ids, dtype=np.int64).reshape(-1))
-    if ids.size == 0:
-      raise InvalidInputError(f"region {index} has no vertices")
-    cleaned.append(ids)
+  cleaned = _region_sets(region_vertex_sets)
   width = max(ids.size for ids in cleaned) if count is None else int(count)
   if width < 1:
     raise InvalidInputError(f"count must be positive, got {count}")
@@ -189,8 +180,7 @@ def summarize_pcc(curves: np.ndarray | Sequence[np.ndarray]) -> tuple[np.ndarray
     raise InvalidInputError(f"curves must be (N, T), got shape {curves.shape}")
   valid = ~np.isnan(curves).any(axis=1)
   if not valid.any():
-    nan_curve = np.full(curves.shape[1], np.nan)
-    return nan_curve, float("nan")
+    return np.full(curves.shape[1], np.nan), float("nan")
   per_tau = curves[valid].mean(axis=0)
   return per_tau, float(per_tau.mean())
 
@@ -230,16 +220,13 @@ def evaluate_two_person(pred_vertices: np.ndarray, gt_vertices: np.ndarray,
     if region_vertices is None:
       raise InvalidInputError("contact_pairs need region_vertices (fixed vertices per region)")
     pairs = np.asarray(contact_pairs, dtype=np.int32).reshape(-1, 2)
-    curve = np.asarray(two_person_pcc(pred_vertices, pairs, region_vertices, errors["swapped"],
-                                      thresholds)) if pairs.size else \
-        np.full(np.shape(thresholds), np.nan)
+    curve = np.full(np.shape(thresholds), np.nan)
+    if pairs.size:
+      curve = np.asarray(two_person_pcc(pred_vertices, pairs, region_vertices, errors["swapped"],
+                                        thresholds))
     out["pcc"] = curve
     out["pcc_mean"] = np.asarray(np.mean(curve))
   return out
-
-
-# --------------------------------------------------------------------------------------------
-# One-person self-contact PCC (numpy, evaluation only)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -301,9 +288,8 @@ def build_self_contact_index(faces: np.ndarray, rest_vertices: np.ndarray,
                              chunk: int = 256) -> SelfContactIndex:
   """Precomputes the geodesic filter for self-contact maps (once per mesh topology and region set).
 
-  Geodesic distances are shortest paths along the rest mesh's edges (scipy Dijkstra, cut off at
-  the threshold), a slight overestimate of the true surface geodesic, as in the reference's
-  precomputed table.
+  Geodesic distances are shortest paths along the rest mesh's edges (a slight overestimate of
+  the surface geodesic, as in the reference's precomputed table).
 
   Args:
     faces: (F, 3) triangle vertex ids.
@@ -323,17 +309,12 @@ def build_self_contact_index(faces: np.ndarray, rest_vertices: np.ndarray,
   rest_vertices = np.asarray(rest_vertices, dtype=np.float64)
   regions = []
   for index, ids in enumerate(_region_sets(region_vertex_sets)):
-    ids = np.unique(np.asarray(ids, dtype=np.int64).reshape(-1))
-    if ids.size == 0:
-      raise InvalidInputError(f"region {index} has no vertices")
     if ids.min() < 0 or ids.max() >= rest_vertices.shape[0]:
       raise InvalidInputError(
           f"region {index} indexes outside the {rest_vertices.shape[0]} vertices")
     if max_vertices_per_region is not None and ids.size > max_vertices_per_region:
       ids = np.sort(_farthest_points(rest_vertices[ids], ids, int(max_vertices_per_region)))
     regions.append(ids)
-  if not regions:
-    raise InvalidInputError("region_vertex_sets is empty")
   vertex_ids = np.unique(np.concatenate(regions))
   slot_vertex = np.concatenate([np.searchsorted(vertex_ids, ids) for ids in regions])
   region_starts = np.cumsum([0] + [ids.size for ids in regions[:-1]])
@@ -390,10 +371,6 @@ def self_contact_pcc(pred_vertices: np.ndarray, gt_vertices: np.ndarray, index: 
                      thresholds: np.ndarray = PCC_THRESHOLDS_M,
                      gt_threshold: float = SELF_CONTACT_GT_THRESHOLD_M) -> np.ndarray:
   """Self-contact PCC(tau) of one person: recall of the ground-truth contact region pairs.
-
-  The ground-truth map holds the region pairs with a geodesically far vertex pair closer than
-  ``gt_threshold``; the predicted map at tau those closer than tau. PCC(tau) is the share of
-  ground-truth pairs that the predicted map contains.
 
   Args:
     pred_vertices: (V, 3) predicted mesh, metres.

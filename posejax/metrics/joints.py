@@ -1,19 +1,9 @@
 """Joint errors: LSP-14 joint regressors, similarity Procrustes, MPJPE and PA-MPJPE.
 
-Positions come in metres, errors go out in millimetres (the unit of the published tables). The
-error functions are pure ``jax.numpy``, each written for ONE unbatched item; ``jax.vmap`` gives any
-batch axis.
-
-What follows the reference evaluation (BUDDI / ProsePose code):
-
-* Joints: 14 LSP joints regressed from the mesh vertices by a (14, V) regressor
-  (``SMPLX_to_J14.pkl``, a pickled numpy array applied as ``regressor @ vertices``).
-* Joint PA-MPJPE: both people's 14 joints stacked into 28, ONE similarity Procrustes over all 28,
-  mean Euclidean error. posejax also tries the other ground-truth person order and keeps the lower.
-
-Where posejax differs on purpose: the per-person MPJPE of the reference aligns joint 0 of the LSP
-order (the right ankle, by its default ``RootAlignment``); posejax aligns the mid-hip by default and
-says so (``root=`` chooses).
+Positions in metres, errors in millimetres; the error functions are ``jax.numpy`` for one
+unbatched item (``jax.vmap`` for batches). As the reference evaluation (BUDDI / ProsePose), joints
+are the 14 LSP joints regressed from the mesh (``SMPLX_to_J14.pkl``). Unlike it, the per-person
+MPJPE aligns the mid-hip by default, not joint 0 (the right ankle); ``root=`` chooses.
 """
 
 from __future__ import annotations
@@ -39,10 +29,6 @@ LSP14_MID_HIP: tuple[int, ...] = (2, 3)
 """LSP indices whose mean is the pelvis stand-in used as the MPJPE root."""
 
 SMPLX_HEAD_JOINT = 15
-
-
-# --------------------------------------------------------------------------------------------
-# Joints
 
 
 def regress_joints(regressor: jax.Array | np.ndarray, vertices: jax.Array) -> jax.Array:
@@ -133,11 +119,8 @@ def lsp14_regressor(joint_regressor: np.ndarray, rest_vertices: np.ndarray,
                     up_axis: int = 1) -> np.ndarray:
   """Derives an LSP-14 vertex regressor from a body's own joint regressor.
 
-  Rows 0..12 are the body's skeleton-joint rows (``LSP14_FROM_SMPLX_JOINTS``: ankles, knees, hips,
-  wrists, elbows, shoulders, neck); row 13 (head top, which no skeleton joint marks) is one-hot on
-  the landmark vertex highest along ``up_axis`` in the rest pose among the head's vertices.
-  Applied to posed vertices, the joint rows give the posed joints up to the usual
-  regressor-on-posed-mesh approximation, the same one every published J14 regressor makes.
+  Rows 0..12 are the body's skeleton-joint rows (``LSP14_FROM_SMPLX_JOINTS``); row 13 (head top)
+  is one-hot on the head vertex highest along ``up_axis`` in the rest pose.
 
   Args:
     joint_regressor: (>=22, V) SMPL-X-ordered skeleton regressor (``J_regressor``).
@@ -206,11 +189,10 @@ def skinning_band_regressor(rest_vertices: np.ndarray, weights: np.ndarray, rest
   """(J, V) a local, non-negative joint regressor: each joint from the vertices that blend it
   with its parent, weighted to hit the rest joint.
 
-  On a posed mesh these vertices move with both bones around the joint, so their weighted
-  mean follows the joint (the standard regressor-on-posed-mesh approximation). Weights are a
-  non-negative least-squares solution (sum one, rest joint reproduced) over the band's
-  ``max_vertices`` vertices nearest the joint; a joint without a band (the root) uses its own
-  most-weighted vertices.
+  Band vertices move with both bones around the joint, so their weighted mean follows it on a
+  posed mesh. Weights are a non-negative least-squares fit (sum one, rest joint reproduced) over
+  the band's ``max_vertices`` vertices nearest the joint; a joint without a band (the root) uses
+  its own most-weighted vertices.
 
   Args:
     rest_vertices: (V, 3) rest vertices, metres.
@@ -251,10 +233,6 @@ def _model_field(model, names: Sequence[str], required: bool = True):
     raise InvalidInputError(
         f"body model {type(model).__name__} has none of the fields {tuple(names)}")
   return None
-
-
-# --------------------------------------------------------------------------------------------
-# Procrustes and joint errors (jnp, one item; vmap for batches)
 
 
 def similarity_procrustes(source: jax.Array, target: jax.Array
@@ -339,9 +317,8 @@ def pa_mpjpe(pred_joints: jax.Array, gt_joints: jax.Array) -> jax.Array:
 
 
 def _stacked_pa_mpjpe(pred_people: jax.Array, gt_people: jax.Array) -> jax.Array:
-  num_people, num_joints = pred_people.shape[0], pred_people.shape[1]
-  pred = pred_people.reshape(num_people * num_joints, 3)
-  gt = gt_people.reshape(num_people * num_joints, 3)
+  pred = pred_people.reshape(-1, 3)
+  gt = gt_people.reshape(-1, 3)
   return _mean_error_mm(procrustes_align(pred, gt), gt)
 
 
@@ -349,9 +326,8 @@ def joint_pa_mpjpe(pred_people: jax.Array, gt_people: jax.Array
                    ) -> tuple[jax.Array, jax.Array]:
   """Joint PA-MPJPE of two people: one similarity Procrustes over both skeletons together.
 
-  Both people's joints are stacked (2 x 14 = 28 for LSP-14) and aligned with a single similarity
-  transform, so errors in the people's relative placement count. The ground truth is tried in
-  both person orders and the lower error kept.
+  Both people's joints are stacked and aligned with a single similarity transform, so errors in
+  their relative placement count. The ground truth is tried in both person orders, the lower kept.
 
   Args:
     pred_people: (2, J, 3) predicted joints, metres.
