@@ -1,22 +1,17 @@
 """Model answers (free text with a Markdown table) to rows of region names for ``Constraints``.
 
 ``parse_answer(text, people)`` turns one answer into rows ``(cell_1, cell_2)``: Person 1's part and
-Person 2's part (for one person, the two parts that touch). A cell is a name or a tuple of names that
-are alternatives (OR). Every name is one ``Constraints.from_pairs`` accepts: a resolved region
-(``"left hand"``, ``"back"``, ``"waist (front)"``), a side-free lateral part (``"hand"``,
-``"shoulder (front)"``; the contact loss minimises over its side) or, for one person, ``"ground"``.
-The parser never raises, whatever the text; what it leaves out it counts in the answer's diagnostics.
+Person 2's part (for one person, the two parts that touch). A cell is a name ``Constraints.from_pairs``
+accepts or a tuple of alternatives (OR). No text makes the parser raise; what it leaves out it
+counts in the answer's diagnostics.
 
 Finding the table
   A table is a run of consecutive lines containing ``|`` that has a separator row (``|---|---|``), or
   whose lines all start with ``|``, or whose first line is a header ("Person 1 Body Part | ...").
-  The header is the line just above the separator. Lines of prose that happen to contain a pipe are
-  not rows: they belong to no such run, or sit above the header. When a table's rows start with a pipe,
-  the first line after it that does not ends the table. Code fences, bold, italics, inline code and
-  HTML tags are stripped. When there are several tables, the last one of contacts between parts is
-  used (a model that drafts a table and then corrects it means the last one), together with the last
-  table whose every row names the ground (a one-person answer that lists its ground contacts apart
-  adds them, it does not replace the self-contact table); the others are counted as ignored.
+  The header is the line just above the separator; when the rows start with a pipe, the first line
+  that does not ends the table. Markup (fences, bold, inline code, HTML tags) is stripped. Of several
+  tables, the last one of contacts between parts is used (an earlier one is a draft), with the last
+  one whose every row names the ground (it adds to the self-contact table); the rest are ignored.
 
 Choosing the two columns (extra columns: an index, "Confidence", "Notes")
   The first two columns whose header mentions a person or a body part; failing that, with two cells
@@ -25,10 +20,9 @@ Choosing the two columns (extra columns: an index, "Confidence", "Notes")
 Rows that are no rows
   "none", "N/A", "-", "no contact" or empty in both cells marks an empty table: not a constraint and
   not a dropped row. A row with a part in one cell and nothing usable in the other is dropped, with
-  the reason recorded. Every row counts, repeats included, as in the published loss (a sum over
-  rows): told not to say left or right, a model that means both hands writes "hand | back" twice,
-  and the chirality rule (METHOD.md: a part named twice in a column must use both sides) reads it
-  exactly so; a repeated central row weighs twice.
+  its reason. Every row counts, repeats included, as in the published loss (a sum over rows): a
+  model told not to say left or right writes "hand | back" twice for both hands, which the
+  chirality rule (METHOD.md) reads exactly so.
 
 Answers without a table are empty samples; when the text reads as a refusal ("I'm sorry, I can't
 ...") it is flagged as one. Refusals and garbage are still samples: they count in the mean over N.
@@ -342,7 +336,7 @@ def parse_answer(text: str, people: int, *, trust_sides: bool = False,
   """Turns one model answer into constraint rows; never raises.
 
   Args:
-    text: the answer, verbatim (anything that is not a string parses as an empty answer).
+    text: the answer, verbatim.
     people: 2 (rows are Person 1 part, Person 2 part) or 1 (the two touching parts).
     trust_sides: keep "left"/"right" written in the answer instead of dropping them (False: the
       published behaviour; True: the loss honours the written sides).
@@ -352,7 +346,8 @@ def parse_answer(text: str, people: int, *, trust_sides: bool = False,
     The ``ParsedAnswer``; ``rows`` is empty for refusals, empty tables and answers without a table.
 
   Raises:
-    InvalidInputError: only for a ``people`` other than 1 or 2; never because of the text.
+    InvalidInputError: ``people`` is not 1 or 2, or ``text`` is not a string; never because of
+      what the text says.
   """
   if people not in (1, 2):
     raise InvalidInputError(f"people must be 1 or 2, got {people!r}")
