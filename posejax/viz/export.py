@@ -2,9 +2,7 @@
 
 Every person gets a distinct vertex colour (``PERSON_COLORS``) and, where the format has names
 (OBJ objects, GLB nodes), the name ``person_<i>``. PLY holds a single mesh, so the people are
-concatenated into one (still coloured apart). Files are written atomically: the bytes go to a
-temporary file in the target folder, which is then renamed over the target, so a killed run never
-leaves half a mesh behind.
+concatenated into one (still coloured apart). Files are written atomically (temp file + rename).
 """
 
 from __future__ import annotations
@@ -108,13 +106,6 @@ def build_scene(vertices, faces, colors=None, names: Sequence[str] | None = None
   return scene
 
 
-def _file_type(path: str, file_type: str | None) -> str:
-  kind = (file_type or os.path.splitext(path)[1].lstrip(".")).lower()
-  if kind not in MESH_FORMATS:
-    raise InvalidInputError(f"cannot export {path!r}: format {kind!r} is not one of {MESH_FORMATS}")
-  return kind
-
-
 def export_meshes(path: str | os.PathLike, vertices, faces, colors=None,
                   names: Sequence[str] | None = None, file_type: str | None = None) -> str:
   """Writes the meshes of several people into one scene file (OBJ, PLY or GLB), atomically.
@@ -134,7 +125,9 @@ def export_meshes(path: str | os.PathLike, vertices, faces, colors=None,
     InvalidInputError: unknown format or malformed vertices/faces/colours.
   """
   path = os.fspath(path)
-  kind = _file_type(path, file_type)
+  kind = (file_type or os.path.splitext(path)[1].lstrip(".")).lower()
+  if kind not in MESH_FORMATS:
+    raise InvalidInputError(f"cannot export {path!r}: format {kind!r} is not one of {MESH_FORMATS}")
   scene = build_scene(vertices, faces, colors, names)
   if kind == "ply":
     # PLY stores one mesh: merge the people, keeping their vertex colours.
