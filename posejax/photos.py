@@ -222,9 +222,8 @@ def fit_photos(model: BodyModel, photos: Sequence[PhotoInput], *,
                config: FitConfig | None = None, slots: int = 16) -> list[PhotoFit]:
   """Fits photos of the same number of people to their keypoints and the model's answers.
 
-  The photos go through ``posejax.fit_dataset`` (continuous batching, ``slots`` at a time; each
-  photo runs the computation of its fit alone, equal up to float rounding). A photo whose answers are all refusals, or that has none,
-  is fitted with the config's fallback preset, as is one whose answers are all empty.
+  Through ``posejax.fit_dataset`` (``slots`` at a time). A photo whose answers are all
+  refusals, all empty or not given is fitted with the config's fallback preset.
 
   Args:
     model: the body model.
@@ -288,13 +287,6 @@ def params_dict(params: BodyParams) -> dict[str, np.ndarray]:
   return {name: np.asarray(getattr(params, name), np.float64) for name in PARAM_FIELDS}
 
 
-def camera_dict(camera: Camera) -> dict:
-  """The camera as JSON-ready numbers (pixels; identity extrinsics for photos)."""
-  return {"focal_length": np.asarray(camera.focal_length, np.float64).tolist(),
-          "principal_point": np.asarray(camera.principal_point, np.float64).tolist(),
-          "image_size": np.asarray(camera.image_size, np.float64).tolist()}
-
-
 def save_photo_outputs(folder: str, model: BodyModel, photo: PhotoFit, *, image, camera: Camera,
                        keypoints, answers: PhotoAnswers | None, facts: dict) -> dict[str, str]:
   """Writes one photo's files into ``folder`` (each atomically).
@@ -332,8 +324,11 @@ def save_photo_outputs(folder: str, model: BodyModel, photo: PhotoFit, *, image,
   record = {
       "units": "axis-angle radians; transl metres; camera frame x right, y down, z forward",
       "people": int(np.shape(keypoints)[0]), "status": photo.status, "reason": photo.reason,
-      "fit": _lists(params_dict(photo.fitted)), "initial": _lists(params_dict(photo.initial)),
-      "camera": camera_dict(camera), "keypoint_error_px": photo.keypoint_error_px,
+      "fit": params_dict(photo.fitted), "initial": params_dict(photo.initial),
+      # Pixels; a photo's camera has identity extrinsics.
+      "camera": {name: np.asarray(getattr(camera, name), np.float64)
+                 for name in ("focal_length", "principal_point", "image_size")},
+      "keypoint_error_px": photo.keypoint_error_px,
       "fit_summary": photo.result.summary(), **facts,
   }
   paths["json"] = atomic_write_text(os.path.join(folder, "params.json"),
@@ -346,10 +341,6 @@ def save_photo_outputs(folder: str, model: BodyModel, photo: PhotoFit, *, image,
                                          json.dumps(answers.to_json(), indent=1,
                                                     default=_json_default))
   return paths
-
-
-def _lists(arrays: dict[str, np.ndarray]) -> dict[str, list]:
-  return {name: value.tolist() for name, value in arrays.items()}
 
 
 def _json_default(value: Any):
