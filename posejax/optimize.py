@@ -1,18 +1,9 @@
 """A compiled Adam stage over a batch of independent scenes, each with its own early stop.
 
-The objective is written for ONE scene; the stage vmaps it over the leading batch axis. Iterations
-run inside ``lax.while_loop`` within ``jit``; the host only calls back in between chunks of
-iterations (for progress output), never per iteration. A scene whose loss has flattened stops: its
-parameters and optimiser moments freeze while the other scenes go on; the loop ends when every scene
-has stopped or at the iteration cap.
-
-Everything that differs between the stages of a fit (learning rate, cap, early-stop slope, search
-interval, which parameter groups move) is a traced ``StageSettings`` value, not a compile-time
-constant: one compiled program runs every stage.
-
-Shape of the API (optax style): ``make_stage(objective, ...) -> Stage(init, advance)``, all pure;
-``init(free, data, shared, settings)`` starts a stage and ``advance(state, data, shared, until)``
-runs it.
+The objective is written for ONE scene and vmapped; iterations run in a jitted ``lax.while_loop``
+(the host sees only chunk boundaries). A scene whose loss has flattened freezes while the others go
+on. What differs between stages is a traced ``StageSettings``: one compiled program runs them all.
+API (optax style): ``make_stage(objective, ...) -> Stage(init, advance)``, all pure.
 """
 
 from __future__ import annotations
@@ -38,10 +29,9 @@ searches afresh and returns the new results (``Search.renew``), otherwise it use
 class Search(NamedTuple):
   """Whether one search runs at this iteration.
 
-  Scenes enter a stage at different iterations when a batch is refilled (``replace_scenes``), so
-  each scene has its own schedule. ``anyone`` is the same for every scene of the batch, so a
-  ``lax.cond`` on it stays a real branch under ``vmap``: the search is computed only at
-  iterations where some scene needs it, and kept only by the scenes that do.
+  Each scene has its own schedule (scenes enter a refilled batch at different iterations);
+  ``anyone`` is the same for the whole batch, so a ``lax.cond`` on it stays a real branch under
+  ``vmap``: the search runs only where some scene needs it.
 
   Attributes:
     due: () bool, this scene searches now.
@@ -184,10 +174,8 @@ def make_stage(
   so on the values of its own forward pass, so a search costs no extra body evaluation.
 
   Args:
-    objective: ``objective(free, carry, search, data, shared) -> (total, (terms, carry))`` for
-      ONE scene (see ``Objective``); ``free`` holds the optimised parameters, ``data`` everything
-      else of the scene (observations, weights, fixed parameters), ``shared`` what all scenes
-      share (model tables; never batched).
+    objective: an ``Objective`` for ONE scene; ``free`` holds the optimised parameters, ``data``
+      the rest of the scene, ``shared`` what all scenes share (never batched).
     early_stop_window: W, the number of recent total losses the slope is fitted to (static: it
       is an array size).
     initial_carry: ``initial_carry(free, data, shared) -> carry`` for ONE scene: a placeholder of
@@ -296,18 +284,13 @@ def make_stage(
 def replace_scenes(state: StageState, fresh: StageState, mask: jax.Array) -> StageState:
   """``state`` with the scenes (slots) where ``mask`` is set taken from ``fresh``.
 
-  Continuous batching: a stage keeps running over B slots while finished scenes leave and new
-  ones enter. A new scene's state is its row of a fresh ``init`` (zero moments, no losses seen,
-  no evaluation yet), so it runs exactly as it would in a stage of its own; the clock ``step``
-  and the settings stay ``state``'s.
+  For continuous batching: a new scene's row of a fresh ``init`` (zero moments, no losses seen)
+  runs exactly as in a stage of its own; the clock ``step`` and the settings stay ``state``'s.
 
   Args:
     state: the running stage.
     fresh: ``init`` of the same stage for the incoming scenes (rows not in ``mask`` unused).
     mask: (B,) bool, the slots to replace.
-
-  Returns:
-    The merged ``StageState``.
   """
   rows = lambda s: s.replace(settings=None, step=None)  # the per-scene fields
   merged = jax.tree_util.tree_map(lambda new, old: jnp.where(_expand(mask, new), new, old),
