@@ -7,23 +7,16 @@ arrives, as one line::
    "settings": {...}, "usage": {"prompt_tokens": ..., "completion_tokens": ...}, "finish_reason": ...,
    "created": 1700000000.0}
 
-``key`` is ``cache_key(content_hash, prompt_version, settings)``: the image's (or description's)
-content hash, the prompt version, the model and the sampling settings. The number of samples is not
-part of the key: answers are independent draws, so asking for 30 samples after 20 were cached pays
-for 10 more. ``index`` numbers the answers of one key 0, 1, 2, ... in arrival order.
+``key`` is ``cache_key(content_hash, prompt_version, settings)``; the number of samples is not part
+of it (answers are independent draws: asking for 30 after 20 were cached pays for 10 more).
+``index`` numbers a key's answers 0, 1, 2, ... in arrival order. A request's token usage is
+recorded on its first answer, so summing the lines gives the true total. The API key is never stored.
 
-A run killed halfway leaves at most one half-written last line. Opening the cache drops that line
-(it can never become valid) and keeps every complete one, so a restarted run finds each finished
-answer exactly once and asks only for the missing ones. Any other malformed line means the file was
-edited or is not a cache, and is an error. A request's token usage is recorded on the first answer it
-produced, so summing the lines gives the true total.
-
-Processes and threads may share one cache file. A lock file beside it (``<cache>.lock``) serialises
-the appends (``flock``), and every read first takes in the lines other processes appended since, so
-indices never repeat and no answer is hidden. ``AnswerCache.reserve(key)`` holds a key for the
-caller while it asks for that key's missing answers (a byte-range lock in the lock file, plus a
-thread lock): a second process that wants the same key waits, then finds the answers cached instead
-of paying for them again. The API key is never part of a line.
+A killed run leaves at most one half-written last line, which the next writer repairs (see
+``_read_new``); any other malformed line is an error. Processes and threads may share one file: a
+lock file beside it (``<cache>.lock``) serialises appends and every read first takes in what others
+appended, and ``AnswerCache.reserve(key)`` makes a second process that wants the same key wait and
+then find the answers cached instead of paying for them again.
 """
 
 from __future__ import annotations
