@@ -7,21 +7,14 @@
 * timeouts and dropped connections;
 * malformed responses (a body that is not JSON, or JSON without the expected choices).
 
-Waits grow exponentially (``backoff_initial_s * 2**attempt``, capped at ``backoff_max_s``) and are
-jittered to between half and all of that, so that parallel workers do not retry in lock-step. The
-``openai`` client's own retries are switched off, so the attempts counted here are all there are.
-Other errors (bad request, authentication, unknown model) are not retried: they raise ``LMMError``.
+Waits grow exponentially (capped at ``backoff_max_s``), jittered so that parallel workers do not
+retry in lock-step; the ``openai`` client's own retries are off. Other errors (bad request,
+authentication, unknown model) raise ``LMMError`` at once. Servers that return fewer choices than
+``n`` are asked again for the rest; one that rejects ``n > 1`` (HTTP 400) gets one per request.
 
-Servers that ignore ``n`` (Ollama, some vLLM set-ups) return fewer choices than asked; ``sample``
-asks again for the rest until it has them all. A server that rejects ``n > 1`` outright (HTTP 400)
-is asked one sample per request from then on.
-
-The API key is read from an environment variable (``OPENAI_API_KEY`` by default) when the client is
-made, handed to the ``openai`` client and kept nowhere else: it is never logged, never part of a
-``repr`` and never written to the cache. Local servers usually need no key; when ``base_url`` is
-set and the variable is unset, a placeholder is sent.
-
-``openai`` is imported only when a client is made, so ``import posejax`` stays fast.
+The API key is read from an environment variable when the client is made and kept only by the
+``openai`` client (never logged, in a ``repr`` or cached); with ``base_url`` set and no key, a
+placeholder is sent. ``openai`` is imported only when a client is made.
 """
 
 from __future__ import annotations
