@@ -1,9 +1,7 @@
 """Asking the model about images through the cache: one image, or a dataset with bounded concurrency.
 
-Every answer goes through the ``AnswerCache``: what is cached is never asked again, what is missing is
-asked for and written line by line as it arrives. With ``offline=True`` no client is needed and
-nothing is asked: the cache alone answers, and an image whose answers are missing raises
-``LMMError`` naming its key.
+What is cached is never asked again; what is missing is asked for and cached as it arrives. With
+``offline=True`` the cache alone answers, and missing answers raise ``LMMError`` naming the key.
 """
 
 from __future__ import annotations
@@ -72,15 +70,6 @@ def item_key(item: QueryItem, prompt: Prompt, settings: SamplingSettings) -> str
   return cache_key(item.content_hash, prompt.version, settings)
 
 
-def _check_item(item: QueryItem, prompt: Prompt) -> None:
-  if prompt.text_only and not (item.description and item.description.strip()):
-    raise LMMError(f"item {item.image_id!r}: prompt {prompt.name!r} is text-only and needs a "
-                   "description")
-  if not prompt.text_only and item.image is None:
-    raise LMMError(f"item {item.image_id!r}: prompt {prompt.name!r} needs an image; prepare one "
-                   "with posejax.lmm.prepare_image")
-
-
 def query(item: QueryItem, *, prompt: Prompt, settings: SamplingSettings, cache: AnswerCache,
           client=None, n: int = 20, offline: bool = False) -> QueryResult:
   """The ``n`` answers for one item, from the cache first and the model for the rest.
@@ -94,16 +83,18 @@ def query(item: QueryItem, *, prompt: Prompt, settings: SamplingSettings, cache:
     n: the number of answers wanted (the reference: 20).
     offline: never ask the model; missing answers are an error.
 
-  Returns:
-    The ``QueryResult``.
-
   Raises:
     LMMError: in offline mode when fewer than ``n`` answers are cached (the message names the key),
       when a client is needed but missing, or when a request fails for good.
   """
   if n < 1:
     raise LMMError(f"n must be at least 1, got {n}")
-  _check_item(item, prompt)
+  if prompt.text_only and not (item.description and item.description.strip()):
+    raise LMMError(f"item {item.image_id!r}: prompt {prompt.name!r} is text-only and needs a "
+                   "description")
+  if not prompt.text_only and item.image is None:
+    raise LMMError(f"item {item.image_id!r}: prompt {prompt.name!r} needs an image; prepare one "
+                   "with posejax.lmm.prepare_image")
   key = item_key(item, prompt, settings)
   with cache.reserve(key):
     have = cache.count(key)
