@@ -1,12 +1,7 @@
 """Image preparation for the language model: crop to the people, paint others out, resize, encode.
 
-The model sees only the people of interest: the image is cropped to the box around their confident 2D
-keypoints plus a margin, pixels of other people can be painted over with a flat colour, the crop is
-shrunk so its longer side is at most ``max_side`` pixels, and the result is encoded as a base64 JPEG.
-
-The content hash that keys the answer cache is taken over the prepared RGB pixels (what the model is
-shown) and the JPEG quality, not over the JPEG bytes, so that a different JPEG encoder build does not
-invalidate a cache of paid answers.
+The content hash that keys the answer cache is taken over the prepared RGB pixels and the JPEG
+quality, not the JPEG bytes, so that another JPEG encoder build does not invalidate paid answers.
 """
 
 from __future__ import annotations
@@ -89,9 +84,6 @@ def prepare_image(image, *, keypoints=None, paint_out=None, margin: float = 0.2,
     quality: JPEG quality, 1..95.
     fill: RGB colour painted over ``paint_out``.
     min_confidence: keypoints below this confidence do not count for the box.
-
-  Returns:
-    The ``PreparedImage``.
 
   Raises:
     FileFormatError: when the file cannot be read as an image.
