@@ -12,8 +12,7 @@ Written by ``experiments/query_lmm.py`` and read by ``fit`` and the experiment s
        "constraints": {... Constraints.to_json() ...}}}}
 
 ``samples`` are the parser's rows (a cell is a name or a list of alternatives; ground rows
-included); ``constraints`` is what ``Constraints.from_json`` rebuilds. The file is written atomically
-(a temporary file renamed over the old one).
+included); ``constraints`` is what ``Constraints.from_json`` rebuilds.
 """
 
 from __future__ import annotations
