@@ -1,45 +1,30 @@
 """One table cell's words to vocabulary names, and one table row to constraint rows.
 
-``posejax.lmm.parsing`` finds the table and its two columns; this module reads what a cell says.
-A name is one ``Constraints.from_pairs`` accepts: a resolved region, a side-free lateral part or,
-for one person, ``"ground"``.
+``posejax.lmm.parsing`` finds the table and its two columns; this module reads what a cell says,
+as names ``Constraints.from_pairs`` accepts. Every word or side left out is counted.
 
 Decisions about words
-  * Plurals mean both sides: a row whose cell says "hands" ("both hands", "left and right hand")
-    becomes two rows, one with "left hand" and one with "right hand", the other cell copied. When both
-    cells are plural ("hands | shoulders") the second cell stays side-free in both rows ("shoulder"
-    twice): the two-person chirality rule then requires both shoulders, paired with the hands in
-    whichever way fits best, instead of claiming that each hand touches both shoulders.
-    A plural of a sub-part that one hand has several of ("fingers", "toes") is not a plural of the
-    part. Plurals of central parts ("heads") mean the part.
-  * Several parts in one cell ("back, waist", "back/waist", "back or waist", "hand (palm)") are
-    alternatives: a tuple, duplicates removed, order kept. "and" separates alternatives too: a cell
-    is one end of one contact, and the loss takes whichever alternative is closest.
-  * Left/right written despite the instruction: dropped by default, as in the published method
-    (the prompt asks for none, the models confuse the person's side with the viewer's, and the loss
-    minimises over the side anyway); ``trust_sides=True`` keeps them ("left hand"), and the loss
-    then honours them: the written side is the only one the row may take, and it counts in the
-    chirality rule with the side-free occurrences of the same part (``posejax.constraint_tables``).
-    Either way every side word that did not reach the output is counted.
-  * Synonyms map anatomical words onto the vocabulary (``SYNONYMS``); a word on the border of two
-    regions (wrist, ankle, armpit) maps to both, as alternatives. For one person, names fold onto
-    the one-person prompt's parts ("shoulder (front)" -> "shoulder", "lower back" -> "back") so that
-    the frequency filter counts samples that say one thing in different words together; words it
-    has no part for (hip -> "waist", chest) keep their own region. For two people, "lower back" is
-    "waist (back)" and plain "shoulder" and "waist" are the union regions they name.
-  * Where on a part: "back of the hand", "front of the thigh", "side of the head", "bottom of the
-    foot" name the part itself; "back/front of the shoulder (waist)", "back shoulder",
-    "shoulder (rear)" name the halves the vocabulary has; "shoulder blade" is "shoulder (back)",
-    "collarbone" "shoulder (front)", "upper back" "back".
-  * "ground" / "floor" / "mat" is kept for one person (a row with the ground is a real constraint or
-    dropped by ``Constraints``, its choice) and dropped from two-person answers (counted).
-  * One person: a central part paired with itself ("head | head") is trivially true and dropped;
-    "hand | hand" means the two hands and is kept.
-  * Misspellings within a small edit distance of a known word are corrected ("sholder", "stomache",
-    "haed"): words of 4 letters only by swapping two neighbours, 5-7 letters by one edit, 8 or more by
-    two; only when exactly one word is that close. Corrections are counted.
-  * Filler words (articles, "person", "upper", "inner", "area", ...) are ignored silently; every other
-    word is unknown, dropped and counted.
+  * Plurals mean both sides: "hands" ("both hands", "left and right hand") splits the row into a
+    "left hand" and a "right hand" row. When both cells are plural ("hands | shoulders") the second
+    stays side-free in both rows, so the chirality rule pairs the sides as fits best instead of
+    claiming that each hand touches both shoulders. Plurals of sub-parts ("fingers", "toes") are
+    not plurals of the part; plurals of central parts ("heads") mean the part.
+  * Several parts in one cell ("back, waist", "back/waist", "back or waist", "back and waist",
+    "hand (palm)") are alternatives: a cell is one end of one contact, the closest alternative counts.
+  * Left/right written despite the instruction are dropped, as in the published method (models
+    confuse the person's side with the viewer's, and the loss minimises over sides anyway);
+    ``trust_sides=True`` keeps them and the loss honours them (``posejax.constraint_tables``).
+  * ``SYNONYMS`` maps anatomical words onto the vocabulary; a word on the border of two regions
+    (wrist, ankle, armpit) maps to both. For one person, names fold onto the one-person prompt's
+    parts ("shoulder (front)" -> "shoulder", "lower back" -> "back") so that the frequency filter
+    counts the same contact in different words together. For two people, "lower back" is
+    "waist (back)". "back of the hand", "side of the head" name the part itself; "back of the
+    shoulder", "shoulder (rear)", "shoulder blade" name the vocabulary's halves.
+  * "ground" / "floor" / "mat" is kept for one person and dropped from two-person answers. One
+    person: "head | head" is trivially true and dropped; "hand | hand" means the two hands.
+  * Misspellings are corrected when exactly one known word is close enough: for 4 letters a swap
+    of neighbours, 5-7 letters one edit, 8 or more two ("sholder", "stomache", "haed").
+  * Filler words (articles, "person", "upper", "area", ...) are ignored; other words are unknown.
 
 Cells and rows are cached (``functools.lru_cache``): a dataset's answers repeat a few dozen rows.
 """
