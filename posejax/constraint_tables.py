@@ -101,7 +101,9 @@ def build_tables(samples: Any, people: int, min_frequency: int | None,
   else:
     min_frequency = 0
 
-  counts = _pair_counts(parsed)
+  counts = collections.Counter()  # in how many samples each row key occurs
+  for rows in parsed:
+    counts.update({_row_key(row) for row in rows})
   compiled = [_compile_once(rows, i, people, max_side_variables) for i, rows in enumerate(parsed)]
   if people == 2:
     rows_valid = [[True] * len(rows) for rows in parsed]
@@ -113,10 +115,6 @@ def build_tables(samples: Any, people: int, min_frequency: int | None,
 
 # --------------------------------------------------------------------------------------------------
 # Parsing names
-
-
-def _normalise(name: str) -> str:
-  return " ".join(name.lower().split())
 
 
 _ACCEPTED = set(NAMES) | {vocabulary.GROUND}
@@ -135,7 +133,7 @@ def _parse_cell(cell: Any, sample: int, row: int) -> tuple[str, ...]:
     raise ConstraintError(f"{where}: empty cell; drop the row or name a body part")
   result = []
   for raw in names:
-    name = _normalise(raw)
+    name = " ".join(raw.lower().split())
     if name not in _ACCEPTED:
       raise ConstraintError(
           f"{where}: unknown body part {raw!r}; use a region of "
@@ -211,13 +209,6 @@ def _cell_key(cell: tuple[str, ...]) -> tuple[str, ...]:
 def _row_key(row) -> tuple:
   """The frequency filter's key: the unordered pair of the cells' sets of side-free names."""
   return tuple(sorted(_cell_key(cell) for cell in row))
-
-
-def _pair_counts(parsed) -> collections.Counter:
-  counts = collections.Counter()
-  for rows in parsed:
-    counts.update({_row_key(row) for row in rows})
-  return counts
 
 
 # --------------------------------------------------------------------------------------------------

@@ -67,15 +67,10 @@ _FENCE = re.compile(r"^\s*(```|~~~)")
 
 @dataclasses.dataclass(frozen=True)
 class DroppedRow:
-  """A table row that produced no constraint.
+  """A table row that produced no constraint."""
 
-  Attributes:
-    text: the row as written.
-    reason: why it was dropped, a short fixed phrase (e.g. "no known part in cell 2").
-  """
-
-  text: str
-  reason: str
+  text: str  # the row as written
+  reason: str  # a short fixed phrase, e.g. "no known part in cell 2"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -323,9 +318,7 @@ def _choose_columns(table: _Table, people: int, fuzzy: bool) -> tuple[int, int]:
 
 
 def _strip_fences(text: str) -> list[str]:
-  if "\r" in text:
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-  lines = text.split("\n")
+  lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
   if "```" not in text and "~~~" not in text:
     return lines
   return [line for line in lines if not _FENCE.match(line)]
@@ -400,16 +393,14 @@ def _chosen_tables(read: list["_ReadTable"]) -> list["_ReadTable"]:
     return read
 
   def with_ground(table):
-    return bool(table.rows) and all(vocabulary.GROUND in _names_in(row) for row in table.rows)
+    return bool(table.rows) and all(
+        any(vocabulary.GROUND in ((cell,) if isinstance(cell, str) else cell) for cell in row)
+        for row in table.rows)
 
   parts = [t for t in read if not with_ground(t)]
   ground = [t for t in read if with_ground(t)]
   chosen = {id(t) for t in (parts[-1:] + ground[-1:])}
   return [t for t in read if id(t) in chosen]
-
-
-def _names_in(row: Row) -> tuple[str, ...]:
-  return tuple(name for cell in row for name in ((cell,) if isinstance(cell, str) else cell))
 
 
 @dataclasses.dataclass(frozen=True)
