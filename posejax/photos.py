@@ -1,14 +1,6 @@
-"""From one photo with 2D keypoints to fitted meshes: initial estimate, answers, fit, files.
-
-The library side of ``experiments/fit_images.py`` (which loops over a folder, resumably):
-
-* ``keypoint_init.init_from_keypoints``: an initial estimate from the keypoints alone, for photos
-  without a BEV / HMR2 / SMPL-X estimate.
-* ``photo_answers``: the language model's answers about the photo, through the answer cache
-  (``posejax.lmm``), with the image cropped to the people fitted.
-* ``fit_photos``: the ProsePose fit of photos of one people count (``posejax.fit_dataset``) and
-  each one's status.
-* ``save_photo_outputs``: meshes (GLB, OBJ), parameters (``.npz`` + JSON), overlay PNG, answers.
+"""From photos with 2D keypoints to fitted meshes: answers (``photo_answers``), fit
+(``fit_photos``) and files (``save_photo_outputs``); the library side of
+``experiments/fit_images.py`` (initial estimates without BEV / HMR2: ``posejax.keypoint_init``).
 """
 
 from __future__ import annotations
@@ -104,9 +96,6 @@ def photo_answers(image_path: str, keypoints: np.ndarray, *, cache: lmm.AnswerCa
     offline: answer from the cache only.
     margin, max_side: the crop (``posejax.lmm.prepare_image``).
     trust_sides: keep left/right written in the answers.
-
-  Returns:
-    ``PhotoAnswers``.
 
   Raises:
     LMMError: offline with answers missing from the cache, or a request that failed for good.
@@ -289,12 +278,9 @@ def params_dict(params: BodyParams) -> dict[str, np.ndarray]:
 
 def save_photo_outputs(folder: str, model: BodyModel, photo: PhotoFit, *, image, camera: Camera,
                        keypoints, answers: PhotoAnswers | None, facts: dict) -> dict[str, str]:
-  """Writes one photo's files into ``folder`` (each atomically).
-
-  Files: ``fit.glb`` and ``fit.obj`` (one coloured mesh per person), ``params.npz`` (the fitted
-  smplx-named (P, width) arrays), ``params.json`` (fitted and initial parameters, camera, status
-  and ``facts``), ``overlay.png`` (initial estimate | fit | side view over the photo, with the
-  keypoints), ``answers.json`` (the answers used, when there are any).
+  """Writes one photo's files into ``folder``, each atomically: ``fit.glb``, ``fit.obj``,
+  ``params.npz`` (fitted smplx-named arrays), ``params.json`` (fitted and initial parameters,
+  camera, status, ``facts``), ``overlay.png`` and, when there are answers, ``answers.json``.
 
   Args:
     folder: the photo's output folder (created).
