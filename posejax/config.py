@@ -53,9 +53,6 @@ class LossWeights:
   def replace(self, **changes: float) -> "LossWeights":
     return dataclasses.replace(self, **changes)
 
-  def as_dict(self) -> dict[str, float]:
-    return dataclasses.asdict(self)
-
 
 TERMS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(LossWeights))
 """Loss term names, in a fixed order (the order of FitResult's per-term loss arrays)."""

@@ -64,10 +64,8 @@ MAX_COMBINATIONS = 1024
 """At most this many (alternative, side) combinations in one row."""
 
 # Minimum padded sizes; every padded size is a power of two at or above these, so that images with
-# similar answers share array shapes and hence compiled code. Entries, rows and region pairs, whose
-# counts set the contact loss's cost, also take three quarters of a power of two from 6 up (6, 12,
-# 24, 48, ...): padding 44 region pairs to 48 rather than 64 saves a quarter of the closest-pair
-# search.
+# similar answers share shapes and compiled code. The axes that set the contact loss's cost also
+# take three quarters of a power of two from 6 up (44 region pairs pad to 48, not 64).
 _MIN_BUCKET = {"entries": 1, "rows": 4, "variants": 1, "combinations": 1, "pairs": 8,
                "alternatives": 1}
 _FINE_BUCKETS = ("entries", "rows", "variants", "pairs")

@@ -406,11 +406,9 @@ class Fitter:
     See ``posejax.fit_dataset``; ``config`` as in ``__call__``.
     """
     config = self._check_config(config)
-    if isinstance(slots, bool) or not isinstance(slots, (int, np.integer)) or slots < 1:
-      raise InvalidInputError(f"slots must be a positive int, got {slots!r}")
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or \
-        chunk_size < 1:
-      raise InvalidInputError(f"chunk_size must be a positive int, got {chunk_size!r}")
+    for name, value in (("slots", slots), ("chunk_size", chunk_size)):
+      if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise InvalidInputError(f"{name} must be a positive int, got {value!r}")
     batch_shape, inputs = self._check_inputs(image_kp, constraints, init, camera, image_size,
                                              config)
     if len(batch_shape) != 1:
