@@ -128,15 +128,11 @@ class Constraints:
         rows ``(cell_1, cell_2)``. A cell is a name or a tuple of alternative names. For two people
         ``cell_1`` is Person 1's part and ``cell_2`` Person 2's.
       people: 1 or 2.
-      min_frequency: one person only: keep a row when its pair occurs in at least this many samples.
-        A pair is counted once per sample in which it occurs; it is the unordered pair of the two
-        cells with sides removed, each cell being the set of its alternatives ("left hand | foot"
-        and "hand | foot" count together; "hand, arm | foot" is a pair of its own). Default: half
-        the number of samples, rounded up (10 for the published N = 20).
+      min_frequency: one person only: keep a row when its pair (unordered, sides removed, each
+        cell the set of its alternatives: "left hand | foot" and "hand | foot" count together)
+        occurs in at least this many samples. Default: half the samples, rounded up (10 of 20).
       max_side_variables: two people: a sample may have at most 2 to this power valid left/right
-        assignments (``assignment_count``; at most 2^S for S constrained side variables in cells
-        without alternatives, so such a sample with S <= max_side_variables always passes; a cell
-        with other alternatives adds its choice of them). More raise ``ConstraintError``.
+        assignments (``constraint_tables.assignment_count``); more raise ``ConstraintError``.
 
     Returns:
       Unbatched ``Constraints``, padded to power-of-two sizes.
@@ -188,11 +184,8 @@ class Constraints:
     return one_hot.sum(axis=-2)
 
   def pad(self, **sizes: int) -> Constraints:
-    """Pads to at least the given sizes (keys as in ``sizes()``); never shrinks.
-
-    Added samples are not real (``sample_valid`` False) and cost nothing; they do not count in
-    the mean over samples.
-    """
+    """Pads to at least the given sizes (keys as in ``sizes()``); never shrinks. Added samples are
+    not real (``sample_valid`` False): they cost nothing and do not count in the mean."""
     unknown = set(sizes) - set(self.sizes())
     if unknown:
       raise ConstraintError(f"unknown padding sizes {sorted(unknown)}; use {sorted(self.sizes())}")
@@ -214,11 +207,8 @@ class Constraints:
 
   @staticmethod
   def largest_sizes(items: Iterable[Constraints | None]) -> dict[str, int]:
-    """The largest padded sizes (``sizes()`` keys) over constraints; None items are skipped.
-
-    Stacking every batch to these sizes keeps one compiled fit for a whole dataset or benchmark.
-    An empty dict when there is no item.
-    """
+    """The largest padded sizes (``sizes()`` keys) over constraints, None items skipped (empty
+    without items): stacking every batch to them keeps one compiled fit for a whole dataset."""
     largest: dict[str, int] = {}
     for item in items:
       if item is None:
@@ -327,10 +317,9 @@ class Constraints:
 def needs_fallback(constraints: Constraints, min_empty: int | None = None):
   """Whether an image should keep its baseline fit instead of the contact-driven one.
 
-  The rule of the published method: every sample is empty; or, when ``min_empty`` is given (CHI3D
-  uses 2), at least ``min_empty`` samples are empty. "Empty" means no row that constrains
-  anything: none once ground rows are dropped, or, for one person, none that passes the frequency
-  filter (so an image whose rows all fail the filter keeps its baseline fit).
+  The published rule: every sample is empty, or (``min_empty`` given; CHI3D uses 2) at least
+  ``min_empty`` are. An empty sample has no row that constrains anything (ground rows dropped;
+  one person: none passing the frequency filter).
 
   Args:
     constraints: one image, or a stack.
