@@ -115,7 +115,7 @@ class Fitter:
       pose_prior: priors.GaussianMixturePrior | None = None,
       terms: Sequence[str] | Sequence[Sequence[str]] | None = None,
   ) -> "Fitter":
-    """Builds the model-dependent tables and the per-stage compiled functions (compiled lazily).
+    """Builds the model-dependent tables and the stage loop (compiled lazily).
 
     Args:
       model: the body model.
@@ -329,8 +329,8 @@ class Fitter:
       sharding: Any = None,
       config: FitConfig | None = None,
   ) -> FitResult:
-    """Fits a batch of scenes; see ``posejax.fit`` for the arguments. ``config`` (default: the
-    fitter's) supplies the weights and must share the fitter's stage structure and compiled terms."""
+    """``posejax.fit`` with this fitter; ``config`` (default: the fitter's) must share its
+    structure and compiled terms."""
     config = self._check_config(config)
     batch_shape, inputs = self._check_inputs(image_kp, constraints, init, camera, image_size,
                                              config)

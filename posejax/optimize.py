@@ -100,11 +100,9 @@ class StageState:
   Attributes:
     free: the optimised parameters, a pytree whose leaves have leading axis B.
     opt_state: Adam's state for ``free``, per scene (leading axis B, its step count included).
-    carry: per-scene gradient-free search results, renewed as ``settings.search_every`` says
-      iterations (e.g. closest vertex pairs, interpenetration inside masks), leading axis B.
+    carry: per-scene gradient-free search results (e.g. closest vertex pairs), leading axis B.
     settings: this stage's ``StageSettings`` (unbatched).
-    step: () int32, loop iterations run so far on this state (the clock ``advance``'s ``until``
-      counts).
+    step: () int32, loop iterations run so far (the clock ``advance``'s ``until`` counts).
     evaluations: (B,) int32, objective evaluations of each scene in this stage (at most
       ``max_iters + 1``); equal to ``step`` unless scenes entered later (``replace_scenes``).
     history: (B, W) the last W total losses, oldest first.
@@ -166,29 +164,25 @@ def make_stage(
 ) -> Stage:
   """Builds the pure functions of an Adam stage over a batch of scenes.
 
-  Each iteration evaluates the objective and its gradient at the current parameters, records
-  the loss, applies the early-stop rule, then (unless stopped) takes an Adam step. The stage ends
-  with one more evaluation after the last step, so that ``state.loss`` and ``state.terms`` belong
-  to the returned parameters: a full stage is ``max_iters + 1`` evaluations. The objective searches
-  in the first iteration, every ``search_every`` iterations and in that last evaluation; it does
-  so on the values of its own forward pass, so a search costs no extra body evaluation.
+  Each iteration evaluates the objective and its gradient, records the loss, applies the
+  early-stop rule, then (unless stopped) takes an Adam step; one more evaluation after the last
+  step makes ``state.loss`` and ``state.terms`` those of the returned parameters (``max_iters + 1``
+  evaluations). The objective searches in the first iteration, every ``search_every`` iterations
+  and in that last evaluation, on its own forward pass's values.
 
   Args:
     objective: an ``Objective`` for ONE scene; ``free`` holds the optimised parameters, ``data``
       the rest of the scene, ``shared`` what all scenes share (never batched).
     early_stop_window: W, the number of recent total losses the slope is fitted to (static: it
       is an array size).
-    initial_carry: ``initial_carry(free, data, shared) -> carry`` for ONE scene: a placeholder of
-      the right structure (its values are never used: the first iteration searches); ``None``
-      for an objective without searches (an empty carry).
+    initial_carry: ``initial_carry(free, data, shared) -> carry`` for ONE scene, a placeholder of
+      the right structure (the first iteration searches); ``None``: no searches.
 
   Returns:
-    ``Stage(init, advance)`` (jit both; one compilation serves every stage and every chunk):
-      ``init(free, data, shared, settings) -> StageState`` for batched ``free`` and ``data``
-      (leading axis B) and unbatched ``StageSettings``;
-      ``advance(state, data, shared, until) -> StageState`` runs iterations until
-      ``state.step == until`` or every scene's stage is complete (``max_iters + 1`` evaluations,
-      or stopped early); ``until`` is traced.
+    ``Stage(init, advance)`` (jit both; one compilation serves every stage and chunk):
+      ``init(free, data, shared, settings)`` for batched ``free`` and ``data`` (leading axis B);
+      ``advance(state, data, shared, until)`` runs until ``state.step == until`` (traced) or
+      every scene's stage is complete.
   """
   adam = optax.scale_by_adam()
   placeholder = initial_carry if initial_carry is not None else (lambda free, data, shared: ())
