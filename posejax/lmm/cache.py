@@ -84,15 +84,14 @@ class CachedAnswer:
 
 
 class AnswerCache:
-  """The JSON Lines answer cache (see the module docstring for the format and guarantees).
+  """The JSON Lines answer cache (see the module docstring).
 
   Args:
     path: the cache file; created (with its folder) when missing.
     durable: also ``os.fsync`` after every line (survives power loss, not just a killed process).
 
   Attributes:
-    path: the file.
-    dropped_tail: True when this object found and removed a half-written last line (a killed run's).
+    dropped_tail: True when this object removed a killed run's half-written last line.
   """
 
   def __init__(self, path: str | os.PathLike, *, durable: bool = False):
@@ -236,17 +235,8 @@ class AnswerCache:
     return [entry.answer for entry in self.entries(key)]
 
   def append(self, key: str, answer: str, **fields) -> int:
-    """Stores one answer under the next free index and flushes it to disk.
-
-    Args:
-      key: the cache key.
-      answer: the answer text, verbatim.
-      **fields: JSON-serialisable extras (image_id, prompt_version, model, settings, usage,
-        finish_reason).
-
-    Returns:
-      The index the answer was stored under.
-    """
+    """Stores ``answer`` (verbatim) under ``key``'s next free index, flushed to disk, with the
+    JSON-serialisable ``fields`` (image_id, prompt_version, usage, ...); returns the index."""
     record = {"key": key, "index": 0, "answer": answer, **fields}
     with self._held(writing=True):
       by_index = self._answers.setdefault(key, {})
@@ -263,11 +253,8 @@ class AnswerCache:
       return index
 
   def usage_totals(self, keys=None) -> dict[str, int]:
-    """Summed token usage of the stored answers (all keys, or the given ones).
-
-    Returns:
-      ``{"prompt_tokens": ..., "completion_tokens": ..., "answers": ...}``.
-    """
+    """Summed ``prompt_tokens``, ``completion_tokens`` and ``answers`` of the stored answers (all
+    keys, or the given ones)."""
     with self._held(writing=False):
       chosen = self._answers.keys() if keys is None else [k for k in keys if k in self._answers]
       totals = {"prompt_tokens": 0, "completion_tokens": 0, "answers": 0}
