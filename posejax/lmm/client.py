@@ -65,32 +65,20 @@ class ClientConfig:
 
 @dataclasses.dataclass(frozen=True)
 class Choice:
-  """One sampled answer.
+  """One sampled answer."""
 
-  Attributes:
-    text: the answer text ("" when the server sent no content; a refusal's text when it sent one).
-    finish_reason: the server's reason ("stop", "length", "content_filter", ...) or None.
-  """
-
-  text: str
-  finish_reason: str | None
+  text: str  # "" when the server sent no content; a refusal's text when it sent one
+  finish_reason: str | None  # "stop", "length", "content_filter", ...
 
 
 @dataclasses.dataclass(frozen=True)
 class Completion:
-  """The result of one successful request.
+  """The result of one successful request."""
 
-  Attributes:
-    choices: the answers returned (possibly fewer than asked).
-    prompt_tokens: prompt tokens the server billed for the request (0 when it did not say).
-    completion_tokens: completion tokens billed for all choices together.
-    attempts: how many tries the request took (1 = no retry).
-  """
-
-  choices: tuple[Choice, ...]
-  prompt_tokens: int
-  completion_tokens: int
-  attempts: int
+  choices: tuple[Choice, ...]  # possibly fewer than asked
+  prompt_tokens: int  # billed for the request (0 when the server did not say)
+  completion_tokens: int  # billed for all choices together
+  attempts: int  # tries the request took (1: no retry)
 
 
 class _Retryable(Exception):

@@ -33,27 +33,16 @@ VERSION = 1
 
 @dataclasses.dataclass(frozen=True)
 class ImageConstraints:
-  """One image's entry of a constraints file.
-
-  Attributes:
-    image_id: the image's id.
-    constraints: the rebuilt ``Constraints``.
-    people: 1 or 2.
-    prompt_version: the prompt that produced the answers.
-    model: the model that wrote them.
-    fallback: whether the image should keep its baseline fit (``posejax.needs_fallback``).
-    report: the parse diagnostics (``ParseReport.as_dict()``).
-    samples: the parsed rows per answer, as written.
-  """
+  """One image's entry of a constraints file."""
 
   image_id: str
-  constraints: object
+  constraints: object  # the rebuilt ``Constraints``
   people: int
   prompt_version: str
   model: str
-  fallback: bool
-  report: dict
-  samples: list
+  fallback: bool  # the image keeps its baseline fit (``posejax.needs_fallback``)
+  report: dict  # ``ParseReport.as_dict()``
+  samples: list  # the parsed rows per answer, as written
 
 
 def image_entry(constraints, report, *, samples, prompt_version: str, model: str,

@@ -21,15 +21,9 @@ from posejax.lmm.prompts import Prompt
 
 @dataclasses.dataclass(frozen=True)
 class QueryItem:
-  """One thing to ask about: a prepared image, or a description for a text-only prompt.
+  """One thing to ask about: a prepared image, or a description for a text-only prompt."""
 
-  Attributes:
-    image_id: the caller's name for it (file stem, dataset id); recorded with each answer.
-    image: the prepared image (image prompts).
-    description: the scene description (text-only prompts).
-  """
-
-  image_id: str
+  image_id: str  # the caller's name for it (file stem, dataset id), recorded with each answer
   image: PreparedImage | None = None
   description: str | None = None
 
@@ -42,27 +36,16 @@ class QueryItem:
 
 @dataclasses.dataclass(frozen=True)
 class QueryResult:
-  """The answers for one item.
-
-  Attributes:
-    image_id: the item's id.
-    key: its cache key.
-    answers: the ``n`` answers (empty when ``error`` is set).
-    from_cache: how many of them were already cached.
-    fetched: how many were asked for in this call.
-    prompt_version: the prompt's version string.
-    model: the model name.
-    error: why the item failed for good, or None.
-  """
+  """The answers for one item."""
 
   image_id: str
-  key: str
-  answers: tuple[str, ...]
-  from_cache: int
-  fetched: int
+  key: str  # the cache key
+  answers: tuple[str, ...]  # the n answers (empty when ``error`` is set)
+  from_cache: int  # how many of them were already cached
+  fetched: int  # how many were asked for in this call
   prompt_version: str
   model: str
-  error: str | None = None
+  error: str | None = None  # why the item failed for good
 
 
 def item_key(item: QueryItem, prompt: Prompt, settings: SamplingSettings) -> str:
