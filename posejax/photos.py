@@ -45,31 +45,18 @@ _forward = jax.jit(forward)
 
 @dataclasses.dataclass(frozen=True)
 class PhotoAnswers:
-  """The language model's answers about one photo and what they became.
-
-  Attributes:
-    constraints: the parsed ``Constraints`` (for the photo's people count).
-    answers: the answer texts, verbatim (empty when read from a constraints file).
-    samples: the parsed rows per answer.
-    report: ``ParseReport.as_dict()``.
-    source: ``"asked"`` (some answers fetched now), ``"cache"`` or ``"constraints file"``.
-    fetched: answers fetched from the model in this call.
-    cache_key: the answer cache key ("" for a constraints file).
-    prompt_version: the prompt's version.
-    model: the model that answered.
-    refused: every answer was a refusal.
-  """
+  """The language model's answers about one photo and what they became."""
 
   constraints: Constraints
-  answers: tuple[str, ...]
-  samples: list
-  report: dict
-  source: str
-  fetched: int
-  cache_key: str
+  answers: tuple[str, ...]  # verbatim (empty when read from a constraints file)
+  samples: list  # the parsed rows per answer
+  report: dict  # ``ParseReport.as_dict()``
+  source: str  # "asked" (some answers fetched now), "cache" or "constraints file"
+  fetched: int  # answers fetched from the model in this call
+  cache_key: str  # "" for a constraints file
   prompt_version: str
   model: str
-  refused: bool
+  refused: bool  # every answer was a refusal
 
   def to_json(self) -> dict:
     """The JSON-ready record written as the photo's ``answers.json``."""
@@ -145,46 +132,27 @@ STATUSES = (FITTED, FELL_BACK, FAILED)
 
 @dataclasses.dataclass(frozen=True)
 class PhotoFit:
-  """One photo's fit.
+  """One photo's fit."""
 
-  Attributes:
-    result: the ``FitResult`` (batch shape (1,)).
-    initial: ``BodyParams`` (P,) the fit started from.
-    fitted: ``BodyParams`` (P,) the fitted people.
-    initial_vertices: (P, V, 3) metres.
-    fitted_vertices: (P, V, 3) metres.
-    status: ``FITTED`` or ``FELL_BACK`` (no usable answers: the config's fallback preset).
-    reason: why it fell back ("" when fitted).
-    keypoint_error_px: ``{"initial": ..., "fit": ...}`` mean pixel distance to the keypoints.
-  """
-
-  result: FitResult
-  initial: BodyParams
-  fitted: BodyParams
-  initial_vertices: np.ndarray
-  fitted_vertices: np.ndarray
-  status: str
-  reason: str
-  keypoint_error_px: dict
+  result: FitResult  # batch shape (1,)
+  initial: BodyParams  # (P,) the fit started from
+  fitted: BodyParams  # (P,)
+  initial_vertices: np.ndarray  # (P, V, 3) metres
+  fitted_vertices: np.ndarray  # (P, V, 3) metres
+  status: str  # FITTED or FELL_BACK (no usable answers: the config's fallback preset)
+  reason: str  # why it fell back ("" when fitted)
+  keypoint_error_px: dict  # {"initial": ..., "fit": ...} mean pixel distance to the keypoints
 
 
 @dataclasses.dataclass(frozen=True)
 class PhotoInput:
-  """What the fit of one photo reads.
+  """What the fit of one photo reads."""
 
-  Attributes:
-    keypoints: (P, 25, 3) BODY_25 pixels and confidence.
-    camera: the photo's camera.
-    init: ``BodyParams`` (P,) initial estimate, camera frame.
-    answers: the answers, or None (none given: the fallback preset).
-    image_path: the photo, named in messages.
-  """
-
-  keypoints: np.ndarray
+  keypoints: np.ndarray  # (P, 25, 3) BODY_25 pixels and confidence
   camera: Camera
-  init: BodyParams
-  answers: PhotoAnswers | None
-  image_path: str = "image"
+  init: BodyParams  # (P,) initial estimate, camera frame
+  answers: PhotoAnswers | None  # None: the fallback preset
+  image_path: str = "image"  # named in messages
 
 
 def refusal_reason(answers: PhotoAnswers | None, image_path: str, on_refusal: str) -> str:

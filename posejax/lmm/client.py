@@ -36,30 +36,18 @@ _RETRIED_STATUS = frozenset({408, 409, 429})
 
 @dataclasses.dataclass(frozen=True)
 class ClientConfig:
-  """How to reach the server and how hard to try.
+  """How to reach the server and how hard to try."""
 
-  Attributes:
-    base_url: an OpenAI-compatible endpoint, e.g. ``"http://localhost:8000/v1"``; None for OpenAI.
-    api_key_env: the environment variable that holds the API key.
-    timeout_s: seconds one request may take before it counts as timed out.
-    max_attempts: tries per request (the first one included) before ``LMMError``.
-    backoff_initial_s: the first retry's wait in seconds (before jitter).
-    backoff_max_s: the longest wait between tries, seconds (before jitter).
-    retry_after_max_s: the longest ``Retry-After`` honoured, seconds.
-    max_n_per_request: the most samples asked for in one request.
-    max_tokens_field: the request field that carries ``SamplingSettings.max_tokens``:
-      ``"max_tokens"`` (compatible servers, older OpenAI models) or ``"max_completion_tokens"``
-      (newer OpenAI models, which refuse the old name).
-  """
-
-  base_url: str | None = None
-  api_key_env: str = "OPENAI_API_KEY"
-  timeout_s: float = 120.0
-  max_attempts: int = 6
-  backoff_initial_s: float = 1.0
-  backoff_max_s: float = 60.0
-  retry_after_max_s: float = 300.0
+  base_url: str | None = None  # an OpenAI-compatible endpoint ("http://localhost:8000/v1")
+  api_key_env: str = "OPENAI_API_KEY"  # the environment variable that holds the API key
+  timeout_s: float = 120.0  # per request
+  max_attempts: int = 6  # tries per request, the first included, before LMMError
+  backoff_initial_s: float = 1.0  # the first retry's wait, before jitter
+  backoff_max_s: float = 60.0  # the longest wait between tries, before jitter
+  retry_after_max_s: float = 300.0  # the longest Retry-After honoured
   max_n_per_request: int = 20
+  # "max_tokens" (compatible servers, older OpenAI models) or "max_completion_tokens" (newer
+  # OpenAI models, which refuse the old name).
   max_tokens_field: str = "max_tokens"
 
 
