@@ -73,19 +73,12 @@ def yaw_orient(yaw: float) -> np.ndarray:
 
 @dataclasses.dataclass(frozen=True)
 class CanonicalMeasures:
-  """Lengths of the canonical body (zero betas), metres.
+  """Lengths of the canonical body (zero betas) between BODY_25 points, metres."""
 
-  Attributes:
-    torso: neck to mid-hip (BODY_25 points).
-    shoulders: left to right shoulder.
-    hips: left to right hip.
-    distances: (25, 25) distances between all BODY_25 points.
-  """
-
-  torso: float
+  torso: float  # neck to mid-hip
   shoulders: float
   hips: float
-  distances: np.ndarray
+  distances: np.ndarray  # (25, 25) between all points
 
 
 def canonical_measures(model: BodyModel) -> CanonicalMeasures:

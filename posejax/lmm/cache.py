@@ -36,19 +36,13 @@ from posejax.errors import FileFormatError
 
 @dataclasses.dataclass(frozen=True)
 class SamplingSettings:
-  """Everything besides the prompt and the image that decides the distribution of answers.
+  """Everything besides the prompt and the image that decides the distribution of answers (the
+  defaults are the reference's)."""
 
-  Attributes:
-    model: the model name the server knows, e.g. ``"gpt-4o"``.
-    temperature: sampling temperature (the reference: 0.7).
-    max_tokens: the cap on each answer's length in tokens (the reference: 500).
-    detail: the image detail level requested ("high" in the reference).
-  """
-
-  model: str = "gpt-4o"
+  model: str = "gpt-4o"  # the model name the server knows
   temperature: float = 0.7
-  max_tokens: int = 500
-  detail: str = "high"
+  max_tokens: int = 500  # the cap on each answer's length
+  detail: str = "high"  # the image detail level requested
 
   def as_dict(self) -> dict:
     return dataclasses.asdict(self)
@@ -68,19 +62,12 @@ def cache_key(content_hash: str, prompt_version: str, settings: SamplingSettings
 
 @dataclasses.dataclass(frozen=True)
 class CachedAnswer:
-  """One answer as stored.
-
-  Attributes:
-    key: the cache key it belongs to.
-    index: its position among the key's answers (0-based).
-    answer: the model's text, verbatim (refusals and garbage included).
-    record: the whole stored line as a dict (image_id, usage, finish_reason, ...).
-  """
+  """One answer as stored."""
 
   key: str
-  index: int
-  answer: str
-  record: dict
+  index: int  # its position among the key's answers (0-based)
+  answer: str  # the model's text, verbatim (refusals and garbage included)
+  record: dict  # the whole stored line (image_id, usage, finish_reason, ...)
 
 
 class AnswerCache:

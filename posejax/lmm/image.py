@@ -19,21 +19,13 @@ from posejax.images import as_rgb
 
 @dataclasses.dataclass(frozen=True)
 class PreparedImage:
-  """An image ready to send.
-
-  Attributes:
-    jpeg: the encoded JPEG bytes.
-    content_hash: sha256 hex digest of the prepared pixels and the JPEG quality (cache key part).
-    crop_box: ``(x0, y0, x1, y1)`` of the crop in the original image, pixels, right/bottom exclusive.
-    scale: prepared size divided by crop size (<= 1; 1 means no resize).
-    size: ``(width, height)`` of the prepared image in pixels.
-  """
+  """An image ready to send."""
 
   jpeg: bytes
-  content_hash: str
-  crop_box: tuple[int, int, int, int]
-  scale: float
-  size: tuple[int, int]
+  content_hash: str  # sha256 hex of the prepared pixels and the JPEG quality (see the module)
+  crop_box: tuple[int, int, int, int]  # (x0, y0, x1, y1) pixels, right/bottom exclusive
+  scale: float  # prepared size over crop size (<= 1)
+  size: tuple[int, int]  # (width, height) of the prepared image, pixels
 
   @property
   def base64(self) -> str:

@@ -28,19 +28,12 @@ PART_B_COLUMN = "Body Part B"
 
 @dataclasses.dataclass(frozen=True)
 class Prompt:
-  """One versioned instruction for the language model.
+  """One versioned instruction for the language model."""
 
-  Attributes:
-    name: a stable label, e.g. ``"two_person"`` or ``"one_person_text"``.
-    people: 1 or 2, the number of people the answers describe.
-    system: the system message (the whole instruction).
-    text_only: True when the user message is a written description instead of an image.
-  """
-
-  name: str
-  people: int
-  system: str
-  text_only: bool = False
+  name: str  # a stable label, e.g. "two_person" or "one_person_text"
+  people: int  # the number of people the answers describe
+  system: str  # the system message (the whole instruction)
+  text_only: bool = False  # the user message is a written description instead of an image
 
   @property
   def version(self) -> str:
