@@ -75,32 +75,20 @@ class DroppedRow:
 
 @dataclasses.dataclass(frozen=True)
 class ParsedAnswer:
-  """One answer turned into rows, with what was left out and why.
+  """One answer turned into rows, with what was left out and why."""
 
-  Attributes:
-    rows: the constraint rows ``(cell_1, cell_2)``; a cell is a name or a tuple of alternatives.
-    dropped: rows of the table that gave no constraint, each with its reason.
-    unknown_words: words no rule recognised, in order of appearance (dropped).
-    corrected_words: ``(as written, read as)`` for each misspelling corrected.
-    sides_dropped: left/right words that did not reach the output.
-    table_found: whether a table was found at all.
-    declared_empty: no row, and the answer said there is no contact (an empty table, "none" rows,
-      or words such as "no contact" / "they are not touching").
-    refusal: no row, not ``declared_empty``, and the text reads as a refusal.
-    tables_ignored: further tables that were not used.
-    other_prompt: the answer reads as written for the other prompt (a "Body Part A | B" table or
-      ground contact in a two-person answer; a "Person 1 | Person 2" table in a one-person answer).
-  """
-
-  rows: tuple[Row, ...] = ()
+  rows: tuple[Row, ...] = ()  # (cell_1, cell_2); a cell is a name or a tuple of alternatives
   dropped: tuple[DroppedRow, ...] = ()
-  unknown_words: tuple[str, ...] = ()
-  corrected_words: tuple[tuple[str, str], ...] = ()
-  sides_dropped: int = 0
+  unknown_words: tuple[str, ...] = ()  # words no rule recognised, in order (dropped)
+  corrected_words: tuple[tuple[str, str], ...] = ()  # (as written, read as)
+  sides_dropped: int = 0  # left/right words that did not reach the output
   table_found: bool = False
+  # No row, and the answer said there is no contact (an empty table, "none" rows, "no contact").
   declared_empty: bool = False
-  refusal: bool = False
+  refusal: bool = False  # no row, not declared_empty, and the text reads as a refusal
   tables_ignored: int = 0
+  # Written for the other prompt: a "Body Part A | B" table or ground contact in a two-person
+  # answer; a "Person 1 | Person 2" table in a one-person answer.
   other_prompt: bool = False
 
   @property

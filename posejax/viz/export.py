@@ -112,10 +112,7 @@ def export_meshes(path: str | os.PathLike, vertices, faces, colors=None,
 
   Args:
     path: target file; the format comes from its suffix unless ``file_type`` is given.
-    vertices: (P, V, 3) or (V, 3) array, or a list of (V_i, 3) arrays, in metres.
-    faces: (F, 3) int array shared by everyone, or a list of per-person (F_i, 3) arrays.
-    colors: per-person RGB/RGBA (0..255 or 0..1); distinct defaults when None.
-    names: per-person object/node names (``person_<i>`` by default).
+    vertices, faces, colors, names: as in ``build_scene``.
     file_type: ``"obj"``, ``"ply"`` or ``"glb"``.
 
   Returns:

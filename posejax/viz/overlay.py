@@ -346,12 +346,8 @@ def overlay_figure(faces, fitted, *, initial=None, camera: Camera | None = None,
     faces: (F, 3) triangles (``model.faces``).
     fitted: (P, V, 3) fitted meshes, world coordinates, metres.
     initial: (P, V, 3) initial-estimate meshes for a first panel, or None.
-    camera: one scene's ``Camera``; the reference camera of the image (size) if None.
-    image: the photo (array or file) under the overlay panels; a white canvas if None.
-    image_size: (width, height) pixels when there is neither camera nor image.
+    camera, image, image_size, colors, alpha: as in ``render_people``.
     keypoints: (P, 25, 3) BODY_25 keypoints drawn on the overlay panels, or None.
-    colors: per-person RGB; ``PERSON_COLORS`` if None.
-    alpha: mesh opacity over the image.
     side_view: add the fit turned 90 degrees about the vertical axis.
     titles: captions, one per panel; defaults name the panels.
 
