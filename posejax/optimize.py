@@ -53,23 +53,18 @@ class StageSettings:
   """What one stage of a fit sets (all traced: stages with different settings share a program).
 
   Attributes:
-    learning_rate: () Adam step size.
-    max_iters: () int32, the cap on Adam steps per scene.
-    early_stop_slope: () stop a scene when the |slope| of its last W losses is below this; 0 never
-      stops early by this rule.
-    early_stop_relative: () stop a scene when that |slope| is below this times the mean |loss|
-      of the W losses; 0 never stops early by this rule.
-    search_every: () int32 iterations between searches, or a pytree of them (e.g. one per loss
+    early_stop_slope: stop a scene when the |slope| of its last W losses is below this (0: never).
+    early_stop_relative: stop when that |slope| is below this times the mean |loss| (0: never).
+    search_every: int32 iterations between searches, or a pytree of them (e.g. one per loss
       term); the objective receives ``search`` of the same structure (see ``Objective``).
-    trainable: a pytree like the unbatched ``free`` with () bool leaves: the parameter groups this
-      stage moves. The others get zero gradient, hence (Adam starting from zero moments) exactly
-      zero updates.
+    trainable: a pytree like the unbatched ``free`` with bool leaves: the groups this stage moves
+      (the others get zero gradient, hence, from zero Adam moments, exactly zero updates).
   """
 
-  learning_rate: jax.Array
-  max_iters: jax.Array
-  early_stop_slope: jax.Array
-  early_stop_relative: jax.Array
+  learning_rate: jax.Array  # () Adam step size
+  max_iters: jax.Array  # () int32 cap on Adam steps per scene
+  early_stop_slope: jax.Array  # ()
+  early_stop_relative: jax.Array  # ()
   search_every: jax.Array
   trainable: Any
 
@@ -95,36 +90,23 @@ class StageSettings:
 
 @flax.struct.dataclass
 class StageState:
-  """The state of one stage for a batch of B scenes (the B slots of a refilled batch).
+  """The state of one stage for a batch of B scenes (the B slots of a refilled batch); every field
+  but ``settings`` and ``step`` has leading axis B."""
 
-  Attributes:
-    free: the optimised parameters, a pytree whose leaves have leading axis B.
-    opt_state: Adam's state for ``free``, per scene (leading axis B, its step count included).
-    carry: per-scene gradient-free search results (e.g. closest vertex pairs), leading axis B.
-    settings: this stage's ``StageSettings`` (unbatched).
-    step: () int32, loop iterations run so far (the clock ``advance``'s ``until`` counts).
-    evaluations: (B,) int32, objective evaluations of each scene in this stage (at most
-      ``max_iters + 1``); equal to ``step`` unless scenes entered later (``replace_scenes``).
-    history: (B, W) the last W total losses, oldest first.
-    seen: (B,) int32, how many losses ``history`` holds (saturates at W).
-    stopped: (B,) bool, scenes whose early-stop rule fired.
-    iters: (B,) int32, parameter updates applied to each scene.
-    loss: (B,) the total loss at each scene's current parameters (once evaluated there).
-    terms: (B, T) the unweighted loss terms at each scene's current parameters.
-  """
-
-  free: Any
-  opt_state: Any
-  carry: Any
+  free: Any  # the optimised parameters
+  opt_state: Any  # Adam's, per scene (its step count included)
+  carry: Any  # the gradient-free search results (e.g. closest vertex pairs)
   settings: StageSettings
-  step: jax.Array
+  step: jax.Array  # () int32 loop iterations run so far (the clock ``advance``'s ``until`` counts)
+  # (B,) int32 objective evaluations in this stage (at most max_iters + 1; less than ``step`` for
+  # scenes that entered later).
   evaluations: jax.Array
-  history: jax.Array
-  seen: jax.Array
-  stopped: jax.Array
-  iters: jax.Array
-  loss: jax.Array
-  terms: jax.Array
+  history: jax.Array  # (B, W) the last W total losses, oldest first
+  seen: jax.Array  # (B,) int32 how many losses ``history`` holds (saturates at W)
+  stopped: jax.Array  # (B,) bool the early-stop rule fired
+  iters: jax.Array  # (B,) int32 parameter updates applied
+  loss: jax.Array  # (B,) total loss at the current parameters (once evaluated there)
+  terms: jax.Array  # (B, T) unweighted loss terms at the current parameters
 
   @property
   def done(self) -> jax.Array:
