@@ -119,14 +119,11 @@ def fit_scenes(fitter, config, rows, keypoints, init: BodyParams, constraints, c
   """Fits the scenes ``rows`` of checked, flattened inputs through ``slots`` slots per stage.
 
   Args:
-    fitter: the ``Fitter``.
-    config: its (checked) ``FitConfig``.
+    fitter, config: the ``Fitter`` and its checked ``FitConfig``.
     rows: (R,) int, the scenes to fit, indices into the inputs' scene axis.
     keypoints, init, constraints, camera: ``Fitter._check_inputs``'s flattened inputs (S, ...).
     fell_back: (S,) bool, the scenes that use the fallback weights.
-    slots: B, slots per stage.
-    chunk_size: steps between swaps (rounded up to a multiple of every search interval).
-    progress: called with a dict after every round of chunks, or None.
+    slots, chunk_size, progress: as in ``posejax.fit_dataset`` (``progress`` a callable or None).
 
   Returns:
     ``fit_data.Outcome`` of numpy arrays with leading axis R, in the order of ``rows``.

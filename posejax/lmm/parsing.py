@@ -104,38 +104,25 @@ class ParsedAnswer:
 
 @dataclasses.dataclass(frozen=True)
 class ParseReport:
-  """Diagnostics over the answers of one image (or any set of answers).
+  """Diagnostics summed over the answers of one image (or any set of answers).
 
   The empty answers fall in exactly one of four kinds: ``empty_answers == declared_empty + refusals +
   no_table + unreadable``.
-
-  Attributes:
-    answers: how many answers were parsed.
-    empty_answers: answers that gave no row.
-    declared_empty: empty answers that said there is no contact.
-    refusals: empty answers that read as refusals.
-    no_table: other empty answers without any table.
-    unreadable: other empty answers whose table had rows, none of them usable.
-    other_prompt: answers that read as written for the other prompt (one person vs two).
-    rows_kept: rows given to ``Constraints``, summed over answers.
-    rows_dropped: reason -> count of dropped rows.
-    unknown_words: word -> count of unknown (dropped) words.
-    corrected_words: ``"as written -> read as"`` -> count.
-    sides_dropped: left/right words ignored, summed over answers.
   """
 
   answers: int = 0
-  empty_answers: int = 0
-  declared_empty: int = 0
+  empty_answers: int = 0  # answers that gave no row
+  declared_empty: int = 0  # empty answers that said there is no contact
   refusals: int = 0
-  no_table: int = 0
-  unreadable: int = 0
-  other_prompt: int = 0
-  rows_kept: int = 0
-  rows_dropped: dict[str, int] = dataclasses.field(default_factory=dict)
-  unknown_words: dict[str, int] = dataclasses.field(default_factory=dict)
+  no_table: int = 0  # other empty answers without any table
+  unreadable: int = 0  # other empty answers whose table had rows, none of them usable
+  other_prompt: int = 0  # answers that read as written for the other prompt
+  rows_kept: int = 0  # rows given to ``Constraints``
+  rows_dropped: dict[str, int] = dataclasses.field(default_factory=dict)  # reason -> count
+  unknown_words: dict[str, int] = dataclasses.field(default_factory=dict)  # word -> count
+  # "as written -> read as" -> count
   corrected_words: dict[str, int] = dataclasses.field(default_factory=dict)
-  sides_dropped: int = 0
+  sides_dropped: int = 0  # left/right words ignored
 
   @classmethod
   def of(cls, parsed: Iterable[ParsedAnswer]) -> ParseReport:
