@@ -288,10 +288,9 @@ def _choice_options(cell: tuple[str, ...], constrained: tuple[int, ...], choice)
 class _SampleChoices(NamedTuple):
   """The side variables of one two-person sample, as ``_compile_two_person`` enumerates them."""
 
+  # Per row and column, the positions in the cell of its constrained occurrences.
   positions: tuple[tuple[tuple[int, ...], tuple[int, ...]], ...]
-  """Per row and column, the positions in the cell of its constrained occurrences."""
-  cells: tuple[tuple[int, int], ...]
-  """(row, column) of every cell with a constrained occurrence, in row order."""
+  cells: tuple[tuple[int, int], ...]  # (row, column) of each cell with one, in row order
   groups: tuple[tuple[tuple[int, int, bool] | None, ...], ...]
   """Per such cell and choice, (constrained group, side, whether the side is free rather than
   written) of the name the choice takes, or None for the cell's other names."""
@@ -401,8 +400,7 @@ def assignment_count(rows: Sequence[Sequence[str | Sequence[str]]]) -> int:
 class _Compiled(NamedTuple):
   """One sample compiled: what ``_assemble`` writes into the padded arrays. Memoised: read only."""
 
-  assignments: int
-  """A: the number of valid left/right assignments (1 for one person)."""
+  assignments: int  # A, the number of valid left/right assignments (1 for one person)
   tables: tuple[tuple[np.ndarray, ...], ...]
   """Per row, its V variants (two people: one per choice of its cells, see ``_row_variants``; one
   person: one), each (C_v, 2) int32: the regions on body 0 and body 1 (one person: the same body,

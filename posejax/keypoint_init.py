@@ -156,11 +156,8 @@ def _posed_keypoints(model: BodyModel, params: BodyParams):
 
 def keypoint_init_config(max_iters: int = 100, *, pose_prior: float = 4.0,
                          init_pose: float = 10.0) -> FitConfig:
-  """The keypoint-only fit that finishes ``init_from_keypoints`` (one person per scene).
-
-  Stage 1 turns and moves the canonical body (global orientation and translation) onto the
-  keypoints; stage 2 also moves the body pose and shape, held by the pose prior, a weak anchor to
-  the canonical pose and the shape prior. No contact: the language model's constraints come after.
+  """The keypoint-only fit that finishes ``init_from_keypoints`` (one person per scene): stage 1
+  moves the orientation and translation, stage 2 the pose and shape too, held by the priors.
 
   Args:
     max_iters: the iteration cap of each stage.

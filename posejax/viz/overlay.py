@@ -203,12 +203,8 @@ def render_side_view(vertices, faces, camera: Camera | None = None, *,
   rendered opaque with the same camera on a plain canvas.
 
   Args:
-    vertices: (P, V, 3) or (V, 3) world coordinates, metres.
-    faces: (F, 3) triangles.
-    camera: one scene's ``Camera``; the reference camera of ``image_size`` if None.
-    image_size: (width, height) pixels, when there is no camera.
+    vertices, faces, camera, image_size, colors: as in ``render_people``.
     degrees: turn angle (90: the scene as seen from the left edge of the image).
-    colors: per-person RGB; ``PERSON_COLORS`` if None.
     background: (3,) RGB 0..255 of the canvas.
 
   Returns:
