@@ -527,16 +527,12 @@ class Fitter:
 
 
 def enable_compilation_cache(directory: str | None = None) -> str:
-  """Keeps compiled fit programs on disk so that the next process skips compilation.
-
-  Uses JAX's persistent compilation cache for every program compiled after the call.
+  """Keeps compiled fit programs on disk (JAX's persistent compilation cache, for every program
+  compiled after the call) so that the next process skips compilation; returns the directory.
 
   Args:
     directory: where to keep the cache; default ``$POSEJAX_CACHE/jax`` (``~/.cache/posejax/jax``
       unless set).
-
-  Returns:
-    The cache directory.
   """
   directory = directory or io_utils.cache_directory("jax")
   if directory is None:

@@ -270,11 +270,9 @@ def _parse_record(line: bytes) -> dict | None:
 def _lock_byte(fd: int, offset: int) -> None:
   """Takes the exclusive lock on byte ``offset`` of ``fd``, waiting as long as it is held.
 
-  The kernel tracks byte-range locks per process, not per thread, so when two processes each run
-  several threads it can see a cycle that is not one (this process's thread A holds key 1 while its
-  thread B waits for key 2, held by a process whose other thread waits for key 1: A finishes and
-  releases without waiting on anything) and refuse with EDEADLK. No lock was taken then; retrying
-  after a short pause waits the holder out.
+  The kernel tracks byte-range locks per process, not per thread, so with several threads in two
+  processes it can see a deadlock that is not one and refuse with EDEADLK; no lock was taken then,
+  and retrying after a short pause waits the holder out.
   """
   pause_s = 0.005
   while True:

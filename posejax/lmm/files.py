@@ -47,15 +47,8 @@ class ImageConstraints:
 
 def image_entry(constraints, report, *, samples, prompt_version: str, model: str,
                 cache_key: str = "", answers: int | None = None) -> dict:
-  """The JSON-ready entry of one image.
-
-  Args:
-    constraints: the image's ``Constraints``.
-    report: its ``ParseReport``.
-    samples: the parsed rows per answer.
-    prompt_version, model, cache_key: provenance.
-    answers: how many answers were parsed (default: ``len(samples)``).
-  """
+  """The JSON-ready entry of one image: its ``Constraints``, ``ParseReport``, parsed rows per
+  answer and provenance; ``answers`` (default ``len(samples)``) is how many were parsed."""
   from posejax.constraints import json_rows  # the array layer, imported where it is used
   from posejax.constraints import needs_fallback
 
