@@ -1,10 +1,10 @@
 """XLA's experimental YNNPACK fusions on CPU are turned off before the backend starts.
 
 With jaxlib 0.10 they crash posejax's two-person fit at batch 16 (segmentation fault, every run of
-``experiments.run_benchmark``'s defaults) and, where it runs, slow it (a stage-1 step 0.98 ms against
-0.50 ms). Unless ``XLA_FLAGS`` already mention them or ``POSEJAX_XLA_CPU_FUSIONS=1``, ``FLAG`` is
-added for the jaxlib versions known to have it (an unknown flag would abort XLA). It is read when
-the backend starts, so importing jax first is fine as long as nothing ran on the CPU yet.
+``experiments.run_benchmark``'s defaults) and, where it runs, slow it (a stage-1 step 0.98 ms
+against 0.50 ms). Unless ``XLA_FLAGS`` already mention them or ``POSEJAX_XLA_CPU_FUSIONS=1``,
+``FLAG`` is added for the jaxlib versions known to have it (an unknown flag would abort XLA). It is
+read when the backend starts, so importing jax first is fine as long as nothing ran on the CPU.
 """
 
 from __future__ import annotations

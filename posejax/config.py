@@ -3,7 +3,8 @@
 A ``FitConfig`` decides the structure of the compiled program (``FitConfig.structure``); the
 weights, rates and caps are traced, one set per scene, so a batch can mix presets (fallback scenes
 beside the rest) and an ablation does not recompile. The presets are the published settings
-(METHOD.md, "Optimization") with the changes their docstrings give (``published=True``: the paper's).
+(METHOD.md, "Optimization") with the changes their docstrings give (``published=True``: the
+paper's).
 """
 
 from __future__ import annotations
@@ -109,9 +110,8 @@ class FitConfig:
     people: 1 or 2 people per scene.
     stages: the Adam stages, run in order, each with a fresh optimiser state and with the
       init-pose and init-placement anchors at the previous stage's result.
-    fallback: the preset used for scenes whose constraints call for the fallback (all samples empty,
-      or at least ``fallback_min_empty`` empty); it must have the same stage structure (groups, rates,
-      caps) and differ only in weights. ``None`` keeps such scenes on this config's weights.
+    fallback: the preset of scenes whose constraints call for it (``needs_fallback``), with the
+      same stage structure and other weights; ``None`` keeps them on this config's weights.
     fallback_min_empty: the t of the CHI3D rule; ``None`` means only all-empty answers fall back.
     region_samples: vertices per region in the fixed, deterministic contact subsample.
     contact_softmin: ``None`` for the exact min over assignments and roles (the reference), or a
@@ -121,7 +121,7 @@ class FitConfig:
       remembered in between (ICP-style; see ``posejax.fitting``). 1 (the reference) every step.
     penetration_search_every: the same for the interpenetration inside masks (winding numbers:
       the costliest part of stage 2).
-    count_empty_samples: the contact term divides by all N samples (as published) rather than by the
+    count_empty_samples: the contact term divides by all N samples (as published), not only the
       non-empty ones.
     name: a label recorded in results.
   """

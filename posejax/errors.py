@@ -14,7 +14,7 @@ class PoseJaxError(Exception):
 
 
 class _AboutFile:
-  """Mixin of the errors about one file: ``path`` (None: no file) prefixes the message ``problem``."""
+  """Mixin of the errors about one file: ``path`` (None: none) prefixes the message ``problem``."""
 
   def __init__(self, path: str | os.PathLike | None, problem: str):
     self.path = None if path is None else os.fspath(path)

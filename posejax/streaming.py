@@ -41,11 +41,8 @@ _replace_scenes = jax.jit(replace_scenes)
 
 
 def _to_device(tree):
-  """Device copies of host arrays that the host goes on to change in place.
-
-  On CPU, ``jnp.asarray`` of a large numpy array may share its memory (zero copy), so writing
-  into the array afterwards would change the device value under a computation still queued.
-  """
+  """Device copies of host arrays that the host goes on to change in place (on CPU,
+  ``jnp.asarray`` may share a large array's memory under a computation still queued)."""
   return jax.tree_util.tree_map(lambda x: jnp.asarray(np.array(x, copy=True)), tree)
 
 

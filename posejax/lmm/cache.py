@@ -10,7 +10,8 @@ arrives, as one line::
 ``key`` is ``cache_key(content_hash, prompt_version, settings)``; the number of samples is not part
 of it (answers are independent draws: asking for 30 after 20 were cached pays for 10 more).
 ``index`` numbers a key's answers 0, 1, 2, ... in arrival order. A request's token usage is
-recorded on its first answer, so summing the lines gives the true total. The API key is never stored.
+recorded on its first answer, so summing the lines gives the true total. The API key is never
+stored.
 
 A killed run leaves at most one half-written last line, which the next writer repairs (see
 ``_read_new``); any other malformed line is an error. Processes and threads may share one file: a

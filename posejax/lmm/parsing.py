@@ -1,17 +1,17 @@
 """Model answers (free text with a Markdown table) to rows of region names for ``Constraints``.
 
 ``parse_answer(text, people)`` turns one answer into rows ``(cell_1, cell_2)``: Person 1's part and
-Person 2's part (for one person, the two parts that touch). A cell is a name ``Constraints.from_pairs``
-accepts or a tuple of alternatives (OR). No text makes the parser raise; what it leaves out it
-counts in the answer's diagnostics.
+Person 2's part (for one person, the two parts that touch). A cell is a name
+``Constraints.from_pairs`` accepts or a tuple of alternatives (OR). No text makes the parser raise;
+what it leaves out it counts in the answer's diagnostics.
 
 Finding the table
   A table is a run of consecutive lines containing ``|`` that has a separator row (``|---|---|``), or
   whose lines all start with ``|``, or whose first line is a header ("Person 1 Body Part | ...").
   The header is the line just above the separator; when the rows start with a pipe, the first line
-  that does not ends the table. Markup (fences, bold, inline code, HTML tags) is stripped. Of several
-  tables, the last one of contacts between parts is used (an earlier one is a draft), with the last
-  one whose every row names the ground (it adds to the self-contact table); the rest are ignored.
+  that does not ends the table. Markup (fences, bold, inline code, HTML tags) is stripped. Of
+  several tables, the last one of contacts between parts is used (an earlier one is a draft), with
+  the last one whose every row names the ground (it adds to the self-contact table).
 
 Choosing the two columns (extra columns: an index, "Confidence", "Notes")
   The first two columns whose header mentions a person or a body part; failing that, with two cells

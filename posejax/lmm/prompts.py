@@ -43,19 +43,9 @@ class Prompt:
 
   def user_content(self, *, image_b64: str | None = None, description: str | None = None,
                    detail: str = "high") -> list[dict] | str:
-    """The user message's content: the image (vision prompts) or the description (text-only).
-
-    Args:
-      image_b64: the base64-encoded JPEG, for an image prompt.
-      description: the written scene description, for a text-only prompt.
-      detail: the image detail level the server should use ("high", "low" or "auto").
-
-    Returns:
-      A list with one ``image_url`` part (image prompts) or the description string.
-
-    Raises:
-      InvalidInputError: when the input does not match the kind of prompt.
-    """
+    """The user message's content: a list with one ``image_url`` part holding ``image_b64`` (a
+    base64 JPEG, sent at ``detail`` "high", "low" or "auto") or, for a text-only prompt, the
+    ``description``; ``InvalidInputError`` when the input does not match the kind of prompt."""
     if self.text_only:
       if not description or not description.strip():
         raise InvalidInputError(

@@ -10,7 +10,7 @@ Decisions about words
     claiming that each hand touches both shoulders. Plurals of sub-parts ("fingers", "toes") are
     not plurals of the part; plurals of central parts ("heads") mean the part.
   * Several parts in one cell ("back, waist", "back/waist", "back or waist", "back and waist",
-    "hand (palm)") are alternatives: a cell is one end of one contact, the closest alternative counts.
+    "hand (palm)") are alternatives: a cell is one end of one contact; the closest one counts.
   * Left/right written despite the instruction are dropped, as in the published method (models
     confuse the person's side with the viewer's, and the loss minimises over sides anyway);
     ``trust_sides=True`` keeps them and the loss honours them (``posejax.constraint_tables``).
