@@ -1,15 +1,10 @@
 """XLA's experimental YNNPACK fusions on CPU are turned off before the backend starts.
 
-With jaxlib 0.10, XLA's CPU backend routes small reductions (the kinematic chain's 3x3 rotation
-products and the like) through experimental YNNPACK fusions. On posejax's two-person fit at batch
-16 the compiled program crashes the process with a segmentation fault (``experiments.run_benchmark``
-with its defaults, every run), and where it runs, it is slower: a stage-1 step took 0.98 ms with
-the fusions and 0.50 ms without. Unless the user's ``XLA_FLAGS`` already say something about these
-fusions, posejax adds ``--xla_cpu_experimental_ynn_fusion_type=`` (no fusion types) for the jaxlib
-versions known to have the flag: an unknown flag would abort XLA, so other versions are left alone.
-``POSEJAX_XLA_CPU_FUSIONS=1`` keeps XLA's defaults (to measure them).
-The flag is read when the backend starts, so it works whether or not jax was imported first, as long
-as nothing has run on the CPU backend yet.
+With jaxlib 0.10 they crash posejax's two-person fit at batch 16 (segmentation fault, every run of
+``experiments.run_benchmark``'s defaults) and, where it runs, slow it (a stage-1 step 0.98 ms
+against 0.50 ms). Unless ``XLA_FLAGS`` already mention them or ``POSEJAX_XLA_CPU_FUSIONS=1``,
+``FLAG`` is added for the jaxlib versions known to have it (an unknown flag would abort XLA). It is
+read when the backend starts, so importing jax first is fine as long as nothing ran on the CPU.
 """
 
 from __future__ import annotations

@@ -12,9 +12,7 @@ already in camera space. A SMPL-X body in its own frame (y up, facing +z) theref
 turned 180 degrees about x to stand upright in front of this camera and face it; BEV's
 ``global_orient`` carries that turn. The optional extrinsics here map world points into camera
 space, ``x_cam = rotation @ x_world + translation``; the reference never uses them (identity).
-
-Pixel coordinates have their origin at the top-left corner of the image, x right, y down; the
-default principal point is exactly ``(W / 2, H / 2)``, as in the reference.
+Pixels count from the image's top-left corner.
 """
 
 from __future__ import annotations
@@ -76,9 +74,6 @@ class Camera:
       translation: (3,) world-to-camera translation, metres; zero if omitted.
       dtype: floating dtype of the stored arrays.
 
-    Returns:
-      The checked ``Camera``.
-
     Raises:
       InvalidInputError: on wrong shapes, non-finite values, non-positive focal length or image
         size, or a rotation that is not orthonormal with determinant +1.
@@ -126,27 +121,20 @@ def reference_focal_length(width: float, height: float) -> float:
 
 
 def reference_camera(width: float, height: float, dtype=jnp.float32) -> Camera:
-  """The reference's fixed camera for a ``width`` x ``height`` pixel image.
-
-  Focal length ``max(W, H) / (2 tan 30 deg)`` pixels on both axes, principal point at the image
-  centre ``(W / 2, H / 2)``, identity extrinsics.
+  """The reference's fixed camera for a ``width`` x ``height`` pixel image: focal length
+  ``reference_focal_length`` on both axes, principal point ``(W / 2, H / 2)``, identity extrinsics.
 
   Args:
-    width: image width, pixels.
-    height: image height, pixels.
+    width, height: image size, pixels.
     dtype: floating dtype of the stored arrays.
-
-  Returns:
-    The ``Camera``.
 
   Raises:
     InvalidInputError: when the size is not positive and finite.
   """
   if not (np.isfinite(width) and np.isfinite(height) and width > 0 and height > 0):
     raise InvalidInputError(f"image width and height must be positive pixels, got {width}x{height}")
-  focal = reference_focal_length(width, height)
   return Camera.from_intrinsics(
-      focal_length=focal,
+      focal_length=reference_focal_length(width, height),
       principal_point=(width / 2.0, height / 2.0),
       image_size=(width, height),
       dtype=dtype,

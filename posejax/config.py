@@ -1,21 +1,10 @@
 """Fit configuration: stages, optimised parameter groups, learning rates, early stop and loss weights.
 
-A ``FitConfig`` is static: it decides the shape of the compiled program (how many stages, which
-parameter groups move, how many iterations at most, which loss terms exist at all). The loss weights
-are the exception: they travel into the compiled loop as traced floats, one set per scene, so that a
-batch can mix presets (a scene that falls back to the heuristic baseline runs beside scenes that use the
-language model's constraints) and an ablation that changes a weight does not recompile.
-
-Presets reproduce the published settings (METHOD.md, "Optimization"), but for changes chosen on
-the synthetic benchmark's development split (``published=True`` for the paper's):
-
-* ``FitConfig.two_person()``: ProsePose for two people, plus a term that holds the people's
-  relative placement near the initial estimate's.
-* ``FitConfig.one_person()``: ProsePose for one person in self-contact (MOYO settings, with a
-  lower stage-2 contact weight and a stiffer init-pose anchor).
-* ``FitConfig.heuristic()``: the heuristic baseline (closest points of the two meshes pulled together).
-* ``FitConfig.no_contact(people)``: optimisation without any contact term ("HMR2+opt"), weighted as
-  the person count's ProsePose preset.
+A ``FitConfig`` decides the structure of the compiled program (``FitConfig.structure``); the
+weights, rates and caps are traced, one set per scene, so a batch can mix presets (fallback scenes
+beside the rest) and an ablation does not recompile. The presets are the published settings
+(METHOD.md, "Optimization") with the changes their docstrings give (``published=True``: the
+paper's).
 """
 
 from __future__ import annotations
@@ -33,10 +22,8 @@ OPTIMIZABLE_GROUPS = ("body_pose", "betas", "transl", "global_orient")
 
 @dataclasses.dataclass(frozen=True)
 class LossWeights:
-  """Weights of the loss terms of one stage (dimensionless multipliers).
-
-  A weight of exactly zero in every stage and preset of a fit removes the term from the compiled
-  program; any other value is a traced float.
+  """Weights of the loss terms of one stage (dimensionless multipliers; a term weighed zero in
+  every stage and preset of a fit is not compiled).
 
   Attributes:
     keypoints: 2D reprojection term (pixels^2 after the 512-pixel box normalisation).
@@ -67,9 +54,6 @@ class LossWeights:
   def replace(self, **changes: float) -> "LossWeights":
     return dataclasses.replace(self, **changes)
 
-  def as_dict(self) -> dict[str, float]:
-    return dataclasses.asdict(self)
-
 
 TERMS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(LossWeights))
 """Loss term names, in a fixed order (the order of FitResult's per-term loss arrays)."""
@@ -88,14 +72,10 @@ class StageConfig:
     early_stop_slope: a scene stops when the least-squares slope of that window has an absolute value
       below this (loss units per iteration; the reference's rule); ``0`` disables it.
     early_stop_relative: a scene also stops when that absolute slope is below this fraction of
-      the window's mean absolute loss (per iteration); ``0`` (the presets) disables it. The
-      absolute rule waits longer the larger a scene's loss is: on the synthetic benchmark's
-      development split (hi4d, 32 scenes, stage caps 1000 and 100) posejax N = 20 reached its
-      stage-1 cap in most scenes (median 1000 steps). At 1e-5 the stage-1 median is 264 (max 671)
-      and the heuristic's 403 instead of 728, for 2.2x fewer steps over both stages, joint error
-      unchanged (-0.4 [-3.1, +2.2] mm) but contacts a little less closed (PCC -0.6 [-1.2, -0.1]
-      points, true-pair gap +4.6 [+0.9, +9.4] mm; flickrci3d unchanged): not the default, a
-      throughput choice for large batches.
+      the window's mean absolute loss (per iteration); ``0`` (the presets) disables it. A
+      throughput choice for large batches, not the default: at 1e-5 (hi4d development split, 32
+      scenes) 2.2x fewer steps, joint error unchanged (-0.4 [-3.1, +2.2] mm), contacts a little
+      less closed (PCC -0.6 [-1.2, -0.1] points).
   """
 
   optimize: tuple[str, ...]
@@ -128,27 +108,20 @@ class FitConfig:
 
   Attributes:
     people: 1 or 2 people per scene.
-    stages: the Adam stages, run in order, each with a fresh optimiser state; at the start of every
-      stage after the first, the init-pose and init-placement anchors become the previous
-      stage's result.
-    fallback: the preset used for scenes whose constraints call for the fallback (all samples empty,
-      or at least ``fallback_min_empty`` empty); it must have the same stage structure (groups, rates,
-      caps) and differ only in weights. ``None`` keeps such scenes on this config's weights.
+    stages: the Adam stages, run in order, each with a fresh optimiser state and with the
+      init-pose and init-placement anchors at the previous stage's result.
+    fallback: the preset of scenes whose constraints call for it (``needs_fallback``), with the
+      same stage structure and other weights; ``None`` keeps them on this config's weights.
     fallback_min_empty: the t of the CHI3D rule; ``None`` means only all-empty answers fall back.
     region_samples: vertices per region in the fixed, deterministic contact subsample.
     contact_softmin: ``None`` for the exact min over assignments and roles (the reference), or a
       temperature in metres for a soft-min.
-    contact_search_every: run the contact loss's gradient-free choices (each region pair's closest
-      vertex pair; each sample's role, assignment and alternatives) every this many iterations and
-      evaluate the loss on the remembered choices in between (ICP-style: an upper bound of the
-      loss, equal at each search; ``posejax.losses.contact.contact_surrogate``). 1, the default,
-      searches at every step, as the reference does.
-    penetration_search_every: the same for the interpenetration term's inside masks and nearest
-      vertices (winding numbers: the costliest part of stage 2). Default 10.
-      For both: the last evaluation of each stage searches afresh, so reported terms are exact;
-      scenes that fall back use these values too; the heuristic's closest pair is searched at
-      every step regardless.
-    count_empty_samples: the contact term divides by all N samples (as published) rather than by the
+    contact_search_every: iterations between the contact loss's gradient-free searches (closest
+      pairs, roles, assignments; ``posejax.losses.contact.contact_surrogate``), which are
+      remembered in between (ICP-style; see ``posejax.fitting``). 1 (the reference) every step.
+    penetration_search_every: the same for the interpenetration inside masks (winding numbers:
+      the costliest part of stage 2).
+    count_empty_samples: the contact term divides by all N samples (as published), not only the
       non-empty ones.
     name: a label recorded in results.
   """
@@ -218,8 +191,7 @@ class FitConfig:
     return self._with_stage_values("learning_rate", tuple(float(r) for r in rates))
 
   def with_early_stop_relative(self, *values: float) -> "FitConfig":
-    """A copy with ``StageConfig.early_stop_relative`` set (one value, or one per stage; the
-    fallback's stages too)."""
+    """The same config (and fallback) with new ``early_stop_relative``, per stage or for all."""
     return self._with_stage_values("early_stop_relative", tuple(float(v) for v in values))
 
   def _with_stage_values(self, field: str, values: tuple) -> "FitConfig":
@@ -233,12 +205,10 @@ class FitConfig:
     return dataclasses.replace(self, stages=stages, fallback=fallback)
 
   def structure(self) -> tuple:
-    """The static part of the config: what a compiled fit program depends on.
+    """The static part of the config: configs with equal structures share one compiled program.
 
-    Two configs with equal structures run on one compiled program: weights, learning rates,
-    iteration caps, early-stop slopes, search intervals, the number of stages and the fallback's
-    weights are all traced values. The compiled loss terms are those with a non-zero weight in some
-    stage (``active_terms``), so turning a weight to or from zero changes the structure.
+    Weights, rates, caps, slopes, search intervals and the stage count are traced; turning a
+    weight to or from zero changes ``active_terms`` and so the structure.
     """
     return (self.people, self.region_samples, self.contact_softmin, self.count_empty_samples,
             frozenset(s.early_stop_window for s in self.stages),
@@ -273,21 +243,13 @@ class FitConfig:
   def two_person(cls, *, max_iters: int = 1000, published: bool = False) -> "FitConfig":
     """ProsePose for two people; scenes with all answers empty fall back to the heuristic.
 
-    The paper's weights plus ``init_placement`` at 1000 in both stages, in the heuristic fallback
-    too (``published=True``: the paper's weights alone). Rows that few of the answers name pull
-    weakly, but nothing resists a person sliding along the depth the keypoints leave open, so
-    each such row moves a person as far as it wants, and 20 answers name many such rows. The term
-    resists a change of the vector between the two people in proportion to its size. Chosen on
-    the synthetic benchmark's development split (32 scenes per profile, paired 95% bootstrap,
-    PA-MPJPE with the term minus without): posejax N = 20 (with the published fallback) hi4d
-    -6.8 [-12.8, -1.5] mm, chi3d -10.5 [-17.1, -4.7], flickrci3d -2.4 [-5.7, +0.6], PCC mean
-    -0.1 / +1.4 / +0.7 points; the heuristic -19.2 [-31.9, -6.9], -15.6 [-26.0, -6.5], -3.8
-    [-9.8, +1.5] mm, hence the fallback's. The cost: when the initial relative placement is far
-    off, true contacts are reached by bending rather than moving. With the generator's relative
-    placement error doubled (288 mm instead of the profile's 144), N = 20 -2.5 [-11.7, +6.7] mm
-    but the oracle (true contacts) +6.7 [+1.7, +12.2] mm; for trusted contacts on estimates whose
-    placement is poor, ``published=True``. The variants and the other settings tried:
-    ``docs/method_trials.md``.
+    The paper's weights plus ``init_placement`` at 1000 in both stages, in the fallback too
+    (``published=True``: the paper's alone): nothing else resists a person sliding along the depth
+    the keypoints leave open, which rows few answers name do. On the development split (32 scenes
+    per profile) it lowered PA-MPJPE for N = 20 by 6.8 [1.5, 12.8] mm on hi4d and 10.5 [4.7,
+    17.1] on chi3d, and the heuristic's by 19.2 and 15.6 mm. When the initial relative placement
+    is far off, trusted contacts are better met with ``published=True`` (the oracle +6.7 mm at
+    twice the placement error). The settings tried: ``docs/method_trials.md``.
     """
     fallback = cls.heuristic(max_iters=max_iters)
     if published:
@@ -332,13 +294,10 @@ class FitConfig:
     """ProsePose for one person in self-contact (MOYO weights); all-empty scenes fall back to
     optimisation without contact.
 
-    The paper's weights (``published=True``) with two changes, each chosen on the synthetic
-    benchmark's development split (moyo profile, paired 95% bootstrap): the second stage's
-    contact weight is 100 instead of 1e4 (the first stage places the contacts; at 1e4 the second
-    closes them completely, 0.2 mm, at the cost of the joints: N = 20's PA-MPJPE -2.0 [-3.5,
-    -0.9] mm, 24 scenes), and the init-pose anchor weighs 1600 instead of 400 in both stages (96
-    scenes: N = 20 -3.1 [-6.5, -0.1] mm, the oracle -3.0 [-6.2, -0.2], the fit without contact
-    -3.0 [-6.4, +0.0]; 800 and 3200 gained less). The settings tried: ``docs/method_trials.md``.
+    The paper's weights (``published=True``) with two changes chosen on the moyo development
+    split: stage-2 contact 100 instead of 1e4 (stage 1 places the contacts; 1e4 then closes them
+    at the joints' cost: PA-MPJPE -2.0 [-3.5, -0.9] mm, 24 scenes) and the init-pose anchor 1600
+    instead of 400 (-3.1 [-6.5, -0.1] mm, 96 scenes). The settings tried: ``docs/method_trials.md``.
     """
     return cls(
         people=1,

@@ -8,20 +8,16 @@ How the answers are read (METHOD.md, "Parsing and aggregation"):
 
 * Names are resolved regions (``"left hand"``, ``"back"``), side-free lateral parts (``"hand"``),
   or ``"ground"`` (one person only). Case and repeated spaces are ignored.
-* Alternatives in one cell are an OR: the row costs the smallest distance over them. (The reference
-  implementation reads them as AND; posejax deliberately differs.)
+* Alternatives in one cell are an OR: the row costs the smallest distance over them (the
+  reference implementation reads them as AND; posejax deliberately differs).
 * Two people (the published rule): every cell takes one of its alternatives, and every side-free
-  lateral part it takes gets a side. Such a choice is invalid when a lateral part taken side-free
-  two or more times in one column (one person's column of the table) does not use both the left
-  and the right side: "hand" named twice for Person 1 means both hands. An alternative that is
-  not taken takes no side and does not count: with rows "hand | neck", "hand | neck" and
-  "hand / arm | neck", a third row served by the arm leaves two hands, one on each side. Parts
-  given with an explicit side (written in the answer and trusted, ``parse(...,
-  trust_sides=True)``, or from a plural the parser expanded) keep that side and count in the rule
-  like any other: "left hand" and a side-free "hand" in one column make the latter the right
-  hand, as it would be with neither side written; only occurrences that are all written ("left
-  hand" twice) are left as written. The sample costs the minimum over valid choices of the sum
-  over rows, then the minimum over the two ways to map Person 1 / Person 2 onto the bodies.
+  lateral part it takes gets a side; a choice is invalid when a lateral part taken side-free two
+  or more times in one column does not use both sides ("hand" named twice for Person 1 means both
+  hands). An alternative not taken does not count. Parts with an explicit side (trusted written
+  sides, or a plural the parser expanded) keep it and count like any other: "left hand" and a
+  side-free "hand" in one column make the latter the right hand; only occurrences that are all
+  written are left as written. The sample costs the minimum over valid choices of the sum over
+  rows, then the minimum over the two ways to map Person 1 / Person 2 onto the bodies.
 * One person: the side of every lateral occurrence is chosen per row (no rule across rows); a
   combination whose two cells resolve to the same region is excluded ("hand | hand" means left hand
   against right hand) and a row with no other combination is dropped. The frequency filter keeps a
@@ -29,19 +25,16 @@ How the answers are read (METHOD.md, "Parsing and aggregation"):
   Rows naming the ground are dropped and counted in ``ground_rows``, as the reference does: the
   ground plane is not known in camera coordinates, so posejax does not guess one.
 
-Exact reduction of the enumeration: a lateral part that its column names only once (in any cell,
-alternatives included), or only with written sides, is never constrained by the rule, so
-minimising over its side and over its cell's alternatives can move inside its row: a side-free
-name's two sides become alternatives of the cell. Only the constrained occurrences (parts named
-two or more times in their column, once at least side-free) are enumerated: an assignment fixes,
-for every cell holding one, which constrained name the cell takes and on which side (a written
-side as written), or that it takes one of its other names (the row then minimises over those). The rule links only the cells of one (column, part)
-group, or of groups that share a cell ("hand / arm" with both repeated), so the valid assignments
-are the product over such components of each component's valid choices: for cells without
-alternatives, 2^g - 2 for a group of g occurrences. The cost is the number of valid assignments,
-never the 2^S of all side patterns, and the result equals the minimum over every choice of
-alternative and side. The number of valid assignments of a sample is counted without enumerating
-them (``assignment_count``) and capped at 2^max_side_variables with a clear error.
+Exact reduction of the enumeration: a lateral part its column names only once, or only with
+written sides, is never constrained by the rule, so its side joins its cell's alternatives and is
+minimised inside the row. Only the constrained occurrences (named two or more times in their
+column, once at least side-free) are enumerated: an assignment fixes, for every cell holding one,
+which constrained name it takes and on which side, or that it takes one of its other names. The
+rule links only the cells of one (column, part) group, or of groups sharing a cell ("hand / arm"
+with both repeated), so the valid assignments are the product over such components of their valid
+choices (2^g - 2 for a group of g side-free cells without alternatives), never the 2^S of all
+side patterns. ``assignment_count`` counts them without enumerating; past 2^max_side_variables
+the sample is refused with a clear error.
 """
 
 from __future__ import annotations
@@ -71,10 +64,8 @@ MAX_COMBINATIONS = 1024
 """At most this many (alternative, side) combinations in one row."""
 
 # Minimum padded sizes; every padded size is a power of two at or above these, so that images with
-# similar answers share array shapes and hence compiled code. Entries, rows and region pairs, whose
-# counts set the contact loss's cost, also take three quarters of a power of two from 6 up (6, 12,
-# 24, 48, ...): padding 44 region pairs to 48 rather than 64 saves a quarter of the closest-pair
-# search.
+# similar answers share shapes and compiled code. The axes that set the contact loss's cost also
+# take three quarters of a power of two from 6 up (44 region pairs pad to 48, not 64).
 _MIN_BUCKET = {"entries": 1, "rows": 4, "variants": 1, "combinations": 1, "pairs": 8,
                "alternatives": 1}
 _FINE_BUCKETS = ("entries", "rows", "variants", "pairs")
@@ -108,7 +99,9 @@ def build_tables(samples: Any, people: int, min_frequency: int | None,
   else:
     min_frequency = 0
 
-  counts = _pair_counts(parsed)
+  counts = collections.Counter()  # in how many samples each row key occurs
+  for rows in parsed:
+    counts.update({_row_key(row) for row in rows})
   compiled = [_compile_once(rows, i, people, max_side_variables) for i, rows in enumerate(parsed)]
   if people == 2:
     rows_valid = [[True] * len(rows) for rows in parsed]
@@ -120,10 +113,6 @@ def build_tables(samples: Any, people: int, min_frequency: int | None,
 
 # --------------------------------------------------------------------------------------------------
 # Parsing names
-
-
-def _normalise(name: str) -> str:
-  return " ".join(name.lower().split())
 
 
 _ACCEPTED = set(NAMES) | {vocabulary.GROUND}
@@ -142,7 +131,7 @@ def _parse_cell(cell: Any, sample: int, row: int) -> tuple[str, ...]:
     raise ConstraintError(f"{where}: empty cell; drop the row or name a body part")
   result = []
   for raw in names:
-    name = _normalise(raw)
+    name = " ".join(raw.lower().split())
     if name not in _ACCEPTED:
       raise ConstraintError(
           f"{where}: unknown body part {raw!r}; use a region of "
@@ -218,13 +207,6 @@ def _cell_key(cell: tuple[str, ...]) -> tuple[str, ...]:
 def _row_key(row) -> tuple:
   """The frequency filter's key: the unordered pair of the cells' sets of side-free names."""
   return tuple(sorted(_cell_key(cell) for cell in row))
-
-
-def _pair_counts(parsed) -> collections.Counter:
-  counts = collections.Counter()
-  for rows in parsed:
-    counts.update({_row_key(row) for row in rows})
-  return counts
 
 
 # --------------------------------------------------------------------------------------------------
@@ -306,10 +288,9 @@ def _choice_options(cell: tuple[str, ...], constrained: tuple[int, ...], choice)
 class _SampleChoices(NamedTuple):
   """The side variables of one two-person sample, as ``_compile_two_person`` enumerates them."""
 
+  # Per row and column, the positions in the cell of its constrained occurrences.
   positions: tuple[tuple[tuple[int, ...], tuple[int, ...]], ...]
-  """Per row and column, the positions in the cell of its constrained occurrences."""
-  cells: tuple[tuple[int, int], ...]
-  """(row, column) of every cell with a constrained occurrence, in row order."""
+  cells: tuple[tuple[int, int], ...]  # (row, column) of each cell with one, in row order
   groups: tuple[tuple[tuple[int, int, bool] | None, ...], ...]
   """Per such cell and choice, (constrained group, side, whether the side is free rather than
   written) of the name the choice takes, or None for the cell's other names."""
@@ -405,14 +386,8 @@ def _valid_choices(choices: _SampleChoices, component: tuple[int, ...]) -> np.nd
 
 
 def assignment_count(rows: Sequence[Sequence[str | Sequence[str]]]) -> int:
-  """The number of valid left/right assignments ``Constraints.from_pairs`` enumerates for one two-person sample.
-
-  Each cell with a constrained occurrence (a lateral part named two or more times in its column,
-  once at least side-free, alternatives included) chooses one of its constrained names with a side
-  (the written one for a sided name), or (when it has them) its other names; an assignment is
-  valid when every (column, part) taken twice or more, once at least side-free, uses both sides.
-  For side-free cells without alternatives this is the product over groups of g occurrences of
-  2^g - 2.
+  """The number of valid left/right assignments ``Constraints.from_pairs`` enumerates for one
+  two-person sample (see the module docstring).
 
   Args:
     rows: one sample's ``(cell_1, cell_2)`` rows, as ``Constraints.from_pairs`` takes them.
@@ -425,8 +400,7 @@ def assignment_count(rows: Sequence[Sequence[str | Sequence[str]]]) -> int:
 class _Compiled(NamedTuple):
   """One sample compiled: what ``_assemble`` writes into the padded arrays. Memoised: read only."""
 
-  assignments: int
-  """A: the number of valid left/right assignments (1 for one person)."""
+  assignments: int  # A, the number of valid left/right assignments (1 for one person)
   tables: tuple[tuple[np.ndarray, ...], ...]
   """Per row, its V variants (two people: one per choice of its cells, see ``_row_variants``; one
   person: one), each (C_v, 2) int32: the regions on body 0 and body 1 (one person: the same body,
@@ -571,11 +545,9 @@ def _assemble(parsed, compiled: list[_Compiled], rows_valid: list[list[bool]], c
   row_names[row_at] = np.array([_row_codes(row, big_m) for row in flat_rows],
                                np.int32).reshape(-1, 2, big_m)
 
-  # Row variants: the combinations of every valid row under each choice of its cells (every
-  # choice of a cell occurs under some valid assignment: the other cells of its group can always
-  # complete both sides, and the two cells of a row lie in different columns, hence in independent
-  # components). A variant's cost depends on its combinations alone, so equal ones (a row repeated within a sample
-  # or across the N samples, as answers to one image do) are stored once.
+  # Row variants: the combinations of every valid row under each choice of its cells (each choice
+  # occurs under some valid assignment). Equal variants (a row repeated within a sample or across
+  # the N samples) are stored once.
   tables = []  # per variant, (C_w, 2) region pairs
   number_of = {}
   entry_sample = np.zeros(big_e, np.int32)

@@ -12,20 +12,12 @@ Array layout (unbatched; ``Constraints.stack`` adds a leading image axis to ever
   at least one), O person roles (2 for two people, 1 for one), R rows, W row variants, C
   combinations of one alternative per cell, P distinct region pairs, M names per cell.
 
-A row variant is a row with the choices of its cells fixed: what the row costs is
-its minimum over its C combinations, the same whichever assignment selects it and whichever sample
-names it. The loss takes that minimum once per distinct variant (an O x C x W table) and then sums,
-for every entry, the variants its rows take (an R x E gather). An (E, O, R, C) table would repeat
-every variant once per assignment and sample that selects it: several times more gathered values
-for typical answers, where the N samples repeat the same few rows.
-
-Why entries rather than a (sample, assignment) grid: assignment counts are very uneven (one sample
-with 64, the others with 1 or 2 is typical), so a grid padded to the largest count would be mostly
-padding, and the gather's backward pass (a scatter-add over the grid) would cost ten times more.
-
-Axis order: the short axes the loss reduces over (roles, combinations, rows) come before the long
-ones (variants, entries), so that XLA on CPU reduces whole planes elementwise instead of running a
-short loop per output element (2x faster).
+A row variant is a row with the choices of its cells fixed; its cost, the minimum over its C
+combinations, is taken once per distinct variant (an O x C x W table, as the N samples repeat the
+same few rows) and each entry sums the variants its rows take (an R x E gather). Entries rather
+than a (sample, assignment) grid, because assignment counts are very uneven (one sample with 64,
+the others 1 or 2) and a padded grid would be mostly padding. The short axes the loss reduces over
+come before the long ones, so that XLA on CPU reduces whole planes (2x faster).
 """
 
 from __future__ import annotations
@@ -136,15 +128,11 @@ class Constraints:
         rows ``(cell_1, cell_2)``. A cell is a name or a tuple of alternative names. For two people
         ``cell_1`` is Person 1's part and ``cell_2`` Person 2's.
       people: 1 or 2.
-      min_frequency: one person only: keep a row when its pair occurs in at least this many samples.
-        A pair is counted once per sample in which it occurs; it is the unordered pair of the two
-        cells with sides removed, each cell being the set of its alternatives ("left hand | foot"
-        and "hand | foot" count together; "hand, arm | foot" is a pair of its own). Default: half
-        the number of samples, rounded up (10 for the published N = 20).
+      min_frequency: one person only: keep a row when its pair (unordered, sides removed, each
+        cell the set of its alternatives: "left hand | foot" and "hand | foot" count together)
+        occurs in at least this many samples. Default: half the samples, rounded up (10 of 20).
       max_side_variables: two people: a sample may have at most 2 to this power valid left/right
-        assignments (``assignment_count``; at most 2^S for S constrained side variables in cells
-        without alternatives, so such a sample with S <= max_side_variables always passes; a cell
-        with other alternatives adds its choice of them). More raise ``ConstraintError``.
+        assignments (``constraint_tables.assignment_count``); more raise ``ConstraintError``.
 
     Returns:
       Unbatched ``Constraints``, padded to power-of-two sizes.
@@ -196,11 +184,8 @@ class Constraints:
     return one_hot.sum(axis=-2)
 
   def pad(self, **sizes: int) -> Constraints:
-    """Pads to at least the given sizes (keys as in ``sizes()``); never shrinks.
-
-    Added samples are not real (``sample_valid`` False) and cost nothing; they do not count in
-    the mean over samples.
-    """
+    """Pads to at least the given sizes (keys as in ``sizes()``); never shrinks. Added samples are
+    not real (``sample_valid`` False): they cost nothing and do not count in the mean."""
     unknown = set(sizes) - set(self.sizes())
     if unknown:
       raise ConstraintError(f"unknown padding sizes {sorted(unknown)}; use {sorted(self.sizes())}")
@@ -222,11 +207,8 @@ class Constraints:
 
   @staticmethod
   def largest_sizes(items: Iterable[Constraints | None]) -> dict[str, int]:
-    """The largest padded sizes (``sizes()`` keys) over constraints; None items are skipped.
-
-    Stacking every batch to these sizes keeps one compiled fit for a whole dataset or benchmark.
-    An empty dict when there is no item.
-    """
+    """The largest padded sizes (``sizes()`` keys) over constraints, None items skipped (empty
+    without items): stacking every batch to them keeps one compiled fit for a whole dataset."""
     largest: dict[str, int] = {}
     for item in items:
       if item is None:
@@ -265,7 +247,16 @@ class Constraints:
     """The source rows of the real samples (ground rows excluded), as ``from_pairs`` takes them."""
     if self.batch_shape:
       raise ConstraintError("to_pairs reads one image; index a stacked Constraints first")
-    return _source_rows(np.asarray(self.row_names), np.asarray(self.sample_valid))
+    names = np.asarray(self.row_names)
+    samples = []
+    for i in np.flatnonzero(np.asarray(self.sample_valid)):
+      rows = []
+      for row in names[i]:
+        cells = [tuple(NAMES[c] for c in cell if c >= 0) for cell in row]
+        if cells[0]:
+          rows.append(tuple(cell[0] if len(cell) == 1 else cell for cell in cells))
+      samples.append(rows)
+    return samples
 
   # ----------------------------------------------------------------------------------------------
   # Files
@@ -326,10 +317,9 @@ class Constraints:
 def needs_fallback(constraints: Constraints, min_empty: int | None = None):
   """Whether an image should keep its baseline fit instead of the contact-driven one.
 
-  The rule of the published method: every sample is empty; or, when ``min_empty`` is given (CHI3D
-  uses 2), at least ``min_empty`` samples are empty. "Empty" means no row that constrains
-  anything: none once ground rows are dropped, or, for one person, none that passes the frequency
-  filter (so an image whose rows all fail the filter keeps its baseline fit).
+  The published rule: every sample is empty, or (``min_empty`` given; CHI3D uses 2) at least
+  ``min_empty`` are. An empty sample has no row that constrains anything (ground rows dropped;
+  one person: none passing the frequency filter).
 
   Args:
     constraints: one image, or a stack.
@@ -351,27 +341,6 @@ def needs_fallback(constraints: Constraints, min_empty: int | None = None):
 
 
 def json_rows(samples: Sequence[Sequence[Sequence[str | Sequence[str]]]]) -> list:
-  """Per-sample rows as JSON stores them: each cell a name, or a list of alternative names.
-
-  Args:
-    samples: per sample, its rows; a row holds cells, each a name or a tuple of alternatives (as
-      ``from_pairs`` takes them and ``to_pairs`` returns them).
-
-  Returns:
-    The same nesting with tuples turned into lists (``json.dumps`` ready).
-  """
+  """Per-sample rows (as ``from_pairs`` takes them) with every tuple of alternatives a list."""
   return [[[cell if isinstance(cell, str) else list(cell) for cell in row] for row in rows]
           for rows in samples]
-
-
-def _source_rows(names: np.ndarray, sample_valid: np.ndarray) -> list:
-  """The real samples' rows from (N, R, 2, M) ``row_names`` codes, as ``from_pairs`` takes them."""
-  samples = []
-  for i in np.flatnonzero(sample_valid):
-    rows = []
-    for row in names[i]:
-      cells = [tuple(NAMES[c] for c in cell if c >= 0) for cell in row]
-      if cells[0]:
-        rows.append(tuple(cell[0] if len(cell) == 1 else cell for cell in cells))
-    samples.append(rows)
-  return samples

@@ -13,36 +13,26 @@ class PoseJaxError(Exception):
   """Base class of every error posejax raises on purpose."""
 
 
-class FileFormatError(PoseJaxError, ValueError):
-  """A file (model, prior, region map, dataset, cache) is missing or malformed.
-
-  Attributes:
-    path: the offending file or folder.
-  """
+class _AboutFile:
+  """Mixin of the errors about one file: ``path`` (None: none) prefixes the message ``problem``."""
 
   def __init__(self, path: str | os.PathLike | None, problem: str):
     self.path = None if path is None else os.fspath(path)
     self.problem = problem
-    where = f"{self.path}: " if self.path is not None else ""
-    super().__init__(f"{where}{problem}")
+    super().__init__(problem if self.path is None else f"{self.path}: {problem}")
+
+
+class FileFormatError(_AboutFile, PoseJaxError, ValueError):
+  """A file (model, prior, region map, dataset, cache) is missing or malformed (``path``)."""
 
 
 class InvalidInputError(PoseJaxError, ValueError):
   """An argument has the wrong shape, dtype or value (checked where data enters posejax)."""
 
 
-class UnsupportedImageError(InvalidInputError):
+class UnsupportedImageError(_AboutFile, InvalidInputError):
   """An input posejax cannot fit as it is: nobody found, more than two people in one image, an
-  initial estimate with fewer people than the keypoints.
-
-  Attributes:
-    path: the file that shows the problem (keypoint file, estimate file, image).
-  """
-
-  def __init__(self, path: str | os.PathLike, problem: str):
-    self.path = os.fspath(path)
-    self.problem = problem
-    super().__init__(f"{self.path}: {problem}")
+  initial estimate with fewer people than the keypoints (``path``: the file that shows it)."""
 
 
 class ConstraintError(InvalidInputError):
@@ -53,17 +43,8 @@ class LMMError(PoseJaxError, RuntimeError):
   """A language-model request failed for good (after retries), or the cache cannot answer."""
 
 
-class LMMRefusalError(LMMError):
-  """The language model refused to answer about an image (every answer was a refusal).
-
-  Attributes:
-    path: the image.
-  """
-
-  def __init__(self, path: str | os.PathLike, problem: str):
-    self.path = os.fspath(path)
-    self.problem = problem
-    super().__init__(f"{self.path}: {problem}")
+class LMMRefusalError(_AboutFile, LMMError):
+  """The language model refused to answer about the image ``path`` (every answer a refusal)."""
 
 
 class PoseJaxWarning(UserWarning):

@@ -1,11 +1,5 @@
 """What the compiled stage loop reads per scene and what a fit produces, shared by ``fitting``
-(batches) and ``streaming`` (continuous batching).
-
-* ``Scene``: one scene's data in the loop (batched over scenes with a leading axis).
-* ``Outcome``: the stages' per-scene results, before they become a ``FitResult``.
-* ``prepare_keypoints``: the ankle fallback against the initial estimate, once per fit.
-* ``stage_weights``: each scene's loss weights in a stage (its own or the fallback's).
-"""
+(batches) and ``streaming`` (continuous batching)."""
 
 from __future__ import annotations
 

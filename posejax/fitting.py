@@ -1,24 +1,17 @@
 """``fit``: the two-stage ProsePose optimisation of one scene or thousands at once.
 
-What runs where:
-
-* Once per (model, config): the region map and its fixed vertex subsamples, the interpenetration
-  proxy, and the list of vertices any loss reads (``Fitter``). The body is evaluated only at those
-  vertices (a few thousand of 10,475) and its hands, jaw, eyes and expression, which a fit never
-  moves, are folded into per-person templates (``posejax.body.reduce_model``).
-* Once per call: keypoint preprocessing (the ankle fallback), the per-scene fallback decision and
-  weights, the folded templates.
+* Once per (model, config), in a ``Fitter``: the region subsamples, the interpenetration proxy and
+  the few thousand vertices any loss reads; the body is evaluated only there, with the hands, jaw,
+  eyes and expression a fit never moves folded into per-person templates.
 * Per stage: a ``lax.while_loop`` of Adam steps over every scene at once (``posejax.optimize``),
-  run in chunks so that progress can be reported; each scene stops on its own early-stop rule.
-  Every stage runs the same compiled program (its settings and weights are traced values), so a
-  fit compiles once per (batch size, config structure, model).
-* Every ``config.contact_search_every`` / ``penetration_search_every`` steps: the searches, which
-  carry no gradient (the closest vertex pairs and the sample choices of the contact loss; the
-  interpenetration inside masks and nearest vertices). In between, each term is evaluated on the
-  remembered correspondences, as ICP does: an upper bound of the term that equals it at every
-  search. The last evaluation of each stage searches afresh, so reported terms are exact.
+  in chunks between progress reports; each scene stops on its own. Every stage runs one compiled
+  program (settings and weights are traced), once per (batch size, config structure, model).
+* Every ``config.contact_search_every`` / ``penetration_search_every`` steps: the gradient-free
+  searches (contact pairs and choices; inside masks). In between, the terms use the remembered
+  correspondences, as ICP does (an upper bound, equal at each search); the last evaluation of a
+  stage searches afresh, so reported terms are exact.
 
-The objective of one scene is written for that scene alone (P = 1 or 2 people) and vmapped.
+The objective is written for one scene (P = 1 or 2 people) and vmapped.
 """
 
 from __future__ import annotations
@@ -122,7 +115,7 @@ class Fitter:
       pose_prior: priors.GaussianMixturePrior | None = None,
       terms: Sequence[str] | Sequence[Sequence[str]] | None = None,
   ) -> "Fitter":
-    """Builds the model-dependent tables and the per-stage compiled functions (compiled lazily).
+    """Builds the model-dependent tables and the stage loop (compiled lazily).
 
     Args:
       model: the body model.
@@ -276,13 +269,10 @@ class Fitter:
   def _search(self, term: str, vertices, scene: Scene, shared: _Shared):
     """One loss term's gradient-free search, remembered for some steps (see the module).
 
-    ``"contact"``: the contact loss's closest slot pairs and sample choices
-    (``ContactSurrogate``). ``"penetration"``: (2, Q) bool, which proxy vertices of each person
-    lie inside the other's proxy, and (2, Q) int32, the nearest evaluated vertex of the other body
-    to each inside one. The queries are the proxy's ~1,000 vertices rather than all 10,475 (the
-    reference): an inside region of the mesh shows up at the proxy vertices it holds. (The
-    heuristic's closest pair is searched at every step, in the objective.) A term no scene of the
-    batch weighs is not searched (zeros).
+    ``"contact"``: a ``ContactSurrogate``. ``"penetration"``: (2, Q) bool, which proxy vertices of
+    each person lie inside the other's proxy, and (2, Q) int32, the nearest evaluated vertex of the
+    other body to each inside one (the proxy's ~1,000 vertices stand for all 10,475: an inside
+    region shows up at the proxy vertices it holds). Zeros when no scene of the batch weighs it.
 
     Args:
       term: ``"contact"`` or ``"penetration"``.
@@ -339,8 +329,8 @@ class Fitter:
       sharding: Any = None,
       config: FitConfig | None = None,
   ) -> FitResult:
-    """Fits a batch of scenes; see ``posejax.fit`` for the arguments. ``config`` (default: the
-    fitter's) supplies the weights and must share the fitter's stage structure and compiled terms."""
+    """``posejax.fit`` with this fitter; ``config`` (default: the fitter's) must share its
+    structure and compiled terms."""
     config = self._check_config(config)
     batch_shape, inputs = self._check_inputs(image_kp, constraints, init, camera, image_size,
                                              config)
@@ -416,11 +406,9 @@ class Fitter:
     See ``posejax.fit_dataset``; ``config`` as in ``__call__``.
     """
     config = self._check_config(config)
-    if isinstance(slots, bool) or not isinstance(slots, (int, np.integer)) or slots < 1:
-      raise InvalidInputError(f"slots must be a positive int, got {slots!r}")
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or \
-        chunk_size < 1:
-      raise InvalidInputError(f"chunk_size must be a positive int, got {chunk_size!r}")
+    for name, value in (("slots", slots), ("chunk_size", chunk_size)):
+      if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise InvalidInputError(f"{name} must be a positive int, got {value!r}")
     batch_shape, inputs = self._check_inputs(image_kp, constraints, init, camera, image_size,
                                              config)
     if len(batch_shape) != 1:
@@ -539,17 +527,12 @@ class Fitter:
 
 
 def enable_compilation_cache(directory: str | None = None) -> str:
-  """Keeps compiled fit programs on disk so that the next process skips compilation.
-
-  Uses JAX's persistent compilation cache; every program is cached, however fast it compiled.
-  Takes effect for the programs compiled after the call.
+  """Keeps compiled fit programs on disk (JAX's persistent compilation cache, for every program
+  compiled after the call) so that the next process skips compilation; returns the directory.
 
   Args:
     directory: where to keep the cache; default ``$POSEJAX_CACHE/jax`` (``~/.cache/posejax/jax``
       unless set).
-
-  Returns:
-    The cache directory.
   """
   directory = directory or io_utils.cache_directory("jax")
   if directory is None:
@@ -647,19 +630,14 @@ def fit_dataset(
 ) -> FitResult:
   """Fits a dataset of scenes with continuous batching: each scene costs its own steps.
 
-  ``fit`` runs a batch until its slowest scene stops. Here ``slots`` scenes run at once in the
-  compiled stage loop; when a scene stops (early stop or its cap) it leaves its slot and the next
-  scene takes it, so a dataset's cost follows the scenes' own step counts. Each stage has its own
-  pool of ``slots`` slots, all running the one compiled stage loop (a stage's settings are traced),
-  and a scene that ends stage 1 queues for a slot of stage 2. Slots are swapped every
-  ``chunk_size`` steps. Every scene runs the computation of fitting it alone with ``fit`` (the
-  same steps, early stops, fallback and searches), so its result is equal up to float rounding,
-  which differs with the batch's size and make-up. Over a long fit the discrete choices (closest
-  pairs, left/right assignments, roles) can amplify that rounding: 32 hi4d development scenes of
-  the synthetic benchmark fitted 1000 + 100 steps (the paper's weights) in 16 slots and in 4
-  differed by 2.4 mm PA-MPJPE per scene on average (at most 9.8 mm; means 86.7 and 85.8 mm),
-  and ``fit`` in batches of 4 and of 16 differs the same way. The same inputs and settings give
-  the same results.
+  ``fit`` runs a batch until its slowest scene stops. Here each stage has a pool of ``slots``
+  slots running the one compiled stage loop; every ``chunk_size`` steps the scenes that stopped
+  leave their slots (for the next stage's pool) and waiting scenes take them. Each scene runs the
+  computation of fitting it alone with ``fit``, so its result is equal up to float rounding, which
+  varies with the batch's size and make-up and which the discrete choices (closest pairs,
+  assignments) can amplify over a long fit: 32 hi4d scenes fitted in 16 slots and in 4 differed
+  by 2.4 mm PA-MPJPE on average, as ``fit`` in batches of 16 and 4 does. The same inputs and
+  settings give the same results.
 
   Args:
     image_kp: (S, P, 25, 3) OpenPose BODY_25 keypoints of S scenes (see ``fit``).
@@ -704,12 +682,8 @@ def _defaults_and_fitter(image_kp, model, config, regions, pose_prior) -> tuple[
 
 
 def cached_fitter(model: BodyModel, config: FitConfig, *, regions=None, pose_prior=None) -> Fitter:
-  """A ``Fitter`` for (model, the config's structure, regions, prior), reused across calls.
-
-  The key holds ``config.structure()``, not the config: configs that differ only in weights,
-  learning rates, caps, slopes or search intervals share one fitter and its compiled program
-  (a small LRU cache of ``_MAX_CACHED_FITTERS`` entries, the only state ``fit`` keeps).
-  """
+  """A ``Fitter`` for (model, ``config.structure()``, regions, prior) from a small LRU cache (the
+  only state ``fit`` keeps): configs that differ only in traced values share one."""
   key = (id(model), config.structure(), id(regions), id(pose_prior))
   if key in _FITTERS:
     _FITTERS.move_to_end(key)

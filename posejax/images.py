@@ -18,10 +18,9 @@ from posejax.errors import InvalidInputError
 def as_rgb(image) -> np.ndarray:
   """An image file, a PIL image or an array as a new (H, W, 3) uint8 RGB array.
 
-  Grey ``(H, W)`` arrays are repeated into three channels and the alpha of ``(H, W, 4)`` arrays is
-  dropped; files and PIL images of any mode are converted to RGB. Float arrays whose largest value
-  is at most 1 are taken as [0, 1] and scaled to 0..255 (rounded half up); every other array is
-  taken as 0..255 and clipped to that range (so 300 becomes 255, not 300 mod 256). NaN counts as 0.
+  Grey arrays are repeated into three channels and alpha is dropped. Float arrays whose largest
+  value is at most 1 are scaled from [0, 1] (rounded half up); every other array is clipped to
+  0..255 (300 becomes 255, not 300 mod 256). NaN counts as 0.
 
   Args:
     image: a file path (JPEG, PNG or anything else pillow reads), a ``PIL.Image.Image``, or an

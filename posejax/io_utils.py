@@ -23,10 +23,8 @@ from posejax.errors import InvalidInputError
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> str:
-  """Writes ``data`` to ``path`` atomically (a temporary file in the same folder, then a rename).
-
-  Creates the parent folder if needed. Returns the path as a string.
-  """
+  """Writes ``data`` to ``path`` atomically (a temporary file in the same folder, then a rename),
+  creating the folder if needed; returns the path as a string."""
   path = os.fspath(path)
   folder = os.path.dirname(os.path.abspath(path))
   os.makedirs(folder, exist_ok=True)
@@ -87,18 +85,9 @@ def refuse_changed_settings(out_dir: str | os.PathLike, signature: dict, what: s
 
 
 def check_format_header(path, data, expected_format: str, version: int, description: str) -> None:
-  """Refuses a JSON document that is not ``expected_format`` at ``version``.
-
-  Args:
-    path: the file, named in the error.
-    data: the parsed JSON document.
-    expected_format: the value its ``"format"`` key must hold.
-    version: the value its ``"version"`` key must hold.
-    description: what the file is, in words ("a constraints file").
-
-  Raises:
-    FileFormatError: another kind of document, or another version.
-  """
+  """Refuses a parsed JSON document ``data`` whose ``"format"`` and ``"version"`` keys are not
+  ``expected_format`` and ``version`` (``FileFormatError`` naming ``path``; ``description`` says
+  what the file should be, e.g. "a constraints file")."""
   if not isinstance(data, dict) or data.get("format") != expected_format:
     raise FileFormatError(path, f"not {description} (expected 'format': '{expected_format}')")
   if data.get("version") != version:
@@ -142,14 +131,8 @@ def _process_alive(pid: int) -> bool:
 
 
 def remove_stale_temporaries(folder: str | os.PathLike) -> list[str]:
-  """Removes the temporary files that killed atomic writes left in ``folder`` (once per process).
-
-  A temporary file is stale when the process named in it is no longer running (a live writer's
-  file is never touched).
-
-  Returns:
-    The removed paths.
-  """
+  """Removes (once per process) and returns the temporary files in ``folder`` whose writer
+  process is no longer running."""
   folder = os.path.abspath(os.fspath(folder))
   with _swept_lock:
     if folder in _swept_folders:

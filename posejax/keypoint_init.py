@@ -73,19 +73,12 @@ def yaw_orient(yaw: float) -> np.ndarray:
 
 @dataclasses.dataclass(frozen=True)
 class CanonicalMeasures:
-  """Lengths of the canonical body (zero betas), metres.
+  """Lengths of the canonical body (zero betas) between BODY_25 points, metres."""
 
-  Attributes:
-    torso: neck to mid-hip (BODY_25 points).
-    shoulders: left to right shoulder.
-    hips: left to right hip.
-    distances: (25, 25) distances between all BODY_25 points.
-  """
-
-  torso: float
+  torso: float  # neck to mid-hip
   shoulders: float
   hips: float
-  distances: np.ndarray
+  distances: np.ndarray  # (25, 25) between all points
 
 
 def canonical_measures(model: BodyModel) -> CanonicalMeasures:
@@ -100,16 +93,9 @@ def canonical_measures(model: BodyModel) -> CanonicalMeasures:
                            distances=distances)
 
 
-def _normalised(keypoints: np.ndarray, camera: Camera) -> np.ndarray:
-  """(..., 25, 2) keypoints as viewing-ray slopes ``((u - cx) / fx, (v - cy) / fy)``."""
-  focal = np.asarray(camera.focal_length, np.float64)
-  centre = np.asarray(camera.principal_point, np.float64)
-  return (keypoints[..., :2] - centre) / focal
-
-
 def place_person(keypoints: np.ndarray, camera: Camera, measures: CanonicalMeasures,
-                 path: str = "keypoints") -> tuple[float, np.ndarray, list[float]]:
-  """Depth, pelvis position and candidate yaws of one person from its BODY_25 keypoints.
+                 path: str = "keypoints") -> tuple[np.ndarray, list[float]]:
+  """Pelvis position and candidate yaws of one person from its BODY_25 keypoints.
 
   Args:
     keypoints: (25, 3) pixels and confidence.
@@ -118,12 +104,14 @@ def place_person(keypoints: np.ndarray, camera: Camera, measures: CanonicalMeasu
     path: the keypoint file (named in errors).
 
   Returns:
-    ``(depth metres, pelvis (3,) camera-frame metres, candidate yaws in radians)``.
+    ``(pelvis (3,) camera-frame metres, candidate yaws in radians)``.
 
   Raises:
     UnsupportedImageError: neither the torso nor two head or trunk points are visible.
   """
-  rays = _normalised(keypoints, camera)
+  # Viewing-ray slopes ((u - cx) / fx, (v - cy) / fy).
+  rays = ((keypoints[:, :2] - np.asarray(camera.principal_point, np.float64))
+          / np.asarray(camera.focal_length, np.float64))
   seen = np.nan_to_num(keypoints[:, 2]) > MIN_CONFIDENCE
   gap = lambda a, b: float(np.linalg.norm(rays[a] - rays[b]))
   if seen[_NECK] and seen[_MID_HIP] and gap(_NECK, _MID_HIP) > 0:
@@ -154,12 +142,9 @@ def place_person(keypoints: np.ndarray, camera: Camera, measures: CanonicalMeasu
                                            (_HIPS, measures.hips))
              if seen[left] and seen[right]]
   if not cosines:
-    return depth, pelvis, [alpha, alpha + np.pi]
+    return pelvis, [alpha, alpha + np.pi]
   turn = float(np.arccos(np.clip(np.mean(cosines), -1.0, 1.0)))
-  return depth, pelvis, sorted({alpha + turn, alpha - turn})
-
-
-_forward = jax.jit(forward)
+  return pelvis, sorted({alpha + turn, alpha - turn})
 
 
 @jax.jit
@@ -171,11 +156,8 @@ def _posed_keypoints(model: BodyModel, params: BodyParams):
 
 def keypoint_init_config(max_iters: int = 100, *, pose_prior: float = 4.0,
                          init_pose: float = 10.0) -> FitConfig:
-  """The keypoint-only fit that finishes ``init_from_keypoints`` (one person per scene).
-
-  Stage 1 turns and moves the canonical body (global orientation and translation) onto the
-  keypoints; stage 2 also moves the body pose and shape, held by the pose prior, a weak anchor to
-  the canonical pose and the shape prior. No contact: the language model's constraints come after.
+  """The keypoint-only fit that finishes ``init_from_keypoints`` (one person per scene): stage 1
+  moves the orientation and translation, stage 2 the pose and shape too, held by the priors.
 
   Args:
     max_iters: the iteration cap of each stage.
@@ -224,7 +206,7 @@ def init_from_keypoints(model: BodyModel, keypoints, camera: Camera, *, max_iter
   seen = np.nan_to_num(keypoints[..., 2]) > MIN_CONFIDENCE
   orients, transls = [], []
   for person in range(keypoints.shape[0]):
-    _, pelvis, yaws = place_person(keypoints[person], camera, measures, path)
+    pelvis, yaws = place_person(keypoints[person], camera, measures, path)
     candidates = np.stack([yaw_orient(yaw) for yaw in yaws])
     params = BodyParams.create(model, (len(yaws),), global_orient=candidates,
                                body_pose=np.tile(pose, (len(yaws), 1)))

@@ -1,18 +1,9 @@
 """A compiled Adam stage over a batch of independent scenes, each with its own early stop.
 
-The objective is written for ONE scene; the stage vmaps it over the leading batch axis. Iterations
-run inside ``lax.while_loop`` within ``jit``; the host only calls back in between chunks of
-iterations (for progress output), never per iteration. A scene whose loss has flattened stops: its
-parameters and optimiser moments freeze while the other scenes go on; the loop ends when every scene
-has stopped or at the iteration cap.
-
-Everything that differs between the stages of a fit (learning rate, cap, early-stop slope, search
-interval, which parameter groups move) is a traced ``StageSettings`` value, not a compile-time
-constant: one compiled program runs every stage.
-
-Shape of the API (optax style): ``make_stage(objective, ...) -> Stage(init, advance)``, all pure;
-``init(free, data, shared, settings)`` starts a stage and ``advance(state, data, shared, until)``
-runs it.
+The objective is written for ONE scene and vmapped; iterations run in a jitted ``lax.while_loop``
+(the host sees only chunk boundaries). A scene whose loss has flattened freezes while the others go
+on. What differs between stages is a traced ``StageSettings``: one compiled program runs them all.
+API (optax style): ``make_stage(objective, ...) -> Stage(init, advance)``, all pure.
 """
 
 from __future__ import annotations
@@ -38,10 +29,9 @@ searches afresh and returns the new results (``Search.renew``), otherwise it use
 class Search(NamedTuple):
   """Whether one search runs at this iteration.
 
-  Scenes enter a stage at different iterations when a batch is refilled (``replace_scenes``), so
-  each scene has its own schedule. ``anyone`` is the same for every scene of the batch, so a
-  ``lax.cond`` on it stays a real branch under ``vmap``: the search is computed only at
-  iterations where some scene needs it, and kept only by the scenes that do.
+  Each scene has its own schedule (scenes enter a refilled batch at different iterations);
+  ``anyone`` is the same for the whole batch, so a ``lax.cond`` on it stays a real branch under
+  ``vmap``: the search runs only where some scene needs it.
 
   Attributes:
     due: () bool, this scene searches now.
@@ -63,23 +53,18 @@ class StageSettings:
   """What one stage of a fit sets (all traced: stages with different settings share a program).
 
   Attributes:
-    learning_rate: () Adam step size.
-    max_iters: () int32, the cap on Adam steps per scene.
-    early_stop_slope: () stop a scene when the |slope| of its last W losses is below this; 0 never
-      stops early by this rule.
-    early_stop_relative: () stop a scene when that |slope| is below this times the mean |loss|
-      of the W losses; 0 never stops early by this rule.
-    search_every: () int32 iterations between searches, or a pytree of them (e.g. one per loss
+    early_stop_slope: stop a scene when the |slope| of its last W losses is below this (0: never).
+    early_stop_relative: stop when that |slope| is below this times the mean |loss| (0: never).
+    search_every: int32 iterations between searches, or a pytree of them (e.g. one per loss
       term); the objective receives ``search`` of the same structure (see ``Objective``).
-    trainable: a pytree like the unbatched ``free`` with () bool leaves: the parameter groups this
-      stage moves. The others get zero gradient, hence (Adam starting from zero moments) exactly
-      zero updates.
+    trainable: a pytree like the unbatched ``free`` with bool leaves: the groups this stage moves
+      (the others get zero gradient, hence, from zero Adam moments, exactly zero updates).
   """
 
-  learning_rate: jax.Array
-  max_iters: jax.Array
-  early_stop_slope: jax.Array
-  early_stop_relative: jax.Array
+  learning_rate: jax.Array  # () Adam step size
+  max_iters: jax.Array  # () int32 cap on Adam steps per scene
+  early_stop_slope: jax.Array  # ()
+  early_stop_relative: jax.Array  # ()
   search_every: jax.Array
   trainable: Any
 
@@ -105,38 +90,23 @@ class StageSettings:
 
 @flax.struct.dataclass
 class StageState:
-  """The state of one stage for a batch of B scenes (the B slots of a refilled batch).
+  """The state of one stage for a batch of B scenes (the B slots of a refilled batch); every field
+  but ``settings`` and ``step`` has leading axis B."""
 
-  Attributes:
-    free: the optimised parameters, a pytree whose leaves have leading axis B.
-    opt_state: Adam's state for ``free``, per scene (leading axis B, its step count included).
-    carry: per-scene gradient-free search results, renewed as ``settings.search_every`` says
-      iterations (e.g. closest vertex pairs, interpenetration inside masks), leading axis B.
-    settings: this stage's ``StageSettings`` (unbatched).
-    step: () int32, loop iterations run so far on this state (the clock ``advance``'s ``until``
-      counts).
-    evaluations: (B,) int32, objective evaluations of each scene in this stage (at most
-      ``max_iters + 1``); equal to ``step`` unless scenes entered later (``replace_scenes``).
-    history: (B, W) the last W total losses, oldest first.
-    seen: (B,) int32, how many losses ``history`` holds (saturates at W).
-    stopped: (B,) bool, scenes whose early-stop rule fired.
-    iters: (B,) int32, parameter updates applied to each scene.
-    loss: (B,) the total loss at each scene's current parameters (once evaluated there).
-    terms: (B, T) the unweighted loss terms at each scene's current parameters.
-  """
-
-  free: Any
-  opt_state: Any
-  carry: Any
+  free: Any  # the optimised parameters
+  opt_state: Any  # Adam's, per scene (its step count included)
+  carry: Any  # the gradient-free search results (e.g. closest vertex pairs)
   settings: StageSettings
-  step: jax.Array
+  step: jax.Array  # () int32 loop iterations run so far (the clock ``advance``'s ``until`` counts)
+  # (B,) int32 objective evaluations in this stage (at most max_iters + 1; less than ``step`` for
+  # scenes that entered later).
   evaluations: jax.Array
-  history: jax.Array
-  seen: jax.Array
-  stopped: jax.Array
-  iters: jax.Array
-  loss: jax.Array
-  terms: jax.Array
+  history: jax.Array  # (B, W) the last W total losses, oldest first
+  seen: jax.Array  # (B,) int32 how many losses ``history`` holds (saturates at W)
+  stopped: jax.Array  # (B,) bool the early-stop rule fired
+  iters: jax.Array  # (B,) int32 parameter updates applied
+  loss: jax.Array  # (B,) total loss at the current parameters (once evaluated there)
+  terms: jax.Array  # (B, T) unweighted loss terms at the current parameters
 
   @property
   def done(self) -> jax.Array:
@@ -176,31 +146,25 @@ def make_stage(
 ) -> Stage:
   """Builds the pure functions of an Adam stage over a batch of scenes.
 
-  Each iteration evaluates the objective and its gradient at the current parameters, records
-  the loss, applies the early-stop rule, then (unless stopped) takes an Adam step. The stage ends
-  with one more evaluation after the last step, so that ``state.loss`` and ``state.terms`` belong
-  to the returned parameters: a full stage is ``max_iters + 1`` evaluations. The objective searches
-  in the first iteration, every ``search_every`` iterations and in that last evaluation; it does
-  so on the values of its own forward pass, so a search costs no extra body evaluation.
+  Each iteration evaluates the objective and its gradient, records the loss, applies the
+  early-stop rule, then (unless stopped) takes an Adam step; one more evaluation after the last
+  step makes ``state.loss`` and ``state.terms`` those of the returned parameters (``max_iters + 1``
+  evaluations). The objective searches in the first iteration, every ``search_every`` iterations
+  and in that last evaluation, on its own forward pass's values.
 
   Args:
-    objective: ``objective(free, carry, search, data, shared) -> (total, (terms, carry))`` for
-      ONE scene (see ``Objective``); ``free`` holds the optimised parameters, ``data`` everything
-      else of the scene (observations, weights, fixed parameters), ``shared`` what all scenes
-      share (model tables; never batched).
+    objective: an ``Objective`` for ONE scene; ``free`` holds the optimised parameters, ``data``
+      the rest of the scene, ``shared`` what all scenes share (never batched).
     early_stop_window: W, the number of recent total losses the slope is fitted to (static: it
       is an array size).
-    initial_carry: ``initial_carry(free, data, shared) -> carry`` for ONE scene: a placeholder of
-      the right structure (its values are never used: the first iteration searches); ``None``
-      for an objective without searches (an empty carry).
+    initial_carry: ``initial_carry(free, data, shared) -> carry`` for ONE scene, a placeholder of
+      the right structure (the first iteration searches); ``None``: no searches.
 
   Returns:
-    ``Stage(init, advance)`` (jit both; one compilation serves every stage and every chunk):
-      ``init(free, data, shared, settings) -> StageState`` for batched ``free`` and ``data``
-      (leading axis B) and unbatched ``StageSettings``;
-      ``advance(state, data, shared, until) -> StageState`` runs iterations until
-      ``state.step == until`` or every scene's stage is complete (``max_iters + 1`` evaluations,
-      or stopped early); ``until`` is traced.
+    ``Stage(init, advance)`` (jit both; one compilation serves every stage and chunk):
+      ``init(free, data, shared, settings)`` for batched ``free`` and ``data`` (leading axis B);
+      ``advance(state, data, shared, until)`` runs until ``state.step == until`` (traced) or
+      every scene's stage is complete.
   """
   adam = optax.scale_by_adam()
   placeholder = initial_carry if initial_carry is not None else (lambda free, data, shared: ())
@@ -296,18 +260,13 @@ def make_stage(
 def replace_scenes(state: StageState, fresh: StageState, mask: jax.Array) -> StageState:
   """``state`` with the scenes (slots) where ``mask`` is set taken from ``fresh``.
 
-  Continuous batching: a stage keeps running over B slots while finished scenes leave and new
-  ones enter. A new scene's state is its row of a fresh ``init`` (zero moments, no losses seen,
-  no evaluation yet), so it runs exactly as it would in a stage of its own; the clock ``step``
-  and the settings stay ``state``'s.
+  For continuous batching: a new scene's row of a fresh ``init`` (zero moments, no losses seen)
+  runs exactly as in a stage of its own; the clock ``step`` and the settings stay ``state``'s.
 
   Args:
     state: the running stage.
     fresh: ``init`` of the same stage for the incoming scenes (rows not in ``mask`` unused).
     mask: (B,) bool, the slots to replace.
-
-  Returns:
-    The merged ``StageState``.
   """
   rows = lambda s: s.replace(settings=None, step=None)  # the per-scene fields
   merged = jax.tree_util.tree_map(lambda new, old: jnp.where(_expand(mask, new), new, old),

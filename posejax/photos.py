@@ -1,14 +1,6 @@
-"""From one photo with 2D keypoints to fitted meshes: initial estimate, answers, fit, files.
-
-The library side of ``experiments/fit_images.py`` (which loops over a folder, resumably):
-
-* ``keypoint_init.init_from_keypoints``: an initial estimate from the keypoints alone, for photos
-  without a BEV / HMR2 / SMPL-X estimate.
-* ``photo_answers``: the language model's answers about the photo, through the answer cache
-  (``posejax.lmm``), with the image cropped to the people fitted.
-* ``fit_photos``: the ProsePose fit of photos of one people count (``posejax.fit_dataset``) and
-  each one's status.
-* ``save_photo_outputs``: meshes (GLB, OBJ), parameters (``.npz`` + JSON), overlay PNG, answers.
+"""From photos with 2D keypoints to fitted meshes: answers (``photo_answers``), fit
+(``fit_photos``) and files (``save_photo_outputs``); the library side of
+``experiments/fit_images.py`` (initial estimates without BEV / HMR2: ``posejax.keypoint_init``).
 """
 
 from __future__ import annotations
@@ -53,31 +45,18 @@ _forward = jax.jit(forward)
 
 @dataclasses.dataclass(frozen=True)
 class PhotoAnswers:
-  """The language model's answers about one photo and what they became.
-
-  Attributes:
-    constraints: the parsed ``Constraints`` (for the photo's people count).
-    answers: the answer texts, verbatim (empty when read from a constraints file).
-    samples: the parsed rows per answer.
-    report: ``ParseReport.as_dict()``.
-    source: ``"asked"`` (some answers fetched now), ``"cache"`` or ``"constraints file"``.
-    fetched: answers fetched from the model in this call.
-    cache_key: the answer cache key ("" for a constraints file).
-    prompt_version: the prompt's version.
-    model: the model that answered.
-    refused: every answer was a refusal.
-  """
+  """The language model's answers about one photo and what they became."""
 
   constraints: Constraints
-  answers: tuple[str, ...]
-  samples: list
-  report: dict
-  source: str
-  fetched: int
-  cache_key: str
+  answers: tuple[str, ...]  # verbatim (empty when read from a constraints file)
+  samples: list  # the parsed rows per answer
+  report: dict  # ``ParseReport.as_dict()``
+  source: str  # "asked" (some answers fetched now), "cache" or "constraints file"
+  fetched: int  # answers fetched from the model in this call
+  cache_key: str  # "" for a constraints file
   prompt_version: str
   model: str
-  refused: bool
+  refused: bool  # every answer was a refusal
 
   def to_json(self) -> dict:
     """The JSON-ready record written as the photo's ``answers.json``."""
@@ -104,9 +83,6 @@ def photo_answers(image_path: str, keypoints: np.ndarray, *, cache: lmm.AnswerCa
     offline: answer from the cache only.
     margin, max_side: the crop (``posejax.lmm.prepare_image``).
     trust_sides: keep left/right written in the answers.
-
-  Returns:
-    ``PhotoAnswers``.
 
   Raises:
     LMMError: offline with answers missing from the cache, or a request that failed for good.
@@ -156,46 +132,27 @@ STATUSES = (FITTED, FELL_BACK, FAILED)
 
 @dataclasses.dataclass(frozen=True)
 class PhotoFit:
-  """One photo's fit.
+  """One photo's fit."""
 
-  Attributes:
-    result: the ``FitResult`` (batch shape (1,)).
-    initial: ``BodyParams`` (P,) the fit started from.
-    fitted: ``BodyParams`` (P,) the fitted people.
-    initial_vertices: (P, V, 3) metres.
-    fitted_vertices: (P, V, 3) metres.
-    status: ``FITTED`` or ``FELL_BACK`` (no usable answers: the config's fallback preset).
-    reason: why it fell back ("" when fitted).
-    keypoint_error_px: ``{"initial": ..., "fit": ...}`` mean pixel distance to the keypoints.
-  """
-
-  result: FitResult
-  initial: BodyParams
-  fitted: BodyParams
-  initial_vertices: np.ndarray
-  fitted_vertices: np.ndarray
-  status: str
-  reason: str
-  keypoint_error_px: dict
+  result: FitResult  # batch shape (1,)
+  initial: BodyParams  # (P,) the fit started from
+  fitted: BodyParams  # (P,)
+  initial_vertices: np.ndarray  # (P, V, 3) metres
+  fitted_vertices: np.ndarray  # (P, V, 3) metres
+  status: str  # FITTED or FELL_BACK (no usable answers: the config's fallback preset)
+  reason: str  # why it fell back ("" when fitted)
+  keypoint_error_px: dict  # {"initial": ..., "fit": ...} mean pixel distance to the keypoints
 
 
 @dataclasses.dataclass(frozen=True)
 class PhotoInput:
-  """What the fit of one photo reads.
+  """What the fit of one photo reads."""
 
-  Attributes:
-    keypoints: (P, 25, 3) BODY_25 pixels and confidence.
-    camera: the photo's camera.
-    init: ``BodyParams`` (P,) initial estimate, camera frame.
-    answers: the answers, or None (none given: the fallback preset).
-    image_path: the photo, named in messages.
-  """
-
-  keypoints: np.ndarray
+  keypoints: np.ndarray  # (P, 25, 3) BODY_25 pixels and confidence
   camera: Camera
-  init: BodyParams
-  answers: PhotoAnswers | None
-  image_path: str = "image"
+  init: BodyParams  # (P,) initial estimate, camera frame
+  answers: PhotoAnswers | None  # None: the fallback preset
+  image_path: str = "image"  # named in messages
 
 
 def refusal_reason(answers: PhotoAnswers | None, image_path: str, on_refusal: str) -> str:
@@ -222,9 +179,8 @@ def fit_photos(model: BodyModel, photos: Sequence[PhotoInput], *,
                config: FitConfig | None = None, slots: int = 16) -> list[PhotoFit]:
   """Fits photos of the same number of people to their keypoints and the model's answers.
 
-  The photos go through ``posejax.fit_dataset`` (continuous batching, ``slots`` at a time; each
-  photo runs the computation of its fit alone, equal up to float rounding). A photo whose answers are all refusals, or that has none,
-  is fitted with the config's fallback preset, as is one whose answers are all empty.
+  Through ``posejax.fit_dataset`` (``slots`` at a time). A photo whose answers are all
+  refusals, all empty or not given is fitted with the config's fallback preset.
 
   Args:
     model: the body model.
@@ -288,21 +244,11 @@ def params_dict(params: BodyParams) -> dict[str, np.ndarray]:
   return {name: np.asarray(getattr(params, name), np.float64) for name in PARAM_FIELDS}
 
 
-def camera_dict(camera: Camera) -> dict:
-  """The camera as JSON-ready numbers (pixels; identity extrinsics for photos)."""
-  return {"focal_length": np.asarray(camera.focal_length, np.float64).tolist(),
-          "principal_point": np.asarray(camera.principal_point, np.float64).tolist(),
-          "image_size": np.asarray(camera.image_size, np.float64).tolist()}
-
-
 def save_photo_outputs(folder: str, model: BodyModel, photo: PhotoFit, *, image, camera: Camera,
                        keypoints, answers: PhotoAnswers | None, facts: dict) -> dict[str, str]:
-  """Writes one photo's files into ``folder`` (each atomically).
-
-  Files: ``fit.glb`` and ``fit.obj`` (one coloured mesh per person), ``params.npz`` (the fitted
-  smplx-named (P, width) arrays), ``params.json`` (fitted and initial parameters, camera, status
-  and ``facts``), ``overlay.png`` (initial estimate | fit | side view over the photo, with the
-  keypoints), ``answers.json`` (the answers used, when there are any).
+  """Writes one photo's files into ``folder``, each atomically: ``fit.glb``, ``fit.obj``,
+  ``params.npz`` (fitted smplx-named arrays), ``params.json`` (fitted and initial parameters,
+  camera, status, ``facts``), ``overlay.png`` and, when there are answers, ``answers.json``.
 
   Args:
     folder: the photo's output folder (created).
@@ -332,8 +278,11 @@ def save_photo_outputs(folder: str, model: BodyModel, photo: PhotoFit, *, image,
   record = {
       "units": "axis-angle radians; transl metres; camera frame x right, y down, z forward",
       "people": int(np.shape(keypoints)[0]), "status": photo.status, "reason": photo.reason,
-      "fit": _lists(params_dict(photo.fitted)), "initial": _lists(params_dict(photo.initial)),
-      "camera": camera_dict(camera), "keypoint_error_px": photo.keypoint_error_px,
+      "fit": params_dict(photo.fitted), "initial": params_dict(photo.initial),
+      # Pixels; a photo's camera has identity extrinsics.
+      "camera": {name: np.asarray(getattr(camera, name), np.float64)
+                 for name in ("focal_length", "principal_point", "image_size")},
+      "keypoint_error_px": photo.keypoint_error_px,
       "fit_summary": photo.result.summary(), **facts,
   }
   paths["json"] = atomic_write_text(os.path.join(folder, "params.json"),
@@ -346,10 +295,6 @@ def save_photo_outputs(folder: str, model: BodyModel, photo: PhotoFit, *, image,
                                          json.dumps(answers.to_json(), indent=1,
                                                     default=_json_default))
   return paths
-
-
-def _lists(arrays: dict[str, np.ndarray]) -> dict[str, list]:
-  return {name: value.tolist() for name, value in arrays.items()}
 
 
 def _json_default(value: Any):

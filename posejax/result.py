@@ -1,13 +1,12 @@
 """What a fit returns, and how it is saved and read back.
 
-``FitResult`` is a pytree of arrays with the batch shape of the fitted scenes in front, plus static
-metadata saying how the numbers were made (config, model source, whether the body was the synthetic
-default body). ``save`` writes an ``.npz`` of the arrays and a JSON summary beside it, each written
-atomically, so a killed run never leaves a half-written result.
+``FitResult`` is a pytree of arrays with the scenes' batch shape in front, plus static metadata
+saying how the numbers were made; ``save`` writes an ``.npz`` and a JSON summary, each atomically.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from typing import Any
@@ -24,6 +23,9 @@ from posejax.errors import FileFormatError
 from posejax.io_utils import atomic_write_bytes
 from posejax.io_utils import atomic_write_text
 
+_ARRAY_FIELDS = ("stage_terms", "stage_total", "iterations", "converged", "fell_back",
+                 "keypoints_missing", "finite", "diverged")
+"""The per-scene arrays ``save`` stores besides the parameters and vertices."""
 
 @flax.struct.dataclass
 class FitResult:
@@ -103,21 +105,16 @@ class FitResult:
     }
 
   def save(self, path: str | os.PathLike) -> tuple[str, str]:
-    """Writes ``<path>.npz`` (arrays) and ``<path>.json`` (summary), each atomically.
-
-    Returns:
-      The two file paths.
-    """
+    """Writes ``<path>.npz`` (arrays) and ``<path>.json`` (summary), each atomically; returns
+    the two paths."""
     base = os.fspath(path)
     base = base[:-4] if base.endswith(".npz") else base
     arrays = {f"params.{name}": np.asarray(getattr(self.params, name)) for name in PARAM_FIELDS}
-    for name in ("stage_terms", "stage_total", "iterations", "converged", "fell_back",
-                 "keypoints_missing", "finite", "diverged"):
+    for name in _ARRAY_FIELDS:
       arrays[name] = np.asarray(getattr(self, name))
     if self.vertices is not None:
       arrays["vertices"] = np.asarray(self.vertices)
     arrays["metadata_json"] = np.asarray(json.dumps(self.metadata or {}))
-    import io
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **arrays)
     atomic_write_bytes(base + ".npz", buffer.getvalue())
@@ -132,25 +129,14 @@ class FitResult:
     base = os.fspath(path)
     file = base if base.endswith(".npz") else base + ".npz"
     arrays = safe_load.load_npz(file, "a FitResult file")
-    missing = [k for k in ("stage_terms", "stage_total", "iterations", "converged", "fell_back",
-                           "keypoints_missing", "finite", "diverged", "metadata_json")
+    missing = [k for k in _ARRAY_FIELDS + ("metadata_json",)
                + tuple(f"params.{name}" for name in PARAM_FIELDS) if k not in arrays]
     if missing:
       raise FileFormatError(file, f"not a FitResult file: missing {missing}")
     params = BodyParams(**{name: arrays[f"params.{name}"] for name in PARAM_FIELDS})
-    return cls(
-        params=params,
-        stage_terms=arrays["stage_terms"],
-        stage_total=arrays["stage_total"],
-        iterations=arrays["iterations"],
-        converged=arrays["converged"],
-        fell_back=arrays["fell_back"],
-        keypoints_missing=arrays["keypoints_missing"],
-        finite=arrays["finite"],
-        diverged=arrays["diverged"],
-        vertices=arrays.get("vertices"),
-        metadata=_metadata(file, arrays["metadata_json"]),
-    )
+    return cls(params=params, vertices=arrays.get("vertices"),
+               metadata=_metadata(file, arrays["metadata_json"]),
+               **{name: arrays[name] for name in _ARRAY_FIELDS})
 
 
 def _metadata(path: str, stored: np.ndarray) -> dict:

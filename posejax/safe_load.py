@@ -2,16 +2,10 @@
 with every failure turned into a ``FileFormatError`` that names the file.
 
 ``pickle.load`` calls whatever a file names, so a file that only claims to be a model can run any
-command. posejax reads every pickle with an unpickler that admits a short list of types and refuses
-everything else before it is called:
-
-* numpy arrays, scalars and dtypes, and the built-in containers and numbers;
-* scipy sparse matrices (SMPL-X's ``J_regressor``), rebuilt from their arrays without scipy's code
-  running on the file's behalf;
-* chumpy arrays (the released SMPL / SMPL-X pickles store ``shapedirs`` and ``posedirs`` as chumpy
-  objects): read as plain numpy arrays, chumpy itself is never imported;
-* torch tensors (the reference pipeline's processed dataset files), only where the caller allows
-  them: torch's own tensor rebuilders, which load the storage with torch's weights-only loader.
+command. posejax's unpickler admits only numpy arrays, scalars and dtypes, built-in containers and
+numbers, scipy sparse matrices (SMPL-X's ``J_regressor``, rebuilt from their arrays), chumpy arrays
+(the released SMPL-X pickles' ``shapedirs`` and ``posedirs``, read as numpy; chumpy is never
+imported) and, where the caller allows, torch tensors (torch's weights-only rebuilders).
 """
 
 from __future__ import annotations
@@ -187,8 +181,7 @@ def load_npz(path: str | os.PathLike, what: str, *, objects: str = "refuse") -> 
             raise FileFormatError(
                 path, f"entry {key!r} of {what} holds Python objects, which posejax does not "
                 "read from this file; store plain numeric arrays")
-          value = _plain(_AllowListUnpickler(stream, allow_torch=False).load(), key)
-          arrays[key] = value
+          arrays[key] = _plain(_AllowListUnpickler(stream, allow_torch=False).load(), key)
   except FileFormatError:
     raise
   except Exception as error:  # zipfile.BadZipFile, EOFError, zlib.error, bad headers, refused types

@@ -1,28 +1,16 @@
 """Continuous batching: a dataset's scenes flow through a fixed number of slots (``fit_dataset``).
 
-``fit`` runs a batch until its slowest scene stops, so a batch costs its slowest scene's steps
-times the batch size. Here each stage has a pool of B slots running the fitter's one compiled
-stage loop in chunks of steps; between chunks the host moves every scene whose stage has ended
-(early stop or cap) out of its slot, into the next stage's queue or the results, and fills the
-free slots with waiting scenes. A scene's cost is then its own steps (plus on average half a chunk
-per stage waiting for the swap).
+Each stage has a pool of B slots running the fitter's one compiled stage loop in chunks of steps;
+between chunks the host moves the scenes whose stage ended to the next stage's queue or the
+results and fills the free slots, so a scene costs its own steps. One pool per stage, because the
+stages share one program anyway and each pool then pays only for its own stage's terms (stage 1
+not for stage 2's interpenetration searches).
 
-Why one pool per stage rather than one pool whose slots are in different stages: the stages share
-the compiled program (their settings are traced), so the pools cost no second program; and each
-pool's term switches are those of its own stage, so stage-1 slots do not pay for stage 2's
-interpenetration searches.
-
-Exactness: a slot's state at entry is its row of a fresh ``init`` (``optimize.replace_scenes``),
-its step count, Adam count, early-stop window and searches are its own, and a term the scene does
-not weigh reads 0 whatever the other slots weigh: each scene runs the steps it would run alone.
-Entries happen every chunk, and chunks are a multiple of every search interval, so the scenes of a
-pool search at the same steps and a search costs what it costs in ``fit``.
-
-Scheduling: a pool runs a chunk when it is full or when no more scenes can come to it (none waits
-for or is still in an earlier stage); the first stage takes new scenes only while the next stage's
-queue is shorter than a pool, so scenes do not pile up between the stages. The heavy per-scene
-tables (the folded body templates) are built for B scenes at a time, as slots need them, and
-dropped when their scenes are done.
+Exactness: a slot enters as its row of a fresh ``init`` (``optimize.replace_scenes``) and keeps its
+own counts, early-stop window and searches; chunks are a multiple of every search interval, so a
+pool's scenes search at the same steps as in ``fit``. A pool runs when full or when no scene can
+still come to it; stage 1 takes new scenes only while the next queue is shorter than a pool. The
+folded body templates are built B scenes at a time and dropped when their scenes are done.
 """
 
 from __future__ import annotations
@@ -53,11 +41,8 @@ _replace_scenes = jax.jit(replace_scenes)
 
 
 def _to_device(tree):
-  """Device copies of host arrays that the host goes on to change in place.
-
-  On CPU, ``jnp.asarray`` of a large numpy array may share its memory (zero copy), so writing
-  into the array afterwards would change the device value under a computation still queued.
-  """
+  """Device copies of host arrays that the host goes on to change in place (on CPU,
+  ``jnp.asarray`` may share a large array's memory under a computation still queued)."""
   return jax.tree_util.tree_map(lambda x: jnp.asarray(np.array(x, copy=True)), tree)
 
 
@@ -131,14 +116,11 @@ def fit_scenes(fitter, config, rows, keypoints, init: BodyParams, constraints, c
   """Fits the scenes ``rows`` of checked, flattened inputs through ``slots`` slots per stage.
 
   Args:
-    fitter: the ``Fitter``.
-    config: its (checked) ``FitConfig``.
+    fitter, config: the ``Fitter`` and its checked ``FitConfig``.
     rows: (R,) int, the scenes to fit, indices into the inputs' scene axis.
     keypoints, init, constraints, camera: ``Fitter._check_inputs``'s flattened inputs (S, ...).
     fell_back: (S,) bool, the scenes that use the fallback weights.
-    slots: B, slots per stage.
-    chunk_size: steps between swaps (rounded up to a multiple of every search interval).
-    progress: called with a dict after every round of chunks, or None.
+    slots, chunk_size, progress: as in ``posejax.fit_dataset`` (``progress`` a callable or None).
 
   Returns:
     ``fit_data.Outcome`` of numpy arrays with leading axis R, in the order of ``rows``.

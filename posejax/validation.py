@@ -1,19 +1,11 @@
 """Checks at the fit's boundary: inputs that cannot give a meaningful fit are refused with a message
 naming the argument; results that are not trustworthy are flagged per scene and warned about once.
 
-Input limits, and why:
-
-* keypoint confidence: a probability, so within [0, 1] (NaN marks a missing keypoint);
-* keypoint coordinates: within ``MAX_VIEW_ANGLE_FOCALS`` focal lengths of the principal point
-  (about 87 degrees off the optical axis); anything further is no detection a pinhole camera can
-  have made (e.g. 1e36 pixels);
-* camera: finite, positive focal lengths and a finite principal point and extrinsics;
-* initial estimate: every person's root at least ``MIN_DEPTH_M`` in front of the camera
-  (behind it, the projection flips and the fit runs away).
-
-Result flags: ``finite`` (every parameter and loss finite) and ``diverged`` (finite, but a person
-ended behind the camera, or the keypoints are on average further than ``DIVERGED_KEYPOINT_ERROR``
-normalised pixels, a quarter of the 512-pixel box, from their detections).
+Keypoints must lie within ``MAX_VIEW_ANGLE_FOCALS`` focal lengths of the principal point (about 87
+degrees off the optical axis: anything further is no detection a pinhole camera made), and every
+initial root ``MIN_DEPTH_M`` in front of the camera (behind it the projection flips and the fit runs
+away). ``diverged`` flags finite results with a person behind the camera or keypoints on average
+further than ``DIVERGED_KEYPOINT_ERROR`` normalised pixels (a quarter of the 512-pixel box) away.
 """
 
 from __future__ import annotations
@@ -69,11 +61,8 @@ def check_camera(camera) -> None:
 
 
 def root_depths(model, betas, transl, camera) -> np.ndarray:
-  """(scenes, P) depth of each person's root joint in the camera frame, metres (host numpy: a
-  boundary check, compiled nowhere).
-
-  The root rotates about itself, so its position is its shaped rest position
-  (``posejax.body.rest_root``) plus ``transl``.
+  """(scenes, P) depth of each person's root joint in the camera frame, metres (host numpy). The
+  root rotates about itself, so it sits at its shaped rest position plus ``transl``.
 
   Args:
     model: the ``BodyModel``.

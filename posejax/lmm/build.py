@@ -2,13 +2,11 @@
 
 ``parse(answers, people)`` is the one call most users need::
 
-  cons = posejax.lmm.parsing(answers, people=2)
-  cons, report = posejax.lmm.parsing(answers, people=1, return_report=True)
+  cons = posejax.lmm.parse(answers, people=2)
+  cons, report = posejax.lmm.parse(answers, people=1, return_report=True)
 
-The frequency filter (one person) and the fallback decision belong to ``Constraints``; the options
-are passed through. ``Constraints.from_pairs`` refuses a sample whose left/right enumeration or a row
-whose alternatives would grow past its limits; one odd answer must not stop a dataset, so such rows
-are left out here first (the last rows of the sample go first) and counted in the report.
+``Constraints.from_pairs`` refuses a sample or row past its enumeration limits; one odd answer must
+not stop a dataset, so such rows are left out here first (a sample's last rows first) and counted.
 """
 
 from __future__ import annotations
@@ -24,10 +22,6 @@ from posejax.lmm.parsing import parse_answers
 
 TOO_MANY_SIDES = "too many left/right variables"
 TOO_MANY_ALTERNATIVES = "too many alternatives"
-
-
-def _names(cell) -> tuple[str, ...]:
-  return (cell,) if isinstance(cell, str) else tuple(cell)
 
 
 _LATERAL = frozenset(vocabulary.LATERAL_PARTS)
@@ -62,7 +56,7 @@ def _lateral_repeats(rows: Sequence[Row]) -> int:
   occurrences = collections.Counter()
   for row in rows:
     for column, cell in enumerate(row):
-      for name in _names(cell):
+      for name in (cell,) if isinstance(cell, str) else cell:
         part = _PART_OF.get(name)
         if part in _LATERAL:
           occurrences[(column, part)] += 1

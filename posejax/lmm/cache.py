@@ -7,23 +7,17 @@ arrives, as one line::
    "settings": {...}, "usage": {"prompt_tokens": ..., "completion_tokens": ...}, "finish_reason": ...,
    "created": 1700000000.0}
 
-``key`` is ``cache_key(content_hash, prompt_version, settings)``: the image's (or description's)
-content hash, the prompt version, the model and the sampling settings. The number of samples is not
-part of the key: answers are independent draws, so asking for 30 samples after 20 were cached pays
-for 10 more. ``index`` numbers the answers of one key 0, 1, 2, ... in arrival order.
+``key`` is ``cache_key(content_hash, prompt_version, settings)``; the number of samples is not part
+of it (answers are independent draws: asking for 30 after 20 were cached pays for 10 more).
+``index`` numbers a key's answers 0, 1, 2, ... in arrival order. A request's token usage is
+recorded on its first answer, so summing the lines gives the true total. The API key is never
+stored.
 
-A run killed halfway leaves at most one half-written last line. Opening the cache drops that line
-(it can never become valid) and keeps every complete one, so a restarted run finds each finished
-answer exactly once and asks only for the missing ones. Any other malformed line means the file was
-edited or is not a cache, and is an error. A request's token usage is recorded on the first answer it
-produced, so summing the lines gives the true total.
-
-Processes and threads may share one cache file. A lock file beside it (``<cache>.lock``) serialises
-the appends (``flock``), and every read first takes in the lines other processes appended since, so
-indices never repeat and no answer is hidden. ``AnswerCache.reserve(key)`` holds a key for the
-caller while it asks for that key's missing answers (a byte-range lock in the lock file, plus a
-thread lock): a second process that wants the same key waits, then finds the answers cached instead
-of paying for them again. The API key is never part of a line.
+A killed run leaves at most one half-written last line, which the next writer repairs (see
+``_read_new``); any other malformed line is an error. Processes and threads may share one file: a
+lock file beside it (``<cache>.lock``) serialises appends and every read first takes in what others
+appended, and ``AnswerCache.reserve(key)`` makes a second process that wants the same key wait and
+then find the answers cached instead of paying for them again.
 """
 
 from __future__ import annotations
@@ -43,19 +37,13 @@ from posejax.errors import FileFormatError
 
 @dataclasses.dataclass(frozen=True)
 class SamplingSettings:
-  """Everything besides the prompt and the image that decides the distribution of answers.
+  """Everything besides the prompt and the image that decides the distribution of answers (the
+  defaults are the reference's)."""
 
-  Attributes:
-    model: the model name the server knows, e.g. ``"gpt-4o"``.
-    temperature: sampling temperature (the reference: 0.7).
-    max_tokens: the cap on each answer's length in tokens (the reference: 500).
-    detail: the image detail level requested ("high" in the reference).
-  """
-
-  model: str = "gpt-4o"
+  model: str = "gpt-4o"  # the model name the server knows
   temperature: float = 0.7
-  max_tokens: int = 500
-  detail: str = "high"
+  max_tokens: int = 500  # the cap on each answer's length
+  detail: str = "high"  # the image detail level requested
 
   def as_dict(self) -> dict:
     return dataclasses.asdict(self)
@@ -75,31 +63,23 @@ def cache_key(content_hash: str, prompt_version: str, settings: SamplingSettings
 
 @dataclasses.dataclass(frozen=True)
 class CachedAnswer:
-  """One answer as stored.
-
-  Attributes:
-    key: the cache key it belongs to.
-    index: its position among the key's answers (0-based).
-    answer: the model's text, verbatim (refusals and garbage included).
-    record: the whole stored line as a dict (image_id, usage, finish_reason, ...).
-  """
+  """One answer as stored."""
 
   key: str
-  index: int
-  answer: str
-  record: dict
+  index: int  # its position among the key's answers (0-based)
+  answer: str  # the model's text, verbatim (refusals and garbage included)
+  record: dict  # the whole stored line (image_id, usage, finish_reason, ...)
 
 
 class AnswerCache:
-  """The JSON Lines answer cache (see the module docstring for the format and guarantees).
+  """The JSON Lines answer cache (see the module docstring).
 
   Args:
     path: the cache file; created (with its folder) when missing.
     durable: also ``os.fsync`` after every line (survives power loss, not just a killed process).
 
   Attributes:
-    path: the file.
-    dropped_tail: True when this object found and removed a half-written last line (a killed run's).
+    dropped_tail: True when this object removed a killed run's half-written last line.
   """
 
   def __init__(self, path: str | os.PathLike, *, durable: bool = False):
@@ -243,17 +223,8 @@ class AnswerCache:
     return [entry.answer for entry in self.entries(key)]
 
   def append(self, key: str, answer: str, **fields) -> int:
-    """Stores one answer under the next free index and flushes it to disk.
-
-    Args:
-      key: the cache key.
-      answer: the answer text, verbatim.
-      **fields: JSON-serialisable extras (image_id, prompt_version, model, settings, usage,
-        finish_reason).
-
-    Returns:
-      The index the answer was stored under.
-    """
+    """Stores ``answer`` (verbatim) under ``key``'s next free index, flushed to disk, with the
+    JSON-serialisable ``fields`` (image_id, prompt_version, usage, ...); returns the index."""
     record = {"key": key, "index": 0, "answer": answer, **fields}
     with self._held(writing=True):
       by_index = self._answers.setdefault(key, {})
@@ -270,11 +241,8 @@ class AnswerCache:
       return index
 
   def usage_totals(self, keys=None) -> dict[str, int]:
-    """Summed token usage of the stored answers (all keys, or the given ones).
-
-    Returns:
-      ``{"prompt_tokens": ..., "completion_tokens": ..., "answers": ...}``.
-    """
+    """Summed ``prompt_tokens``, ``completion_tokens`` and ``answers`` of the stored answers (all
+    keys, or the given ones)."""
     with self._held(writing=False):
       chosen = self._answers.keys() if keys is None else [k for k in keys if k in self._answers]
       totals = {"prompt_tokens": 0, "completion_tokens": 0, "answers": 0}
@@ -303,11 +271,9 @@ def _parse_record(line: bytes) -> dict | None:
 def _lock_byte(fd: int, offset: int) -> None:
   """Takes the exclusive lock on byte ``offset`` of ``fd``, waiting as long as it is held.
 
-  The kernel tracks byte-range locks per process, not per thread, so when two processes each run
-  several threads it can see a cycle that is not one (this process's thread A holds key 1 while its
-  thread B waits for key 2, held by a process whose other thread waits for key 1: A finishes and
-  releases without waiting on anything) and refuse with EDEADLK. No lock was taken then; retrying
-  after a short pause waits the holder out.
+  The kernel tracks byte-range locks per process, not per thread, so with several threads in two
+  processes it can see a deadlock that is not one and refuse with EDEADLK; no lock was taken then,
+  and retrying after a short pause waits the holder out.
   """
   pause_s = 0.005
   while True:

@@ -7,21 +7,14 @@
 * timeouts and dropped connections;
 * malformed responses (a body that is not JSON, or JSON without the expected choices).
 
-Waits grow exponentially (``backoff_initial_s * 2**attempt``, capped at ``backoff_max_s``) and are
-jittered to between half and all of that, so that parallel workers do not retry in lock-step. The
-``openai`` client's own retries are switched off, so the attempts counted here are all there are.
-Other errors (bad request, authentication, unknown model) are not retried: they raise ``LMMError``.
+Waits grow exponentially (capped at ``backoff_max_s``), jittered so that parallel workers do not
+retry in lock-step; the ``openai`` client's own retries are off. Other errors (bad request,
+authentication, unknown model) raise ``LMMError`` at once. Servers that return fewer choices than
+``n`` are asked again for the rest; one that rejects ``n > 1`` (HTTP 400) gets one per request.
 
-Servers that ignore ``n`` (Ollama, some vLLM set-ups) return fewer choices than asked; ``sample``
-asks again for the rest until it has them all. A server that rejects ``n > 1`` outright (HTTP 400)
-is asked one sample per request from then on.
-
-The API key is read from an environment variable (``OPENAI_API_KEY`` by default) when the client is
-made, handed to the ``openai`` client and kept nowhere else: it is never logged, never part of a
-``repr`` and never written to the cache. Local servers usually need no key; when ``base_url`` is
-set and the variable is unset, a placeholder is sent.
-
-``openai`` is imported only when a client is made, so ``import posejax`` stays fast.
+The API key is read from an environment variable when the client is made and kept only by the
+``openai`` client (never logged, in a ``repr`` or cached); with ``base_url`` set and no key, a
+placeholder is sent. ``openai`` is imported only when a client is made.
 """
 
 from __future__ import annotations
@@ -43,61 +36,37 @@ _RETRIED_STATUS = frozenset({408, 409, 429})
 
 @dataclasses.dataclass(frozen=True)
 class ClientConfig:
-  """How to reach the server and how hard to try.
+  """How to reach the server and how hard to try."""
 
-  Attributes:
-    base_url: an OpenAI-compatible endpoint, e.g. ``"http://localhost:8000/v1"``; None for OpenAI.
-    api_key_env: the environment variable that holds the API key.
-    timeout_s: seconds one request may take before it counts as timed out.
-    max_attempts: tries per request (the first one included) before ``LMMError``.
-    backoff_initial_s: the first retry's wait in seconds (before jitter).
-    backoff_max_s: the longest wait between tries, seconds (before jitter).
-    retry_after_max_s: the longest ``Retry-After`` honoured, seconds.
-    max_n_per_request: the most samples asked for in one request.
-    max_tokens_field: the request field that carries ``SamplingSettings.max_tokens``:
-      ``"max_tokens"`` (compatible servers, older OpenAI models) or ``"max_completion_tokens"``
-      (newer OpenAI models, which refuse the old name).
-  """
-
-  base_url: str | None = None
-  api_key_env: str = "OPENAI_API_KEY"
-  timeout_s: float = 120.0
-  max_attempts: int = 6
-  backoff_initial_s: float = 1.0
-  backoff_max_s: float = 60.0
-  retry_after_max_s: float = 300.0
+  base_url: str | None = None  # an OpenAI-compatible endpoint ("http://localhost:8000/v1")
+  api_key_env: str = "OPENAI_API_KEY"  # the environment variable that holds the API key
+  timeout_s: float = 120.0  # per request
+  max_attempts: int = 6  # tries per request, the first included, before LMMError
+  backoff_initial_s: float = 1.0  # the first retry's wait, before jitter
+  backoff_max_s: float = 60.0  # the longest wait between tries, before jitter
+  retry_after_max_s: float = 300.0  # the longest Retry-After honoured
   max_n_per_request: int = 20
+  # "max_tokens" (compatible servers, older OpenAI models) or "max_completion_tokens" (newer
+  # OpenAI models, which refuse the old name).
   max_tokens_field: str = "max_tokens"
 
 
 @dataclasses.dataclass(frozen=True)
 class Choice:
-  """One sampled answer.
+  """One sampled answer."""
 
-  Attributes:
-    text: the answer text ("" when the server sent no content; a refusal's text when it sent one).
-    finish_reason: the server's reason ("stop", "length", "content_filter", ...) or None.
-  """
-
-  text: str
-  finish_reason: str | None
+  text: str  # "" when the server sent no content; a refusal's text when it sent one
+  finish_reason: str | None  # "stop", "length", "content_filter", ...
 
 
 @dataclasses.dataclass(frozen=True)
 class Completion:
-  """The result of one successful request.
+  """The result of one successful request."""
 
-  Attributes:
-    choices: the answers returned (possibly fewer than asked).
-    prompt_tokens: prompt tokens the server billed for the request (0 when it did not say).
-    completion_tokens: completion tokens billed for all choices together.
-    attempts: how many tries the request took (1 = no retry).
-  """
-
-  choices: tuple[Choice, ...]
-  prompt_tokens: int
-  completion_tokens: int
-  attempts: int
+  choices: tuple[Choice, ...]  # possibly fewer than asked
+  prompt_tokens: int  # billed for the request (0 when the server did not say)
+  completion_tokens: int  # billed for all choices together
+  attempts: int  # tries the request took (1: no retry)
 
 
 class _Retryable(Exception):

@@ -12,8 +12,7 @@ Written by ``experiments/query_lmm.py`` and read by ``fit`` and the experiment s
        "constraints": {... Constraints.to_json() ...}}}}
 
 ``samples`` are the parser's rows (a cell is a name or a list of alternatives; ground rows
-included); ``constraints`` is what ``Constraints.from_json`` rebuilds. The file is written atomically
-(a temporary file renamed over the old one).
+included); ``constraints`` is what ``Constraints.from_json`` rebuilds.
 """
 
 from __future__ import annotations
@@ -34,40 +33,22 @@ VERSION = 1
 
 @dataclasses.dataclass(frozen=True)
 class ImageConstraints:
-  """One image's entry of a constraints file.
-
-  Attributes:
-    image_id: the image's id.
-    constraints: the rebuilt ``Constraints``.
-    people: 1 or 2.
-    prompt_version: the prompt that produced the answers.
-    model: the model that wrote them.
-    fallback: whether the image should keep its baseline fit (``posejax.needs_fallback``).
-    report: the parse diagnostics (``ParseReport.as_dict()``).
-    samples: the parsed rows per answer, as written.
-  """
+  """One image's entry of a constraints file."""
 
   image_id: str
-  constraints: object
+  constraints: object  # the rebuilt ``Constraints``
   people: int
   prompt_version: str
   model: str
-  fallback: bool
-  report: dict
-  samples: list
+  fallback: bool  # the image keeps its baseline fit (``posejax.needs_fallback``)
+  report: dict  # ``ParseReport.as_dict()``
+  samples: list  # the parsed rows per answer, as written
 
 
 def image_entry(constraints, report, *, samples, prompt_version: str, model: str,
                 cache_key: str = "", answers: int | None = None) -> dict:
-  """The JSON-ready entry of one image.
-
-  Args:
-    constraints: the image's ``Constraints``.
-    report: its ``ParseReport``.
-    samples: the parsed rows per answer.
-    prompt_version, model, cache_key: provenance.
-    answers: how many answers were parsed (default: ``len(samples)``).
-  """
+  """The JSON-ready entry of one image: its ``Constraints``, ``ParseReport``, parsed rows per
+  answer and provenance; ``answers`` (default ``len(samples)``) is how many were parsed."""
   from posejax.constraints import json_rows  # the array layer, imported where it is used
   from posejax.constraints import needs_fallback
 

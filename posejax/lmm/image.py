@@ -1,12 +1,7 @@
 """Image preparation for the language model: crop to the people, paint others out, resize, encode.
 
-The model sees only the people of interest: the image is cropped to the box around their confident 2D
-keypoints plus a margin, pixels of other people can be painted over with a flat colour, the crop is
-shrunk so its longer side is at most ``max_side`` pixels, and the result is encoded as a base64 JPEG.
-
-The content hash that keys the answer cache is taken over the prepared RGB pixels (what the model is
-shown) and the JPEG quality, not over the JPEG bytes, so that a different JPEG encoder build does not
-invalidate a cache of paid answers.
+The content hash that keys the answer cache is taken over the prepared RGB pixels and the JPEG
+quality, not the JPEG bytes, so that another JPEG encoder build does not invalidate paid answers.
 """
 
 from __future__ import annotations
@@ -24,21 +19,13 @@ from posejax.images import as_rgb
 
 @dataclasses.dataclass(frozen=True)
 class PreparedImage:
-  """An image ready to send.
-
-  Attributes:
-    jpeg: the encoded JPEG bytes.
-    content_hash: sha256 hex digest of the prepared pixels and the JPEG quality (cache key part).
-    crop_box: ``(x0, y0, x1, y1)`` of the crop in the original image, pixels, right/bottom exclusive.
-    scale: prepared size divided by crop size (<= 1; 1 means no resize).
-    size: ``(width, height)`` of the prepared image in pixels.
-  """
+  """An image ready to send."""
 
   jpeg: bytes
-  content_hash: str
-  crop_box: tuple[int, int, int, int]
-  scale: float
-  size: tuple[int, int]
+  content_hash: str  # sha256 hex of the prepared pixels and the JPEG quality (see the module)
+  crop_box: tuple[int, int, int, int]  # (x0, y0, x1, y1) pixels, right/bottom exclusive
+  scale: float  # prepared size over crop size (<= 1)
+  size: tuple[int, int]  # (width, height) of the prepared image, pixels
 
   @property
   def base64(self) -> str:
@@ -89,9 +76,6 @@ def prepare_image(image, *, keypoints=None, paint_out=None, margin: float = 0.2,
     quality: JPEG quality, 1..95.
     fill: RGB colour painted over ``paint_out``.
     min_confidence: keypoints below this confidence do not count for the box.
-
-  Returns:
-    The ``PreparedImage``.
 
   Raises:
     FileFormatError: when the file cannot be read as an image.

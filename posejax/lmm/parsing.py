@@ -1,22 +1,17 @@
 """Model answers (free text with a Markdown table) to rows of region names for ``Constraints``.
 
 ``parse_answer(text, people)`` turns one answer into rows ``(cell_1, cell_2)``: Person 1's part and
-Person 2's part (for one person, the two parts that touch). A cell is a name or a tuple of names that
-are alternatives (OR). Every name is one ``Constraints.from_pairs`` accepts: a resolved region
-(``"left hand"``, ``"back"``, ``"waist (front)"``), a side-free lateral part (``"hand"``,
-``"shoulder (front)"``; the contact loss minimises over its side) or, for one person, ``"ground"``.
-The parser never raises, whatever the text; what it leaves out it counts in the answer's diagnostics.
+Person 2's part (for one person, the two parts that touch). A cell is a name
+``Constraints.from_pairs`` accepts or a tuple of alternatives (OR). No text makes the parser raise;
+what it leaves out it counts in the answer's diagnostics.
 
 Finding the table
   A table is a run of consecutive lines containing ``|`` that has a separator row (``|---|---|``), or
   whose lines all start with ``|``, or whose first line is a header ("Person 1 Body Part | ...").
-  The header is the line just above the separator. Lines of prose that happen to contain a pipe are
-  not rows: they belong to no such run, or sit above the header. When a table's rows start with a pipe,
-  the first line after it that does not ends the table. Code fences, bold, italics, inline code and
-  HTML tags are stripped. When there are several tables, the last one of contacts between parts is
-  used (a model that drafts a table and then corrects it means the last one), together with the last
-  table whose every row names the ground (a one-person answer that lists its ground contacts apart
-  adds them, it does not replace the self-contact table); the others are counted as ignored.
+  The header is the line just above the separator; when the rows start with a pipe, the first line
+  that does not ends the table. Markup (fences, bold, inline code, HTML tags) is stripped. Of
+  several tables, the last one of contacts between parts is used (an earlier one is a draft), with
+  the last one whose every row names the ground (it adds to the self-contact table).
 
 Choosing the two columns (extra columns: an index, "Confidence", "Notes")
   The first two columns whose header mentions a person or a body part; failing that, with two cells
@@ -25,10 +20,9 @@ Choosing the two columns (extra columns: an index, "Confidence", "Notes")
 Rows that are no rows
   "none", "N/A", "-", "no contact" or empty in both cells marks an empty table: not a constraint and
   not a dropped row. A row with a part in one cell and nothing usable in the other is dropped, with
-  the reason recorded. Every row counts, repeats included, as in the published loss (a sum over
-  rows): told not to say left or right, a model that means both hands writes "hand | back" twice,
-  and the chirality rule (METHOD.md: a part named twice in a column must use both sides) reads it
-  exactly so; a repeated central row weighs twice.
+  its reason. Every row counts, repeats included, as in the published loss (a sum over rows): a
+  model told not to say left or right writes "hand | back" twice for both hands, which the
+  chirality rule (METHOD.md) reads exactly so.
 
 Answers without a table are empty samples; when the text reads as a refusal ("I'm sorry, I can't
 ...") it is flagged as one. Refusals and garbage are still samples: they count in the mean over N.
@@ -73,45 +67,28 @@ _FENCE = re.compile(r"^\s*(```|~~~)")
 
 @dataclasses.dataclass(frozen=True)
 class DroppedRow:
-  """A table row that produced no constraint.
+  """A table row that produced no constraint."""
 
-  Attributes:
-    text: the row as written.
-    reason: why it was dropped, a short fixed phrase (e.g. "no known part in cell 2").
-  """
-
-  text: str
-  reason: str
+  text: str  # the row as written
+  reason: str  # a short fixed phrase, e.g. "no known part in cell 2"
 
 
 @dataclasses.dataclass(frozen=True)
 class ParsedAnswer:
-  """One answer turned into rows, with what was left out and why.
+  """One answer turned into rows, with what was left out and why."""
 
-  Attributes:
-    rows: the constraint rows ``(cell_1, cell_2)``; a cell is a name or a tuple of alternatives.
-    dropped: rows of the table that gave no constraint, each with its reason.
-    unknown_words: words no rule recognised, in order of appearance (dropped).
-    corrected_words: ``(as written, read as)`` for each misspelling corrected.
-    sides_dropped: left/right words that did not reach the output.
-    table_found: whether a table was found at all.
-    declared_empty: no row, and the answer said there is no contact (an empty table, "none" rows,
-      or words such as "no contact" / "they are not touching").
-    refusal: no row, not ``declared_empty``, and the text reads as a refusal.
-    tables_ignored: further tables that were not used.
-    other_prompt: the answer reads as written for the other prompt (a "Body Part A | B" table or
-      ground contact in a two-person answer; a "Person 1 | Person 2" table in a one-person answer).
-  """
-
-  rows: tuple[Row, ...] = ()
+  rows: tuple[Row, ...] = ()  # (cell_1, cell_2); a cell is a name or a tuple of alternatives
   dropped: tuple[DroppedRow, ...] = ()
-  unknown_words: tuple[str, ...] = ()
-  corrected_words: tuple[tuple[str, str], ...] = ()
-  sides_dropped: int = 0
+  unknown_words: tuple[str, ...] = ()  # words no rule recognised, in order (dropped)
+  corrected_words: tuple[tuple[str, str], ...] = ()  # (as written, read as)
+  sides_dropped: int = 0  # left/right words that did not reach the output
   table_found: bool = False
+  # No row, and the answer said there is no contact (an empty table, "none" rows, "no contact").
   declared_empty: bool = False
-  refusal: bool = False
+  refusal: bool = False  # no row, not declared_empty, and the text reads as a refusal
   tables_ignored: int = 0
+  # Written for the other prompt: a "Body Part A | B" table or ground contact in a two-person
+  # answer; a "Person 1 | Person 2" table in a one-person answer.
   other_prompt: bool = False
 
   @property
@@ -127,38 +104,25 @@ class ParsedAnswer:
 
 @dataclasses.dataclass(frozen=True)
 class ParseReport:
-  """Diagnostics over the answers of one image (or any set of answers).
+  """Diagnostics summed over the answers of one image (or any set of answers).
 
   The empty answers fall in exactly one of four kinds: ``empty_answers == declared_empty + refusals +
   no_table + unreadable``.
-
-  Attributes:
-    answers: how many answers were parsed.
-    empty_answers: answers that gave no row.
-    declared_empty: empty answers that said there is no contact.
-    refusals: empty answers that read as refusals.
-    no_table: other empty answers without any table.
-    unreadable: other empty answers whose table had rows, none of them usable.
-    other_prompt: answers that read as written for the other prompt (one person vs two).
-    rows_kept: rows given to ``Constraints``, summed over answers.
-    rows_dropped: reason -> count of dropped rows.
-    unknown_words: word -> count of unknown (dropped) words.
-    corrected_words: ``"as written -> read as"`` -> count.
-    sides_dropped: left/right words ignored, summed over answers.
   """
 
   answers: int = 0
-  empty_answers: int = 0
-  declared_empty: int = 0
+  empty_answers: int = 0  # answers that gave no row
+  declared_empty: int = 0  # empty answers that said there is no contact
   refusals: int = 0
-  no_table: int = 0
-  unreadable: int = 0
-  other_prompt: int = 0
-  rows_kept: int = 0
-  rows_dropped: dict[str, int] = dataclasses.field(default_factory=dict)
-  unknown_words: dict[str, int] = dataclasses.field(default_factory=dict)
+  no_table: int = 0  # other empty answers without any table
+  unreadable: int = 0  # other empty answers whose table had rows, none of them usable
+  other_prompt: int = 0  # answers that read as written for the other prompt
+  rows_kept: int = 0  # rows given to ``Constraints``
+  rows_dropped: dict[str, int] = dataclasses.field(default_factory=dict)  # reason -> count
+  unknown_words: dict[str, int] = dataclasses.field(default_factory=dict)  # word -> count
+  # "as written -> read as" -> count
   corrected_words: dict[str, int] = dataclasses.field(default_factory=dict)
-  sides_dropped: int = 0
+  sides_dropped: int = 0  # left/right words ignored
 
   @classmethod
   def of(cls, parsed: Iterable[ParsedAnswer]) -> ParseReport:
@@ -329,9 +293,7 @@ def _choose_columns(table: _Table, people: int, fuzzy: bool) -> tuple[int, int]:
 
 
 def _strip_fences(text: str) -> list[str]:
-  if "\r" in text:
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-  lines = text.split("\n")
+  lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
   if "```" not in text and "~~~" not in text:
     return lines
   return [line for line in lines if not _FENCE.match(line)]
@@ -342,7 +304,7 @@ def parse_answer(text: str, people: int, *, trust_sides: bool = False,
   """Turns one model answer into constraint rows; never raises.
 
   Args:
-    text: the answer, verbatim (anything that is not a string parses as an empty answer).
+    text: the answer, verbatim.
     people: 2 (rows are Person 1 part, Person 2 part) or 1 (the two touching parts).
     trust_sides: keep "left"/"right" written in the answer instead of dropping them (False: the
       published behaviour; True: the loss honours the written sides).
@@ -352,7 +314,8 @@ def parse_answer(text: str, people: int, *, trust_sides: bool = False,
     The ``ParsedAnswer``; ``rows`` is empty for refusals, empty tables and answers without a table.
 
   Raises:
-    InvalidInputError: only for a ``people`` other than 1 or 2; never because of the text.
+    InvalidInputError: ``people`` is not 1 or 2, or ``text`` is not a string; never because of
+      what the text says.
   """
   if people not in (1, 2):
     raise InvalidInputError(f"people must be 1 or 2, got {people!r}")
@@ -405,16 +368,14 @@ def _chosen_tables(read: list["_ReadTable"]) -> list["_ReadTable"]:
     return read
 
   def with_ground(table):
-    return bool(table.rows) and all(vocabulary.GROUND in _names_in(row) for row in table.rows)
+    return bool(table.rows) and all(
+        any(vocabulary.GROUND in ((cell,) if isinstance(cell, str) else cell) for cell in row)
+        for row in table.rows)
 
   parts = [t for t in read if not with_ground(t)]
   ground = [t for t in read if with_ground(t)]
   chosen = {id(t) for t in (parts[-1:] + ground[-1:])}
   return [t for t in read if id(t) in chosen]
-
-
-def _names_in(row: Row) -> tuple[str, ...]:
-  return tuple(name for cell in row for name in ((cell,) if isinstance(cell, str) else cell))
 
 
 @dataclasses.dataclass(frozen=True)

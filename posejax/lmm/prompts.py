@@ -7,12 +7,9 @@ Two prompts, following the structure of the published method (METHOD.md, "Prompt
 * one person (self-contact, yoga): which parts of the person touch each other or the ground, from the
   10 allowed parts, no left or right, first a description and the name of the pose, then the table.
 
-The whole instruction goes in the system message; the user message carries only the image. Each prompt
-also has a text-only variant that takes a written description of the scene instead of an image (for
-models without vision, or for tests).
-
-A prompt's ``version`` is a short hash of its name and text: editing a single character makes a new
-version, so cached answers of the old wording are never mixed with the new one.
+The instruction is the system message; the user message carries only the image, or in the
+text-only variants a written description. A prompt's ``version`` hashes its name and text, so cached
+answers to an old wording are never mixed with a new one.
 """
 
 from __future__ import annotations
@@ -31,19 +28,12 @@ PART_B_COLUMN = "Body Part B"
 
 @dataclasses.dataclass(frozen=True)
 class Prompt:
-  """One versioned instruction for the language model.
+  """One versioned instruction for the language model."""
 
-  Attributes:
-    name: a stable label, e.g. ``"two_person"`` or ``"one_person_text"``.
-    people: 1 or 2, the number of people the answers describe.
-    system: the system message (the whole instruction).
-    text_only: True when the user message is a written description instead of an image.
-  """
-
-  name: str
-  people: int
-  system: str
-  text_only: bool = False
+  name: str  # a stable label, e.g. "two_person" or "one_person_text"
+  people: int  # the number of people the answers describe
+  system: str  # the system message (the whole instruction)
+  text_only: bool = False  # the user message is a written description instead of an image
 
   @property
   def version(self) -> str:
@@ -53,19 +43,9 @@ class Prompt:
 
   def user_content(self, *, image_b64: str | None = None, description: str | None = None,
                    detail: str = "high") -> list[dict] | str:
-    """The user message's content: the image (vision prompts) or the description (text-only).
-
-    Args:
-      image_b64: the base64-encoded JPEG, for an image prompt.
-      description: the written scene description, for a text-only prompt.
-      detail: the image detail level the server should use ("high", "low" or "auto").
-
-    Returns:
-      A list with one ``image_url`` part (image prompts) or the description string.
-
-    Raises:
-      InvalidInputError: when the input does not match the kind of prompt.
-    """
+    """The user message's content: a list with one ``image_url`` part holding ``image_b64`` (a
+    base64 JPEG, sent at ``detail`` "high", "low" or "auto") or, for a text-only prompt, the
+    ``description``; ``InvalidInputError`` when the input does not match the kind of prompt."""
     if self.text_only:
       if not description or not description.strip():
         raise InvalidInputError(
@@ -89,10 +69,6 @@ class Prompt:
     ]
 
 
-def _part_list(parts: tuple[str, ...]) -> str:
-  return ", ".join(parts)
-
-
 def _two_person_text(text_only: bool) -> str:
   source = ("a written description of a photograph" if text_only else "a photograph")
   look = "From the description" if text_only else "Look at the image"
@@ -103,7 +79,7 @@ Call one of the two people "Person 1" and the other "Person 2"; you may choose w
 keep the choice fixed for the whole answer.
 
 Use only these body part names, spelled exactly like this:
-{_part_list(vocabulary.TWO_PERSON_PARTS)}.
+{", ".join(vocabulary.TWO_PERSON_PARTS)}.
 
 Do not write "left" or "right" and do not add any other words to a part name: sides are easy to get
 wrong and are worked out later from the image geometry.
@@ -123,7 +99,7 @@ Your job is to find every pair of body parts of this person that touch each othe
 that touches the ground.
 
 Use only these names, spelled exactly like this:
-{_part_list(vocabulary.ONE_PERSON_PARTS)}.
+{", ".join(vocabulary.ONE_PERSON_PARTS)}.
 
 Do not write "left" or "right" and do not add any other words to a part name: sides are easy to get
 wrong and are worked out later from the image geometry. Write "hand | hand" when the two hands touch
@@ -156,9 +132,6 @@ def prompt_for(people: int, *, text_only: bool = False) -> Prompt:
   Args:
     people: 1 (self-contact) or 2 (two people in contact).
     text_only: choose the variant that takes a description instead of an image.
-
-  Returns:
-    One of ``TWO_PERSON``, ``TWO_PERSON_TEXT``, ``ONE_PERSON``, ``ONE_PERSON_TEXT``.
 
   Raises:
     InvalidInputError: when ``people`` is neither 1 nor 2.

@@ -1,9 +1,7 @@
 """Asking the model about images through the cache: one image, or a dataset with bounded concurrency.
 
-Every answer goes through the ``AnswerCache``: what is cached is never asked again, what is missing is
-asked for and written line by line as it arrives. With ``offline=True`` no client is needed and
-nothing is asked: the cache alone answers, and an image whose answers are missing raises
-``LMMError`` naming its key.
+What is cached is never asked again; what is missing is asked for and cached as it arrives. With
+``offline=True`` the cache alone answers, and missing answers raise ``LMMError`` naming the key.
 """
 
 from __future__ import annotations
@@ -23,15 +21,9 @@ from posejax.lmm.prompts import Prompt
 
 @dataclasses.dataclass(frozen=True)
 class QueryItem:
-  """One thing to ask about: a prepared image, or a description for a text-only prompt.
+  """One thing to ask about: a prepared image, or a description for a text-only prompt."""
 
-  Attributes:
-    image_id: the caller's name for it (file stem, dataset id); recorded with each answer.
-    image: the prepared image (image prompts).
-    description: the scene description (text-only prompts).
-  """
-
-  image_id: str
+  image_id: str  # the caller's name for it (file stem, dataset id), recorded with each answer
   image: PreparedImage | None = None
   description: str | None = None
 
@@ -44,41 +36,21 @@ class QueryItem:
 
 @dataclasses.dataclass(frozen=True)
 class QueryResult:
-  """The answers for one item.
-
-  Attributes:
-    image_id: the item's id.
-    key: its cache key.
-    answers: the ``n`` answers (empty when ``error`` is set).
-    from_cache: how many of them were already cached.
-    fetched: how many were asked for in this call.
-    prompt_version: the prompt's version string.
-    model: the model name.
-    error: why the item failed for good, or None.
-  """
+  """The answers for one item."""
 
   image_id: str
-  key: str
-  answers: tuple[str, ...]
-  from_cache: int
-  fetched: int
+  key: str  # the cache key
+  answers: tuple[str, ...]  # the n answers (empty when ``error`` is set)
+  from_cache: int  # how many of them were already cached
+  fetched: int  # how many were asked for in this call
   prompt_version: str
   model: str
-  error: str | None = None
+  error: str | None = None  # why the item failed for good
 
 
 def item_key(item: QueryItem, prompt: Prompt, settings: SamplingSettings) -> str:
   """The cache key of an item under a prompt and settings."""
   return cache_key(item.content_hash, prompt.version, settings)
-
-
-def _check_item(item: QueryItem, prompt: Prompt) -> None:
-  if prompt.text_only and not (item.description and item.description.strip()):
-    raise LMMError(f"item {item.image_id!r}: prompt {prompt.name!r} is text-only and needs a "
-                   "description")
-  if not prompt.text_only and item.image is None:
-    raise LMMError(f"item {item.image_id!r}: prompt {prompt.name!r} needs an image; prepare one "
-                   "with posejax.lmm.prepare_image")
 
 
 def query(item: QueryItem, *, prompt: Prompt, settings: SamplingSettings, cache: AnswerCache,
@@ -94,16 +66,18 @@ def query(item: QueryItem, *, prompt: Prompt, settings: SamplingSettings, cache:
     n: the number of answers wanted (the reference: 20).
     offline: never ask the model; missing answers are an error.
 
-  Returns:
-    The ``QueryResult``.
-
   Raises:
     LMMError: in offline mode when fewer than ``n`` answers are cached (the message names the key),
       when a client is needed but missing, or when a request fails for good.
   """
   if n < 1:
     raise LMMError(f"n must be at least 1, got {n}")
-  _check_item(item, prompt)
+  if prompt.text_only and not (item.description and item.description.strip()):
+    raise LMMError(f"item {item.image_id!r}: prompt {prompt.name!r} is text-only and needs a "
+                   "description")
+  if not prompt.text_only and item.image is None:
+    raise LMMError(f"item {item.image_id!r}: prompt {prompt.name!r} needs an image; prepare one "
+                   "with posejax.lmm.prepare_image")
   key = item_key(item, prompt, settings)
   with cache.reserve(key):
     have = cache.count(key)

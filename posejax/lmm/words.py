@@ -1,51 +1,32 @@
 """One table cell's words to vocabulary names, and one table row to constraint rows.
 
-``posejax.lmm.parsing`` finds the table and its two columns; this module reads what a cell says.
-A name is one ``Constraints.from_pairs`` accepts: a resolved region, a side-free lateral part or,
-for one person, ``"ground"``.
+``posejax.lmm.parsing`` finds the table and its two columns; this module reads what a cell says,
+as names ``Constraints.from_pairs`` accepts. Every word or side left out is counted.
 
 Decisions about words
-  * Plurals mean both sides: a row whose cell says "hands" ("both hands", "left and right hand")
-    becomes two rows, one with "left hand" and one with "right hand", the other cell copied. When both
-    cells are plural ("hands | shoulders") the second cell stays side-free in both rows ("shoulder"
-    twice): the two-person chirality rule then requires both shoulders, paired with the hands in
-    whichever way fits best, instead of claiming that each hand touches both shoulders.
-    A plural of a sub-part that one hand has several of ("fingers", "toes") is not a plural of the
-    part. Plurals of central parts ("heads") mean the part.
-  * Several parts in one cell ("back, waist", "back/waist", "back or waist", "hand (palm)") are
-    alternatives: a tuple, duplicates removed, order kept. "and" separates alternatives too: a cell
-    is one end of one contact, and the loss takes whichever alternative is closest.
-  * Left/right written despite the instruction: dropped by default, as in the published method
-    (the prompt asks for none, the models confuse the person's side with the viewer's, and the loss
-    minimises over the side anyway); ``trust_sides=True`` keeps them ("left hand"), and the loss
-    then honours them: the written side is the only one the row may take, and it counts in the
-    chirality rule with the side-free occurrences of the same part (``posejax.constraint_tables``).
-    Either way every side word that did not reach the output is counted.
-  * Synonyms map anatomical words onto the vocabulary (table ``SYNONYMS`` below, each entry with its
-    reason). A word that sits on the border of two regions (wrist, ankle, armpit) maps to both, as
-    alternatives. For one person, names are mapped onto the one-person prompt's parts where one covers
-    them ("shoulder (front)" -> "shoulder", "lower back" -> "back") so that samples that say the same
-    thing in different words count together in the frequency filter; words the one-person list has
-    no part for (hip -> "waist", chest) keep their own region, which ``Constraints`` accepts.
-    For two people, "lower back" is "waist (back)" (the prompt offers it), and plain "shoulder" and
-    "waist" (both halves) are kept as the union regions they name.
-  * Where on a part: "back of the hand", "front of the thigh", "side of the head", "bottom of the
-    foot" name the part itself; "back/front of the shoulder (waist)", "back shoulder",
-    "shoulder (rear)" name the halves the vocabulary has; "shoulder blade" is "shoulder (back)",
-    "collarbone" "shoulder (front)", "upper back" "back", "lower back"/"small of the back"/"lumbar"
-    see above.
-  * "ground" / "floor" / "mat" is kept for one person (a row with the ground is a real constraint or
-    dropped by ``Constraints``, its choice) and dropped from two-person answers (counted).
-  * One person: a central part paired with itself ("head | head") is trivially true and dropped;
-    "hand | hand" means the two hands and is kept.
-  * Misspellings within a small edit distance of a known word are corrected ("sholder", "stomache",
-    "haed"): words of 4 letters only by swapping two neighbours, 5-7 letters by one edit, 8 or more by
-    two; only when exactly one word is that close. Corrections are counted.
-  * Filler words (articles, "person", "upper", "inner", "area", ...) are ignored silently; every other
-    word is unknown, dropped and counted.
+  * Plurals mean both sides: "hands" ("both hands", "left and right hand") splits the row into a
+    "left hand" and a "right hand" row. When both cells are plural ("hands | shoulders") the second
+    stays side-free in both rows, so the chirality rule pairs the sides as fits best instead of
+    claiming that each hand touches both shoulders. Plurals of sub-parts ("fingers", "toes") are
+    not plurals of the part; plurals of central parts ("heads") mean the part.
+  * Several parts in one cell ("back, waist", "back/waist", "back or waist", "back and waist",
+    "hand (palm)") are alternatives: a cell is one end of one contact; the closest one counts.
+  * Left/right written despite the instruction are dropped, as in the published method (models
+    confuse the person's side with the viewer's, and the loss minimises over sides anyway);
+    ``trust_sides=True`` keeps them and the loss honours them (``posejax.constraint_tables``).
+  * ``SYNONYMS`` maps anatomical words onto the vocabulary; a word on the border of two regions
+    (wrist, ankle, armpit) maps to both. For one person, names fold onto the one-person prompt's
+    parts ("shoulder (front)" -> "shoulder", "lower back" -> "back") so that the frequency filter
+    counts the same contact in different words together. For two people, "lower back" is
+    "waist (back)". "back of the hand", "side of the head" name the part itself; "back of the
+    shoulder", "shoulder (rear)", "shoulder blade" name the vocabulary's halves.
+  * "ground" / "floor" / "mat" is kept for one person and dropped from two-person answers. One
+    person: "head | head" is trivially true and dropped; "hand | hand" means the two hands.
+  * Misspellings are corrected when exactly one known word is close enough: for 4 letters a swap
+    of neighbours, 5-7 letters one edit, 8 or more two ("sholder", "stomache", "haed").
+  * Filler words (articles, "person", "upper", "area", ...) are ignored; other words are unknown.
 
-The work per distinct cell and per distinct table row is cached (``functools.lru_cache``): a
-dataset's answers repeat the same few dozen rows, so most rows cost a dictionary look-up.
+Cells and rows are cached (``functools.lru_cache``): a dataset's answers repeat a few dozen rows.
 """
 
 from __future__ import annotations
@@ -69,7 +50,6 @@ _WAIST_BACK = "waistback"
 _LOWER_BACK = "lowerback"
 
 SYNONYMS: dict[str, tuple[str, ...]] = {
-    # The vocabulary's own words.
     "head": ("head",), "neck": ("neck",), "chest": ("chest",), "stomach": ("stomach",),
     "waist": ("waist",), "back": ("back",), "butt": ("butt",), "hand": ("hand",), "arm": ("arm",),
     "foot": ("foot",), "leg": ("leg",), "shoulder": ("shoulder",), "ground": (vocabulary.GROUND,),
@@ -78,48 +58,38 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     # Lower back: inside "waist (back)" for two people (the prompt offers it); "back" for one person
     # (see _ONE_PERSON_WORDS).
     _LOWER_BACK: ("waist (back)",),
-    # Hand: the palm, fingers and fist are all on the hand region.
     "palm": ("hand",), "finger": ("hand",), "fingertip": ("hand",), "thumb": ("hand",),
     "fist": ("hand",), "knuckle": ("hand",),
     # Wrist: the joint between the hand and forearm regions; either may be the one touched.
     "wrist": ("hand", "arm"),
-    # Arm: everything between the shoulder and the wrist.
     "forearm": ("arm",), "elbow": ("arm",), "bicep": ("arm",), "biceps": ("arm",), "tricep": ("arm",),
     "triceps": ("arm",),
     # Armpit: between the upper arm and the side of the chest.
     "armpit": ("arm", "chest"),
-    # Foot: toes, heel and sole are on the foot region.
     "toe": ("foot",), "heel": ("foot",), "sole": ("foot",), "instep": ("foot",),
     # Ankle: between the foot and shin regions.
     "ankle": ("foot", "leg"),
-    # Leg: thigh, knee, shin and calf are all on the leg region; a lap is the top of the thighs (one
-    # leg is claimed, not both: sitting across a lap may touch only one).
+    # A lap is the top of the thighs: one leg, not both (sitting across a lap may touch only one).
     "thigh": ("leg",), "knee": ("leg",), "shin": ("leg",), "calf": ("leg",), "lap": ("leg",),
-    # Waist: the hips and pelvis are the band the waist region covers; the groin is its front.
+    # The hips and pelvis are the band the waist region covers; the groin is its front.
     "hip": ("waist",), "pelvis": ("waist",), "groin": (_WAIST_FRONT,), "crotch": (_WAIST_FRONT,),
-    # Stomach: the belly in every word for it.
     "belly": ("stomach",), "abdomen": ("stomach",), "abs": ("stomach",), "tummy": ("stomach",),
     "midsection": ("stomach",), "midriff": ("stomach",), "abdominal": ("stomach",),
-    # Chest: the front of the rib cage.
     "breast": ("chest",), "pec": ("chest",), "pecs": ("chest",), "pectoral": ("chest",),
     "sternum": ("chest",), "ribs": ("chest",), "rib": ("chest",), "ribcage": ("chest",),
     "bosom": ("chest",),
     # Torso: says only "the trunk"; any of its regions may be meant.
     "torso": ("chest", "stomach", "back"), "trunk": ("chest", "stomach", "back"),
-    # Back: the spine and upper back lie in the back region.
     "spine": ("back",),
-    # Shoulder blade is the back of the shoulder; the collarbone its front.
+    # The collarbone is the front of the shoulder (the phrase rules take "shoulder blade").
     "collarbone": (_SHOULDER_FRONT,), "clavicle": (_SHOULDER_FRONT,),
-    # Neck: its front and back.
     "throat": ("neck",), "nape": ("neck",),
-    # Head: the face and everything on it.
     "face": ("head",), "forehead": ("head",), "cheek": ("head",), "chin": ("head",), "jaw": ("head",),
     "mouth": ("head",), "lip": ("head",), "nose": ("head",), "ear": ("head",), "eye": ("head",),
     "temple": ("head",), "hair": ("head",), "scalp": ("head",), "skull": ("head",),
-    # Butt: every word for it ("rear" only after the phrase rules took "rear shoulder").
+    # "rear" only after the phrase rules took "rear shoulder".
     "buttock": ("butt",), "buttocks": ("butt",), "bottom": ("butt",), "glute": ("butt",),
     "glutes": ("butt",), "bum": ("butt",), "backside": ("butt",), "rear": ("butt",),
-    # Ground: whatever the person stands, sits or lies on.
     "floor": (vocabulary.GROUND,), "mat": (vocabulary.GROUND,),
 }
 """Word -> vocabulary names (alternatives). Keys are singular; plurals are handled separately."""
@@ -147,10 +117,7 @@ _SUB_PART_PLURALS: dict[str, str] = {
 _ONE_PERSON_WORDS: dict[str, tuple[str, ...]] = {_LOWER_BACK: ("back",)}
 """One person: words read differently (the one-person prompt has "back" and no waist parts)."""
 
-_ONE_PERSON_NAMES: dict[str, str] = {
-    "shoulder (front)": "shoulder",
-    "shoulder (back)": "shoulder",
-}
+_ONE_PERSON_NAMES: dict[str, str] = {"shoulder (front)": "shoulder", "shoulder (back)": "shoulder"}
 """One person: names folded onto the one-person prompt's parts (see the module docstring)."""
 
 _SIDE_WORDS = {"left": vocabulary.LEFT, "right": vocabulary.RIGHT}
@@ -366,26 +333,25 @@ def read_cell(raw: str, people: int, fuzzy: bool) -> CellWords:
       any_word = True
       if word not in _EMPTY_WORDS:
         only_empty_words = False
-      known = word
       if (word not in SYNONYMS and word not in _PLURALS and word not in _SUB_PART_PLURALS
           and word not in _SIDE_WORDS and word not in _BOTH_WORDS):
         if word not in _FILLER_WORDS and word not in _EMPTY_WORDS and len(word) >= 2:
           unknown.append(word)
         continue
-      if known in _SIDE_WORDS:
+      if word in _SIDE_WORDS:
         if side is not None:
           stray_sides += 1
-        side = _SIDE_WORDS[known]
+        side = _SIDE_WORDS[word]
         continue
-      if known in _BOTH_WORDS:
+      if word in _BOTH_WORDS:
         both = True
         continue
       plural = both
-      if known in _PLURALS:
-        known, plural = _PLURALS[known], True
-      elif known in _SUB_PART_PLURALS:
-        known = _SUB_PART_PLURALS[known]
-      for name in _expand(known, people):
+      if word in _PLURALS:
+        word, plural = _PLURALS[word], True
+      elif word in _SUB_PART_PLURALS:
+        word = _SUB_PART_PLURALS[word]
+      for name in _expand(word, people):
         mentions.append(_Mention(name=name, side=side, plural=plural))
       side, both = None, False
     if side is not None:
@@ -411,16 +377,6 @@ def _names_of(mentions: Sequence[_Mention], side: str | None, trust_sides: bool)
 
 def _cell(names: tuple[str, ...]) -> Cell:
   return names[0] if len(names) == 1 else names
-
-
-def _is_plural_cell(mentions: Sequence[_Mention], trust_sides: bool) -> bool:
-  return any(m.plural and vocabulary.is_lateral(m.name) and not (trust_sides and m.side)
-             for m in mentions)
-
-
-def _side_words_dropped(mentions: Sequence[_Mention], trust_sides: bool) -> int:
-  return sum(1 for m in mentions if m.side is not None
-             and not (trust_sides and vocabulary.is_lateral(m.name)))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -456,8 +412,11 @@ def _read_cell_names(raw: str, people: int, trust_sides: bool, fuzzy: bool) -> _
   if mentions:
     side_free = _cell(_names_of(mentions, None, trust_sides))
     sided = tuple(_cell(_names_of(mentions, side, trust_sides)) for side in vocabulary.SIDES)
-  return _CellNames(words, mentions, had_ground, _side_words_dropped(mentions, trust_sides),
-                    _is_plural_cell(mentions, trust_sides), side_free, sided)
+  sides_dropped = sum(1 for m in mentions if m.side is not None
+                      and not (trust_sides and vocabulary.is_lateral(m.name)))
+  plural = any(m.plural and vocabulary.is_lateral(m.name) and not (trust_sides and m.side)
+               for m in mentions)
+  return _CellNames(words, mentions, had_ground, sides_dropped, plural, side_free, sided)
 
 
 @functools.lru_cache(maxsize=65536)

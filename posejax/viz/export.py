@@ -2,9 +2,7 @@
 
 Every person gets a distinct vertex colour (``PERSON_COLORS``) and, where the format has names
 (OBJ objects, GLB nodes), the name ``person_<i>``. PLY holds a single mesh, so the people are
-concatenated into one (still coloured apart). Files are written atomically: the bytes go to a
-temporary file in the target folder, which is then renamed over the target, so a killed run never
-leaves half a mesh behind.
+concatenated into one (still coloured apart). Files are written atomically (temp file + rename).
 """
 
 from __future__ import annotations
@@ -108,23 +106,13 @@ def build_scene(vertices, faces, colors=None, names: Sequence[str] | None = None
   return scene
 
 
-def _file_type(path: str, file_type: str | None) -> str:
-  kind = (file_type or os.path.splitext(path)[1].lstrip(".")).lower()
-  if kind not in MESH_FORMATS:
-    raise InvalidInputError(f"cannot export {path!r}: format {kind!r} is not one of {MESH_FORMATS}")
-  return kind
-
-
 def export_meshes(path: str | os.PathLike, vertices, faces, colors=None,
                   names: Sequence[str] | None = None, file_type: str | None = None) -> str:
   """Writes the meshes of several people into one scene file (OBJ, PLY or GLB), atomically.
 
   Args:
     path: target file; the format comes from its suffix unless ``file_type`` is given.
-    vertices: (P, V, 3) or (V, 3) array, or a list of (V_i, 3) arrays, in metres.
-    faces: (F, 3) int array shared by everyone, or a list of per-person (F_i, 3) arrays.
-    colors: per-person RGB/RGBA (0..255 or 0..1); distinct defaults when None.
-    names: per-person object/node names (``person_<i>`` by default).
+    vertices, faces, colors, names: as in ``build_scene``.
     file_type: ``"obj"``, ``"ply"`` or ``"glb"``.
 
   Returns:
@@ -134,7 +122,9 @@ def export_meshes(path: str | os.PathLike, vertices, faces, colors=None,
     InvalidInputError: unknown format or malformed vertices/faces/colours.
   """
   path = os.fspath(path)
-  kind = _file_type(path, file_type)
+  kind = (file_type or os.path.splitext(path)[1].lstrip(".")).lower()
+  if kind not in MESH_FORMATS:
+    raise InvalidInputError(f"cannot export {path!r}: format {kind!r} is not one of {MESH_FORMATS}")
   scene = build_scene(vertices, faces, colors, names)
   if kind == "ply":
     # PLY stores one mesh: merge the people, keeping their vertex colours.

@@ -1,18 +1,10 @@
 """PNG overlays of fitted bodies: projected meshes over the image, a side view, the 2D keypoints.
 
-The picture a user looks at after a fit: one PNG of side-by-side panels, e.g. ``initial estimate |
-fit | side view``. Each overlay panel renders every person's mesh through the scene's camera (the
-reference camera unless another is given), one distinct colour per person
-(``posejax.viz.export.PERSON_COLORS``), semi-transparent over the image, or over a blank canvas of
-the image's size when there is no image. The side view turns the whole scene 90 degrees about the
-vertical axis (the camera's y axis) through the people's centre and renders it with the same
-camera on a blank canvas, so that depth errors a front view hides (a person floating behind the
-other) show up. Keypoints (OpenPose BODY_25, pixels plus confidence) can be drawn on any panel.
-
-Everything runs on the CPU (``posejax.viz.render``'s numpy z-buffer); the PNG is written
-atomically (``posejax.io_utils.atomic_write_bytes``). Image sizes are ``(width, height)`` pixels as
-everywhere in ``posejax.camera``; image arrays are ``(H, W, 3)`` uint8, and images given in
-another form (a file, grey, RGBA, floats) are read with ``posejax.images.as_rgb``.
+One PNG of side-by-side panels, e.g. ``initial estimate | fit | side view``, one colour per person
+(``posejax.viz.export.PERSON_COLORS``). The side view turns the scene about the vertical axis so
+that depth errors a front view hides (a person floating behind the other) show up. Everything runs
+on the CPU (``posejax.viz.render``); image sizes are ``(width, height)`` pixels, image arrays
+``(H, W, 3)`` uint8 (other forms are read with ``posejax.images.as_rgb``).
 """
 
 from __future__ import annotations
@@ -199,7 +191,6 @@ def turn_about_vertical(points: np.ndarray, degrees: float, center: np.ndarray) 
   Returns:
     (..., 3) turned points.
   """
-  # The orthographic view's turn of the body about its y axis is the same matrix.
   rotation = view_rotation(float(degrees))
   center = np.asarray(center, dtype=np.float64)
   return (np.asarray(points, dtype=np.float64) - center) @ rotation.T + center
@@ -208,18 +199,12 @@ def turn_about_vertical(points: np.ndarray, degrees: float, center: np.ndarray) 
 def render_side_view(vertices, faces, camera: Camera | None = None, *,
                      image_size: Sequence[int] | None = None, degrees: float = 90.0,
                      colors=None, background: Sequence[int] = _BLANK) -> np.ndarray:
-  """The scene turned about the vertical axis through the people's centre, same camera.
-
-  The centre is the middle of the people's bounding box in the camera frame; the axis is the
-  camera's y axis (image vertical). Rendered opaque on a plain canvas of the camera's image size.
+  """The scene turned about the camera's y axis through the middle of the people's bounding box,
+  rendered opaque with the same camera on a plain canvas.
 
   Args:
-    vertices: (P, V, 3) or (V, 3) world coordinates, metres.
-    faces: (F, 3) triangles.
-    camera: one scene's ``Camera``; the reference camera of ``image_size`` if None.
-    image_size: (width, height) pixels, when there is no camera.
+    vertices, faces, camera, image_size, colors: as in ``render_people``.
     degrees: turn angle (90: the scene as seen from the left edge of the image).
-    colors: per-person RGB; ``PERSON_COLORS`` if None.
     background: (3,) RGB 0..255 of the canvas.
 
   Returns:
@@ -357,12 +342,8 @@ def overlay_figure(faces, fitted, *, initial=None, camera: Camera | None = None,
     faces: (F, 3) triangles (``model.faces``).
     fitted: (P, V, 3) fitted meshes, world coordinates, metres.
     initial: (P, V, 3) initial-estimate meshes for a first panel, or None.
-    camera: one scene's ``Camera``; the reference camera of the image (size) if None.
-    image: the photo (array or file) under the overlay panels; a white canvas if None.
-    image_size: (width, height) pixels when there is neither camera nor image.
+    camera, image, image_size, colors, alpha: as in ``render_people``.
     keypoints: (P, 25, 3) BODY_25 keypoints drawn on the overlay panels, or None.
-    colors: per-person RGB; ``PERSON_COLORS`` if None.
-    alpha: mesh opacity over the image.
     side_view: add the fit turned 90 degrees about the vertical axis.
     titles: captions, one per panel; defaults name the panels.
 
@@ -371,12 +352,8 @@ def overlay_figure(faces, fitted, *, initial=None, camera: Camera | None = None,
   """
   picture = None if image is None else as_rgb(image)
   camera = _single_camera(camera, image_size, picture)
-  meshes, names = [], []
-  if initial is not None:
-    meshes.append(initial)
-    names.append("initial estimate")
-  meshes.append(fitted)
-  names.append("fit")
+  meshes = [fitted] if initial is None else [initial, fitted]
+  names = ["fit"] if initial is None else ["initial estimate", "fit"]
   panels = []
   for mesh in meshes:
     panel = render_people(mesh, faces, camera, image=picture, colors=colors, alpha=alpha)
@@ -386,22 +363,10 @@ def overlay_figure(faces, fitted, *, initial=None, camera: Camera | None = None,
   if side_view:
     panels.append(render_side_view(fitted, faces, camera, colors=colors))
     names.append("fit, side view")
-  if titles is None:
-    titles = names
-  return compose_panels(panels, titles)
+  return compose_panels(panels, names if titles is None else titles)
 
 
 def save_overlay(path: str | os.PathLike, faces, fitted, **options) -> str:
-  """Writes :func:`overlay_figure` as a PNG, atomically.
-
-  Args:
-    path: the ``.png`` file; its folder is created when missing.
-    faces: (F, 3) triangles.
-    fitted: (P, V, 3) fitted meshes, metres.
-    **options: as :func:`overlay_figure` (``initial``, ``camera``, ``image``, ``image_size``,
-      ``keypoints``, ``colors``, ``alpha``, ``side_view``, ``titles``).
-
-  Returns:
-    The path written.
-  """
+  """Writes :func:`overlay_figure` (same arguments) as a PNG at ``path`` atomically (its folder
+  created when missing); returns the path."""
   return write_png(path, overlay_figure(faces, fitted, **options))

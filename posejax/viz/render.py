@@ -1,9 +1,6 @@
 """A small software renderer for triangle meshes: numpy z-buffer, smooth Lambert shading, no GPU.
 
-Good enough to look at a body model, a fit or an overlay on a photo; not meant for speed records
-(a 10k-triangle body at 512 x 512 pixels takes a few tenths of a second).
-
-Two projections:
+A 10k-triangle body at 512 x 512 pixels takes a few tenths of a second. Two projections:
 
 * orthographic views of a mesh in body coordinates (y up, the body facing +z), chosen by name
   (``"front"``, ``"back"``, ``"left"``, ``"right"``, ``"side"`` = ``"left"``, ``"top"``) or by an
@@ -55,13 +52,6 @@ def view_rotation(view: str | float) -> np.ndarray:
   return np.array([[cos, 0.0, -sin], [0.0, 1.0, 0.0], [sin, 0.0, cos]])
 
 
-def _as_image_size(image_size: int | Sequence[int]) -> tuple[int, int]:
-  if isinstance(image_size, (int, np.integer)):
-    return int(image_size), int(image_size)
-  height, width = (int(v) for v in image_size)
-  return height, width
-
-
 def render_mesh(
     vertices: np.ndarray,
     faces: np.ndarray,
@@ -107,7 +97,9 @@ def render_mesh(
     raise InvalidInputError(f"faces must have shape (F, 3), got {faces.shape}")
   if faces.size and (faces.min() < 0 or faces.max() >= len(vertices)):
     raise InvalidInputError("faces refer to vertices that do not exist")
-  height, width = _as_image_size(image_size)
+  if isinstance(image_size, (int, np.integer)):
+    image_size = (image_size, image_size)
+  height, width = (int(v) for v in image_size)
 
   background = np.asarray(background)
   if background.ndim == 3:
