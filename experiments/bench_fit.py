@@ -54,7 +54,7 @@ them tiled to the batch size (cached in --synthetic_file).
 
 Dataset mode (--dataset_scenes N --slots B): N scenes fitted twice in one run, every stage to its
 end: in consecutive batches of B scenes (``Fitter.__call__``; a batch runs until its slowest scene
-stops) and with continuous batching (``Fitter.fit_dataset``, B slots per stage; a scene leaves
+stops) and with continuous batching (``Fitter`` with ``slots=B`` per stage; a scene leaves
 its slot when it stops and the next takes it). Both share one compiled stage loop, compiled before
 the timing. Reports scenes per minute of each, their ratio, the Adam steps used per stage (median,
 max), each time with the load average beside it, and the largest difference between the two
@@ -800,7 +800,7 @@ def run_dataset(model, fitter, scenes: Scenes, slots: int, chunk: int) -> dict:
   import posejax
 
   keypoints, constraints, init, camera = fit_arguments(model, scenes)
-  # Padded to the dataset's largest answers, as fit_dataset pads them: one shape for every batch.
+  # Padded to the dataset's largest answers, as fitting with slots pads them: one shape for every batch.
   constraints = posejax.Constraints.stack(constraints)
   count = len(scenes)
   if count % slots:
@@ -814,8 +814,8 @@ def run_dataset(model, fitter, scenes: Scenes, slots: int, chunk: int) -> dict:
   with _quiet_compile_call():
     fitter(keypoints[:slots], rows_of(slice(0, slots)), init=take(slice(0, slots)),
            camera=camera, config=warm)
-    fitter.fit_dataset(keypoints, constraints, init=init, camera=camera, slots=slots,
-                       chunk_size=chunk, config=warm)
+    fitter(keypoints, constraints, init=init, camera=camera, slots=slots, chunk_size=chunk,
+           config=warm)
   compile_s = time.perf_counter() - started
   print(f"compiled for {slots} scenes in {compile_s:.1f} s; load {os.getloadavg()[0]:.2f}",
         flush=True)
@@ -838,8 +838,8 @@ def run_dataset(model, fitter, scenes: Scenes, slots: int, chunk: int) -> dict:
   load_before = os.getloadavg()[0]
   started = time.perf_counter()
   rounds = []
-  streamed = fitter.fit_dataset(keypoints, constraints, init=init, camera=camera, slots=slots,
-                                chunk_size=chunk, progress=rounds.append)
+  streamed = fitter(keypoints, constraints, init=init, camera=camera, slots=slots,
+                    chunk_size=chunk, progress=rounds.append)
   jax.block_until_ready(streamed.params)
   streamed_s = time.perf_counter() - started
   load_streamed = os.getloadavg()[0]

@@ -2,7 +2,7 @@
 
 Reads the processed file of the reference pipeline (``<split>_optimization.pkl``), the language
 model's answers (the constraints file of ``experiments/query_lmm.py``, or its answer cache), fits
-the images in blocks with ``posejax.fit_dataset`` (``--batch_size`` slots: each image costs its
+the images in blocks with ``posejax.fit`` (``--batch_size`` slots: each image costs its
 own steps; each runs the computation of its fit alone, equal up to float rounding) and scores the initial estimate and the fit the way
 the paper does (PA-MPJPE, PCC). Images without answers keep the baseline (the config's fallback).
 
@@ -121,7 +121,7 @@ class EvalSettings:
       "all are).")
   batch_size: int = _cli.option(16, "Scenes fitted at once (the slots of continuous batching).")
   block_size: int = _cli.option(
-      256, "Images per fit_dataset call; their rows are written when it ends, so a killed run "
+      256, "Images per fit call; their rows are written when it ends, so a killed run "
       "refits at most one block.")
   max_images: int | None = _cli.option(None, "Evaluate only the first images.")
   chunk_size: int = _cli.option(25, "Steps between slot swaps and progress reports.")
@@ -405,7 +405,7 @@ def _run_locked(settings: EvalSettings) -> dict:
       cameras = posejax.camera.stack_cameras(
           [dataset_eval.sample_camera(s, model.dtype) for s in chosen])
       stacked = Constraints.stack([found.constraints[i] for i in batch], **sizes)
-      result = posejax.fit_dataset(
+      result = posejax.fit(
           np.stack([s.keypoints for s in chosen]), stacked, init=init, model=model,
           camera=cameras, config=config, pose_prior=prior, regions=regions,
           slots=settings.batch_size, chunk_size=settings.chunk_size, return_vertices=True,

@@ -7,7 +7,7 @@ reference camera), take its initial estimate from ``--init_dir`` (BEV / HMR2 ``<
 SMPL-X ``<stem>.npz`` or ``<stem>.json``) or make one from the keypoints, get the language model's
 contact answers (asked through the answer cache, replayed with ``--offline``, or read from
 ``--constraints``), fit (``--block_size`` images read at a time, those of one people count fitted
-together through ``posejax.fit_dataset``), and write ``<out_dir>/<stem>/``: ``fit.glb``, ``fit.obj``,
+together through ``posejax.fit`` with slots), and write ``<out_dir>/<stem>/``: ``fit.glb``, ``fit.obj``,
 ``params.npz``, ``params.json``, ``overlay.png`` (initial estimate | fit | side view) and
 ``answers.json``. ``<out_dir>/summary.md`` shows a thumbnail and the status of every image
 (fitted, fell back, failed and why); it is rewritten after each image.

@@ -11,9 +11,9 @@ with every method of the paper's tables and scores each fit:
 * one person: initial estimate, optimisation without contact (HMR2+opt), posejax N = 1, 5, 20,
   oracle, and the ablations of the terms its preset weighs; PA-MPJPE and self-contact PCC.
 
-The scenes of a method are fitted in one ``fit_dataset`` call (continuous batching through
+The scenes of a method are fitted in one ``fit`` call (continuous batching through
 ``--batch_size`` slots; each scene runs the computation of its fit alone, equal up to float
-rounding, which long fits can amplify: see ``posejax.fit_dataset``) and recorded in batches of
+rounding, which long fits can amplify: see ``posejax.fit``) and recorded in batches of
 that many scenes, the unit a resumed run skips (its refitted scenes share slots differently, so
 their numbers can differ from an uninterrupted run's by that rounding); every two-person method runs on ONE fitter compiled with
 the union of the methods' loss terms and every method's constraints are padded to the same sizes,
@@ -315,7 +315,7 @@ def fit_scenes(settings: BenchmarkSettings, run: PeopleRun, method, indices: lis
   else:
     items = [run.constraints[method.name][i][0] for i in indices]
   stacked = Constraints.stack(items, **run.sizes)
-  result = run.fitter.fit_dataset(
+  result = run.fitter(
       run.inputs.keypoints[indices], stacked, init=_select(run.inputs.init, indices),
       camera=_select(run.inputs.camera, indices), config=method.config, return_vertices=True,
       slots=min(settings.batch_size, len(indices)), chunk_size=settings.chunk_size,

@@ -30,7 +30,6 @@ from posejax.errors import PoseJaxError
 from posejax.fitting import Fitter
 from posejax.fitting import enable_compilation_cache
 from posejax.fitting import fit
-from posejax.fitting import fit_dataset
 from posejax.result import FitResult
 
 __version__ = "0.1.0"

@@ -325,13 +325,22 @@ class Fitter:
       image_size: Sequence[float] | None = None,
       return_vertices: bool = False,
       progress: Progress | bool | None = None,
-      chunk_size: int = 100,
+      chunk_size: int | None = None,
+      slots: int | None = None,
+      across_processes: bool = False,
       sharding: Any = None,
       config: FitConfig | None = None,
   ) -> FitResult:
     """``posejax.fit`` with this fitter; ``config`` (default: the fitter's) must share its
     structure and compiled terms."""
     config = self._check_config(config)
+    if slots is not None or across_processes:
+      return self._fit_slots(image_kp, constraints, init, camera, image_size, config,
+                             slots=64 if slots is None else slots,
+                             chunk_size=25 if chunk_size is None else chunk_size,
+                             return_vertices=return_vertices, progress=progress,
+                             across_processes=across_processes, sharding=sharding)
+    chunk_size = 100 if chunk_size is None else chunk_size
     batch_shape, inputs = self._check_inputs(image_kp, constraints, init, camera, image_size,
                                              config)
     keypoints, init_flat, constraints, camera = inputs
@@ -386,26 +395,13 @@ class Fitter:
         fell_back=fell_back)
     return self._result(config, batch_shape, outcome, camera, return_vertices)
 
-  def fit_dataset(
-      self,
-      image_kp,
-      constraints: Constraints | Sequence[Constraints] | None,
-      *,
-      init: BodyParams,
-      camera: Camera | None = None,
-      image_size: Sequence[float] | None = None,
-      slots: int = 64,
-      chunk_size: int = 25,
-      return_vertices: bool = False,
-      progress: Callable[[dict], None] | bool | None = None,
-      across_processes: bool = False,
-      config: FitConfig | None = None,
-  ) -> FitResult:
-    """Fits many scenes through a fixed number of slots (continuous batching).
-
-    See ``posejax.fit_dataset``; ``config`` as in ``__call__``.
-    """
-    config = self._check_config(config)
+  def _fit_slots(self, image_kp, constraints, init, camera, image_size, config: FitConfig, *,
+                 slots, chunk_size, return_vertices, progress, across_processes,
+                 sharding) -> FitResult:
+    """``__call__`` with ``slots``: continuous batching (``posejax.streaming``)."""
+    if sharding is not None:
+      raise InvalidInputError("sharding splits one compiled batch; with slots, use "
+                              "across_processes to spread the scenes")
     for name, value in (("slots", slots), ("chunk_size", chunk_size)):
       if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise InvalidInputError(f"{name} must be a positive int, got {value!r}")
@@ -413,7 +409,7 @@ class Fitter:
                                              config)
     if len(batch_shape) != 1:
       raise InvalidInputError(
-          f"fit_dataset takes one scene axis: image_kp (scenes, P, 25, 3); got batch shape "
+          f"fit with slots takes one scene axis: image_kp (scenes, P, 25, 3); got batch shape "
           f"{batch_shape}.")
     keypoints, init_flat, constraints, camera = inputs
     fell_back = needs_fallback(constraints, config.fallback_min_empty)
@@ -457,7 +453,7 @@ class Fitter:
 
   def stage_settings(self, config: FitConfig, index: int) -> StageSettings:
     """The traced settings of stage ``index`` of ``config`` (the knobs one compiled stage loop
-    runs with; ``fit_dataset``'s scheduler passes them per pool)."""
+    runs with; the slots scheduler passes them per pool)."""
     stage_config = config.stages[index]
     return StageSettings.create(
         learning_rate=stage_config.learning_rate, max_iters=stage_config.max_iters,
@@ -566,15 +562,25 @@ def fit(
     regions: RegionMap | None = None,
     return_vertices: bool = False,
     progress: Progress | bool | None = None,
-    chunk_size: int = 100,
+    chunk_size: int | None = None,
+    slots: int | None = None,
+    across_processes: bool = False,
     sharding: Any = None,
 ) -> FitResult:
   """Fits SMPL-X bodies to 2D keypoints and language-model contact constraints.
 
-  Any leading batch shape ``(...)`` fits all its scenes in one compiled program; each scene stops
-  on its own early-stop rule. Scenes whose answers are all empty (or, with
-  ``config.fallback_min_empty``, have that many empty answers) use the config's fallback preset
-  (the heuristic baseline for two people) in the same batch.
+  Without ``slots``, any leading batch shape ``(...)`` fits all its scenes in one compiled program
+  until its slowest scene stops. With ``slots`` (a dataset: one scene axis S), each stage has a
+  pool of ``slots`` slots running the same compiled stage loop; every ``chunk_size`` steps the
+  scenes that stopped leave their slots (for the next stage's pool) and waiting scenes take them,
+  so each scene costs its own steps (continuous batching). Either way each scene stops on its own
+  early-stop rule and runs the computation of fitting it alone, equal up to float rounding, which
+  varies with the batch's size and make-up and which the discrete choices (closest pairs,
+  assignments) can amplify over a long fit: 32 hi4d scenes fitted in 16 slots and in 4 differed by
+  2.4 mm PA-MPJPE on average, as batches of 16 and 4 do. The same inputs and settings give the
+  same results. Scenes whose answers are all empty (or, with ``config.fallback_min_empty``, have
+  that many empty answers) use the config's fallback preset (the heuristic baseline for two
+  people) in the same batch.
 
   Args:
     image_kp: (..., P, 25, 3) OpenPose BODY_25 keypoints per person: pixels x, y and confidence.
@@ -592,93 +598,39 @@ def fit(
       licence-free ``default_pose_prior()``.
     regions: a ``RegionMap``; default derived from the model's skinning weights.
     return_vertices: also return the full final meshes (..., P, V, 3) (memory: 126 kB per person).
-    progress: True logs a line per chunk at INFO (``log_stage_progress``); a callable receives a
-      dict per chunk.
-    chunk_size: iterations between progress reports (the loop stays compiled within a chunk).
-    sharding: a ``jax.sharding.Mesh`` (its first axis splits the scenes) or a ``Sharding`` for
-      the scene axis, to spread the batch over devices; the scene count must divide evenly.
+    progress: True logs a line per chunk at INFO; a callable receives a dict per chunk (without
+      slots ``Progress``'s keys; with them ``"finished"``, ``"scenes"``, ``"running"`` and
+      ``"waiting"`` (scenes per stage in a slot and not yet), ``"chunks"`` and ``"seconds"``).
+    chunk_size: steps between progress reports, and with ``slots`` between slot swaps (rounded up
+      to a multiple of every search interval, so that a pool's scenes search at the same steps);
+      default 100, or 25 with ``slots``. The loop stays compiled within a chunk.
+    slots: None (one compiled batch), or the scenes per stage that run at once (the compiled batch
+      size: a batch of this size without slots shares the program).
+    across_processes: with ``slots`` (default 64), after ``jax.distributed.initialize``: each
+      process fits its contiguous share of the S scenes and every process returns the results of
+      all S (``jax.experimental.multihost_utils.process_allgather``); give every process the same
+      inputs.
+    sharding: without ``slots``, a ``jax.sharding.Mesh`` (its first axis splits the scenes) or a
+      ``Sharding`` for the scene axis, to spread the batch over devices; the scene count must
+      divide evenly.
 
   Returns:
-    ``FitResult``.
+    ``FitResult`` with the batch shape of ``image_kp``, in input order.
 
   Raises:
     InvalidInputError: misshaped keypoints, params, constraints or camera, non-finite initial
-      parameters, or a people count the config does not fit.
+      parameters, a people count the config does not fit; with ``slots``, more than one scene axis,
+      ``slots`` or ``chunk_size`` not a positive int, or a ``sharding``.
   """
-  fitter, config = _defaults_and_fitter(image_kp, model, config, regions, pose_prior)
-  return fitter(image_kp, constraints, init=init, camera=camera, image_size=image_size,
-                return_vertices=return_vertices, progress=progress, chunk_size=chunk_size,
-                sharding=sharding, config=config)
-
-
-def fit_dataset(
-    image_kp,
-    constraints: Constraints | Sequence[Constraints] | None,
-    *,
-    init: BodyParams,
-    model: BodyModel | None = None,
-    camera: Camera | None = None,
-    config: FitConfig | None = None,
-    image_size: Sequence[float] | None = None,
-    pose_prior: priors.GaussianMixturePrior | None = None,
-    regions: RegionMap | None = None,
-    slots: int = 64,
-    chunk_size: int = 25,
-    return_vertices: bool = False,
-    progress: Callable[[dict], None] | bool | None = None,
-    across_processes: bool = False,
-) -> FitResult:
-  """Fits a dataset of scenes with continuous batching: each scene costs its own steps.
-
-  ``fit`` runs a batch until its slowest scene stops. Here each stage has a pool of ``slots``
-  slots running the one compiled stage loop; every ``chunk_size`` steps the scenes that stopped
-  leave their slots (for the next stage's pool) and waiting scenes take them. Each scene runs the
-  computation of fitting it alone with ``fit``, so its result is equal up to float rounding, which
-  varies with the batch's size and make-up and which the discrete choices (closest pairs,
-  assignments) can amplify over a long fit: 32 hi4d scenes fitted in 16 slots and in 4 differed
-  by 2.4 mm PA-MPJPE on average, as ``fit`` in batches of 16 and 4 does. The same inputs and
-  settings give the same results.
-
-  Args:
-    image_kp: (S, P, 25, 3) OpenPose BODY_25 keypoints of S scenes (see ``fit``).
-    constraints: ``Constraints`` with batch shape (S,), a sequence of S unbatched ones, or None.
-    init: initial ``BodyParams`` with leading shape (S, P).
-    model, camera, config, image_size, pose_prior, regions: as in ``fit`` (camera shared or (S,)).
-    slots: scenes per stage that run at once (the compiled batch size; ``fit`` with a batch of
-      this size shares the compiled program).
-    chunk_size: steps between slot swaps (rounded up to a multiple of every search interval, so
-      that the scenes in a pool search at the same steps).
-    return_vertices: also return the full final meshes (S, P, V, 3).
-    progress: True logs a line per chunk at INFO; a callable receives a dict per chunk with
-      ``"finished"``, ``"scenes"``, ``"running"`` (scenes per stage), ``"waiting"`` (scenes per
-      stage not yet in a slot), ``"chunks"`` and ``"seconds"``.
-    across_processes: after ``jax.distributed.initialize``, each process fits its contiguous share
-      of the S scenes and every process returns the results of all S (gathered with
-      ``jax.experimental.multihost_utils.process_allgather``); give every process the same inputs.
-
-  Returns:
-    ``FitResult`` with batch shape (S,), in input order.
-
-  Raises:
-    InvalidInputError: as ``fit``; or ``slots`` / ``chunk_size`` not a positive int.
-  """
-  fitter, config = _defaults_and_fitter(image_kp, model, config, regions, pose_prior)
-  return fitter.fit_dataset(image_kp, constraints, init=init, camera=camera,
-                            image_size=image_size, slots=slots, chunk_size=chunk_size,
-                            return_vertices=return_vertices, progress=progress,
-                            across_processes=across_processes, config=config)
-
-
-def _defaults_and_fitter(image_kp, model, config, regions, pose_prior) -> tuple[Fitter, FitConfig]:
-  """``fit``'s and ``fit_dataset``'s defaults (the default body; the preset for P people) and the
-  cached fitter they use."""
   if model is None:
     from posejax.body.default_body import default_model  # heavy: built on first use
     model = default_model()
   if config is None:
-    people = fit_inputs.people_of(image_kp)
-    config = FitConfig.for_people(people)
-  return cached_fitter(model, config, regions=regions, pose_prior=pose_prior), config
+    config = FitConfig.for_people(fit_inputs.people_of(image_kp))
+  fitter = cached_fitter(model, config, regions=regions, pose_prior=pose_prior)
+  return fitter(image_kp, constraints, init=init, camera=camera, image_size=image_size,
+                return_vertices=return_vertices, progress=progress, chunk_size=chunk_size,
+                slots=slots, across_processes=across_processes, sharding=sharding, config=config)
 
 
 def cached_fitter(model: BodyModel, config: FitConfig, *, regions=None, pose_prior=None) -> Fitter:

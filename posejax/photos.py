@@ -29,7 +29,7 @@ from posejax.constraints import json_rows
 from posejax.errors import InvalidInputError
 from posejax.errors import LMMRefusalError
 from posejax.errors import UnsupportedImageError
-from posejax.fitting import fit_dataset
+from posejax.fitting import fit
 from posejax.images import as_rgb
 from posejax.io_utils import atomic_write_bytes
 from posejax.io_utils import atomic_write_text
@@ -179,7 +179,7 @@ def fit_photos(model: BodyModel, photos: Sequence[PhotoInput], *,
                config: FitConfig | None = None, slots: int = 16) -> list[PhotoFit]:
   """Fits photos of the same number of people to their keypoints and the model's answers.
 
-  Through ``posejax.fit_dataset`` (``slots`` at a time). A photo whose answers are all
+  Through ``posejax.fit`` (``slots`` at a time). A photo whose answers are all
   refusals, all empty or not given is fitted with the config's fallback preset.
 
   Args:
@@ -204,7 +204,7 @@ def fit_photos(model: BodyModel, photos: Sequence[PhotoInput], *,
   constraints = [empty if reason else photo.answers.constraints
                  for photo, reason in zip(photos, reasons)]
   stack = lambda *leaves: np.stack([np.asarray(leaf) for leaf in leaves])
-  result = fit_dataset(
+  result = fit(
       np.stack([np.asarray(photo.keypoints, np.float64) for photo in photos]), constraints,
       init=jax.tree_util.tree_map(stack, *[photo.init for photo in photos]), model=model,
       camera=stack_cameras([photo.camera for photo in photos]), config=config,

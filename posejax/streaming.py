@@ -1,4 +1,4 @@
-"""Continuous batching: a dataset's scenes flow through a fixed number of slots (``fit_dataset``).
+"""Continuous batching: a dataset's scenes flow through a fixed number of slots (``fit(slots=)``).
 
 Each stage has a pool of B slots running the fitter's one compiled stage loop in chunks of steps;
 between chunks the host moves the scenes whose stage ended to the next stage's queue or the
@@ -47,7 +47,7 @@ def _to_device(tree):
 
 
 def log_line(info: dict) -> None:
-  """The ``progress=True`` line of ``fit_dataset``, logged at INFO on ``posejax.streaming``."""
+  """The ``progress=True`` line of ``fit`` with slots, logged at INFO on ``posejax.streaming``."""
   _log.info("%d/%d scenes done; running per stage %s, waiting %s (%d chunks, %.1f s)",
             info["finished"], info["scenes"], info["running"], info["waiting"],
             info["chunks"], info["seconds"])
@@ -120,7 +120,7 @@ def fit_scenes(fitter, config, rows, keypoints, init: BodyParams, constraints, c
     rows: (R,) int, the scenes to fit, indices into the inputs' scene axis.
     keypoints, init, constraints, camera: ``Fitter._check_inputs``'s flattened inputs (S, ...).
     fell_back: (S,) bool, the scenes that use the fallback weights.
-    slots, chunk_size, progress: as in ``posejax.fit_dataset`` (``progress`` a callable or None).
+    slots, chunk_size, progress: as in ``posejax.fit`` (``progress`` a callable or None).
 
   Returns:
     ``fit_data.Outcome`` of numpy arrays with leading axis R, in the order of ``rows``.

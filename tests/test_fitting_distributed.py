@@ -1,4 +1,4 @@
-"""posejax.fit_dataset across two jax.distributed processes on loopback equals one process.
+"""posejax.fit with slots across two jax.distributed processes on loopback equals one process.
 
 Two CPU processes (gloo collectives) each fit their contiguous share of five scenes (three and
 two: uneven shares) and gather everything; the test process fits the same scenes alone meanwhile.
@@ -54,8 +54,8 @@ def test_two_processes_fit_their_shares_and_equal_one_process(tmp_path):
       from scenes_def import scenes
       model = posejax.body.default_model()
       keypoints, cons, init, config = scenes(model)
-      result = posejax.fit_dataset(keypoints, cons, init=init, model=model, config=config,
-                                   image_size=(1000, 1000), slots=2, across_processes=True)
+      result = posejax.fit(keypoints, cons, init=init, model=model, config=config,
+                           image_size=(1000, 1000), slots=2, across_processes=True)
       result.save(sys.argv[3])
       print("OK", jax.process_count(), jax.process_index())
   """)

@@ -1,4 +1,4 @@
-"""posejax.fit_dataset: continuous batching gives every scene the result of fitting it alone.
+"""posejax.fit with slots: continuous batching gives every scene the result of fitting it alone.
 
 Six two-person scenes on the (synthetic) default body, with keypoint noise of different sizes so
 that the early-stop rule fires at different steps (some scenes reach the stage-1 cap), one scene
@@ -60,9 +60,8 @@ def setting():
 def test_streamed_scenes_equal_fitting_each_alone(setting):
   fitter = setting["fitter"]
   reports = []
-  streamed = fitter.fit_dataset(setting["keypoints"], setting["constraints"],
-                                init=setting["init"], camera=setting["camera"], slots=2,
-                                chunk_size=10, progress=reports.append)
+  streamed = fitter(setting["keypoints"], setting["constraints"], init=setting["init"],
+                    camera=setting["camera"], slots=2, chunk_size=10, progress=reports.append)
   alone = setting["alone"]
   iterations = np.array([np.asarray(a.iterations[0]) for a in alone])
   # The cases the test is about: scenes stopping at different steps, at the cap, a fallback.
@@ -96,11 +95,10 @@ def test_one_stage_loop_program_serves_both_pools_and_fit_at_the_slot_count(sett
 
   jax.monitoring.register_event_duration_secs_listener(count)
   try:
-    fitter.fit_dataset(setting["keypoints"][:4], setting["constraints"][:4], slots=3,
-                       **arguments(4))
+    fitter(setting["keypoints"][:4], setting["constraints"][:4], slots=3, **arguments(4))
     fitter(setting["keypoints"][:3], setting["constraints"][:3], **arguments(3))
-    fitter.fit_dataset(setting["keypoints"][:5], setting["constraints"][:5], slots=3,
-                       chunk_size=20, **arguments(5))
+    fitter(setting["keypoints"][:5], setting["constraints"][:5], slots=3, chunk_size=20,
+           **arguments(5))
   finally:
     jax.monitoring.unregister_event_duration_listener(count)
   # No other test uses 3 scenes: exactly one compilation of the stage loop, for both pools and fit.
@@ -111,9 +109,11 @@ def test_bad_slot_counts_are_refused(setting):
   arguments = dict(init=setting["init"], camera=setting["camera"])
   for slots in (0, -1, 2.5, True):
     with pytest.raises(posejax.InvalidInputError, match="slots"):
-      setting["fitter"].fit_dataset(setting["keypoints"], None, slots=slots, **arguments)
+      setting["fitter"](setting["keypoints"], None, slots=slots, **arguments)
   with pytest.raises(posejax.InvalidInputError, match="one scene axis"):
-    setting["fitter"].fit_dataset(setting["keypoints"][None], None, slots=2, **arguments)
+    setting["fitter"](setting["keypoints"][None], None, slots=2, **arguments)
+  with pytest.raises(posejax.InvalidInputError, match="sharding"):
+    setting["fitter"](setting["keypoints"], None, slots=2, sharding=jax.devices()[0], **arguments)
 
 
 def test_progress_true_logs_at_info_level(setting, caplog):
@@ -125,9 +125,9 @@ def test_progress_true_logs_at_info_level(setting, caplog):
     fitter(setting["keypoints"][:1], setting["constraints"][:1],
            init=jax.tree_util.tree_map(one, setting["init"]), camera=setting["camera"],
            progress=True, chunk_size=25, config=never_stops)
-    fitter.fit_dataset(setting["keypoints"][:2], setting["constraints"][:2],
-                       init=jax.tree_util.tree_map(lambda x: x[:2], setting["init"]),
-                       camera=setting["camera"], slots=1, chunk_size=25, progress=True)
+    fitter(setting["keypoints"][:2], setting["constraints"][:2],
+           init=jax.tree_util.tree_map(lambda x: x[:2], setting["init"]),
+           camera=setting["camera"], slots=1, chunk_size=25, progress=True)
   stage_lines = [r for r in caplog.records if r.name == "posejax.fitting"]
   assert stage_lines[0].getMessage().startswith("stage 1: iteration 25/50")
   # One line per chunk up to the cap: the final scoring step does not repeat the last line.
