@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import logging
 import os
 import re
 import tempfile
 import threading
 
+from posejax import safe_load
 from posejax.errors import FileFormatError
 from posejax.errors import InvalidInputError
 
@@ -72,11 +72,15 @@ def refuse_changed_settings(out_dir: str | os.PathLike, signature: dict, what: s
 
   Raises:
     InvalidInputError: naming the settings that differ.
+    FileFormatError: a ``run.json`` that is not a JSON object with a ``"signature"`` object.
   """
   run_path = os.path.join(out_dir, "run.json")
   if os.path.isfile(run_path):
-    with open(run_path, encoding="utf-8") as handle:
-      previous = json.load(handle).get("signature", {})
+    previous = safe_load.load_json(run_path, "a run's settings file", hint="move it away")
+    previous = previous.get("signature") if isinstance(previous, dict) else None
+    if not isinstance(previous, dict):
+      raise FileFormatError(run_path, 'not a run\'s settings file (no "signature" object); '
+                            "move it away")
     changed = sorted(k for k, v in signature.items() if previous.get(k) != v)
     if changed:
       raise InvalidInputError(f"{out_dir} holds {what} made with other settings "

@@ -5,8 +5,10 @@ import os
 import pytest
 
 from posejax.errors import FileFormatError
+from posejax.errors import InvalidInputError
 from posejax.io_utils import check_format_header
 from posejax.io_utils import read_complete_lines
+from posejax.io_utils import refuse_changed_settings
 
 
 def test_format_header_accepts_its_own_kind_and_names_what_is_wrong():
@@ -18,6 +20,19 @@ def test_format_header_accepts_its_own_kind_and_names_what_is_wrong():
   with pytest.raises(FileFormatError, match="unsupported version 1; this posejax reads version 2"):
     check_format_header("d.json", {"format": "posejax.x", "version": 1}, "posejax.x", 2,
                         "an x file")
+
+
+def test_a_resumed_run_must_match_its_settings_and_a_damaged_run_json_is_named(tmp_path):
+  run_json = tmp_path / "run.json"
+  assert refuse_changed_settings(tmp_path, {"seed": 1}, "fits") == str(run_json)  # a new folder
+  run_json.write_text('{"signature": {"seed": 1, "people": 2}}')
+  assert refuse_changed_settings(tmp_path, {"seed": 1}, "fits") == str(run_json)
+  with pytest.raises(InvalidInputError, match=r"other settings \(seed\)"):
+    refuse_changed_settings(tmp_path, {"seed": 2}, "fits")
+  for damaged in ('{"signature": ', "[1, 2]", '{"signature": 3}', "\xff"):
+    run_json.write_bytes(damaged.encode("latin-1"))
+    with pytest.raises(FileFormatError, match="run.json"):
+      refuse_changed_settings(tmp_path, {"seed": 1}, "fits")
 
 
 def test_read_complete_lines_cuts_a_half_written_last_line(tmp_path, caplog):
