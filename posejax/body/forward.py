@@ -112,13 +112,10 @@ def joint_rotations(model: BodyModel, params: dict[str, jax.Array]) -> jax.Array
   Returns:
     (55, 3, 3) rotations relative to each parent (the root's relative to the world).
   """
-  pieces = []
-  for name, _, _ in POSE_FIELDS:
-    if name in model.frozen_rotations:
-      pieces.append(model.frozen_rotations[name])
-    else:
-      pieces.append(axis_angle_to_matrix(pose_field_axis_angle(model, name, params[name])))
-  return jnp.concatenate(pieces, axis=0)
+  return jnp.concatenate([
+      model.frozen_rotations[name] if name in model.frozen_rotations
+      else axis_angle_to_matrix(pose_field_axis_angle(model, name, params[name]))
+      for name, _, _ in POSE_FIELDS], axis=0)
 
 
 def pose_field_axis_angle(model: BodyModel, name: str, value: jax.Array) -> jax.Array:

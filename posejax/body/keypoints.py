@@ -19,35 +19,13 @@ from posejax.body.model import NUM_SKELETON_JOINTS
 from posejax.errors import InvalidInputError
 
 COCO_WHOLEBODY_FOOT_NAMES: tuple[str, ...] = (
-    "left_big_toe",
-    "left_small_toe",
-    "left_heel",
-    "right_big_toe",
-    "right_small_toe",
-    "right_heel",
-)
+    "left_big_toe", "left_small_toe", "left_heel", "right_big_toe", "right_small_toe", "right_heel")
 """The 6 foot points of COCO-WholeBody, at indices 17..22 right after the 17 body points."""
 
 BODY_25_NAMES: tuple[str, ...] = (
-    "nose",
-    "neck",
-    "right_shoulder",
-    "right_elbow",
-    "right_wrist",
-    "left_shoulder",
-    "left_elbow",
-    "left_wrist",
-    "mid_hip",
-    "right_hip",
-    "right_knee",
-    "right_ankle",
-    "left_hip",
-    "left_knee",
-    "left_ankle",
-    "right_eye",
-    "left_eye",
-    "right_ear",
-    "left_ear",
+    "nose", "neck", "right_shoulder", "right_elbow", "right_wrist", "left_shoulder", "left_elbow",
+    "left_wrist", "mid_hip", "right_hip", "right_knee", "right_ankle", "left_hip", "left_knee",
+    "left_ankle", "right_eye", "left_eye", "right_ear", "left_ear",
 ) + COCO_WHOLEBODY_FOOT_NAMES
 """OpenPose BODY_25 keypoint names, in OpenPose's order (left/right are the person's own sides)."""
 
@@ -55,24 +33,9 @@ NUM_BODY_25 = len(BODY_25_NAMES)
 """25 OpenPose BODY_25 keypoints."""
 
 COCO_17_NAMES: tuple[str, ...] = (
-    "nose",
-    "left_eye",
-    "right_eye",
-    "left_ear",
-    "right_ear",
-    "left_shoulder",
-    "right_shoulder",
-    "left_elbow",
-    "right_elbow",
-    "left_wrist",
-    "right_wrist",
-    "left_hip",
-    "right_hip",
-    "left_knee",
-    "right_knee",
-    "left_ankle",
-    "right_ankle",
-)
+    "nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
+    "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip", "left_knee",
+    "right_knee", "left_ankle", "right_ankle")
 """COCO-17 body keypoint names, in COCO's (and ViTPose's) order."""
 
 
@@ -85,22 +48,19 @@ FIRST_VERTEX_JOINT = NUM_SKELETON_JOINTS
 
 SMPLX_TO_BODY_25 = np.array(
     [55, 12, 17, 19, 21, 16, 18, 20, 0, 2, 5, 8, 1, 4, 7, 56, 57, 58, 59, 60, 61, 62, 63, 64, 65],
-    dtype=np.int32,
-)
-"""``joints[SMPLX_TO_BODY_25]`` is BODY_25 from the SMPL-X joint output; MidHip is the pelvis joint."""
+    dtype=np.int32)
+"""``joints[SMPLX_TO_BODY_25]`` is BODY_25 of the SMPL-X joint output; MidHip is the pelvis."""
 
 # Where each COCO-17 body point lands in BODY_25.
 _COCO_17_TO_BODY_25 = np.array([BODY_25_NAMES.index(n) for n in COCO_17_NAMES], dtype=np.int32)
-_FOOT_TO_BODY_25 = np.array(
-    [BODY_25_NAMES.index(n) for n in COCO_WHOLEBODY_FOOT_NAMES], dtype=np.int32
-)
+_FOOT_TO_BODY_25 = np.array([BODY_25_NAMES.index(n) for n in COCO_WHOLEBODY_FOOT_NAMES], np.int32)
 _NECK = BODY_25_NAMES.index("neck")
 _MID_HIP = BODY_25_NAMES.index("mid_hip")
 _COCO_SHOULDERS = (COCO_17_NAMES.index("left_shoulder"), COCO_17_NAMES.index("right_shoulder"))
 _COCO_HIPS = (COCO_17_NAMES.index("left_hip"), COCO_17_NAMES.index("right_hip"))
 
 MIN_VERTEX_JOINTS = FIRST_VERTEX_JOINT + len(COCO_WHOLEBODY_FOOT_NAMES) + 5
-"""Fewest joint-output rows the BODY_25 and COCO maps need (skeleton, face and foot vertex joints)."""
+"""Fewest joint-output rows the BODY_25 and COCO maps need (skeleton, face, foot vertex joints)."""
 
 
 def _check_joints(joints: jax.Array, what: str) -> None:
@@ -108,9 +68,8 @@ def _check_joints(joints: jax.Array, what: str) -> None:
   if len(shape) < 2 or shape[-1] != 3 or shape[-2] < MIN_VERTEX_JOINTS:
     raise InvalidInputError(
         f"{what}: joints must have shape (..., J, 3) with J >= {MIN_VERTEX_JOINTS} in the smplx "
-        f"joint-output order (55 skeleton joints, then nose, eyes, ears, toes, heels); got {shape}. "
-        "Pass BodyOutput.joints from posejax.body.forward."
-    )
+        "joint-output order (55 skeleton joints, then nose, eyes, ears, toes, heels); got "
+        f"{shape}. Pass BodyOutput.joints from posejax.body.forward.")
 
 
 def smplx_to_body25(joints: jax.Array) -> jax.Array:
@@ -130,13 +89,11 @@ def smplx_to_body25(joints: jax.Array) -> jax.Array:
 
 
 def _midpoint(keypoints: jax.Array, pair: tuple[int, int], min_confidence: float) -> jax.Array:
-  """(..., 3) the midpoint of two keypoints, confidence min of both; zero unless both are confident."""
-  a = keypoints[..., pair[0], :]
-  b = keypoints[..., pair[1], :]
+  """(..., 3) midpoint of two keypoints, confidence the lower; zero unless both are confident."""
+  a, b = keypoints[..., pair[0], :], keypoints[..., pair[1], :]
   both = (a[..., 2] > min_confidence) & (b[..., 2] > min_confidence)
-  mid = jnp.concatenate(
-      [0.5 * (a[..., :2] + b[..., :2]), jnp.minimum(a[..., 2:], b[..., 2:])], axis=-1
-  )
+  mid = jnp.concatenate([0.5 * (a[..., :2] + b[..., :2]), jnp.minimum(a[..., 2:], b[..., 2:])],
+                        axis=-1)
   return jnp.where(both[..., None], mid, jnp.zeros_like(mid))
 
 
@@ -170,8 +127,7 @@ def coco_to_body25(
   if len(shape) < 2 or shape[-1] != 3 or shape[-2] not in (len(COCO_17_NAMES), NUM_COCO_WHOLEBODY):
     raise InvalidInputError(
         "coco_to_body25: keypoints must have shape (..., 17, 3) (COCO-17) or (..., 133, 3) "
-        f"(COCO-WholeBody), rows (x, y, confidence); got {shape}."
-    )
+        f"(COCO-WholeBody), rows (x, y, confidence); got {shape}.")
   keypoints = jnp.asarray(keypoints)
   if not jnp.issubdtype(keypoints.dtype, jnp.floating):
     keypoints = keypoints.astype(jnp.float32)

@@ -83,12 +83,12 @@ class RegionRules:
     if not (self.stomach_from <= self.waist_front_below <= self.chest_from):
       raise InvalidInputError(
           "RegionRules need stomach_from <= waist_front_below <= chest_from so that every "
-          f"front torso vertex has a region; got {self}"
-      )
+          f"front torso vertex has a region; got {self}")
     if not self.butt_below <= self.lower_back_below:
       raise InvalidInputError(f"RegionRules need butt_below <= lower_back_below; got {self}")
     if not 0.0 <= self.shoulder_cap < 1.0:
-      raise InvalidInputError(f"RegionRules.shoulder_cap must be in [0, 1); got {self.shoulder_cap}")
+      raise InvalidInputError(
+          f"RegionRules.shoulder_cap must be in [0, 1); got {self.shoulder_cap}")
 
 
 @struct.dataclass
@@ -127,8 +127,7 @@ class RegionMap:
       return self.names.index(name)
     except ValueError:
       raise InvalidInputError(
-          f"unknown region {name!r}; regions are {', '.join(self.names)}"
-      ) from None
+          f"unknown region {name!r}; regions are {', '.join(self.names)}") from None
 
   def vertex_ids(self, name: str) -> np.ndarray:
     """(n,) int vertex ids of region ``name`` (host-side; not inside jit)."""
@@ -143,9 +142,8 @@ def _as_model_arrays(model: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
     weights = np.asarray(model.lbs_weights, dtype=np.float64)
     regressor = np.asarray(model.J_regressor, dtype=np.float64)
   except AttributeError as error:
-    raise InvalidInputError(
-        f"regions need a BodyModel (v_template, faces, lbs_weights, J_regressor); {error}"
-    ) from None
+    raise InvalidInputError("regions need a BodyModel (v_template, faces, lbs_weights, "
+                            f"J_regressor); {error}") from None
   if v_template.ndim != 2 or v_template.shape[1] != 3:
     raise InvalidInputError(f"model.v_template must be (V, 3), got {v_template.shape}")
   num_vertices = v_template.shape[0]
@@ -153,12 +151,10 @@ def _as_model_arrays(model: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
   if weights.shape != (num_vertices, NUM_SKELETON_JOINTS):
     raise InvalidInputError(
         f"model.lbs_weights must be (V, 55) = ({num_vertices}, 55) for an SMPL-X-structured "
-        f"body, got {weights.shape}"
-    )
+        f"body, got {weights.shape}")
   if regressor.shape != (NUM_SKELETON_JOINTS, num_vertices):
     raise InvalidInputError(
-        f"model.J_regressor must be (55, V) = (55, {num_vertices}), got {regressor.shape}"
-    )
+        f"model.J_regressor must be (55, V) = (55, {num_vertices}), got {regressor.shape}")
   return v_template, faces.astype(np.int64), weights, regressor
 
 
@@ -257,8 +253,7 @@ def derive_region_masks(
   if not span > 0:
     raise InvalidInputError(
         "the rest-pose neck joint must lie above the pelvis joint (SMPL-X rest pose, y up); "
-        f"got pelvis y = {rest_joints[_PELVIS, 1]:.3f}, neck y = {rest_joints[_NECK, 1]:.3f}"
-    )
+        f"got pelvis y = {rest_joints[_PELVIS, 1]:.3f}, neck y = {rest_joints[_NECK, 1]:.3f}")
   height = (v_template[:, 1] - rest_joints[_PELVIS, 1]) / span
   torso = owned_by(*_TORSO_JOINTS)
   neck = owned_by(_NECK)
@@ -286,9 +281,8 @@ def derive_region_masks(
   masks["chest"] = front_torso & (height >= rules.chest_from)
   masks["stomach"] = front_torso & (height >= rules.stomach_from) & (height < rules.chest_from)
   masks["waist (front)"] = front_torso & (height < rules.waist_front_below)
-  masks["waist (back)"] = (
-      back_torso & (height >= rules.butt_below) & (height < rules.lower_back_below)
-  )
+  masks["waist (back)"] = (back_torso & (height >= rules.butt_below)
+                           & (height < rules.lower_back_below))
   masks["waist"] = masks["waist (front)"] | masks["waist (back)"]
   masks["butt"] = back_torso & (height < rules.butt_below)
   masks["back"] = (back_torso & (height >= rules.butt_below)) | back_of_shoulders | (neck & back)
@@ -296,18 +290,11 @@ def derive_region_masks(
 
 
 def farthest_point_sample(points: np.ndarray, count: int) -> np.ndarray:
-  """Deterministic farthest-point sampling.
+  """Deterministic farthest-point sampling of ``count`` of the (N, 3) ``points``.
 
   Starts at the point farthest from the centroid (lowest index on ties), then repeatedly adds the
   point farthest from everything chosen so far, which spreads the samples evenly over the set.
-
-  Args:
-    points: (N, 3) positions.
-    count: number of samples wanted.
-
-  Returns:
-    (min(count, N),) int indices into ``points``, in the order chosen; all of them when
-    ``count >= N``.
+  Returns (min(count, N),) int indices into ``points`` in the order chosen (all when count >= N).
   """
   points = np.asarray(points, dtype=np.float64)
   n = points.shape[0]
@@ -337,9 +324,6 @@ def region_map_from_masks(
     samples_per_region: K, vertices kept per region (>= 1).
     source: provenance recorded in ``RegionMap.source``.
 
-  Returns:
-    The ``RegionMap``.
-
   Raises:
     InvalidInputError: on wrong shapes, K < 1 or an empty region.
   """
@@ -350,8 +334,7 @@ def region_map_from_masks(
     raise InvalidInputError(f"region masks must be ({num_regions}, V), got {masks.shape}")
   if rest_vertices.shape != (masks.shape[1], 3):
     raise InvalidInputError(
-        f"rest vertices must be (V, 3) = ({masks.shape[1]}, 3), got {rest_vertices.shape}"
-    )
+        f"rest vertices must be (V, 3) = ({masks.shape[1]}, 3), got {rest_vertices.shape}")
   count = int(samples_per_region)
   if count < 1:
     raise InvalidInputError(f"samples_per_region must be >= 1, got {samples_per_region}")
@@ -375,15 +358,13 @@ def derive_regions(
 ) -> RegionMap:
   """The coarse regions of any SMPL-X-structured body model, from its own skinning weights.
 
-  See ``derive_region_masks`` for the rules. Build it once per model and reuse it.
+  See ``derive_region_masks`` for the rules. Build it once per model and reuse it; the
+  ``RegionMap``'s source is ``"skinning weights"``.
 
   Args:
     model: a ``posejax.body.BodyModel`` (uses v_template, faces, lbs_weights, J_regressor).
     samples_per_region: K, subsampled vertices per region.
     rules: thresholds of the torso and shoulder rules.
-
-  Returns:
-    The ``RegionMap`` (source ``"skinning weights"``).
 
   Raises:
     InvalidInputError: when the model's arrays have the wrong shapes or a region comes out empty.
@@ -395,15 +376,9 @@ def derive_regions(
 
 
 def sample_points(region_map: RegionMap, vertices: jax.Array) -> jax.Array:
-  """Gathers the subsampled vertices of every region.
+  """(..., V, 3) posed vertices, metres -> (..., R, K, 3) the ``region_map.sample_ids`` vertices.
 
-  Args:
-    region_map: the regions.
-    vertices: (..., V, 3) posed vertices, metres.
-
-  Returns:
-    (..., R, K, 3) the ``region_map.sample_ids`` vertices; use ``region_map.sample_valid`` (R, K)
-    to ignore padding.
+  Use ``region_map.sample_valid`` (R, K) to ignore padding.
   """
   vertices = jnp.asarray(vertices)
   if vertices.ndim < 2 or vertices.shape[-1] != 3:
@@ -473,8 +448,7 @@ def read_contact_regions(path: str | os.PathLike, num_faces: int | None = None) 
   if not isinstance(regions, list) or len(regions) != NUM_CI3D_REGIONS:
     count = len(regions) if isinstance(regions, list) else type(regions).__name__
     raise FileFormatError(
-        path, f"{CI3D_FACE_KEY!r} must be a list of {NUM_CI3D_REGIONS} face-id lists, got {count}"
-    )
+        path, f"{CI3D_FACE_KEY!r} must be a list of {NUM_CI3D_REGIONS} face-id lists, got {count}")
   faces_per_region = []
   for number, face_ids in enumerate(regions):
     if not isinstance(face_ids, list) or not all(
@@ -485,11 +459,8 @@ def read_contact_regions(path: str | os.PathLike, num_faces: int | None = None) 
       raise FileFormatError(path, f"region {number} has a face id too large for any mesh")
     ids = np.asarray(face_ids, dtype=np.int64)
     if ids.size and (ids.min() < 0 or (num_faces is not None and ids.max() >= num_faces)):
-      raise FileFormatError(
-          path,
-          f"region {number} has face ids outside [0, {num_faces}); the file must match the "
-          "SMPL-X mesh of the model",
-      )
+      raise FileFormatError(path, f"region {number} has face ids outside [0, {num_faces}); the "
+                            "file must match the SMPL-X mesh of the model")
     faces_per_region.append(ids)
   return faces_per_region
 
@@ -507,12 +478,9 @@ def load_contact_regions(
   no region (the file need not cover the whole surface).
 
   Args:
-    path: the region file.
+    path: the region file (recorded as the ``RegionMap``'s source).
     model: a ``BodyModel`` with the SMPL-X topology (uses faces, v_template, synthetic).
     samples_per_region: K, subsampled vertices per region.
-
-  Returns:
-    The ``RegionMap`` (source: the file's path).
 
   Raises:
     FileFormatError: when the file is missing or malformed, or a coarse region has no vertices.
@@ -534,6 +502,5 @@ def load_contact_regions(
       masks[r, fine_vertices[number]] = True
     if not masks[r].any():
       raise FileFormatError(
-          path, f"coarse region {name!r} (CI3D regions {COARSE_TO_CI3D_REGIONS[name]}) is empty"
-      )
+          path, f"coarse region {name!r} (CI3D regions {COARSE_TO_CI3D_REGIONS[name]}) is empty")
   return region_map_from_masks(masks, v_template, samples_per_region, os.fspath(path))

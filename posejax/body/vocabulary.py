@@ -21,27 +21,11 @@ RIGHT = "right"
 SIDES = (LEFT, RIGHT)
 
 LATERAL_PARTS: tuple[str, ...] = (
-    "hand",
-    "arm",
-    "foot",
-    "leg",
-    "shoulder",
-    "shoulder (front)",
-    "shoulder (back)",
-)
+    "hand", "arm", "foot", "leg", "shoulder", "shoulder (front)", "shoulder (back)")
 """Parts that exist once per side of the body."""
 
 CENTRAL_REGIONS: tuple[str, ...] = (
-    "head",
-    "neck",
-    "chest",
-    "stomach",
-    "waist",
-    "waist (front)",
-    "waist (back)",
-    "back",
-    "butt",
-)
+    "head", "neck", "chest", "stomach", "waist", "waist (front)", "waist (back)", "back", "butt")
 """Side-free regions. ``back`` holds the back of the shoulders, the lower back and the back of the
 neck; ``waist`` and ``stomach`` overlap on the lower belly (as in the reference's region map)."""
 
@@ -53,37 +37,14 @@ RESOLVED_REGIONS: tuple[str, ...] = tuple(
 REGION_INDEX: dict[str, int] = {name: i for i, name in enumerate(RESOLVED_REGIONS)}
 
 TWO_PERSON_PARTS: tuple[str, ...] = (
-    "head",
-    "neck",
-    "chest",
-    "stomach",
-    "waist (back)",
-    "waist (front)",
-    "back",
-    "shoulder (back)",
-    "shoulder (front)",
-    "arm",
-    "hand",
-    "leg",
-    "foot",
-    "butt",
-)
+    "head", "neck", "chest", "stomach", "waist (back)", "waist (front)", "back", "shoulder (back)",
+    "shoulder (front)", "arm", "hand", "leg", "foot", "butt")
 """The 14 parts the two-person prompt allows."""
 
 GROUND = "ground"
 
 ONE_PERSON_PARTS: tuple[str, ...] = (
-    "head",
-    "back",
-    "shoulder",
-    "arm",
-    "hand",
-    "leg",
-    "foot",
-    "stomach",
-    "butt",
-    GROUND,
-)
+    "head", "back", "shoulder", "arm", "hand", "leg", "foot", "stomach", "butt", GROUND)
 """The 10 parts the one-person (self-contact) prompt allows."""
 
 
@@ -111,7 +72,7 @@ def split_side(name: str) -> tuple[str | None, str]:
 
 
 def mirror(name: str) -> str:
-  """The region on the other side of the body; central regions and side-free parts map to themselves."""
+  """The mirror region on the other side; central regions and side-free parts map to themselves."""
   side, part = split_side(name)
   if side is None:
     return name

@@ -73,12 +73,6 @@ def _winding_numbers_dense(points: jax.Array, triangles: jax.Array) -> jax.Array
   return jnp.sum(solid_angles, axis=-1) / (4.0 * math.pi)
 
 
-def _check_triangles(triangles: jax.Array) -> None:
-  if triangles.ndim != 3 or triangles.shape[1:] != (3, 3) or triangles.shape[0] == 0:
-    raise InvalidInputError(f"triangles has shape {triangles.shape}; expected (T, 3, 3) corner "
-                            "positions in metres.")
-
-
 def winding_numbers(
     points: jax.Array,
     triangles: jax.Array,
@@ -102,7 +96,9 @@ def winding_numbers(
     (N,) winding numbers (unitless).
   """
   check_points("points", points)
-  _check_triangles(triangles)
+  if triangles.ndim != 3 or triangles.shape[1:] != (3, 3) or triangles.shape[0] == 0:
+    raise InvalidInputError(f"triangles has shape {triangles.shape}; expected (T, 3, 3) corner "
+                            "positions in metres.")
   return map_chunks(lambda p: _winding_numbers_dense(p, triangles), points, chunk_size)
 
 
@@ -225,15 +221,8 @@ class PenetrationProxy:
 
 
 def proxy_triangles(proxy: PenetrationProxy, vertices: jax.Array) -> jax.Array:
-  """The posed proxy's triangles: a gather of the body's posed vertices.
-
-  Args:
-    proxy: the model's proxy.
-    vertices: (V, 3) posed vertices of one body, metres (the full mesh the proxy was built on).
-
-  Returns:
-    (T, 3, 3) triangle corners, metres.
-  """
+  """The posed proxy's (T, 3, 3) triangle corners, a gather of (V, 3) posed ``vertices`` of one
+  body (metres; the full mesh the proxy was built on)."""
   return vertices[proxy.triangle_ids]
 
 

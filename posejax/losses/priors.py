@@ -1,4 +1,4 @@
-"""Priors: the SMPLify Gaussian pose mixture, a licence-free default, shape, init pose and placement.
+"""Priors: SMPLify's Gaussian pose mixture, a licence-free default, shape, init pose, placement.
 
 The pose prior is a max-mixture of Gaussians over the axis-angle body pose (SMPLify, Bogo et al.
 2016): energy(x) = min_k [ 0.5 (x - mu_k)^T S_k^-1 (x - mu_k) - log c_k ], fitted on SMPL's 69-D
@@ -84,14 +84,8 @@ def pose_prior_energy(prior: GaussianMixturePrior, body_pose: jax.Array) -> jax.
 
 
 def shape_prior_energy(betas: jax.Array) -> jax.Array:
-  """Shape prior ``||beta||^2`` for one person.
-
-  Args:
-    betas: (B,) shape coefficients (unitless; the kid blend weight, if present, included).
-
-  Returns:
-    () sum of squares (not weighted).
-  """
+  """Shape prior ``||beta||^2`` (not weighted) of one person's (B,) unitless ``betas`` (the kid
+  blend weight, if present, included)."""
   return jnp.sum(jnp.square(betas))
 
 
@@ -236,9 +230,6 @@ def load_gmm_prior(
     constant: ``"reference"`` (SMPLify-X/BUDDI's ``c_k``, default) or ``"marginal"``; see the
       module docstring.
 
-  Returns:
-    The prior, for :func:`pose_prior_energy`.
-
   Raises:
     FileFormatError: the file is missing, unreadable, not such a dict, or holds invalid values.
   """
@@ -291,10 +282,7 @@ def default_pose_prior() -> GaussianMixturePrior:
   One diagonal Gaussian over SMPL-X's 63-D body pose, hand-set: per joint and axis a mean leaning
   towards the usual side of hinged joints and a standard deviation of about half the joint's
   range of motion. The energy is ``0.5 sum_i ((x_i - m_i) / s_i)^2`` (no constant). It knows no
-  correlations between joints, so it is a weaker prior than SMPLify's.
-
-  Returns:
-    A one-component :class:`GaussianMixturePrior` with ``dims == 63``.
+  correlations between joints, so it is a weaker prior than SMPLify's. One component, dims 63.
   """
   means = np.array([mean for _, mean, _ in _DEFAULT_JOINTS], dtype=np.float64).reshape(-1)
   stds = np.array([std for _, _, std in _DEFAULT_JOINTS], dtype=np.float64).reshape(-1)

@@ -20,16 +20,11 @@ DEFAULT_CHUNK_SIZE = 256
 
 
 def safe_sqrt(squared: jax.Array) -> jax.Array:
-  """Elementwise square root of squared lengths, 0 with a zero (not NaN) gradient at 0.
+  """Elementwise square root of squared lengths where positive, else 0 (negative values too),
+  with a zero (not NaN) gradient at 0.
 
   ``sqrt`` has an infinite slope at 0, and touching points are common (coincident vertices, a
   point on a triangle corner); the inner ``where`` keeps that slope out of the backward pass.
-
-  Args:
-    squared: any shape, non-negative (negative values give 0).
-
-  Returns:
-    The same shape: ``sqrt(squared)`` where positive, else 0.
   """
   positive = squared > 0
   return jnp.where(positive, jnp.sqrt(jnp.where(positive, squared, 1.0)), 0.0)
@@ -133,10 +128,8 @@ def min_squared_distance(
   benchmark.
 
   Args:
-    vertices_a: (N, 3) vertices of body A, metres.
-    vertices_b: (M, 3) vertices of body B, metres.
-    valid_a: optional (N,) bool mask of usable vertices of A.
-    valid_b: optional (M,) bool mask of usable vertices of B.
+    vertices_a, vertices_b: (N, 3) vertices of body A and (M, 3) of body B, metres.
+    valid_a, valid_b: optional (N,) and (M,) bool masks of their usable vertices.
     chunk_size: vertices of A per chunk of the search (memory ~ chunk x M floats).
 
   Returns:

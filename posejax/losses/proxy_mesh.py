@@ -1,10 +1,10 @@
 """The interpenetration proxy's triangles: a body mesh closed, oriented and simplified (numpy).
 
 :func:`simplified_faces` returns a closed, consistently outward-oriented mesh over a SUBSET of the
-input's vertices, so that the posed proxy is a gather of the posed vertices: (1) every hole (SMPL-X's
-open mouth) is closed by a fan between its own vertices, (2) parts of negative volume are flipped,
-(3) Garland-Heckbert half-edge collapses that keep each part a closed 2-manifold. Separate closed
-parts (eyeballs) stay separate: winding numbers add up over parts. It takes a few seconds for
+input's vertices, so that the posed proxy is a gather of the posed vertices: (1) every hole
+(SMPL-X's open mouth) is closed by a fan between its own vertices, (2) parts of negative volume are
+flipped, (3) Garland-Heckbert half-edge collapses that keep each part a closed 2-manifold. Separate
+closed parts (eyeballs) stay separate: winding numbers add up over parts. It takes a few seconds for
 SMPL-X, so :func:`stored_simplified_faces` keeps each result on disk, and the package ships the
 default body's (``posejax/assets/proxy-*.npz``).
 """

@@ -164,10 +164,9 @@ def blocks(parts: tuple[np.ndarray, ...], size: int = BLOCK_TRIANGLES
   chunks, owner = [], []
   for k, part in enumerate(parts):
     for start in range(0, len(part), size):
-      block = np.empty((size, 3), np.int64)
+      block = np.full((size, 3), part[0, 0], np.int64)
       piece = part[start:start + size]
       block[:len(piece)] = piece
-      block[len(piece):] = part[0, 0]
       chunks.append(block)
       owner.append(k)
   return np.stack(chunks), np.asarray(owner, np.int64)

@@ -111,8 +111,7 @@ def region_pair_distances(vertices_a: jax.Array, vertices_b: jax.Array,
   """Minimum distance between region ``pairs[k, 0]`` of body A and ``pairs[k, 1]`` of body B.
 
   Args:
-    vertices_a: (V, 3) body A vertices, metres.
-    vertices_b: (V, 3) body B vertices, metres.
+    vertices_a, vertices_b: (V, 3) vertices of body A and of body B, metres.
     region_vertices: (R, M) vertex ids per region (see :func:`fixed_region_vertices`).
     pairs: (K, 2) int region indices, column 0 on A and column 1 on B.
 
@@ -252,15 +251,8 @@ class SelfContactIndex:
 
 
 def mesh_graph(faces: np.ndarray, rest_vertices: np.ndarray):
-  """The rest mesh as a sparse graph whose edge weights are edge lengths in metres.
-
-  Args:
-    faces: (F, 3) triangle vertex ids.
-    rest_vertices: (V, 3) rest-pose vertices, metres.
-
-  Returns:
-    scipy.sparse csr matrix (V, V), symmetric.
-  """
+  """The rest mesh, (F, 3) ``faces`` over (V, 3) ``rest_vertices`` in metres, as a symmetric
+  (V, V) scipy.sparse csr matrix whose edge weights are edge lengths in metres."""
   from scipy import sparse  # evaluation-only dependency
 
   faces = np.asarray(faces, dtype=np.int64)
@@ -275,10 +267,9 @@ def mesh_graph(faces: np.ndarray, rest_vertices: np.ndarray):
   lengths = np.linalg.norm(rest_vertices[edges[:, 0]] - rest_vertices[edges[:, 1]], axis=1)
   # A zero-length edge would vanish from a sparse matrix; keep it as a tiny positive weight.
   lengths = np.maximum(lengths, 1e-12)
-  rows = np.concatenate([edges[:, 0], edges[:, 1]])
-  cols = np.concatenate([edges[:, 1], edges[:, 0]])
-  weights = np.concatenate([lengths, lengths])
-  return sparse.csr_matrix((weights, (rows, cols)), shape=(num_vertices, num_vertices))
+  rows, cols = np.concatenate([edges, edges[:, ::-1]]).T
+  return sparse.csr_matrix((np.concatenate([lengths, lengths]), (rows, cols)),
+                           shape=(num_vertices, num_vertices))
 
 
 def build_self_contact_index(faces: np.ndarray, rest_vertices: np.ndarray,

@@ -243,8 +243,7 @@ def similarity_procrustes(source: jax.Array, target: jax.Array
   ``sum_i ||s R source_i + t - target_i||^2`` (Umeyama's closed form, with the reflection fix).
 
   Args:
-    source: (N, 3) points in metres.
-    target: (N, 3) points in metres.
+    source, target: (N, 3) points in metres.
 
   Returns:
     ``(scale, rotation, translation)``: scalar, (3, 3), (3,) metres.
@@ -266,15 +265,7 @@ def similarity_procrustes(source: jax.Array, target: jax.Array
 
 
 def procrustes_align(source: jax.Array, target: jax.Array) -> jax.Array:
-  """``source`` moved by its best similarity transform onto ``target``.
-
-  Args:
-    source: (N, 3) metres.
-    target: (N, 3) metres.
-
-  Returns:
-    (N, 3) aligned source, metres.
-  """
+  """(N, 3) ``source`` moved by its best similarity transform onto (N, 3) ``target``, metres."""
   scale, rotation, translation = similarity_procrustes(source, target)
   return scale * (source @ rotation.T) + translation[None, :]
 
@@ -304,15 +295,8 @@ def mpjpe(pred_joints: jax.Array, gt_joints: jax.Array,
 
 
 def pa_mpjpe(pred_joints: jax.Array, gt_joints: jax.Array) -> jax.Array:
-  """Procrustes-aligned MPJPE of one person (similarity transform per person), in millimetres.
-
-  Args:
-    pred_joints: (J, 3) metres.
-    gt_joints: (J, 3) metres.
-
-  Returns:
-    Scalar error in mm.
-  """
+  """Procrustes-aligned MPJPE of one person (similarity transform per person), in millimetres,
+  of (J, 3) joints in metres."""
   return _mean_error_mm(procrustes_align(pred_joints, gt_joints), gt_joints)
 
 
