@@ -198,6 +198,15 @@ def test_toy_torso_split_by_height_and_normal(toy):
   assert belly.size and (masks[r("stomach"), belly] & masks[r("waist (front)"), belly]).all()
 
 
+def test_sided_names_a_lateral_region_and_refuses_anything_else():
+  assert vocabulary.sided("shoulder (back)", "right") == "right shoulder (back)"
+  assert vocabulary.split_side(vocabulary.sided("hand", "left")) == ("left", "hand")
+  with pytest.raises(InvalidInputError, match="not a lateral part"):
+    vocabulary.sided("head", "left")
+  with pytest.raises(InvalidInputError, match="side must be"):
+    vocabulary.sided("hand", "up")
+
+
 def test_toy_regions_mirror_each_other(toy):
   model, _, region_map = toy
   shares = _mirror_agreement(region_map, model.v_template)

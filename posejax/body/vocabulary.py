@@ -16,6 +16,8 @@ caller asks for it.
 
 from __future__ import annotations
 
+from posejax.errors import InvalidInputError
+
 LEFT = "left"
 RIGHT = "right"
 SIDES = (LEFT, RIGHT)
@@ -54,11 +56,15 @@ def is_lateral(part: str) -> bool:
 
 
 def sided(part: str, side: str) -> str:
-  """The resolved region of a lateral part on one side: ``sided("hand", "left") == "left hand"``."""
+  """The resolved region of a lateral part on one side: ``sided("hand", "left") == "left hand"``.
+
+  Raises:
+    InvalidInputError: a part that is not lateral, or a side other than "left" / "right".
+  """
   if part not in LATERAL_PARTS:
-    raise ValueError(f"{part!r} is not a lateral part; lateral parts are {LATERAL_PARTS}")
+    raise InvalidInputError(f"{part!r} is not a lateral part; lateral parts are {LATERAL_PARTS}")
   if side not in SIDES:
-    raise ValueError(f"side must be 'left' or 'right', got {side!r}")
+    raise InvalidInputError(f"side must be 'left' or 'right', got {side!r}")
   return f"{side} {part}"
 
 
