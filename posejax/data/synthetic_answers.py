@@ -218,14 +218,12 @@ def scene_belief(true_pairs: Sequence[Sequence[str]], people: int, settings: Ans
   arguments are as ``simulate_answer``'s."""
   true_pairs, true_coarse, forbidden = _checked(true_pairs, also_touching, people)
   rho = float(settings.correlation)
-  hallucinations = []
-  for _ in range(BELIEVED_HALLUCINATIONS):
-    fake = _draw_hallucination(rng, people, true_coarse, forbidden, settings.near_miss_share)
-    if fake is not None:
-      hallucinations.append(fake)
+  drawn = [_draw_hallucination(rng, people, true_coarse, forbidden, settings.near_miss_share)
+           for _ in range(BELIEVED_HALLUCINATIONS)]
   return SceneBelief(
       miss=np.asarray(_beta(rng, settings.miss_rate, rho, len(true_pairs)), np.float64),
-      empty=float(_beta(rng, settings.empty_rate, rho)), hallucinations=tuple(hallucinations),
+      empty=float(_beta(rng, settings.empty_rate, rho)),
+      hallucinations=tuple(fake for fake in drawn if fake is not None),
       wrong_side=rng.random((len(true_pairs), 2)) < settings.wrong_side_rate, correlation=rho)
 
 
