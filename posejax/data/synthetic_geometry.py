@@ -247,9 +247,8 @@ class ContactRefiner:
     refined, history = self._compiled[key](
         self.kernel, self.tables, self.local_proxy, start, jnp.asarray(index_a),
         jnp.asarray(index_b), jnp.asarray(valid), jnp.asarray(rigid), jnp.asarray(joints), numbers)
-    out = dict(params)
-    out.update({k: np.asarray(v, np.float64) for k, v in refined.items()})
-    return out, np.asarray(history)
+    refined = {k: np.asarray(v, np.float64) for k, v in refined.items()}
+    return {**params, **refined}, np.asarray(history)
 
 
 _REACH = 0.015
