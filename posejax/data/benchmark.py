@@ -154,10 +154,9 @@ def benchmark_methods(people: int, *, max_iters: int | Sequence[int] = 1000,
           options(full.fallback.replace(fallback=None))))
   methods.append(BenchmarkMethod("no_contact", "optimisation without contact (HMR2+opt)",
                                  options(FitConfig.no_contact(people))))
-  for n in samples:
-    methods.append(BenchmarkMethod(f"posejax_n{n}", f"posejax, N = {n}", full, ANSWERS, n))
-  methods.append(BenchmarkMethod("oracle", "oracle (true contacts)", full, ORACLE,
-                                 oracle_samples))
+  methods += [BenchmarkMethod(f"posejax_n{n}", f"posejax, N = {n}", full, ANSWERS, n)
+              for n in samples]
+  methods.append(BenchmarkMethod("oracle", "oracle (true contacts)", full, ORACLE, oracle_samples))
   if ablations:
     weighed = set(full.active_terms())
     for name, term, label in ABLATIONS:
