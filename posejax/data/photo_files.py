@@ -289,9 +289,8 @@ def read_initial_estimate(path: str | os.PathLike, model) -> tuple[dict[str, np.
       and "results" in safe_load.load_npz(path, "an .npz archive", objects="safe")):
     estimate = read_bev_npz(path)
     thetas = estimate["smpl_thetas"]
-    people = thetas.shape[0]
     arrays = {"global_orient": thetas[:, :3].copy(), "body_pose": thetas[:, 3:66].copy(),
-              "betas": np.zeros((people, 10))}
+              "betas": np.zeros((thetas.shape[0], 10))}
     # cam_trans is the pelvis position (the reference's rule); the root does not move with pose.
     try:
       arrays["transl"] = estimate["cam_trans"] - rest_root(model, arrays["betas"])
