@@ -135,9 +135,7 @@ def benchmark_methods(people: int, *, max_iters: int | Sequence[int] = 1000,
 
   def options(config: FitConfig) -> FitConfig:
     config = config.with_max_iters(*caps)
-    fallback = config.fallback
-    if fallback is not None:
-      fallback = fallback.replace(**searches)
+    fallback = None if config.fallback is None else config.fallback.replace(**searches)
     return config.replace(fallback=fallback, **searches)
 
   full = options(FitConfig.for_people(people))
@@ -156,10 +154,9 @@ def benchmark_methods(people: int, *, max_iters: int | Sequence[int] = 1000,
           options(full.fallback.replace(fallback=None))))
   methods.append(BenchmarkMethod("no_contact", "optimisation without contact (HMR2+opt)",
                                  options(FitConfig.no_contact(people))))
-  for n in samples:
-    methods.append(BenchmarkMethod(f"posejax_n{n}", f"posejax, N = {n}", full, ANSWERS, n))
-  methods.append(BenchmarkMethod("oracle", "oracle (true contacts)", full, ORACLE,
-                                 oracle_samples))
+  methods += [BenchmarkMethod(f"posejax_n{n}", f"posejax, N = {n}", full, ANSWERS, n)
+              for n in samples]
+  methods.append(BenchmarkMethod("oracle", "oracle (true contacts)", full, ORACLE, oracle_samples))
   if ablations:
     weighed = set(full.active_terms())
     for name, term, label in ABLATIONS:
@@ -207,8 +204,7 @@ def generate_or_resume(path: str | os.PathLike, num_scenes: int, people: int,
   kinds = tuple(kinds) if kinds else synthetic.default_kinds(people, settings)
   max_attempts = 3 * num_scenes + 10 if max_attempts is None else int(max_attempts)
   wanted = _normalised(settings.to_dict())
-  scenes: list = []
-  failures: list = []
+  scenes, failures = [], []
   json_path = synthetic.benchmark_paths(path)[1]
   if os.path.isfile(json_path):
     saved = synthetic.load_benchmark(path)
@@ -306,7 +302,6 @@ def method_constraints(method: BenchmarkMethod, scene: synthetic.SyntheticScene,
   """The constraints a method's fit of a scene reads, and the parse report of its answers.
 
   Args:
-    method, scene: the method and the scene.
     min_frequency: one person: the frequency filter (default: half the samples, rounded up).
 
   Returns:
@@ -364,8 +359,6 @@ def evaluation_tools(model, people: int, *, pcc_vertices_per_region: int | None 
   self-contact PCC (one) measure over every vertex of the regions.
 
   Args:
-    model: the body model.
-    people: 1 or 2.
     pcc_vertices_per_region: two people: fixed vertices per region (farthest-point on the rest
       mesh); None takes every vertex.
     self_contact_vertices_per_region: one person: subsample each region to this many vertices
@@ -425,9 +418,8 @@ def true_pair_gaps(tools: EvaluationTools, scene: synthetic.SyntheticScene,
   pred = np.asarray(pred_vertices, np.float64)
   gaps = 1000.0 * _pair_gaps(tools, pred, contact_pair_indices(scene, tools.region_names))
   out = {"gap_mm": float(gaps.mean()) if gaps.size else math.nan}
-  for threshold in GAP_THRESHOLDS_MM:
-    out[f"gap_within_{threshold:02d}mm"] = (float((gaps < threshold).mean()) if gaps.size
-                                            else math.nan)
+  out.update({f"gap_within_{t:02d}mm": float((gaps < t).mean()) if gaps.size else math.nan
+              for t in GAP_THRESHOLDS_MM})
   return out
 
 
@@ -492,8 +484,7 @@ def scene_metrics(tools: EvaluationTools, scene: synthetic.SyntheticScene, pred_
   Args:
     tools: from ``evaluation_tools`` for the scene's person count.
     scene: the scene (its true contacts are the PCC's annotated pairs).
-    pred_vertices: (P, V, 3) predicted meshes, metres.
-    gt_vertices: (P, V, 3) ground-truth meshes, metres.
+    pred_vertices, gt_vertices: (P, V, 3) predicted and ground-truth meshes, metres.
 
   Returns:
     ``pa_mpjpe`` (mm; two people: joint over both, better person order), ``mpjpe`` (mm),

@@ -37,7 +37,6 @@ def results_markdown(title: str, methods: Sequence[BenchmarkMethod],
   """The benchmark table as Markdown (main rows, then ablations), with PCC(tau) columns.
 
   Args:
-    title: the heading.
     methods: the rows in order; methods without a summary are printed as missing.
     summaries: method name -> ``summarize_method`` output.
     people: 1 or 2 (PCC is the two-person PCC or the self-contact PCC).
@@ -132,8 +131,7 @@ def paired_difference(a: np.ndarray, b: np.ndarray, *, resamples: int = 10000,
 
   Args:
     a, b: (S,) per-scene values of two methods on the same scenes (NaN pairs are dropped).
-    resamples: bootstrap resamples.
-    seed: the resampling seed.
+    resamples, seed: the number of bootstrap resamples and their seed.
 
   Returns:
     ``mean``, ``low``, ``high`` (the interval), ``lower`` / ``higher`` (scenes where a < b / a > b)

@@ -82,11 +82,8 @@ def params_for_model(model: Any, arrays: Mapping[str, Any]) -> BodyParams:
     if not np.all(np.isfinite(value)):
       raise InvalidInputError(f"parameter {name!r} holds NaN or infinite values")
     width = field_width(model, name)
-    if name in ("betas", "expression"):
-      fitted = np.zeros((people, width))
-      keep = min(width, value.shape[1])
-      fitted[:, :keep] = value[:, :keep]
-      value = fitted
+    if name in ("betas", "expression"):  # cut or zero-padded to the model's width
+      value = np.pad(value[:, :width], ((0, 0), (0, max(0, width - value.shape[1]))))
     elif value.shape[1] != width:
       hint = (" (45 values are full hand poses: load the model with use_pca=False)"
               if name.endswith("hand_pose") else "")
@@ -166,8 +163,7 @@ def sample_metrics(pred_vertices, gt_vertices, regressor: np.ndarray, *,
   (with ``self_contact``).
 
   Args:
-    pred_vertices: (P, V, 3) predicted meshes, metres.
-    gt_vertices: (P, V, 3) ground-truth meshes, metres.
+    pred_vertices, gt_vertices: (P, V, 3) predicted and ground-truth meshes, metres.
     regressor: (14, V) LSP-14 regressor.
     contact_pairs: (K, 2) annotated region pairs (two people), or None.
     region_vertices: (R, M) fixed vertices per region for the two-person PCC.
@@ -232,13 +228,10 @@ def summarize(rows: Sequence[Mapping[str, Any]], prefix: str = "") -> dict[str, 
   curves = np.array([[_float(r.get(prefix + c)) for c in PCC_COLUMNS] for r in rows],
                     dtype=np.float64).reshape(len(rows), len(PCC_COLUMNS))
   out["pcc_images"] = float((~np.isnan(curves).any(axis=1)).sum())
-  if len(rows):
-    per_tau, mean = metrics.summarize_pcc(curves)
-  else:
-    per_tau, mean = np.full(len(PCC_COLUMNS), np.nan), math.nan
+  per_tau, mean = (metrics.summarize_pcc(curves) if len(rows)
+                   else (np.full(len(PCC_COLUMNS), np.nan), math.nan))
   out["pcc_mean"] = float(mean)
-  for column, value in zip(PCC_COLUMNS, per_tau):
-    out[column] = float(value)
+  out.update(zip(PCC_COLUMNS, map(float, per_tau)))
   return out
 
 
@@ -252,7 +245,6 @@ def summary_markdown(title: str, methods: Sequence[tuple[str, Mapping[str, float
   """The published table layout (PA-MPJPE, PCC) of some methods' summaries, as Markdown.
 
   Args:
-    title: the heading.
     methods: (label, ``summarize`` output) pairs, in table order.
     dataset: adds the published numbers for this dataset (``PUBLISHED_RESULTS``) when known.
     notes: lines printed under the heading (run settings, warnings).

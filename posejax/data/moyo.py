@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any
 
 import numpy as np
 
@@ -80,8 +79,6 @@ def read_moyo_ground_truth(path: str | os.PathLike, row: int) -> dict[str, np.nd
   betas = data["betas"].reshape(-1)
   if betas.size < 10:
     raise FileFormatError(path, f"'betas' has {betas.size} values; expected at least 10")
-  params: dict[str, Any] = {name: poses[row, start:stop][None].astype(np.float64)
-                            for name, start, stop in _POSE_SLICES}
-  params["betas"] = betas[None, :10].astype(np.float64)
-  params["transl"] = trans[row][None].astype(np.float64)
-  return params
+  params = {name: poses[row, start:stop][None] for name, start, stop in _POSE_SLICES}
+  params.update(betas=betas[None, :10], transl=trans[row][None])
+  return {name: value.astype(np.float64) for name, value in params.items()}

@@ -194,8 +194,6 @@ def select_people(detections: np.ndarray, path: str | os.PathLike, *,
   Args:
     detections: (N, 25, 3) BODY_25 keypoints of every detection.
     path: the keypoint file (named in errors).
-    min_keypoints: the fewest confident keypoints of a person.
-    min_confidence: the confidence a keypoint must exceed to count.
 
   Returns:
     (P, 25, 3) with P = 1 or 2.
@@ -291,9 +289,8 @@ def read_initial_estimate(path: str | os.PathLike, model) -> tuple[dict[str, np.
       and "results" in safe_load.load_npz(path, "an .npz archive", objects="safe")):
     estimate = read_bev_npz(path)
     thetas = estimate["smpl_thetas"]
-    people = thetas.shape[0]
     arrays = {"global_orient": thetas[:, :3].copy(), "body_pose": thetas[:, 3:66].copy(),
-              "betas": np.zeros((people, 10))}
+              "betas": np.zeros((thetas.shape[0], 10))}
     # cam_trans is the pelvis position (the reference's rule); the root does not move with pose.
     try:
       arrays["transl"] = estimate["cam_trans"] - rest_root(model, arrays["betas"])
@@ -315,10 +312,8 @@ def match_estimate_to_keypoints(model, params: dict[str, np.ndarray], keypoints:
   """The estimate's people in the order of the keypoint people (by projected BODY_25 joints).
 
   Args:
-    model: the body model.
     params: smplx-named (N, width) arrays of the estimate's N people.
     keypoints: (P, 25, 3) the people to fit.
-    camera: the image's camera.
     path: the estimate file (named in errors).
 
   Returns:
@@ -431,7 +426,6 @@ def photo_camera(image_path: str | os.PathLike, image_size: Sequence[int],
   ``max(W, H) / (2 tan 30 deg)``). The principal point is the image centre unless given.
 
   Args:
-    image_path: the image.
     image_size: (width, height) pixels.
     intrinsics: per-stem intrinsics, or None.
     focal_length: one focal length in pixels for every image, or None.

@@ -177,11 +177,8 @@ def _smplx_params(item: _Item, people: int, prefix: str, suffix: str = "",
   def key(name):
     return rename.get(name, f"{prefix}{name}{suffix}")
 
-  params = {
-      "global_orient": item.array(key("global_orient"), people, (3,)),
-      "body_pose": item.array(key("body_pose"), people, (63,)),
-      "transl": item.array(key("transl"), people, (3,)),
-  }
+  params = {name: item.array(key(name), people, (width,))
+            for name, width in (("global_orient", 3), ("body_pose", 63), ("transl", 3))}
   betas_value = np.asarray(item.raw(key("betas")), dtype=np.float64)
   num_betas = betas_value.size // people if betas_value.size % people == 0 else 0
   if num_betas < 10 or betas_value.shape[:1] != (people,):
@@ -261,7 +258,6 @@ def sample_from_item(item: Mapping[str, Any], dataset: str, path: str = "<memory
   """One processed-file dict as a :class:`DatasetSample` (see the module docstring for keys).
 
   Args:
-    item: the dict.
     dataset: one of ``DATASETS``; decides where the ground truth is.
     path, index: the file it came from and its position there (for error messages).
     image_root: folder that relative image paths are joined to.
@@ -294,16 +290,9 @@ def sample_from_item(item: Mapping[str, Any], dataset: str, path: str = "<memory
   return DatasetSample(
       keypoints=_keypoints(entry, people),
       init=_smplx_params(entry, people, "bev_smplx_", with_scale=kid_scale),
-      gt=_GROUND_TRUTH[dataset](entry, people, kid_scale),
-      contact_pairs=pairs,
-      contact_map=contact_map,
-      extras=extras,
-      image_path=image_path,
-      name=_name(entry),
-      dataset=dataset,
-      image_size=(height, width),
-      focal_length=float(focal),
-  )
+      gt=_GROUND_TRUTH[dataset](entry, people, kid_scale), contact_pairs=pairs,
+      contact_map=contact_map, extras=extras, image_path=image_path, name=_name(entry),
+      dataset=dataset, image_size=(height, width), focal_length=float(focal))
 
 
 def read_processed(path: str | os.PathLike, dataset: str,

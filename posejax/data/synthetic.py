@@ -1,4 +1,5 @@
-"""The synthetic contact benchmark: posed scenes with true contacts, keypoints, initial estimates, answers.
+"""The synthetic contact benchmark: posed scenes with true contacts, keypoints, initial estimates,
+answers.
 
 The real benchmarks (Hi4D, FlickrCI3D, CHI3D, MOYO) are licensed downloads; this one runs anywhere.
 Scenes are posed on a body model (by default posejax's default body, Anny, not SMPL-X), so ground
@@ -261,12 +262,10 @@ def design_params(model, design: poses.SceneDesign, settings: SyntheticSettings,
   rng = _rng(settings, index, "design")
   people = design.people
   betas = rng.normal(0.0, settings.shape_std, (people, model.num_betas))
-  if settings.num_betas < model.num_betas:
-    betas[:, settings.num_betas:] = 0.0
+  betas[:, settings.num_betas:] = 0.0
   body_pose = np.stack([p.body_pose() for p in design.persons])
   body_pose = body_pose + rng.normal(0.0, settings.pose_jitter, body_pose.shape)
-  orient = np.zeros((people, 3))
-  pelvis = np.zeros((people, 3))
+  orient, pelvis = np.zeros((people, 3)), np.zeros((people, 3))
   for i, person in enumerate(design.persons):
     yaw, offset = person.yaw, np.asarray(person.offset, np.float64)
     if people == 2 and i == design.moving_person:
@@ -287,7 +286,7 @@ def _full_params(model, params: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
   return out
 
 
-def _place_camera(model, params, design, settings, index, focal=None):
+def _place_camera(model, params, design, settings, index, focal):
   """New params: the scene turned to its view, flipped into camera space and framed."""
   rng = _rng(settings, index, "camera")
   vertices, _ = geometry.posed(model, params)
@@ -297,7 +296,6 @@ def _place_camera(model, params, design, settings, index, focal=None):
   rotation = _CAMERA_FLIP @ Rotation.from_euler("y", view).as_matrix()
   turned = (vertices.reshape(-1, 3) - centre) @ rotation.T
   width, height = settings.image_size
-  focal = _focal(settings) if focal is None else focal
   low, high = turned.min(axis=0), turned.max(axis=0)
   mid = 0.5 * (low + high)
   half_w, half_h = 0.5 * settings.frame_fill * width, 0.5 * settings.frame_fill * height
@@ -316,9 +314,7 @@ def _focal(settings: SyntheticSettings) -> float:
 def true_focal(settings: SyntheticSettings, index: int) -> float:
   """Pixels: the focal length that takes scene ``index``'s keypoints: the reference's (the
   fitter's) times ``exp(focal_error z)``, z standard normal from the scene's own stream."""
-  if settings.focal_error == 0:
-    return _focal(settings)
-  z = _rng(settings, index, "focal").normal()
+  z = _rng(settings, index, "focal").normal()  # its own stream: no other draw moves
   return _focal(settings) * float(np.exp(settings.focal_error * z))
 
 
@@ -339,7 +335,6 @@ def observe(model, params: dict[str, np.ndarray], settings: SyntheticSettings, i
   rate of 0 changes nothing). Keypoints outside the image get confidence 0.
 
   Args:
-    model, settings: the body model and the generator's settings.
     params: the posed people's parameters, camera space.
     index: the scene's index (seeds the draws).
     focal: pixels, the camera's focal length (None: the reference's).
@@ -399,7 +394,6 @@ def generate_scene(kind: str, index: int = 0, settings: SyntheticSettings = Synt
   Args:
     kind: a scene kind (``synthetic_poses.SCENE_DESIGNS``).
     index: the scene's index in the seeded sequence (decides all its random draws).
-    settings: the generator's settings.
     model: the body model; None uses ``posejax.body.default_model()`` (synthetic).
     check: raise ``SceneCheckFailed`` when the contacts or interpenetration fail the check.
 
@@ -427,10 +421,9 @@ def generate_scene(kind: str, index: int = 0, settings: SyntheticSettings = Synt
     weights = dataclasses.replace(weights, contact=4 * weights.contact,
                                   pose_anchor=weights.pose_anchor / 2)
   if check:
-    problems = []
-    for (a, b), d in zip(design.contacts, measured.contact_distances):
-      if d > settings.contact_tolerance:
-        problems.append(f"{a} | {b} {100 * d:.1f} cm apart")
+    problems = [f"{a} | {b} {100 * d:.1f} cm apart"
+                for (a, b), d in zip(design.contacts, measured.contact_distances)
+                if d > settings.contact_tolerance]
     if measured.penetration_depth > settings.max_penetration:
       problems.append(f"interpenetration {100 * measured.penetration_depth:.1f} cm deep")
     if problems:
@@ -443,11 +436,8 @@ def generate_scene(kind: str, index: int = 0, settings: SyntheticSettings = Synt
   params = _place_camera(model, params, design, settings, index, focal)
   keypoints, occluded = observe(model, params, settings, index, focal)
   gt = _full_params(model, params)
-  init_rng = _rng(settings, index, "init")
-  if settings.init_target_pa_mpjpe > 0:
-    init = initial.calibrated_degrade(model, gt, occluded, settings, init_rng)
-  else:
-    init = initial.degrade(model, gt, occluded, settings, init_rng)
+  degrade = initial.calibrated_degrade if settings.init_target_pa_mpjpe > 0 else initial.degrade
+  init = degrade(model, gt, occluded, settings, _rng(settings, index, "init"))
   if focal != _focal(settings):
     # A regressor that assumes the given camera puts the people at given / true of the distance.
     init = initial.rescale_distance(model, init, _focal(settings) / focal)
@@ -487,9 +477,7 @@ def generate_benchmark(num_scenes: int, people: int = 2,
   is recorded in ``failures`` and the same kind is tried again with the next index.
 
   Args:
-    num_scenes: how many scenes to keep.
     people: 1 or 2 (selects the default kinds).
-    settings: the generator's settings.
     model: the body model; None uses the default body.
     kinds: scene kinds to cycle through (default: ``default_kinds(people, settings)``).
     max_attempts: give up after this many generated scenes (default ``3 * num_scenes + 10``).
@@ -561,19 +549,12 @@ def benchmark_paths(path: str | os.PathLike) -> tuple[str, str]:
 
 def save_benchmark(benchmark: SyntheticBenchmark | Iterable[SyntheticScene],
                    path: str | os.PathLike) -> tuple[str, str]:
-  """Writes scenes to ``<path>.npz`` (arrays) and ``<path>.json`` (everything else), atomically.
-
-  Args:
-    benchmark: a ``SyntheticBenchmark`` or any iterable of scenes.
-    path: file stem (a ``.npz``/``.json`` suffix is ignored).
-
-  Returns:
-    The two paths written.
-  """
+  """Writes a ``SyntheticBenchmark`` or any iterable of scenes to ``<path>.npz`` (arrays) and
+  ``<path>.json`` (everything else), atomically (a ``.npz``/``.json`` suffix of ``path`` is
+  ignored), and returns the two paths."""
   if not isinstance(benchmark, SyntheticBenchmark):
     scenes = tuple(benchmark)
-    benchmark = SyntheticBenchmark(scenes=scenes,
-                                   settings=scenes[0].settings if scenes else {}, failures=())
+    benchmark = SyntheticBenchmark(scenes=scenes, settings=scenes[0].settings if scenes else {})
   npz_path, json_path = benchmark_paths(path)
   arrays = {}
   for i, scene in enumerate(benchmark.scenes):
@@ -594,10 +575,7 @@ def save_benchmark(benchmark: SyntheticBenchmark | Iterable[SyntheticScene],
 
 
 def load_benchmark(path: str | os.PathLike) -> SyntheticBenchmark:
-  """Reads scenes written by ``save_benchmark``.
-
-  Args:
-    path: file stem, or either of the two files.
+  """Reads scenes written by ``save_benchmark`` (``path``: the file stem, or either file).
 
   Raises:
     FileFormatError: a file is missing, unreadable, of another format or version, or lacks a

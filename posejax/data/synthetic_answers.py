@@ -55,37 +55,22 @@ _NEIGHBOURS_TWO_PERSON: dict[str, tuple[str, ...]] = {
     "back": ("waist (back)", "shoulder (back)", "neck"),
     "shoulder (back)": ("back", "shoulder (front)", "arm"),
     "shoulder (front)": ("chest", "shoulder (back)", "arm"),
-    "arm": ("hand", "shoulder (front)", "shoulder (back)"),
-    "hand": ("arm",),
-    "leg": ("foot", "butt", "waist (front)"),
-    "foot": ("leg",),
-    "butt": ("waist (back)", "leg"),
+    "arm": ("hand", "shoulder (front)", "shoulder (back)"), "hand": ("arm",),
+    "leg": ("foot", "butt", "waist (front)"), "foot": ("leg",), "butt": ("waist (back)", "leg"),
 }
 """Parts a careless reader confuses with each part (adjacent on the body), two-person vocabulary."""
 
 _NEIGHBOURS_ONE_PERSON: dict[str, tuple[str, ...]] = {
-    "head": ("shoulder",),
-    "back": ("shoulder", "butt"),
-    "shoulder": ("arm", "head", "back"),
-    "arm": ("hand", "shoulder"),
-    "hand": ("arm",),
-    "leg": ("foot", "butt"),
-    "foot": ("leg",),
-    "stomach": ("leg", "arm"),
-    "butt": ("leg", "back"),
+    "head": ("shoulder",), "back": ("shoulder", "butt"), "shoulder": ("arm", "head", "back"),
+    "arm": ("hand", "shoulder"), "hand": ("arm",), "leg": ("foot", "butt"), "foot": ("leg",),
+    "stomach": ("leg", "arm"), "butt": ("leg", "back"),
 }
 """As ``_NEIGHBOURS_TWO_PERSON`` for the one-person vocabulary (``ground`` is never hallucinated:
 the synthetic people float, and the reference ignores ground rows)."""
 
-_PLURALS = {
-    "hand": "hands",
-    "arm": "arms",
-    "foot": "feet",
-    "leg": "legs",
-    "shoulder": "shoulders",
-    "shoulder (front)": "shoulders (front)",
-    "shoulder (back)": "shoulders (back)",
-}
+_PLURALS = {"hand": "hands", "arm": "arms", "foot": "feet", "leg": "legs",
+            "shoulder": "shoulders", "shoulder (front)": "shoulders (front)",
+            "shoulder (back)": "shoulders (back)"}
 
 _TWO_PERSON_OPENINGS = (
     "Looking at the image, {description_lower}",
@@ -94,10 +79,8 @@ _TWO_PERSON_OPENINGS = (
     "In this photo {description_lower}",
 )
 _TWO_PERSON_CLOSINGS = (
-    "Here are the body parts that touch.",
-    "Based on this, the contacts are as follows.",
-    "I will list each pair of touching parts in the table below.",
-    "",
+    "Here are the body parts that touch.", "Based on this, the contacts are as follows.",
+    "I will list each pair of touching parts in the table below.", "",
 )
 _ONE_PERSON_OPENINGS = (
     "The person is in a pose that could be called {pose_name}. {description}",
@@ -106,8 +89,7 @@ _ONE_PERSON_OPENINGS = (
 )
 _ONE_PERSON_CLOSINGS = (
     "These are the parts of the body that touch each other.",
-    "The touching parts are listed below.",
-    "",
+    "The touching parts are listed below.", "",
 )
 _DOUBTS = (
     "Parts of the {body} are hidden, and I cannot tell with confidence which body parts touch.",
@@ -147,10 +129,9 @@ class AnswerSettings:
 
   def __post_init__(self):
     if not isinstance(self.num_answers, (int, np.integer)) or self.num_answers < 0:
-      raise InvalidInputError(f"num_answers must be a non-negative integer, got {self.num_answers!r}")
-    for field in dataclasses.fields(self):
-      if field.name == "num_answers":
-        continue
+      raise InvalidInputError(
+          f"num_answers must be a non-negative integer, got {self.num_answers!r}")
+    for field in dataclasses.fields(self)[1:]:  # every rate, after num_answers
       value = getattr(self, field.name)
       if not 0.0 <= float(value) <= 1.0:
         raise InvalidInputError(f"AnswerSettings.{field.name} must lie in [0, 1], got {value!r}")
@@ -168,7 +149,8 @@ class AnswerSettings:
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - known)
     if unknown:
-      raise InvalidInputError(f"unknown AnswerSettings keys {unknown}; known keys are {sorted(known)}")
+      raise InvalidInputError(
+          f"unknown AnswerSettings keys {unknown}; known keys are {sorted(known)}")
     return cls(**values)
 
 
@@ -219,7 +201,8 @@ class SceneBelief:
 
 
 def _beta(rng: np.random.Generator, mean: float, correlation: float, size=None):
-  """Draws with mean ``mean`` whose Bernoulli children have intra-class correlation ``correlation``."""
+  """Draws with mean ``mean`` whose Bernoulli children have intra-class correlation
+  ``correlation``."""
   if mean <= 0.0 or mean >= 1.0 or correlation <= 0.0:
     return np.full(size, mean) if size is not None else mean
   if correlation >= 1.0:
@@ -235,14 +218,12 @@ def scene_belief(true_pairs: Sequence[Sequence[str]], people: int, settings: Ans
   arguments are as ``simulate_answer``'s."""
   true_pairs, true_coarse, forbidden = _checked(true_pairs, also_touching, people)
   rho = float(settings.correlation)
-  hallucinations = []
-  for _ in range(BELIEVED_HALLUCINATIONS):
-    fake = _draw_hallucination(rng, people, true_coarse, forbidden, settings.near_miss_share)
-    if fake is not None:
-      hallucinations.append(fake)
+  drawn = [_draw_hallucination(rng, people, true_coarse, forbidden, settings.near_miss_share)
+           for _ in range(BELIEVED_HALLUCINATIONS)]
   return SceneBelief(
       miss=np.asarray(_beta(rng, settings.miss_rate, rho, len(true_pairs)), np.float64),
-      empty=float(_beta(rng, settings.empty_rate, rho)), hallucinations=tuple(hallucinations),
+      empty=float(_beta(rng, settings.empty_rate, rho)),
+      hallucinations=tuple(fake for fake in drawn if fake is not None),
       wrong_side=rng.random((len(true_pairs), 2)) < settings.wrong_side_rate, correlation=rho)
 
 
@@ -256,7 +237,8 @@ def prompt_parts(people: int) -> tuple[str, ...]:
 
 
 def coarse_name(region: str, people: int) -> str:
-  """The prompt's side-free name for a resolved region: ``"left shoulder (front)"`` -> ``"shoulder (front)"``.
+  """The prompt's side-free name for a resolved region (``"left shoulder (front)"`` ->
+  ``"shoulder (front)"``).
 
   Raises:
     InvalidInputError: when the region has no name in the prompt vocabulary for ``people``
@@ -328,9 +310,7 @@ def _write_cell(region_or_part: str, people: int, settings: AnswerSettings,
                 correlation: float = 0.0) -> tuple[str, int, int]:
   """Returns the written cell, whether a side was given (0/1) and whether it was wrong (0/1)."""
   side, part = vocabulary.split_side(region_or_part)
-  if not vocabulary.is_lateral(part):
-    return part, 0, 0
-  if rng.random() >= settings.side_rate:
+  if not vocabulary.is_lateral(part) or rng.random() >= settings.side_rate:
     return part, 0, 0
   if side is None:  # a hallucinated lateral part has no true side: either is as wrong
     side = vocabulary.SIDES[rng.integers(2)]
@@ -358,25 +338,20 @@ def _merge_plurals(rows: list[tuple[str, str, str]], rng: np.random.Generator,
       partner = None
       for column in (0, 1):
         side, part = vocabulary.split_side((a, b)[column])
-        other_cell = (a, b)[1 - column]
         if side is None:
           continue
-        target = vocabulary.mirror((a, b)[column])
-        for j in range(i + 1, len(rows)):
-          c, d, kind_j = rows[j]
-          if used[j] or kind_j != TRUE_ROW:
-            continue
-          if (c, d)[column] == target and (c, d)[1 - column] == other_cell:
-            partner = (j, column, part)
-            break
-        if partner:
+        wanted = [a, b, TRUE_ROW]
+        wanted[column] = vocabulary.mirror(wanted[column])
+        j = next((j for j in range(i + 1, len(rows)) if not used[j] and rows[j] == tuple(wanted)),
+                 None)
+        if j is not None:
+          partner = (j, column, part)
           break
       if partner and rng.random() < plural_rate:
         j, column, part = partner
         used[j] = True
-        plural = _PLURALS[part]
         cells = [a, b]
-        cells[column] = plural
+        cells[column] = _PLURALS[part]
         merged.append((cells[0], cells[1], TRUE_ROW))
         continue
     merged.append((a, b, kind))
@@ -387,14 +362,13 @@ def _table(rows: Sequence[Pair], people: int, rng: np.random.Generator) -> str:
   header = ((prompts.PERSON_1_COLUMN, prompts.PERSON_2_COLUMN) if people == 2
             else (prompts.PART_A_COLUMN, prompts.PART_B_COLUMN))
   rule = ("|---|---|", "| --- | --- |", "|:---|:---|")[rng.integers(3)]
-  lines = [f"| {header[0]} | {header[1]} |", rule]
-  lines += [f"| {a} | {b} |" for a, b in rows]
-  return "\n".join(lines)
+  return "\n".join([f"| {header[0]} | {header[1]} |", rule] + [f"| {a} | {b} |" for a, b in rows])
 
 
 def _reasoning(people: int, description: str, pose_name: str, rng: np.random.Generator) -> str:
   description = description.strip() or (
-      "The two people are in close contact." if people == 2 else "The person touches their own body.")
+      "The two people are in close contact." if people == 2
+      else "The person touches their own body.")
   lower = description[0].lower() + description[1:]
   openings, closings = ((_TWO_PERSON_OPENINGS, _TWO_PERSON_CLOSINGS) if people == 2
                         else (_ONE_PERSON_OPENINGS, _ONE_PERSON_CLOSINGS))
@@ -416,7 +390,6 @@ def simulate_answer(true_pairs: Sequence[Sequence[str]], people: int, rng: np.ra
       region)`` or ``(region, region)`` on one body, with parts in the prompt vocabulary.
     people: 1 or 2.
     rng: the random generator (consumed).
-    settings: the error model.
     description: a sentence or two about the scene, for the reasoning text.
     pose_name: one person: the pose's name, for the reasoning text.
     also_touching: region pairs that touch without being annotated (never hallucinated).
@@ -489,7 +462,7 @@ def simulate_answers(true_pairs: Sequence[Sequence[str]], people: int,
                      description: str = "", pose_name: str = "",
                      also_touching: Collection[Sequence[str]] = (),
                      detailed: bool = False) -> list[str] | list[SimulatedAnswer]:
-  """``settings.num_answers`` simulated answers for one scene (synthetic stand-ins for LMM samples).
+  """``settings.num_answers`` simulated answers for one scene (stand-ins for LMM samples).
 
   With ``settings.correlation`` > 0 they share one ``scene_belief``, drawn from its own stream.
 

@@ -69,7 +69,6 @@ def swap_people(keypoints: np.ndarray, exact_pixels: np.ndarray, rng: np.random.
   Args:
     keypoints: (P, 25, 3) observations; nothing changes unless P == 2.
     exact_pixels: (P, 25, 2) the true projections, pixels (decide who is at risk).
-    rate: probability that an at-risk keypoint is swapped.
     radius: share of the person's projected height (top to bottom of its true keypoints).
 
   Returns:
@@ -85,8 +84,7 @@ def swap_people(keypoints: np.ndarray, exact_pixels: np.ndarray, rng: np.random.
   at_risk = apart[None, :] < radius * height[:, None]
   swapped = at_risk & (draws < rate)
   out = keypoints.copy()
-  out[0][swapped[0]] = keypoints[1][swapped[0]]
-  out[1][swapped[1]] = keypoints[0][swapped[1]]
+  out[swapped] = keypoints[::-1][swapped]
   return out, swapped
 
 
@@ -96,9 +94,6 @@ def flip_limbs(keypoints: np.ndarray, rng: np.random.Generator, rate: float
 
   Per person and limb pair (arms, legs), with probability ``rate`` the left and right keypoints
   exchange rows, as when a detector reads a person seen from behind as facing the camera.
-
-  Args:
-    rate: probability of a flip per person and limb pair.
 
   Returns:
     ``(keypoints, flipped)``: the new array and (P, 2) bool, columns ``("arm", "leg")``.
@@ -122,7 +117,6 @@ def misplace_hidden(keypoints: np.ndarray, occluded: np.ndarray, rng: np.random.
 
   Args:
     occluded: (P, 25) bool, keypoints the camera does not see.
-    rate: probability per hidden keypoint.
     confidence: (low, high) confidence of a misplaced keypoint.
 
   Returns:
@@ -159,11 +153,7 @@ def miss_limbs(keypoints: np.ndarray, rng: np.random.Generator, rate: float,
   """Whole parts the detector does not find: their keypoints keep a position but low confidence.
 
   Per person and part of ``MISSABLE_LIMBS``, with probability ``rate`` every keypoint of the part
-  gets a confidence uniform in ``confidence``.
-
-  Args:
-    rate: probability per person and part.
-    confidence: (low, high) confidence of a missed keypoint.
+  gets a confidence uniform in ``confidence`` (low, high).
 
   Returns:
     ``(keypoints, missed)``: the new array and the (P, 25) bool mask of missed keypoints.

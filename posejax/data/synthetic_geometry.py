@@ -1,4 +1,5 @@
-"""Geometry of the synthetic contact benchmark: making designed contacts true, checking them, occlusion.
+"""Geometry of the synthetic contact benchmark: making designed contacts true, checking them,
+occlusion.
 
 * ``ContactRefiner``: a jitted Adam optimisation that turns only the joints carrying the touching
   regions (``moving_joints``), anchored to the designed pose, and moves the one movable person,
@@ -71,7 +72,7 @@ class RefineWeights:
   def __post_init__(self):
     if self.steps <= 0 or self.block <= 0 or self.steps % self.block:
       raise InvalidInputError(f"RefineWeights.steps ({self.steps}) must be a positive multiple of "
-                       f"block ({self.block})")
+                              f"block ({self.block})")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,7 +80,8 @@ class SceneMeasurement:
   """What the full-mesh check found in a posed scene.
 
   Attributes:
-    contact_distances: (C,) metres: minimum distance between the full vertex sets of each true pair.
+    contact_distances: (C,) metres: minimum distance between the full vertex sets of each true
+      pair.
     penetration_depth: metres: the deepest interpenetration found (0 when none).
     also_touching: region pairs, other than the true ones, closer than the tolerance, as
       ``(region of body 0, region of body 1)`` (or ``(region, region)`` for one person).
@@ -91,20 +93,12 @@ class SceneMeasurement:
 
 
 def pelvis_rest_position(model: BodyModel, betas: np.ndarray) -> np.ndarray:
-  """Rest-pose pelvis joint for shape ``betas``: ``global_orient`` turns the body about it.
-
-  Args:
-    model: the body model.
-    betas: (..., B) shape coefficients.
-
-  Returns:
-    (..., 3) metres.
-  """
+  """(..., 3) metres: the rest-pose pelvis joint for shape ``betas`` (..., B); ``global_orient``
+  turns the body about it."""
   regressor = np.asarray(model.J_regressor[0], dtype=np.float64)
   template = regressor @ np.asarray(model.v_template, dtype=np.float64)
   directions = np.einsum("v,vkb->kb", regressor, np.asarray(model.shapedirs, dtype=np.float64))
-  betas = np.asarray(betas, dtype=np.float64)
-  return template + np.einsum("kb,...b->...k", directions, betas)
+  return template + np.einsum("kb,...b->...k", directions, np.asarray(betas, dtype=np.float64))
 
 
 def move_rigidly(model: BodyModel, params: dict[str, np.ndarray], rotation: np.ndarray,
@@ -115,10 +109,8 @@ def move_rigidly(model: BodyModel, params: dict[str, np.ndarray], rotation: np.n
   from scipy.spatial.transform import Rotation
   pelvis = pelvis_rest_position(model, params["betas"])
   orient = Rotation.from_matrix(rotation) * Rotation.from_rotvec(params["global_orient"])
-  moved = dict(params)
-  moved["global_orient"] = orient.as_rotvec()
-  moved["transl"] = (pelvis + params["transl"]) @ rotation.T + translation - pelvis
-  return moved
+  return {**params, "global_orient": orient.as_rotvec(),
+          "transl": (pelvis + params["transl"]) @ rotation.T + translation - pelvis}
 
 
 def body_params(model, params: dict[str, np.ndarray]) -> BodyParams:
@@ -147,31 +139,21 @@ def _nearest_pair_distance(points_a: jax.Array, points_b: jax.Array, valid_a: ja
   squared = jnp.where(valid_a[:, None] & valid_b[None, :], squared, jnp.inf)
   flat = jnp.argmin(jax.lax.stop_gradient(squared))
   i, j = flat // points_b.shape[0], flat % points_b.shape[0]
-  difference = points_a[i] - points_b[j]
-  length_sq = jnp.sum(jnp.square(difference))
+  length_sq = jnp.sum(jnp.square(points_a[i] - points_b[j]))
   positive = length_sq > 0
   return jnp.where(positive, jnp.sqrt(jnp.where(positive, length_sq, 1.0)), 0.0)
 
 
 _REGION_CHAINS: dict[str, tuple[str, ...]] = {
-    "hand": ("collar", "shoulder", "elbow", "wrist"),
-    "arm": ("collar", "shoulder", "elbow"),
-    "shoulder": ("collar",),
-    "shoulder (front)": ("collar",),
-    "shoulder (back)": ("collar",),
-    "foot": ("hip", "knee", "ankle"),
-    "leg": ("hip", "knee"),
+    "hand": ("collar", "shoulder", "elbow", "wrist"), "arm": ("collar", "shoulder", "elbow"),
+    "shoulder": ("collar",), "shoulder (front)": ("collar",), "shoulder (back)": ("collar",),
+    "foot": ("hip", "knee", "ankle"), "leg": ("hip", "knee"),
 }
 _CENTRAL_CHAINS: dict[str, tuple[str, ...]] = {
-    "head": ("spine3", "neck", "head"),
-    "neck": ("spine3", "neck"),
-    "chest": ("spine1", "spine2", "spine3"),
-    "stomach": ("spine1", "spine2"),
-    "waist": ("spine1",),
-    "waist (front)": ("spine1",),
-    "waist (back)": ("spine1",),
-    "back": ("spine1", "spine2", "spine3"),
-    "butt": (),
+    "head": ("spine3", "neck", "head"), "neck": ("spine3", "neck"),
+    "chest": ("spine1", "spine2", "spine3"), "stomach": ("spine1", "spine2"),
+    "waist": ("spine1",), "waist (front)": ("spine1",), "waist (back)": ("spine1",),
+    "back": ("spine1", "spine2", "spine3"), "butt": (),
 }
 
 
@@ -205,7 +187,8 @@ class ContactRefiner:
     local = np.full(model.v_template.shape[0], -1, np.int64)
     local[vertex_ids] = np.arange(len(vertex_ids))
     self.kernel = reduce_model(model, vertex_ids)
-    rest_normals = body_regions.vertex_normals(np.asarray(model.v_template), np.asarray(model.faces))
+    rest_normals = body_regions.vertex_normals(np.asarray(model.v_template),
+                                               np.asarray(model.faces))
     dominant = np.argmax(np.asarray(model.lbs_weights), axis=1)
     self.tables = {
         "samples": jnp.asarray(local[sample_ids], jnp.int32),
@@ -219,13 +202,12 @@ class ContactRefiner:
 
   def _pairs(self, pairs: Sequence[tuple[str, str]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if len(pairs) > self.max_pairs:
-      raise InvalidInputError(f"at most {self.max_pairs} contact pairs per scene, got {len(pairs)}")
-    index_a = np.zeros(self.max_pairs, np.int32)
-    index_b = np.zeros(self.max_pairs, np.int32)
-    valid = np.zeros(self.max_pairs, bool)
-    for c, (a, b) in enumerate(pairs):
-      index_a[c], index_b[c], valid[c] = vocabulary.REGION_INDEX[a], vocabulary.REGION_INDEX[b], True
-    return index_a, index_b, valid
+      raise InvalidInputError(
+          f"at most {self.max_pairs} contact pairs per scene, got {len(pairs)}")
+    index = np.zeros((2, self.max_pairs), np.int32)
+    index[:, :len(pairs)] = np.asarray([[vocabulary.REGION_INDEX[r] for r in pair]
+                                        for pair in pairs], np.int32).reshape(-1, 2).T
+    return index[0], index[1], np.arange(self.max_pairs) < len(pairs)
 
   def refine(self, params: dict[str, np.ndarray], pairs: Sequence[tuple[str, str]],
              moving_person: int | None, weights: RefineWeights = RefineWeights()
@@ -265,9 +247,8 @@ class ContactRefiner:
     refined, history = self._compiled[key](
         self.kernel, self.tables, self.local_proxy, start, jnp.asarray(index_a),
         jnp.asarray(index_b), jnp.asarray(valid), jnp.asarray(rigid), jnp.asarray(joints), numbers)
-    out = dict(params)
-    out.update({k: np.asarray(v, np.float64) for k, v in refined.items()})
-    return out, np.asarray(history)
+    refined = {k: np.asarray(v, np.float64) for k, v in refined.items()}
+    return {**params, **refined}, np.asarray(history)
 
 
 _REACH = 0.015
@@ -340,9 +321,8 @@ def _refine_scene(kernel, tables, local_proxy, start, index_a, index_b, pair_val
   # A short second-moment memory: a burst of penetration gradient must not freeze the contact
   # term for hundreds of steps afterwards.
   optimizer = optax.chain(optax.scale_by_adam(b2=0.99), optax.scale_by_schedule(schedule))
-  free = {"body_pose": start["body_pose"], "global_orient": start["global_orient"],
-          "transl": start["transl"]}
   masks = {"body_pose": joints, "global_orient": rigid, "transl": rigid}
+  free = {k: start[k] for k in masks}
 
   def step(carry, _):
     free, state, inside = carry
@@ -422,7 +402,8 @@ def measure_scene(model: BodyModel, region_map: body_regions.RegionMap,
 
   if two_people:
     contact_regions = [vocabulary.REGION_INDEX[p[k]] for p in pairs for k in (0, 1)]
-    queries = np.union1d(np.asarray(proxy.vertex_ids), np.flatnonzero(masks[contact_regions].any(0)))
+    queries = np.union1d(np.asarray(proxy.vertex_ids),
+                         np.flatnonzero(masks[contact_regions].any(0)))
     depth = _pair_penetration_depth(vertices[0], vertices[1], proxy, queries)
   else:
     depth = _self_contact_depth(vertices[0], np.asarray(model.faces), masks, pairs)
@@ -461,9 +442,8 @@ def _self_contact_depth(vertices: np.ndarray, faces: np.ndarray, masks: np.ndarr
   depth = 0.0
   for a, b in pairs:
     for first, second in ((a, b), (b, a)):
-      ids_a = np.flatnonzero(masks[vocabulary.REGION_INDEX[first]])
       ids_b = np.flatnonzero(masks[vocabulary.REGION_INDEX[second]])
-      ids_a = np.setdiff1d(ids_a, ids_b)
+      ids_a = np.setdiff1d(np.flatnonzero(masks[vocabulary.REGION_INDEX[first]]), ids_b)
       distance, nearest = cKDTree(vertices[ids_b]).query(vertices[ids_a])
       close = distance < 0.05
       if not close.any():
@@ -474,8 +454,9 @@ def _self_contact_depth(vertices: np.ndarray, faces: np.ndarray, masks: np.ndarr
   return depth
 
 
+_HEAD_JOINTS = ("head", "jaw", "left_eye_smplhf", "right_eye_smplhf")
 _KEYPOINT_OWNERS: dict[str, tuple[str, ...]] = {
-    "nose": ("head", "jaw", "left_eye_smplhf", "right_eye_smplhf"),
+    "nose": _HEAD_JOINTS,
     "neck": ("neck", "spine3", "left_collar", "right_collar", "head"),
     "mid_hip": ("pelvis", "left_hip", "right_hip", "spine1"),
 }
@@ -487,11 +468,9 @@ for _side in ("left", "right"):
       f"{_side}_hip": ("pelvis", f"{_side}_hip", "spine1"),
       f"{_side}_knee": (f"{_side}_hip", f"{_side}_knee"),
       f"{_side}_ankle": (f"{_side}_knee", f"{_side}_ankle", f"{_side}_foot"),
-      f"{_side}_eye": ("head", "jaw", "left_eye_smplhf", "right_eye_smplhf"),
-      f"{_side}_ear": ("head", "jaw", "left_eye_smplhf", "right_eye_smplhf"),
-      f"{_side}_big_toe": (f"{_side}_ankle", f"{_side}_foot"),
-      f"{_side}_small_toe": (f"{_side}_ankle", f"{_side}_foot"),
-      f"{_side}_heel": (f"{_side}_ankle", f"{_side}_foot"),
+      f"{_side}_eye": _HEAD_JOINTS, f"{_side}_ear": _HEAD_JOINTS,
+      **{f"{_side}_{n}": (f"{_side}_ankle", f"{_side}_foot")
+         for n in ("big_toe", "small_toe", "heel")},
   })
 del _side
 
@@ -506,7 +485,8 @@ closer to the camera than the keypoint itself."""
 
 
 def keypoint_owner_joints(joint_names: Sequence[str]) -> list[np.ndarray]:
-  """For each BODY_25 keypoint, the skeleton joints whose dominant skin belongs to it (int arrays)."""
+  """For each BODY_25 keypoint, the skeleton joints whose dominant skin belongs to it (int
+  arrays)."""
   index = {name: i for i, name in enumerate(joint_names)}
   owners = []
   for name in body_keypoints.BODY_25_NAMES:
@@ -519,7 +499,8 @@ def keypoint_owner_joints(joint_names: Sequence[str]) -> list[np.ndarray]:
   return owners
 
 
-def visible_keypoints(keypoints_camera: np.ndarray, pixels: np.ndarray, vertices_camera: np.ndarray,
+def visible_keypoints(keypoints_camera: np.ndarray, pixels: np.ndarray,
+                      vertices_camera: np.ndarray,
                       vertex_pixels: np.ndarray, vertex_joint: np.ndarray, faces: np.ndarray,
                       owners: Sequence[np.ndarray], image_size: tuple[int, int]) -> np.ndarray:
   """Which keypoints the camera sees (a documented heuristic, not a renderer).

@@ -67,10 +67,8 @@ def degrade(model, gt: dict[str, np.ndarray], occluded: np.ndarray, settings: Sy
   extra ``init_relative_noise`` per axis.
 
   Args:
-    model: the body model.
     gt: ground-truth parameters (``(P, width)`` numpy fields), camera space.
     occluded: (P, 25) hidden keypoints.
-    settings: the noise levels.
     rng: random generator (consumed).
 
   Returns:
@@ -86,9 +84,8 @@ def degrade(model, gt: dict[str, np.ndarray], occluded: np.ndarray, settings: Sy
   scale = 1.0 + rng.normal(0.0, settings.init_depth_noise, (people, 1))
   pelvis = (_pelvis(model, gt) * np.maximum(scale, 0.2)
             + rng.normal(0.0, settings.init_relative_noise, (people, 3)))
-  init = dict(gt)
-  init.update(body_pose=body_pose.reshape(people, -1), global_orient=orient, betas=betas)
-  return _with_pelvis(model, init, pelvis)
+  return _with_pelvis(model, {**gt, "body_pose": body_pose.reshape(people, -1),
+                              "global_orient": orient, "betas": betas}, pelvis)
 
 
 def _pelvis(model, params: dict[str, np.ndarray]) -> np.ndarray:
@@ -96,9 +93,7 @@ def _pelvis(model, params: dict[str, np.ndarray]) -> np.ndarray:
 
 
 def _with_pelvis(model, params: dict[str, np.ndarray], pelvis: np.ndarray) -> dict[str, np.ndarray]:
-  out = dict(params)
-  out["transl"] = pelvis - geometry.pelvis_rest_position(model, params["betas"])
-  return out
+  return {**params, "transl": pelvis - geometry.pelvis_rest_position(model, params["betas"])}
 
 
 def rescale_distance(model, params: dict[str, np.ndarray], factor: float) -> dict[str, np.ndarray]:
@@ -124,7 +119,6 @@ def initial_errors(model, gt: dict[str, np.ndarray], init: dict[str, np.ndarray]
   """How far an initial estimate is from the truth, as the published initial errors are measured.
 
   Args:
-    model: the body model.
     gt: ground-truth parameters (``(P, width)`` numpy fields).
     init: the estimate (same fields).
 
@@ -200,11 +194,10 @@ def calibrated_degrade(model, gt: dict[str, np.ndarray], occluded: np.ndarray,
   gt_joints = _lsp_joints(model, gt)
 
   def build(scale: float) -> dict[str, np.ndarray]:
-    init = dict(gt)
-    init.update(body_pose=_rotated(gt_pose, scale * pose_dirs).reshape(people, -1),
-                global_orient=_rotated(gt["global_orient"][:, None], scale * orient_dirs)[:, 0],
-                betas=betas)
-    return _with_pelvis(model, init, pelvis)
+    return _with_pelvis(model, {
+        **gt, "body_pose": _rotated(gt_pose, scale * pose_dirs).reshape(people, -1),
+        "global_orient": _rotated(gt["global_orient"][:, None], scale * orient_dirs)[:, 0],
+        "betas": betas}, pelvis)
 
   def errors(scales: np.ndarray) -> np.ndarray:
     built = [build(float(a)) for a in scales]
@@ -219,18 +212,13 @@ def calibrated_degrade(model, gt: dict[str, np.ndarray], occluded: np.ndarray,
     grid = np.linspace(low, high, _CALIBRATION_GRID)
     values = errors(grid)
     above = np.flatnonzero(values >= target)
-    if above.size == 0:
-      low = high = grid[-1]
-      break
-    if above[0] == 0:
-      low = high = grid[0]
+    if above.size == 0 or above[0] == 0:  # the target is out of reach, or reached at the start
+      low = high = grid[0] if above.size else grid[-1]
       break
     i = above[0]
     low, high, e_low, e_high = grid[i - 1], grid[i], values[i - 1], values[i]
-  if low == high:
-    scale = low
-  else:
-    scale = low + (target - e_low) / max(e_high - e_low, 1e-9) * (high - low)
+  scale = (low if low == high
+           else low + (target - e_low) / max(e_high - e_low, 1e-9) * (high - low))
   init = build(scale)
   if details is not None:
     details.update(target=target, relative_target=relative_target, scale=scale,

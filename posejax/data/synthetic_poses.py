@@ -11,8 +11,8 @@ aligned frame. In that frame, for the left side (the right side mirrors it: ``(x
 
 * shoulder: about ``-z`` lowers the arm from the T-pose, about ``-y`` swings it forward;
 * elbow: about ``-y`` flexes it (forearm forward when the arm hangs or points sideways);
-* hip: about ``-x`` lifts the thigh forward, about ``+z`` spreads it sideways, about ``+y`` turns the
-  knee outwards;
+* hip: about ``-x`` lifts the thigh forward, about ``+z`` spreads it sideways, about ``+y`` turns
+  the knee outwards;
 * knee: about ``+x`` flexes it; spine, neck and head: about ``+x`` bend forward.
 
 Contact pairs are resolved region names (``posejax.body.vocabulary``): ``(body 0's, body 1's)``
@@ -35,8 +35,9 @@ AxisAngle = tuple[float, float, float]
 
 BODY_JOINTS: tuple[str, ...] = (
     "left_hip", "right_hip", "spine1", "left_knee", "right_knee", "spine2", "left_ankle",
-    "right_ankle", "spine3", "left_foot", "right_foot", "neck", "left_collar", "right_collar", "head",
-    "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
+    "right_ankle", "spine3", "left_foot", "right_foot", "neck", "left_collar", "right_collar",
+    "head", "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist",
+    "right_wrist",
 )
 """The 21 SMPL-X body joints that ``body_pose`` rotates, in ``body_pose`` order (smplx's names)."""
 
@@ -227,8 +228,9 @@ def _two_person_designs() -> list[SceneDesign]:
       **sides("shoulder", (0.05, -0.5, 1.0)), **sides("elbow", (-0.2, -0.8, 0.6))},
       base=heads_aside)
   hold_p1 = aimed({
-      **_HANGING_ARMS, "right_shoulder": (-0.055, -0.25, 0.03), "right_elbow": (-0.015, -0.24, 0.05),
-      "right_wrist": (0.0, -1.0, 0.1)}, twists={"right_wrist": half_pi})
+      **_HANGING_ARMS, "right_shoulder": (-0.055, -0.25, 0.03),
+      "right_elbow": (-0.015, -0.24, 0.05), "right_wrist": (0.0, -1.0, 0.1)},
+      twists={"right_wrist": half_pi})
   hold_p2 = aimed({
       **_HANGING_ARMS, "left_shoulder": (0.055, -0.25, 0.03), "left_elbow": (0.015, -0.24, 0.05),
       "left_wrist": (0.0, -1.0, 0.1)}, twists={"left_wrist": -half_pi})
@@ -240,9 +242,9 @@ def _two_person_designs() -> list[SceneDesign]:
           contacts=(("left hand", "back"), ("right hand", "back"), ("waist (back)", "left hand"),
                     ("waist (back)", "right hand"), ("chest", "chest")),
           view_yaw=half_pi,
-          description=("The two people are hugging. One has both arms around the other's upper back; "
-                       "the other's arms are wrapped around the first one's lower back, and their "
-                       "chests press together."),
+          description=("The two people are hugging. One has both arms around the other's upper "
+                       "back; the other's arms are wrapped around the first one's lower back, and "
+                       "their chests press together."),
       ),
       SceneDesign(
           kind="handshake", people=2,
@@ -253,7 +255,8 @@ def _two_person_designs() -> list[SceneDesign]:
       ),
       SceneDesign(
           kind="hand_on_shoulder", people=2,
-          persons=(PersonDesign(reach_shoulder), PersonDesign(stand, yaw=pi, offset=(0.0, 0.0, 0.6))),
+          persons=(PersonDesign(reach_shoulder),
+                   PersonDesign(stand, yaw=pi, offset=(0.0, 0.0, 0.6))),
           contacts=(("right hand", "left shoulder (front)"),),
           view_yaw=half_pi,
           description=("The two people face each other; one reaches out and rests a hand on the "
@@ -332,7 +335,8 @@ def _one_person_designs() -> list[SceneDesign]:
       SceneDesign(
           kind="hands_on_knees", people=1, persons=(PersonDesign(hands_on_knees),),
           contacts=(("left hand", "left leg"), ("right hand", "right leg")),
-          description="The person sits upright with each hand resting on the knee on the same side.",
+          description=("The person sits upright with each hand resting on the knee on the same "
+                       "side."),
           pose_name="a seated pose with hands on the knees",
       ),
       SceneDesign(

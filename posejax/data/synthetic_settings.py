@@ -125,7 +125,8 @@ class SyntheticSettings:
 
   def __post_init__(self):
     if len(self.image_size) != 2 or min(self.image_size) <= 0:
-      raise InvalidInputError(f"image_size must be (width, height) > 0 pixels, got {self.image_size}")
+      raise InvalidInputError(
+          f"image_size must be (width, height) > 0 pixels, got {self.image_size}")
     if not 0 < self.frame_fill <= 1:
       raise InvalidInputError(f"frame_fill must be in (0, 1], got {self.frame_fill}")
     if not isinstance(self.repairs, int) or self.repairs < 0:
