@@ -334,13 +334,17 @@ class Fitter:
     """``posejax.fit`` with this fitter; ``config`` (default: the fitter's) must share its
     structure and compiled terms."""
     config = self._check_config(config)
-    if slots is not None or across_processes:
+    streamed = slots is not None or across_processes
+    slots = 64 if slots is None else slots
+    chunk_size = (25 if streamed else 100) if chunk_size is None else chunk_size
+    for name, value in (("slots", slots), ("chunk_size", chunk_size)):
+      if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise InvalidInputError(f"{name} must be a positive int, got {value!r}")
+    if streamed:
       return self._fit_slots(image_kp, constraints, init, camera, image_size, config,
-                             slots=64 if slots is None else slots,
-                             chunk_size=25 if chunk_size is None else chunk_size,
+                             slots=int(slots), chunk_size=int(chunk_size),
                              return_vertices=return_vertices, progress=progress,
                              across_processes=across_processes, sharding=sharding)
-    chunk_size = 100 if chunk_size is None else chunk_size
     batch_shape, inputs = self._check_inputs(image_kp, constraints, init, camera, image_size,
                                              config)
     keypoints, init_flat, constraints, camera = inputs
@@ -402,9 +406,6 @@ class Fitter:
     if sharding is not None:
       raise InvalidInputError("sharding splits one compiled batch; with slots, use "
                               "across_processes to spread the scenes")
-    for name, value in (("slots", slots), ("chunk_size", chunk_size)):
-      if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise InvalidInputError(f"{name} must be a positive int, got {value!r}")
     batch_shape, inputs = self._check_inputs(image_kp, constraints, init, camera, image_size,
                                              config)
     if len(batch_shape) != 1:
@@ -414,8 +415,8 @@ class Fitter:
     keypoints, init_flat, constraints, camera = inputs
     fell_back = needs_fallback(constraints, config.fallback_min_empty)
     run = lambda rows: streaming.fit_scenes(
-        self, config, rows, keypoints, init_flat, constraints, camera, fell_back, slots=int(slots),
-        chunk_size=int(chunk_size), progress=_progress_function(progress, streaming.log_line))
+        self, config, rows, keypoints, init_flat, constraints, camera, fell_back, slots=slots,
+        chunk_size=chunk_size, progress=_progress_function(progress, streaming.log_line))
     if across_processes:
       outcome = streaming.fit_across_processes(run, batch_shape[0])
     else:

@@ -105,13 +105,16 @@ def test_one_stage_loop_program_serves_both_pools_and_fit_at_the_slot_count(sett
   assert [name for name in compiled if "advance" in name] == ["jit(advance)"], compiled
 
 
-def test_bad_slot_counts_are_refused(setting):
+def test_bad_slot_counts_and_chunk_sizes_are_refused(setting):
   arguments = dict(init=setting["init"], camera=setting["camera"])
   for slots in (0, -1, 2.5, True):
     with pytest.raises(posejax.InvalidInputError, match="slots"):
       setting["fitter"](setting["keypoints"], None, slots=slots, **arguments)
   with pytest.raises(posejax.InvalidInputError, match="one scene axis"):
     setting["fitter"](setting["keypoints"][None], None, slots=2, **arguments)
+  for chunk_size in (0, 1.5):  # also without slots, where 0 would never end a stage
+    with pytest.raises(posejax.InvalidInputError, match="chunk_size"):
+      setting["fitter"](setting["keypoints"], None, chunk_size=chunk_size, **arguments)
   with pytest.raises(posejax.InvalidInputError, match="sharding"):
     setting["fitter"](setting["keypoints"], None, slots=2, sharding=jax.devices()[0], **arguments)
 
