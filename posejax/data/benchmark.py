@@ -202,7 +202,6 @@ def generate_or_resume(path: str | os.PathLike, num_scenes: int, people: int,
   if people not in (1, 2):
     raise InvalidInputError(f"people must be 1 or 2, got {people!r}")
   kinds = tuple(kinds) if kinds else synthetic.default_kinds(people, settings)
-  max_attempts = 3 * num_scenes + 10 if max_attempts is None else int(max_attempts)
   wanted = _normalised(settings.to_dict())
   scenes, failures = [], []
   json_path = synthetic.benchmark_paths(path)[1]

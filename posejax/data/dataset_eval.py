@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 from typing import Any, Mapping, Sequence
 
 import jax.numpy as jnp
@@ -20,6 +19,7 @@ from posejax.body.model import BodyParams
 from posejax.body.model import field_width
 from posejax.camera import Camera
 from posejax.camera import reference_focal_length
+from posejax.data.moyo import MOYO_NAME
 from posejax.data.moyo import moyo_camera_and_frame
 from posejax.data.moyo import read_moyo_ground_truth
 from posejax.errors import FileFormatError
@@ -103,9 +103,6 @@ def sample_camera(sample: Any, dtype=jnp.float32) -> Camera:
   return Camera.from_intrinsics(focal, (width / 2.0, height / 2.0), (width, height), dtype=dtype)
 
 
-_MOYO_SEQUENCE = re.compile(r"^(.*?)_YOGI_Cam_\d+_\d+")
-
-
 def moyo_sequence_file(folder: str | os.PathLike, image_name: str) -> str:
   """The mocap ``.npz`` of the sequence a MOYO image belongs to.
 
@@ -117,7 +114,7 @@ def moyo_sequence_file(folder: str | os.PathLike, image_name: str) -> str:
     FileFormatError: no such file, or several candidates.
   """
   folder = os.fspath(folder)
-  found = _MOYO_SEQUENCE.match(os.path.basename(image_name))
+  found = MOYO_NAME.match(os.path.basename(image_name))
   if found is None:
     raise FileFormatError(image_name, "not a MOYO image name (expected '..._YOGI_Cam_<c>_<f>')")
   sequence = found.group(1)
@@ -145,7 +142,7 @@ def moyo_ground_truth(sample: Any, folder: str | os.PathLike) -> dict[str, np.nd
   Returns:
     As ``posejax.data.read_moyo_ground_truth`` (row ``2 * frame``).
   """
-  name = sample.name if _MOYO_SEQUENCE.match(os.path.basename(sample.name or "")) else \
+  name = sample.name if MOYO_NAME.match(os.path.basename(sample.name or "")) else \
       os.path.basename(sample.image_path)
   _, frame = moyo_camera_and_frame(name)
   return read_moyo_ground_truth(moyo_sequence_file(folder, name), 2 * frame)

@@ -18,7 +18,8 @@ import numpy as np
 from posejax.data.files import require_file
 from posejax.errors import FileFormatError
 
-_MOYO_NAME = re.compile(r"_YOGI_Cam_(\d+)_(\d+)")
+MOYO_NAME = re.compile(r"^(.*?)_YOGI_Cam_(\d+)_(\d+)")
+"""A MOYO image name: its sequence, camera and frame (``<sequence>_YOGI_Cam_<c>_<f>...``)."""
 
 _POSE_SLICES = (("global_orient", 0, 3), ("body_pose", 3, 66), ("jaw_pose", 66, 69),
                 ("leye_pose", 69, 72), ("reye_pose", 72, 75), ("left_hand_pose", 75, 120),
@@ -34,10 +35,10 @@ def moyo_camera_and_frame(image_name: str) -> tuple[int, int]:
   Returns:
     ``(camera, frame)``; the mocap row of that frame is ``2 * frame``.
   """
-  found = _MOYO_NAME.search(os.path.basename(image_name))
+  found = MOYO_NAME.match(os.path.basename(image_name))
   if found is None:
     raise FileFormatError(image_name, "not a MOYO image name (expected '..._YOGI_Cam_<c>_<f>')")
-  return int(found.group(1)), int(found.group(2))
+  return int(found.group(2)), int(found.group(3))
 
 
 def read_moyo_ground_truth(path: str | os.PathLike, row: int) -> dict[str, np.ndarray]:
