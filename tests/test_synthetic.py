@@ -416,6 +416,9 @@ def test_settings_are_recorded_and_round_trip(two_person_scene):
     synthetic.SyntheticSettings.from_dict({"sed": 1})
   with pytest.raises(InvalidInputError, match="frame_fill"):
     synthetic.SyntheticSettings(frame_fill=1.5)
+  for num_betas in (-1, 2.5, True):  # a negative count would zero the last betas
+    with pytest.raises(InvalidInputError, match="num_betas"):
+      synthetic.SyntheticSettings(num_betas=num_betas)
 
 
 def test_save_and_load_round_trip(tmp_path, two_person_scene, one_person_scene):

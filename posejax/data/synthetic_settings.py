@@ -129,8 +129,10 @@ class SyntheticSettings:
           f"image_size must be (width, height) > 0 pixels, got {self.image_size}")
     if not 0 < self.frame_fill <= 1:
       raise InvalidInputError(f"frame_fill must be in (0, 1], got {self.frame_fill}")
-    if not isinstance(self.repairs, int) or self.repairs < 0:
-      raise InvalidInputError(f"repairs must be an integer >= 0, got {self.repairs!r}")
+    for name in ("repairs", "num_betas"):
+      value = getattr(self, name)
+      if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidInputError(f"{name} must be an integer >= 0, got {value!r}")
     if self.contact_tolerance <= 0 or self.max_penetration < 0:
       raise InvalidInputError("contact_tolerance must be > 0 and max_penetration >= 0 metres")
     for name in ("swap_rate", "flip_rate", "misplace_rate", "part_miss_rate"):
