@@ -155,6 +155,8 @@ def make_stage(
   Args:
     objective: an ``Objective`` for ONE scene; ``free`` holds the optimised parameters, ``data``
       the rest of the scene, ``shared`` what all scenes share (never batched).
+    num_terms: T, the length of the per-term loss vector the objective returns (static: the
+      recorded ``state.terms`` are (B, T)).
     early_stop_window: W, the number of recent total losses the slope is fitted to (static: it
       is an array size).
     initial_carry: ``initial_carry(free, data, shared) -> carry`` for ONE scene, a placeholder of

@@ -87,6 +87,10 @@ def test_people_get_distinct_colours_and_occlude_each_other():
                                  alpha=1.0, colors=[(0, 255, 0), (1.0, 0.0, 0.0)])
   assert custom[HEIGHT // 2, WIDTH // 2 - 2, 1] > 200
   assert custom[HEIGHT // 2, WIDTH // 2 + 20, 0] > 200
+  for wrong in ([(0, 255, 0)], [(0, 255, 0), (1.0, 0.0)]):  # a colour missing, one not RGB(A)
+    with pytest.raises(InvalidInputError, match="colour"):
+      overlay.render_people(np.stack([near, far]), faces, image_size=(WIDTH, HEIGHT),
+                            colors=wrong)
 
 
 def test_camera_extrinsics_are_applied():

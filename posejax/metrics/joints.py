@@ -164,22 +164,19 @@ def lsp14_regressor_for(model) -> np.ndarray:
   Returns:
     (14, V) float64 regressor.
   """
-  joint_regressor = np.asarray(_model_field(model, ("J_regressor", "joint_regressor")))
-  template = np.asarray(_model_field(model, ("v_template", "template", "vertices_template")))
-  weights = _model_field(model, ("lbs_weights", "weights", "skinning_weights"), required=False)
+  joint_regressor = np.asarray(model.J_regressor)
+  template = np.asarray(model.v_template)
+  weights = np.asarray(model.lbs_weights)
   head_mask = None
-  if weights is not None:
-    weights = np.asarray(weights)
-    if weights.ndim == 2 and weights.shape[0] == template.shape[0] and weights.shape[1] > 15:
-      head_mask = np.argmax(weights, axis=1) == SMPLX_HEAD_JOINT
-      if not head_mask.any():
-        head_mask = None
-  if weights is not None and np.asarray(joint_regressor).min() < 0:
+  if weights.ndim == 2 and weights.shape[0] == template.shape[0] and weights.shape[1] > 15:
+    head_mask = np.argmax(weights, axis=1) == SMPLX_HEAD_JOINT
+    if not head_mask.any():
+      head_mask = None
+  if joint_regressor.min() < 0:
     # A regressor with negative weights (exact in the model's shape space, like the exported
     # Anny body's) is not meant for posed meshes: regress from each joint's skinning band.
-    joint_regressor = skinning_band_regressor(template, np.asarray(weights),
-                                              np.asarray(joint_regressor) @ template,
-                                              _model_field(model, ("parents",)))
+    joint_regressor = skinning_band_regressor(template, weights, joint_regressor @ template,
+                                              model.parents)
   return lsp14_regressor(joint_regressor, template, head_mask)
 
 
@@ -222,17 +219,6 @@ def skinning_band_regressor(rest_vertices: np.ndarray, weights: np.ndarray, rest
       w = np.ones(len(ids))
     out[joint, ids] = w / w.sum()
   return out
-
-
-def _model_field(model, names: Sequence[str], required: bool = True):
-  for name in names:
-    value = getattr(model, name, None)
-    if value is not None:
-      return value
-  if required:
-    raise InvalidInputError(
-        f"body model {type(model).__name__} has none of the fields {tuple(names)}")
-  return None
 
 
 def similarity_procrustes(source: jax.Array, target: jax.Array

@@ -60,7 +60,13 @@ def _person_arrays(vertices, faces) -> tuple[list[np.ndarray], list[np.ndarray]]
   return people, faces
 
 
-def _colors(num_people: int, colors) -> list[np.ndarray]:
+def person_colors(num_people: int, colors) -> list[np.ndarray]:
+  """Per person an RGBA uint8 colour: ``colors`` (one RGB or RGBA per person, each 0..255 or
+  0..1 floats) or ``PERSON_COLORS`` when None.
+
+  Raises:
+    InvalidInputError: not one colour per person, or a colour of other than 3 or 4 values.
+  """
   if colors is None:
     return [np.asarray(PERSON_COLORS[i % len(PERSON_COLORS)], dtype=np.uint8)
             for i in range(num_people)]
@@ -94,7 +100,7 @@ def build_scene(vertices, faces, colors=None, names: Sequence[str] | None = None
   import trimesh  # heavy import, only when exporting
 
   people, faces = _person_arrays(vertices, faces)
-  colors = _colors(len(people), colors)
+  colors = person_colors(len(people), colors)
   names = [f"person_{i}" for i in range(len(people))] if names is None else list(names)
   if len(names) != len(people) or len(set(names)) != len(names):
     raise InvalidInputError(f"need {len(people)} distinct names, got {names}")

@@ -21,7 +21,7 @@ from posejax.camera import reference_camera
 from posejax.errors import InvalidInputError
 from posejax.images import as_rgb
 from posejax.io_utils import atomic_write_bytes
-from posejax.viz.export import PERSON_COLORS
+from posejax.viz.export import person_colors
 from posejax.viz.render import render_mesh
 from posejax.viz.render import view_rotation
 
@@ -77,15 +77,8 @@ def _faces(faces, num_vertices: int) -> np.ndarray:
 
 
 def _person_colors(count: int, colors) -> np.ndarray:
-  """(count, 3) floats in [0, 1]."""
-  if colors is None:
-    return np.array([PERSON_COLORS[i % len(PERSON_COLORS)][:3] for i in range(count)],
-                    dtype=np.float64) / 255.0
-  table = [np.asarray(c, dtype=np.float64).reshape(-1)[:3] for c in colors]
-  if len(table) < count or any(c.size != 3 for c in table):
-    raise InvalidInputError(f"need an RGB colour for each of {count} people, got {colors!r}")
-  # Each colour on its own scale, as in ``posejax.viz.export``: 0..1 floats or 0..255.
-  return np.stack([c / 255.0 if c.max() > 1.0 else c for c in table[:count]])
+  """(count, 3) floats in [0, 1] (``posejax.viz.export.person_colors`` without alpha)."""
+  return np.stack(person_colors(count, colors))[:, :3] / 255.0
 
 
 def _single_camera(camera: Camera | None, image_size, image: np.ndarray | None) -> Camera:
@@ -149,7 +142,7 @@ def render_people(vertices, faces, camera: Camera | None = None, *,
     camera: one scene's ``Camera``; the reference camera of the image (size) if None.
     image: (H, W, 3) uint8 array or image file to draw on; a white canvas if None.
     image_size: (width, height) pixels of the canvas when there is no image (and no camera).
-    colors: per-person RGB (0..255 or 0..1); ``PERSON_COLORS`` if None.
+    colors: one RGB or RGBA per person (0..255 or 0..1); ``PERSON_COLORS`` if None.
     alpha: mesh opacity in [0, 1].
 
   Returns:
