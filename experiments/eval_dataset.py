@@ -2,7 +2,7 @@
 
 Reads the processed file of the reference pipeline (``<split>_optimization.pkl``), the language
 model's answers (the constraints file of ``experiments/query_lmm.py``, or its answer cache), fits
-the images in blocks with ``posejax.fit`` (``--batch_size`` slots: each image costs its
+the images in blocks with ``posejax.fit`` (``--slots`` at a time: each image costs its
 own steps; each runs the computation of its fit alone, equal up to float rounding) and scores the initial estimate and the fit the way
 the paper does (PA-MPJPE, PCC). Images without answers keep the baseline (the config's fallback).
 
@@ -29,7 +29,7 @@ method on real data and the summary says so.
       --kid_template models/smplx/smplx_kid_template.npy --gmm_prior models/gmm_08.pkl \\
       --joint_regressor models/SMPLX_to_J14.pkl \\
       --region_map models/flickrci3ds_r75_rid_to_smplx_vid.pkl \\
-      --contact_regions models/contact_regions.json --out_dir out/eval_flickr --batch_size 64
+      --contact_regions models/contact_regions.json --out_dir out/eval_flickr --slots 64
 """
 
 from __future__ import annotations
@@ -119,7 +119,7 @@ class EvalSettings:
   fallback_min_empty: int | None = _cli.option(
       None, "Fall back when this many answers are empty (default: 2 for CHI3D, else only when "
       "all are).")
-  batch_size: int = _cli.option(16, "Scenes fitted at once (the slots of continuous batching).")
+  slots: int = _cli.option(16, "Scenes fitted at once (the slots of continuous batching).")
   block_size: int = _cli.option(
       256, "Images per fit call; their rows are written when it ends, so a killed run "
       "refits at most one block.")
@@ -344,9 +344,9 @@ def run(settings: EvalSettings) -> dict:
 
   Two runs given the same ``out_dir`` take turns: the second waits, then resumes the first's work.
   """
-  if settings.batch_size < 1 or settings.block_size < 1:
-    raise InvalidInputError(f"--batch_size and --block_size must be positive, got "
-                            f"{settings.batch_size} and {settings.block_size}")
+  if settings.slots < 1 or settings.block_size < 1:
+    raise InvalidInputError(f"--slots and --block_size must be positive, got "
+                            f"{settings.slots} and {settings.block_size}")
   os.makedirs(settings.out_dir, exist_ok=True)
   with exclusive_run(settings.out_dir, "evaluation"):
     return _run_locked(settings)
@@ -380,7 +380,7 @@ def _run_locked(settings: EvalSettings) -> dict:
   pending = [i for i, s in enumerate(samples) if s.name not in done]
   logging.info("%s: %d images, %d already in %s, %d to fit (batch %d, config %s)",
                settings.dataset, len(samples), len(samples) - len(pending), csv_path,
-               len(pending), settings.batch_size, config.name)
+               len(pending), settings.slots, config.name)
   if model.synthetic:
     logging.warning("fitting with the SYNTHETIC default body (no --model_path): the numbers do "
                     "not measure the method on real data")
@@ -393,7 +393,7 @@ def _run_locked(settings: EvalSettings) -> dict:
     if new_file:
       writer.writeheader()
       handle.flush()
-    # Blocks of images through batch_size slots (continuous batching: each image costs its own
+    # Blocks of images through the slots (continuous batching: each image costs its own
     # steps); every block's rows are written before the next starts, so a killed run refits one
     # block at most. One compiled fit serves every block, whatever its length.
     batches = [pending[i:i + settings.block_size]
@@ -408,7 +408,7 @@ def _run_locked(settings: EvalSettings) -> dict:
       result = posejax.fit(
           np.stack([s.keypoints for s in chosen]), stacked, init=init, model=model,
           camera=cameras, config=config, pose_prior=prior, regions=regions,
-          slots=settings.batch_size, chunk_size=settings.chunk_size, return_vertices=True,
+          slots=settings.slots, chunk_size=settings.chunk_size, return_vertices=True,
           progress=settings.fit_progress)
       fit_vertices = np.asarray(result.vertices, dtype=np.float64)
       init_vertices = _vertices(model, init)

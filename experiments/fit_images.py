@@ -83,7 +83,7 @@ class PhotoSettings(_cli.LmmOptions):
       None, "SMPL-X model file (licensed); default: the SYNTHETIC default body.")
   max_iters: tuple[int, ...] = _cli.option(
       (1000,), "Iteration cap of every fit stage, or one per stage.")
-  batch_size: int = _cli.option(16, "Photos fitted at once (continuous batching slots).")
+  slots: int = _cli.option(16, "Photos fitted at once (continuous batching slots).")
   block_size: int = _cli.option(
       64, "Photos read, then fitted, then written together; a killed run loses at most one "
       "block's fits.")
@@ -127,8 +127,8 @@ def _check(settings: PhotoSettings) -> None:
     raise InvalidInputError(f"--on_refusal must be fall_back or fail, got {settings.on_refusal!r}")
   if min(settings.max_iters) < 0 or settings.init_iters < 0 or settings.n < 1:
     raise InvalidInputError("--max_iters and --init_iters must be >= 0 and --n >= 1")
-  if settings.batch_size < 1 or settings.block_size < 1:
-    raise InvalidInputError("--batch_size and --block_size must be >= 1")
+  if settings.slots < 1 or settings.block_size < 1:
+    raise InvalidInputError("--slots and --block_size must be >= 1")
 
 
 def run(settings: PhotoSettings) -> dict:
@@ -323,7 +323,7 @@ def _fit_block(settings: PhotoSettings, tools: _Tools, block: list[_Image]) -> N
     def fit(members):
       began = time.monotonic()
       fits = photos.fit_photos(tools.model, [m.photo for m in members], config=config,
-                               slots=settings.batch_size)
+                               slots=settings.slots)
       share = (time.monotonic() - began) / len(members)
       for member, fitted in zip(members, fits):
         member.fit = fitted

@@ -12,7 +12,7 @@ with every method of the paper's tables and scores each fit:
   oracle, and the ablations of the terms its preset weighs; PA-MPJPE and self-contact PCC.
 
 The scenes of a method are fitted in one ``fit`` call (continuous batching through
-``--batch_size`` slots; each scene runs the computation of its fit alone, equal up to float
+``--slots`` at a time; each scene runs the computation of its fit alone, equal up to float
 rounding, which long fits can amplify: see ``posejax.fit``) and recorded in batches of
 that many scenes, the unit a resumed run skips (its refitted scenes share slots differently, so
 their numbers can differ from an uninterrupted run's by that rounding); every two-person method runs on ONE fitter compiled with
@@ -120,7 +120,7 @@ class BenchmarkSettings:
       None, "Contact weight of the posejax, oracle and ablation rows in every stage (default: "
       "the presets', 1000 for two people and 1e4 for one).")
   config_changes: dict = dataclasses.field(default_factory=dict)
-  batch_size: int = _cli.option(16, "Scenes fitted at once (the slots of continuous batching), "
+  slots: int = _cli.option(16, "Scenes fitted at once (the slots of continuous batching), "
                                 "and scenes per record of results.jsonl.")
   samples: tuple[int, ...] = _cli.option(benchmark.DEFAULT_SAMPLES,
                                          "N of the posejax rows (answers per scene).")
@@ -307,7 +307,7 @@ def prepare_people(settings: BenchmarkSettings, people: int, model) -> PeopleRun
 
 
 def fit_scenes(settings: BenchmarkSettings, run: PeopleRun, method, indices: list[int]):
-  """Fits scenes ``indices`` with continuous batching (``settings.batch_size`` slots); returns
+  """Fits scenes ``indices`` with continuous batching (``settings.slots`` at a time); returns
   their vertices and details."""
   if method.contacts == benchmark.NO_CONTACT:
     # Empty answers padded like every other method's: same shapes, so no new compilation.
@@ -318,7 +318,7 @@ def fit_scenes(settings: BenchmarkSettings, run: PeopleRun, method, indices: lis
   result = run.fitter(
       run.inputs.keypoints[indices], stacked, init=_select(run.inputs.init, indices),
       camera=_select(run.inputs.camera, indices), config=method.config, return_vertices=True,
-      slots=min(settings.batch_size, len(indices)), chunk_size=settings.chunk_size,
+      slots=min(settings.slots, len(indices)), chunk_size=settings.chunk_size,
       progress=settings.fit_progress)
   vertices = np.asarray(result.vertices, np.float64)
   iterations = np.asarray(result.iterations)
@@ -354,9 +354,9 @@ def settings_of_run(out_dir: str) -> BenchmarkSettings:
 
 
 def _run_people(settings: BenchmarkSettings, run: PeopleRun, model, handle, done: set) -> None:
-  """Fits every method's unfinished scenes at once; writes them as records of ``batch_size``
+  """Fits every method's unfinished scenes at once; writes them as records of ``slots``
   scenes (the unit a resumed run skips)."""
-  size = min(settings.batch_size, len(run.scenes))
+  size = min(settings.slots, len(run.scenes))
   batches = [list(range(i, min(i + size, len(run.scenes)))) for i in range(0, len(run.scenes),
                                                                            size)]
   for method in run.methods:
@@ -413,8 +413,8 @@ def _summaries(run: PeopleRun, rows: dict) -> dict[str, dict]:
 def run(settings: BenchmarkSettings) -> dict:
   """Runs (or resumes) the benchmark; returns the paths written and the summaries per person
   count."""
-  if settings.batch_size < 1:
-    raise InvalidInputError(f"--batch_size must be positive, got {settings.batch_size}")
+  if settings.slots < 1:
+    raise InvalidInputError(f"--slots must be positive, got {settings.slots}")
   if not settings.people or any(p not in (1, 2) for p in settings.people):
     raise InvalidInputError(f"--people must be 1, 2 or both, got {settings.people}")
   os.makedirs(settings.out_dir, exist_ok=True)

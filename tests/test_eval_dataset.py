@@ -86,7 +86,7 @@ def _settings(dataset, out_dir, **changes):
   values = dict(dataset="flickrci3d", processed=dataset["processed"], out_dir=str(out_dir),
                 image_root=str(dataset["root"]), constraints=dataset["constraints"],
                 region_map=dataset["region_map"], max_iters=(2,), ablate=("penetration",),
-                batch_size=2, overlays=1)
+                slots=2, overlays=1)
   values.update(changes)
   return eval_dataset.EvalSettings(**values)
 
@@ -181,7 +181,7 @@ def test_eval_dataset_end_to_end_and_resume(dataset, tmp_path):
              f"--processed={dataset['processed']}", f"--out_dir={out}",
              f"--image_root={dataset['root']}", f"--constraints={dataset['constraints']}",
              f"--region_map={dataset['region_map']}", "--max_iters=2", "--ablate=penetration",
-             "--batch_size=2"]
+             "--slots=2"]
   done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300,
                         env=dict(os.environ, PYTHONPATH=REPO, JAX_PLATFORMS="cpu"))
   assert done.returncode == 0, done.stderr[-2000:]

@@ -35,7 +35,7 @@ ANSWERS = ("| Person 1 Body Part | Person 2 Body Part |\n|---|---|\n| hand | han
 
 def _settings(out_dir, **changes) -> run_benchmark.BenchmarkSettings:
   values = dict(out_dir=str(out_dir), people=(2,), num_scenes=SCENES, max_iters=(3,),
-                batch_size=2, samples=(1, 5, 20), chunk_size=2)
+                slots=2, samples=(1, 5, 20), chunk_size=2)
   values.update(changes)
   return run_benchmark.BenchmarkSettings(**values)
 
